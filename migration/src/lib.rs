@@ -1,0 +1,19 @@
+//! Schema migrations of Permanence, run at start-up and by `permanence migrate`.
+//!
+//! Tables are written as SQL with a handful of type placeholders so that one text serves
+//! SQLite and PostgreSQL; partial unique indexes (which both support) carry invariants.
+
+pub use sea_orm_migration::prelude::*;
+
+mod ddl;
+mod m20261123_000001_foundation;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_foundation::Migration)]
+    }
+}

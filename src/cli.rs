@@ -1,0 +1,122 @@
+//! Command-line interface. Every flag is also an environment variable.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Permanence: the GraphQL backend of a regional adoption agency.
+#[derive(Debug, Parser)]
+#[command(name = "permanence", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command shares.
+#[derive(Clone, Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL: `sqlite://…` (the embedded default) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://permanence.db?mode=rwc", global = true)]
+    pub database_url: String,
+    /// Redis URL for shared cache, counters and pub/sub; unset means in-process.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+    /// HS256 secret for bearer tokens; unset means the built-in development secret.
+    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with an RS256 public key; when set, tokens are verified with it.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// Expected `iss` of tokens.
+    #[arg(long, env = "JWT_ISSUER", default_value = "permanence", global = true)]
+    pub jwt_issuer: String,
+    /// Expected `aud` of tokens.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "permanence", global = true)]
+    pub jwt_audience: String,
+    /// `development` or `production`.
+    #[arg(long = "env", env = "PERMANENCE_ENV", value_enum, default_value = "development", global = true)]
+    pub environment: Environment,
+}
+
+/// Where the service runs; production refuses development conveniences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve GraphQL on /graphql.
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Load data.
+    #[command(subcommand)]
+    Seed(SeedCommand),
+    /// Mint a development token (refused in production). Prints only the token.
+    Token(TokenArgs),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PERMANENCE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Load the demo data set (if the database is empty) and print ready-to-use tokens.
+    #[arg(long, env = "PERMANENCE_DEMO")]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeedCommand {
+    /// The demo consortium: five authorities with several years of synthetic histories.
+    Demo,
+    /// Synthetic data at scale, deterministic for a given seed.
+    Synthetic(SyntheticArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SyntheticArgs {
+    /// Number of children.
+    #[arg(long, env = "PERMANENCE_SEED_CHILDREN", default_value_t = 1000)]
+    pub children: usize,
+    /// Number of adopter households.
+    #[arg(long, env = "PERMANENCE_SEED_HOUSEHOLDS", default_value_t = 1000)]
+    pub households: usize,
+    /// Number of recruitment events (enquiries and every later step) to aim for.
+    #[arg(long, env = "PERMANENCE_SEED_ENQUIRIES", default_value_t = 5000)]
+    pub enquiries: usize,
+    /// Random seed; the same seed gives the same data.
+    #[arg(long, env = "PERMANENCE_SEED", default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Subject (`sub`).
+    #[arg(long, env = "PERMANENCE_TOKEN_SUB")]
+    pub sub: String,
+    /// Display name.
+    #[arg(long, env = "PERMANENCE_TOKEN_NAME")]
+    pub name: Option<String>,
+    /// Consortium code.
+    #[arg(long, env = "PERMANENCE_TOKEN_CONSORTIUM")]
+    pub consortium: String,
+    /// Authority code for `--role` (repeatable; pairs with the `--role`s that follow it).
+    #[arg(long, env = "PERMANENCE_TOKEN_AUTHORITY")]
+    pub authority: Option<String>,
+    /// Role held in `--authority` (repeatable).
+    #[arg(long = "role", env = "PERMANENCE_TOKEN_ROLES", value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// `CODE:ROLE,ROLE` (repeatable), for several authorities.
+    #[arg(long = "membership", env = "PERMANENCE_TOKEN_MEMBERSHIPS", value_delimiter = ';')]
+    pub memberships: Vec<String>,
+    /// Consortium role (repeatable).
+    #[arg(long = "consortium-role", env = "PERMANENCE_TOKEN_CONSORTIUM_ROLES", value_delimiter = ',')]
+    pub consortium_roles: Vec<String>,
+    /// Lifetime, e.g. `8h`, `30m`, `2d`.
+    #[arg(long, env = "PERMANENCE_TOKEN_TTL", default_value = "8h")]
+    pub ttl: String,
+}

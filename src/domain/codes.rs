@@ -1,0 +1,140 @@
+//! The closed vocabularies of the domain. Each is stored as its SCREAMING_SNAKE_CASE code
+//! and exposed in GraphQL under the same name.
+use async_graphql::Enum;
+use strum::{EnumIter, EnumString, IntoStaticStr};
+
+macro_rules! coded {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enum, EnumString, IntoStaticStr, EnumIter)]
+        #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The stored code, e.g. `STAGE_ONE_STARTED`.
+            pub fn code(self) -> &'static str {
+                self.into()
+            }
+
+            /// Parses a stored code.
+            pub fn from_code(code: &str) -> Option<Self> {
+                code.parse().ok()
+            }
+        }
+    };
+}
+
+coded! {
+    /// A role, held per authority (or, for the consortium roles, across the consortium).
+    pub enum Role {
+        SocialWorker,
+        FamilyFinder,
+        RecruitmentOfficer,
+        DecisionMaker,
+        Manager,
+        BoardAnalyst,
+        ConsortiumAdmin,
+    }
+}
+
+coded! {
+    /// What kind of member an authority is.
+    pub enum AuthorityKind {
+        LocalAuthority,
+        VoluntaryAgency,
+    }
+}
+
+coded! {
+    /// A child's recorded gender.
+    pub enum Gender {
+        Female,
+        Male,
+        Other,
+    }
+}
+
+coded! {
+    /// A household's preference as to the gender of the child.
+    pub enum GenderPreference {
+        Any,
+        Female,
+        Male,
+    }
+}
+
+coded! {
+    /// Ethnicity at the level used in statistical returns. Never a matching rule.
+    pub enum Ethnicity {
+        WhiteBritish,
+        WhiteOther,
+        Mixed,
+        Asian,
+        Black,
+        Other,
+        NotRecorded,
+    }
+}
+
+impl Ethnicity {
+    /// Whether the category counts as an ethnic minority in sufficiency figures.
+    pub fn is_minority(self) -> bool {
+        !matches!(self, Ethnicity::WhiteBritish | Ethnicity::NotRecorded)
+    }
+}
+
+coded! {
+    /// Where an enquiry came from, for attribution.
+    pub enum EnquiryChannel {
+        Website,
+        InformationEvent,
+        ActivityDay,
+        Campaign,
+        Referral,
+        Other,
+    }
+}
+
+coded! {
+    /// Why a child's plan moved away from adoption (statutory reason codes).
+    pub enum PlanChangeReason {
+        /// RD1: the child's needs changed.
+        Rd1,
+        /// RD2: the court did not make a placement order.
+        Rd2,
+        /// RD3: no prospective adopters could be found.
+        Rd3,
+        /// RD4: any other reason.
+        Rd4,
+    }
+}
+
+coded! {
+    /// Why a household left the process or paused it.
+    pub enum RecruitmentReason {
+        ChangeOfCircumstances,
+        Health,
+        Relationship,
+        Financial,
+        AnotherAgency,
+        AnotherRoute,
+        NotReady,
+        SuitabilityConcerns,
+        Safeguarding,
+        NoContact,
+        Other,
+    }
+}
+
+coded! {
+    /// What an audit event records.
+    pub enum AuditAction {
+        View,
+        Search,
+        Create,
+        Update,
+        Decide,
+        Export,
+        Denied,
+    }
+}

@@ -1,0 +1,332 @@
+//! The milestones of a child's adoption journey and the rules on their order.
+//!
+//! `enteredCareOn → adoptionPlanOn → shobpaDecisionOn → placementOrderOn → matchDecisionOn →
+//! placedOn → adoptionOrderOn`. A later milestone may not precede an earlier one, except that
+//! a match may be decided before the placement order (early permanence). No milestone may be
+//! in the future or before the child was born.
+use chrono::NaiveDate;
+
+/// A milestone, named as in the API (the `field` of a validation error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MilestoneField {
+    EnteredCareOn,
+    AdoptionPlanOn,
+    ShobpaDecisionOn,
+    PlacementOrderOn,
+    MatchDecisionOn,
+    PlacedOn,
+    AdoptionOrderOn,
+    FosterPlacementStartedOn,
+    AdoptedByFosterCarers,
+    PlanChangedOn,
+    PlacementOrderRevokedOn,
+}
+
+impl MilestoneField {
+    /// The camelCase name used in GraphQL inputs and error `field`s.
+    pub fn name(self) -> &'static str {
+        match self {
+            MilestoneField::EnteredCareOn => "enteredCareOn",
+            MilestoneField::AdoptionPlanOn => "adoptionPlanOn",
+            MilestoneField::ShobpaDecisionOn => "shobpaDecisionOn",
+            MilestoneField::PlacementOrderOn => "placementOrderOn",
+            MilestoneField::MatchDecisionOn => "matchDecisionOn",
+            MilestoneField::PlacedOn => "placedOn",
+            MilestoneField::AdoptionOrderOn => "adoptionOrderOn",
+            MilestoneField::FosterPlacementStartedOn => "fosterPlacementStartedOn",
+            MilestoneField::AdoptedByFosterCarers => "adoptedByFosterCarers",
+            MilestoneField::PlanChangedOn => "planChangedOn",
+            MilestoneField::PlacementOrderRevokedOn => "placementOrderRevokedOn",
+        }
+    }
+}
+
+/// Why a set of milestones was refused: which field, and a sentence for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MilestoneError {
+    pub field: MilestoneField,
+    pub message: String,
+}
+
+fn fail<T>(field: MilestoneField, message: String) -> Result<T, MilestoneError> {
+    Err(MilestoneError { field, message })
+}
+
+/// A child's milestone dates. Built with [`MilestoneDates::validate`] before being stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MilestoneDates {
+    pub entered_care_on: Option<NaiveDate>,
+    pub adoption_plan_on: Option<NaiveDate>,
+    pub shobpa_decision_on: Option<NaiveDate>,
+    pub placement_order_on: Option<NaiveDate>,
+    pub match_decision_on: Option<NaiveDate>,
+    pub placed_on: Option<NaiveDate>,
+    pub adoption_order_on: Option<NaiveDate>,
+    pub foster_placement_started_on: Option<NaiveDate>,
+    pub adopted_by_foster_carers: bool,
+    pub plan_changed_on: Option<NaiveDate>,
+    pub placement_order_revoked_on: Option<NaiveDate>,
+}
+
+impl MilestoneDates {
+    fn dated(&self) -> [(MilestoneField, Option<NaiveDate>); 10] {
+        use MilestoneField::*;
+        [
+            (EnteredCareOn, self.entered_care_on),
+            (AdoptionPlanOn, self.adoption_plan_on),
+            (ShobpaDecisionOn, self.shobpa_decision_on),
+            (PlacementOrderOn, self.placement_order_on),
+            (MatchDecisionOn, self.match_decision_on),
+            (PlacedOn, self.placed_on),
+            (AdoptionOrderOn, self.adoption_order_on),
+            (FosterPlacementStartedOn, self.foster_placement_started_on),
+            (PlanChangedOn, self.plan_changed_on),
+            (PlacementOrderRevokedOn, self.placement_order_revoked_on),
+        ]
+    }
+
+    /// Checks every rule for a child born on `date_of_birth`, as of `today`.
+    pub fn validate(self, date_of_birth: NaiveDate, today: NaiveDate) -> Result<Self, MilestoneError> {
+        use MilestoneField::*;
+
+        for (field, date) in self.dated() {
+            let Some(date) = date else { continue };
+            if date > today {
+                return fail(field, format!("{} cannot be in the future", field.name()));
+            }
+            if date < date_of_birth {
+                return fail(field, format!("{} cannot be before the date of birth", field.name()));
+            }
+        }
+
+        // The main chain, in order; each date must be on or after every earlier one, except
+        // that the match decision may come before the placement order (early permanence).
+        let chain = [
+            (EnteredCareOn, self.entered_care_on),
+            (AdoptionPlanOn, self.adoption_plan_on),
+            (ShobpaDecisionOn, self.shobpa_decision_on),
+            (PlacementOrderOn, self.placement_order_on),
+            (MatchDecisionOn, self.match_decision_on),
+            (PlacedOn, self.placed_on),
+            (AdoptionOrderOn, self.adoption_order_on),
+        ];
+        for (i, (later, later_on)) in chain.iter().enumerate() {
+            let Some(later_on) = later_on else { continue };
+            for (earlier, earlier_on) in &chain[..i] {
+                let Some(earlier_on) = earlier_on else { continue };
+                let early_permanence = *later == MatchDecisionOn && *earlier == PlacementOrderOn;
+                if later_on < earlier_on && !early_permanence {
+                    return fail(
+                        *later,
+                        format!("{} cannot be before {}", later.name(), earlier.name()),
+                    );
+                }
+            }
+        }
+
+        let needs = |field: MilestoneField, present: bool, needed: MilestoneField, have: bool| {
+            if present && !have {
+                fail(field, format!("{} needs {} to be recorded", field.name(), needed.name()))
+            } else {
+                Ok(())
+            }
+        };
+        if self.entered_care_on.is_none()
+            && let Some((field, _)) = self.dated()[1..].iter().find(|(_, d)| d.is_some())
+        {
+            return fail(*field, format!("{} needs enteredCareOn to be recorded", field.name()));
+        }
+        needs(PlacedOn, self.placed_on.is_some(), MatchDecisionOn, self.match_decision_on.is_some())?;
+        needs(AdoptionOrderOn, self.adoption_order_on.is_some(), PlacedOn, self.placed_on.is_some())?;
+        needs(
+            AdoptedByFosterCarers,
+            self.adopted_by_foster_carers,
+            FosterPlacementStartedOn,
+            self.foster_placement_started_on.is_some(),
+        )?;
+        needs(
+            PlanChangedOn,
+            self.plan_changed_on.is_some(),
+            AdoptionPlanOn,
+            self.adoption_plan_on.is_some(),
+        )?;
+        needs(
+            PlacementOrderRevokedOn,
+            self.placement_order_revoked_on.is_some(),
+            PlacementOrderOn,
+            self.placement_order_on.is_some(),
+        )?;
+
+        let not_before = |field, on: Option<NaiveDate>, earlier_field, earlier: Option<NaiveDate>| match (on, earlier) {
+            (Some(on), Some(earlier)) if on < earlier => fail(
+                field,
+                format!("{} cannot be before {}", MilestoneField::name(field), MilestoneField::name(earlier_field)),
+            ),
+            _ => Ok(()),
+        };
+        not_before(FosterPlacementStartedOn, self.foster_placement_started_on, EnteredCareOn, self.entered_care_on)?;
+        not_before(PlacedOn, self.placed_on, FosterPlacementStartedOn, self.foster_placement_started_on)?;
+        not_before(PlanChangedOn, self.plan_changed_on, AdoptionPlanOn, self.adoption_plan_on)?;
+        not_before(
+            PlacementOrderRevokedOn,
+            self.placement_order_revoked_on,
+            PlacementOrderOn,
+            self.placement_order_on,
+        )?;
+        Ok(self)
+    }
+
+    /// The date a child started waiting for a family: the SHOBPA decision, or the placement
+    /// order where no decision is recorded.
+    pub fn waiting_since(&self) -> Option<NaiveDate> {
+        self.shobpa_decision_on.or(self.placement_order_on)
+    }
+
+    /// Whether the child has an active adoption plan and is not yet matched: the condition
+    /// (with sharing) for appearing in the consortium pool.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting_since().is_some()
+            && self.match_decision_on.is_none()
+            && self.placed_on.is_none()
+            && self.plan_changed_on.is_none()
+            && self.placement_order_revoked_on.is_none()
+    }
+}
+
+/// Where a child stands on the journey, from the milestones alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum ChildStatus {
+    /// In care with no adoption plan yet.
+    InCare,
+    /// Adoption plan agreed, no SHOBPA decision or placement order yet.
+    AdoptionPlan,
+    /// Active plan (SHOBPA decision or placement order), not yet matched.
+    Waiting,
+    /// Match decided, not yet placed.
+    Matched,
+    /// Placed with the adoptive family, no adoption order yet.
+    Placed,
+    /// Adoption order made.
+    Adopted,
+    /// Plan changed away from adoption, or placement order revoked.
+    PlanChanged,
+}
+
+impl MilestoneDates {
+    /// The child's status. Precedence: adopted, plan changed, placed, matched, waiting,
+    /// adoption plan, in care. (The store's status filter is the SQL form of this rule.)
+    pub fn status(&self) -> ChildStatus {
+        if self.adoption_order_on.is_some() {
+            ChildStatus::Adopted
+        } else if self.plan_changed_on.is_some() || self.placement_order_revoked_on.is_some() {
+            ChildStatus::PlanChanged
+        } else if self.placed_on.is_some() {
+            ChildStatus::Placed
+        } else if self.match_decision_on.is_some() {
+            ChildStatus::Matched
+        } else if self.waiting_since().is_some() {
+            ChildStatus::Waiting
+        } else if self.adoption_plan_on.is_some() {
+            ChildStatus::AdoptionPlan
+        } else {
+            ChildStatus::InCare
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    const DOB: &str = "2020-03-01";
+    const TODAY: &str = "2024-06-30";
+
+    fn full() -> MilestoneDates {
+        MilestoneDates {
+            entered_care_on: Some(d("2021-01-10")),
+            adoption_plan_on: Some(d("2021-04-01")),
+            shobpa_decision_on: Some(d("2021-05-01")),
+            placement_order_on: Some(d("2021-09-01")),
+            match_decision_on: Some(d("2021-12-01")),
+            placed_on: Some(d("2022-01-15")),
+            adoption_order_on: Some(d("2022-07-01")),
+            ..Default::default()
+        }
+    }
+
+    fn check(m: MilestoneDates) -> Result<MilestoneDates, MilestoneError> {
+        m.validate(d(DOB), d(TODAY))
+    }
+
+    #[test]
+    fn a_complete_journey_in_order_is_accepted() {
+        assert!(check(full()).is_ok());
+    }
+
+    #[test]
+    fn a_later_milestone_before_an_earlier_one_is_refused_on_the_later_field() {
+        let m = MilestoneDates { placed_on: Some(d("2021-11-30")), ..full() };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
+        let m = MilestoneDates { adoption_plan_on: None, shobpa_decision_on: Some(d("2020-12-01")), ..full() };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::ShobpaDecisionOn);
+    }
+
+    #[test]
+    fn a_match_may_come_before_the_placement_order() {
+        let m = MilestoneDates { match_decision_on: Some(d("2021-06-01")), ..full() };
+        assert!(check(m).is_ok());
+        // ...but not before the SHOBPA decision.
+        let m = MilestoneDates { match_decision_on: Some(d("2021-04-15")), ..full() };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::MatchDecisionOn);
+        // ...and placement still follows the placement order.
+        let m = MilestoneDates {
+            match_decision_on: Some(d("2021-06-01")),
+            placed_on: Some(d("2021-07-01")),
+            ..full()
+        };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
+    }
+
+    #[test]
+    fn future_dates_and_dates_before_birth_are_refused() {
+        let m = MilestoneDates { adoption_order_on: Some(d("2024-07-01")), ..full() };
+        let err = check(m).unwrap_err();
+        assert_eq!(err.field, MilestoneField::AdoptionOrderOn);
+        assert!(err.message.contains("future"));
+        let m = MilestoneDates { entered_care_on: Some(d("2020-02-28")), ..full() };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::EnteredCareOn);
+    }
+
+    #[test]
+    fn later_milestones_need_their_prerequisites() {
+        let m = MilestoneDates { entered_care_on: None, ..full() };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::AdoptionPlanOn);
+        let m = MilestoneDates { match_decision_on: None, ..full() };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
+        let m = MilestoneDates { adopted_by_foster_carers: true, ..full() };
+        assert_eq!(check(m).unwrap_err().field, MilestoneField::AdoptedByFosterCarers);
+        let m = MilestoneDates {
+            adopted_by_foster_carers: true,
+            foster_placement_started_on: Some(d("2021-02-01")),
+            ..full()
+        };
+        assert!(check(m).is_ok());
+    }
+
+    #[test]
+    fn waiting_means_an_active_plan_and_no_match() {
+        let m = MilestoneDates {
+            entered_care_on: Some(d("2021-01-10")),
+            shobpa_decision_on: Some(d("2021-05-01")),
+            ..Default::default()
+        };
+        assert!(m.is_waiting());
+        assert!(!full().is_waiting());
+        let changed = MilestoneDates { plan_changed_on: Some(d("2021-08-01")), ..m };
+        assert!(!changed.is_waiting());
+    }
+}

@@ -1,0 +1,120 @@
+//! One error type for the whole service, with a code per variant.
+//!
+//! The code reaches the client in `extensions.code` (and `extensions.field` for bad input).
+//! Internal errors are logged with their context, inside the request's span (which carries
+//! the request id), and reach the client only as `INTERNAL`.
+//!
+//! `AppError` deliberately does not implement `Display`: async-graphql converts any
+//! `Display` type into an error carrying its text, which would let database messages reach
+//! clients. The only way out is the explicit conversion below.
+use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, SqlErr};
+
+/// What went wrong, as far as a client may know.
+#[derive(Clone, Debug)]
+pub enum AppError {
+    /// No valid bearer token.
+    Unauthenticated(String),
+    /// The actor can see the thing but may not do this to it.
+    Forbidden(String),
+    /// Missing, hidden or foreign: the three answer alike so ids cannot be probed.
+    NotFound,
+    /// The input breaks a rule; `field` names the input field at fault.
+    BadInput { field: String, message: String },
+    /// A stale `expectedVersion` or a broken invariant.
+    Conflict(String),
+    /// Too much work asked for; retry after the given number of seconds.
+    RateLimited { retry_after_secs: u64 },
+    /// Anything else. Logged, never shown.
+    Internal(std::sync::Arc<anyhow::Error>),
+}
+
+/// Results of service code.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// Bad input on `field`.
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::BadInput { field: field.into(), message: message.into() }
+    }
+
+    /// A refusal with a reason the actor may read.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden(message.into())
+    }
+
+    /// The stable code of the error, as sent in `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound => "NOT_FOUND",
+            AppError::BadInput { .. } => "BAD_USER_INPUT",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The message a client sees.
+    pub fn client_message(&self) -> String {
+        match self {
+            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Conflict(m) => m.clone(),
+            AppError::NotFound => "not found".into(),
+            AppError::BadInput { message, .. } => message.clone(),
+            AppError::RateLimited { retry_after_secs } => {
+                format!("rate limited; retry after {retry_after_secs} s")
+            }
+            AppError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// Logs an internal error (once, where it is turned into a response).
+    fn log(&self) {
+        if let AppError::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(e: DbErr) -> Self {
+        AppError::Internal(std::sync::Arc::new(e.into()))
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        AppError::Internal(std::sync::Arc::new(e))
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(e: AppError) -> Self {
+        e.log();
+        async_graphql::Error::new(e.client_message()).extend_with(|_, ext| {
+            ext.set("code", e.code());
+            if let AppError::BadInput { field, .. } = &e {
+                ext.set("field", field.as_str());
+            }
+            if let AppError::RateLimited { retry_after_secs } = &e {
+                ext.set("retryAfterSeconds", *retry_after_secs);
+            }
+        })
+    }
+}
+
+/// Turns database constraint violations into `CONFLICT`s in one place.
+pub trait ResultExt<T> {
+    /// A unique-constraint violation becomes `CONFLICT` with `message`.
+    fn conflict_on_unique(self, message: &str) -> AppResult<T>;
+}
+
+impl<T> ResultExt<T> for Result<T, DbErr> {
+    fn conflict_on_unique(self, message: &str) -> AppResult<T> {
+        self.map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict(message.into()),
+            _ => e.into(),
+        })
+    }
+}

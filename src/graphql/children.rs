@@ -1,0 +1,711 @@
+//! Children and sibling groups: the register of the child's authority.
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{Months, Utc};
+use entity::{child, sibling_group};
+use sea_orm::ActiveValue::Set;
+use serde_json::json;
+
+use super::connection::{Conn, connection, page};
+use super::context::ContextExt;
+use super::ids::{IdKind, decode};
+use super::inputs::{
+    AreaInput, NeedsInput, area, filter_authorities, months, optional_text, target_authority, text,
+};
+use super::scalars::Date;
+use super::types::{Child, SiblingGroup};
+use crate::auth::policy::milestones_of;
+use crate::auth::{Actor, Capability, View};
+use crate::domain::{AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason};
+use crate::error::{AppError, AppResult};
+use crate::store::children::{ChildFilter, ChildOrder, ChildScope};
+use crate::store;
+
+/// Filters on the children register.
+#[derive(InputObject, Default)]
+pub struct ChildFilterInput {
+    pub authority_ids: Option<Vec<ID>>,
+    pub statuses: Option<Vec<ChildStatus>>,
+    /// Waiting (since SHOBPA decision or placement order) for more than this many days.
+    pub waiting_longer_than_days: Option<i32>,
+    pub age_min_months: Option<i32>,
+    pub age_max_months: Option<i32>,
+    /// Every need at or below these levels.
+    pub needs_at_most: Option<NeedsInput>,
+    pub sibling_group_id: Option<ID>,
+    pub in_sibling_group: Option<bool>,
+    /// Case-insensitive text in the profile name.
+    pub profile_name_contains: Option<String>,
+}
+
+/// Turns the shared filter fields into store filters, with dates computed from `today`.
+pub fn child_filter(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    input: ChildFilterInput,
+    allowed: Option<&[i64]>,
+) -> AppResult<ChildFilter> {
+    let today = ctx.request().today;
+    let authority_ids = filter_authorities(ctx, actor, input.authority_ids.as_deref(), allowed)?;
+    let waiting_since_on_or_before = match input.waiting_longer_than_days {
+        Some(n) if n < 0 => return Err(AppError::bad_input("filter.waitingLongerThanDays", "cannot be negative")),
+        Some(n) => Some(today - chrono::Days::new(n as u64 + 1)),
+        None => None,
+    };
+    let born_on_or_before = match input.age_min_months {
+        Some(m) => Some(today - Months::new(months("filter.ageMinMonths", m)? as u32)),
+        None => None,
+    };
+    let born_after = match input.age_max_months {
+        Some(m) => Some(today - Months::new(months("filter.ageMaxMonths", m)? as u32 + 1)),
+        None => None,
+    };
+    let sibling_group_id = match &input.sibling_group_id {
+        Some(id) => Some(decode(id, "filter.siblingGroupId", &[IdKind::SiblingGroup])?),
+        None => None,
+    };
+    Ok(ChildFilter {
+        authority_ids,
+        statuses: input.statuses,
+        waiting_since_on_or_before,
+        born_on_or_before,
+        born_after,
+        needs_at_most: input.needs_at_most.map(NeedLevels::from),
+        sibling_group_id,
+        in_sibling_group: input.in_sibling_group,
+        profile_name_contains: optional_text("filter.profileNameContains", input.profile_name_contains.as_deref(), 100)?,
+    })
+}
+
+/// Loads a child the actor can see in full, or answers `NOT_FOUND`.
+pub async fn visible_child(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<child::Model> {
+    let found = store::children::find(&ctx.state().db, actor.consortium_id, id).await?;
+    match found {
+        Some(c) if actor.child_view(&c) == View::Full => Ok(c),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// Loads a child for a change needing `capability` at `expected_version`.
+async fn child_for_change(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    id: &ID,
+    expected_version: i32,
+    capability: Capability,
+) -> AppResult<child::Model> {
+    let id = decode(id, "id", &[IdKind::Child])?;
+    let found = store::children::find(&ctx.state().db, actor.consortium_id, id).await?;
+    let c = match found {
+        Some(c) if actor.child_view(&c) != View::Hidden => c,
+        _ => return Err(AppError::NotFound),
+    };
+    actor.require(capability, c.authority_id)?;
+    if c.version != expected_version {
+        return Err(AppError::Conflict(store::children::stale("child")));
+    }
+    Ok(c)
+}
+
+fn validate_milestones(m: MilestoneDates, c: &child::Model, today: chrono::NaiveDate) -> AppResult<MilestoneDates> {
+    m.validate(c.date_of_birth, today)
+        .map_err(|e| AppError::bad_input(e.field.name(), e.message))
+}
+
+fn set_milestones(am: &mut child::ActiveModel, m: &MilestoneDates) {
+    am.entered_care_on = Set(m.entered_care_on);
+    am.adoption_plan_on = Set(m.adoption_plan_on);
+    am.shobpa_decision_on = Set(m.shobpa_decision_on);
+    am.placement_order_on = Set(m.placement_order_on);
+    am.match_decision_on = Set(m.match_decision_on);
+    am.placed_on = Set(m.placed_on);
+    am.adoption_order_on = Set(m.adoption_order_on);
+    am.foster_placement_started_on = Set(m.foster_placement_started_on);
+    am.adopted_by_foster_carers = Set(m.adopted_by_foster_carers);
+    am.plan_changed_on = Set(m.plan_changed_on);
+    am.placement_order_revoked_on = Set(m.placement_order_revoked_on);
+}
+
+fn set_needs(am: &mut child::ActiveModel, needs: NeedLevels) {
+    let r = needs.ranks();
+    am.need_physical_health = Set(r[0]);
+    am.need_disability = Set(r[1]);
+    am.need_learning = Set(r[2]);
+    am.need_developmental_uncertainty = Set(r[3]);
+    am.need_emotional_behavioural = Set(r[4]);
+    am.need_prenatal_exposure = Set(r[5]);
+}
+
+/// Religion, language and culture codes for matching, and notes for the profile.
+#[derive(InputObject, Default)]
+pub struct IdentityInput {
+    pub religion: Option<String>,
+    pub language: Option<String>,
+    pub culture: Option<String>,
+    pub notes: Option<String>,
+}
+
+fn set_identity(am: &mut child::ActiveModel, i: &IdentityInput) -> AppResult<()> {
+    am.religion = Set(optional_text("identity.religion", i.religion.as_deref(), 50)?);
+    am.language = Set(optional_text("identity.language", i.language.as_deref(), 50)?);
+    am.culture = Set(optional_text("identity.culture", i.culture.as_deref(), 50)?);
+    am.identity_notes = Set(optional_text("identity.notes", i.notes.as_deref(), 2000)?);
+    Ok(())
+}
+
+/// Where the birth family lives and how far away adopters must be.
+#[derive(InputObject)]
+pub struct BirthFamilyAreaInput {
+    pub location: AreaInput,
+    pub min_distance_km: Option<f64>,
+}
+
+fn set_birth_family_area(am: &mut child::ActiveModel, a: Option<&BirthFamilyAreaInput>) -> AppResult<()> {
+    let Some(a) = a else {
+        am.birth_family_lat = Set(None);
+        am.birth_family_lon = Set(None);
+        am.min_distance_km = Set(None);
+        return Ok(());
+    };
+    let (lat, lon) = area("birthFamilyArea.location", a.location)?;
+    if let Some(km) = a.min_distance_km
+        && !(0.0..=1000.0).contains(&km)
+    {
+        return Err(AppError::bad_input("birthFamilyArea.minDistanceKm", "must be between 0 and 1000"));
+    }
+    am.birth_family_lat = Set(Some(lat));
+    am.birth_family_lon = Set(Some(lon));
+    am.min_distance_km = Set(a.min_distance_km);
+    Ok(())
+}
+
+fn date_of_birth(dob: Date, today: chrono::NaiveDate) -> AppResult<chrono::NaiveDate> {
+    if dob.0 > today {
+        return Err(AppError::bad_input("dateOfBirth", "dateOfBirth cannot be in the future"));
+    }
+    if today.years_since(dob.0).is_none_or(|y| y >= 18) {
+        return Err(AppError::bad_input("dateOfBirth", "a child must be under 18"));
+    }
+    Ok(dob.0)
+}
+
+/// A new child.
+#[derive(InputObject)]
+pub struct CreateChildInput {
+    /// The child's authority; may be left out by staff of a single authority.
+    pub authority_id: Option<ID>,
+    pub legal_name: String,
+    pub date_of_birth: Date,
+    pub profile_name: String,
+    pub gender: Gender,
+    #[graphql(default_with = "Ethnicity::NotRecorded")]
+    pub ethnicity: Ethnicity,
+    pub needs: Option<NeedsInput>,
+    pub identity: Option<IdentityInput>,
+    #[graphql(default)]
+    pub requires_early_permanence: bool,
+    pub birth_family_area: Option<BirthFamilyAreaInput>,
+    pub birth_family_details: Option<String>,
+    pub notes: Option<String>,
+    #[graphql(default)]
+    pub profile_text: String,
+    #[graphql(default = true)]
+    pub shared_with_consortium: bool,
+    pub entered_care_on: Option<Date>,
+}
+
+/// Changes to a child's record; fields left out stay as they are.
+#[derive(InputObject)]
+pub struct UpdateChildInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub legal_name: Option<String>,
+    pub date_of_birth: Option<Date>,
+    pub profile_name: Option<String>,
+    pub gender: Option<Gender>,
+    pub ethnicity: Option<Ethnicity>,
+    pub needs: Option<NeedsInput>,
+    pub identity: Option<IdentityInput>,
+    pub requires_early_permanence: Option<bool>,
+    /// `null` clears it.
+    pub birth_family_area: MaybeUndefined<BirthFamilyAreaInput>,
+    pub birth_family_details: MaybeUndefined<String>,
+    pub notes: MaybeUndefined<String>,
+    pub profile_text: Option<String>,
+    pub shared_with_consortium: Option<bool>,
+}
+
+/// Milestone dates other than decisions; `null` clears a date (a correction).
+#[derive(InputObject)]
+pub struct RecordChildMilestonesInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub entered_care_on: MaybeUndefined<Date>,
+    pub adoption_plan_on: MaybeUndefined<Date>,
+    pub placement_order_on: MaybeUndefined<Date>,
+    pub placed_on: MaybeUndefined<Date>,
+    pub adoption_order_on: MaybeUndefined<Date>,
+    pub foster_placement_started_on: MaybeUndefined<Date>,
+    pub adopted_by_foster_carers: Option<bool>,
+    pub placement_order_revoked_on: MaybeUndefined<Date>,
+}
+
+/// A decision recorded by a decision maker.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ChildDecision {
+    /// The agency decision that the child should be placed for adoption.
+    Shobpa,
+    /// The match decision.
+    Match,
+}
+
+/// A decision on a child.
+#[derive(InputObject)]
+pub struct RecordChildDecisionInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub decision: ChildDecision,
+    pub decided_on: Date,
+}
+
+/// A change of plan away from adoption.
+#[derive(InputObject)]
+pub struct ChangeChildPlanInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub changed_on: Date,
+    pub reason: PlanChangeReason,
+}
+
+/// The child after a change.
+#[derive(SimpleObject)]
+pub struct ChildPayload {
+    pub child: Child,
+}
+
+/// A new sibling group of children of one authority.
+#[derive(InputObject)]
+pub struct CreateSiblingGroupInput {
+    pub child_ids: Vec<ID>,
+    pub label: String,
+    #[graphql(default = true)]
+    pub must_stay_together: bool,
+}
+
+/// Changes to a sibling group.
+#[derive(InputObject)]
+pub struct UpdateSiblingGroupInput {
+    pub id: ID,
+    pub expected_version: i32,
+    pub label: Option<String>,
+    pub must_stay_together: Option<bool>,
+    pub add_child_ids: Option<Vec<ID>>,
+    pub remove_child_ids: Option<Vec<ID>>,
+}
+
+/// The sibling group after a change.
+#[derive(SimpleObject)]
+pub struct SiblingGroupPayload {
+    pub sibling_group: SiblingGroup,
+}
+
+/// Child queries.
+#[derive(Default)]
+pub struct ChildQuery;
+
+#[Object]
+impl ChildQuery {
+    /// Full records of children of the authorities where the actor may read them.
+    async fn children(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ChildFilterInput>,
+        #[graphql(default_with = "ChildOrder::Created")] order_by: ChildOrder,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<Conn<Child>> {
+        let actor = ctx.actor()?;
+        let allowed = actor.require_anywhere(Capability::ReadChildren)?;
+        let page = page(first, after)?;
+        let filter_input = filter.unwrap_or_default();
+        let summary = json!({ "filters": used_child_filters(&filter_input), "orderBy": format!("{order_by:?}") });
+        let filter = child_filter(ctx, actor, filter_input, Some(&allowed))?;
+        let scope = ChildScope::Authorities { consortium_id: actor.consortium_id, authority_ids: allowed };
+        let (rows, total) = store::children::list(&ctx.state().db, &scope, &filter, order_by, page).await?;
+        ctx.audit(AuditAction::Search, "Child", None, None, summary);
+        for c in &rows {
+            ctx.audit(AuditAction::View, "Child", Some(c.id), Some(c.authority_id), json!({}));
+        }
+        Ok(connection(rows.into_iter().map(Child).collect(), page, total))
+    }
+
+    /// One child's full record.
+    async fn child(&self, ctx: &Context<'_>, id: ID) -> AppResult<Child> {
+        let actor = ctx.actor()?;
+        let c = visible_child(ctx, actor, decode(&id, "id", &[IdKind::Child])?).await?;
+        ctx.audit(AuditAction::View, "Child", Some(c.id), Some(c.authority_id), json!({}));
+        Ok(Child(c))
+    }
+
+    /// A sibling group of the actor's authority.
+    async fn sibling_group(&self, ctx: &Context<'_>, id: ID) -> AppResult<SiblingGroup> {
+        let actor = ctx.actor()?;
+        let g = visible_group(ctx, actor, decode(&id, "id", &[IdKind::SiblingGroup])?).await?;
+        ctx.audit(AuditAction::View, "SiblingGroup", Some(g.id), Some(g.authority_id), json!({}));
+        Ok(SiblingGroup(g))
+    }
+}
+
+/// Names of the filters used, for the audit log (never their values).
+fn used_child_filters(f: &ChildFilterInput) -> Vec<&'static str> {
+    let mut used = Vec::new();
+    let mut mark = |present: bool, name: &'static str| {
+        if present {
+            used.push(name);
+        }
+    };
+    mark(f.authority_ids.is_some(), "authorityIds");
+    mark(f.statuses.is_some(), "statuses");
+    mark(f.waiting_longer_than_days.is_some(), "waitingLongerThanDays");
+    mark(f.age_min_months.is_some(), "ageMinMonths");
+    mark(f.age_max_months.is_some(), "ageMaxMonths");
+    mark(f.needs_at_most.is_some(), "needsAtMost");
+    mark(f.sibling_group_id.is_some(), "siblingGroupId");
+    mark(f.in_sibling_group.is_some(), "inSiblingGroup");
+    mark(f.profile_name_contains.is_some(), "profileNameContains");
+    used
+}
+
+/// Loads a sibling group the actor can read, or answers `NOT_FOUND`.
+pub async fn visible_group(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<sibling_group::Model> {
+    match store::children::find_group(&ctx.state().db, actor.consortium_id, id).await? {
+        Some(g) if actor.can(Capability::ReadChildren, g.authority_id) => Ok(g),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// Child mutations.
+#[derive(Default)]
+pub struct ChildMutation;
+
+#[Object]
+impl ChildMutation {
+    /// Registers a child (SOCIAL_WORKER of the child's authority).
+    async fn create_child(&self, ctx: &Context<'_>, input: CreateChildInput) -> AppResult<ChildPayload> {
+        let actor = ctx.actor()?;
+        let authority_id = target_authority(ctx, actor, input.authority_id.as_ref(), Capability::WriteChildren)?;
+        let today = ctx.request().today;
+        let dob = date_of_birth(input.date_of_birth, today)?;
+        let now = Utc::now();
+        let mut am = child::ActiveModel {
+            consortium_id: Set(actor.consortium_id),
+            authority_id: Set(authority_id),
+            version: Set(1),
+            legal_name: Set(text("legalName", &input.legal_name, 200)?),
+            date_of_birth: Set(dob),
+            profile_name: Set(text("profileName", &input.profile_name, 100)?),
+            gender: Set(input.gender.code().into()),
+            ethnicity: Set(input.ethnicity.code().into()),
+            requires_early_permanence: Set(input.requires_early_permanence),
+            birth_family_details: Set(optional_text("birthFamilyDetails", input.birth_family_details.as_deref(), 5000)?),
+            notes: Set(optional_text("notes", input.notes.as_deref(), 5000)?),
+            sibling_group_id: Set(None),
+            profile_text: Set(input.profile_text.trim().chars().take(5000).collect()),
+            shared_with_consortium: Set(input.shared_with_consortium),
+            plan_change_reason: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        set_needs(&mut am, input.needs.map(NeedLevels::from).unwrap_or_default());
+        set_identity(&mut am, &input.identity.unwrap_or_default())?;
+        set_birth_family_area(&mut am, input.birth_family_area.as_ref())?;
+        let milestones = MilestoneDates { entered_care_on: input.entered_care_on.map(|d| d.0), ..Default::default() };
+        let milestones = milestones
+            .validate(dob, today)
+            .map_err(|e| AppError::bad_input(e.field.name(), e.message))?;
+        set_milestones(&mut am, &milestones);
+        let request = ctx.request().clone();
+        let created = store::children::create(&ctx.state().db, am, |id| {
+            super::context::audit_row(&request, AuditAction::Create, "Child", Some(id), Some(authority_id), json!({}))
+        })
+        .await?;
+        Ok(ChildPayload { child: Child(created) })
+    }
+
+    /// Changes a child's record (SOCIAL_WORKER).
+    async fn update_child(&self, ctx: &Context<'_>, input: UpdateChildInput) -> AppResult<ChildPayload> {
+        let actor = ctx.actor()?;
+        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::WriteChildren).await?;
+        let today = ctx.request().today;
+        let mut am = child::ActiveModel::default();
+        let mut changed = Vec::new();
+        if let Some(v) = &input.legal_name {
+            am.legal_name = Set(text("legalName", v, 200)?);
+            changed.push("legalName");
+        }
+        if let Some(v) = input.date_of_birth {
+            let dob = date_of_birth(v, today)?;
+            milestones_of(&c)
+                .validate(dob, today)
+                .map_err(|e| AppError::bad_input("dateOfBirth", e.message))?;
+            am.date_of_birth = Set(dob);
+            changed.push("dateOfBirth");
+        }
+        if let Some(v) = &input.profile_name {
+            am.profile_name = Set(text("profileName", v, 100)?);
+            changed.push("profileName");
+        }
+        if let Some(v) = input.gender {
+            am.gender = Set(v.code().into());
+            changed.push("gender");
+        }
+        if let Some(v) = input.ethnicity {
+            am.ethnicity = Set(v.code().into());
+            changed.push("ethnicity");
+        }
+        if let Some(v) = input.needs {
+            set_needs(&mut am, v.into());
+            changed.push("needs");
+        }
+        if let Some(v) = &input.identity {
+            set_identity(&mut am, v)?;
+            changed.push("identity");
+        }
+        if let Some(v) = input.requires_early_permanence {
+            am.requires_early_permanence = Set(v);
+            changed.push("requiresEarlyPermanence");
+        }
+        match &input.birth_family_area {
+            MaybeUndefined::Undefined => {}
+            MaybeUndefined::Null => {
+                set_birth_family_area(&mut am, None)?;
+                changed.push("birthFamilyArea");
+            }
+            MaybeUndefined::Value(v) => {
+                set_birth_family_area(&mut am, Some(v))?;
+                changed.push("birthFamilyArea");
+            }
+        }
+        if !input.birth_family_details.is_undefined() {
+            am.birth_family_details =
+                Set(optional_text("birthFamilyDetails", input.birth_family_details.value().map(String::as_str), 5000)?);
+            changed.push("birthFamilyDetails");
+        }
+        if !input.notes.is_undefined() {
+            am.notes = Set(optional_text("notes", input.notes.value().map(String::as_str), 5000)?);
+            changed.push("notes");
+        }
+        if let Some(v) = &input.profile_text {
+            am.profile_text = Set(v.trim().chars().take(5000).collect());
+            changed.push("profileText");
+        }
+        if let Some(v) = input.shared_with_consortium {
+            am.shared_with_consortium = Set(v);
+            changed.push("sharedWithConsortium");
+        }
+        let audit = ctx.audit_row(AuditAction::Update, "Child", Some(c.id), Some(c.authority_id), json!({ "fields": changed }));
+        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
+        Ok(ChildPayload { child: Child(updated) })
+    }
+
+    /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The
+    /// ordering rules apply to the whole set after the change.
+    async fn record_child_milestones(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordChildMilestonesInput,
+    ) -> AppResult<ChildPayload> {
+        let actor = ctx.actor()?;
+        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::WriteChildren).await?;
+        let mut m = milestones_of(&c);
+        let mut changed = Vec::new();
+        let mut apply = |target: &mut Option<chrono::NaiveDate>, value: &MaybeUndefined<Date>, name: &'static str| {
+            match value {
+                MaybeUndefined::Undefined => {}
+                MaybeUndefined::Null => {
+                    *target = None;
+                    changed.push(name);
+                }
+                MaybeUndefined::Value(d) => {
+                    *target = Some(d.0);
+                    changed.push(name);
+                }
+            }
+        };
+        apply(&mut m.entered_care_on, &input.entered_care_on, "enteredCareOn");
+        apply(&mut m.adoption_plan_on, &input.adoption_plan_on, "adoptionPlanOn");
+        apply(&mut m.placement_order_on, &input.placement_order_on, "placementOrderOn");
+        apply(&mut m.placed_on, &input.placed_on, "placedOn");
+        apply(&mut m.adoption_order_on, &input.adoption_order_on, "adoptionOrderOn");
+        apply(&mut m.foster_placement_started_on, &input.foster_placement_started_on, "fosterPlacementStartedOn");
+        apply(&mut m.placement_order_revoked_on, &input.placement_order_revoked_on, "placementOrderRevokedOn");
+        if let Some(v) = input.adopted_by_foster_carers {
+            m.adopted_by_foster_carers = v;
+            changed.push("adoptedByFosterCarers");
+        }
+        let m = validate_milestones(m, &c, ctx.request().today)?;
+        let mut am = child::ActiveModel::default();
+        set_milestones(&mut am, &m);
+        let audit = ctx.audit_row(AuditAction::Update, "Child", Some(c.id), Some(c.authority_id), json!({ "milestones": changed }));
+        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
+        Ok(ChildPayload { child: Child(updated) })
+    }
+
+    /// Records the SHOBPA or match decision (DECISION_MAKER of the child's authority).
+    async fn record_child_decision(&self, ctx: &Context<'_>, input: RecordChildDecisionInput) -> AppResult<ChildPayload> {
+        let actor = ctx.actor()?;
+        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::DecideForChildren).await?;
+        let mut m = milestones_of(&c);
+        let name = match input.decision {
+            ChildDecision::Shobpa => {
+                m.shobpa_decision_on = Some(input.decided_on.0);
+                "shobpaDecisionOn"
+            }
+            ChildDecision::Match => {
+                m.match_decision_on = Some(input.decided_on.0);
+                "matchDecisionOn"
+            }
+        };
+        let m = validate_milestones(m, &c, ctx.request().today)?;
+        let mut am = child::ActiveModel::default();
+        set_milestones(&mut am, &m);
+        let audit = ctx.audit_row(AuditAction::Decide, "Child", Some(c.id), Some(c.authority_id), json!({ "decision": name }));
+        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
+        Ok(ChildPayload { child: Child(updated) })
+    }
+
+    /// Records that the plan changed away from adoption (SOCIAL_WORKER).
+    async fn change_child_plan(&self, ctx: &Context<'_>, input: ChangeChildPlanInput) -> AppResult<ChildPayload> {
+        let actor = ctx.actor()?;
+        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::WriteChildren).await?;
+        if c.adoption_order_on.is_some() {
+            return Err(AppError::bad_input("changedOn", "the child is already adopted"));
+        }
+        let mut m = milestones_of(&c);
+        m.plan_changed_on = Some(input.changed_on.0);
+        let m = validate_milestones(m, &c, ctx.request().today).map_err(|e| match e {
+            AppError::BadInput { message, .. } => AppError::bad_input("changedOn", message),
+            other => other,
+        })?;
+        let mut am = child::ActiveModel::default();
+        set_milestones(&mut am, &m);
+        am.plan_change_reason = Set(Some(input.reason.code().into()));
+        let audit = ctx.audit_row(
+            AuditAction::Update,
+            "Child",
+            Some(c.id),
+            Some(c.authority_id),
+            json!({ "planChange": input.reason.code() }),
+        );
+        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
+        Ok(ChildPayload { child: Child(updated) })
+    }
+
+    /// Puts two or more children of one authority into a new sibling group (SOCIAL_WORKER).
+    async fn create_sibling_group(&self, ctx: &Context<'_>, input: CreateSiblingGroupInput) -> AppResult<SiblingGroupPayload> {
+        let actor = ctx.actor()?;
+        if input.child_ids.len() < 2 {
+            return Err(AppError::bad_input("childIds", "a sibling group has at least two children"));
+        }
+        let members = group_candidates(ctx, actor, &input.child_ids, "childIds", None).await?;
+        let authority_id = members[0].authority_id;
+        let now = Utc::now();
+        let am = sibling_group::ActiveModel {
+            consortium_id: Set(actor.consortium_id),
+            authority_id: Set(authority_id),
+            label: Set(text("label", &input.label, 100)?),
+            must_stay_together: Set(input.must_stay_together),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let ids: Vec<i64> = members.iter().map(|c| c.id).collect();
+        let request = ctx.request().clone();
+        let group = store::children::create_group(&ctx.state().db, am, &ids, |id| {
+            super::context::audit_row(
+                &request,
+                AuditAction::Create,
+                "SiblingGroup",
+                Some(id),
+                Some(authority_id),
+                json!({ "members": ids.len() }),
+            )
+        })
+        .await?;
+        Ok(SiblingGroupPayload { sibling_group: SiblingGroup(group) })
+    }
+
+    /// Renames a group, changes its together flag, or adds and removes children.
+    async fn update_sibling_group(&self, ctx: &Context<'_>, input: UpdateSiblingGroupInput) -> AppResult<SiblingGroupPayload> {
+        let actor = ctx.actor()?;
+        let g = visible_group(ctx, actor, decode(&input.id, "id", &[IdKind::SiblingGroup])?).await?;
+        actor.require(Capability::WriteChildren, g.authority_id)?;
+        if g.version != input.expected_version {
+            return Err(AppError::Conflict(store::children::stale("sibling group")));
+        }
+        let mut am = sibling_group::ActiveModel::default();
+        if let Some(label) = &input.label {
+            am.label = Set(text("label", label, 100)?);
+        }
+        if let Some(flag) = input.must_stay_together {
+            am.must_stay_together = Set(flag);
+        }
+        let add = match &input.add_child_ids {
+            Some(ids) => group_candidates(ctx, actor, ids, "addChildIds", Some(g.authority_id)).await?,
+            None => Vec::new(),
+        };
+        let current = store::children::members(&ctx.state().db, g.id).await?;
+        let mut remove = Vec::new();
+        for id in input.remove_child_ids.iter().flatten() {
+            let id = decode(id, "removeChildIds", &[IdKind::Child])?;
+            if !current.iter().any(|c| c.id == id) {
+                return Err(AppError::bad_input("removeChildIds", "that child is not in this group"));
+            }
+            remove.push(id);
+        }
+        let remaining = current.len() + add.len() - remove.len();
+        if remaining < 2 {
+            return Err(AppError::bad_input("removeChildIds", "a sibling group keeps at least two children"));
+        }
+        let add: Vec<i64> = add.iter().map(|c| c.id).collect();
+        let audit = ctx.audit_row(
+            AuditAction::Update,
+            "SiblingGroup",
+            Some(g.id),
+            Some(g.authority_id),
+            json!({ "added": add.len(), "removed": remove.len() }),
+        );
+        let group =
+            store::children::update_group(&ctx.state().db, g.id, input.expected_version, am, &add, &remove, audit).await?;
+        Ok(SiblingGroupPayload { sibling_group: SiblingGroup(group) })
+    }
+}
+
+/// Children that may join a group: writable by the actor, of one authority (and of
+/// `authority` when given), and in no group yet.
+async fn group_candidates(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    ids: &[ID],
+    field: &str,
+    authority: Option<i64>,
+) -> AppResult<Vec<child::Model>> {
+    let mut members: Vec<child::Model> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let c = visible_child(ctx, actor, decode(id, field, &[IdKind::Child])?).await?;
+        actor.require(Capability::WriteChildren, c.authority_id)?;
+        if members.iter().any(|m| m.id == c.id) {
+            return Err(AppError::bad_input(field, "a child is named twice"));
+        }
+        let expected = authority.or(members.first().map(|m| m.authority_id));
+        if expected.is_some_and(|a| a != c.authority_id) {
+            return Err(AppError::bad_input(field, "siblings in a group belong to one authority"));
+        }
+        if c.sibling_group_id.is_some() {
+            return Err(AppError::bad_input(field, "a child is already in a sibling group"));
+        }
+        members.push(c);
+    }
+    Ok(members)
+}

@@ -1,0 +1,107 @@
+//! What a resolver knows about the request: the actor, the request id, the service state,
+//! and "today" (the only clock reading, taken once per request).
+use std::sync::Arc;
+
+use async_graphql::Context;
+use chrono::{NaiveDate, Utc};
+use entity::audit_event;
+use sea_orm::ActiveValue::Set;
+
+use crate::app::AppState;
+use crate::auth::Actor;
+use crate::domain::AuditAction;
+use crate::error::{AppError, AppResult};
+
+/// Per-request data, put into every GraphQL request by the HTTP layer.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub actor: Option<Arc<Actor>>,
+    pub request_id: String,
+    pub today: NaiveDate,
+}
+
+impl RequestContext {
+    /// A context for `actor`, dated today.
+    pub fn new(actor: Option<Arc<Actor>>, request_id: String) -> Self {
+        RequestContext { actor, request_id, today: Utc::now().date_naive() }
+    }
+}
+
+/// Accessors resolvers use.
+pub trait ContextExt {
+    /// The request's context.
+    fn request(&self) -> &RequestContext;
+    /// The authenticated actor, or `UNAUTHENTICATED`.
+    fn actor(&self) -> AppResult<&Actor>;
+    /// The service state.
+    fn state(&self) -> &AppState;
+    /// Queues a read-side audit event (view, search, export).
+    fn audit(&self, action: AuditAction, entity_type: &str, entity_id: Option<i64>, owner: Option<i64>, detail: serde_json::Value);
+    /// Builds an audit event for a write, to be committed with it.
+    fn audit_row(
+        &self,
+        action: AuditAction,
+        entity_type: &str,
+        entity_id: Option<i64>,
+        owner: Option<i64>,
+        detail: serde_json::Value,
+    ) -> audit_event::ActiveModel;
+}
+
+impl ContextExt for Context<'_> {
+    fn request(&self) -> &RequestContext {
+        self.data_unchecked::<RequestContext>()
+    }
+
+    fn actor(&self) -> AppResult<&Actor> {
+        self.request()
+            .actor
+            .as_deref()
+            .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))
+    }
+
+    fn state(&self) -> &AppState {
+        self.data_unchecked::<Arc<AppState>>()
+    }
+
+    fn audit(&self, action: AuditAction, entity_type: &str, entity_id: Option<i64>, owner: Option<i64>, detail: serde_json::Value) {
+        let row = self.audit_row(action, entity_type, entity_id, owner, detail);
+        self.state().audit.record(row);
+    }
+
+    fn audit_row(
+        &self,
+        action: AuditAction,
+        entity_type: &str,
+        entity_id: Option<i64>,
+        owner: Option<i64>,
+        detail: serde_json::Value,
+    ) -> audit_event::ActiveModel {
+        audit_row(self.request(), action, entity_type, entity_id, owner, detail)
+    }
+}
+
+/// An audit event of `request`.
+pub fn audit_row(
+    request: &RequestContext,
+    action: AuditAction,
+    entity_type: &str,
+    entity_id: Option<i64>,
+    owner: Option<i64>,
+    detail: serde_json::Value,
+) -> audit_event::ActiveModel {
+    let actor = request.actor.as_deref();
+    audit_event::ActiveModel {
+        occurred_at: Set(Utc::now()),
+        consortium_id: Set(actor.map(|a| a.consortium_id)),
+        subject: Set(actor.map(|a| a.subject.clone()).unwrap_or_else(|| "anonymous".into())),
+        acting_authority_id: Set(actor.and_then(|a| a.acting_authority_for(owner))),
+        action: Set(action.code().into()),
+        entity_type: Set(entity_type.into()),
+        entity_id: Set(entity_id),
+        owning_authority_id: Set(owner),
+        request_id: Set(request.request_id.clone()),
+        detail: Set(detail.to_string()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,104 @@
+//! The GraphQL schema, one module per area. Resolvers are thin: actor → policy → store →
+//! domain → output types.
+
+pub mod children;
+pub mod connection;
+pub mod context;
+pub mod households;
+pub mod ids;
+pub mod inputs;
+pub mod pool;
+pub mod scalars;
+pub mod types;
+pub mod viewer;
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::{EmptySubscription, MergedObject, Response, Schema, SchemaBuilder};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::domain::AuditAction;
+use context::{RequestContext, audit_row};
+
+/// All queries.
+#[derive(MergedObject, Default)]
+pub struct Query(viewer::ViewerQuery, children::ChildQuery, households::HouseholdQuery, pool::PoolQuery);
+
+/// All mutations.
+#[derive(MergedObject, Default)]
+pub struct Mutation(children::ChildMutation, households::HouseholdMutation);
+
+/// The schema type.
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .register_output_type::<types::Node>()
+}
+
+/// The schema serving requests with `state`.
+pub fn schema(state: Arc<AppState>) -> AppSchema {
+    let production = state.config.is_production();
+    let mut b = builder().data(state).extension(DeniedAudit);
+    if production {
+        b = b.disable_introspection().disable_suggestions();
+    }
+    b.finish()
+}
+
+/// The SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+/// Records a `DENIED` audit event for each refusal (`FORBIDDEN`, `NOT_FOUND`) an
+/// authenticated actor receives, whatever path it came through.
+struct DeniedAudit;
+
+impl ExtensionFactory for DeniedAudit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DeniedAudit)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for DeniedAudit {
+    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+        let response = next.run(ctx, operation_name).await;
+        let (Some(request), Some(state)) = (ctx.data_opt::<RequestContext>(), ctx.data_opt::<Arc<AppState>>()) else {
+            return response;
+        };
+        if request.actor.is_none() {
+            return response;
+        }
+        for error in &response.errors {
+            let code = error
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("code"))
+                .map(|v| v.to_string().trim_matches('"').to_owned());
+            if let Some(code @ ("FORBIDDEN" | "NOT_FOUND")) = code.as_deref() {
+                let path: Vec<String> = error
+                    .path
+                    .iter()
+                    .map(|p| match p {
+                        async_graphql::PathSegment::Field(name) => name.clone(),
+                        async_graphql::PathSegment::Index(i) => i.to_string(),
+                    })
+                    .collect();
+                let entity = path.first().cloned().unwrap_or_default();
+                state.audit.record(audit_row(
+                    request,
+                    AuditAction::Denied,
+                    &entity,
+                    None,
+                    None,
+                    json!({ "code": code, "path": path.join(".") }),
+                ));
+            }
+        }
+        response
+    }
+}

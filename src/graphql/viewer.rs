@@ -1,0 +1,159 @@
+//! The viewer, the consortium's authorities, `node(id:)`, and the audit log.
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use serde_json::json;
+
+use super::children::{visible_child, visible_group};
+use super::connection::{Conn, connection, page};
+use super::context::ContextExt;
+use super::households::visible_household;
+use super::ids::{IdKind, decode, decode_any};
+use super::pool::{visible_child_profile, visible_household_profile};
+use super::types::{Authority, AuditEventView, Child, Household, MembershipView, Node, SiblingGroup, authority};
+use crate::auth::Capability;
+use crate::domain::{AuditAction, Role};
+use crate::error::{AppError, AppResult};
+use crate::store;
+use crate::store::audit::{AuditFilter, AuditScope};
+
+/// A consortium.
+#[derive(SimpleObject)]
+pub struct ConsortiumView {
+    pub code: String,
+    pub name: String,
+}
+
+/// Who is asking.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub subject: String,
+    pub name: Option<String>,
+    pub consortium: ConsortiumView,
+    pub memberships: Vec<MembershipView>,
+    pub consortium_roles: Vec<Role>,
+}
+
+/// Filters on the audit log.
+#[derive(InputObject, Default)]
+pub struct AuditFilterInput {
+    pub subject: Option<String>,
+    pub action: Option<AuditAction>,
+    pub entity_type: Option<String>,
+    /// A global id of a child, household or sibling group (or their profiles).
+    pub entity_id: Option<ID>,
+}
+
+/// Viewer, directory, node and audit queries.
+#[derive(Default)]
+pub struct ViewerQuery;
+
+#[Object]
+impl ViewerQuery {
+    /// The authenticated caller.
+    async fn viewer(&self, ctx: &Context<'_>) -> AppResult<Viewer> {
+        let actor = ctx.actor()?;
+        let directory = ctx.state().directory.current();
+        let consortium = directory
+            .consortium_by_id(actor.consortium_id)
+            .map(|c| ConsortiumView { code: c.code.clone(), name: c.name.clone() })
+            .ok_or(AppError::NotFound)?;
+        Ok(Viewer {
+            subject: actor.subject.clone(),
+            name: actor.name.clone(),
+            consortium,
+            memberships: actor
+                .memberships
+                .iter()
+                .map(|m| MembershipView {
+                    authority: authority(ctx, m.authority_id),
+                    roles: m.roles.iter().copied().collect(),
+                })
+                .collect(),
+            consortium_roles: actor.consortium_roles.iter().copied().collect(),
+        })
+    }
+
+    /// The authorities of the caller's consortium.
+    async fn authorities(&self, ctx: &Context<'_>) -> AppResult<Vec<Authority>> {
+        let actor = ctx.actor()?;
+        let directory = ctx.state().directory.current();
+        Ok(directory
+            .consortium_by_id(actor.consortium_id)
+            .map(|c| c.authorities.iter().cloned().map(Authority).collect())
+            .unwrap_or_default())
+    }
+
+    /// Any object by global id, checked exactly like its own query.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> AppResult<Node> {
+        let actor = ctx.actor()?;
+        let (kind, number) = decode_any(&id, "id")?;
+        match kind {
+            IdKind::Child => {
+                let c = visible_child(ctx, actor, number).await?;
+                ctx.audit(AuditAction::View, "Child", Some(c.id), Some(c.authority_id), json!({ "via": "node" }));
+                Ok(Node::Child(Child(c)))
+            }
+            IdKind::ChildProfile => Ok(Node::ChildProfile(visible_child_profile(ctx, actor, number).await?)),
+            IdKind::Household => {
+                let h = visible_household(ctx, actor, number).await?;
+                ctx.audit(AuditAction::View, "Household", Some(h.id), Some(h.authority_id), json!({ "via": "node" }));
+                Ok(Node::Household(Household(h)))
+            }
+            IdKind::HouseholdProfile => Ok(Node::HouseholdProfile(visible_household_profile(ctx, actor, number).await?)),
+            IdKind::SiblingGroup => {
+                let g = visible_group(ctx, actor, number).await?;
+                ctx.audit(AuditAction::View, "SiblingGroup", Some(g.id), Some(g.authority_id), json!({ "via": "node" }));
+                Ok(Node::SiblingGroup(SiblingGroup(g)))
+            }
+            IdKind::Authority => match authority(ctx, number) {
+                Some(a) if a.0.consortium_id == actor.consortium_id => Ok(Node::Authority(a)),
+                _ => Err(AppError::NotFound),
+            },
+            IdKind::RecruitmentEvent | IdKind::AuditEvent => Err(AppError::NotFound),
+        }
+    }
+
+    /// The audit log: the whole consortium for CONSORTIUM_ADMIN, events about the records
+    /// of its authorities for MANAGER. Newest first.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<Conn<AuditEventView>> {
+        let actor = ctx.actor()?;
+        let scope = if actor.has_consortium_role(Role::ConsortiumAdmin) {
+            AuditScope::Consortium(actor.consortium_id)
+        } else {
+            AuditScope::Owners {
+                consortium_id: actor.consortium_id,
+                authority_ids: actor.require_anywhere(Capability::ReadAuditLog)?,
+            }
+        };
+        let page = page(first, after)?;
+        let f = filter.unwrap_or_default();
+        let entity_id = match &f.entity_id {
+            Some(id) => Some(decode(
+                id,
+                "filter.entityId",
+                &[IdKind::Child, IdKind::ChildProfile, IdKind::Household, IdKind::HouseholdProfile, IdKind::SiblingGroup],
+            )?),
+            None => None,
+        };
+        let filter = AuditFilter {
+            subject: f.subject.clone(),
+            action: f.action.map(|a| a.code().to_owned()),
+            entity_type: f.entity_type.clone(),
+            entity_id,
+        };
+        let (rows, total) = store::audit::list(&ctx.state().db, &scope, &filter, page).await?;
+        ctx.audit(
+            AuditAction::Search,
+            "AuditEvent",
+            None,
+            None,
+            json!({ "subject": f.subject.is_some(), "action": f.action.map(|a| a.code()), "entityType": f.entity_type }),
+        );
+        Ok(connection(rows.into_iter().map(AuditEventView).collect(), page, total))
+    }
+}

@@ -1,0 +1,330 @@
+//! Children and sibling groups.
+use chrono::NaiveDate;
+use entity::{audit_event, child, sibling_group};
+use sea_orm::sea_query::{Expr, Func, SimpleExpr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{Page, begin_write};
+use crate::domain::{ChildStatus, NeedLevels};
+use crate::error::{AppError, AppResult};
+
+/// Which children a list may return, as decided by the policy.
+#[derive(Clone, Debug)]
+pub enum ChildScope {
+    /// Full records of these authorities (all of the same consortium).
+    Authorities { consortium_id: i64, authority_ids: Vec<i64> },
+    /// The consortium pool: waiting, unmatched children shared by their authority.
+    Pool { consortium_id: i64 },
+}
+
+/// Filters on children. Date bounds are computed by the caller from `today`.
+#[derive(Clone, Debug, Default)]
+pub struct ChildFilter {
+    pub authority_ids: Option<Vec<i64>>,
+    pub statuses: Option<Vec<ChildStatus>>,
+    /// Waiting since this date or earlier.
+    pub waiting_since_on_or_before: Option<NaiveDate>,
+    /// Born on or before (i.e. at least a given age).
+    pub born_on_or_before: Option<NaiveDate>,
+    /// Born after (i.e. younger than a given age).
+    pub born_after: Option<NaiveDate>,
+    /// Every need at or below these levels.
+    pub needs_at_most: Option<NeedLevels>,
+    pub sibling_group_id: Option<i64>,
+    /// In a sibling group (or not).
+    pub in_sibling_group: Option<bool>,
+    pub profile_name_contains: Option<String>,
+}
+
+/// Orderings of child lists; each ends with the id so pages are stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum ChildOrder {
+    /// Oldest record first.
+    Created,
+    ProfileName,
+    /// Entered care longest ago first.
+    EnteredCare,
+    /// Waiting longest first.
+    WaitingLongest,
+    /// Oldest child first.
+    DateOfBirth,
+}
+
+fn waiting_since() -> SimpleExpr {
+    Func::coalesce([Expr::col(child::Column::ShobpaDecisionOn), Expr::col(child::Column::PlacementOrderOn)]).into()
+}
+
+/// The SQL form of `MilestoneDates::status`.
+fn status_condition(status: ChildStatus) -> Condition {
+    use child::Column as C;
+    let not_adopted = C::AdoptionOrderOn.is_null();
+    let unchanged = Condition::all()
+        .add(not_adopted.clone())
+        .add(C::PlanChangedOn.is_null())
+        .add(C::PlacementOrderRevokedOn.is_null());
+    match status {
+        ChildStatus::Adopted => Condition::all().add(C::AdoptionOrderOn.is_not_null()),
+        ChildStatus::PlanChanged => Condition::all().add(not_adopted).add(
+            Condition::any()
+                .add(C::PlanChangedOn.is_not_null())
+                .add(C::PlacementOrderRevokedOn.is_not_null()),
+        ),
+        ChildStatus::Placed => unchanged.add(C::PlacedOn.is_not_null()),
+        ChildStatus::Matched => unchanged.add(C::PlacedOn.is_null()).add(C::MatchDecisionOn.is_not_null()),
+        ChildStatus::Waiting => unchanged
+            .add(C::PlacedOn.is_null())
+            .add(C::MatchDecisionOn.is_null())
+            .add(waiting_since().is_not_null()),
+        ChildStatus::AdoptionPlan => unchanged
+            .add(C::PlacedOn.is_null())
+            .add(C::MatchDecisionOn.is_null())
+            .add(waiting_since().is_null())
+            .add(C::AdoptionPlanOn.is_not_null()),
+        ChildStatus::InCare => unchanged
+            .add(C::PlacedOn.is_null())
+            .add(C::MatchDecisionOn.is_null())
+            .add(waiting_since().is_null())
+            .add(C::AdoptionPlanOn.is_null()),
+    }
+}
+
+/// The SQL form of `policy::child_in_pool`.
+fn pool_condition(consortium_id: i64) -> Condition {
+    Condition::all()
+        .add(child::Column::ConsortiumId.eq(consortium_id))
+        .add(child::Column::SharedWithConsortium.eq(true))
+        .add(status_condition(ChildStatus::Waiting))
+}
+
+fn scope_condition(scope: &ChildScope) -> Condition {
+    match scope {
+        ChildScope::Authorities { consortium_id, authority_ids } => Condition::all()
+            .add(child::Column::ConsortiumId.eq(*consortium_id))
+            .add(child::Column::AuthorityId.is_in(authority_ids.clone())),
+        ChildScope::Pool { consortium_id } => pool_condition(*consortium_id),
+    }
+}
+
+fn filter_condition(filter: &ChildFilter) -> Condition {
+    use child::Column as C;
+    let mut cond = Condition::all();
+    if let Some(ids) = &filter.authority_ids {
+        cond = cond.add(C::AuthorityId.is_in(ids.clone()));
+    }
+    if let Some(statuses) = &filter.statuses {
+        cond = cond.add(statuses.iter().fold(Condition::any(), |any, s| any.add(status_condition(*s))));
+    }
+    if let Some(on) = filter.waiting_since_on_or_before {
+        cond = cond.add(waiting_since().lte(on));
+    }
+    if let Some(on) = filter.born_on_or_before {
+        cond = cond.add(C::DateOfBirth.lte(on));
+    }
+    if let Some(on) = filter.born_after {
+        cond = cond.add(C::DateOfBirth.gt(on));
+    }
+    if let Some(needs) = filter.needs_at_most {
+        let r = needs.ranks();
+        cond = cond
+            .add(C::NeedPhysicalHealth.lte(r[0]))
+            .add(C::NeedDisability.lte(r[1]))
+            .add(C::NeedLearning.lte(r[2]))
+            .add(C::NeedDevelopmentalUncertainty.lte(r[3]))
+            .add(C::NeedEmotionalBehavioural.lte(r[4]))
+            .add(C::NeedPrenatalExposure.lte(r[5]));
+    }
+    if let Some(id) = filter.sibling_group_id {
+        cond = cond.add(C::SiblingGroupId.eq(id));
+    }
+    match filter.in_sibling_group {
+        Some(true) => cond = cond.add(C::SiblingGroupId.is_not_null()),
+        Some(false) => cond = cond.add(C::SiblingGroupId.is_null()),
+        None => {}
+    }
+    if let Some(text) = &filter.profile_name_contains {
+        let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
+        cond = cond.add(Expr::expr(Func::lower(Expr::col(C::ProfileName))).like(pattern));
+    }
+    cond
+}
+
+/// A page of children in `scope` matching `filter`, with the total count.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: &ChildScope,
+    filter: &ChildFilter,
+    order: ChildOrder,
+    page: Page,
+) -> Result<(Vec<child::Model>, u64), DbErr> {
+    use child::Column as C;
+    let query = child::Entity::find()
+        .filter(scope_condition(scope))
+        .filter(filter_condition(filter));
+    let total = query.clone().count(db).await?;
+    let ordered = match order {
+        ChildOrder::Created => query,
+        ChildOrder::ProfileName => query.order_by_asc(C::ProfileName),
+        ChildOrder::EnteredCare => query.order_by_asc(C::EnteredCareOn),
+        ChildOrder::WaitingLongest => query.order_by(waiting_since(), Order::Asc),
+        ChildOrder::DateOfBirth => query.order_by_asc(C::DateOfBirth),
+    };
+    let rows = ordered
+        .order_by_asc(C::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// The child with `id` in `consortium_id`, if any.
+pub async fn find(db: &impl ConnectionTrait, consortium_id: i64, id: i64) -> Result<Option<child::Model>, DbErr> {
+    child::Entity::find_by_id(id)
+        .filter(child::Column::ConsortiumId.eq(consortium_id))
+        .one(db)
+        .await
+}
+
+/// The children of a sibling group, oldest first.
+pub async fn members(db: &impl ConnectionTrait, group_id: i64) -> Result<Vec<child::Model>, DbErr> {
+    child::Entity::find()
+        .filter(child::Column::SiblingGroupId.eq(group_id))
+        .order_by_asc(child::Column::DateOfBirth)
+        .order_by_asc(child::Column::Id)
+        .all(db)
+        .await
+}
+
+/// How many children each of `group_ids` has.
+pub async fn group_sizes(db: &impl ConnectionTrait, group_ids: Vec<i64>) -> Result<Vec<(i64, i64)>, DbErr> {
+    child::Entity::find()
+        .select_only()
+        .column(child::Column::SiblingGroupId)
+        .column_as(child::Column::Id.count(), "n")
+        .filter(child::Column::SiblingGroupId.is_in(group_ids))
+        .group_by(child::Column::SiblingGroupId)
+        .into_tuple::<(i64, i64)>()
+        .all(db)
+        .await
+}
+
+/// The sibling group with `id` in `consortium_id`, if any.
+pub async fn find_group(
+    db: &impl ConnectionTrait,
+    consortium_id: i64,
+    id: i64,
+) -> Result<Option<sibling_group::Model>, DbErr> {
+    sibling_group::Entity::find_by_id(id)
+        .filter(sibling_group::Column::ConsortiumId.eq(consortium_id))
+        .one(db)
+        .await
+}
+
+/// Inserts a child and its audit event together; returns the new child.
+pub async fn create(
+    db: &DatabaseConnection,
+    model: child::ActiveModel,
+    audit: impl FnOnce(i64) -> audit_event::ActiveModel,
+) -> AppResult<child::Model> {
+    let txn = begin_write(db).await?;
+    let id = child::Entity::insert(model).exec(&txn).await?.last_insert_id;
+    super::audit::insert_many(&txn, vec![audit(id)]).await?;
+    let created = child::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Applies `changes` to child `id` if it is still at `expected_version`, bumping the
+/// version, and writes the audit event in the same transaction. A stale version is a
+/// `CONFLICT`.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: i64,
+    expected_version: i32,
+    mut changes: child::ActiveModel,
+    audit: audit_event::ActiveModel,
+) -> AppResult<child::Model> {
+    changes.version = Set(expected_version + 1);
+    changes.updated_at = Set(chrono::Utc::now());
+    let txn = begin_write(db).await?;
+    let result = child::Entity::update_many()
+        .set(changes)
+        .filter(child::Column::Id.eq(id))
+        .filter(child::Column::Version.eq(expected_version))
+        .exec(&txn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(AppError::Conflict(stale("child")));
+    }
+    super::audit::insert_many(&txn, vec![audit]).await?;
+    let updated = child::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// The message of a stale-version conflict.
+pub fn stale(what: &str) -> String {
+    format!("the {what} was changed by someone else; reload it and try again (expectedVersion is stale)")
+}
+
+/// Creates a sibling group and puts `child_ids` in it, all in one transaction.
+pub async fn create_group(
+    db: &DatabaseConnection,
+    model: sibling_group::ActiveModel,
+    child_ids: &[i64],
+    audit: impl FnOnce(i64) -> audit_event::ActiveModel,
+) -> AppResult<sibling_group::Model> {
+    let txn = begin_write(db).await?;
+    let id = sibling_group::Entity::insert(model).exec(&txn).await?.last_insert_id;
+    set_group(&txn, child_ids, Some(id)).await?;
+    super::audit::insert_many(&txn, vec![audit(id)]).await?;
+    let created = sibling_group::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+async fn set_group(db: &impl ConnectionTrait, child_ids: &[i64], group: Option<i64>) -> Result<(), DbErr> {
+    if child_ids.is_empty() {
+        return Ok(());
+    }
+    child::Entity::update_many()
+        .col_expr(child::Column::SiblingGroupId, Expr::value(group))
+        .col_expr(child::Column::Version, Expr::col(child::Column::Version).add(1))
+        .filter(child::Column::Id.is_in(child_ids.to_vec()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Changes a group (label, flag, membership) if it is still at `expected_version`.
+pub async fn update_group(
+    db: &DatabaseConnection,
+    id: i64,
+    expected_version: i32,
+    mut changes: sibling_group::ActiveModel,
+    add: &[i64],
+    remove: &[i64],
+    audit: audit_event::ActiveModel,
+) -> AppResult<sibling_group::Model> {
+    changes.version = Set(expected_version + 1);
+    changes.updated_at = Set(chrono::Utc::now());
+    let txn = begin_write(db).await?;
+    let result = sibling_group::Entity::update_many()
+        .set(changes)
+        .filter(sibling_group::Column::Id.eq(id))
+        .filter(sibling_group::Column::Version.eq(expected_version))
+        .exec(&txn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(AppError::Conflict(stale("sibling group")));
+    }
+    set_group(&txn, add, Some(id)).await?;
+    set_group(&txn, remove, None).await?;
+    super::audit::insert_many(&txn, vec![audit]).await?;
+    let updated = sibling_group::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    Ok(updated)
+}

@@ -1,0 +1,197 @@
+//! Adopter households and their recruitment events.
+use entity::{audit_event, household, recruitment_event};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::children::stale;
+use super::{Page, begin_write};
+use crate::domain::Stage;
+use crate::error::{AppError, AppResult};
+
+/// Which households a list may return, as decided by the policy.
+#[derive(Clone, Debug)]
+pub enum HouseholdScope {
+    /// Full records of these authorities (all of the same consortium).
+    Authorities { consortium_id: i64, authority_ids: Vec<i64> },
+    /// The consortium pool: approved, available, not on hold, shared.
+    Pool { consortium_id: i64 },
+}
+
+/// Filters on households.
+#[derive(Clone, Debug, Default)]
+pub struct HouseholdFilter {
+    pub authority_ids: Option<Vec<i64>>,
+    pub stages: Option<Vec<Stage>>,
+    pub on_hold: Option<bool>,
+    /// Approved, available for matching and not on hold.
+    pub approved_and_available: Option<bool>,
+    pub min_capacity: Option<i16>,
+    /// Accepts a child of this age in months.
+    pub accepts_age_months: Option<i32>,
+    pub accepts_siblings: Option<bool>,
+    pub profile_name_contains: Option<String>,
+}
+
+/// Orderings of household lists; each ends with the id so pages are stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum HouseholdOrder {
+    /// Oldest record first.
+    Created,
+    ProfileName,
+    /// Earliest enquiry first.
+    Enquiry,
+    /// Approved longest ago first (waiting longest).
+    WaitingLongest,
+}
+
+fn available() -> Condition {
+    Condition::all()
+        .add(household::Column::Stage.eq(Stage::Approved.code()))
+        .add(household::Column::OnHold.eq(false))
+        .add(household::Column::AvailableForMatching.eq(true))
+}
+
+fn scope_condition(scope: &HouseholdScope) -> Condition {
+    match scope {
+        HouseholdScope::Authorities { consortium_id, authority_ids } => Condition::all()
+            .add(household::Column::ConsortiumId.eq(*consortium_id))
+            .add(household::Column::AuthorityId.is_in(authority_ids.clone())),
+        // The SQL form of `policy::household_in_pool`.
+        HouseholdScope::Pool { consortium_id } => available()
+            .add(household::Column::ConsortiumId.eq(*consortium_id))
+            .add(household::Column::SharedWithConsortium.eq(true)),
+    }
+}
+
+fn filter_condition(filter: &HouseholdFilter) -> Condition {
+    use household::Column as C;
+    let mut cond = Condition::all();
+    if let Some(ids) = &filter.authority_ids {
+        cond = cond.add(C::AuthorityId.is_in(ids.clone()));
+    }
+    if let Some(stages) = &filter.stages {
+        cond = cond.add(C::Stage.is_in(stages.iter().map(|s| s.code()).collect::<Vec<_>>()));
+    }
+    if let Some(on_hold) = filter.on_hold {
+        cond = cond.add(C::OnHold.eq(on_hold));
+    }
+    match filter.approved_and_available {
+        Some(true) => cond = cond.add(available()),
+        Some(false) => cond = cond.add(available().not()),
+        None => {}
+    }
+    if let Some(n) = filter.min_capacity {
+        cond = cond.add(C::Capacity.gte(n));
+    }
+    if let Some(age) = filter.accepts_age_months {
+        cond = cond.add(C::AgeMinMonths.lte(age)).add(C::AgeMaxMonths.gte(age));
+    }
+    if let Some(siblings) = filter.accepts_siblings {
+        cond = cond.add(C::AcceptsSiblings.eq(siblings));
+    }
+    if let Some(text) = &filter.profile_name_contains {
+        let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
+        cond = cond.add(Expr::expr(Func::lower(Expr::col(C::ProfileName))).like(pattern));
+    }
+    cond
+}
+
+/// A page of households in `scope` matching `filter`, with the total count.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: &HouseholdScope,
+    filter: &HouseholdFilter,
+    order: HouseholdOrder,
+    page: Page,
+) -> Result<(Vec<household::Model>, u64), DbErr> {
+    use household::Column as C;
+    let query = household::Entity::find()
+        .filter(scope_condition(scope))
+        .filter(filter_condition(filter));
+    let total = query.clone().count(db).await?;
+    let ordered = match order {
+        HouseholdOrder::Created => query,
+        HouseholdOrder::ProfileName => query.order_by_asc(C::ProfileName),
+        HouseholdOrder::Enquiry => query.order_by_asc(C::EnquiryOn),
+        HouseholdOrder::WaitingLongest => query.order_by_asc(C::ApprovedOn),
+    };
+    let rows = ordered
+        .order_by_asc(C::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// The household with `id` in `consortium_id`, if any.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    consortium_id: i64,
+    id: i64,
+) -> Result<Option<household::Model>, DbErr> {
+    household::Entity::find_by_id(id)
+        .filter(household::Column::ConsortiumId.eq(consortium_id))
+        .one(db)
+        .await
+}
+
+/// A household's recruitment events, in the order they were recorded.
+pub async fn events(db: &impl ConnectionTrait, household_id: i64) -> Result<Vec<recruitment_event::Model>, DbErr> {
+    recruitment_event::Entity::find()
+        .filter(recruitment_event::Column::HouseholdId.eq(household_id))
+        .order_by_asc(recruitment_event::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Inserts a household with its enquiry event and audit event; returns the household.
+pub async fn create(
+    db: &DatabaseConnection,
+    model: household::ActiveModel,
+    enquiry: impl FnOnce(i64) -> recruitment_event::ActiveModel,
+    audit: impl FnOnce(i64) -> audit_event::ActiveModel,
+) -> AppResult<household::Model> {
+    let txn = begin_write(db).await?;
+    let id = household::Entity::insert(model).exec(&txn).await?.last_insert_id;
+    recruitment_event::Entity::insert(enquiry(id)).exec_without_returning(&txn).await?;
+    super::audit::insert_many(&txn, vec![audit(id)]).await?;
+    let created = household::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Applies `changes` to household `id` if it is still at `expected_version` (bumping the
+/// version), appends `event` if given, and writes the audit event — one transaction. A
+/// stale version is a `CONFLICT`.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: i64,
+    expected_version: i32,
+    mut changes: household::ActiveModel,
+    event: Option<recruitment_event::ActiveModel>,
+    audit: audit_event::ActiveModel,
+) -> AppResult<household::Model> {
+    changes.version = Set(expected_version + 1);
+    changes.updated_at = Set(chrono::Utc::now());
+    let txn = begin_write(db).await?;
+    let result = household::Entity::update_many()
+        .set(changes)
+        .filter(household::Column::Id.eq(id))
+        .filter(household::Column::Version.eq(expected_version))
+        .exec(&txn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(AppError::Conflict(stale("household")));
+    }
+    if let Some(event) = event {
+        recruitment_event::Entity::insert(event).exec_without_returning(&txn).await?;
+    }
+    super::audit::insert_many(&txn, vec![audit]).await?;
+    let updated = household::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    txn.commit().await?;
+    Ok(updated)
+}
