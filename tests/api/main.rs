@@ -1,1 +1,9 @@
+//! Integration tests: each drives a real server over HTTP, on SQLite and on PostgreSQL.
 
+mod helpers;
+
+mod access;
+mod audit;
+mod identity;
+mod smoke;
+mod validation;
