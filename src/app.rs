@@ -37,7 +37,12 @@ impl AppState {
         let directory = DirectoryCache::default();
         directory.reload(&db).await?;
         let audit = AuditSink::start(db.clone());
-        Ok(Arc::new(AppState { db, config, directory, audit }))
+        Ok(Arc::new(AppState {
+            db,
+            config,
+            directory,
+            audit,
+        }))
     }
 }
 
@@ -59,12 +64,19 @@ impl Application {
     pub async fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
         let state = AppState::start(config).await?;
         let listener = TcpListener::bind(bind).await?;
-        Ok(Application { listener, router: router(state.clone()), state })
+        Ok(Application {
+            listener,
+            router: router(state.clone()),
+            state,
+        })
     }
 
     /// The port actually bound.
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
     }
 
     /// The shared state (for seeding before serving).
@@ -74,9 +86,17 @@ impl Application {
 
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests
     /// finish, and flushes the audit batcher before returning.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
-        tracing::info!(pending = self.state.audit.depth(), "stopped accepting; flushing audit events");
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!(
+            pending = self.state.audit.depth(),
+            "stopped accepting; flushing audit events"
+        );
         self.state.audit.flush().await;
         tracing::info!("shut down cleanly");
         Ok(())
@@ -128,13 +148,20 @@ fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 /// The actor of a request: none without a token, an error for a bad one.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Arc<Actor>>, AppError> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Actor>>, AppError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -146,7 +173,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Ar
     let claims = state.config.jwt.verify(token.trim())?;
     let directory = state
         .directory
-        .resolve(&state.db, &claims.consortium, claims.memberships.iter().map(|m| m.authority.as_str()))
+        .resolve(
+            &state.db,
+            &claims.consortium,
+            claims.memberships.iter().map(|m| m.authority.as_str()),
+        )
         .await?;
     Ok(Some(Arc::new(Actor::from_claims(&claims, &directory)?)))
 }
@@ -164,14 +195,17 @@ async fn execute(shared: Shared, headers: HeaderMap, request: async_graphql::Req
     async move {
         let actor = match authenticate(&shared.state, &headers).await {
             Ok(actor) => actor,
-            Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::UNAUTHORIZED, e),
+            Err(e @ AppError::Unauthenticated(_)) => {
+                return error_response(StatusCode::UNAUTHORIZED, e);
+            }
             Err(e) => {
                 tracing::error!(error = ?e, "authentication failed");
                 return error_response(StatusCode::INTERNAL_SERVER_ERROR, e);
             }
         };
         let request = request.data(RequestContext::new(actor, id.clone()));
-        let mut response = GraphQLResponse::from(shared.schema.execute(request).await).into_response();
+        let mut response =
+            GraphQLResponse::from(shared.schema.execute(request).await).into_response();
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-request-id", value);
         }
@@ -181,11 +215,19 @@ async fn execute(shared: Shared, headers: HeaderMap, request: async_graphql::Req
     .await
 }
 
-async fn graphql_post(State(shared): State<Shared>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+async fn graphql_post(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
     execute(shared, headers, request.into_inner()).await
 }
 
-async fn graphql_get(State(shared): State<Shared>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+async fn graphql_get(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
     match uri.query().filter(|q| !q.is_empty()) {
         Some(query) => match async_graphql::http::parse_query_string(query) {
             Ok(request) => execute(shared, headers, request).await,

@@ -15,7 +15,12 @@ pub struct Cli {
 #[derive(Clone, Debug, Args)]
 pub struct GlobalArgs {
     /// Database URL: `sqlite://…` (the embedded default) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://permanence.db?mode=rwc", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://permanence.db?mode=rwc",
+        global = true
+    )]
     pub database_url: String,
     /// Redis URL for shared cache, counters and pub/sub; unset means in-process.
     #[arg(long, env = "REDIS_URL", global = true)]
@@ -30,10 +35,21 @@ pub struct GlobalArgs {
     #[arg(long, env = "JWT_ISSUER", default_value = "permanence", global = true)]
     pub jwt_issuer: String,
     /// Expected `aud` of tokens.
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "permanence", global = true)]
+    #[arg(
+        long,
+        env = "JWT_AUDIENCE",
+        default_value = "permanence",
+        global = true
+    )]
     pub jwt_audience: String,
     /// `development` or `production`.
-    #[arg(long = "env", env = "PERMANENCE_ENV", value_enum, default_value = "development", global = true)]
+    #[arg(
+        long = "env",
+        env = "PERMANENCE_ENV",
+        value_enum,
+        default_value = "development",
+        global = true
+    )]
     pub environment: Environment,
 }
 
@@ -111,10 +127,18 @@ pub struct TokenArgs {
     #[arg(long = "role", env = "PERMANENCE_TOKEN_ROLES", value_delimiter = ',')]
     pub roles: Vec<String>,
     /// `CODE:ROLE,ROLE` (repeatable), for several authorities.
-    #[arg(long = "membership", env = "PERMANENCE_TOKEN_MEMBERSHIPS", value_delimiter = ';')]
+    #[arg(
+        long = "membership",
+        env = "PERMANENCE_TOKEN_MEMBERSHIPS",
+        value_delimiter = ';'
+    )]
     pub memberships: Vec<String>,
     /// Consortium role (repeatable).
-    #[arg(long = "consortium-role", env = "PERMANENCE_TOKEN_CONSORTIUM_ROLES", value_delimiter = ',')]
+    #[arg(
+        long = "consortium-role",
+        env = "PERMANENCE_TOKEN_CONSORTIUM_ROLES",
+        value_delimiter = ','
+    )]
     pub consortium_roles: Vec<String>,
     /// Lifetime, e.g. `8h`, `30m`, `2d`.
     #[arg(long, env = "PERMANENCE_TOKEN_TTL", default_value = "8h")]

@@ -36,7 +36,11 @@ impl Config {
                 if production {
                     bail!("PERMANENCE_ENV=production needs JWT_SECRET or JWT_PUBLIC_KEY_FILE");
                 }
-                JwtKeys::hs256(DEVELOPMENT_SECRET.as_bytes(), &args.jwt_issuer, &args.jwt_audience)
+                JwtKeys::hs256(
+                    DEVELOPMENT_SECRET.as_bytes(),
+                    &args.jwt_issuer,
+                    &args.jwt_audience,
+                )
             }
         };
         Ok(Config {

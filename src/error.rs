@@ -35,7 +35,10 @@ pub type AppResult<T> = Result<T, AppError>;
 impl AppError {
     /// Bad input on `field`.
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::BadInput { field: field.into(), message: message.into() }
+        AppError::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// A refusal with a reason the actor may read.
@@ -59,7 +62,9 @@ impl AppError {
     /// The message a client sees.
     pub fn client_message(&self) -> String {
         match self {
-            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Conflict(m) => m.clone(),
+            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
+                m.clone()
+            }
             AppError::NotFound => "not found".into(),
             AppError::BadInput { message, .. } => message.clone(),
             AppError::RateLimited { retry_after_secs } => {

@@ -11,8 +11,8 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod infra;
-pub mod seed;
 pub mod run;
+pub mod seed;
 pub mod store;
 
 pub use run::run;

@@ -97,15 +97,24 @@ pub fn parse_ttl(ttl: &str) -> anyhow::Result<Duration> {
 pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
     let mut memberships: Vec<MembershipClaim> = Vec::new();
     if let Some(authority) = &args.authority {
-        memberships.push(MembershipClaim { authority: authority.clone(), roles: args.roles.clone() });
+        memberships.push(MembershipClaim {
+            authority: authority.clone(),
+            roles: args.roles.clone(),
+        });
     } else if !args.roles.is_empty() {
         bail!("--role needs --authority (or use --membership CODE:ROLE,ROLE)");
     }
     for m in &args.memberships {
-        let (code, roles) = m.split_once(':').with_context(|| format!("bad --membership {m}: use CODE:ROLE,ROLE"))?;
+        let (code, roles) = m
+            .split_once(':')
+            .with_context(|| format!("bad --membership {m}: use CODE:ROLE,ROLE"))?;
         memberships.push(MembershipClaim {
             authority: code.to_owned(),
-            roles: roles.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect(),
+            roles: roles
+                .split(',')
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect(),
         });
     }
     let now = Utc::now().timestamp();
@@ -127,12 +136,48 @@ pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
 fn print_demo_tokens(config: &Config, bind: &str, port: u16) -> anyhow::Result<()> {
     let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
     let people: [(&str, &str, Option<&str>, &[&str], &[&str]); 6] = [
-        ("demo-sw-alder", "Social worker, alder", Some("alder"), &["SOCIAL_WORKER"], &[]),
-        ("demo-ff-alder", "Family finder, alder", Some("alder"), &["FAMILY_FINDER"], &[]),
-        ("demo-ro-elm", "Recruitment officer, elm", Some("elm"), &["RECRUITMENT_OFFICER"], &[]),
-        ("demo-dm-birch", "Decision maker, birch", Some("birch"), &["DECISION_MAKER"], &[]),
-        ("demo-mgr-alder", "Manager, alder", Some("alder"), &["MANAGER"], &[]),
-        ("demo-board", "Board analyst", None, &[], &["BOARD_ANALYST", "CONSORTIUM_ADMIN"]),
+        (
+            "demo-sw-alder",
+            "Social worker, alder",
+            Some("alder"),
+            &["SOCIAL_WORKER"],
+            &[],
+        ),
+        (
+            "demo-ff-alder",
+            "Family finder, alder",
+            Some("alder"),
+            &["FAMILY_FINDER"],
+            &[],
+        ),
+        (
+            "demo-ro-elm",
+            "Recruitment officer, elm",
+            Some("elm"),
+            &["RECRUITMENT_OFFICER"],
+            &[],
+        ),
+        (
+            "demo-dm-birch",
+            "Decision maker, birch",
+            Some("birch"),
+            &["DECISION_MAKER"],
+            &[],
+        ),
+        (
+            "demo-mgr-alder",
+            "Manager, alder",
+            Some("alder"),
+            &["MANAGER"],
+            &[],
+        ),
+        (
+            "demo-board",
+            "Board analyst",
+            None,
+            &[],
+            &["BOARD_ANALYST", "CONSORTIUM_ADMIN"],
+        ),
     ];
     println!("\nPermanence demo is up on http://{host}:{port}/graphql (GraphiQL in a browser).\n");
     println!("Tokens (valid 8 hours):");

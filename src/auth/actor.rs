@@ -51,7 +51,10 @@ impl Actor {
                 continue;
             };
             let roles = parse_roles(&m.roles, false);
-            match memberships.iter_mut().find(|x| x.authority_id == authority_id) {
+            match memberships
+                .iter_mut()
+                .find(|x| x.authority_id == authority_id)
+            {
                 Some(existing) => existing.roles.extend(roles),
                 None => memberships.push(Membership {
                     authority_id,
@@ -85,7 +88,9 @@ impl Actor {
 
     /// Whether the actor is a member (any role) of `authority_id`.
     pub fn is_member_of(&self, authority_id: i64) -> bool {
-        self.memberships.iter().any(|m| m.authority_id == authority_id)
+        self.memberships
+            .iter()
+            .any(|m| m.authority_id == authority_id)
     }
 
     /// The authority the actor acts for when touching a record of `owner`: that authority

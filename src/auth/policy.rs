@@ -58,9 +58,9 @@ pub enum View {
 impl Actor {
     /// Whether the actor holds `capability` in `authority_id`.
     pub fn can(&self, capability: Capability, authority_id: i64) -> bool {
-        self.memberships
-            .iter()
-            .any(|m| m.authority_id == authority_id && m.roles.iter().any(|r| grants(*r, capability)))
+        self.memberships.iter().any(|m| {
+            m.authority_id == authority_id && m.roles.iter().any(|r| grants(*r, capability))
+        })
     }
 
     /// The authorities in which the actor holds `capability`.
@@ -82,7 +82,9 @@ impl Actor {
         if self.can(capability, authority_id) {
             Ok(())
         } else {
-            Err(AppError::forbidden(format!("your roles do not allow this ({capability:?})")))
+            Err(AppError::forbidden(format!(
+                "your roles do not allow this ({capability:?})"
+            )))
         }
     }
 
@@ -90,7 +92,9 @@ impl Actor {
     pub fn require_anywhere(&self, capability: Capability) -> Result<Vec<i64>, AppError> {
         let authorities = self.authorities_with(capability);
         if authorities.is_empty() {
-            Err(AppError::forbidden(format!("your roles do not allow this ({capability:?})")))
+            Err(AppError::forbidden(format!(
+                "your roles do not allow this ({capability:?})"
+            )))
         } else {
             Ok(authorities)
         }
@@ -101,7 +105,10 @@ impl Actor {
         if self.has_consortium_role(role) {
             Ok(())
         } else {
-            Err(AppError::forbidden(format!("this needs the {} role", role.code())))
+            Err(AppError::forbidden(format!(
+                "this needs the {} role",
+                role.code()
+            )))
         }
     }
 

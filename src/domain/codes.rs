@@ -99,12 +99,20 @@ coded! {
     /// Why a child's plan moved away from adoption (statutory reason codes).
     pub enum PlanChangeReason {
         /// RD1: the child's needs changed.
+        #[graphql(name = "RD1")]
+        #[strum(serialize = "RD1")]
         Rd1,
         /// RD2: the court did not make a placement order.
+        #[graphql(name = "RD2")]
+        #[strum(serialize = "RD2")]
         Rd2,
         /// RD3: no prospective adopters could be found.
+        #[graphql(name = "RD3")]
+        #[strum(serialize = "RD3")]
         Rd3,
         /// RD4: any other reason.
+        #[graphql(name = "RD4")]
+        #[strum(serialize = "RD4")]
         Rd4,
     }
 }

@@ -86,7 +86,11 @@ impl MilestoneDates {
     }
 
     /// Checks every rule for a child born on `date_of_birth`, as of `today`.
-    pub fn validate(self, date_of_birth: NaiveDate, today: NaiveDate) -> Result<Self, MilestoneError> {
+    pub fn validate(
+        self,
+        date_of_birth: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<Self, MilestoneError> {
         use MilestoneField::*;
 
         for (field, date) in self.dated() {
@@ -95,7 +99,10 @@ impl MilestoneDates {
                 return fail(field, format!("{} cannot be in the future", field.name()));
             }
             if date < date_of_birth {
-                return fail(field, format!("{} cannot be before the date of birth", field.name()));
+                return fail(
+                    field,
+                    format!("{} cannot be before the date of birth", field.name()),
+                );
             }
         }
 
@@ -113,7 +120,9 @@ impl MilestoneDates {
         for (i, (later, later_on)) in chain.iter().enumerate() {
             let Some(later_on) = later_on else { continue };
             for (earlier, earlier_on) in &chain[..i] {
-                let Some(earlier_on) = earlier_on else { continue };
+                let Some(earlier_on) = earlier_on else {
+                    continue;
+                };
                 let early_permanence = *later == MatchDecisionOn && *earlier == PlacementOrderOn;
                 if later_on < earlier_on && !early_permanence {
                     return fail(
@@ -126,7 +135,10 @@ impl MilestoneDates {
 
         let needs = |field: MilestoneField, present: bool, needed: MilestoneField, have: bool| {
             if present && !have {
-                fail(field, format!("{} needs {} to be recorded", field.name(), needed.name()))
+                fail(
+                    field,
+                    format!("{} needs {} to be recorded", field.name(), needed.name()),
+                )
             } else {
                 Ok(())
             }
@@ -134,10 +146,23 @@ impl MilestoneDates {
         if self.entered_care_on.is_none()
             && let Some((field, _)) = self.dated()[1..].iter().find(|(_, d)| d.is_some())
         {
-            return fail(*field, format!("{} needs enteredCareOn to be recorded", field.name()));
+            return fail(
+                *field,
+                format!("{} needs enteredCareOn to be recorded", field.name()),
+            );
         }
-        needs(PlacedOn, self.placed_on.is_some(), MatchDecisionOn, self.match_decision_on.is_some())?;
-        needs(AdoptionOrderOn, self.adoption_order_on.is_some(), PlacedOn, self.placed_on.is_some())?;
+        needs(
+            PlacedOn,
+            self.placed_on.is_some(),
+            MatchDecisionOn,
+            self.match_decision_on.is_some(),
+        )?;
+        needs(
+            AdoptionOrderOn,
+            self.adoption_order_on.is_some(),
+            PlacedOn,
+            self.placed_on.is_some(),
+        )?;
         needs(
             AdoptedByFosterCarers,
             self.adopted_by_foster_carers,
@@ -157,16 +182,38 @@ impl MilestoneDates {
             self.placement_order_on.is_some(),
         )?;
 
-        let not_before = |field, on: Option<NaiveDate>, earlier_field, earlier: Option<NaiveDate>| match (on, earlier) {
+        let not_before = |field,
+                          on: Option<NaiveDate>,
+                          earlier_field,
+                          earlier: Option<NaiveDate>| match (on, earlier) {
             (Some(on), Some(earlier)) if on < earlier => fail(
                 field,
-                format!("{} cannot be before {}", MilestoneField::name(field), MilestoneField::name(earlier_field)),
+                format!(
+                    "{} cannot be before {}",
+                    MilestoneField::name(field),
+                    MilestoneField::name(earlier_field)
+                ),
             ),
             _ => Ok(()),
         };
-        not_before(FosterPlacementStartedOn, self.foster_placement_started_on, EnteredCareOn, self.entered_care_on)?;
-        not_before(PlacedOn, self.placed_on, FosterPlacementStartedOn, self.foster_placement_started_on)?;
-        not_before(PlanChangedOn, self.plan_changed_on, AdoptionPlanOn, self.adoption_plan_on)?;
+        not_before(
+            FosterPlacementStartedOn,
+            self.foster_placement_started_on,
+            EnteredCareOn,
+            self.entered_care_on,
+        )?;
+        not_before(
+            PlacedOn,
+            self.placed_on,
+            FosterPlacementStartedOn,
+            self.foster_placement_started_on,
+        )?;
+        not_before(
+            PlanChangedOn,
+            self.plan_changed_on,
+            AdoptionPlanOn,
+            self.adoption_plan_on,
+        )?;
         not_before(
             PlacementOrderRevokedOn,
             self.placement_order_revoked_on,
@@ -269,18 +316,34 @@ mod tests {
 
     #[test]
     fn a_later_milestone_before_an_earlier_one_is_refused_on_the_later_field() {
-        let m = MilestoneDates { placed_on: Some(d("2021-11-30")), ..full() };
+        let m = MilestoneDates {
+            placed_on: Some(d("2021-11-30")),
+            ..full()
+        };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
-        let m = MilestoneDates { adoption_plan_on: None, shobpa_decision_on: Some(d("2020-12-01")), ..full() };
-        assert_eq!(check(m).unwrap_err().field, MilestoneField::ShobpaDecisionOn);
+        let m = MilestoneDates {
+            adoption_plan_on: None,
+            shobpa_decision_on: Some(d("2020-12-01")),
+            ..full()
+        };
+        assert_eq!(
+            check(m).unwrap_err().field,
+            MilestoneField::ShobpaDecisionOn
+        );
     }
 
     #[test]
     fn a_match_may_come_before_the_placement_order() {
-        let m = MilestoneDates { match_decision_on: Some(d("2021-06-01")), ..full() };
+        let m = MilestoneDates {
+            match_decision_on: Some(d("2021-06-01")),
+            ..full()
+        };
         assert!(check(m).is_ok());
         // ...but not before the SHOBPA decision.
-        let m = MilestoneDates { match_decision_on: Some(d("2021-04-15")), ..full() };
+        let m = MilestoneDates {
+            match_decision_on: Some(d("2021-04-15")),
+            ..full()
+        };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::MatchDecisionOn);
         // ...and placement still follows the placement order.
         let m = MilestoneDates {
@@ -293,22 +356,40 @@ mod tests {
 
     #[test]
     fn future_dates_and_dates_before_birth_are_refused() {
-        let m = MilestoneDates { adoption_order_on: Some(d("2024-07-01")), ..full() };
+        let m = MilestoneDates {
+            adoption_order_on: Some(d("2024-07-01")),
+            ..full()
+        };
         let err = check(m).unwrap_err();
         assert_eq!(err.field, MilestoneField::AdoptionOrderOn);
         assert!(err.message.contains("future"));
-        let m = MilestoneDates { entered_care_on: Some(d("2020-02-28")), ..full() };
+        let m = MilestoneDates {
+            entered_care_on: Some(d("2020-02-28")),
+            ..full()
+        };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::EnteredCareOn);
     }
 
     #[test]
     fn later_milestones_need_their_prerequisites() {
-        let m = MilestoneDates { entered_care_on: None, ..full() };
+        let m = MilestoneDates {
+            entered_care_on: None,
+            ..full()
+        };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::AdoptionPlanOn);
-        let m = MilestoneDates { match_decision_on: None, ..full() };
+        let m = MilestoneDates {
+            match_decision_on: None,
+            ..full()
+        };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
-        let m = MilestoneDates { adopted_by_foster_carers: true, ..full() };
-        assert_eq!(check(m).unwrap_err().field, MilestoneField::AdoptedByFosterCarers);
+        let m = MilestoneDates {
+            adopted_by_foster_carers: true,
+            ..full()
+        };
+        assert_eq!(
+            check(m).unwrap_err().field,
+            MilestoneField::AdoptedByFosterCarers
+        );
         let m = MilestoneDates {
             adopted_by_foster_carers: true,
             foster_placement_started_on: Some(d("2021-02-01")),
@@ -326,7 +407,10 @@ mod tests {
         };
         assert!(m.is_waiting());
         assert!(!full().is_waiting());
-        let changed = MilestoneDates { plan_changed_on: Some(d("2021-08-01")), ..m };
+        let changed = MilestoneDates {
+            plan_changed_on: Some(d("2021-08-01")),
+            ..m
+        };
         assert!(!changed.is_waiting());
     }
 }

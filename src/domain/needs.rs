@@ -3,7 +3,9 @@ use async_graphql::Enum;
 use strum::{EnumIter, IntoStaticStr};
 
 /// How much a need weighs, `NONE` lowest. Ordered, so `child <= accepted` is the rule.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Enum, IntoStaticStr)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Enum, IntoStaticStr,
+)]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum NeedLevel {
     #[default]
@@ -31,7 +33,9 @@ impl NeedLevel {
 }
 
 /// The categories needs are assessed in; the same for children and households.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enum, IntoStaticStr, EnumIter)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enum, IntoStaticStr, EnumIter,
+)]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum NeedCategory {
     PhysicalHealth,

@@ -12,7 +12,20 @@ use strum::{EnumIter, EnumString, IntoStaticStr};
 use super::RecruitmentReason;
 
 /// A recruitment stage (or exit, or pause) as recorded in a `recruitment_event`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enum, EnumString, IntoStaticStr, EnumIter)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Enum,
+    EnumString,
+    IntoStaticStr,
+    EnumIter,
+)]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum Stage {
     Enquiry,
@@ -91,13 +104,21 @@ pub struct StageError {
 }
 
 fn refuse<T>(field: &'static str, message: impl Into<String>) -> Result<T, StageError> {
-    Err(StageError { field, message: message.into() })
+    Err(StageError {
+        field,
+        message: message.into(),
+    })
 }
 
 impl StageMachine {
     /// A household's state at its enquiry.
     pub fn at_enquiry(enquiry_on: NaiveDate, fast_track: bool) -> Self {
-        StageMachine { stage: Stage::Enquiry, on_hold: false, last_on: enquiry_on, fast_track }
+        StageMachine {
+            stage: Stage::Enquiry,
+            on_hold: false,
+            last_on: enquiry_on,
+            fast_track,
+        }
     }
 
     /// Whether `next` may follow the current progress stage.
@@ -122,21 +143,27 @@ impl StageMachine {
     /// The stages that may be recorded next (used for error messages and clients' menus).
     pub fn allowed_next(&self) -> Vec<Stage> {
         use strum::IntoEnumIterator;
-        Stage::iter()
-            .filter(|s| self.check(*s).is_ok())
-            .collect()
+        Stage::iter().filter(|s| self.check(*s).is_ok()).collect()
     }
 
     fn check(&self, next: Stage) -> Result<(), StageError> {
         if self.stage.is_exit() {
-            return refuse("stage", "the household has left the process; no further event can be recorded");
+            return refuse(
+                "stage",
+                "the household has left the process; no further event can be recorded",
+            );
         }
         if self.stage == Stage::AdoptionOrder {
             return refuse("stage", "the household's journey is complete");
         }
         match next {
-            Stage::Enquiry => refuse("stage", "the enquiry is recorded when the household is created"),
-            Stage::Resumed if !self.on_hold => refuse("stage", "only a household on hold can resume"),
+            Stage::Enquiry => refuse(
+                "stage",
+                "the enquiry is recorded when the household is created",
+            ),
+            Stage::Resumed if !self.on_hold => {
+                refuse("stage", "only a household on hold can resume")
+            }
             Stage::Resumed => Ok(()),
             Stage::Withdrawn | Stage::EndedByAgency => Ok(()),
             _ if self.on_hold => refuse("stage", "the household is on hold; record RESUMED first"),
@@ -161,11 +188,16 @@ impl StageMachine {
         if event.occurred_on < self.last_on {
             return refuse(
                 "occurredOn",
-                format!("the date cannot be before the previous event ({})", self.last_on),
+                format!(
+                    "the date cannot be before the previous event ({})",
+                    self.last_on
+                ),
             );
         }
         match (event.stage.takes_reason(), event.reason) {
-            (false, Some(_)) => return refuse("reason", format!("{} takes no reason", event.stage.code())),
+            (false, Some(_)) => {
+                return refuse("reason", format!("{} takes no reason", event.stage.code()));
+            }
             (true, None) if event.stage.is_exit() => {
                 return refuse("reason", format!("{} needs a reason", event.stage.code()));
             }
@@ -192,9 +224,10 @@ impl StageMachine {
         if first.stage != Stage::Enquiry {
             return None;
         }
-        rest.iter().try_fold(Self::at_enquiry(first.occurred_on, fast_track), |m, e| {
-            m.record(*e, today).ok()
-        })
+        rest.iter()
+            .try_fold(Self::at_enquiry(first.occurred_on, fast_track), |m, e| {
+                m.record(*e, today).ok()
+            })
     }
 }
 
@@ -207,7 +240,11 @@ mod tests {
     }
 
     fn ev(stage: Stage, on: &str) -> RecruitmentEvent {
-        RecruitmentEvent { stage, occurred_on: d(on), reason: None }
+        RecruitmentEvent {
+            stage,
+            occurred_on: d(on),
+            reason: None,
+        }
     }
 
     const TODAY: &str = "2025-01-01";
@@ -236,22 +273,36 @@ mod tests {
     #[test]
     fn stages_cannot_be_skipped_except_by_fast_track() {
         let m = StageMachine::at_enquiry(d("2024-01-01"), false);
-        let err = m.record(ev(Stage::StageTwoStarted, "2024-02-01"), d(TODAY)).unwrap_err();
+        let err = m
+            .record(ev(Stage::StageTwoStarted, "2024-02-01"), d(TODAY))
+            .unwrap_err();
         assert_eq!(err.field, "stage");
         let fast = StageMachine::at_enquiry(d("2024-01-01"), true);
-        let m = fast.record(ev(Stage::StageTwoStarted, "2024-02-01"), d(TODAY)).unwrap();
+        let m = fast
+            .record(ev(Stage::StageTwoStarted, "2024-02-01"), d(TODAY))
+            .unwrap();
         assert_eq!(m.stage, Stage::StageTwoStarted);
-        assert!(m.record(ev(Stage::Approved, "2024-03-01"), d(TODAY)).is_err());
+        assert!(
+            m.record(ev(Stage::Approved, "2024-03-01"), d(TODAY))
+                .is_err()
+        );
     }
 
     #[test]
     fn dates_may_not_go_backwards_or_into_the_future() {
         let m = StageMachine::at_enquiry(d("2024-01-10"), false);
-        let err = m.record(ev(Stage::StageOneStarted, "2024-01-09"), d(TODAY)).unwrap_err();
+        let err = m
+            .record(ev(Stage::StageOneStarted, "2024-01-09"), d(TODAY))
+            .unwrap_err();
         assert_eq!(err.field, "occurredOn");
-        let err = m.record(ev(Stage::StageOneStarted, "2025-01-02"), d(TODAY)).unwrap_err();
+        let err = m
+            .record(ev(Stage::StageOneStarted, "2025-01-02"), d(TODAY))
+            .unwrap_err();
         assert_eq!(err.field, "occurredOn");
-        assert!(m.record(ev(Stage::StageOneStarted, "2024-01-10"), d(TODAY)).is_ok());
+        assert!(
+            m.record(ev(Stage::StageOneStarted, "2024-01-10"), d(TODAY))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -260,17 +311,28 @@ mod tests {
             .record(ev(Stage::OnHold, "2024-02-01"), d(TODAY))
             .unwrap();
         assert!(m.on_hold);
-        assert!(m.record(ev(Stage::StageOneStarted, "2024-03-01"), d(TODAY)).is_err());
-        let resumed = m.record(ev(Stage::Resumed, "2024-03-01"), d(TODAY)).unwrap();
+        assert!(
+            m.record(ev(Stage::StageOneStarted, "2024-03-01"), d(TODAY))
+                .is_err()
+        );
+        let resumed = m
+            .record(ev(Stage::Resumed, "2024-03-01"), d(TODAY))
+            .unwrap();
         assert!(!resumed.on_hold);
         assert_eq!(resumed.stage, Stage::Enquiry);
-        assert!(resumed.record(ev(Stage::Resumed, "2024-03-02"), d(TODAY)).is_err());
+        assert!(
+            resumed
+                .record(ev(Stage::Resumed, "2024-03-02"), d(TODAY))
+                .is_err()
+        );
     }
 
     #[test]
     fn exits_need_a_reason_and_end_the_journey() {
         let m = StageMachine::at_enquiry(d("2024-01-10"), false);
-        let err = m.record(ev(Stage::Withdrawn, "2024-02-01"), d(TODAY)).unwrap_err();
+        let err = m
+            .record(ev(Stage::Withdrawn, "2024-02-01"), d(TODAY))
+            .unwrap_err();
         assert_eq!(err.field, "reason");
         let left = m
             .record(

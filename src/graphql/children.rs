@@ -15,10 +15,12 @@ use super::scalars::Date;
 use super::types::{Child, SiblingGroup};
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
-use crate::domain::{AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason};
+use crate::domain::{
+    AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason,
+};
 use crate::error::{AppError, AppResult};
-use crate::store::children::{ChildFilter, ChildOrder, ChildScope};
 use crate::store;
+use crate::store::children::{ChildFilter, ChildOrder, ChildScope};
 
 /// Filters on the children register.
 #[derive(InputObject, Default)]
@@ -47,7 +49,12 @@ pub fn child_filter(
     let today = ctx.request().today;
     let authority_ids = filter_authorities(ctx, actor, input.authority_ids.as_deref(), allowed)?;
     let waiting_since_on_or_before = match input.waiting_longer_than_days {
-        Some(n) if n < 0 => return Err(AppError::bad_input("filter.waitingLongerThanDays", "cannot be negative")),
+        Some(n) if n < 0 => {
+            return Err(AppError::bad_input(
+                "filter.waitingLongerThanDays",
+                "cannot be negative",
+            ));
+        }
         Some(n) => Some(today - chrono::Days::new(n as u64 + 1)),
         None => None,
     };
@@ -60,7 +67,11 @@ pub fn child_filter(
         None => None,
     };
     let sibling_group_id = match &input.sibling_group_id {
-        Some(id) => Some(decode(id, "filter.siblingGroupId", &[IdKind::SiblingGroup])?),
+        Some(id) => Some(decode(
+            id,
+            "filter.siblingGroupId",
+            &[IdKind::SiblingGroup],
+        )?),
         None => None,
     };
     Ok(ChildFilter {
@@ -72,7 +83,11 @@ pub fn child_filter(
         needs_at_most: input.needs_at_most.map(NeedLevels::from),
         sibling_group_id,
         in_sibling_group: input.in_sibling_group,
-        profile_name_contains: optional_text("filter.profileNameContains", input.profile_name_contains.as_deref(), 100)?,
+        profile_name_contains: optional_text(
+            "filter.profileNameContains",
+            input.profile_name_contains.as_deref(),
+            100,
+        )?,
     })
 }
 
@@ -106,7 +121,11 @@ async fn child_for_change(
     Ok(c)
 }
 
-fn validate_milestones(m: MilestoneDates, c: &child::Model, today: chrono::NaiveDate) -> AppResult<MilestoneDates> {
+fn validate_milestones(
+    m: MilestoneDates,
+    c: &child::Model,
+    today: chrono::NaiveDate,
+) -> AppResult<MilestoneDates> {
     m.validate(c.date_of_birth, today)
         .map_err(|e| AppError::bad_input(e.field.name(), e.message))
 }
@@ -145,8 +164,16 @@ pub struct IdentityInput {
 }
 
 fn set_identity(am: &mut child::ActiveModel, i: &IdentityInput) -> AppResult<()> {
-    am.religion = Set(optional_text("identity.religion", i.religion.as_deref(), 50)?);
-    am.language = Set(optional_text("identity.language", i.language.as_deref(), 50)?);
+    am.religion = Set(optional_text(
+        "identity.religion",
+        i.religion.as_deref(),
+        50,
+    )?);
+    am.language = Set(optional_text(
+        "identity.language",
+        i.language.as_deref(),
+        50,
+    )?);
     am.culture = Set(optional_text("identity.culture", i.culture.as_deref(), 50)?);
     am.identity_notes = Set(optional_text("identity.notes", i.notes.as_deref(), 2000)?);
     Ok(())
@@ -159,7 +186,10 @@ pub struct BirthFamilyAreaInput {
     pub min_distance_km: Option<f64>,
 }
 
-fn set_birth_family_area(am: &mut child::ActiveModel, a: Option<&BirthFamilyAreaInput>) -> AppResult<()> {
+fn set_birth_family_area(
+    am: &mut child::ActiveModel,
+    a: Option<&BirthFamilyAreaInput>,
+) -> AppResult<()> {
     let Some(a) = a else {
         am.birth_family_lat = Set(None);
         am.birth_family_lon = Set(None);
@@ -170,7 +200,10 @@ fn set_birth_family_area(am: &mut child::ActiveModel, a: Option<&BirthFamilyArea
     if let Some(km) = a.min_distance_km
         && !(0.0..=1000.0).contains(&km)
     {
-        return Err(AppError::bad_input("birthFamilyArea.minDistanceKm", "must be between 0 and 1000"));
+        return Err(AppError::bad_input(
+            "birthFamilyArea.minDistanceKm",
+            "must be between 0 and 1000",
+        ));
     }
     am.birth_family_lat = Set(Some(lat));
     am.birth_family_lon = Set(Some(lon));
@@ -180,10 +213,16 @@ fn set_birth_family_area(am: &mut child::ActiveModel, a: Option<&BirthFamilyArea
 
 fn date_of_birth(dob: Date, today: chrono::NaiveDate) -> AppResult<chrono::NaiveDate> {
     if dob.0 > today {
-        return Err(AppError::bad_input("dateOfBirth", "dateOfBirth cannot be in the future"));
+        return Err(AppError::bad_input(
+            "dateOfBirth",
+            "dateOfBirth cannot be in the future",
+        ));
     }
     if today.years_since(dob.0).is_none_or(|y| y >= 18) {
-        return Err(AppError::bad_input("dateOfBirth", "a child must be under 18"));
+        return Err(AppError::bad_input(
+            "dateOfBirth",
+            "a child must be under 18",
+        ));
     }
     Ok(dob.0)
 }
@@ -329,20 +368,40 @@ impl ChildQuery {
         let filter_input = filter.unwrap_or_default();
         let summary = json!({ "filters": used_child_filters(&filter_input), "orderBy": format!("{order_by:?}") });
         let filter = child_filter(ctx, actor, filter_input, Some(&allowed))?;
-        let scope = ChildScope::Authorities { consortium_id: actor.consortium_id, authority_ids: allowed };
-        let (rows, total) = store::children::list(&ctx.state().db, &scope, &filter, order_by, page).await?;
+        let scope = ChildScope::Authorities {
+            consortium_id: actor.consortium_id,
+            authority_ids: allowed,
+        };
+        let (rows, total) =
+            store::children::list(&ctx.state().db, &scope, &filter, order_by, page).await?;
         ctx.audit(AuditAction::Search, "Child", None, None, summary);
         for c in &rows {
-            ctx.audit(AuditAction::View, "Child", Some(c.id), Some(c.authority_id), json!({}));
+            ctx.audit(
+                AuditAction::View,
+                "Child",
+                Some(c.id),
+                Some(c.authority_id),
+                json!({}),
+            );
         }
-        Ok(connection(rows.into_iter().map(Child).collect(), page, total))
+        Ok(connection(
+            rows.into_iter().map(Child).collect(),
+            page,
+            total,
+        ))
     }
 
     /// One child's full record.
     async fn child(&self, ctx: &Context<'_>, id: ID) -> AppResult<Child> {
         let actor = ctx.actor()?;
         let c = visible_child(ctx, actor, decode(&id, "id", &[IdKind::Child])?).await?;
-        ctx.audit(AuditAction::View, "Child", Some(c.id), Some(c.authority_id), json!({}));
+        ctx.audit(
+            AuditAction::View,
+            "Child",
+            Some(c.id),
+            Some(c.authority_id),
+            json!({}),
+        );
         Ok(Child(c))
     }
 
@@ -350,7 +409,13 @@ impl ChildQuery {
     async fn sibling_group(&self, ctx: &Context<'_>, id: ID) -> AppResult<SiblingGroup> {
         let actor = ctx.actor()?;
         let g = visible_group(ctx, actor, decode(&id, "id", &[IdKind::SiblingGroup])?).await?;
-        ctx.audit(AuditAction::View, "SiblingGroup", Some(g.id), Some(g.authority_id), json!({}));
+        ctx.audit(
+            AuditAction::View,
+            "SiblingGroup",
+            Some(g.id),
+            Some(g.authority_id),
+            json!({}),
+        );
         Ok(SiblingGroup(g))
     }
 }
@@ -365,7 +430,10 @@ fn used_child_filters(f: &ChildFilterInput) -> Vec<&'static str> {
     };
     mark(f.authority_ids.is_some(), "authorityIds");
     mark(f.statuses.is_some(), "statuses");
-    mark(f.waiting_longer_than_days.is_some(), "waitingLongerThanDays");
+    mark(
+        f.waiting_longer_than_days.is_some(),
+        "waitingLongerThanDays",
+    );
     mark(f.age_min_months.is_some(), "ageMinMonths");
     mark(f.age_max_months.is_some(), "ageMaxMonths");
     mark(f.needs_at_most.is_some(), "needsAtMost");
@@ -376,7 +444,11 @@ fn used_child_filters(f: &ChildFilterInput) -> Vec<&'static str> {
 }
 
 /// Loads a sibling group the actor can read, or answers `NOT_FOUND`.
-pub async fn visible_group(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<sibling_group::Model> {
+pub async fn visible_group(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<sibling_group::Model> {
     match store::children::find_group(&ctx.state().db, actor.consortium_id, id).await? {
         Some(g) if actor.can(Capability::ReadChildren, g.authority_id) => Ok(g),
         _ => Err(AppError::NotFound),
@@ -390,9 +462,18 @@ pub struct ChildMutation;
 #[Object]
 impl ChildMutation {
     /// Registers a child (SOCIAL_WORKER of the child's authority).
-    async fn create_child(&self, ctx: &Context<'_>, input: CreateChildInput) -> AppResult<ChildPayload> {
+    async fn create_child(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateChildInput,
+    ) -> AppResult<ChildPayload> {
         let actor = ctx.actor()?;
-        let authority_id = target_authority(ctx, actor, input.authority_id.as_ref(), Capability::WriteChildren)?;
+        let authority_id = target_authority(
+            ctx,
+            actor,
+            input.authority_id.as_ref(),
+            Capability::WriteChildren,
+        )?;
         let today = ctx.request().today;
         let dob = date_of_birth(input.date_of_birth, today)?;
         let now = Utc::now();
@@ -406,7 +487,11 @@ impl ChildMutation {
             gender: Set(input.gender.code().into()),
             ethnicity: Set(input.ethnicity.code().into()),
             requires_early_permanence: Set(input.requires_early_permanence),
-            birth_family_details: Set(optional_text("birthFamilyDetails", input.birth_family_details.as_deref(), 5000)?),
+            birth_family_details: Set(optional_text(
+                "birthFamilyDetails",
+                input.birth_family_details.as_deref(),
+                5000,
+            )?),
             notes: Set(optional_text("notes", input.notes.as_deref(), 5000)?),
             sibling_group_id: Set(None),
             profile_text: Set(input.profile_text.trim().chars().take(5000).collect()),
@@ -416,26 +501,52 @@ impl ChildMutation {
             updated_at: Set(now),
             ..Default::default()
         };
-        set_needs(&mut am, input.needs.map(NeedLevels::from).unwrap_or_default());
+        set_needs(
+            &mut am,
+            input.needs.map(NeedLevels::from).unwrap_or_default(),
+        );
         set_identity(&mut am, &input.identity.unwrap_or_default())?;
         set_birth_family_area(&mut am, input.birth_family_area.as_ref())?;
-        let milestones = MilestoneDates { entered_care_on: input.entered_care_on.map(|d| d.0), ..Default::default() };
+        let milestones = MilestoneDates {
+            entered_care_on: input.entered_care_on.map(|d| d.0),
+            ..Default::default()
+        };
         let milestones = milestones
             .validate(dob, today)
             .map_err(|e| AppError::bad_input(e.field.name(), e.message))?;
         set_milestones(&mut am, &milestones);
         let request = ctx.request().clone();
         let created = store::children::create(&ctx.state().db, am, |id| {
-            super::context::audit_row(&request, AuditAction::Create, "Child", Some(id), Some(authority_id), json!({}))
+            super::context::audit_row(
+                &request,
+                AuditAction::Create,
+                "Child",
+                Some(id),
+                Some(authority_id),
+                json!({}),
+            )
         })
         .await?;
-        Ok(ChildPayload { child: Child(created) })
+        Ok(ChildPayload {
+            child: Child(created),
+        })
     }
 
     /// Changes a child's record (SOCIAL_WORKER).
-    async fn update_child(&self, ctx: &Context<'_>, input: UpdateChildInput) -> AppResult<ChildPayload> {
+    async fn update_child(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateChildInput,
+    ) -> AppResult<ChildPayload> {
         let actor = ctx.actor()?;
-        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::WriteChildren).await?;
+        let c = child_for_change(
+            ctx,
+            actor,
+            &input.id,
+            input.expected_version,
+            Capability::WriteChildren,
+        )
+        .await?;
         let today = ctx.request().today;
         let mut am = child::ActiveModel::default();
         let mut changed = Vec::new();
@@ -487,12 +598,19 @@ impl ChildMutation {
             }
         }
         if !input.birth_family_details.is_undefined() {
-            am.birth_family_details =
-                Set(optional_text("birthFamilyDetails", input.birth_family_details.value().map(String::as_str), 5000)?);
+            am.birth_family_details = Set(optional_text(
+                "birthFamilyDetails",
+                input.birth_family_details.value().map(String::as_str),
+                5000,
+            )?);
             changed.push("birthFamilyDetails");
         }
         if !input.notes.is_undefined() {
-            am.notes = Set(optional_text("notes", input.notes.value().map(String::as_str), 5000)?);
+            am.notes = Set(optional_text(
+                "notes",
+                input.notes.value().map(String::as_str),
+                5000,
+            )?);
             changed.push("notes");
         }
         if let Some(v) = &input.profile_text {
@@ -503,9 +621,19 @@ impl ChildMutation {
             am.shared_with_consortium = Set(v);
             changed.push("sharedWithConsortium");
         }
-        let audit = ctx.audit_row(AuditAction::Update, "Child", Some(c.id), Some(c.authority_id), json!({ "fields": changed }));
-        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
-        Ok(ChildPayload { child: Child(updated) })
+        let audit = ctx.audit_row(
+            AuditAction::Update,
+            "Child",
+            Some(c.id),
+            Some(c.authority_id),
+            json!({ "fields": changed }),
+        );
+        let updated =
+            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
+                .await?;
+        Ok(ChildPayload {
+            child: Child(updated),
+        })
     }
 
     /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The
@@ -516,10 +644,19 @@ impl ChildMutation {
         input: RecordChildMilestonesInput,
     ) -> AppResult<ChildPayload> {
         let actor = ctx.actor()?;
-        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::WriteChildren).await?;
+        let c = child_for_change(
+            ctx,
+            actor,
+            &input.id,
+            input.expected_version,
+            Capability::WriteChildren,
+        )
+        .await?;
         let mut m = milestones_of(&c);
         let mut changed = Vec::new();
-        let mut apply = |target: &mut Option<chrono::NaiveDate>, value: &MaybeUndefined<Date>, name: &'static str| {
+        let mut apply = |target: &mut Option<chrono::NaiveDate>,
+                         value: &MaybeUndefined<Date>,
+                         name: &'static str| {
             match value {
                 MaybeUndefined::Undefined => {}
                 MaybeUndefined::Null => {
@@ -532,13 +669,37 @@ impl ChildMutation {
                 }
             }
         };
-        apply(&mut m.entered_care_on, &input.entered_care_on, "enteredCareOn");
-        apply(&mut m.adoption_plan_on, &input.adoption_plan_on, "adoptionPlanOn");
-        apply(&mut m.placement_order_on, &input.placement_order_on, "placementOrderOn");
+        apply(
+            &mut m.entered_care_on,
+            &input.entered_care_on,
+            "enteredCareOn",
+        );
+        apply(
+            &mut m.adoption_plan_on,
+            &input.adoption_plan_on,
+            "adoptionPlanOn",
+        );
+        apply(
+            &mut m.placement_order_on,
+            &input.placement_order_on,
+            "placementOrderOn",
+        );
         apply(&mut m.placed_on, &input.placed_on, "placedOn");
-        apply(&mut m.adoption_order_on, &input.adoption_order_on, "adoptionOrderOn");
-        apply(&mut m.foster_placement_started_on, &input.foster_placement_started_on, "fosterPlacementStartedOn");
-        apply(&mut m.placement_order_revoked_on, &input.placement_order_revoked_on, "placementOrderRevokedOn");
+        apply(
+            &mut m.adoption_order_on,
+            &input.adoption_order_on,
+            "adoptionOrderOn",
+        );
+        apply(
+            &mut m.foster_placement_started_on,
+            &input.foster_placement_started_on,
+            "fosterPlacementStartedOn",
+        );
+        apply(
+            &mut m.placement_order_revoked_on,
+            &input.placement_order_revoked_on,
+            "placementOrderRevokedOn",
+        );
         if let Some(v) = input.adopted_by_foster_carers {
             m.adopted_by_foster_carers = v;
             changed.push("adoptedByFosterCarers");
@@ -546,15 +707,36 @@ impl ChildMutation {
         let m = validate_milestones(m, &c, ctx.request().today)?;
         let mut am = child::ActiveModel::default();
         set_milestones(&mut am, &m);
-        let audit = ctx.audit_row(AuditAction::Update, "Child", Some(c.id), Some(c.authority_id), json!({ "milestones": changed }));
-        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
-        Ok(ChildPayload { child: Child(updated) })
+        let audit = ctx.audit_row(
+            AuditAction::Update,
+            "Child",
+            Some(c.id),
+            Some(c.authority_id),
+            json!({ "milestones": changed }),
+        );
+        let updated =
+            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
+                .await?;
+        Ok(ChildPayload {
+            child: Child(updated),
+        })
     }
 
     /// Records the SHOBPA or match decision (DECISION_MAKER of the child's authority).
-    async fn record_child_decision(&self, ctx: &Context<'_>, input: RecordChildDecisionInput) -> AppResult<ChildPayload> {
+    async fn record_child_decision(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordChildDecisionInput,
+    ) -> AppResult<ChildPayload> {
         let actor = ctx.actor()?;
-        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::DecideForChildren).await?;
+        let c = child_for_change(
+            ctx,
+            actor,
+            &input.id,
+            input.expected_version,
+            Capability::DecideForChildren,
+        )
+        .await?;
         let mut m = milestones_of(&c);
         let name = match input.decision {
             ChildDecision::Shobpa => {
@@ -569,17 +751,41 @@ impl ChildMutation {
         let m = validate_milestones(m, &c, ctx.request().today)?;
         let mut am = child::ActiveModel::default();
         set_milestones(&mut am, &m);
-        let audit = ctx.audit_row(AuditAction::Decide, "Child", Some(c.id), Some(c.authority_id), json!({ "decision": name }));
-        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
-        Ok(ChildPayload { child: Child(updated) })
+        let audit = ctx.audit_row(
+            AuditAction::Decide,
+            "Child",
+            Some(c.id),
+            Some(c.authority_id),
+            json!({ "decision": name }),
+        );
+        let updated =
+            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
+                .await?;
+        Ok(ChildPayload {
+            child: Child(updated),
+        })
     }
 
     /// Records that the plan changed away from adoption (SOCIAL_WORKER).
-    async fn change_child_plan(&self, ctx: &Context<'_>, input: ChangeChildPlanInput) -> AppResult<ChildPayload> {
+    async fn change_child_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeChildPlanInput,
+    ) -> AppResult<ChildPayload> {
         let actor = ctx.actor()?;
-        let c = child_for_change(ctx, actor, &input.id, input.expected_version, Capability::WriteChildren).await?;
+        let c = child_for_change(
+            ctx,
+            actor,
+            &input.id,
+            input.expected_version,
+            Capability::WriteChildren,
+        )
+        .await?;
         if c.adoption_order_on.is_some() {
-            return Err(AppError::bad_input("changedOn", "the child is already adopted"));
+            return Err(AppError::bad_input(
+                "changedOn",
+                "the child is already adopted",
+            ));
         }
         let mut m = milestones_of(&c);
         m.plan_changed_on = Some(input.changed_on.0);
@@ -597,15 +803,26 @@ impl ChildMutation {
             Some(c.authority_id),
             json!({ "planChange": input.reason.code() }),
         );
-        let updated = store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit).await?;
-        Ok(ChildPayload { child: Child(updated) })
+        let updated =
+            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
+                .await?;
+        Ok(ChildPayload {
+            child: Child(updated),
+        })
     }
 
     /// Puts two or more children of one authority into a new sibling group (SOCIAL_WORKER).
-    async fn create_sibling_group(&self, ctx: &Context<'_>, input: CreateSiblingGroupInput) -> AppResult<SiblingGroupPayload> {
+    async fn create_sibling_group(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateSiblingGroupInput,
+    ) -> AppResult<SiblingGroupPayload> {
         let actor = ctx.actor()?;
         if input.child_ids.len() < 2 {
-            return Err(AppError::bad_input("childIds", "a sibling group has at least two children"));
+            return Err(AppError::bad_input(
+                "childIds",
+                "a sibling group has at least two children",
+            ));
         }
         let members = group_candidates(ctx, actor, &input.child_ids, "childIds", None).await?;
         let authority_id = members[0].authority_id;
@@ -633,13 +850,24 @@ impl ChildMutation {
             )
         })
         .await?;
-        Ok(SiblingGroupPayload { sibling_group: SiblingGroup(group) })
+        Ok(SiblingGroupPayload {
+            sibling_group: SiblingGroup(group),
+        })
     }
 
     /// Renames a group, changes its together flag, or adds and removes children.
-    async fn update_sibling_group(&self, ctx: &Context<'_>, input: UpdateSiblingGroupInput) -> AppResult<SiblingGroupPayload> {
+    async fn update_sibling_group(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateSiblingGroupInput,
+    ) -> AppResult<SiblingGroupPayload> {
         let actor = ctx.actor()?;
-        let g = visible_group(ctx, actor, decode(&input.id, "id", &[IdKind::SiblingGroup])?).await?;
+        let g = visible_group(
+            ctx,
+            actor,
+            decode(&input.id, "id", &[IdKind::SiblingGroup])?,
+        )
+        .await?;
         actor.require(Capability::WriteChildren, g.authority_id)?;
         if g.version != input.expected_version {
             return Err(AppError::Conflict(store::children::stale("sibling group")));
@@ -652,7 +880,9 @@ impl ChildMutation {
             am.must_stay_together = Set(flag);
         }
         let add = match &input.add_child_ids {
-            Some(ids) => group_candidates(ctx, actor, ids, "addChildIds", Some(g.authority_id)).await?,
+            Some(ids) => {
+                group_candidates(ctx, actor, ids, "addChildIds", Some(g.authority_id)).await?
+            }
             None => Vec::new(),
         };
         let current = store::children::members(&ctx.state().db, g.id).await?;
@@ -660,13 +890,19 @@ impl ChildMutation {
         for id in input.remove_child_ids.iter().flatten() {
             let id = decode(id, "removeChildIds", &[IdKind::Child])?;
             if !current.iter().any(|c| c.id == id) {
-                return Err(AppError::bad_input("removeChildIds", "that child is not in this group"));
+                return Err(AppError::bad_input(
+                    "removeChildIds",
+                    "that child is not in this group",
+                ));
             }
             remove.push(id);
         }
         let remaining = current.len() + add.len() - remove.len();
         if remaining < 2 {
-            return Err(AppError::bad_input("removeChildIds", "a sibling group keeps at least two children"));
+            return Err(AppError::bad_input(
+                "removeChildIds",
+                "a sibling group keeps at least two children",
+            ));
         }
         let add: Vec<i64> = add.iter().map(|c| c.id).collect();
         let audit = ctx.audit_row(
@@ -676,9 +912,19 @@ impl ChildMutation {
             Some(g.authority_id),
             json!({ "added": add.len(), "removed": remove.len() }),
         );
-        let group =
-            store::children::update_group(&ctx.state().db, g.id, input.expected_version, am, &add, &remove, audit).await?;
-        Ok(SiblingGroupPayload { sibling_group: SiblingGroup(group) })
+        let group = store::children::update_group(
+            &ctx.state().db,
+            g.id,
+            input.expected_version,
+            am,
+            &add,
+            &remove,
+            audit,
+        )
+        .await?;
+        Ok(SiblingGroupPayload {
+            sibling_group: SiblingGroup(group),
+        })
     }
 }
 
@@ -700,10 +946,16 @@ async fn group_candidates(
         }
         let expected = authority.or(members.first().map(|m| m.authority_id));
         if expected.is_some_and(|a| a != c.authority_id) {
-            return Err(AppError::bad_input(field, "siblings in a group belong to one authority"));
+            return Err(AppError::bad_input(
+                field,
+                "siblings in a group belong to one authority",
+            ));
         }
         if c.sibling_group_id.is_some() {
-            return Err(AppError::bad_input(field, "a child is already in a sibling group"));
+            return Err(AppError::bad_input(
+                field,
+                "a child is already in a sibling group",
+            ));
         }
         members.push(c);
     }

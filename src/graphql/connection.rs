@@ -35,13 +35,20 @@ pub fn page(first: Option<i32>, after: Option<String>) -> AppResult<Page> {
         }
         None => 0,
     };
-    Ok(Page { offset, limit: first.min(MAX_FIRST) as u64 })
+    Ok(Page {
+        offset,
+        limit: first.min(MAX_FIRST) as u64,
+    })
 }
 
 /// Builds the connection for `items` found at `page`, of `total` in all.
 pub fn connection<T: async_graphql::OutputType>(items: Vec<T>, page: Page, total: u64) -> Conn<T> {
     let end = page.offset + items.len() as u64;
-    let mut conn = Connection::with_additional_fields(page.offset > 0, end < total, ConnectionFields { total_count: total });
+    let mut conn = Connection::with_additional_fields(
+        page.offset > 0,
+        end < total,
+        ConnectionFields { total_count: total },
+    );
     conn.edges.extend(
         items
             .into_iter()

@@ -23,7 +23,11 @@ pub struct RequestContext {
 impl RequestContext {
     /// A context for `actor`, dated today.
     pub fn new(actor: Option<Arc<Actor>>, request_id: String) -> Self {
-        RequestContext { actor, request_id, today: Utc::now().date_naive() }
+        RequestContext {
+            actor,
+            request_id,
+            today: Utc::now().date_naive(),
+        }
     }
 }
 
@@ -36,7 +40,14 @@ pub trait ContextExt {
     /// The service state.
     fn state(&self) -> &AppState;
     /// Queues a read-side audit event (view, search, export).
-    fn audit(&self, action: AuditAction, entity_type: &str, entity_id: Option<i64>, owner: Option<i64>, detail: serde_json::Value);
+    fn audit(
+        &self,
+        action: AuditAction,
+        entity_type: &str,
+        entity_id: Option<i64>,
+        owner: Option<i64>,
+        detail: serde_json::Value,
+    );
     /// Builds an audit event for a write, to be committed with it.
     fn audit_row(
         &self,
@@ -64,7 +75,14 @@ impl ContextExt for Context<'_> {
         self.data_unchecked::<Arc<AppState>>()
     }
 
-    fn audit(&self, action: AuditAction, entity_type: &str, entity_id: Option<i64>, owner: Option<i64>, detail: serde_json::Value) {
+    fn audit(
+        &self,
+        action: AuditAction,
+        entity_type: &str,
+        entity_id: Option<i64>,
+        owner: Option<i64>,
+        detail: serde_json::Value,
+    ) {
         let row = self.audit_row(action, entity_type, entity_id, owner, detail);
         self.state().audit.record(row);
     }
@@ -77,7 +95,14 @@ impl ContextExt for Context<'_> {
         owner: Option<i64>,
         detail: serde_json::Value,
     ) -> audit_event::ActiveModel {
-        audit_row(self.request(), action, entity_type, entity_id, owner, detail)
+        audit_row(
+            self.request(),
+            action,
+            entity_type,
+            entity_id,
+            owner,
+            detail,
+        )
     }
 }
 
@@ -94,7 +119,9 @@ pub fn audit_row(
     audit_event::ActiveModel {
         occurred_at: Set(Utc::now()),
         consortium_id: Set(actor.map(|a| a.consortium_id)),
-        subject: Set(actor.map(|a| a.subject.clone()).unwrap_or_else(|| "anonymous".into())),
+        subject: Set(actor
+            .map(|a| a.subject.clone())
+            .unwrap_or_else(|| "anonymous".into())),
         acting_authority_id: Set(actor.and_then(|a| a.acting_authority_for(owner))),
         action: Set(action.code().into()),
         entity_type: Set(entity_type.into()),

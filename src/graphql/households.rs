@@ -9,13 +9,15 @@ use serde_json::json;
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
-use super::inputs::{AreaInput, NeedsInput, area, filter_authorities, months, optional_text, target_authority, text};
+use super::inputs::{
+    AreaInput, NeedsInput, area, filter_authorities, months, optional_text, target_authority, text,
+};
 use super::scalars::Date;
 use super::types::{Household, RecruitmentEventView};
 use crate::auth::{Actor, Capability, View};
 use crate::domain::{
-    AuditAction, EnquiryChannel, Ethnicity, GenderPreference, NeedLevels, RecruitmentEvent, RecruitmentReason, Stage,
-    StageMachine,
+    AuditAction, EnquiryChannel, Ethnicity, GenderPreference, NeedLevels, RecruitmentEvent,
+    RecruitmentReason, Stage, StageMachine,
 };
 use crate::error::{AppError, AppResult};
 use crate::store;
@@ -45,7 +47,10 @@ pub fn household_filter(
 ) -> AppResult<HouseholdFilter> {
     let min_capacity = match input.min_capacity {
         Some(n) if !(1..=10).contains(&n) => {
-            return Err(AppError::bad_input("filter.minCapacity", "must be between 1 and 10"));
+            return Err(AppError::bad_input(
+                "filter.minCapacity",
+                "must be between 1 and 10",
+            ));
         }
         n => n.map(|n| n as i16),
     };
@@ -61,7 +66,11 @@ pub fn household_filter(
         min_capacity,
         accepts_age_months,
         accepts_siblings: input.accepts_siblings,
-        profile_name_contains: optional_text("filter.profileNameContains", input.profile_name_contains.as_deref(), 100)?,
+        profile_name_contains: optional_text(
+            "filter.profileNameContains",
+            input.profile_name_contains.as_deref(),
+            100,
+        )?,
     })
 }
 
@@ -83,7 +92,11 @@ pub fn used_household_filters(f: &HouseholdFilterInput) -> Vec<&'static str> {
 }
 
 /// Loads a household the actor can see in full, or answers `NOT_FOUND`.
-pub async fn visible_household(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<household::Model> {
+pub async fn visible_household(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<household::Model> {
     match store::households::find(&ctx.state().db, actor.consortium_id, id).await? {
         Some(h) if actor.household_view(&h) == View::Full => Ok(h),
         _ => Err(AppError::NotFound),
@@ -206,8 +219,12 @@ impl HouseholdQuery {
         let page = page(first, after)?;
         let input = filter.unwrap_or_default();
         let filter = household_filter(ctx, actor, &input, Some(&allowed))?;
-        let scope = HouseholdScope::Authorities { consortium_id: actor.consortium_id, authority_ids: allowed };
-        let (rows, total) = store::households::list(&ctx.state().db, &scope, &filter, order_by, page).await?;
+        let scope = HouseholdScope::Authorities {
+            consortium_id: actor.consortium_id,
+            authority_ids: allowed,
+        };
+        let (rows, total) =
+            store::households::list(&ctx.state().db, &scope, &filter, order_by, page).await?;
         ctx.audit(
             AuditAction::Search,
             "Household",
@@ -216,16 +233,32 @@ impl HouseholdQuery {
             json!({ "filters": used_household_filters(&input), "orderBy": format!("{order_by:?}") }),
         );
         for h in &rows {
-            ctx.audit(AuditAction::View, "Household", Some(h.id), Some(h.authority_id), json!({}));
+            ctx.audit(
+                AuditAction::View,
+                "Household",
+                Some(h.id),
+                Some(h.authority_id),
+                json!({}),
+            );
         }
-        Ok(connection(rows.into_iter().map(Household).collect(), page, total))
+        Ok(connection(
+            rows.into_iter().map(Household).collect(),
+            page,
+            total,
+        ))
     }
 
     /// One household's full record.
     async fn household(&self, ctx: &Context<'_>, id: ID) -> AppResult<Household> {
         let actor = ctx.actor()?;
         let h = visible_household(ctx, actor, decode(&id, "id", &[IdKind::Household])?).await?;
-        ctx.audit(AuditAction::View, "Household", Some(h.id), Some(h.authority_id), json!({}));
+        ctx.audit(
+            AuditAction::View,
+            "Household",
+            Some(h.id),
+            Some(h.authority_id),
+            json!({}),
+        );
         Ok(Household(h))
     }
 }
@@ -245,7 +278,10 @@ fn language_list(languages: &[String]) -> AppResult<Option<String>> {
     for l in languages {
         let code = text("approval.languages", l, 50)?;
         if code.contains(',') {
-            return Err(AppError::bad_input("approval.languages", "a language code cannot contain a comma"));
+            return Err(AppError::bad_input(
+                "approval.languages",
+                "a language code cannot contain a comma",
+            ));
         }
         codes.push(code);
     }
@@ -260,7 +296,10 @@ fn apply_approval(
 ) -> AppResult<()> {
     if let Some(n) = input.capacity {
         if !(1..=6).contains(&n) {
-            return Err(AppError::bad_input("approval.capacity", "capacity is between 1 and 6 children"));
+            return Err(AppError::bad_input(
+                "approval.capacity",
+                "capacity is between 1 and 6 children",
+            ));
         }
         am.capacity = Set(n as i16);
         changed.push("capacity");
@@ -274,7 +313,10 @@ fn apply_approval(
         None => current.age_max_months,
     };
     if min > max {
-        return Err(AppError::bad_input("approval.ageMaxMonths", "the age range ends before it starts"));
+        return Err(AppError::bad_input(
+            "approval.ageMaxMonths",
+            "the age range ends before it starts",
+        ));
     }
     if input.age_min_months.is_some() || input.age_max_months.is_some() {
         am.age_min_months = Set(min);
@@ -298,7 +340,11 @@ fn apply_approval(
         changed.push("earlyPermanenceApproved");
     }
     if !input.religion.is_undefined() {
-        am.religion = Set(optional_text("approval.religion", input.religion.value().map(String::as_str), 50)?);
+        am.religion = Set(optional_text(
+            "approval.religion",
+            input.religion.value().map(String::as_str),
+            50,
+        )?);
         changed.push("religion");
     }
     if let Some(v) = &input.languages {
@@ -306,7 +352,11 @@ fn apply_approval(
         changed.push("languages");
     }
     if !input.culture.is_undefined() {
-        am.culture = Set(optional_text("approval.culture", input.culture.value().map(String::as_str), 50)?);
+        am.culture = Set(optional_text(
+            "approval.culture",
+            input.culture.value().map(String::as_str),
+            50,
+        )?);
         changed.push("culture");
     }
     Ok(())
@@ -319,12 +369,24 @@ pub struct HouseholdMutation;
 #[Object]
 impl HouseholdMutation {
     /// Registers a household at its enquiry (RECRUITMENT_OFFICER); records the `ENQUIRY`.
-    async fn create_household(&self, ctx: &Context<'_>, input: CreateHouseholdInput) -> AppResult<HouseholdPayload> {
+    async fn create_household(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateHouseholdInput,
+    ) -> AppResult<HouseholdPayload> {
         let actor = ctx.actor()?;
-        let authority_id = target_authority(ctx, actor, input.authority_id.as_ref(), Capability::WriteHouseholds)?;
+        let authority_id = target_authority(
+            ctx,
+            actor,
+            input.authority_id.as_ref(),
+            Capability::WriteHouseholds,
+        )?;
         let today = ctx.request().today;
         if input.enquiry_on.0 > today {
-            return Err(AppError::bad_input("enquiryOn", "the date cannot be in the future"));
+            return Err(AppError::bad_input(
+                "enquiryOn",
+                "the date cannot be in the future",
+            ));
         }
         let now = Utc::now();
         let mut am = household::ActiveModel {
@@ -332,7 +394,11 @@ impl HouseholdMutation {
             authority_id: Set(authority_id),
             version: Set(1),
             applicant_one_name: Set(text("applicantOneName", &input.applicant_one_name, 200)?),
-            applicant_two_name: Set(optional_text("applicantTwoName", input.applicant_two_name.as_deref(), 200)?),
+            applicant_two_name: Set(optional_text(
+                "applicantTwoName",
+                input.applicant_two_name.as_deref(),
+                200,
+            )?),
             address: Set(optional_text("address", input.address.as_deref(), 500)?),
             notes: Set(optional_text("notes", input.notes.as_deref(), 5000)?),
             profile_name: Set(text("profileName", &input.profile_name, 100)?),
@@ -370,7 +436,11 @@ impl HouseholdMutation {
             &ctx.state().db,
             am,
             |id| recruitment_event::ActiveModel {
-                consortium_id: Set(request.actor.as_ref().map(|a| a.consortium_id).unwrap_or_default()),
+                consortium_id: Set(request
+                    .actor
+                    .as_ref()
+                    .map(|a| a.consortium_id)
+                    .unwrap_or_default()),
                 authority_id: Set(authority_id),
                 household_id: Set(id),
                 stage: Set(Stage::Enquiry.code().into()),
@@ -392,14 +462,27 @@ impl HouseholdMutation {
             },
         )
         .await?;
-        Ok(HouseholdPayload { household: Household(created) })
+        Ok(HouseholdPayload {
+            household: Household(created),
+        })
     }
 
     /// Changes a household's details, approval profile, availability or sharing
     /// (RECRUITMENT_OFFICER).
-    async fn update_household(&self, ctx: &Context<'_>, input: UpdateHouseholdInput) -> AppResult<HouseholdPayload> {
+    async fn update_household(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateHouseholdInput,
+    ) -> AppResult<HouseholdPayload> {
         let actor = ctx.actor()?;
-        let h = household_for_change(ctx, actor, &input.id, input.expected_version, Capability::WriteHouseholds).await?;
+        let h = household_for_change(
+            ctx,
+            actor,
+            &input.id,
+            input.expected_version,
+            Capability::WriteHouseholds,
+        )
+        .await?;
         let mut am = household::ActiveModel::default();
         let mut changed = Vec::new();
         if let Some(v) = &input.applicant_one_name {
@@ -407,16 +490,27 @@ impl HouseholdMutation {
             changed.push("applicantOneName");
         }
         if !input.applicant_two_name.is_undefined() {
-            am.applicant_two_name =
-                Set(optional_text("applicantTwoName", input.applicant_two_name.value().map(String::as_str), 200)?);
+            am.applicant_two_name = Set(optional_text(
+                "applicantTwoName",
+                input.applicant_two_name.value().map(String::as_str),
+                200,
+            )?);
             changed.push("applicantTwoName");
         }
         if !input.address.is_undefined() {
-            am.address = Set(optional_text("address", input.address.value().map(String::as_str), 500)?);
+            am.address = Set(optional_text(
+                "address",
+                input.address.value().map(String::as_str),
+                500,
+            )?);
             changed.push("address");
         }
         if !input.notes.is_undefined() {
-            am.notes = Set(optional_text("notes", input.notes.value().map(String::as_str), 5000)?);
+            am.notes = Set(optional_text(
+                "notes",
+                input.notes.value().map(String::as_str),
+                5000,
+            )?);
             changed.push("notes");
         }
         if let Some(v) = &input.profile_name {
@@ -450,7 +544,10 @@ impl HouseholdMutation {
         }
         if let Some(v) = input.available_for_matching {
             if v && h.approved_on.is_none() {
-                return Err(AppError::bad_input("availableForMatching", "only an approved household can be available"));
+                return Err(AppError::bad_input(
+                    "availableForMatching",
+                    "only an approved household can be available",
+                ));
             }
             am.available_for_matching = Set(v);
             changed.push("availableForMatching");
@@ -459,9 +556,25 @@ impl HouseholdMutation {
             am.shared_with_consortium = Set(v);
             changed.push("sharedWithConsortium");
         }
-        let audit = ctx.audit_row(AuditAction::Update, "Household", Some(h.id), Some(h.authority_id), json!({ "fields": changed }));
-        let updated = store::households::update(&ctx.state().db, h.id, input.expected_version, am, None, audit).await?;
-        Ok(HouseholdPayload { household: Household(updated) })
+        let audit = ctx.audit_row(
+            AuditAction::Update,
+            "Household",
+            Some(h.id),
+            Some(h.authority_id),
+            json!({ "fields": changed }),
+        );
+        let updated = store::households::update(
+            &ctx.state().db,
+            h.id,
+            input.expected_version,
+            am,
+            None,
+            audit,
+        )
+        .await?;
+        Ok(HouseholdPayload {
+            household: Household(updated),
+        })
     }
 
     /// Records the next step of a household's journey. `APPROVED` is a decision
@@ -477,9 +590,19 @@ impl HouseholdMutation {
             Stage::Approved => Capability::ApproveHouseholds,
             _ => Capability::WriteHouseholds,
         };
-        let h = household_for_change(ctx, actor, &input.household_id, input.expected_version, capability).await?;
+        let h = household_for_change(
+            ctx,
+            actor,
+            &input.household_id,
+            input.expected_version,
+            capability,
+        )
+        .await?;
         if input.stage.is_link_outcome() {
-            return Err(AppError::bad_input("stage", format!("{} is recorded by the link workflow", input.stage.code())));
+            return Err(AppError::bad_input(
+                "stage",
+                format!("{} is recorded by the link workflow", input.stage.code()),
+            ));
         }
         let current = StageMachine {
             stage: Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry),
@@ -487,7 +610,11 @@ impl HouseholdMutation {
             last_on: h.stage_on,
             fast_track: h.fast_track,
         };
-        let event = RecruitmentEvent { stage: input.stage, occurred_on: input.occurred_on.0, reason: input.reason };
+        let event = RecruitmentEvent {
+            stage: input.stage,
+            occurred_on: input.occurred_on.0,
+            reason: input.reason,
+        };
         let next = current
             .record(event, ctx.request().today)
             .map_err(|e| AppError::bad_input(e.field, e.message))?;
@@ -516,13 +643,34 @@ impl HouseholdMutation {
             recorded_at: Set(now),
             ..Default::default()
         };
-        let action = if input.stage == Stage::Approved { AuditAction::Decide } else { AuditAction::Update };
-        let audit = ctx.audit_row(action, "Household", Some(h.id), Some(h.authority_id), json!({ "stage": input.stage.code() }));
-        let updated = store::households::update(&ctx.state().db, h.id, input.expected_version, am, Some(event), audit).await?;
+        let action = if input.stage == Stage::Approved {
+            AuditAction::Decide
+        } else {
+            AuditAction::Update
+        };
+        let audit = ctx.audit_row(
+            action,
+            "Household",
+            Some(h.id),
+            Some(h.authority_id),
+            json!({ "stage": input.stage.code() }),
+        );
+        let updated = store::households::update(
+            &ctx.state().db,
+            h.id,
+            input.expected_version,
+            am,
+            Some(event),
+            audit,
+        )
+        .await?;
         let recorded = store::households::events(&ctx.state().db, h.id)
             .await?
             .pop()
             .ok_or_else(|| AppError::from(anyhow::anyhow!("recorded event not found")))?;
-        Ok(RecruitmentEventPayload { household: Household(updated), event: RecruitmentEventView(recorded) })
+        Ok(RecruitmentEventPayload {
+            household: Household(updated),
+            event: RecruitmentEventView(recorded),
+        })
     }
 }

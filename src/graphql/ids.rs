@@ -33,9 +33,18 @@ impl IdKind {
 
     fn parse(name: &str) -> Option<Self> {
         use IdKind::*;
-        [Child, ChildProfile, SiblingGroup, Household, HouseholdProfile, Authority, RecruitmentEvent, AuditEvent]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            Child,
+            ChildProfile,
+            SiblingGroup,
+            Household,
+            HouseholdProfile,
+            Authority,
+            RecruitmentEvent,
+            AuditEvent,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 }
 
@@ -59,7 +68,11 @@ pub fn decode_any(id: &str, field: &str) -> AppResult<(IdKind, i64)> {
 /// answers `NOT_FOUND`, like a missing record.
 pub fn decode(id: &str, field: &str, kinds: &[IdKind]) -> AppResult<i64> {
     let (kind, number) = decode_any(id, field)?;
-    if kinds.contains(&kind) { Ok(number) } else { Err(AppError::NotFound) }
+    if kinds.contains(&kind) {
+        Ok(number)
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 #[cfg(test)]
@@ -70,7 +83,13 @@ mod tests {
     fn ids_round_trip_and_refuse_other_kinds() {
         let id = encode(IdKind::Child, 42);
         assert_eq!(decode(&id, "id", &[IdKind::Child]).unwrap(), 42);
-        assert!(matches!(decode(&id, "id", &[IdKind::Household]), Err(AppError::NotFound)));
-        assert!(matches!(decode("!!", "id", &[IdKind::Child]), Err(AppError::BadInput { .. })));
+        assert!(matches!(
+            decode(&id, "id", &[IdKind::Household]),
+            Err(AppError::NotFound)
+        ));
+        assert!(matches!(
+            decode("!!", "id", &[IdKind::Child]),
+            Err(AppError::BadInput { .. })
+        ));
     }
 }

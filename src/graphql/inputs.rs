@@ -48,7 +48,10 @@ pub struct AreaInput {
 /// Checks a latitude/longitude pair.
 pub fn area(field: &str, a: AreaInput) -> AppResult<(f64, f64)> {
     if !(-90.0..=90.0).contains(&a.lat) || !(-180.0..=180.0).contains(&a.lon) {
-        return Err(AppError::bad_input(field, "latitude must be within ±90 and longitude within ±180"));
+        return Err(AppError::bad_input(
+            field,
+            "latitude must be within ±90 and longitude within ±180",
+        ));
     }
     Ok((a.lat, a.lon))
 }
@@ -57,10 +60,16 @@ pub fn area(field: &str, a: AreaInput) -> AppResult<(f64, f64)> {
 pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(AppError::bad_input(field, format!("{field} cannot be empty")));
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} cannot be empty"),
+        ));
     }
     if value.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("{field} is longer than {max} characters")));
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
     }
     Ok(value.to_owned())
 }
@@ -122,7 +131,9 @@ pub fn filter_authorities(
         if let Some(allowed) = allowed
             && !allowed.contains(&authority_id)
         {
-            return Err(AppError::forbidden("you may not list records of that authority"));
+            return Err(AppError::forbidden(
+                "you may not list records of that authority",
+            ));
         }
         ids.push(authority_id);
     }
@@ -132,7 +143,10 @@ pub fn filter_authorities(
 /// Checks an age bound in months.
 pub fn months(field: &str, value: i32) -> AppResult<i32> {
     if !(0..=216).contains(&value) {
-        return Err(AppError::bad_input(field, "ages are given in months, from 0 to 216"));
+        return Err(AppError::bad_input(
+            field,
+            "ages are given in months, from 0 to 216",
+        ));
     }
     Ok(value)
 }

@@ -24,7 +24,12 @@ use context::{RequestContext, audit_row};
 
 /// All queries.
 #[derive(MergedObject, Default)]
-pub struct Query(viewer::ViewerQuery, children::ChildQuery, households::HouseholdQuery, pool::PoolQuery);
+pub struct Query(
+    viewer::ViewerQuery,
+    children::ChildQuery,
+    households::HouseholdQuery,
+    pool::PoolQuery,
+);
 
 /// All mutations.
 #[derive(MergedObject, Default)]
@@ -65,9 +70,17 @@ impl ExtensionFactory for DeniedAudit {
 
 #[async_trait::async_trait]
 impl Extension for DeniedAudit {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         let response = next.run(ctx, operation_name).await;
-        let (Some(request), Some(state)) = (ctx.data_opt::<RequestContext>(), ctx.data_opt::<Arc<AppState>>()) else {
+        let (Some(request), Some(state)) = (
+            ctx.data_opt::<RequestContext>(),
+            ctx.data_opt::<Arc<AppState>>(),
+        ) else {
             return response;
         };
         if request.actor.is_none() {

@@ -47,7 +47,10 @@ pub struct PoolHouseholdFilterInput {
 }
 
 /// Shared profiles of `rows`, with their sibling group sizes.
-pub async fn child_profiles(ctx: &Context<'_>, rows: Vec<entity::child::Model>) -> AppResult<Vec<ChildProfile>> {
+pub async fn child_profiles(
+    ctx: &Context<'_>,
+    rows: Vec<entity::child::Model>,
+) -> AppResult<Vec<ChildProfile>> {
     let group_ids: Vec<i64> = rows.iter().filter_map(|c| c.sibling_group_id).collect();
     let sizes = if group_ids.is_empty() {
         Vec::new()
@@ -61,16 +64,31 @@ pub async fn child_profiles(ctx: &Context<'_>, rows: Vec<entity::child::Model>) 
                 .sibling_group_id
                 .and_then(|g| sizes.iter().find(|(id, _)| *id == g).map(|(_, n)| *n))
                 .unwrap_or(1);
-            ChildProfile { model, sibling_group_size: size }
+            ChildProfile {
+                model,
+                sibling_group_size: size,
+            }
         })
         .collect())
 }
 
 /// Loads the shared profile of a child the actor may see, or answers `NOT_FOUND`.
-pub async fn visible_child_profile(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<ChildProfile> {
+pub async fn visible_child_profile(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<ChildProfile> {
     match store::children::find(&ctx.state().db, actor.consortium_id, id).await? {
-        Some(c) if actor.child_view(&c) != View::Hidden && actor.can_anywhere(Capability::ReadPool) => {
-            ctx.audit(AuditAction::View, "ChildProfile", Some(c.id), Some(c.authority_id), json!({}));
+        Some(c)
+            if actor.child_view(&c) != View::Hidden && actor.can_anywhere(Capability::ReadPool) =>
+        {
+            ctx.audit(
+                AuditAction::View,
+                "ChildProfile",
+                Some(c.id),
+                Some(c.authority_id),
+                json!({}),
+            );
             Ok(child_profiles(ctx, vec![c]).await?.remove(0))
         }
         _ => Err(AppError::NotFound),
@@ -78,10 +96,23 @@ pub async fn visible_child_profile(ctx: &Context<'_>, actor: &Actor, id: i64) ->
 }
 
 /// Loads the shared profile of a household the actor may see, or answers `NOT_FOUND`.
-pub async fn visible_household_profile(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<HouseholdProfile> {
+pub async fn visible_household_profile(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<HouseholdProfile> {
     match store::households::find(&ctx.state().db, actor.consortium_id, id).await? {
-        Some(h) if actor.household_view(&h) != View::Hidden && actor.can_anywhere(Capability::ReadPool) => {
-            ctx.audit(AuditAction::View, "HouseholdProfile", Some(h.id), Some(h.authority_id), json!({}));
+        Some(h)
+            if actor.household_view(&h) != View::Hidden
+                && actor.can_anywhere(Capability::ReadPool) =>
+        {
+            ctx.audit(
+                AuditAction::View,
+                "HouseholdProfile",
+                Some(h.id),
+                Some(h.authority_id),
+                json!({}),
+            );
             Ok(HouseholdProfile(h))
         }
         _ => Err(AppError::NotFound),
@@ -110,7 +141,10 @@ impl PoolQuery {
         let f = filter.unwrap_or_default();
         let used: Vec<&str> = [
             (f.authority_ids.is_some(), "authorityIds"),
-            (f.waiting_longer_than_days.is_some(), "waitingLongerThanDays"),
+            (
+                f.waiting_longer_than_days.is_some(),
+                "waitingLongerThanDays",
+            ),
             (f.age_min_months.is_some(), "ageMinMonths"),
             (f.age_max_months.is_some(), "ageMaxMonths"),
             (f.needs_at_most.is_some(), "needsAtMost"),
@@ -139,11 +173,26 @@ impl PoolQuery {
             PoolOrder::WaitingLongest => ChildOrder::WaitingLongest,
             PoolOrder::ProfileName => ChildOrder::ProfileName,
         };
-        let scope = ChildScope::Pool { consortium_id: actor.consortium_id };
-        let (rows, total) = store::children::list(&ctx.state().db, &scope, &filter, order, page).await?;
-        ctx.audit(AuditAction::Search, "ChildProfile", None, None, json!({ "filters": used }));
+        let scope = ChildScope::Pool {
+            consortium_id: actor.consortium_id,
+        };
+        let (rows, total) =
+            store::children::list(&ctx.state().db, &scope, &filter, order, page).await?;
+        ctx.audit(
+            AuditAction::Search,
+            "ChildProfile",
+            None,
+            None,
+            json!({ "filters": used }),
+        );
         for c in &rows {
-            ctx.audit(AuditAction::View, "ChildProfile", Some(c.id), Some(c.authority_id), json!({}));
+            ctx.audit(
+                AuditAction::View,
+                "ChildProfile",
+                Some(c.id),
+                Some(c.authority_id),
+                json!({}),
+            );
         }
         Ok(connection(child_profiles(ctx, rows).await?, page, total))
     }
@@ -175,8 +224,11 @@ impl PoolQuery {
             PoolOrder::WaitingLongest => HouseholdOrder::WaitingLongest,
             PoolOrder::ProfileName => HouseholdOrder::ProfileName,
         };
-        let scope = HouseholdScope::Pool { consortium_id: actor.consortium_id };
-        let (rows, total) = store::households::list(&ctx.state().db, &scope, &filter, order, page).await?;
+        let scope = HouseholdScope::Pool {
+            consortium_id: actor.consortium_id,
+        };
+        let (rows, total) =
+            store::households::list(&ctx.state().db, &scope, &filter, order, page).await?;
         ctx.audit(
             AuditAction::Search,
             "HouseholdProfile",
@@ -185,9 +237,19 @@ impl PoolQuery {
             json!({ "filters": used_household_filters(&input) }),
         );
         for h in &rows {
-            ctx.audit(AuditAction::View, "HouseholdProfile", Some(h.id), Some(h.authority_id), json!({}));
+            ctx.audit(
+                AuditAction::View,
+                "HouseholdProfile",
+                Some(h.id),
+                Some(h.authority_id),
+                json!({}),
+            );
         }
-        Ok(connection(rows.into_iter().map(HouseholdProfile).collect(), page, total))
+        Ok(connection(
+            rows.into_iter().map(HouseholdProfile).collect(),
+            page,
+            total,
+        ))
     }
 
     /// One child's shared profile (from a `ChildProfile` or `Child` id).

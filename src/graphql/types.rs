@@ -10,8 +10,8 @@ use super::ids::{IdKind, encode};
 use super::scalars::Date;
 use crate::auth::policy::{child_in_pool, household_in_pool, milestones_of};
 use crate::domain::{
-    AuditAction, AuthorityKind, ChildStatus, Ethnicity, Gender, GenderPreference, NeedLevel, NeedLevels,
-    RecruitmentReason, Role, Stage, days_between, months_between,
+    AuditAction, AuthorityKind, ChildStatus, Ethnicity, Gender, GenderPreference, NeedLevel,
+    NeedLevels, RecruitmentReason, Role, Stage, days_between, months_between,
 };
 use crate::domain::{EnquiryChannel, PlanChangeReason};
 use crate::error::AppResult;
@@ -51,7 +51,12 @@ impl Authority {
 
 /// The authority with `id`, from the directory.
 pub fn authority(ctx: &Context<'_>, id: i64) -> Option<Authority> {
-    ctx.state().directory.current().authority(id).cloned().map(Authority)
+    ctx.state()
+        .directory
+        .current()
+        .authority(id)
+        .cloned()
+        .map(Authority)
 }
 
 /// Age in whole years and months.
@@ -67,7 +72,11 @@ impl Age {
     /// The age of someone born on `born` as of `today`.
     pub fn of(born: NaiveDate, today: NaiveDate) -> Age {
         let total = months_between(born, today);
-        Age { years: total / 12, months: total % 12, total_months: total }
+        Age {
+            years: total / 12,
+            months: total % 12,
+            total_months: total,
+        }
     }
 }
 
@@ -145,7 +154,10 @@ pub struct Area {
 
 fn coarse(lat: Option<f64>, lon: Option<f64>) -> Option<Area> {
     let round = |x: f64| (x * 10.0).round() / 10.0;
-    Some(Area { lat: round(lat?), lon: round(lon?) })
+    Some(Area {
+        lat: round(lat?),
+        lon: round(lon?),
+    })
 }
 
 /// Where the birth family lives, and how far away adopters must be.
@@ -183,7 +195,8 @@ fn ethnicity(code: &str) -> Ethnicity {
 
 fn waiting_days(c: &child::Model, today: NaiveDate) -> Option<i64> {
     let m = milestones_of(c);
-    m.is_waiting().then(|| m.waiting_since().map(|s| days_between(s, today)))?
+    m.is_waiting()
+        .then(|| m.waiting_since().map(|s| days_between(s, today)))?
 }
 
 /// A child's full record: only for staff of the child's own authority.
@@ -275,16 +288,28 @@ impl Child {
             foster_placement_started_on: c.foster_placement_started_on.map(Date),
             adopted_by_foster_carers: c.adopted_by_foster_carers,
             plan_changed_on: c.plan_changed_on.map(Date),
-            plan_change_reason: c.plan_change_reason.as_deref().and_then(PlanChangeReason::from_code),
+            plan_change_reason: c
+                .plan_change_reason
+                .as_deref()
+                .and_then(PlanChangeReason::from_code),
             placement_order_revoked_on: c.placement_order_revoked_on.map(Date),
         }
     }
     /// The child's sibling group, if any (same authority, so the same access).
     async fn sibling_group(&self, ctx: &Context<'_>) -> AppResult<Option<SiblingGroup>> {
-        let Some(group_id) = self.0.sibling_group_id else { return Ok(None) };
-        let group = store::children::find_group(&ctx.state().db, self.0.consortium_id, group_id).await?;
+        let Some(group_id) = self.0.sibling_group_id else {
+            return Ok(None);
+        };
+        let group =
+            store::children::find_group(&ctx.state().db, self.0.consortium_id, group_id).await?;
         if let Some(g) = &group {
-            ctx.audit(AuditAction::View, "SiblingGroup", Some(g.id), Some(g.authority_id), serde_json::json!({}));
+            ctx.audit(
+                AuditAction::View,
+                "SiblingGroup",
+                Some(g.id),
+                Some(g.authority_id),
+                serde_json::json!({}),
+            );
         }
         Ok(group.map(SiblingGroup))
     }
@@ -367,7 +392,13 @@ impl SiblingGroup {
     async fn members(&self, ctx: &Context<'_>) -> AppResult<Vec<Child>> {
         let members = store::children::members(&ctx.state().db, self.0.id).await?;
         for c in &members {
-            ctx.audit(AuditAction::View, "Child", Some(c.id), Some(c.authority_id), serde_json::json!({}));
+            ctx.audit(
+                AuditAction::View,
+                "Child",
+                Some(c.id),
+                Some(c.authority_id),
+                serde_json::json!({}),
+            );
         }
         Ok(members.into_iter().map(Child).collect())
     }
@@ -411,10 +442,14 @@ impl ApprovalProfile {
 fn approval_profile(h: &household::Model) -> ApprovalProfile {
     ApprovalProfile {
         capacity: h.capacity,
-        age_range: AgeRange { min_months: h.age_min_months, max_months: h.age_max_months },
+        age_range: AgeRange {
+            min_months: h.age_min_months,
+            max_months: h.age_max_months,
+        },
         accepts_needs: household_accepts(h).into(),
         accepts_siblings: h.accepts_siblings,
-        gender_preference: GenderPreference::from_code(&h.gender_preference).unwrap_or(GenderPreference::Any),
+        gender_preference: GenderPreference::from_code(&h.gender_preference)
+            .unwrap_or(GenderPreference::Any),
         early_permanence_approved: h.early_permanence_approved,
         religion: h.religion.clone(),
         languages: split_list(h.languages.as_deref()),
@@ -425,8 +460,14 @@ fn approval_profile(h: &household::Model) -> ApprovalProfile {
 
 /// A comma-separated stored list.
 pub fn split_list(s: Option<&str>) -> Vec<String> {
-    s.map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
+    s.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn household_waiting_days(h: &household::Model, today: NaiveDate) -> Option<i64> {
@@ -485,7 +526,10 @@ impl Household {
         approval_profile(&self.0)
     }
     async fn location(&self) -> Option<Area> {
-        Some(Area { lat: self.0.lat?, lon: self.0.lon? })
+        Some(Area {
+            lat: self.0.lat?,
+            lon: self.0.lon?,
+        })
     }
     async fn profile_text(&self) -> &str {
         &self.0.profile_text
@@ -533,7 +577,10 @@ impl RecruitmentEventView {
         self.0.occurred_on.into()
     }
     async fn reason(&self) -> Option<RecruitmentReason> {
-        self.0.reason.as_deref().and_then(RecruitmentReason::from_code)
+        self.0
+            .reason
+            .as_deref()
+            .and_then(RecruitmentReason::from_code)
     }
     /// The subject who recorded the event.
     async fn recorded_by(&self) -> &str {

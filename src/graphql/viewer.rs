@@ -8,7 +8,9 @@ use super::context::ContextExt;
 use super::households::visible_household;
 use super::ids::{IdKind, decode, decode_any};
 use super::pool::{visible_child_profile, visible_household_profile};
-use super::types::{Authority, AuditEventView, Child, Household, MembershipView, Node, SiblingGroup, authority};
+use super::types::{
+    AuditEventView, Authority, Child, Household, MembershipView, Node, SiblingGroup, authority,
+};
 use crate::auth::Capability;
 use crate::domain::{AuditAction, Role};
 use crate::error::{AppError, AppResult};
@@ -54,7 +56,10 @@ impl ViewerQuery {
         let directory = ctx.state().directory.current();
         let consortium = directory
             .consortium_by_id(actor.consortium_id)
-            .map(|c| ConsortiumView { code: c.code.clone(), name: c.name.clone() })
+            .map(|c| ConsortiumView {
+                code: c.code.clone(),
+                name: c.name.clone(),
+            })
             .ok_or(AppError::NotFound)?;
         Ok(Viewer {
             subject: actor.subject.clone(),
@@ -89,19 +94,41 @@ impl ViewerQuery {
         match kind {
             IdKind::Child => {
                 let c = visible_child(ctx, actor, number).await?;
-                ctx.audit(AuditAction::View, "Child", Some(c.id), Some(c.authority_id), json!({ "via": "node" }));
+                ctx.audit(
+                    AuditAction::View,
+                    "Child",
+                    Some(c.id),
+                    Some(c.authority_id),
+                    json!({ "via": "node" }),
+                );
                 Ok(Node::Child(Child(c)))
             }
-            IdKind::ChildProfile => Ok(Node::ChildProfile(visible_child_profile(ctx, actor, number).await?)),
+            IdKind::ChildProfile => Ok(Node::ChildProfile(
+                visible_child_profile(ctx, actor, number).await?,
+            )),
             IdKind::Household => {
                 let h = visible_household(ctx, actor, number).await?;
-                ctx.audit(AuditAction::View, "Household", Some(h.id), Some(h.authority_id), json!({ "via": "node" }));
+                ctx.audit(
+                    AuditAction::View,
+                    "Household",
+                    Some(h.id),
+                    Some(h.authority_id),
+                    json!({ "via": "node" }),
+                );
                 Ok(Node::Household(Household(h)))
             }
-            IdKind::HouseholdProfile => Ok(Node::HouseholdProfile(visible_household_profile(ctx, actor, number).await?)),
+            IdKind::HouseholdProfile => Ok(Node::HouseholdProfile(
+                visible_household_profile(ctx, actor, number).await?,
+            )),
             IdKind::SiblingGroup => {
                 let g = visible_group(ctx, actor, number).await?;
-                ctx.audit(AuditAction::View, "SiblingGroup", Some(g.id), Some(g.authority_id), json!({ "via": "node" }));
+                ctx.audit(
+                    AuditAction::View,
+                    "SiblingGroup",
+                    Some(g.id),
+                    Some(g.authority_id),
+                    json!({ "via": "node" }),
+                );
                 Ok(Node::SiblingGroup(SiblingGroup(g)))
             }
             IdKind::Authority => match authority(ctx, number) {
@@ -136,7 +163,13 @@ impl ViewerQuery {
             Some(id) => Some(decode(
                 id,
                 "filter.entityId",
-                &[IdKind::Child, IdKind::ChildProfile, IdKind::Household, IdKind::HouseholdProfile, IdKind::SiblingGroup],
+                &[
+                    IdKind::Child,
+                    IdKind::ChildProfile,
+                    IdKind::Household,
+                    IdKind::HouseholdProfile,
+                    IdKind::SiblingGroup,
+                ],
             )?),
             None => None,
         };
@@ -154,6 +187,10 @@ impl ViewerQuery {
             None,
             json!({ "subject": f.subject.is_some(), "action": f.action.map(|a| a.code()), "entityType": f.entity_type }),
         );
-        Ok(connection(rows.into_iter().map(AuditEventView).collect(), page, total))
+        Ok(connection(
+            rows.into_iter().map(AuditEventView).collect(),
+            page,
+            total,
+        ))
     }
 }

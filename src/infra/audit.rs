@@ -62,7 +62,11 @@ impl AuditSink {
     }
 }
 
-async fn write_loop(db: DatabaseConnection, mut rx: mpsc::UnboundedReceiver<Message>, queued: Arc<AtomicUsize>) {
+async fn write_loop(
+    db: DatabaseConnection,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    queued: Arc<AtomicUsize>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -83,7 +87,11 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::UnboundedReceiver<Mess
     }
 }
 
-async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<audit_event::ActiveModel>, queued: &AtomicUsize) {
+async fn write_batch(
+    db: &DatabaseConnection,
+    batch: &mut Vec<audit_event::ActiveModel>,
+    queued: &AtomicUsize,
+) {
     let mut delay = Duration::from_millis(50);
     while !batch.is_empty() {
         match store::audit::insert_many(db, batch.clone()).await {

@@ -12,7 +12,10 @@ pub struct SyntheticReport {
 }
 
 /// Loads synthetic data.
-pub async fn load(db: &DatabaseConnection, args: &SyntheticArgs) -> anyhow::Result<SyntheticReport> {
+pub async fn load(
+    db: &DatabaseConnection,
+    args: &SyntheticArgs,
+) -> anyhow::Result<SyntheticReport> {
     let _ = (db, args);
     anyhow::bail!("synthetic seed not yet written")
 }

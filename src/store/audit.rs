@@ -1,17 +1,23 @@
 //! The append-only audit log. Nothing here updates or deletes.
 use entity::audit_event;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::Page;
 
 /// Inserts events in one statement (nothing when `events` is empty).
-pub async fn insert_many(db: &impl ConnectionTrait, events: Vec<audit_event::ActiveModel>) -> Result<(), DbErr> {
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    events: Vec<audit_event::ActiveModel>,
+) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
-    audit_event::Entity::insert_many(events).exec_without_returning(db).await?;
+    audit_event::Entity::insert_many(events)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
@@ -20,7 +26,10 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: Vec<audit_event::Act
 #[derive(Clone, Debug)]
 pub enum AuditScope {
     Consortium(i64),
-    Owners { consortium_id: i64, authority_ids: Vec<i64> },
+    Owners {
+        consortium_id: i64,
+        authority_ids: Vec<i64>,
+    },
 }
 
 /// Filters on the audit log.
@@ -43,7 +52,10 @@ pub async fn list(
     let mut query = audit_event::Entity::find();
     query = match scope {
         AuditScope::Consortium(id) => query.filter(C::ConsortiumId.eq(*id)),
-        AuditScope::Owners { consortium_id, authority_ids } => query
+        AuditScope::Owners {
+            consortium_id,
+            authority_ids,
+        } => query
             .filter(C::ConsortiumId.eq(*consortium_id))
             .filter(C::OwningAuthorityId.is_in(authority_ids.clone())),
     };

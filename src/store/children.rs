@@ -3,8 +3,8 @@ use chrono::NaiveDate;
 use entity::{audit_event, child, sibling_group};
 use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{Page, begin_write};
@@ -15,7 +15,10 @@ use crate::error::{AppError, AppResult};
 #[derive(Clone, Debug)]
 pub enum ChildScope {
     /// Full records of these authorities (all of the same consortium).
-    Authorities { consortium_id: i64, authority_ids: Vec<i64> },
+    Authorities {
+        consortium_id: i64,
+        authority_ids: Vec<i64>,
+    },
     /// The consortium pool: waiting, unmatched children shared by their authority.
     Pool { consortium_id: i64 },
 }
@@ -54,7 +57,11 @@ pub enum ChildOrder {
 }
 
 fn waiting_since() -> SimpleExpr {
-    Func::coalesce([Expr::col(child::Column::ShobpaDecisionOn), Expr::col(child::Column::PlacementOrderOn)]).into()
+    Func::coalesce([
+        Expr::col(child::Column::ShobpaDecisionOn),
+        Expr::col(child::Column::PlacementOrderOn),
+    ])
+    .into()
 }
 
 /// The SQL form of `MilestoneDates::status`.
@@ -73,7 +80,9 @@ fn status_condition(status: ChildStatus) -> Condition {
                 .add(C::PlacementOrderRevokedOn.is_not_null()),
         ),
         ChildStatus::Placed => unchanged.add(C::PlacedOn.is_not_null()),
-        ChildStatus::Matched => unchanged.add(C::PlacedOn.is_null()).add(C::MatchDecisionOn.is_not_null()),
+        ChildStatus::Matched => unchanged
+            .add(C::PlacedOn.is_null())
+            .add(C::MatchDecisionOn.is_not_null()),
         ChildStatus::Waiting => unchanged
             .add(C::PlacedOn.is_null())
             .add(C::MatchDecisionOn.is_null())
@@ -101,7 +110,10 @@ fn pool_condition(consortium_id: i64) -> Condition {
 
 fn scope_condition(scope: &ChildScope) -> Condition {
     match scope {
-        ChildScope::Authorities { consortium_id, authority_ids } => Condition::all()
+        ChildScope::Authorities {
+            consortium_id,
+            authority_ids,
+        } => Condition::all()
             .add(child::Column::ConsortiumId.eq(*consortium_id))
             .add(child::Column::AuthorityId.is_in(authority_ids.clone())),
         ChildScope::Pool { consortium_id } => pool_condition(*consortium_id),
@@ -115,7 +127,11 @@ fn filter_condition(filter: &ChildFilter) -> Condition {
         cond = cond.add(C::AuthorityId.is_in(ids.clone()));
     }
     if let Some(statuses) = &filter.statuses {
-        cond = cond.add(statuses.iter().fold(Condition::any(), |any, s| any.add(status_condition(*s))));
+        cond = cond.add(
+            statuses
+                .iter()
+                .fold(Condition::any(), |any, s| any.add(status_condition(*s))),
+        );
     }
     if let Some(on) = filter.waiting_since_on_or_before {
         cond = cond.add(waiting_since().lte(on));
@@ -181,7 +197,11 @@ pub async fn list(
 }
 
 /// The child with `id` in `consortium_id`, if any.
-pub async fn find(db: &impl ConnectionTrait, consortium_id: i64, id: i64) -> Result<Option<child::Model>, DbErr> {
+pub async fn find(
+    db: &impl ConnectionTrait,
+    consortium_id: i64,
+    id: i64,
+) -> Result<Option<child::Model>, DbErr> {
     child::Entity::find_by_id(id)
         .filter(child::Column::ConsortiumId.eq(consortium_id))
         .one(db)
@@ -199,7 +219,10 @@ pub async fn members(db: &impl ConnectionTrait, group_id: i64) -> Result<Vec<chi
 }
 
 /// How many children each of `group_ids` has.
-pub async fn group_sizes(db: &impl ConnectionTrait, group_ids: Vec<i64>) -> Result<Vec<(i64, i64)>, DbErr> {
+pub async fn group_sizes(
+    db: &impl ConnectionTrait,
+    group_ids: Vec<i64>,
+) -> Result<Vec<(i64, i64)>, DbErr> {
     child::Entity::find()
         .select_only()
         .column(child::Column::SiblingGroupId)
@@ -230,9 +253,15 @@ pub async fn create(
     audit: impl FnOnce(i64) -> audit_event::ActiveModel,
 ) -> AppResult<child::Model> {
     let txn = begin_write(db).await?;
-    let id = child::Entity::insert(model).exec(&txn).await?.last_insert_id;
+    let id = child::Entity::insert(model)
+        .exec(&txn)
+        .await?
+        .last_insert_id;
     super::audit::insert_many(&txn, vec![audit(id)]).await?;
-    let created = child::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let created = child::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(created)
 }
@@ -260,14 +289,19 @@ pub async fn update(
         return Err(AppError::Conflict(stale("child")));
     }
     super::audit::insert_many(&txn, vec![audit]).await?;
-    let updated = child::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let updated = child::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(updated)
 }
 
 /// The message of a stale-version conflict.
 pub fn stale(what: &str) -> String {
-    format!("the {what} was changed by someone else; reload it and try again (expectedVersion is stale)")
+    format!(
+        "the {what} was changed by someone else; reload it and try again (expectedVersion is stale)"
+    )
 }
 
 /// Creates a sibling group and puts `child_ids` in it, all in one transaction.
@@ -278,21 +312,34 @@ pub async fn create_group(
     audit: impl FnOnce(i64) -> audit_event::ActiveModel,
 ) -> AppResult<sibling_group::Model> {
     let txn = begin_write(db).await?;
-    let id = sibling_group::Entity::insert(model).exec(&txn).await?.last_insert_id;
+    let id = sibling_group::Entity::insert(model)
+        .exec(&txn)
+        .await?
+        .last_insert_id;
     set_group(&txn, child_ids, Some(id)).await?;
     super::audit::insert_many(&txn, vec![audit(id)]).await?;
-    let created = sibling_group::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let created = sibling_group::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(created)
 }
 
-async fn set_group(db: &impl ConnectionTrait, child_ids: &[i64], group: Option<i64>) -> Result<(), DbErr> {
+async fn set_group(
+    db: &impl ConnectionTrait,
+    child_ids: &[i64],
+    group: Option<i64>,
+) -> Result<(), DbErr> {
     if child_ids.is_empty() {
         return Ok(());
     }
     child::Entity::update_many()
         .col_expr(child::Column::SiblingGroupId, Expr::value(group))
-        .col_expr(child::Column::Version, Expr::col(child::Column::Version).add(1))
+        .col_expr(
+            child::Column::Version,
+            Expr::col(child::Column::Version).add(1),
+        )
         .filter(child::Column::Id.is_in(child_ids.to_vec()))
         .exec(db)
         .await?;
@@ -324,7 +371,10 @@ pub async fn update_group(
     set_group(&txn, add, Some(id)).await?;
     set_group(&txn, remove, None).await?;
     super::audit::insert_many(&txn, vec![audit]).await?;
-    let updated = sibling_group::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let updated = sibling_group::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(updated)
 }

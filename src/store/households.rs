@@ -2,8 +2,8 @@
 use entity::{audit_event, household, recruitment_event};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::children::stale;
@@ -15,7 +15,10 @@ use crate::error::{AppError, AppResult};
 #[derive(Clone, Debug)]
 pub enum HouseholdScope {
     /// Full records of these authorities (all of the same consortium).
-    Authorities { consortium_id: i64, authority_ids: Vec<i64> },
+    Authorities {
+        consortium_id: i64,
+        authority_ids: Vec<i64>,
+    },
     /// The consortium pool: approved, available, not on hold, shared.
     Pool { consortium_id: i64 },
 }
@@ -56,7 +59,10 @@ fn available() -> Condition {
 
 fn scope_condition(scope: &HouseholdScope) -> Condition {
     match scope {
-        HouseholdScope::Authorities { consortium_id, authority_ids } => Condition::all()
+        HouseholdScope::Authorities {
+            consortium_id,
+            authority_ids,
+        } => Condition::all()
             .add(household::Column::ConsortiumId.eq(*consortium_id))
             .add(household::Column::AuthorityId.is_in(authority_ids.clone())),
         // The SQL form of `policy::household_in_pool`.
@@ -87,7 +93,9 @@ fn filter_condition(filter: &HouseholdFilter) -> Condition {
         cond = cond.add(C::Capacity.gte(n));
     }
     if let Some(age) = filter.accepts_age_months {
-        cond = cond.add(C::AgeMinMonths.lte(age)).add(C::AgeMaxMonths.gte(age));
+        cond = cond
+            .add(C::AgeMinMonths.lte(age))
+            .add(C::AgeMaxMonths.gte(age));
     }
     if let Some(siblings) = filter.accepts_siblings {
         cond = cond.add(C::AcceptsSiblings.eq(siblings));
@@ -140,7 +148,10 @@ pub async fn find(
 }
 
 /// A household's recruitment events, in the order they were recorded.
-pub async fn events(db: &impl ConnectionTrait, household_id: i64) -> Result<Vec<recruitment_event::Model>, DbErr> {
+pub async fn events(
+    db: &impl ConnectionTrait,
+    household_id: i64,
+) -> Result<Vec<recruitment_event::Model>, DbErr> {
     recruitment_event::Entity::find()
         .filter(recruitment_event::Column::HouseholdId.eq(household_id))
         .order_by_asc(recruitment_event::Column::Id)
@@ -156,10 +167,18 @@ pub async fn create(
     audit: impl FnOnce(i64) -> audit_event::ActiveModel,
 ) -> AppResult<household::Model> {
     let txn = begin_write(db).await?;
-    let id = household::Entity::insert(model).exec(&txn).await?.last_insert_id;
-    recruitment_event::Entity::insert(enquiry(id)).exec_without_returning(&txn).await?;
+    let id = household::Entity::insert(model)
+        .exec(&txn)
+        .await?
+        .last_insert_id;
+    recruitment_event::Entity::insert(enquiry(id))
+        .exec_without_returning(&txn)
+        .await?;
     super::audit::insert_many(&txn, vec![audit(id)]).await?;
-    let created = household::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let created = household::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(created)
 }
@@ -188,10 +207,15 @@ pub async fn update(
         return Err(AppError::Conflict(stale("household")));
     }
     if let Some(event) = event {
-        recruitment_event::Entity::insert(event).exec_without_returning(&txn).await?;
+        recruitment_event::Entity::insert(event)
+            .exec_without_returning(&txn)
+            .await?;
     }
     super::audit::insert_many(&txn, vec![audit]).await?;
-    let updated = household::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound)?;
+    let updated = household::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(updated)
 }

@@ -5,7 +5,9 @@ use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use entity::{authority, consortium};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder,
+};
 
 use crate::domain::AuthorityKind;
 
@@ -21,7 +23,10 @@ pub struct ConsortiumEntry {
 impl ConsortiumEntry {
     /// The id of the authority with `code`.
     pub fn authority_id(&self, code: &str) -> Option<i64> {
-        self.authorities.iter().find(|a| a.code == code).map(|a| a.id)
+        self.authorities
+            .iter()
+            .find(|a| a.code == code)
+            .map(|a| a.id)
     }
 }
 
@@ -44,7 +49,10 @@ impl Directory {
 
     /// The authority with `id`, in whichever consortium.
     pub fn authority(&self, id: i64) -> Option<&authority::Model> {
-        self.by_code.values().flat_map(|c| &c.authorities).find(|a| a.id == id)
+        self.by_code
+            .values()
+            .flat_map(|c| &c.authorities)
+            .find(|a| a.id == id)
     }
 
     /// Reads the whole directory.
@@ -111,12 +119,20 @@ impl DirectoryCache {
             }
             None => false,
         };
-        if known { Ok(current) } else { self.reload(db).await }
+        if known {
+            Ok(current)
+        } else {
+            self.reload(db).await
+        }
     }
 }
 
 /// Creates a consortium (used by seeds and tests).
-pub async fn create_consortium(db: &impl ConnectionTrait, code: &str, name: &str) -> Result<i64, DbErr> {
+pub async fn create_consortium(
+    db: &impl ConnectionTrait,
+    code: &str,
+    name: &str,
+) -> Result<i64, DbErr> {
     let res = consortium::Entity::insert(consortium::ActiveModel {
         code: Set(code.into()),
         name: Set(name.into()),

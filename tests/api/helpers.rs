@@ -63,11 +63,17 @@ async fn fresh_postgres_database() -> String {
         "TEST_DATABASE_URL is not set: the PostgreSQL tests need a server (run scripts/test, which starts one)",
     );
     let name = format!("permanence_test_{}", uuid::Uuid::new_v4().simple());
-    let conn = Database::connect(admin.as_str()).await.expect("connect to TEST_DATABASE_URL");
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    let conn = Database::connect(admin.as_str())
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
     conn.close().await.ok();
     let base = admin.split('?').next().unwrap_or(&admin);
-    let (server, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL has a database path");
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL has a database path");
     format!("{server}/{name}")
 }
 
@@ -97,9 +103,16 @@ impl TestApp {
     }
 
     /// Starts a server with `config`; seeds the test consortia when `seed` is true.
-    pub async fn spawn_with(config: Config, backend: Backend, dir: Option<tempfile::TempDir>, seed: bool) -> TestApp {
+    pub async fn spawn_with(
+        config: Config,
+        backend: Backend,
+        dir: Option<tempfile::TempDir>,
+        seed: bool,
+    ) -> TestApp {
         let database_url = config.database_url.clone();
-        let app = Application::build(config.clone(), "127.0.0.1:0").await.expect("build app");
+        let app = Application::build(config.clone(), "127.0.0.1:0")
+            .await
+            .expect("build app");
         let state = app.state();
         if seed {
             seed_tenancy(&state).await;
@@ -128,7 +141,10 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(handle) = self.handle.take() {
-            handle.await.expect("server task").expect("server stopped cleanly");
+            handle
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 
@@ -143,7 +159,13 @@ impl TestApp {
     }
 
     /// A token with every claim chosen.
-    pub fn token_with(&self, sub: &str, consortium: &str, memberships: &[(&str, &[&str])], consortium_roles: &[&str]) -> String {
+    pub fn token_with(
+        &self,
+        sub: &str,
+        consortium: &str,
+        memberships: &[(&str, &[&str])],
+        consortium_roles: &[&str],
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         self.config
             .jwt
@@ -170,7 +192,10 @@ impl TestApp {
 
     /// A token holding one role in one authority of `demo`.
     pub fn role(&self, authority: &str, role: &str) -> String {
-        self.token(&format!("{role}-{authority}").to_lowercase(), &[(authority, &[role])])
+        self.token(
+            &format!("{role}-{authority}").to_lowercase(),
+            &[(authority, &[role])],
+        )
     }
 
     /// POSTs a GraphQL request; returns the whole response body.
@@ -201,7 +226,10 @@ impl TestApp {
     /// The global id of an authority of any consortium.
     pub fn authority_id_in(&self, consortium: &str, code: &str) -> String {
         let directory = self.state.directory.current();
-        let id = directory.consortium(consortium).and_then(|c| c.authority_id(code)).expect("authority exists");
+        let id = directory
+            .consortium(consortium)
+            .and_then(|c| c.authority_id(code))
+            .expect("authority exists");
         encode_id("Authority", id)
     }
 }
@@ -223,31 +251,68 @@ pub fn encode_id(kind: &str, id: i64) -> String {
 /// The number inside a global id.
 pub fn decode_id(id: &str) -> (String, i64) {
     use base64::Engine;
-    let text = String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id).expect("base64")).expect("utf8");
+    let text = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id)
+            .expect("base64"),
+    )
+    .expect("utf8");
     let (kind, n) = text.split_once(':').expect("kind:number");
     (kind.to_owned(), n.parse().expect("number"))
 }
 
 async fn seed_tenancy(state: &AppState) {
     let db = &state.db;
-    let demo = create_consortium(db, "demo", "Demo RAA").await.expect("consortium");
+    let demo = create_consortium(db, "demo", "Demo RAA")
+        .await
+        .expect("consortium");
     for code in ["alder", "birch", "cedar", "damson"] {
-        create_authority(db, demo, code, &format!("{code} council"), AuthorityKind::LocalAuthority).await.expect("authority");
+        create_authority(
+            db,
+            demo,
+            code,
+            &format!("{code} council"),
+            AuthorityKind::LocalAuthority,
+        )
+        .await
+        .expect("authority");
     }
-    create_authority(db, demo, "elm", "Elm Adoption", AuthorityKind::VoluntaryAgency).await.expect("authority");
-    let other = create_consortium(db, "other", "Other RAA").await.expect("consortium");
-    create_authority(db, other, "oak", "oak council", AuthorityKind::LocalAuthority).await.expect("authority");
+    create_authority(
+        db,
+        demo,
+        "elm",
+        "Elm Adoption",
+        AuthorityKind::VoluntaryAgency,
+    )
+    .await
+    .expect("authority");
+    let other = create_consortium(db, "other", "Other RAA")
+        .await
+        .expect("consortium");
+    create_authority(
+        db,
+        other,
+        "oak",
+        "oak council",
+        AuthorityKind::LocalAuthority,
+    )
+    .await
+    .expect("authority");
     state.directory.reload(db).await.expect("directory");
 }
 
 /// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> Option<String> {
-    body["errors"][0]["extensions"]["code"].as_str().map(String::from)
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(String::from)
 }
 
 /// The `extensions.field` of the first error.
 pub fn error_field(body: &Value) -> Option<String> {
-    body["errors"][0]["extensions"]["field"].as_str().map(String::from)
+    body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .map(String::from)
 }
 
 pub const CREATE_CHILD: &str = r#"
@@ -256,7 +321,12 @@ mutation($input: CreateChildInput!) {
 }"#;
 
 /// Creates a child in `authority` as a social worker there; returns (id, version).
-pub async fn create_child(app: &TestApp, authority: &str, profile_name: &str, extra: Value) -> (String, i64) {
+pub async fn create_child(
+    app: &TestApp,
+    authority: &str,
+    profile_name: &str,
+    extra: Value,
+) -> (String, i64) {
     let sw = app.role(authority, "SOCIAL_WORKER");
     let mut input = json!({
         "legalName": format!("{profile_name} Testchild"),
@@ -272,7 +342,10 @@ pub async fn create_child(app: &TestApp, authority: &str, profile_name: &str, ex
     }
     let data = app.ok(&sw, CREATE_CHILD, json!({ "input": input })).await;
     let child = &data["createChild"]["child"];
-    (child["id"].as_str().expect("id").to_owned(), child["version"].as_i64().expect("version"))
+    (
+        child["id"].as_str().expect("id").to_owned(),
+        child["version"].as_i64().expect("version"),
+    )
 }
 
 /// Creates a child and records an adoption plan and SHOBPA decision so that it is in the
@@ -287,7 +360,9 @@ pub async fn pool_child(app: &TestApp, authority: &str, profile_name: &str) -> S
             json!({ "input": { "id": id, "expectedVersion": version, "adoptionPlanOn": "2022-05-01" } }),
         )
         .await;
-    let version = data["recordChildMilestones"]["child"]["version"].as_i64().expect("version");
+    let version = data["recordChildMilestones"]["child"]["version"]
+        .as_i64()
+        .expect("version");
     let dm = app.role(authority, "DECISION_MAKER");
     app.ok(
         &dm,
@@ -325,15 +400,27 @@ pub async fn create_household(app: &TestApp, authority: &str, profile_name: &str
         )
         .await;
     let h = &data["createHousehold"]["household"];
-    (h["id"].as_str().expect("id").to_owned(), h["version"].as_i64().expect("version"))
+    (
+        h["id"].as_str().expect("id").to_owned(),
+        h["version"].as_i64().expect("version"),
+    )
 }
 
 /// Records `stage` on a household; returns the new version.
-pub async fn record_event(app: &TestApp, token: &str, id: &str, version: i64, stage: &str, on: &str) -> i64 {
+pub async fn record_event(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    version: i64,
+    stage: &str,
+    on: &str,
+) -> i64 {
     let data = app
         .ok(token, RECORD_EVENT, json!({ "input": { "householdId": id, "expectedVersion": version, "stage": stage, "occurredOn": on } }))
         .await;
-    data["recordRecruitmentEvent"]["household"]["version"].as_i64().expect("version")
+    data["recordRecruitmentEvent"]["household"]["version"]
+        .as_i64()
+        .expect("version")
 }
 
 /// Creates a household and takes it through to approval (available and shared); returns

@@ -7,7 +7,13 @@ use crate::helpers::{TestApp, error_code};
 both_backends!(viewer_answers_with_the_token_claims);
 
 async fn viewer_answers_with_the_token_claims(app: TestApp) {
-    let token = app.token("u-123", &[("alder", &["FAMILY_FINDER", "MANAGER"]), ("nowhere", &["MANAGER"])]);
+    let token = app.token(
+        "u-123",
+        &[
+            ("alder", &["FAMILY_FINDER", "MANAGER"]),
+            ("nowhere", &["MANAGER"]),
+        ],
+    );
     let data = app
         .ok(&token, "{ viewer { subject consortium { code } memberships { authority { code } roles } consortiumRoles } }", json!({}))
         .await;
@@ -24,7 +30,8 @@ async fn viewer_answers_with_the_token_claims(app: TestApp) {
 
 #[test]
 fn schema_file_is_current() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).expect("schema.graphql");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql");
     assert!(
         committed == permanence::graphql::sdl(),
         "schema.graphql is out of date: run `cargo run -q -- schema > schema.graphql`"
@@ -34,8 +41,18 @@ fn schema_file_is_current() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
-    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
 }
