@@ -133,9 +133,12 @@ pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
     config.jwt.mint(&claims)
 }
 
+/// A demo person: subject, display name, authority, roles there, consortium roles.
+type DemoPerson = (&'static str, &'static str, Option<&'static str>, &'static [&'static str], &'static [&'static str]);
+
 fn print_demo_tokens(config: &Config, bind: &str, port: u16) -> anyhow::Result<()> {
     let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
-    let people: [(&str, &str, Option<&str>, &[&str], &[&str]); 6] = [
+    let people: [DemoPerson; 6] = [
         (
             "demo-sw-alder",
             "Social worker, alder",
