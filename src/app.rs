@@ -230,6 +230,10 @@ async fn graphql_get(
 ) -> Response {
     match uri.query().filter(|q| !q.is_empty()) {
         Some(query) => match async_graphql::http::parse_query_string(query) {
+            Ok(request) if changes_state(&request) => error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                AppError::bad_input("query", "mutations must be sent with POST"),
+            ),
             Ok(request) => execute(shared, headers, request).await,
             Err(_) => error_response(
                 StatusCode::BAD_REQUEST,
@@ -238,5 +242,18 @@ async fn graphql_get(
         },
         None if shared.state.config.is_production() => StatusCode::NOT_FOUND.into_response(),
         None => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
+    }
+}
+
+/// Whether a request's document holds a mutation or subscription (refused over GET).
+fn changes_state(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::OperationType;
+    match async_graphql::parser::parse_query(&request.query) {
+        Ok(document) => document
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty != OperationType::Query),
+        // A document that does not parse is answered by the executor with its errors.
+        Err(_) => false,
     }
 }

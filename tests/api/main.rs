@@ -4,6 +4,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod cli;
 mod identity;
 mod smoke;
 mod validation;

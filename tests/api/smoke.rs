@@ -56,3 +56,48 @@ async fn health_and_readiness_answer() {
         .unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+#[tokio::test]
+async fn queries_run_over_get_but_mutations_do_not() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let get = |query: &str| {
+        app.client
+            .get(format!("{}/graphql", app.address))
+            .query(&[("query", query)])
+            .bearer_auth(&token)
+            .send()
+    };
+    let ok: serde_json::Value = get("{ viewer { subject } }")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["data"]["viewer"]["subject"], "social_worker-alder");
+    let refused = get("mutation { createChild(input: {legalName: \"X\", dateOfBirth: \"2020-01-01\", profileName: \"X\", gender: MALE}) { child { id } } }")
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
+    let data = app
+        .ok(&token, "{ children { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        data["children"]["totalCount"], 0,
+        "nothing was created over GET"
+    );
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql"),
+        "GraphiQL outside production"
+    );
+}
