@@ -116,9 +116,26 @@ async fn child_for_change(
     };
     actor.require(capability, c.authority_id)?;
     if c.version != expected_version {
-        return Err(AppError::Conflict(store::children::stale("child")));
+        return Err(AppError::Conflict(store::stale("child")));
     }
     Ok(c)
+}
+
+/// Writes `am` to child `c` at `expected_version` with its audit event; the payload.
+async fn save_child(
+    ctx: &Context<'_>,
+    c: &child::Model,
+    expected_version: i32,
+    am: child::ActiveModel,
+    action: AuditAction,
+    detail: serde_json::Value,
+) -> AppResult<ChildPayload> {
+    let audit = ctx.audit_row(action, "Child", Some(c.id), Some(c.authority_id), detail);
+    let updated =
+        store::children::update(&ctx.state().db, c.id, expected_version, am, audit).await?;
+    Ok(ChildPayload {
+        child: Child(updated),
+    })
 }
 
 fn validate_milestones(
@@ -621,19 +638,15 @@ impl ChildMutation {
             am.shared_with_consortium = Set(v);
             changed.push("sharedWithConsortium");
         }
-        let audit = ctx.audit_row(
+        save_child(
+            ctx,
+            &c,
+            input.expected_version,
+            am,
             AuditAction::Update,
-            "Child",
-            Some(c.id),
-            Some(c.authority_id),
             json!({ "fields": changed }),
-        );
-        let updated =
-            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
-                .await?;
-        Ok(ChildPayload {
-            child: Child(updated),
-        })
+        )
+        .await
     }
 
     /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The
@@ -707,19 +720,15 @@ impl ChildMutation {
         let m = validate_milestones(m, &c, ctx.request().today)?;
         let mut am = child::ActiveModel::default();
         set_milestones(&mut am, &m);
-        let audit = ctx.audit_row(
+        save_child(
+            ctx,
+            &c,
+            input.expected_version,
+            am,
             AuditAction::Update,
-            "Child",
-            Some(c.id),
-            Some(c.authority_id),
             json!({ "milestones": changed }),
-        );
-        let updated =
-            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
-                .await?;
-        Ok(ChildPayload {
-            child: Child(updated),
-        })
+        )
+        .await
     }
 
     /// Records the SHOBPA or match decision (DECISION_MAKER of the child's authority).
@@ -751,19 +760,15 @@ impl ChildMutation {
         let m = validate_milestones(m, &c, ctx.request().today)?;
         let mut am = child::ActiveModel::default();
         set_milestones(&mut am, &m);
-        let audit = ctx.audit_row(
+        save_child(
+            ctx,
+            &c,
+            input.expected_version,
+            am,
             AuditAction::Decide,
-            "Child",
-            Some(c.id),
-            Some(c.authority_id),
             json!({ "decision": name }),
-        );
-        let updated =
-            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
-                .await?;
-        Ok(ChildPayload {
-            child: Child(updated),
-        })
+        )
+        .await
     }
 
     /// Records that the plan changed away from adoption (SOCIAL_WORKER).
@@ -796,19 +801,15 @@ impl ChildMutation {
         let mut am = child::ActiveModel::default();
         set_milestones(&mut am, &m);
         am.plan_change_reason = Set(Some(input.reason.code().into()));
-        let audit = ctx.audit_row(
+        save_child(
+            ctx,
+            &c,
+            input.expected_version,
+            am,
             AuditAction::Update,
-            "Child",
-            Some(c.id),
-            Some(c.authority_id),
             json!({ "planChange": input.reason.code() }),
-        );
-        let updated =
-            store::children::update(&ctx.state().db, c.id, input.expected_version, am, audit)
-                .await?;
-        Ok(ChildPayload {
-            child: Child(updated),
-        })
+        )
+        .await
     }
 
     /// Puts two or more children of one authority into a new sibling group (SOCIAL_WORKER).
@@ -870,7 +871,7 @@ impl ChildMutation {
         .await?;
         actor.require(Capability::WriteChildren, g.authority_id)?;
         if g.version != input.expected_version {
-            return Err(AppError::Conflict(store::children::stale("sibling group")));
+            return Err(AppError::Conflict(store::stale("sibling group")));
         }
         let mut am = sibling_group::ActiveModel::default();
         if let Some(label) = &input.label {

@@ -117,7 +117,7 @@ async fn household_for_change(
     };
     actor.require(capability, h.authority_id)?;
     if h.version != expected_version {
-        return Err(AppError::Conflict(store::children::stale("household")));
+        return Err(AppError::Conflict(store::stale("household")));
     }
     Ok(h)
 }

@@ -3,11 +3,25 @@ use chrono::NaiveDate;
 use entity::{audit_event, child, sibling_group};
 use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, ExprTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
+    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::{Page, begin_write};
+use super::{Page, Versioned, begin_write, update_versioned};
+
+const CHILD: Versioned<child::Column> = Versioned {
+    id: child::Column::Id,
+    version: child::Column::Version,
+    updated_at: child::Column::UpdatedAt,
+    what: "child",
+};
+
+const GROUP: Versioned<sibling_group::Column> = Versioned {
+    id: sibling_group::Column::Id,
+    version: sibling_group::Column::Version,
+    updated_at: sibling_group::Column::UpdatedAt,
+    what: "sibling group",
+};
 use crate::domain::{ChildStatus, NeedLevels};
 use crate::error::{AppError, AppResult};
 
@@ -273,21 +287,11 @@ pub async fn update(
     db: &DatabaseConnection,
     id: i64,
     expected_version: i32,
-    mut changes: child::ActiveModel,
+    changes: child::ActiveModel,
     audit: audit_event::ActiveModel,
 ) -> AppResult<child::Model> {
-    changes.version = Set(expected_version + 1);
-    changes.updated_at = Set(chrono::Utc::now());
     let txn = begin_write(db).await?;
-    let result = child::Entity::update_many()
-        .set(changes)
-        .filter(child::Column::Id.eq(id))
-        .filter(child::Column::Version.eq(expected_version))
-        .exec(&txn)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(AppError::Conflict(stale("child")));
-    }
+    update_versioned::<child::Entity>(&txn, changes, CHILD, id, expected_version).await?;
     super::audit::insert_many(&txn, vec![audit]).await?;
     let updated = child::Entity::find_by_id(id)
         .one(&txn)
@@ -295,13 +299,6 @@ pub async fn update(
         .ok_or(AppError::NotFound)?;
     txn.commit().await?;
     Ok(updated)
-}
-
-/// The message of a stale-version conflict.
-pub fn stale(what: &str) -> String {
-    format!(
-        "the {what} was changed by someone else; reload it and try again (expectedVersion is stale)"
-    )
 }
 
 /// Creates a sibling group and puts `child_ids` in it, all in one transaction.
@@ -351,23 +348,13 @@ pub async fn update_group(
     db: &DatabaseConnection,
     id: i64,
     expected_version: i32,
-    mut changes: sibling_group::ActiveModel,
+    changes: sibling_group::ActiveModel,
     add: &[i64],
     remove: &[i64],
     audit: audit_event::ActiveModel,
 ) -> AppResult<sibling_group::Model> {
-    changes.version = Set(expected_version + 1);
-    changes.updated_at = Set(chrono::Utc::now());
     let txn = begin_write(db).await?;
-    let result = sibling_group::Entity::update_many()
-        .set(changes)
-        .filter(sibling_group::Column::Id.eq(id))
-        .filter(sibling_group::Column::Version.eq(expected_version))
-        .exec(&txn)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(AppError::Conflict(stale("sibling group")));
-    }
+    update_versioned::<sibling_group::Entity>(&txn, changes, GROUP, id, expected_version).await?;
     set_group(&txn, add, Some(id)).await?;
     set_group(&txn, remove, None).await?;
     super::audit::insert_many(&txn, vec![audit]).await?;

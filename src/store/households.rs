@@ -2,12 +2,18 @@
 use entity::{audit_event, household, recruitment_event};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::children::stale;
-use super::{Page, begin_write};
+use super::{Page, Versioned, begin_write, update_versioned};
+
+const HOUSEHOLD: Versioned<household::Column> = Versioned {
+    id: household::Column::Id,
+    version: household::Column::Version,
+    updated_at: household::Column::UpdatedAt,
+    what: "household",
+};
 use crate::domain::Stage;
 use crate::error::{AppError, AppResult};
 
@@ -190,22 +196,12 @@ pub async fn update(
     db: &DatabaseConnection,
     id: i64,
     expected_version: i32,
-    mut changes: household::ActiveModel,
+    changes: household::ActiveModel,
     event: Option<recruitment_event::ActiveModel>,
     audit: audit_event::ActiveModel,
 ) -> AppResult<household::Model> {
-    changes.version = Set(expected_version + 1);
-    changes.updated_at = Set(chrono::Utc::now());
     let txn = begin_write(db).await?;
-    let result = household::Entity::update_many()
-        .set(changes)
-        .filter(household::Column::Id.eq(id))
-        .filter(household::Column::Version.eq(expected_version))
-        .exec(&txn)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(AppError::Conflict(stale("household")));
-    }
+    update_versioned::<household::Entity>(&txn, changes, HOUSEHOLD, id, expected_version).await?;
     if let Some(event) = event {
         recruitment_event::Entity::insert(event)
             .exec_without_returning(&txn)

@@ -8,9 +8,12 @@ pub mod households;
 pub mod tenancy;
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionOptions,
+    TransactionTrait, Value,
 };
+
+use crate::error::{AppError, AppResult};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -65,4 +68,50 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// Whether the database answers.
 pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()
+}
+
+/// The columns optimistic locking works with.
+pub struct Versioned<C> {
+    pub id: C,
+    pub version: C,
+    pub updated_at: C,
+    /// What the record is called in the conflict message.
+    pub what: &'static str,
+}
+
+/// Applies `changes` to row `id` of `E` only if it is still at `expected_version`, bumping
+/// the version and `updated_at`. A stale version (someone else wrote first) is a
+/// `CONFLICT`; on PostgreSQL the second of two racing writers waits for the first and then
+/// finds the version moved, on SQLite write transactions are serialised up front.
+pub async fn update_versioned<E>(
+    txn: &DatabaseTransaction,
+    mut changes: E::ActiveModel,
+    columns: Versioned<E::Column>,
+    id: i64,
+    expected_version: i32,
+) -> AppResult<()>
+where
+    E: EntityTrait,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    changes.set(columns.version, Value::from(expected_version + 1));
+    changes.set(columns.updated_at, Value::from(chrono::Utc::now()));
+    let result = E::update_many()
+        .set(changes)
+        .filter(columns.id.eq(id))
+        .filter(columns.version.eq(expected_version))
+        .exec(txn)
+        .await?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(stale(columns.what)))
+    }
+}
+
+/// The message of a stale-version conflict.
+pub fn stale(what: &str) -> String {
+    format!(
+        "the {what} was changed by someone else; reload it and try again (expectedVersion is stale)"
+    )
 }
