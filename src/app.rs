@@ -204,8 +204,16 @@ async fn execute(shared: Shared, headers: HeaderMap, request: async_graphql::Req
             }
         };
         let request = request.data(RequestContext::new(actor, id.clone()));
-        let mut response =
-            GraphQLResponse::from(shared.schema.execute(request).await).into_response();
+        let mut result = shared.schema.execute(request).await;
+        // Parse and validation errors (and input values that fail to parse) come from the
+        // executor without a code; every error carries one.
+        for error in &mut result.errors {
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            if extensions.get("code").is_none() {
+                extensions.set("code", "BAD_USER_INPUT");
+            }
+        }
+        let mut response = GraphQLResponse::from(result).into_response();
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-request-id", value);
         }

@@ -9,7 +9,8 @@ use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use super::inputs::{
-    AreaInput, NeedsInput, area, filter_authorities, months, optional_text, target_authority, text,
+    AreaInput, NeedsInput, area, filter_authorities, free_text, months, optional_text,
+    target_authority, text,
 };
 use super::scalars::Date;
 use super::types::{Child, SiblingGroup};
@@ -39,6 +40,9 @@ pub struct ChildFilterInput {
     pub profile_name_contains: Option<String>,
 }
 
+/// The longest wait a filter may name (about 18 years: no child waits longer).
+const MAX_WAITING_DAYS: i32 = 6600;
+
 /// Turns the shared filter fields into store filters, with dates computed from `today`.
 pub fn child_filter(
     ctx: &Context<'_>,
@@ -49,10 +53,10 @@ pub fn child_filter(
     let today = ctx.request().today;
     let authority_ids = filter_authorities(ctx, actor, input.authority_ids.as_deref(), allowed)?;
     let waiting_since_on_or_before = match input.waiting_longer_than_days {
-        Some(n) if n < 0 => {
+        Some(n) if !(0..=MAX_WAITING_DAYS).contains(&n) => {
             return Err(AppError::bad_input(
                 "filter.waitingLongerThanDays",
-                "cannot be negative",
+                format!("must be between 0 and {MAX_WAITING_DAYS}"),
             ));
         }
         Some(n) => Some(today - chrono::Days::new(n as u64 + 1)),
@@ -511,7 +515,7 @@ impl ChildMutation {
             )?),
             notes: Set(optional_text("notes", input.notes.as_deref(), 5000)?),
             sibling_group_id: Set(None),
-            profile_text: Set(input.profile_text.trim().chars().take(5000).collect()),
+            profile_text: Set(free_text("profileText", &input.profile_text, 5000)?),
             shared_with_consortium: Set(input.shared_with_consortium),
             plan_change_reason: Set(None),
             created_at: Set(now),
@@ -631,7 +635,7 @@ impl ChildMutation {
             changed.push("notes");
         }
         if let Some(v) = &input.profile_text {
-            am.profile_text = Set(v.trim().chars().take(5000).collect());
+            am.profile_text = Set(free_text("profileText", v, 5000)?);
             changed.push("profileText");
         }
         if let Some(v) = input.shared_with_consortium {

@@ -9,6 +9,8 @@ use crate::store::Page;
 pub const DEFAULT_FIRST: i32 = 20;
 /// The largest page.
 pub const MAX_FIRST: i32 = 100;
+/// The furthest a cursor may point (far beyond any register, well inside `i64`).
+const MAX_OFFSET: u64 = 1 << 40;
 
 /// Extra fields of every connection.
 #[derive(SimpleObject)]
@@ -28,10 +30,12 @@ pub fn page(first: Option<i32>, after: Option<String>) -> AppResult<Page> {
     }
     let offset = match after {
         Some(cursor) => {
-            OpaqueCursor::<u64>::decode_cursor(&cursor)
-                .map_err(|_| AppError::bad_input("after", "not a valid cursor"))?
-                .0
-                + 1
+            let OpaqueCursor(position) = OpaqueCursor::<u64>::decode_cursor(&cursor)
+                .map_err(|_| AppError::bad_input("after", "not a valid cursor"))?;
+            position
+                .checked_add(1)
+                .filter(|offset| *offset <= MAX_OFFSET)
+                .ok_or_else(|| AppError::bad_input("after", "not a valid cursor"))?
         }
         None => 0,
     };

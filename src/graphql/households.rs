@@ -10,7 +10,8 @@ use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use super::inputs::{
-    AreaInput, NeedsInput, area, filter_authorities, months, optional_text, target_authority, text,
+    AreaInput, NeedsInput, area, filter_authorities, free_text, months, optional_text,
+    target_authority, text,
 };
 use super::scalars::Date;
 use super::types::{Household, RecruitmentEventView};
@@ -106,11 +107,11 @@ pub async fn visible_household(
 async fn household_for_change(
     ctx: &Context<'_>,
     actor: &Actor,
-    id: &ID,
+    (id, field): (&ID, &str),
     expected_version: i32,
     capability: Capability,
 ) -> AppResult<household::Model> {
-    let id = decode(id, "id", &[IdKind::Household])?;
+    let id = decode(id, field, &[IdKind::Household])?;
     let h = match store::households::find(&ctx.state().db, actor.consortium_id, id).await? {
         Some(h) if actor.household_view(&h) != View::Hidden => h,
         _ => return Err(AppError::NotFound),
@@ -478,7 +479,7 @@ impl HouseholdMutation {
         let h = household_for_change(
             ctx,
             actor,
-            &input.id,
+            (&input.id, "id"),
             input.expected_version,
             Capability::WriteHouseholds,
         )
@@ -539,7 +540,7 @@ impl HouseholdMutation {
             }
         }
         if let Some(v) = &input.profile_text {
-            am.profile_text = Set(v.trim().chars().take(5000).collect());
+            am.profile_text = Set(free_text("profileText", v, 5000)?);
             changed.push("profileText");
         }
         if let Some(v) = input.available_for_matching {
@@ -593,7 +594,7 @@ impl HouseholdMutation {
         let h = household_for_change(
             ctx,
             actor,
-            &input.household_id,
+            (&input.household_id, "householdId"),
             input.expected_version,
             capability,
         )

@@ -65,6 +65,15 @@ pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
             format!("{field} cannot be empty"),
         ));
     }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} contains a control character"),
+        ));
+    }
     if value.chars().count() > max {
         return Err(AppError::bad_input(
             field,
@@ -72,6 +81,14 @@ pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
         ));
     }
     Ok(value.to_owned())
+}
+
+/// A free text that may be empty (a profile text): trimmed, at most `max` characters.
+pub fn free_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    match value.trim() {
+        "" => Ok(String::new()),
+        v => text(field, v, max),
+    }
 }
 
 /// An optional text: trimmed; empty means none.

@@ -6,7 +6,7 @@ use super::children::{visible_child, visible_group};
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::households::visible_household;
-use super::ids::{IdKind, decode, decode_any};
+use super::ids::{IdKind, decode_any};
 use super::pool::{visible_child_profile, visible_household_profile};
 use super::types::{
     AuditEventView, Authority, Child, Household, MembershipView, Node, SiblingGroup, authority,
@@ -159,25 +159,31 @@ impl ViewerQuery {
         };
         let page = page(first, after)?;
         let f = filter.unwrap_or_default();
-        let entity_id = match &f.entity_id {
-            Some(id) => Some(decode(
-                id,
-                "filter.entityId",
-                &[
-                    IdKind::Child,
-                    IdKind::ChildProfile,
-                    IdKind::Household,
-                    IdKind::HouseholdProfile,
-                    IdKind::SiblingGroup,
-                ],
-            )?),
+        let entity = match &f.entity_id {
+            Some(id) => {
+                let (kind, number) = decode_any(id, "filter.entityId")?;
+                let types = match kind {
+                    IdKind::Child | IdKind::ChildProfile => vec!["Child", "ChildProfile"],
+                    IdKind::Household | IdKind::HouseholdProfile => {
+                        vec!["Household", "HouseholdProfile"]
+                    }
+                    IdKind::SiblingGroup => vec!["SiblingGroup"],
+                    _ => {
+                        return Err(AppError::bad_input(
+                            "filter.entityId",
+                            "not the id of a child, household or sibling group",
+                        ));
+                    }
+                };
+                Some((types, number))
+            }
             None => None,
         };
         let filter = AuditFilter {
             subject: f.subject.clone(),
             action: f.action.map(|a| a.code().to_owned()),
             entity_type: f.entity_type.clone(),
-            entity_id,
+            entity,
         };
         let (rows, total) = store::audit::list(&ctx.state().db, &scope, &filter, page).await?;
         ctx.audit(

@@ -1,8 +1,8 @@
 //! The append-only audit log. Nothing here updates or deletes.
 use entity::audit_event;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::Page;
@@ -21,8 +21,9 @@ pub async fn insert_many(
     Ok(())
 }
 
-/// Which events a reader may see: a whole consortium (consortium admins) or the events
-/// about records of some authorities (managers).
+/// Which events a reader may see: a whole consortium (consortium admins), or for
+/// managers the events about records of their authorities and the events of their staff
+/// that concern no single record (searches, refusals).
 #[derive(Clone, Debug)]
 pub enum AuditScope {
     Consortium(i64),
@@ -38,7 +39,9 @@ pub struct AuditFilter {
     pub subject: Option<String>,
     pub action: Option<String>,
     pub entity_type: Option<String>,
-    pub entity_id: Option<i64>,
+    /// An entity, with the entity types its id may be recorded under (a child's events
+    /// are recorded as `Child` and as `ChildProfile`).
+    pub entity: Option<(Vec<&'static str>, i64)>,
 }
 
 /// Events in scope, newest first, with the total count.
@@ -55,9 +58,15 @@ pub async fn list(
         AuditScope::Owners {
             consortium_id,
             authority_ids,
-        } => query
-            .filter(C::ConsortiumId.eq(*consortium_id))
-            .filter(C::OwningAuthorityId.is_in(authority_ids.clone())),
+        } => query.filter(C::ConsortiumId.eq(*consortium_id)).filter(
+            Condition::any()
+                .add(C::OwningAuthorityId.is_in(authority_ids.clone()))
+                .add(
+                    Condition::all()
+                        .add(C::OwningAuthorityId.is_null())
+                        .add(C::ActingAuthorityId.is_in(authority_ids.clone())),
+                ),
+        ),
     };
     if let Some(subject) = &filter.subject {
         query = query.filter(C::Subject.eq(subject.clone()));
@@ -68,8 +77,10 @@ pub async fn list(
     if let Some(entity_type) = &filter.entity_type {
         query = query.filter(C::EntityType.eq(entity_type.clone()));
     }
-    if let Some(entity_id) = filter.entity_id {
-        query = query.filter(C::EntityId.eq(entity_id));
+    if let Some((types, id)) = &filter.entity {
+        query = query
+            .filter(C::EntityId.eq(*id))
+            .filter(C::EntityType.is_in(types.clone()));
     }
     let total = query.clone().count(db).await?;
     let rows = query
