@@ -150,6 +150,8 @@ CREATE TABLE recruitment_event (
 );
 CREATE INDEX recruitment_event_household ON recruitment_event (household_id, id);
 CREATE INDEX recruitment_event_stage ON recruitment_event (consortium_id, stage, occurred_on);
+CREATE INDEX recruitment_event_date ON recruitment_event (consortium_id, occurred_on, household_id);
+CREATE INDEX household_enquiry ON household (consortium_id, enquiry_on);
 
 CREATE TABLE audit_event (
     id {pk},

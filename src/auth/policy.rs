@@ -29,6 +29,8 @@ pub enum Capability {
     ReadPool,
     /// The audit log of the authority's records.
     ReadAuditLog,
+    /// The authority's recruitment reports (funnel, adopter tracking alerts), unsuppressed.
+    ReadRecruitmentReports,
 }
 
 /// Whether `role` grants `capability`.
@@ -37,13 +39,66 @@ pub fn grants(role: Role, capability: Capability) -> bool {
     match role {
         Role::SocialWorker => matches!(capability, ReadChildren | WriteChildren),
         Role::FamilyFinder => matches!(capability, ReadChildren | ReadHouseholds | ReadPool),
-        Role::RecruitmentOfficer => matches!(capability, ReadHouseholds | WriteHouseholds),
+        Role::RecruitmentOfficer => {
+            matches!(
+                capability,
+                ReadHouseholds | WriteHouseholds | ReadRecruitmentReports
+            )
+        }
         Role::DecisionMaker => matches!(
             capability,
-            ReadChildren | ReadHouseholds | ReadPool | DecideForChildren | ApproveHouseholds
+            ReadChildren
+                | ReadHouseholds
+                | ReadPool
+                | DecideForChildren
+                | ApproveHouseholds
+                | ReadRecruitmentReports
         ),
-        Role::Manager => matches!(capability, ReadChildren | ReadHouseholds | ReadAuditLog),
+        Role::Manager => matches!(
+            capability,
+            ReadChildren | ReadHouseholds | ReadAuditLog | ReadRecruitmentReports
+        ),
         Role::BoardAnalyst | Role::ConsortiumAdmin => false,
+    }
+}
+
+/// How a report's figures are shown to an actor: as they are, or with disclosure control.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportView {
+    /// The actor may read every authority of the report in full.
+    Unrestricted,
+    /// The actor is not a member of any authority of the report and sees aggregates only,
+    /// with disclosure control (board analysts).
+    Restricted,
+}
+
+impl Actor {
+    /// How the actor may see a report about `authorities` needing `capability` for the
+    /// unrestricted view; `FORBIDDEN` when neither view applies.
+    ///
+    /// A report mixing authorities the actor belongs to with others is refused: a member
+    /// knows its own authority's figures, and suppression that does not account for that
+    /// knowledge could let a suppressed figure of another authority be worked out by
+    /// subtraction from a total.
+    pub fn report_view(
+        &self,
+        capability: Capability,
+        authorities: &[i64],
+    ) -> Result<ReportView, AppError> {
+        if authorities.iter().all(|a| self.can(capability, *a)) {
+            return Ok(ReportView::Unrestricted);
+        }
+        if self.has_consortium_role(Role::BoardAnalyst) {
+            if authorities.iter().any(|a| self.is_member_of(*a)) {
+                return Err(AppError::forbidden(
+                    "a report cannot mix your own authorities with others; ask for them separately",
+                ));
+            }
+            return Ok(ReportView::Restricted);
+        }
+        Err(AppError::forbidden(
+            "your roles do not allow this report for those authorities",
+        ))
     }
 }
 

@@ -2,13 +2,18 @@
 //! numbers and verdicts go out. Most unit tests of the service live here.
 
 pub mod codes;
+pub mod disclosure;
+pub mod funnel;
+pub mod matching;
 pub mod milestones;
 pub mod needs;
+pub mod period;
 pub mod recruitment;
 
 pub use codes::*;
 pub use milestones::{ChildStatus, MilestoneDates, MilestoneError, MilestoneField};
 pub use needs::{NeedCategory, NeedLevel, NeedLevels};
+pub use period::Period;
 pub use recruitment::{RecruitmentEvent, Stage, StageError, StageMachine};
 
 use chrono::{Datelike, NaiveDate};

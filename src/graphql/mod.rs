@@ -8,6 +8,7 @@ pub mod households;
 pub mod ids;
 pub mod inputs;
 pub mod pool;
+pub mod reports;
 pub mod scalars;
 pub mod types;
 pub mod viewer;
@@ -29,6 +30,7 @@ pub struct Query(
     children::ChildQuery,
     households::HouseholdQuery,
     pool::PoolQuery,
+    reports::ReportQuery,
 );
 
 /// All mutations.

@@ -153,6 +153,19 @@ pub async fn find(
         .await
 }
 
+/// The households with `ids` in `consortium_id`.
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    consortium_id: i64,
+    ids: &[i64],
+) -> Result<Vec<household::Model>, DbErr> {
+    household::Entity::find()
+        .filter(household::Column::ConsortiumId.eq(consortium_id))
+        .filter(household::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await
+}
+
 /// A household's recruitment events, in the order they were recorded.
 pub async fn events(
     db: &impl ConnectionTrait,

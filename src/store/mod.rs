@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod children;
 pub mod households;
+pub mod recruitment;
 pub mod tenancy;
 
 use sea_orm::{

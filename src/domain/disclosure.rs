@@ -1,0 +1,785 @@
+//! Disclosure control (DESIGN §5): which figures about an authority may be shown to someone
+//! who is not a member of it, and which are withheld as `null` with `suppressed: true`.
+//!
+//! The rules, applied only for an [`Audience::Restricted`] viewer:
+//! - a count of 1–5 is suppressed; zero stays zero ([`count`]);
+//! - a percentage is suppressed when its numerator ≤ 5 or its denominator ≤ 10 ([`rate`]);
+//! - a mean or median over n cases is suppressed when n ≤ 10 ([`mean`], [`median`]);
+//! - in a breakdown with totals, more cells (and if need be totals) are suppressed until no
+//!   suppressed figure can be worked out from the figures that are shown
+//!   ([`suppress_table`]).
+//!
+//! Who is restricted (everyone outside the authority, board analysts always) is decided by
+//! `auth::policy`; this module only applies the rules. Rounding is left to the caller, and
+//! applies to shown values only ([`Shown::map`]).
+
+/// Counts from 1 up to this many are withheld: so few people could be recognised.
+pub const LARGEST_SUPPRESSED_COUNT: u64 = 5;
+
+/// A percentage, mean or median computed over this many cases or fewer is withheld.
+pub const LARGEST_SUPPRESSED_BASE: u64 = 10;
+
+/// Who a figure is shown to, relative to the authority the figure is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// A member of the authority: sees every figure as it is.
+    Unrestricted,
+    /// Anyone else (other authorities' staff, board analysts always): small figures are
+    /// withheld.
+    Restricted,
+}
+
+impl Audience {
+    fn is_restricted(self) -> bool {
+        self == Audience::Restricted
+    }
+}
+
+/// A figure as published: its value, or `None` with `suppressed: true` when disclosure
+/// control withholds it.
+///
+/// A withheld figure carries no number at all, so nothing downstream (GraphQL, the CSV
+/// export, logs) can leak it. `None` with `suppressed: false` means there is no figure to
+/// show (a percentage of nobody, a mean of no cases), which a reader must be able to tell
+/// apart from a withheld one.
+///
+/// Kept free of GraphQL derives: a generic `SimpleObject` needs `T: OutputType` on the
+/// struct itself, which would follow every generic use of it. The GraphQL layer maps it to
+/// its `{ value, suppressed }` objects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shown<T> {
+    /// The figure; `null` when it is withheld or does not exist.
+    pub value: Option<T>,
+    /// Whether the figure is withheld by disclosure control.
+    pub suppressed: bool,
+}
+
+impl<T> Shown<T> {
+    /// A figure shown as it is.
+    pub fn visible(value: T) -> Self {
+        Shown {
+            value: Some(value),
+            suppressed: false,
+        }
+    }
+
+    /// A figure withheld by disclosure control.
+    pub fn withheld() -> Self {
+        Shown {
+            value: None,
+            suppressed: true,
+        }
+    }
+
+    /// No figure: there is nothing to compute it over.
+    pub fn absent() -> Self {
+        Shown {
+            value: None,
+            suppressed: false,
+        }
+    }
+
+    /// Transforms a shown value (rounding a mean, say); withheld and absent stay as they are.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Shown<U> {
+        Shown {
+            value: self.value.map(f),
+            suppressed: self.suppressed,
+        }
+    }
+}
+
+/// Whether a count is small enough to point at individuals: 1 to 5. Zero is not: "nobody"
+/// identifies no one.
+fn is_small(n: u64) -> bool {
+    (1..=LARGEST_SUPPRESSED_COUNT).contains(&n)
+}
+
+/// A count of children, households or events: withheld from a restricted audience when it
+/// is 1–5. Zero stays zero.
+pub fn count(n: u64, audience: Audience) -> Shown<u64> {
+    if audience.is_restricted() && is_small(n) {
+        Shown::withheld()
+    } else {
+        Shown::visible(n)
+    }
+}
+
+/// `numerator` out of `denominator` as a percentage, 0 to 100, unrounded (DESIGN speaks of
+/// "% of the cohort", so the API carries percentages rather than shares).
+///
+/// Withheld from a restricted audience when the numerator is ≤ 5 or the denominator ≤ 10:
+/// a small numerator is a small count in disguise, and a percentage of a small group lets
+/// the count be worked back. This includes 0 %: the rule is written on the numerator, not
+/// on the count rule's "1–5". A zero denominator gives no figure at all, for anyone.
+pub fn rate(numerator: u64, denominator: u64, audience: Audience) -> Shown<f64> {
+    if denominator == 0 {
+        return Shown::absent();
+    }
+    if audience.is_restricted()
+        && (numerator <= LARGEST_SUPPRESSED_COUNT || denominator <= LARGEST_SUPPRESSED_BASE)
+    {
+        return Shown::withheld();
+    }
+    Shown::visible(100.0 * numerator as f64 / denominator as f64)
+}
+
+/// A mean (of days, say) computed over `cases` cases.
+///
+/// DESIGN's "numerator ≤ 5 or denominator ≤ 10" is read for a mean as: both the numerator
+/// and the denominator are the number of cases it is computed over, so a mean over n cases
+/// is withheld from a restricted audience when n ≤ 10. (The sum of days is not a count of
+/// people, so it is not the numerator the rule is about.) A mean of no cases is no figure
+/// at all; `value` is then ignored.
+pub fn mean<T>(cases: u64, value: T, audience: Audience) -> Shown<T> {
+    if cases == 0 {
+        Shown::absent()
+    } else if audience.is_restricted() && cases <= LARGEST_SUPPRESSED_BASE {
+        Shown::withheld()
+    } else {
+        Shown::visible(value)
+    }
+}
+
+/// A median over `cases` cases: the same rule as [`mean`]. A median of a few cases is one
+/// person's figure.
+pub fn median<T>(cases: u64, value: T, audience: Audience) -> Shown<T> {
+    mean(cases, value, audience)
+}
+
+/// A breakdown (a table of counts, rows × columns) after disclosure control, with its row
+/// totals, column totals and grand total. Row and column labels stay with the caller; the
+/// shapes are those of the input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SuppressedTable {
+    /// The cells, row by row, in the input's order and shape.
+    pub cells: Vec<Vec<Shown<u64>>>,
+    /// One total per row.
+    pub row_totals: Vec<Shown<u64>>,
+    /// One total per column (as many columns as the longest row).
+    pub column_totals: Vec<Shown<u64>>,
+    /// The total of every cell.
+    pub grand_total: Shown<u64>,
+}
+
+/// Applies disclosure control to a breakdown of counts and its totals.
+///
+/// For an unrestricted audience everything is shown. For a restricted one:
+/// 1. *Primary*: every cell and every total of 1–5 is suppressed.
+/// 2. *Secondary, along lines*: the table and its margins are one grid in which every row
+///    and every column is a line whose cells add up to its total (the row totals with the
+///    grand total form a line too, and so do the column totals with it). Where a line has
+///    exactly one suppressed figure, it could be worked out by subtraction, so the smallest
+///    non-zero figure shown in that line is suppressed as well; if the line has no such
+///    cell left, its total is suppressed instead. Zeros are never suppressed: a zero is not
+///    disclosive and hiding it protects nothing.
+/// 3. *Secondary, across lines*: a line rule alone is not enough. Two blocks of suppressed
+///    cells joined by one suppressed cell leave that cell recoverable from a sum of row
+///    totals minus a sum of column totals, although every line holds two suppressions or
+///    more. In the grid's graph (one node per line, one edge per suppressed figure) such a
+///    figure is a bridge, and a figure can be worked out from what is shown exactly when
+///    it is a bridge. Each bridge is closed into a cycle by suppressing the shown figures
+///    along the cheapest path (least total count withheld) joining its two sides.
+///
+/// Steps 2 and 3 repeat until nothing changes; every round suppresses at least one more
+/// figure, so it ends. Afterwards every line has no suppressed figure or at least two, and
+/// no suppressed figure is determined by the shown ones. Bounds are not hidden: a reader
+/// still knows each suppressed figure lies between 0 and what its line's shown total leaves.
+///
+/// Rows may differ in length; a missing cell counts as zero and is not returned.
+pub fn suppress_table<R: AsRef<[u64]>>(rows: &[R], audience: Audience) -> SuppressedTable {
+    let mut grid = Grid::new(rows);
+    if audience.is_restricted() {
+        grid.suppress_small();
+        loop {
+            if grid.cover_lone_suppressions() || grid.close_a_bridge() {
+                continue;
+            }
+            break;
+        }
+    }
+    grid.into_table(rows)
+}
+
+/// Position of a figure in the grid: (row, column).
+type Pos = (usize, usize);
+
+/// A breakdown and its margins as one (rows + 1) × (columns + 1) grid: the last column
+/// holds the row totals, the last row the column totals, the corner the grand total. Every
+/// row and every column of the grid is a line whose last entry is the sum of the others,
+/// which lets one rule cover cells and totals alike.
+struct Grid {
+    values: Vec<Vec<u64>>,
+    suppressed: Vec<Vec<bool>>,
+}
+
+/// A line of the grid: a row or a column, each ending with its total.
+#[derive(Clone, Copy)]
+enum Line {
+    Row(usize),
+    Column(usize),
+}
+
+impl Grid {
+    fn new<R: AsRef<[u64]>>(rows: &[R]) -> Self {
+        let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+        let mut values = vec![vec![0u64; columns + 1]; rows.len() + 1];
+        for (i, row) in rows.iter().enumerate() {
+            for (j, &v) in row.as_ref().iter().enumerate() {
+                values[i][j] = v;
+                values[i][columns] = values[i][columns].saturating_add(v);
+                values[rows.len()][j] = values[rows.len()][j].saturating_add(v);
+                values[rows.len()][columns] = values[rows.len()][columns].saturating_add(v);
+            }
+        }
+        let suppressed = vec![vec![false; columns + 1]; rows.len() + 1];
+        Grid { values, suppressed }
+    }
+
+    fn height(&self) -> usize {
+        self.values.len()
+    }
+
+    fn width(&self) -> usize {
+        self.values[0].len()
+    }
+
+    fn value(&self, (i, j): Pos) -> u64 {
+        self.values[i][j]
+    }
+
+    fn is_suppressed(&self, (i, j): Pos) -> bool {
+        self.suppressed[i][j]
+    }
+
+    fn suppress(&mut self, (i, j): Pos) {
+        self.suppressed[i][j] = true;
+    }
+
+    fn positions(&self) -> impl Iterator<Item = Pos> + use<> {
+        let (height, width) = (self.height(), self.width());
+        (0..height).flat_map(move |i| (0..width).map(move |j| (i, j)))
+    }
+
+    fn lines(&self) -> impl Iterator<Item = Line> + use<> {
+        (0..self.height())
+            .map(Line::Row)
+            .chain((0..self.width()).map(Line::Column))
+    }
+
+    /// The entries of a line, its total last.
+    fn line(&self, line: Line) -> Vec<Pos> {
+        match line {
+            Line::Row(i) => (0..self.width()).map(|j| (i, j)).collect(),
+            Line::Column(j) => (0..self.height()).map(|i| (i, j)).collect(),
+        }
+    }
+
+    /// Primary suppression: every cell and every total of 1–5.
+    fn suppress_small(&mut self) {
+        for pos in self.positions() {
+            if is_small(self.value(pos)) {
+                self.suppress(pos);
+            }
+        }
+    }
+
+    /// Secondary suppression along lines: in every line with exactly one suppressed figure,
+    /// also suppresses its smallest non-zero shown member (the first of equals), or its
+    /// total when there is none. Returns whether anything was suppressed.
+    ///
+    /// The total is never a zero here: either the lone suppressed figure is a member, and
+    /// non-zero, so the total is too; or it is the total, and then the line has non-zero
+    /// members still shown and one of them is taken.
+    fn cover_lone_suppressions(&mut self) -> bool {
+        let mut changed = false;
+        for line in self.lines() {
+            let entries = self.line(line);
+            let Some((&total, members)) = entries.split_last() else {
+                continue;
+            };
+            if entries.iter().filter(|&&p| self.is_suppressed(p)).count() != 1 {
+                continue;
+            }
+            let partner = members
+                .iter()
+                .copied()
+                .filter(|&p| !self.is_suppressed(p) && self.value(p) > 0)
+                .min_by_key(|&p| self.value(p))
+                .unwrap_or(total);
+            if !self.is_suppressed(partner) && self.value(partner) > 0 {
+                self.suppress(partner);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Grid node of a row line and of a column line: rows first, then columns.
+    fn row_node(&self, i: usize) -> usize {
+        i
+    }
+
+    fn column_node(&self, j: usize) -> usize {
+        self.height() + j
+    }
+
+    /// The nodes of the other kind joined to `node`, each with the figure joining them: a
+    /// row line meets every column line at one figure, and the other way round.
+    fn neighbours(&self, node: usize) -> impl Iterator<Item = (usize, Pos)> + use<> {
+        let (height, width) = (self.height(), self.width());
+        let (range, row_side) = if node < height {
+            (height..height + width, true)
+        } else {
+            (0..height, false)
+        };
+        range.map(move |other| {
+            let pos = if row_side {
+                (node, other - height)
+            } else {
+                (other, node - height)
+            };
+            (other, pos)
+        })
+    }
+
+    /// Nodes reachable from `start` through suppressed figures, leaving out `skip`.
+    fn reachable(&self, start: usize, skip: Pos) -> Vec<bool> {
+        let nodes = self.height() + self.width();
+        let mut seen = vec![false; nodes];
+        let mut stack = vec![start];
+        seen[start] = true;
+        while let Some(a) = stack.pop() {
+            for (b, pos) in self.neighbours(a) {
+                if !seen[b] && pos != skip && self.is_suppressed(pos) {
+                    seen[b] = true;
+                    stack.push(b);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Secondary suppression across lines: finds the first suppressed figure that could be
+    /// worked out from the shown ones (a bridge) and closes it into a cycle by suppressing
+    /// the shown figures along the cheapest path between its two sides. Returns whether
+    /// anything was suppressed.
+    fn close_a_bridge(&mut self) -> bool {
+        let suppressed: Vec<Pos> = self
+            .positions()
+            .filter(|&p| self.is_suppressed(p))
+            .collect();
+        for bridge @ (i, j) in suppressed {
+            let row_side = self.reachable(self.row_node(i), bridge);
+            if row_side[self.column_node(j)] {
+                continue;
+            }
+            let column_side = self.reachable(self.column_node(j), bridge);
+            // A path always exists: every non-zero figure lies on a cycle of non-zero
+            // figures (it, its row's total, its column's total, the grand total, or the
+            // like for a total), and suppressed figures are never zero. Should it not,
+            // the next bridge is tried rather than looping for ever.
+            let Some(path) = self.cheapest_path(&row_side, &column_side, bridge) else {
+                continue;
+            };
+            for pos in path {
+                self.suppress(pos);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// The shown figures to suppress to join `from` to `to` without `skip`: Dijkstra over
+    /// the line graph, where a suppressed figure costs nothing, a shown non-zero one costs
+    /// its value, and a zero cannot be used.
+    fn cheapest_path(&self, from: &[bool], to: &[bool], skip: Pos) -> Option<Vec<Pos>> {
+        let nodes = from.len();
+        let mut cost: Vec<Option<u64>> = from.iter().map(|&f| f.then_some(0)).collect();
+        let mut via: Vec<Option<(usize, Pos)>> = vec![None; nodes];
+        let mut done = vec![false; nodes];
+        loop {
+            let a = (0..nodes)
+                .filter(|&n| !done[n])
+                .filter_map(|n| cost[n].map(|c| (c, n)))
+                .min()?
+                .1;
+            if to[a] {
+                let mut path = Vec::new();
+                let mut node = a;
+                while let Some((previous, pos)) = via[node] {
+                    if !self.is_suppressed(pos) {
+                        path.push(pos);
+                    }
+                    node = previous;
+                }
+                return Some(path);
+            }
+            done[a] = true;
+            for (b, pos) in self.neighbours(a) {
+                if done[b] || pos == skip {
+                    continue;
+                }
+                let step = if self.is_suppressed(pos) {
+                    0
+                } else if self.value(pos) > 0 {
+                    self.value(pos)
+                } else {
+                    continue;
+                };
+                let through = cost[a].unwrap_or(0).saturating_add(step);
+                if cost[b].is_none_or(|c| through < c) {
+                    cost[b] = Some(through);
+                    via[b] = Some((a, pos));
+                }
+            }
+        }
+    }
+
+    fn shown(&self, pos: Pos) -> Shown<u64> {
+        if self.is_suppressed(pos) {
+            Shown::withheld()
+        } else {
+            Shown::visible(self.value(pos))
+        }
+    }
+
+    fn into_table<R: AsRef<[u64]>>(self, rows: &[R]) -> SuppressedTable {
+        let (last_row, last_column) = (self.height() - 1, self.width() - 1);
+        SuppressedTable {
+            cells: rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    (0..row.as_ref().len())
+                        .map(|j| self.shown((i, j)))
+                        .collect()
+                })
+                .collect(),
+            row_totals: (0..last_row)
+                .map(|i| self.shown((i, last_column)))
+                .collect(),
+            column_totals: (0..last_column)
+                .map(|j| self.shown((last_row, j)))
+                .collect(),
+            grand_total: self.shown((last_row, last_column)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Audience::{Restricted, Unrestricted};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn is_withheld<T>(shown: &Shown<T>) -> bool {
+        shown.suppressed && shown.value.is_none()
+    }
+
+    /// The table with its margins as a grid of flags, as `Grid` lays it out.
+    fn suppressed_grid(table: &SuppressedTable) -> Vec<Vec<bool>> {
+        let width = table.column_totals.len() + 1;
+        let mut grid: Vec<Vec<bool>> = table
+            .cells
+            .iter()
+            .zip(&table.row_totals)
+            .map(|(row, total)| {
+                let mut flags: Vec<bool> = row.iter().map(|c| c.suppressed).collect();
+                flags.resize(width - 1, false);
+                flags.push(total.suppressed);
+                flags
+            })
+            .collect();
+        let mut last: Vec<bool> = table.column_totals.iter().map(|c| c.suppressed).collect();
+        last.push(table.grand_total.suppressed);
+        grid.push(last);
+        grid
+    }
+
+    /// Rank of a small matrix by Gaussian elimination (entries are 0 and 1, so plain
+    /// floating point is exact enough).
+    fn rank(mut rows: Vec<Vec<f64>>) -> usize {
+        let columns = rows.first().map_or(0, Vec::len);
+        let mut rank = 0;
+        for c in 0..columns {
+            let Some(p) = (rank..rows.len()).find(|&r| rows[r][c].abs() > 1e-9) else {
+                continue;
+            };
+            rows.swap(rank, p);
+            let pivot = rows[rank].clone();
+            for (r, row) in rows.iter_mut().enumerate() {
+                if r != rank && row[c].abs() > 1e-9 {
+                    let factor = row[c] / pivot[c];
+                    for (x, p) in row.iter_mut().zip(&pivot) {
+                        *x -= factor * p;
+                    }
+                }
+            }
+            rank += 1;
+        }
+        rank
+    }
+
+    /// The suppressed figures (grid positions) a reader could work out exactly from the
+    /// shown ones, by any combination of the table's sums. Independent of `Grid`: each row
+    /// and column of the grid is one linear equation in the suppressed figures (after
+    /// negating the margins every line sums to zero), and a figure is determined exactly
+    /// when its unit vector lies in the span of those equations.
+    fn recoverable(table: &SuppressedTable) -> Vec<Pos> {
+        let grid = suppressed_grid(table);
+        let unknowns: Vec<Pos> = grid
+            .iter()
+            .enumerate()
+            .flat_map(|(i, row)| row.iter().enumerate().map(move |(j, &s)| (s, (i, j))))
+            .filter_map(|(s, p)| s.then_some(p))
+            .collect();
+        let equation = |on: &dyn Fn(Pos) -> bool| -> Vec<f64> {
+            unknowns
+                .iter()
+                .map(|&p| if on(p) { 1.0 } else { 0.0 })
+                .collect()
+        };
+        let mut equations = Vec::new();
+        for i in 0..grid.len() {
+            equations.push(equation(&|(r, _)| r == i));
+        }
+        for j in 0..grid[0].len() {
+            equations.push(equation(&|(_, c)| c == j));
+        }
+        let base = rank(equations.clone());
+        unknowns
+            .iter()
+            .copied()
+            .filter(|&u| {
+                let mut with = equations.clone();
+                with.push(equation(&|p| p == u));
+                rank(with) == base
+            })
+            .collect()
+    }
+
+    fn totals(rows: &[Vec<u64>]) -> (Vec<u64>, Vec<u64>, u64) {
+        let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let row_totals: Vec<u64> = rows.iter().map(|r| r.iter().sum()).collect();
+        let column_totals = (0..width)
+            .map(|j| rows.iter().filter_map(|r| r.get(j)).sum())
+            .collect();
+        (row_totals.clone(), column_totals, row_totals.iter().sum())
+    }
+
+    #[test]
+    fn counts_of_one_to_five_are_suppressed_zero_and_six_are_shown() {
+        for n in 1..=5 {
+            assert!(is_withheld(&count(n, Restricted)), "{n} must be withheld");
+        }
+        assert_eq!(count(0, Restricted), Shown::visible(0));
+        assert_eq!(count(6, Restricted), Shown::visible(6));
+    }
+
+    #[test]
+    fn an_unrestricted_audience_sees_every_figure() {
+        for n in 0..=12 {
+            assert_eq!(count(n, Unrestricted), Shown::visible(n));
+            assert_eq!(mean(n.max(1), 2.5, Unrestricted), Shown::visible(2.5));
+        }
+        assert_eq!(rate(1, 2, Unrestricted), Shown::visible(50.0));
+        let table = suppress_table(&[[3, 40, 12, 0]], Unrestricted);
+        assert!(table.cells[0].iter().all(|c| !c.suppressed));
+        assert_eq!(table.row_totals, vec![Shown::visible(55)]);
+    }
+
+    #[test]
+    fn rate_is_suppressed_on_a_numerator_up_to_five_or_a_denominator_up_to_ten() {
+        assert!(is_withheld(&rate(5, 100, Restricted)));
+        assert!(is_withheld(&rate(0, 100, Restricted)));
+        assert!(is_withheld(&rate(6, 10, Restricted)));
+        let shown = rate(6, 11, Restricted);
+        assert!(!shown.suppressed);
+        let percent = shown.value.expect("6 of 11 is shown");
+        assert!((percent - 600.0 / 11.0).abs() < 1e-9, "{percent}");
+    }
+
+    #[test]
+    fn rate_of_nobody_is_absent_not_suppressed() {
+        assert_eq!(rate(0, 0, Restricted), Shown::absent());
+        assert_eq!(rate(0, 0, Unrestricted), Shown::absent());
+    }
+
+    #[test]
+    fn mean_or_median_over_ten_cases_or_fewer_is_suppressed() {
+        assert!(is_withheld(&mean(10, 300.0, Restricted)));
+        assert!(is_withheld(&median(1, 300.0, Restricted)));
+        assert_eq!(mean(11, 300.0, Restricted), Shown::visible(300.0));
+        assert_eq!(mean(0, 0.0, Restricted), Shown::absent());
+        assert_eq!(
+            mean(11, 300.4_f64, Restricted).map(|m| m.round() as i64),
+            Shown::visible(300)
+        );
+    }
+
+    #[test]
+    fn a_lone_small_cell_in_a_row_takes_the_next_smallest_with_it() {
+        let table = suppress_table(&[[3, 40, 12, 0]], Restricted);
+        let row = &table.cells[0];
+        assert!(is_withheld(&row[0]), "3 is primary");
+        assert!(is_withheld(&row[2]), "12 is secondary");
+        assert_eq!(row[1], Shown::visible(40));
+        assert_eq!(row[3], Shown::visible(0));
+        assert_eq!(table.row_totals, vec![Shown::visible(55)]);
+        assert_eq!(table.grand_total, Shown::visible(55));
+        assert!(recoverable(&table).is_empty());
+    }
+
+    #[test]
+    fn two_small_cells_in_a_row_need_no_secondary_in_that_row() {
+        let table = suppress_table(&[[2, 3, 40]], Restricted);
+        assert!(is_withheld(&table.cells[0][0]) && is_withheld(&table.cells[0][1]));
+        assert_eq!(table.cells[0][2], Shown::visible(40));
+        assert_eq!(table.row_totals, vec![Shown::visible(45)]);
+
+        // Columns checked too: the column totals 6 and 4 would otherwise give away a pair.
+        let table = suppress_table(&[[2, 3, 40], [4, 1, 50]], Restricted);
+        assert_eq!(table.cells[0][2], Shown::visible(40));
+        assert_eq!(table.cells[1][2], Shown::visible(50));
+        assert_eq!(
+            table.row_totals,
+            vec![Shown::visible(45), Shown::visible(55)]
+        );
+        assert!(is_withheld(&table.column_totals[0]) && is_withheld(&table.column_totals[1]));
+        assert_eq!(table.grand_total, Shown::visible(100));
+        assert!(recoverable(&table).is_empty());
+    }
+
+    #[test]
+    fn a_line_with_no_other_non_zero_cell_gives_up_its_total() {
+        // 3 takes 20 along its row and 40 down its column; 40's row has only a zero left,
+        // so its total goes, and so on around the margins.
+        let table = suppress_table(&[[3, 20], [40, 0]], Restricted);
+        assert!(is_withheld(&table.cells[1][0]));
+        assert_eq!(table.cells[1][1], Shown::visible(0));
+        assert!(is_withheld(&table.row_totals[1]));
+        assert!(recoverable(&table).is_empty());
+    }
+
+    #[test]
+    fn a_cell_joining_two_suppressed_blocks_is_protected_too() {
+        // Every line holds two suppressions or more after the primary step alone, yet the
+        // 4 at (0, 2) is rows 0 and 1 less columns 0 and 1: the line rule misses it.
+        let rows = [
+            [2, 3, 4, 50, 60],
+            [1, 5, 40, 70, 80],
+            [30, 40, 2, 3, 90],
+            [50, 60, 4, 1, 70],
+            [60, 70, 80, 90, 100],
+        ];
+        let primary_only = SuppressedTable {
+            cells: rows
+                .iter()
+                .map(|r| r.iter().map(|&n| count(n, Restricted)).collect())
+                .collect(),
+            row_totals: rows
+                .iter()
+                .map(|r| Shown::visible(r.iter().sum()))
+                .collect(),
+            column_totals: (0..5)
+                .map(|j| Shown::visible(rows.iter().map(|r| r[j]).sum()))
+                .collect(),
+            grand_total: Shown::visible(rows.iter().flatten().sum()),
+        };
+        assert_eq!(recoverable(&primary_only), vec![(0, 2)]);
+
+        let table = suppress_table(&rows, Restricted);
+        assert!(recoverable(&table).is_empty(), "{table:?}");
+    }
+
+    #[test]
+    fn rows_of_different_lengths_keep_their_shape() {
+        let table = suppress_table(&[vec![30, 40], vec![50]], Restricted);
+        assert_eq!(table.cells.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(
+            table.column_totals,
+            vec![Shown::visible(80), Shown::visible(40)]
+        );
+        let empty = suppress_table::<[u64; 0]>(&[], Restricted);
+        assert_eq!(empty.grand_total, Shown::visible(0));
+    }
+
+    fn tables(largest: u64) -> impl Strategy<Value = Vec<Vec<u64>>> {
+        (1usize..=5, 1usize..=5).prop_flat_map(move |(height, width)| {
+            prop::collection::vec(prop::collection::vec(0..=largest, width), height)
+        })
+    }
+
+    fn check_restricted(rows: &[Vec<u64>]) -> Result<(), TestCaseError> {
+        let table = suppress_table(rows, Restricted);
+        let (row_totals, column_totals, grand) = totals(rows);
+        let mut figures: Vec<(u64, Shown<u64>)> = Vec::new();
+        for (row, shown) in rows.iter().zip(&table.cells) {
+            figures.extend(row.iter().copied().zip(shown.iter().copied()));
+        }
+        figures.extend(
+            row_totals
+                .iter()
+                .copied()
+                .zip(table.row_totals.iter().copied()),
+        );
+        figures.extend(
+            column_totals
+                .iter()
+                .copied()
+                .zip(table.column_totals.iter().copied()),
+        );
+        figures.push((grand, table.grand_total));
+        for (input, shown) in figures {
+            if is_small(input) {
+                prop_assert!(is_withheld(&shown), "{input} shown");
+            }
+            if input == 0 {
+                prop_assert_eq!(shown, Shown::visible(0));
+            }
+            if !shown.suppressed {
+                prop_assert_eq!(shown.value, Some(input));
+            } else {
+                prop_assert_eq!(shown.value, None);
+            }
+        }
+        // The brief's line test, on the table's own rows and columns.
+        let width = column_totals.len();
+        for (row, total) in table.cells.iter().zip(&table.row_totals) {
+            let n = row.iter().filter(|c| c.suppressed).count();
+            prop_assert!(n != 1 || total.suppressed, "row {row:?} total {total:?}");
+        }
+        for j in 0..width {
+            let n = table.cells.iter().filter(|r| r[j].suppressed).count();
+            let total = table.column_totals[j];
+            prop_assert!(n != 1 || total.suppressed, "column {j}: {table:?}");
+        }
+        // And the full test: nothing suppressed can be worked out at all.
+        let exposed = recoverable(&table);
+        prop_assert!(exposed.is_empty(), "{exposed:?} in {table:?}");
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn no_suppressed_figure_can_be_worked_out(rows in tables(30)) {
+            check_restricted(&rows)?;
+        }
+
+        #[test]
+        fn no_suppressed_figure_can_be_worked_out_in_sparse_tables(rows in tables(8)) {
+            check_restricted(&rows)?;
+        }
+
+        #[test]
+        fn an_unrestricted_table_is_shown_unchanged(rows in tables(30)) {
+            let table = suppress_table(&rows, Unrestricted);
+            let (row_totals, column_totals, grand) = totals(&rows);
+            let shown = |v: &[u64]| v.iter().map(|&n| Shown::visible(n)).collect::<Vec<_>>();
+            prop_assert_eq!(table.cells, rows.iter().map(|r| shown(r)).collect::<Vec<_>>());
+            prop_assert_eq!(table.row_totals, shown(&row_totals));
+            prop_assert_eq!(table.column_totals, shown(&column_totals));
+            prop_assert_eq!(table.grand_total, Shown::visible(grand));
+        }
+    }
+}

@@ -1,0 +1,580 @@
+//! Reports: the recruitment funnel and the adopter tracking alerts (board reports join
+//! them here). Figures are computed by domain code from compact rows the store aggregates;
+//! this module picks the authorities, decides the view (as they are, or with disclosure
+//! control) and shapes the output. Every run is audited.
+use std::collections::BTreeMap;
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::connection::{Conn, connection, page};
+use super::context::ContextExt;
+use super::ids::{IdKind, decode};
+use super::scalars::Date;
+use super::types::{Authority, authority};
+use crate::auth::policy::ReportView;
+use crate::auth::{Actor, Capability};
+use crate::domain::disclosure::{self, Audience, Shown};
+use crate::domain::funnel::{
+    self, AdopterAlertKind, FUNNEL_STAGES, FunnelFigures, FunnelGroupBy, GroupKey, Step,
+};
+use crate::domain::{AuditAction, EnquiryChannel, Period, RecruitmentReason, Role, Stage};
+use crate::error::{AppError, AppResult};
+use crate::store;
+use crate::store::recruitment::JourneyScope;
+
+/// A count after disclosure control: `value` is null when `suppressed`.
+#[derive(SimpleObject, Clone, Copy)]
+pub struct SuppressedCount {
+    pub value: Option<u64>,
+    pub suppressed: bool,
+}
+
+impl From<Shown<u64>> for SuppressedCount {
+    fn from(s: Shown<u64>) -> Self {
+        SuppressedCount {
+            value: s.value,
+            suppressed: s.suppressed,
+        }
+    }
+}
+
+/// A percentage, mean or median after disclosure control, rounded to one decimal place;
+/// null when `suppressed` (or when there is nothing to compute it over).
+#[derive(SimpleObject, Clone, Copy)]
+pub struct SuppressedNumber {
+    pub value: Option<f64>,
+    pub suppressed: bool,
+}
+
+impl From<Shown<f64>> for SuppressedNumber {
+    fn from(s: Shown<f64>) -> Self {
+        let s = s.map(|v| (v * 10.0).round() / 10.0);
+        SuppressedNumber {
+            value: s.value,
+            suppressed: s.suppressed,
+        }
+    }
+}
+
+/// A period, both days included.
+#[derive(InputObject, Clone, Copy)]
+pub struct PeriodInput {
+    pub from: Date,
+    pub to: Date,
+}
+
+/// Checks a period input.
+pub fn period(input: PeriodInput, field: &str) -> AppResult<Period> {
+    Period::new(input.from.0, input.to.0)
+        .ok_or_else(|| AppError::bad_input(field, "the period ends before it starts"))
+}
+
+/// The authorities a report covers: those named (all of the actor's consortium), else the
+/// actor's own authorities with `capability`, else (board analysts) the whole consortium.
+pub fn report_authorities(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    named: Option<&[ID]>,
+    capability: Capability,
+) -> AppResult<Vec<i64>> {
+    let directory = ctx.state().directory.current();
+    let consortium = directory
+        .consortium_by_id(actor.consortium_id)
+        .ok_or(AppError::NotFound)?;
+    let ids = match named {
+        Some(named) => {
+            let mut ids = Vec::new();
+            for id in named {
+                let a = decode(id, "authorityIds", &[IdKind::Authority])?;
+                if !consortium.authorities.iter().any(|x| x.id == a) {
+                    return Err(AppError::NotFound);
+                }
+                if !ids.contains(&a) {
+                    ids.push(a);
+                }
+            }
+            ids
+        }
+        None if actor.has_consortium_role(Role::BoardAnalyst)
+            && !actor.can_anywhere(capability) =>
+        {
+            consortium.authorities.iter().map(|a| a.id).collect()
+        }
+        None => actor.require_anywhere(capability)?,
+    };
+    if ids.is_empty() {
+        return Err(AppError::bad_input(
+            "authorityIds",
+            "name at least one authority",
+        ));
+    }
+    Ok(ids)
+}
+
+fn audience(view: ReportView) -> Audience {
+    match view {
+        ReportView::Unrestricted => Audience::Unrestricted,
+        ReportView::Restricted => Audience::Restricted,
+    }
+}
+
+/// A stage and how many households reached it.
+#[derive(SimpleObject)]
+pub struct FunnelStageCount {
+    pub stage: Stage,
+    pub count: SuppressedCount,
+}
+
+/// A cohort stage: reached by `asOf`, and the conversion rates into it.
+#[derive(SimpleObject)]
+pub struct FunnelCohortStage {
+    pub stage: Stage,
+    pub reached: SuppressedCount,
+    /// The population the stage could be reached from (see the README's funnel section).
+    pub eligible: SuppressedCount,
+    /// Percentage of `eligible` that reached the stage.
+    pub from_previous: SuppressedNumber,
+    /// Percentage of the cohort that reached the stage.
+    pub from_enquiry: SuppressedNumber,
+}
+
+/// Households that left, by exit and reason.
+#[derive(SimpleObject)]
+pub struct FunnelExit {
+    pub stage: Stage,
+    pub reason: Option<RecruitmentReason>,
+    pub count: SuppressedCount,
+}
+
+/// Households that left after reaching a stage (and no later one).
+#[derive(SimpleObject)]
+pub struct FunnelLeftAfter {
+    pub stage: Stage,
+    pub count: SuppressedCount,
+}
+
+/// Households whose enquiry is in the period, followed to `asOf`.
+#[derive(SimpleObject)]
+pub struct FunnelCohort {
+    pub size: SuppressedCount,
+    pub fast_track: SuppressedCount,
+    pub stages: Vec<FunnelCohortStage>,
+    pub approved: SuppressedCount,
+    pub left_before_approval: SuppressedCount,
+    pub in_progress: SuppressedCount,
+    pub on_hold: SuppressedCount,
+    pub exits: Vec<FunnelExit>,
+    pub left_after: Vec<FunnelLeftAfter>,
+}
+
+/// How long a step took, for steps completed in the period.
+#[derive(SimpleObject)]
+pub struct FunnelStep {
+    pub step: Step,
+    pub target_months: Option<u32>,
+    pub count: SuppressedCount,
+    pub mean_days: SuppressedNumber,
+    pub median_days: SuppressedNumber,
+    /// Percentage completed within the target (null where the step has no target).
+    pub within_target: SuppressedNumber,
+}
+
+/// The figures of one group of the breakdown (or of the whole).
+#[derive(SimpleObject)]
+pub struct FunnelGroup {
+    pub authority: Option<Authority>,
+    pub channel: Option<EnquiryChannel>,
+    /// `YYYY-MM` of the enquiry.
+    pub enquiry_month: Option<String>,
+    pub stage_counts: Vec<FunnelStageCount>,
+    pub cohort: FunnelCohort,
+    pub timeliness: Vec<FunnelStep>,
+}
+
+/// The recruitment funnel.
+#[derive(SimpleObject)]
+pub struct RecruitmentFunnel {
+    pub from: Date,
+    pub to: Date,
+    pub as_of: Date,
+    pub group_by: Vec<FunnelGroupBy>,
+    pub authorities: Vec<Authority>,
+    /// Whether disclosure control was applied (the actor is not a member of the
+    /// authorities the figures are about).
+    pub suppression_applied: bool,
+    pub total: FunnelGroup,
+    pub groups: Vec<FunnelGroup>,
+}
+
+const EXIT_STAGES: [Stage; 2] = [Stage::Withdrawn, Stage::EndedByAgency];
+
+/// Counts of several groups and their total, suppressed as one breakdown: the groups are
+/// the rows, the figures the columns, and the total row holds the column totals.
+struct Breakdown {
+    rows: Vec<Vec<Shown<u64>>>,
+    total: Vec<Shown<u64>>,
+}
+
+fn breakdown(rows: &[Vec<u64>], total: &[u64], audience: Audience) -> Breakdown {
+    if rows.is_empty() {
+        let table = disclosure::suppress_table(&[total.to_vec()], audience);
+        return Breakdown {
+            rows: Vec::new(),
+            total: table.cells.into_iter().next().unwrap_or_default(),
+        };
+    }
+    let table = disclosure::suppress_table(rows, audience);
+    Breakdown {
+        rows: table.cells,
+        total: table.column_totals,
+    }
+}
+
+/// The counts of a funnel group, in a fixed column order shared by all groups.
+struct Columns {
+    exits: Vec<(Stage, Option<RecruitmentReason>)>,
+    left_after: Vec<Stage>,
+}
+
+impl Columns {
+    fn of(figures: &[&FunnelFigures]) -> Columns {
+        let mut exits: Vec<_> = figures
+            .iter()
+            .flat_map(|f| f.exits.keys().copied())
+            .collect();
+        exits.sort();
+        exits.dedup();
+        let mut left_after: Vec<_> = figures
+            .iter()
+            .flat_map(|f| f.left_after.keys().copied())
+            .collect();
+        left_after.sort();
+        left_after.dedup();
+        Columns { exits, left_after }
+    }
+
+    /// Every count of `f`, in column order.
+    fn counts(&self, f: &FunnelFigures) -> Vec<u64> {
+        let mut v = Vec::new();
+        for stage in FUNNEL_STAGES.iter().chain(EXIT_STAGES.iter()) {
+            v.push(f.stage_counts.get(stage).copied().unwrap_or(0));
+        }
+        v.extend(f.cohort_stages.iter().map(|s| s.reached));
+        v.extend([
+            f.cohort_size,
+            f.fast_track,
+            f.approved,
+            f.left_before_approval,
+            f.in_progress,
+            f.on_hold,
+        ]);
+        v.extend(
+            self.exits
+                .iter()
+                .map(|k| f.exits.get(k).copied().unwrap_or(0)),
+        );
+        v.extend(
+            self.left_after
+                .iter()
+                .map(|k| f.left_after.get(k).copied().unwrap_or(0)),
+        );
+        v.extend(
+            Step::ALL
+                .iter()
+                .map(|s| f.steps.get(s).map(|x| x.count()).unwrap_or(0)),
+        );
+        v
+    }
+
+    fn group(
+        &self,
+        ctx: &Context<'_>,
+        key: Option<&GroupKey>,
+        f: &FunnelFigures,
+        counts: &[Shown<u64>],
+        audience: Audience,
+    ) -> FunnelGroup {
+        let mut next = counts.iter().copied();
+        let mut take = || SuppressedCount::from(next.next().unwrap_or_else(Shown::absent));
+        let stage_counts = FUNNEL_STAGES
+            .iter()
+            .chain(EXIT_STAGES.iter())
+            .map(|stage| FunnelStageCount {
+                stage: *stage,
+                count: take(),
+            })
+            .collect();
+        let reached: Vec<SuppressedCount> = FUNNEL_STAGES.iter().map(|_| take()).collect();
+        let [
+            size,
+            fast_track,
+            approved,
+            left_before_approval,
+            in_progress,
+            on_hold,
+        ] = std::array::from_fn(|_| take());
+        let stages = FUNNEL_STAGES
+            .iter()
+            .zip(reached)
+            .zip(f.cohort_stages.iter())
+            .map(|((stage, reached), raw)| FunnelCohortStage {
+                stage: *stage,
+                reached,
+                eligible: disclosure::count(raw.eligible, audience).into(),
+                from_previous: disclosure::rate(raw.reached, raw.eligible, audience).into(),
+                from_enquiry: disclosure::rate(raw.reached, f.cohort_size, audience).into(),
+            })
+            .collect();
+        let exits = self
+            .exits
+            .iter()
+            .map(|(stage, reason)| FunnelExit {
+                stage: *stage,
+                reason: *reason,
+                count: take(),
+            })
+            .collect();
+        let left_after = self
+            .left_after
+            .iter()
+            .map(|stage| FunnelLeftAfter {
+                stage: *stage,
+                count: take(),
+            })
+            .collect();
+        let timeliness = Step::ALL
+            .iter()
+            .map(|step| {
+                let count = take();
+                let figures = f.steps.get(step).cloned().unwrap_or_default();
+                let n = figures.count();
+                FunnelStep {
+                    step: *step,
+                    target_months: step.target_months(),
+                    count,
+                    mean_days: match figures.mean() {
+                        Some(m) => disclosure::mean(n, m, audience),
+                        None => Shown::absent(),
+                    }
+                    .into(),
+                    median_days: match figures.median() {
+                        Some(m) => disclosure::median(n, m, audience),
+                        None => Shown::absent(),
+                    }
+                    .into(),
+                    within_target: match step.target_months() {
+                        Some(_) => disclosure::rate(figures.within_target, n, audience),
+                        None => Shown::absent(),
+                    }
+                    .into(),
+                }
+            })
+            .collect();
+        FunnelGroup {
+            authority: key
+                .and_then(|k| k.authority_id)
+                .and_then(|a| authority(ctx, a)),
+            channel: key.and_then(|k| k.channel),
+            enquiry_month: key
+                .and_then(|k| k.enquiry_month)
+                .map(|(y, m)| format!("{y:04}-{m:02}")),
+            stage_counts,
+            cohort: FunnelCohort {
+                size,
+                fast_track,
+                stages,
+                approved,
+                left_before_approval,
+                in_progress,
+                on_hold,
+                exits,
+                left_after,
+            },
+            timeliness,
+        }
+    }
+}
+
+/// A household past a recruitment timescale.
+#[derive(SimpleObject)]
+pub struct AdopterAlert {
+    pub kind: AdopterAlertKind,
+    pub household: super::types::Household,
+    pub since: Date,
+    pub days_overdue: i64,
+    pub on_hold: bool,
+}
+
+/// Report queries.
+#[derive(Default)]
+pub struct ReportQuery;
+
+#[Object]
+impl ReportQuery {
+    /// The recruitment funnel over a period: stage counts, cohort conversion and
+    /// timeliness, in total and by authority, channel or month of enquiry.
+    /// RECRUITMENT_OFFICER, DECISION_MAKER and MANAGER see their own authorities as they
+    /// are; BOARD_ANALYST sees any authorities of the consortium with disclosure control.
+    async fn recruitment_funnel(
+        &self,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        as_of: Option<Date>,
+        authority_ids: Option<Vec<ID>>,
+        #[graphql(default)] group_by: Vec<FunnelGroupBy>,
+    ) -> AppResult<RecruitmentFunnel> {
+        let actor = ctx.actor()?;
+        let period = self::period(period, "period")?;
+        let today = ctx.request().today;
+        let as_of = as_of.map(|d| d.0).unwrap_or(today);
+        if as_of > today {
+            return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
+        }
+        if as_of < period.from() {
+            return Err(AppError::bad_input(
+                "asOf",
+                "asOf cannot be before the period starts",
+            ));
+        }
+        let authorities = report_authorities(
+            ctx,
+            actor,
+            authority_ids.as_deref(),
+            Capability::ReadRecruitmentReports,
+        )?;
+        let view = actor.report_view(Capability::ReadRecruitmentReports, &authorities)?;
+        let audience = audience(view);
+        let scope = JourneyScope {
+            consortium_id: actor.consortium_id,
+            authority_ids: authorities.clone(),
+        };
+        let journeys =
+            store::recruitment::journeys(&ctx.state().db, &scope, Some(&period), as_of).await?;
+        let (groups, total) = funnel::funnel(&journeys, &period, &group_by);
+        ctx.audit(
+            AuditAction::Search,
+            "RecruitmentFunnel",
+            None,
+            None,
+            json!({ "from": period.from(), "to": period.to(), "asOf": as_of, "authorities": authorities.len(),
+                    "groupBy": group_by.iter().map(|g| format!("{g:?}")).collect::<Vec<_>>(),
+                    "suppressed": view == ReportView::Restricted }),
+        );
+        let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(&total)).collect();
+        let columns = Columns::of(&all);
+        let rows: Vec<Vec<u64>> = groups.values().map(|f| columns.counts(f)).collect();
+        let suppressed = breakdown(&rows, &columns.counts(&total), audience);
+        let group_views = groups
+            .iter()
+            .zip(suppressed.rows.iter())
+            .map(|((key, f), counts)| columns.group(ctx, Some(key), f, counts, audience))
+            .collect();
+        Ok(RecruitmentFunnel {
+            from: period.from().into(),
+            to: period.to().into(),
+            as_of: as_of.into(),
+            group_by,
+            authorities: authorities
+                .iter()
+                .filter_map(|a| authority(ctx, *a))
+                .collect(),
+            suppression_applied: view == ReportView::Restricted,
+            total: columns.group(ctx, None, &total, &suppressed.total, audience),
+            groups: group_views,
+        })
+    }
+
+    /// Households past a recruitment timescale as of a date (Stage One over 2 months, over
+    /// 6 months between the stages, Stage Two over 4 months, approved and unmatched over 3
+    /// months), most overdue first. Own authorities only (RECRUITMENT_OFFICER,
+    /// DECISION_MAKER, MANAGER): these are records, never shown to others.
+    async fn adopter_alerts(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        kinds: Option<Vec<AdopterAlertKind>>,
+        authority_ids: Option<Vec<ID>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<Conn<AdopterAlert>> {
+        let actor = ctx.actor()?;
+        let own = actor.require_anywhere(Capability::ReadRecruitmentReports)?;
+        let authorities = match authority_ids.as_deref() {
+            Some(named) => {
+                let ids = report_authorities(
+                    ctx,
+                    actor,
+                    Some(named),
+                    Capability::ReadRecruitmentReports,
+                )?;
+                if ids.iter().any(|a| !own.contains(a)) {
+                    return Err(AppError::forbidden(
+                        "tracking alerts are for your own authorities only",
+                    ));
+                }
+                ids
+            }
+            None => own,
+        };
+        let today = ctx.request().today;
+        let as_of: NaiveDate = as_of.map(|d| d.0).unwrap_or(today);
+        if as_of > today {
+            return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
+        }
+        let page = page(first, after)?;
+        let scope = JourneyScope {
+            consortium_id: actor.consortium_id,
+            authority_ids: authorities,
+        };
+        let journeys = store::recruitment::journeys(&ctx.state().db, &scope, None, as_of).await?;
+        let mut alerts: Vec<_> = journeys
+            .iter()
+            .filter_map(|j| funnel::adopter_alert(j, as_of))
+            .filter(|a| kinds.as_ref().is_none_or(|k| k.contains(&a.kind)))
+            .collect();
+        alerts.sort_by_key(|a| (std::cmp::Reverse(a.days_overdue), a.household_id));
+        let total = alerts.len() as u64;
+        let window: Vec<_> = alerts
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .collect();
+        let ids: Vec<i64> = window.iter().map(|a| a.household_id).collect();
+        let households: BTreeMap<i64, entity::household::Model> =
+            store::households::find_many(&ctx.state().db, actor.consortium_id, &ids)
+                .await?
+                .into_iter()
+                .map(|h| (h.id, h))
+                .collect();
+        ctx.audit(
+            AuditAction::Search,
+            "AdopterAlert",
+            None,
+            None,
+            json!({ "asOf": as_of, "kinds": kinds.as_ref().map(|k| k.len()) }),
+        );
+        let mut items = Vec::with_capacity(window.len());
+        for a in window {
+            let Some(h) = households.get(&a.household_id) else {
+                continue;
+            };
+            ctx.audit(
+                AuditAction::View,
+                "Household",
+                Some(h.id),
+                Some(h.authority_id),
+                json!({ "via": "adopterAlerts" }),
+            );
+            items.push(AdopterAlert {
+                kind: a.kind,
+                household: super::types::Household(h.clone()),
+                since: a.since.into(),
+                days_overdue: a.days_overdue,
+                on_hold: a.on_hold,
+            });
+        }
+        Ok(connection(items, page, total))
+    }
+}
