@@ -131,6 +131,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let schema = graphql::schema(state.clone());
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/export/{file}", get(export))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(Shared { state, schema })
@@ -264,4 +265,74 @@ fn changes_state(request: &async_graphql::Request) -> bool {
         // A document that does not parse is answered by the executor with its errors.
         Err(_) => false,
     }
+}
+
+/// `GET /export/{report}.csv`: runs the report's query as the caller, writes it as CSV.
+async fn export(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    use crate::export::{Report, csv_response, next_page, request_for, status_of, to_csv};
+    let id = request_id(&headers);
+    let span = tracing::info_span!("export", request_id = %id);
+    async move {
+        let Some(report) = Report::from_file(&file) else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        let actor = match authenticate(&shared.state, &headers).await {
+            Ok(Some(actor)) => actor,
+            Ok(None) => {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    AppError::Unauthenticated("a bearer token is required".into()),
+                );
+            }
+            Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::UNAUTHORIZED, e),
+            Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, e),
+        };
+        let directory = shared.state.directory.current();
+        let consortium = directory.consortium_by_id(actor.consortium_id).cloned();
+        let lookup = |code: &str| {
+            let a = consortium.as_ref()?.authority_id(code)?;
+            Some(crate::graphql::ids::encode(crate::graphql::ids::IdKind::Authority, a).to_string())
+        };
+        let (query, variables) = match request_for(report, &params, lookup) {
+            Ok(q) => q,
+            Err(e) => return error_response(status_of(e.code()), e),
+        };
+        let mut context = RequestContext::new(Some(actor), id.clone());
+        context.export = true;
+        let mut pages = Vec::new();
+        let mut vars = variables.clone();
+        loop {
+            let request = async_graphql::Request::new(query.clone()).variables(vars.clone()).data(context.clone());
+            let result = shared.schema.execute(request).await;
+            if let Some(error) = result.errors.first() {
+                let code = error
+                    .extensions
+                    .as_ref()
+                    .and_then(|e| e.get("code"))
+                    .map(|v| v.to_string().trim_matches('"').to_owned())
+                    .unwrap_or_else(|| "BAD_USER_INPUT".into());
+                let body = serde_json::json!({ "errors": [{ "message": error.message, "extensions": { "code": code } }] });
+                return (status_of(&code), Json(body)).into_response();
+            }
+            let data = result.data.into_json().unwrap_or_default();
+            let next = data["trackingAlerts"]["pageInfo"]["hasNextPage"].as_bool() == Some(true);
+            let cursor = data["trackingAlerts"]["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+            pages.push(data);
+            match (next, cursor) {
+                (true, Some(cursor)) => vars = next_page(&variables, &cursor),
+                _ => break,
+            }
+        }
+        match to_csv(report, &pages) {
+            Ok(body) => csv_response(&file, body),
+            Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, AppError::from(anyhow::Error::from(e))),
+        }
+    }
+    .instrument(span)
+    .await
 }

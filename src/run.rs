@@ -134,7 +134,13 @@ pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
 }
 
 /// A demo person: subject, display name, authority, roles there, consortium roles.
-type DemoPerson = (&'static str, &'static str, Option<&'static str>, &'static [&'static str], &'static [&'static str]);
+type DemoPerson = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 fn print_demo_tokens(config: &Config, bind: &str, port: u16) -> anyhow::Result<()> {
     let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");

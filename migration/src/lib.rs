@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod ddl;
 mod m20261123_000001_foundation;
+mod m20261123_000002_links;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -14,6 +15,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_foundation::Migration)]
+        vec![
+            Box::new(m20261123_000001_foundation::Migration),
+            Box::new(m20261123_000002_links::Migration),
+        ]
     }
 }

@@ -4,9 +4,10 @@
 //! read capability in the record's authority; as a shared profile by a family finder or
 //! decision maker of any authority of the same consortium when the record is in the pool;
 //! and not at all otherwise, which answers exactly like a missing record.
-use entity::{child, household};
+use entity::{child, household, link};
 
 use super::Actor;
+use crate::domain::links::{LinkState, LinkStep};
 use crate::domain::{MilestoneDates, Role, Stage};
 use crate::error::AppError;
 
@@ -31,11 +32,22 @@ pub enum Capability {
     ReadAuditLog,
     /// The authority's recruitment reports (funnel, adopter tracking alerts), unsuppressed.
     ReadRecruitmentReports,
+    /// The authority's adoption reports (scorecard, sufficiency), unsuppressed.
+    ReadAdoptionReports,
+    /// Links involving the authority's children or households (see [`link_grants`]).
+    ReadLinks,
+    /// Propose, accept, decline and withdraw links, and ask for match suggestions.
+    ProgressLinks,
+    /// Record a placement, an adoption order or a disruption on the child's side.
+    RecordPlacements,
 }
 
 /// Whether `role` grants `capability`.
 pub fn grants(role: Role, capability: Capability) -> bool {
     use Capability::*;
+    if let Some(granted) = link_grants(role, capability) {
+        return granted;
+    }
     match role {
         Role::SocialWorker => matches!(capability, ReadChildren | WriteChildren),
         Role::FamilyFinder => matches!(capability, ReadChildren | ReadHouseholds | ReadPool),
@@ -53,10 +65,11 @@ pub fn grants(role: Role, capability: Capability) -> bool {
                 | DecideForChildren
                 | ApproveHouseholds
                 | ReadRecruitmentReports
+                | ReadAdoptionReports
         ),
         Role::Manager => matches!(
             capability,
-            ReadChildren | ReadHouseholds | ReadAuditLog | ReadRecruitmentReports
+            ReadChildren | ReadHouseholds | ReadAuditLog | ReadRecruitmentReports | ReadAdoptionReports
         ),
         Role::BoardAnalyst | Role::ConsortiumAdmin => false,
     }
@@ -224,6 +237,220 @@ pub fn household_in_pool(h: &household::Model) -> bool {
         && h.available_for_matching
         && !h.on_hold
         && Stage::from_code(&h.stage) == Some(Stage::Approved)
+}
+
+// ---------------------------------------------------------------------------------------
+// Links (DESIGN §2 "Links, matches, placements" and §3)
+// ---------------------------------------------------------------------------------------
+
+/// The link capabilities of `role`; `None` for capabilities that are not about links
+/// (those are granted by [`grants`] itself).
+///
+/// * Every role that works on the authority's side of a link reads the links involving the
+///   authority: social workers and family finders (its children), recruitment officers
+///   (its households), decision makers and managers.
+/// * Family finders and decision makers progress links — propose, accept, decline,
+///   withdraw — and ask for match suggestions.
+/// * The match decision is a decision on the child: [`Capability::DecideForChildren`].
+/// * A placement, an adoption order and a disruption are facts of the child's journey,
+///   recorded by the child's social worker or a decision maker of the child's authority.
+pub fn link_grants(role: Role, capability: Capability) -> Option<bool> {
+    use Capability::*;
+    use Role::*;
+    let granted = match capability {
+        ReadLinks => matches!(
+            role,
+            SocialWorker | FamilyFinder | RecruitmentOfficer | DecisionMaker | Manager
+        ),
+        ProgressLinks => matches!(role, FamilyFinder | DecisionMaker),
+        RecordPlacements => matches!(role, SocialWorker | DecisionMaker),
+        _ => return None,
+    };
+    Some(granted)
+}
+
+impl Actor {
+    /// Whether the actor sees `link`: it holds [`Capability::ReadLinks`] in the child's or
+    /// the household's authority. Each authority sees the links that involve it.
+    pub fn sees_link(&self, link: &link::Model) -> bool {
+        link.consortium_id == self.consortium_id
+            && (self.can(Capability::ReadLinks, link.child_authority_id)
+                || self.can(Capability::ReadLinks, link.household_authority_id))
+    }
+
+    /// How much of a child covered by `link` the actor sees: the full record in the child's
+    /// own authority; otherwise, as a party to the link, the shared profile — even once the
+    /// child has left the pool (a matched child is not in the pool, but the household's
+    /// side must still see whom its adopters are linked with).
+    pub fn linked_child_view(&self, link: &link::Model, child: &child::Model) -> View {
+        if child.consortium_id != self.consortium_id {
+            View::Hidden
+        } else if self.can(Capability::ReadChildren, child.authority_id) {
+            View::Full
+        } else if self.sees_link(link) {
+            View::Profile
+        } else {
+            View::Hidden
+        }
+    }
+
+    /// How much of the household of `link` the actor sees (as for the child).
+    pub fn linked_household_view(&self, link: &link::Model, household: &household::Model) -> View {
+        if household.consortium_id != self.consortium_id {
+            View::Hidden
+        } else if self.can(Capability::ReadHouseholds, household.authority_id) {
+            View::Full
+        } else if self.sees_link(link) {
+            View::Profile
+        } else {
+            View::Hidden
+        }
+    }
+
+    /// The side for which the actor proposes a link between a child of `child_authority`
+    /// and a household of `household_authority`: the child's authority when the actor may
+    /// progress links there, else the household's; `FORBIDDEN` when neither. (Both records
+    /// must also be visible to the actor; that is checked when they are loaded.)
+    pub fn proposing_authority(
+        &self,
+        child_authority: i64,
+        household_authority: i64,
+    ) -> Result<i64, AppError> {
+        [child_authority, household_authority]
+            .into_iter()
+            .find(|a| self.can(Capability::ProgressLinks, *a))
+            .ok_or_else(|| {
+                AppError::forbidden(
+                    "only family finders and decision makers of the child's or the household's \
+                     authority may propose a link",
+                )
+            })
+    }
+
+    /// `Ok` if the actor may take `step` on `link` (which it sees), else `FORBIDDEN`.
+    ///
+    /// * accept: the side that did not propose (for a link within one authority, that
+    ///   authority);
+    /// * decline: the side that did not propose while the link is `PROPOSED`, either side
+    ///   while `EXPLORING`;
+    /// * withdraw: either side;
+    /// * match decision: a decision maker of the child's authority;
+    /// * placement, adoption order, disruption: [`Capability::RecordPlacements`] in the
+    ///   child's authority.
+    pub fn require_link_step(&self, link: &link::Model, step: LinkStep) -> Result<(), AppError> {
+        use Capability::*;
+        let answering = if link.proposed_by_authority_id == link.child_authority_id {
+            link.household_authority_id
+        } else {
+            link.child_authority_id
+        };
+        let either = |capability| {
+            self.can(capability, link.child_authority_id)
+                || self.can(capability, link.household_authority_id)
+        };
+        let proposed = LinkState::from_code(&link.state) == Some(LinkState::Proposed);
+        let allowed = match step {
+            LinkStep::Accept => self.can(ProgressLinks, answering),
+            LinkStep::Decline if proposed => self.can(ProgressLinks, answering),
+            LinkStep::Decline | LinkStep::Withdraw => either(ProgressLinks),
+            LinkStep::DecideMatch => self.can(DecideForChildren, link.child_authority_id),
+            LinkStep::RecordPlacement
+            | LinkStep::RecordAdoptionOrder
+            | LinkStep::RecordDisruption => self.can(RecordPlacements, link.child_authority_id),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(format!(
+                "your roles do not allow {} on this link",
+                step.name()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn actor(memberships: &[(i64, Role)]) -> Actor {
+        Actor {
+            subject: "u-1".into(),
+            name: None,
+            consortium_id: 1,
+            consortium_code: "demo".into(),
+            memberships: memberships
+                .iter()
+                .map(|(a, r)| super::super::Membership {
+                    authority_id: *a,
+                    authority_code: format!("a{a}"),
+                    roles: BTreeSet::from([*r]),
+                })
+                .collect(),
+            consortium_roles: BTreeSet::new(),
+            issued_at: 0,
+        }
+    }
+
+    fn link(state: LinkState) -> link::Model {
+        let today = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        link::Model {
+            id: 1,
+            consortium_id: 1,
+            child_id: Some(5),
+            sibling_group_id: None,
+            household_id: 7,
+            child_authority_id: 10,
+            household_authority_id: 20,
+            proposed_by_authority_id: 10,
+            state: state.code().into(),
+            cross_boundary: true,
+            inter_agency_fee_pence: None,
+            end_reason: None,
+            proposed_on: today,
+            accepted_on: None,
+            matched_on: None,
+            placed_on: None,
+            adoption_order_on: None,
+            ended_on: None,
+            version: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_other_side_answers_a_proposal_and_the_childs_side_decides() {
+        use LinkStep::*;
+        let child_ff = actor(&[(10, Role::FamilyFinder)]);
+        let household_ff = actor(&[(20, Role::FamilyFinder)]);
+        let child_dm = actor(&[(10, Role::DecisionMaker)]);
+        let child_sw = actor(&[(10, Role::SocialWorker)]);
+        let stranger = actor(&[(30, Role::DecisionMaker)]);
+        let may = |a: &Actor, state: LinkState, step: LinkStep| {
+            a.require_link_step(&link(state), step).is_ok()
+        };
+        let proposed = LinkState::Proposed;
+        assert!(!may(&child_ff, proposed, Accept) && !may(&child_ff, proposed, Decline));
+        assert!(may(&child_ff, proposed, Withdraw));
+        assert!(may(&household_ff, proposed, Accept) && may(&household_ff, proposed, Decline));
+        let exploring = LinkState::Exploring;
+        assert!(may(&child_ff, exploring, Decline));
+        assert!(!may(&child_ff, exploring, DecideMatch));
+        assert!(!may(&household_ff, exploring, DecideMatch));
+        assert!(may(&child_dm, exploring, DecideMatch));
+        let matched = LinkState::Matched;
+        assert!(may(&child_sw, matched, RecordPlacement));
+        assert!(!may(&child_sw, matched, Withdraw));
+        assert!(!may(&household_ff, matched, RecordPlacement));
+        let l = link(matched);
+        assert!(child_sw.sees_link(&l) && household_ff.sees_link(&l));
+        assert!(!stranger.sees_link(&l));
+        assert_eq!(child_ff.proposing_authority(10, 20).unwrap(), 10);
+        assert_eq!(household_ff.proposing_authority(10, 20).unwrap(), 20);
+        assert!(child_sw.proposing_authority(10, 20).is_err());
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@
 //! - a mean or median over n cases is suppressed when n ≤ 10 ([`mean`], [`median`]);
 //! - in a breakdown with totals, more cells (and if need be totals) are suppressed until no
 //!   suppressed figure can be worked out from the figures that are shown
-//!   ([`suppress_table`]).
+//!   ([`suppress_table`]);
+//! - in a breakdown where the reader already knows some rows (their own authority's, in a
+//!   consortium breakdown), those rows are shown and count as known when checking the
+//!   above ([`suppress_table_known`]).
 //!
 //! Who is restricted (everyone outside the authority, board analysts always) is decided by
 //! `auth::policy`; this module only applies the rules. Rounding is left to the caller, and
@@ -187,16 +190,33 @@ pub struct SuppressedTable {
 ///
 /// Rows may differ in length; a missing cell counts as zero and is not returned.
 pub fn suppress_table<R: AsRef<[u64]>>(rows: &[R], audience: Audience) -> SuppressedTable {
-    let mut grid = Grid::new(rows);
-    if audience.is_restricted() {
-        grid.suppress_small();
-        loop {
-            if grid.cover_lone_suppressions() || grid.close_a_bridge() {
-                continue;
-            }
-            break;
-        }
-    }
+    // A member of the authority knows every row already; anyone else knows none.
+    let known = vec![!audience.is_restricted(); rows.len()];
+    suppress_table_known(rows, &known)
+}
+
+/// Like [`suppress_table`] for a restricted audience, except that the rows where `known[i]`
+/// is true are figures the reader already knows: shown as they are, never suppressed, and
+/// treated as known when checking that no suppressed figure can be worked out. Totals are
+/// treated as restricted figures.
+///
+/// This is the breakdown a member of one authority sees of the whole consortium: their own
+/// authority's row as it is, every other row under disclosure control. Because the reader
+/// knows their row, a suppressed figure elsewhere must not be recoverable with its help:
+/// with a column of 3 (known) and 4 (suppressed), showing the column total 7 would give the
+/// 4 away, so the total, or another unknown cell of that column, is suppressed too.
+///
+/// A figure the reader can compute from what they know whatever is withheld is shown too,
+/// even if it is a total of 1–5: a known row's own total, and a total whose other members
+/// are all zero (zeros are always shown). Withholding it would protect nothing.
+///
+/// Rows beyond the end of `known` are not known. With every row known everything is shown,
+/// as for an unrestricted audience; with none known this is `suppress_table` for a
+/// restricted audience.
+pub fn suppress_table_known<R: AsRef<[u64]>>(rows: &[R], known: &[bool]) -> SuppressedTable {
+    let mut grid = Grid::new(rows, known);
+    grid.suppress_small();
+    while grid.cover_lone_suppressions() || grid.close_a_bridge() {}
     grid.into_table(rows)
 }
 
@@ -207,9 +227,18 @@ type Pos = (usize, usize);
 /// holds the row totals, the last row the column totals, the corner the grand total. Every
 /// row and every column of the grid is a line whose last entry is the sum of the others,
 /// which lets one rule cover cells and totals alike.
+///
+/// `fixed` marks the figures the reader knows whatever is withheld: the cells of the rows
+/// they already know, every zero (zeros are never withheld), and every total whose members
+/// are all fixed. A fixed figure is never suppressed; to the rest of the rules it is simply
+/// a shown figure. A total with a member that is not fixed is not fixed either, so every
+/// figure that is not fixed lies on a cycle of such figures (a cell, its row's total, its
+/// column's total and the grand total): none of them can be worked out from the fixed
+/// figures alone, and each can be protected by suppressing figures that are not fixed.
 struct Grid {
     values: Vec<Vec<u64>>,
     suppressed: Vec<Vec<bool>>,
+    fixed: Vec<Vec<bool>>,
 }
 
 /// A line of the grid: a row or a column, each ending with its total.
@@ -220,7 +249,9 @@ enum Line {
 }
 
 impl Grid {
-    fn new<R: AsRef<[u64]>>(rows: &[R]) -> Self {
+    /// The grid of `rows`, with the cells of the rows where `known` is true, the zeros and
+    /// the totals they make up fixed.
+    fn new<R: AsRef<[u64]>>(rows: &[R], known: &[bool]) -> Self {
         let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
         let mut values = vec![vec![0u64; columns + 1]; rows.len() + 1];
         for (i, row) in rows.iter().enumerate() {
@@ -231,8 +262,32 @@ impl Grid {
                 values[rows.len()][columns] = values[rows.len()][columns].saturating_add(v);
             }
         }
+        let (last_row, last_column) = (rows.len(), columns);
+        let is_known = |i: usize| known.get(i).copied().unwrap_or(false);
+        let mut fixed: Vec<Vec<bool>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, &v)| v == 0 || (i < last_row && j < last_column && is_known(i)))
+                    .collect()
+            })
+            .collect();
+        // Row totals first: the grand total closes the column of row totals.
+        for row in &mut fixed[..last_row] {
+            row[last_column] |= row[..last_column].iter().all(|&f| f);
+        }
+        let (bottom, above) = fixed.split_last_mut().expect("a grid has a row of totals");
+        for (j, total) in bottom.iter_mut().enumerate() {
+            *total |= above.iter().all(|row| row[j]);
+        }
         let suppressed = vec![vec![false; columns + 1]; rows.len() + 1];
-        Grid { values, suppressed }
+        Grid {
+            values,
+            suppressed,
+            fixed,
+        }
     }
 
     fn height(&self) -> usize {
@@ -251,7 +306,18 @@ impl Grid {
         self.suppressed[i][j]
     }
 
+    /// Whether the reader knows the figure whatever is withheld: it is never suppressed.
+    fn is_fixed(&self, (i, j): Pos) -> bool {
+        self.fixed[i][j]
+    }
+
+    /// Whether the figure is shown and may still be suppressed.
+    fn can_suppress(&self, pos: Pos) -> bool {
+        !self.is_suppressed(pos) && !self.is_fixed(pos)
+    }
+
     fn suppress(&mut self, (i, j): Pos) {
+        debug_assert!(!self.is_fixed((i, j)), "a fixed figure is never suppressed");
         self.suppressed[i][j] = true;
     }
 
@@ -274,22 +340,23 @@ impl Grid {
         }
     }
 
-    /// Primary suppression: every cell and every total of 1–5.
+    /// Primary suppression: every cell and every total of 1–5 that is not fixed.
     fn suppress_small(&mut self) {
         for pos in self.positions() {
-            if is_small(self.value(pos)) {
+            if is_small(self.value(pos)) && !self.is_fixed(pos) {
                 self.suppress(pos);
             }
         }
     }
 
     /// Secondary suppression along lines: in every line with exactly one suppressed figure,
-    /// also suppresses its smallest non-zero shown member (the first of equals), or its
-    /// total when there is none. Returns whether anything was suppressed.
+    /// also suppresses its smallest shown member that is not fixed (so not zero either; the
+    /// first of equals), or its total when there is none. Returns whether anything was
+    /// suppressed.
     ///
-    /// The total is never a zero here: either the lone suppressed figure is a member, and
-    /// non-zero, so the total is too; or it is the total, and then the line has non-zero
-    /// members still shown and one of them is taken.
+    /// The total can always be taken here: either the lone suppressed figure is a member,
+    /// not fixed, so the total is not fixed either; or it is the total, and then, as it is
+    /// not fixed, some member is not, is still shown, and is taken.
     fn cover_lone_suppressions(&mut self) -> bool {
         let mut changed = false;
         for line in self.lines() {
@@ -303,10 +370,10 @@ impl Grid {
             let partner = members
                 .iter()
                 .copied()
-                .filter(|&p| !self.is_suppressed(p) && self.value(p) > 0)
+                .filter(|&p| self.can_suppress(p))
                 .min_by_key(|&p| self.value(p))
                 .unwrap_or(total);
-            if !self.is_suppressed(partner) && self.value(partner) > 0 {
+            if self.can_suppress(partner) {
                 self.suppress(partner);
                 changed = true;
             }
@@ -374,9 +441,8 @@ impl Grid {
                 continue;
             }
             let column_side = self.reachable(self.column_node(j), bridge);
-            // A path always exists: every non-zero figure lies on a cycle of non-zero
-            // figures (it, its row's total, its column's total, the grand total, or the
-            // like for a total), and suppressed figures are never zero. Should it not,
+            // A path always exists: every figure that is not fixed lies on a cycle of such
+            // figures (see `Grid`), and suppressed figures are never fixed. Should it not,
             // the next bridge is tried rather than looping for ever.
             let Some(path) = self.cheapest_path(&row_side, &column_side, bridge) else {
                 continue;
@@ -390,8 +456,8 @@ impl Grid {
     }
 
     /// The shown figures to suppress to join `from` to `to` without `skip`: Dijkstra over
-    /// the line graph, where a suppressed figure costs nothing, a shown non-zero one costs
-    /// its value, and a zero cannot be used.
+    /// the line graph, where a suppressed figure costs nothing, a shown one costs its value,
+    /// and a fixed one (a zero, or one the reader knows) cannot be used.
     fn cheapest_path(&self, from: &[bool], to: &[bool], skip: Pos) -> Option<Vec<Pos>> {
         let nodes = from.len();
         let mut cost: Vec<Option<u64>> = from.iter().map(|&f| f.then_some(0)).collect();
@@ -421,7 +487,7 @@ impl Grid {
                 }
                 let step = if self.is_suppressed(pos) {
                     0
-                } else if self.value(pos) > 0 {
+                } else if self.can_suppress(pos) {
                     self.value(pos)
                 } else {
                     continue;
@@ -521,12 +587,27 @@ mod tests {
     }
 
     /// The suppressed figures (grid positions) a reader could work out exactly from the
-    /// shown ones, by any combination of the table's sums. Independent of `Grid`: each row
-    /// and column of the grid is one linear equation in the suppressed figures (after
-    /// negating the margins every line sums to zero), and a figure is determined exactly
-    /// when its unit vector lies in the span of those equations.
+    /// shown ones, by any combination of the table's sums.
     fn recoverable(table: &SuppressedTable) -> Vec<Pos> {
-        let grid = suppressed_grid(table);
+        recoverable_knowing(table, &[])
+    }
+
+    /// As [`recoverable`], for a reader who also knows the cells of the rows where
+    /// `known` is true (whether or not the table shows them).
+    fn recoverable_knowing(table: &SuppressedTable, known: &[bool]) -> Vec<Pos> {
+        let mut hidden = suppressed_grid(table);
+        let last_column = hidden[0].len() - 1;
+        for (flags, _) in hidden.iter_mut().zip(known).filter(|(_, k)| **k) {
+            flags[..last_column].fill(false);
+        }
+        determined(&hidden)
+    }
+
+    /// The hidden figures (grid positions) that the figures not hidden pin down exactly.
+    /// Independent of `Grid`: each row and column of the grid is one linear equation in the
+    /// hidden figures (after negating the margins every line sums to zero), and a figure is
+    /// determined exactly when its unit vector lies in the span of those equations.
+    fn determined(grid: &[Vec<bool>]) -> Vec<Pos> {
         let unknowns: Vec<Pos> = grid
             .iter()
             .enumerate()
@@ -556,6 +637,49 @@ mod tests {
                 rank(with) == base
             })
             .collect()
+    }
+
+    /// The input with its margins, laid out as `Grid` does.
+    fn value_grid(rows: &[Vec<u64>]) -> Vec<Vec<u64>> {
+        let (row_totals, column_totals, grand) = totals(rows);
+        let width = column_totals.len();
+        let mut grid: Vec<Vec<u64>> = rows
+            .iter()
+            .zip(row_totals)
+            .map(|(row, total)| {
+                let mut values = row.clone();
+                values.resize(width, 0);
+                values.push(total);
+                values
+            })
+            .collect();
+        grid.push(column_totals.into_iter().chain([grand]).collect());
+        grid
+    }
+
+    /// The published table laid out as `Grid` does; a missing cell is a shown zero.
+    fn shown_grid(table: &SuppressedTable) -> Vec<Vec<Shown<u64>>> {
+        let width = table.column_totals.len();
+        let mut grid: Vec<Vec<Shown<u64>>> = table
+            .cells
+            .iter()
+            .zip(&table.row_totals)
+            .map(|(row, &total)| {
+                let mut shown = row.clone();
+                shown.resize(width, Shown::visible(0));
+                shown.push(total);
+                shown
+            })
+            .collect();
+        grid.push(
+            table
+                .column_totals
+                .iter()
+                .copied()
+                .chain([table.grand_total])
+                .collect(),
+        );
+        grid
     }
 
     fn totals(rows: &[Vec<u64>]) -> (Vec<u64>, Vec<u64>, u64) {
@@ -704,60 +828,208 @@ mod tests {
         assert_eq!(empty.grand_total, Shown::visible(0));
     }
 
+    #[test]
+    fn a_figure_the_known_row_would_give_away_is_protected() {
+        // alder knows its 3; birch's 4 is withheld. The column total 7 less alder's 3 would
+        // be birch's 4, so the total goes too, or another unknown cell of that column.
+        let table = suppress_table_known(&[[3, 20], [4, 30]], &[true, false]);
+        assert_eq!(table.cells[0], vec![Shown::visible(3), Shown::visible(20)]);
+        assert_eq!(table.row_totals[0], Shown::visible(23));
+        assert!(is_withheld(&table.cells[1][0]));
+        assert!(is_withheld(&table.column_totals[0]), "{table:?}");
+        assert!(
+            recoverable_knowing(&table, &[true, false]).is_empty(),
+            "{table:?}"
+        );
+
+        // With a third authority, cedar's 12 in that column can be withheld instead.
+        let rows = [[3, 20], [4, 30], [12, 40]];
+        let known = [true, false, false];
+        let table = suppress_table_known(&rows, &known);
+        assert_eq!(table.cells[0], vec![Shown::visible(3), Shown::visible(20)]);
+        assert!(is_withheld(&table.cells[1][0]));
+        assert!(
+            is_withheld(&table.cells[2][0]) || is_withheld(&table.column_totals[0]),
+            "{table:?}"
+        );
+        assert!(recoverable_knowing(&table, &known).is_empty(), "{table:?}");
+
+        // Whereas a reader who does not know alder's row may see that total: the 3 and the
+        // 4 hide each other.
+        let table = suppress_table(&[[3, 20], [4, 30]], Restricted);
+        assert!(is_withheld(&table.cells[0][0]) && is_withheld(&table.cells[1][0]));
+        assert_eq!(table.column_totals[0], Shown::visible(7));
+    }
+
+    #[test]
+    fn a_known_row_of_small_figures_stays_shown() {
+        let rows = [[1, 2, 5], [30, 40, 50], [60, 70, 80]];
+        let known = [true, false, false];
+        let table = suppress_table_known(&rows, &known);
+        assert_eq!(
+            table.cells[0],
+            vec![Shown::visible(1), Shown::visible(2), Shown::visible(5)]
+        );
+        assert_eq!(table.row_totals[0], Shown::visible(8));
+        assert!(
+            table.cells.iter().flatten().all(|c| !c.suppressed),
+            "no other row needs protecting: {table:?}"
+        );
+        assert_eq!(
+            table.column_totals,
+            vec![Shown::visible(91), Shown::visible(112), Shown::visible(135)]
+        );
+
+        // Known in the middle of small unknown figures: still shown, and still counted.
+        let rows = [[2, 40, 3], [1, 4, 50], [30, 2, 60]];
+        let known = [false, true, false];
+        let table = suppress_table_known(&rows, &known);
+        assert_eq!(
+            table.cells[1],
+            vec![Shown::visible(1), Shown::visible(4), Shown::visible(50)]
+        );
+        assert_eq!(table.row_totals[1], Shown::visible(55));
+        for (i, j) in [(0, 0), (0, 2), (2, 1)] {
+            assert!(is_withheld(&table.cells[i][j]), "({i}, {j}) in {table:?}");
+        }
+        assert!(recoverable_knowing(&table, &known).is_empty(), "{table:?}");
+    }
+
+    #[test]
+    fn a_column_whose_only_other_cell_is_known_gives_up_its_total() {
+        // Column 1 holds alder's 2 (known) and birch's 5: nothing but the total can hide
+        // birch's figure. Column 0 has a zero beside alder's 40, and stays as it is.
+        let rows = [[40, 2, 30], [0, 5, 60]];
+        let known = [true, false];
+        let table = suppress_table_known(&rows, &known);
+        assert_eq!(
+            table.cells[0],
+            vec![Shown::visible(40), Shown::visible(2), Shown::visible(30)]
+        );
+        assert_eq!(table.cells[1][0], Shown::visible(0));
+        assert!(is_withheld(&table.cells[1][1]));
+        assert!(is_withheld(&table.column_totals[1]), "{table:?}");
+        assert_eq!(table.column_totals[0], Shown::visible(40));
+        assert!(recoverable_knowing(&table, &known).is_empty(), "{table:?}");
+    }
+
+    #[test]
+    fn a_total_the_reader_can_compute_is_shown_even_when_small() {
+        // birch's 0 is shown, so the column total is alder's 3 for anyone who knows it:
+        // withholding it would protect nothing.
+        let table = suppress_table_known(&[[3, 40], [0, 50]], &[true, false]);
+        assert_eq!(table.column_totals[0], Shown::visible(3));
+        assert_eq!(table.cells[1], vec![Shown::visible(0), Shown::visible(50)]);
+        assert!(recoverable_knowing(&table, &[true, false]).is_empty());
+    }
+
+    #[test]
+    fn known_masks_at_the_extremes() {
+        let rows = [[3, 40, 12, 0], [1, 2, 30, 4]];
+        assert_eq!(
+            suppress_table_known(&rows, &[true, true]),
+            suppress_table(&rows, Unrestricted)
+        );
+        assert_eq!(
+            suppress_table_known(&rows, &[false, false]),
+            suppress_table(&rows, Restricted)
+        );
+        // A mask too short leaves the rows past its end unknown.
+        assert_eq!(
+            suppress_table_known(&rows, &[]),
+            suppress_table(&rows, Restricted)
+        );
+    }
+
     fn tables(largest: u64) -> impl Strategy<Value = Vec<Vec<u64>>> {
         (1usize..=5, 1usize..=5).prop_flat_map(move |(height, width)| {
             prop::collection::vec(prop::collection::vec(0..=largest, width), height)
         })
     }
 
-    fn check_restricted(rows: &[Vec<u64>]) -> Result<(), TestCaseError> {
-        let table = suppress_table(rows, Restricted);
-        let (row_totals, column_totals, grand) = totals(rows);
-        let mut figures: Vec<(u64, Shown<u64>)> = Vec::new();
-        for (row, shown) in rows.iter().zip(&table.cells) {
-            figures.extend(row.iter().copied().zip(shown.iter().copied()));
-        }
-        figures.extend(
-            row_totals
-                .iter()
-                .copied()
-                .zip(table.row_totals.iter().copied()),
-        );
-        figures.extend(
-            column_totals
-                .iter()
-                .copied()
-                .zip(table.column_totals.iter().copied()),
-        );
-        figures.push((grand, table.grand_total));
-        for (input, shown) in figures {
-            if is_small(input) {
-                prop_assert!(is_withheld(&shown), "{input} shown");
-            }
-            if input == 0 {
-                prop_assert_eq!(shown, Shown::visible(0));
-            }
-            if !shown.suppressed {
-                prop_assert_eq!(shown.value, Some(input));
-            } else {
-                prop_assert_eq!(shown.value, None);
+    fn tables_with_known(largest: u64) -> impl Strategy<Value = (Vec<Vec<u64>>, Vec<bool>)> {
+        tables(largest).prop_flat_map(|rows| {
+            let height = rows.len();
+            (Just(rows), prop::collection::vec(any::<bool>(), height))
+        })
+    }
+
+    /// Checks `suppress_table_known` for a reader who knows the rows where `known` is true.
+    /// Only known rows' cells and zeros (never withheld) are taken as known to the reader
+    /// beforehand; what else they pin down, and what the published table gives away, is
+    /// left to the independent linear-algebra check.
+    fn check_known(rows: &[Vec<u64>], known: &[bool]) -> Result<(), TestCaseError> {
+        let table = suppress_table_known(rows, known);
+        let values = value_grid(rows);
+        let shown = shown_grid(&table);
+        let (last_row, last_column) = (values.len() - 1, values[0].len() - 1);
+        let is_known_cell =
+            |(i, j): Pos| i < last_row && j < last_column && known.get(i) == Some(&true);
+        // What the reader can compute whatever is withheld: a known row's total, a total
+        // whose other members are zeros, and the like.
+        let beforehand: Vec<Vec<bool>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, &v)| v == 0 || is_known_cell((i, j)))
+                    .collect()
+            })
+            .collect();
+        let hidden: Vec<Vec<bool>> = beforehand
+            .iter()
+            .map(|row| row.iter().map(|&k| !k).collect())
+            .collect();
+        let computable = determined(&hidden);
+        for (i, (inputs, figures)) in values.iter().zip(&shown).enumerate() {
+            for (j, (&input, &figure)) in inputs.iter().zip(figures).enumerate() {
+                let knowable = beforehand[i][j] || computable.contains(&(i, j));
+                if figure.suppressed {
+                    prop_assert_eq!(figure.value, None);
+                } else {
+                    prop_assert_eq!(figure.value, Some(input), "({}, {})", i, j);
+                }
+                if is_known_cell((i, j)) {
+                    prop_assert!(!figure.suppressed, "known ({i}, {j}) withheld: {table:?}");
+                }
+                if knowable {
+                    prop_assert!(!figure.suppressed, "({i}, {j}) is knowable: {table:?}");
+                } else if is_small(input) {
+                    prop_assert!(is_withheld(&figure), "({i}, {j}) = {input} shown");
+                }
+                if input == 0 {
+                    prop_assert_eq!(figure, Shown::visible(0));
+                }
             }
         }
         // The brief's line test, on the table's own rows and columns.
-        let width = column_totals.len();
         for (row, total) in table.cells.iter().zip(&table.row_totals) {
             let n = row.iter().filter(|c| c.suppressed).count();
             prop_assert!(n != 1 || total.suppressed, "row {row:?} total {total:?}");
         }
-        for j in 0..width {
+        for j in 0..table.column_totals.len() {
             let n = table.cells.iter().filter(|r| r[j].suppressed).count();
             let total = table.column_totals[j];
             prop_assert!(n != 1 || total.suppressed, "column {j}: {table:?}");
         }
-        // And the full test: nothing suppressed can be worked out at all.
-        let exposed = recoverable(&table);
-        prop_assert!(exposed.is_empty(), "{exposed:?} in {table:?}");
+        // And the full test: nothing suppressed can be worked out at all, even with the
+        // known rows in hand.
+        let exposed = recoverable_knowing(&table, known);
+        prop_assert!(
+            exposed.is_empty(),
+            "{exposed:?} knowing {known:?} in {table:?}"
+        );
         Ok(())
+    }
+
+    fn check_restricted(rows: &[Vec<u64>]) -> Result<(), TestCaseError> {
+        let none = vec![false; rows.len()];
+        prop_assert_eq!(
+            suppress_table(rows, Restricted),
+            suppress_table_known(rows, &none)
+        );
+        check_known(rows, &none)
     }
 
     proptest! {
@@ -769,6 +1041,39 @@ mod tests {
         #[test]
         fn no_suppressed_figure_can_be_worked_out_in_sparse_tables(rows in tables(8)) {
             check_restricted(&rows)?;
+        }
+
+        #[test]
+        fn no_suppressed_figure_can_be_worked_out_knowing_some_rows(
+            (rows, known) in tables_with_known(30)
+        ) {
+            check_known(&rows, &known)?;
+        }
+
+        #[test]
+        fn no_suppressed_figure_can_be_worked_out_in_sparse_tables_knowing_some_rows(
+            (rows, known) in tables_with_known(8)
+        ) {
+            check_known(&rows, &known)?;
+        }
+
+        #[test]
+        fn a_table_with_every_row_known_is_shown_unchanged(rows in tables(30)) {
+            let table = suppress_table_known(&rows, &vec![true; rows.len()]);
+            let expected: Vec<Vec<Shown<u64>>> = value_grid(&rows)
+                .iter()
+                .map(|row| row.iter().map(|&n| Shown::visible(n)).collect())
+                .collect();
+            prop_assert_eq!(shown_grid(&table), expected);
+        }
+
+        #[test]
+        fn a_table_with_no_row_known_is_the_restricted_table(rows in tables(30)) {
+            let none = vec![false; rows.len()];
+            prop_assert_eq!(
+                suppress_table_known(&rows, &none),
+                suppress_table(&rows, Restricted)
+            );
         }
 
         #[test]

@@ -4,11 +4,14 @@
 pub mod codes;
 pub mod disclosure;
 pub mod funnel;
+pub mod links;
 pub mod matching;
 pub mod milestones;
 pub mod needs;
 pub mod period;
 pub mod recruitment;
+pub mod scorecard;
+pub mod sufficiency;
 
 pub use codes::*;
 pub use milestones::{ChildStatus, MilestoneDates, MilestoneError, MilestoneField};

@@ -18,6 +18,8 @@ pub struct RequestContext {
     pub actor: Option<Arc<Actor>>,
     pub request_id: String,
     pub today: NaiveDate,
+    /// The request feeds a CSV export (reports audit it as `EXPORT`).
+    pub export: bool,
 }
 
 impl RequestContext {
@@ -27,6 +29,7 @@ impl RequestContext {
             actor,
             request_id,
             today: Utc::now().date_naive(),
+            export: false,
         }
     }
 }

@@ -1,12 +1,15 @@
 //! The GraphQL schema, one module per area. Resolvers are thin: actor → policy → store →
 //! domain → output types.
 
+pub mod board;
 pub mod children;
 pub mod connection;
 pub mod context;
 pub mod households;
 pub mod ids;
 pub mod inputs;
+pub mod links;
+pub mod matching;
 pub mod pool;
 pub mod reports;
 pub mod scalars;
@@ -30,12 +33,20 @@ pub struct Query(
     children::ChildQuery,
     households::HouseholdQuery,
     pool::PoolQuery,
+    matching::MatchingQuery,
+    links::LinkQuery,
     reports::ReportQuery,
+    board::BoardQuery,
 );
 
 /// All mutations.
 #[derive(MergedObject, Default)]
-pub struct Mutation(children::ChildMutation, households::HouseholdMutation);
+pub struct Mutation(
+    children::ChildMutation,
+    households::HouseholdMutation,
+    matching::MatchingMutation,
+    links::LinkMutation,
+);
 
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -65,6 +65,15 @@ pub struct PeriodInput {
     pub to: Date,
 }
 
+/// The audit action of a report run: `EXPORT` when it feeds a CSV export, else `SEARCH`.
+pub fn report_action(ctx: &Context<'_>) -> AuditAction {
+    if ctx.request().export {
+        AuditAction::Export
+    } else {
+        AuditAction::Search
+    }
+}
+
 /// Checks a period input.
 pub fn period(input: PeriodInput, field: &str) -> AppResult<Period> {
     Period::new(input.from.0, input.to.0)
@@ -315,16 +324,56 @@ impl Columns {
             in_progress,
             on_hold,
         ] = std::array::from_fn(|_| take());
+        // `eligible` and the rates are derived from counts of the suppressed breakdown, so
+        // they are withheld wherever a count they are made of is: a figure withheld next to
+        // a small one must not show through a population or a percentage.
+        let derived = |parts: &[SuppressedCount], value: u64| {
+            if parts.iter().any(|p| p.suppressed) {
+                SuppressedCount {
+                    value: None,
+                    suppressed: true,
+                }
+            } else {
+                SuppressedCount {
+                    value: Some(value),
+                    suppressed: false,
+                }
+            }
+        };
+        let at = |stage: Stage| FUNNEL_STAGES.iter().position(|s| *s == stage).unwrap_or(0);
+        let rate = |reached: SuppressedCount,
+                    of: SuppressedCount,
+                    numerator: u64,
+                    denominator: u64|
+         -> SuppressedNumber {
+            if (reached.suppressed || of.suppressed) && denominator > 0 {
+                Shown::<f64>::withheld().into()
+            } else {
+                disclosure::rate(numerator, denominator, audience).into()
+            }
+        };
         let stages = FUNNEL_STAGES
             .iter()
-            .zip(reached)
+            .enumerate()
             .zip(f.cohort_stages.iter())
-            .map(|((stage, reached), raw)| FunnelCohortStage {
-                stage: *stage,
-                reached,
-                eligible: disclosure::count(raw.eligible, audience).into(),
-                from_previous: disclosure::rate(raw.reached, raw.eligible, audience).into(),
-                from_enquiry: disclosure::rate(raw.reached, f.cohort_size, audience).into(),
+            .map(|((i, stage), raw)| {
+                let eligible = match stage {
+                    Stage::Enquiry | Stage::InformationEvent => size,
+                    Stage::StageOneStarted => derived(&[size, fast_track], raw.eligible),
+                    Stage::StageOneCompleted => reached[at(Stage::StageOneStarted)],
+                    Stage::StageTwoStarted => derived(
+                        &[reached[at(Stage::StageOneCompleted)], fast_track],
+                        raw.eligible,
+                    ),
+                    _ => reached[i - 1],
+                };
+                FunnelCohortStage {
+                    stage: *stage,
+                    reached: reached[i],
+                    eligible,
+                    from_previous: rate(reached[i], eligible, raw.reached, raw.eligible),
+                    from_enquiry: rate(reached[i], size, raw.reached, f.cohort_size),
+                }
             })
             .collect();
         let exits = self
@@ -350,21 +399,26 @@ impl Columns {
                 let count = take();
                 let figures = f.steps.get(step).cloned().unwrap_or_default();
                 let n = figures.count();
+                // Nothing about a step whose count is withheld.
+                let hide = count.suppressed && n > 0;
                 FunnelStep {
                     step: *step,
                     target_months: step.target_months(),
                     count,
                     mean_days: match figures.mean() {
+                        Some(_) if hide => Shown::withheld(),
                         Some(m) => disclosure::mean(n, m, audience),
                         None => Shown::absent(),
                     }
                     .into(),
                     median_days: match figures.median() {
+                        Some(_) if hide => Shown::withheld(),
                         Some(m) => disclosure::median(n, m, audience),
                         None => Shown::absent(),
                     }
                     .into(),
                     within_target: match step.target_months() {
+                        Some(_) if hide => Shown::withheld(),
                         Some(_) => disclosure::rate(figures.within_target, n, audience),
                         None => Shown::absent(),
                     }
@@ -454,7 +508,7 @@ impl ReportQuery {
             store::recruitment::journeys(&ctx.state().db, &scope, Some(&period), as_of).await?;
         let (groups, total) = funnel::funnel(&journeys, &period, &group_by);
         ctx.audit(
-            AuditAction::Search,
+            report_action(ctx),
             "RecruitmentFunnel",
             None,
             None,
@@ -549,7 +603,7 @@ impl ReportQuery {
                 .map(|h| (h.id, h))
                 .collect();
         ctx.audit(
-            AuditAction::Search,
+            report_action(ctx),
             "AdopterAlert",
             None,
             None,

@@ -670,3 +670,85 @@ pub struct MembershipView {
     pub authority: Option<Authority>,
     pub roles: Vec<Role>,
 }
+
+/// A child as the caller may see it: the full record in the child's own authority, the
+/// shared profile elsewhere (suggestions, links).
+#[derive(async_graphql::Union, Clone)]
+pub enum ChildRecord {
+    Child(Child),
+    ChildProfile(ChildProfile),
+}
+
+/// A household as the caller may see it: the full record in the household's own
+/// authority, the shared profile elsewhere (suggestions, links).
+#[derive(async_graphql::Union, Clone)]
+pub enum HouseholdRecord {
+    Household(Household),
+    HouseholdProfile(HouseholdProfile),
+}
+
+/// The records of `children` at the views the policy gave them, each audited as a
+/// `VIEW`; hidden ones are left out.
+pub async fn child_records(
+    ctx: &Context<'_>,
+    children: Vec<(child::Model, crate::auth::View)>,
+) -> AppResult<Vec<ChildRecord>> {
+    use crate::auth::View;
+    let profiles: Vec<child::Model> = children
+        .iter()
+        .filter(|(_, v)| *v == View::Profile)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let mut profiles = super::pool::child_profiles(ctx, profiles)
+        .await?
+        .into_iter();
+    let mut records = Vec::with_capacity(children.len());
+    for (c, view) in children {
+        let (record, entity) = match view {
+            View::Full => (ChildRecord::Child(Child(c.clone())), "Child"),
+            View::Profile => match profiles.next() {
+                Some(p) => (ChildRecord::ChildProfile(p), "ChildProfile"),
+                None => continue,
+            },
+            View::Hidden => continue,
+        };
+        ctx.audit(
+            AuditAction::View,
+            entity,
+            Some(c.id),
+            Some(c.authority_id),
+            serde_json::json!({}),
+        );
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// The record of `household` at the view the policy gave it, audited as a `VIEW`; `None`
+/// when hidden.
+pub fn household_record(
+    ctx: &Context<'_>,
+    household: household::Model,
+    view: crate::auth::View,
+) -> Option<HouseholdRecord> {
+    use crate::auth::View;
+    let (record, entity) = match view {
+        View::Full => (
+            HouseholdRecord::Household(Household(household.clone())),
+            "Household",
+        ),
+        View::Profile => (
+            HouseholdRecord::HouseholdProfile(HouseholdProfile(household.clone())),
+            "HouseholdProfile",
+        ),
+        View::Hidden => return None,
+    };
+    ctx.audit(
+        AuditAction::View,
+        entity,
+        Some(household.id),
+        Some(household.authority_id),
+        serde_json::json!({}),
+    );
+    Some(record)
+}

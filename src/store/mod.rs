@@ -5,7 +5,10 @@
 pub mod audit;
 pub mod children;
 pub mod households;
+pub mod links;
+pub mod matching;
 pub mod recruitment;
+pub mod reports;
 pub mod tenancy;
 
 use sea_orm::{

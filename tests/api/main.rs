@@ -4,7 +4,11 @@ mod helpers;
 
 mod access;
 mod audit;
+mod board;
 mod cli;
+mod funnel;
 mod identity;
+mod links;
+mod matching;
 mod smoke;
 mod validation;

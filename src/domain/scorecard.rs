@@ -1,0 +1,394 @@
+//! The adoption scorecard and the child tracking alerts (DESIGN §5). Pure: compact rows of
+//! milestone dates in, figures out; the period and `as_of` are arguments.
+//!
+//! Cohort: children whose adoption order falls in the period.
+//! - **A1**: mean days from entering care to moving in with the adoptive family.
+//! - **A10**: as A1, but for children adopted by their foster carers the date the foster
+//!   placement started replaces the placement date.
+//! - **A2**: mean days from the placement order to the match decision, over cohort children
+//!   with a placement order who were placed before the adoption order; a match decided
+//!   before the placement order counts 0 days.
+//! - **A3**: how many of the cohort (and what share) moved in within 426 days of entering care.
+//!
+//! Means are rounded to the nearest day, halves up.
+use chrono::{Months, NaiveDate};
+
+use super::period::Period;
+
+/// A1's threshold in days (also A10's, and A3's limit per child).
+pub const A1_THRESHOLD_DAYS: i64 = 426;
+/// A2's threshold in days.
+pub const A2_THRESHOLD_DAYS: i64 = 121;
+
+/// A child's dates as the scorecard reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScorecardChild {
+    pub child_id: i64,
+    pub authority_id: i64,
+    pub entered_care_on: Option<NaiveDate>,
+    pub placement_order_on: Option<NaiveDate>,
+    pub match_decision_on: Option<NaiveDate>,
+    pub placed_on: Option<NaiveDate>,
+    pub adoption_order_on: Option<NaiveDate>,
+    pub foster_placement_started_on: Option<NaiveDate>,
+    pub adopted_by_foster_carers: bool,
+}
+
+/// A mean over a cohort, and its threshold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MeanFigure {
+    /// Children the mean is over.
+    pub cohort: u64,
+    /// Sum of their days.
+    pub total_days: i64,
+}
+
+impl MeanFigure {
+    fn add(&mut self, days: i64) {
+        self.cohort += 1;
+        self.total_days += days;
+    }
+
+    /// The mean, rounded to the nearest day, halves up; `None` for an empty cohort.
+    pub fn mean_days(&self) -> Option<i64> {
+        round_half_up(self.total_days, self.cohort)
+    }
+}
+
+/// `total / n` rounded to the nearest integer, halves up (towards +∞).
+pub fn round_half_up(total: i64, n: u64) -> Option<i64> {
+    let n = i64::try_from(n).ok().filter(|n| *n > 0)?;
+    Some((2 * total + n).div_euclid(2 * n))
+}
+
+/// The scorecard of a set of children over a period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scorecard {
+    /// Children adopted in the period.
+    pub cohort: u64,
+    pub a1: MeanFigure,
+    pub a10: MeanFigure,
+    pub a2: MeanFigure,
+    /// Cohort children placed within 426 days of entering care.
+    pub a3_within: u64,
+    /// Cohort children A3 is over (both dates known).
+    pub a3_cohort: u64,
+}
+
+impl Scorecard {
+    /// Adds one child (ignored unless adopted within `period`).
+    pub fn add(&mut self, c: &ScorecardChild, period: &Period) {
+        let Some(adopted) = c.adoption_order_on.filter(|d| period.contains(*d)) else {
+            return;
+        };
+        self.cohort += 1;
+        if let (Some(entered), Some(placed)) = (c.entered_care_on, c.placed_on) {
+            let days = (placed - entered).num_days();
+            self.a1.add(days);
+            self.a3_cohort += 1;
+            if days <= A1_THRESHOLD_DAYS {
+                self.a3_within += 1;
+            }
+            let a10_end = match (c.adopted_by_foster_carers, c.foster_placement_started_on) {
+                (true, Some(started)) => started,
+                _ => placed,
+            };
+            self.a10.add((a10_end - entered).num_days());
+        }
+        if let (Some(order), Some(matched), Some(placed)) =
+            (c.placement_order_on, c.match_decision_on, c.placed_on)
+            && placed < adopted
+        {
+            self.a2.add((matched - order).num_days().max(0));
+        }
+    }
+
+    /// The scorecard of `children` over `period`.
+    pub fn of<'a>(
+        children: impl IntoIterator<Item = &'a ScorecardChild>,
+        period: &Period,
+    ) -> Scorecard {
+        let mut s = Scorecard::default();
+        for c in children {
+            s.add(c, period);
+        }
+        s
+    }
+}
+
+/// The one-year windows (1 April to 31 March) that make up a multi-year statutory period,
+/// oldest first. A period that is not a run of whole years gives no windows.
+pub fn yearly_windows(period: &Period) -> Vec<Period> {
+    let mut windows = Vec::new();
+    let mut from = period.from();
+    while let Some(next) = from.checked_add_months(Months::new(12)) {
+        let to = next.pred_opt().unwrap_or(next);
+        if to > period.to() {
+            break;
+        }
+        if let Some(p) = Period::new(from, to) {
+            windows.push(p);
+        }
+        from = next;
+    }
+    if windows.last().is_some_and(|w| w.to() == period.to()) {
+        windows
+    } else {
+        Vec::new()
+    }
+}
+
+/// A child tracking alert of the adoption tracking meeting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
+pub enum ChildAlertKind {
+    /// Placement order and no match after 90 days: refer wider.
+    PlacementOrderNoMatch90Days,
+    /// Placement order and no match after 121 days (A2's threshold).
+    PlacementOrderNoMatch121Days,
+    /// In care more than 426 days and not placed (A1's threshold).
+    InCareOver426DaysNotPlaced,
+    /// 18 months since entering care and not placed.
+    EighteenMonthsSinceEnteringCare,
+}
+
+/// The dates tracking reads, as of a date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackedChild {
+    pub child_id: i64,
+    pub authority_id: i64,
+    pub entered_care_on: Option<NaiveDate>,
+    pub adoption_plan_on: Option<NaiveDate>,
+    pub shobpa_decision_on: Option<NaiveDate>,
+    pub placement_order_on: Option<NaiveDate>,
+    pub match_decision_on: Option<NaiveDate>,
+    pub placed_on: Option<NaiveDate>,
+    pub plan_changed_on: Option<NaiveDate>,
+    pub placement_order_revoked_on: Option<NaiveDate>,
+}
+
+/// One alert: which, since when, how many days past the timescale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildAlert {
+    pub kind: ChildAlertKind,
+    pub since: NaiveDate,
+    pub days_overdue: i64,
+}
+
+impl TrackedChild {
+    fn by(date: Option<NaiveDate>, as_of: NaiveDate) -> Option<NaiveDate> {
+        date.filter(|d| *d <= as_of)
+    }
+
+    /// Whether the child is on an adoption plan as of the date (a plan recorded, not changed
+    /// away, placement order not revoked) and not yet placed.
+    pub fn waiting_for_placement(&self, as_of: NaiveDate) -> bool {
+        let planned = Self::by(self.adoption_plan_on, as_of)
+            .or(Self::by(self.shobpa_decision_on, as_of))
+            .or(Self::by(self.placement_order_on, as_of))
+            .is_some();
+        planned
+            && Self::by(self.plan_changed_on, as_of).is_none()
+            && Self::by(self.placement_order_revoked_on, as_of).is_none()
+            && Self::by(self.placed_on, as_of).is_none()
+    }
+
+    /// Days in care as of the date: A1's figure for this child were it placed that day.
+    pub fn days_in_care(&self, as_of: NaiveDate) -> Option<i64> {
+        Self::by(self.entered_care_on, as_of).map(|e| (as_of - e).num_days())
+    }
+
+    /// Every alert the child raises as of the date.
+    pub fn alerts(&self, as_of: NaiveDate) -> Vec<ChildAlert> {
+        if !self.waiting_for_placement(as_of) {
+            return Vec::new();
+        }
+        let mut alerts = Vec::new();
+        let past = |kind, since: NaiveDate, limit: Option<NaiveDate>| {
+            let limit = limit?;
+            (as_of > limit).then(|| ChildAlert {
+                kind,
+                since,
+                days_overdue: (as_of - limit).num_days(),
+            })
+        };
+        if let Some(order) = Self::by(self.placement_order_on, as_of)
+            && Self::by(self.match_decision_on, as_of).is_none()
+        {
+            alerts.extend(past(
+                ChildAlertKind::PlacementOrderNoMatch90Days,
+                order,
+                order.checked_add_days(chrono::Days::new(90)),
+            ));
+            alerts.extend(past(
+                ChildAlertKind::PlacementOrderNoMatch121Days,
+                order,
+                order.checked_add_days(chrono::Days::new(121)),
+            ));
+        }
+        if let Some(entered) = Self::by(self.entered_care_on, as_of) {
+            alerts.extend(past(
+                ChildAlertKind::InCareOver426DaysNotPlaced,
+                entered,
+                entered.checked_add_days(chrono::Days::new(A1_THRESHOLD_DAYS as u64)),
+            ));
+            alerts.extend(past(
+                ChildAlertKind::EighteenMonthsSinceEnteringCare,
+                entered,
+                entered.checked_add_months(Months::new(18)),
+            ));
+        }
+        alerts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn child(
+        entered: &str,
+        order: Option<&str>,
+        matched: Option<&str>,
+        placed: &str,
+        adopted: &str,
+    ) -> ScorecardChild {
+        ScorecardChild {
+            child_id: 1,
+            authority_id: 1,
+            entered_care_on: Some(d(entered)),
+            placement_order_on: order.map(d),
+            match_decision_on: matched.map(d),
+            placed_on: Some(d(placed)),
+            adoption_order_on: Some(d(adopted)),
+            foster_placement_started_on: None,
+            adopted_by_foster_carers: false,
+        }
+    }
+
+    #[test]
+    fn halves_round_up() {
+        assert_eq!(round_half_up(5, 2), Some(3));
+        assert_eq!(round_half_up(7, 3), Some(2));
+        assert_eq!(round_half_up(8, 3), Some(3));
+        assert_eq!(round_half_up(0, 0), None);
+    }
+
+    #[test]
+    fn a_scorecard_by_hand() {
+        let period = Period::new(d("2023-04-01"), d("2024-03-31")).unwrap();
+        let children = [
+            // 2023-01-01 → 2023-12-01: 334 days. Order → match 2023-05-01 → 2023-08-01: 92.
+            child(
+                "2023-01-01",
+                Some("2023-05-01"),
+                Some("2023-08-01"),
+                "2023-12-01",
+                "2024-03-01",
+            ),
+            // 2022-01-01 → 2023-06-01: 516 days. Match before the order: A2 counts 0.
+            child(
+                "2022-01-01",
+                Some("2023-03-01"),
+                Some("2023-02-01"),
+                "2023-06-01",
+                "2023-12-01",
+            ),
+            // Adopted after the period: not in the cohort.
+            child(
+                "2022-01-01",
+                Some("2022-05-01"),
+                Some("2022-08-01"),
+                "2023-06-01",
+                "2024-04-01",
+            ),
+        ];
+        let mut foster = child(
+            "2022-06-01",
+            Some("2023-01-01"),
+            Some("2023-02-01"),
+            "2023-07-01",
+            "2023-07-01",
+        );
+        // Placed on the day of the order: not placed before it, so not in A2.
+        foster.adopted_by_foster_carers = true;
+        foster.foster_placement_started_on = Some(d("2022-07-01"));
+        let all: Vec<_> = children.iter().chain(std::iter::once(&foster)).collect();
+        let s = Scorecard::of(all, &period);
+        assert_eq!(s.cohort, 3);
+        // A1: 334 + 516 + 395 (2022-06-01 → 2023-07-01) = 1245 / 3 = 415.
+        assert_eq!(s.a1.mean_days(), Some(415));
+        // A10: 334 + 516 + 30 (foster placement 2022-07-01) = 880 / 3 = 293.33 → 293.
+        assert_eq!(s.a10.mean_days(), Some(293));
+        // A2: 92 and 0 over 2 children = 46.
+        assert_eq!((s.a2.cohort, s.a2.mean_days()), (2, Some(46)));
+        // A3: 334 and 395 within 426 days; 516 not.
+        assert_eq!((s.a3_within, s.a3_cohort), (2, 3));
+    }
+
+    #[test]
+    fn a_three_year_period_splits_into_three_years() {
+        let p = Period::years_to_march(d("2026-11-23"), 3);
+        let years = yearly_windows(&p);
+        assert_eq!(years.len(), 3);
+        assert_eq!(
+            (years[0].from(), years[0].to()),
+            (d("2023-04-01"), d("2024-03-31"))
+        );
+        assert_eq!(years[2].to(), d("2026-03-31"));
+        assert!(yearly_windows(&Period::new(d("2024-01-01"), d("2024-06-30")).unwrap()).is_empty());
+    }
+
+    fn tracked(entered: &str, order: Option<&str>) -> TrackedChild {
+        TrackedChild {
+            child_id: 1,
+            authority_id: 1,
+            entered_care_on: Some(d(entered)),
+            adoption_plan_on: Some(d(entered)),
+            shobpa_decision_on: None,
+            placement_order_on: order.map(d),
+            match_decision_on: None,
+            placed_on: None,
+            plan_changed_on: None,
+            placement_order_revoked_on: None,
+        }
+    }
+
+    #[test]
+    fn alerts_start_the_day_after_each_timescale() {
+        let c = tracked("2024-01-01", Some("2024-03-01"));
+        let kinds = |as_of: &str| {
+            c.alerts(d(as_of))
+                .iter()
+                .map(|a| (a.kind, a.days_overdue))
+                .collect::<Vec<_>>()
+        };
+        // Day 90 after the order (2024-05-30): nothing yet; day 91: refer wider.
+        assert!(kinds("2024-05-30").is_empty());
+        assert_eq!(
+            kinds("2024-05-31"),
+            vec![(ChildAlertKind::PlacementOrderNoMatch90Days, 1)]
+        );
+        // 121 days after the order is 2024-06-30: the second alert starts the day after.
+        assert_eq!(kinds("2024-06-30").len(), 1);
+        assert_eq!(kinds("2024-07-01").len(), 2);
+        // 426 days in care on 2025-03-02; 427 on 2025-03-03.
+        let on = |s: &str| {
+            c.alerts(d(s))
+                .iter()
+                .any(|a| a.kind == ChildAlertKind::InCareOver426DaysNotPlaced)
+        };
+        assert!(!on("2025-03-02"));
+        assert!(on("2025-03-03"));
+        // A placed child raises nothing.
+        let placed = TrackedChild {
+            placed_on: Some(d("2024-06-01")),
+            ..c
+        };
+        assert!(placed.alerts(d("2025-06-01")).is_empty());
+        assert_eq!(c.days_in_care(d("2024-01-31")), Some(30));
+    }
+}

@@ -1,0 +1,631 @@
+//! Board reports: the adoption scorecard, the child tracking list and sufficiency.
+//!
+//! Figures are computed by domain code over compact rows. Staff with the adoption reports
+//! capability (MANAGER, DECISION_MAKER) see their own authorities as they are; everything
+//! about another authority, and everything a board analyst sees, goes through disclosure
+//! control — with the caller's own rows treated as known to them, so that no suppressed
+//! figure of another authority can be worked out from a total.
+use std::collections::BTreeMap;
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{Months, NaiveDate};
+use serde_json::json;
+
+use super::connection::{Conn, connection, page};
+use super::context::ContextExt;
+use super::reports::{
+    PeriodInput, SuppressedCount, SuppressedNumber, period, report_action, report_authorities,
+};
+use super::scalars::Date;
+use super::types::{Authority, Child, authority};
+use crate::auth::policy::ReportView;
+use crate::auth::{Actor, Capability};
+use crate::domain::disclosure::{self, Audience, Shown};
+use crate::domain::scorecard::{
+    A1_THRESHOLD_DAYS, A2_THRESHOLD_DAYS, ChildAlertKind, MeanFigure, Scorecard, ScorecardChild,
+    yearly_windows,
+};
+use crate::domain::sufficiency::{self, Characteristic, Unit, WaitingChild, WaitingHousehold};
+use crate::domain::{AuditAction, Ethnicity, NeedLevel, Period, Role};
+use crate::error::{AppError, AppResult};
+use crate::store;
+
+/// A mean number of days with its cohort and threshold.
+#[derive(SimpleObject)]
+pub struct ScorecardMean {
+    /// Mean days, rounded to the nearest day (halves up).
+    pub days: SuppressedCount,
+    pub cohort: SuppressedCount,
+    pub threshold_days: i64,
+    /// Whether the mean is within the threshold; null when the mean is not shown.
+    pub met: Option<bool>,
+}
+
+/// A3: children placed within 426 days of entering care.
+#[derive(SimpleObject)]
+pub struct ScorecardShare {
+    pub count: SuppressedCount,
+    pub percent: SuppressedNumber,
+    pub cohort: SuppressedCount,
+    pub threshold_days: i64,
+}
+
+/// The scorecard of one authority, or of all those asked for together (`authority` null).
+#[derive(SimpleObject)]
+pub struct ScorecardFigures {
+    pub authority: Option<Authority>,
+    /// Whether disclosure control applies to these figures.
+    pub suppression_applied: bool,
+    /// Children adopted in the period.
+    pub cohort: SuppressedCount,
+    pub a1: ScorecardMean,
+    pub a10: ScorecardMean,
+    pub a2: ScorecardMean,
+    pub a3: ScorecardShare,
+}
+
+/// The scorecard over one period.
+#[derive(SimpleObject)]
+pub struct ScorecardPeriod {
+    pub from: Date,
+    pub to: Date,
+    pub total: ScorecardFigures,
+    pub authorities: Vec<ScorecardFigures>,
+}
+
+/// The adoption scorecard.
+#[derive(SimpleObject)]
+pub struct ScorecardReport {
+    pub as_of: Date,
+    /// The whole period (by default the three years to the latest 31 March).
+    pub period: ScorecardPeriod,
+    /// The same window year by year (1 April to 31 March), when it is made of whole years.
+    pub years: Vec<ScorecardPeriod>,
+}
+
+/// The scorecard figures of every authority, for each window of the report (the years, or
+/// the period alone when it is not made of whole years).
+struct ScorecardGrid {
+    /// `[authority][window]`.
+    cells: Vec<Vec<Scorecard>>,
+}
+
+/// The count measures of a scorecard, each suppressed as its own breakdown.
+const COUNTS: [fn(&Scorecard) -> u64; 6] = [
+    |s| s.cohort,
+    |s| s.a1.cohort,
+    |s| s.a10.cohort,
+    |s| s.a2.cohort,
+    |s| s.a3_within,
+    |s| s.a3_cohort,
+];
+
+/// The mean measures.
+const MEANS: [fn(&Scorecard) -> &MeanFigure; 3] = [|s| &s.a1, |s| &s.a10, |s| &s.a2];
+
+/// One published figure set: per authority and in total, for the whole period and per
+/// window.
+struct Published<T> {
+    authority_period: Vec<T>,
+    total_period: T,
+    authority_window: Vec<Vec<T>>,
+    total_window: Vec<T>,
+}
+
+impl ScorecardGrid {
+    /// Suppresses `table` (`[authority][window]`) as one breakdown whose row totals are the
+    /// authorities' whole-period figures, whose column totals are the windows' totals, and
+    /// whose grand total is the period's total: every additive relation a reader could
+    /// subtract along is in the one grid, with the caller's own rows known to them.
+    fn publish(table: &[Vec<u64>], known: &[bool]) -> Published<Shown<u64>> {
+        let t = disclosure::suppress_table_known(table, known);
+        let single = table.first().is_some_and(|r| r.len() == 1);
+        Published {
+            // With one window the period is that window: its cell and row total coincide.
+            authority_period: if single {
+                t.cells.iter().map(|r| r[0]).collect()
+            } else {
+                t.row_totals.clone()
+            },
+            total_period: if single {
+                t.column_totals[0]
+            } else {
+                t.grand_total
+            },
+            authority_window: t.cells,
+            total_window: t.column_totals,
+        }
+    }
+
+    fn counts(&self, measure: fn(&Scorecard) -> u64, known: &[bool]) -> Published<Shown<u64>> {
+        let table: Vec<Vec<u64>> = self
+            .cells
+            .iter()
+            .map(|r| r.iter().map(measure).collect())
+            .collect();
+        Self::publish(&table, known)
+    }
+
+    /// Which means may be shown: a restricted mean over 10 cases or fewer is withheld, and
+    /// more are withheld wherever a withheld mean could be worked back from the others
+    /// through the case counts and day totals along a row or column. Each case count is
+    /// mapped to 1 when it is 1–10 (so the table's "small" rule is the mean rule) and the
+    /// grid's suppression then protects it like a count.
+    fn means(
+        &self,
+        measure: fn(&Scorecard) -> &MeanFigure,
+        known: &[bool],
+    ) -> Published<Shown<i64>> {
+        let small = |n: u64| if (1..=10).contains(&n) { 1 } else { n };
+        let table: Vec<Vec<u64>> = self
+            .cells
+            .iter()
+            .map(|r| r.iter().map(|s| small(measure(s).cohort)).collect())
+            .collect();
+        let pattern = Self::publish(&table, known);
+        let sum = |figures: &mut dyn Iterator<Item = &Scorecard>| {
+            figures.fold(MeanFigure::default(), |mut acc, s| {
+                acc.cohort += measure(s).cohort;
+                acc.total_days += measure(s).total_days;
+                acc
+            })
+        };
+        let show = |m: MeanFigure, shown: Shown<u64>| match m.mean_days() {
+            None => Shown::absent(),
+            Some(_) if shown.suppressed => Shown::withheld(),
+            Some(days) => Shown::visible(days),
+        };
+        let windows = self.cells.first().map(Vec::len).unwrap_or(0);
+        Published {
+            authority_period: self
+                .cells
+                .iter()
+                .zip(&pattern.authority_period)
+                .map(|(row, p)| show(sum(&mut row.iter()), *p))
+                .collect(),
+            total_period: show(sum(&mut self.cells.iter().flatten()), pattern.total_period),
+            authority_window: self
+                .cells
+                .iter()
+                .zip(&pattern.authority_window)
+                .map(|(row, p)| {
+                    row.iter()
+                        .zip(p)
+                        .map(|(s, p)| show(*measure(s), *p))
+                        .collect()
+                })
+                .collect(),
+            total_window: (0..windows)
+                .map(|w| {
+                    show(
+                        sum(&mut self.cells.iter().map(|r| &r[w])),
+                        pattern.total_window[w],
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Which figure of a published set: an authority or the total, the period or a window.
+#[derive(Clone, Copy)]
+enum At {
+    Period(Option<usize>),
+    Window(Option<usize>, usize),
+}
+
+fn pick<T: Copy>(p: &Published<T>, at: At) -> T {
+    match at {
+        At::Period(Some(a)) => p.authority_period[a],
+        At::Period(None) => p.total_period,
+        At::Window(Some(a), w) => p.authority_window[a][w],
+        At::Window(None, w) => p.total_window[w],
+    }
+}
+
+/// The scorecard report: the period, and the years when the period is made of them.
+fn scorecard_report(
+    ctx: &Context<'_>,
+    authorities: &[i64],
+    children: &BTreeMap<i64, Vec<ScorecardChild>>,
+    period: &Period,
+    known: &[bool],
+) -> (ScorecardPeriod, Vec<ScorecardPeriod>) {
+    let years = yearly_windows(period);
+    let windows = if years.is_empty() {
+        vec![*period]
+    } else {
+        years.clone()
+    };
+    let grid = ScorecardGrid {
+        cells: authorities
+            .iter()
+            .map(|a| {
+                windows
+                    .iter()
+                    .map(|w| Scorecard::of(children.get(a).into_iter().flatten(), w))
+                    .collect()
+            })
+            .collect(),
+    };
+    let counts: Vec<Published<Shown<u64>>> =
+        COUNTS.iter().map(|m| grid.counts(*m, known)).collect();
+    let means: Vec<Published<Shown<i64>>> = MEANS.iter().map(|m| grid.means(*m, known)).collect();
+    let figures = |authority: Option<usize>, at: At| -> ScorecardFigures {
+        let c: Vec<Shown<u64>> = counts.iter().map(|p| pick(p, at)).collect();
+        let m: Vec<Shown<i64>> = means.iter().map(|p| pick(p, at)).collect();
+        let restricted = authority
+            .map(|a| !known[a])
+            .unwrap_or_else(|| known.iter().any(|k| !k));
+        // A3's percentage is shown only with both its counts, and by the rate rule.
+        let percent = match (c[4].value, c[5].value) {
+            (Some(within), Some(cohort)) => disclosure::rate(
+                within,
+                cohort,
+                if restricted {
+                    Audience::Restricted
+                } else {
+                    Audience::Unrestricted
+                },
+            ),
+            _ if c[5].value == Some(0) => Shown::absent(),
+            _ => Shown::withheld(),
+        };
+        ScorecardFigures {
+            authority: authority.and_then(|a| self::authority(ctx, authorities[a])),
+            suppression_applied: restricted,
+            cohort: c[0].into(),
+            a1: mean_figure(m[0], c[1], A1_THRESHOLD_DAYS),
+            a10: mean_figure(m[1], c[2], A1_THRESHOLD_DAYS),
+            a2: mean_figure(m[2], c[3], A2_THRESHOLD_DAYS),
+            a3: ScorecardShare {
+                count: c[4].into(),
+                percent: percent.into(),
+                cohort: c[5].into(),
+                threshold_days: A1_THRESHOLD_DAYS,
+            },
+        }
+    };
+    let whole = ScorecardPeriod {
+        from: period.from().into(),
+        to: period.to().into(),
+        total: figures(None, At::Period(None)),
+        authorities: (0..authorities.len())
+            .map(|a| figures(Some(a), At::Period(Some(a))))
+            .collect(),
+    };
+    let by_year = years
+        .iter()
+        .enumerate()
+        .map(|(w, y)| ScorecardPeriod {
+            from: y.from().into(),
+            to: y.to().into(),
+            total: figures(None, At::Window(None, w)),
+            authorities: (0..authorities.len())
+                .map(|a| figures(Some(a), At::Window(Some(a), w)))
+                .collect(),
+        })
+        .collect();
+    (whole, by_year)
+}
+
+fn mean_figure(mean: Shown<i64>, cohort: Shown<u64>, threshold: i64) -> ScorecardMean {
+    ScorecardMean {
+        days: SuppressedCount {
+            value: mean.value.map(|d| d.max(0) as u64),
+            suppressed: mean.suppressed,
+        },
+        cohort: cohort.into(),
+        threshold_days: threshold,
+        met: mean.value.map(|d| d <= threshold),
+    }
+}
+
+/// Which of `authorities` the actor sees as they are; `FORBIDDEN` if the actor may see
+/// none of this report (neither staff with `capability` nor a board analyst).
+fn known_rows(actor: &Actor, capability: Capability, authorities: &[i64]) -> AppResult<Vec<bool>> {
+    if !actor.can_anywhere(capability) && !actor.has_consortium_role(Role::BoardAnalyst) {
+        return Err(AppError::forbidden("your roles do not allow this report"));
+    }
+    Ok(authorities
+        .iter()
+        .map(|a| actor.can(capability, *a))
+        .collect())
+}
+
+/// A child past a tracking timescale.
+#[derive(SimpleObject)]
+pub struct ChildTrackingAlert {
+    pub kind: ChildAlertKind,
+    pub child: Child,
+    pub since: Date,
+    pub days_overdue: i64,
+    /// Days in care as of the date: the child's A1 figure were they placed that day.
+    pub projected_a1_days: Option<i64>,
+    /// Whether that projection is over A1's threshold (426 days).
+    pub projected_over_threshold: bool,
+}
+
+/// One row of the sufficiency report.
+#[derive(SimpleObject)]
+pub struct SufficiencyFigure {
+    pub characteristic: Characteristic,
+    /// Waiting children in placement units with the characteristic.
+    pub children: SuppressedCount,
+    /// Placement units (a sibling group placed together counts once).
+    pub units: SuppressedCount,
+    /// Approved households waiting that accept it.
+    pub households: SuppressedCount,
+    /// Households less units; null when either is not shown.
+    pub gap: Option<i64>,
+}
+
+/// Sufficiency as of a date.
+#[derive(SimpleObject)]
+pub struct SufficiencyReport {
+    pub as_of: Date,
+    pub authorities: Vec<Authority>,
+    pub suppression_applied: bool,
+    pub rows: Vec<SufficiencyFigure>,
+}
+
+fn as_of_or_today(ctx: &Context<'_>, as_of: Option<Date>) -> AppResult<NaiveDate> {
+    let today = ctx.request().today;
+    let as_of = as_of.map(|d| d.0).unwrap_or(today);
+    if as_of > today {
+        return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
+    }
+    Ok(as_of)
+}
+
+/// Board report queries.
+#[derive(Default)]
+pub struct BoardQuery;
+
+#[Object]
+impl BoardQuery {
+    /// The adoption scorecard (A1, A10, A2, A3) per authority and in total, over a period
+    /// (default: the three years ending on the latest 31 March on or before `asOf`), and
+    /// year by year. MANAGER and DECISION_MAKER see their own authorities as they are and
+    /// others with disclosure control; BOARD_ANALYST sees every authority with it.
+    async fn scorecard(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        period: Option<PeriodInput>,
+        authority_ids: Option<Vec<ID>>,
+    ) -> AppResult<ScorecardReport> {
+        let actor = ctx.actor()?;
+        let as_of = as_of_or_today(ctx, as_of)?;
+        let period = match period {
+            Some(p) => self::period(p, "period")?,
+            None => Period::years_to_march(as_of, 3),
+        };
+        let authorities = scorecard_authorities(ctx, actor, authority_ids.as_deref())?;
+        let known = known_rows(actor, Capability::ReadAdoptionReports, &authorities)?;
+        let children = store::reports::adopted_children(
+            &ctx.state().db,
+            actor.consortium_id,
+            &authorities,
+            &period,
+        )
+        .await?;
+        let mut by_authority: BTreeMap<i64, Vec<ScorecardChild>> = BTreeMap::new();
+        for c in children {
+            by_authority.entry(c.authority_id).or_default().push(c);
+        }
+        let (whole, years) = scorecard_report(ctx, &authorities, &by_authority, &period, &known);
+        ctx.audit(
+            report_action(ctx),
+            "Scorecard",
+            None,
+            None,
+            json!({ "from": period.from(), "to": period.to(), "asOf": as_of, "authorities": authorities.len(),
+                    "suppressed": known.iter().any(|k| !k) }),
+        );
+        Ok(ScorecardReport {
+            as_of: as_of.into(),
+            period: whole,
+            years,
+        })
+    }
+
+    /// Children past a tracking timescale as of a date (placement order and no match
+    /// after 90 and after 121 days, in care over 426 days and not placed, 18 months since
+    /// entering care), most overdue first, each with its projected A1 were it placed that
+    /// day. Own authorities only: these are children's records.
+    async fn tracking_alerts(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        kinds: Option<Vec<ChildAlertKind>>,
+        authority_ids: Option<Vec<ID>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> AppResult<Conn<ChildTrackingAlert>> {
+        let actor = ctx.actor()?;
+        let own = actor.require_anywhere(Capability::ReadChildren)?;
+        let authorities = match authority_ids.as_deref() {
+            Some(named) => {
+                let ids = report_authorities(ctx, actor, Some(named), Capability::ReadChildren)?;
+                if ids.iter().any(|a| !own.contains(a)) {
+                    return Err(AppError::forbidden(
+                        "tracking alerts are for your own authorities only",
+                    ));
+                }
+                ids
+            }
+            None => own,
+        };
+        let as_of = as_of_or_today(ctx, as_of)?;
+        let page = page(first, after)?;
+        let rows = store::reports::unplaced_children(
+            &ctx.state().db,
+            actor.consortium_id,
+            &authorities,
+            as_of,
+        )
+        .await?;
+        let mut alerts: Vec<(i64, crate::domain::scorecard::ChildAlert, Option<i64>)> = rows
+            .iter()
+            .flat_map(|r| {
+                let tracked = r.tracked();
+                let days = tracked.days_in_care(as_of);
+                tracked
+                    .alerts(as_of)
+                    .into_iter()
+                    .map(move |a| (r.id, a, days))
+            })
+            .filter(|(_, a, _)| kinds.as_ref().is_none_or(|k| k.contains(&a.kind)))
+            .collect();
+        alerts.sort_by_key(|(id, a, _)| (std::cmp::Reverse(a.days_overdue), *id, a.kind));
+        let total = alerts.len() as u64;
+        ctx.audit(
+            report_action(ctx),
+            "TrackingAlert",
+            None,
+            None,
+            json!({ "asOf": as_of, "authorities": authorities.len() }),
+        );
+        let mut items = Vec::new();
+        for (id, alert, days) in alerts
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+        {
+            let child = super::children::visible_child(ctx, actor, id).await?;
+            ctx.audit(
+                AuditAction::View,
+                "Child",
+                Some(child.id),
+                Some(child.authority_id),
+                json!({ "via": "trackingAlerts" }),
+            );
+            items.push(ChildTrackingAlert {
+                kind: alert.kind,
+                child: Child(child),
+                since: alert.since.into(),
+                days_overdue: alert.days_overdue,
+                projected_a1_days: days,
+                projected_over_threshold: days.is_some_and(|d| d > A1_THRESHOLD_DAYS),
+            });
+        }
+        Ok(connection(items, page, total))
+    }
+
+    /// Children waiting and placement units by characteristic (age 5+, sibling group,
+    /// ethnic minority, disability) against approved households waiting that accept
+    /// each, as of a date. Own authorities as they are (MANAGER, DECISION_MAKER); board
+    /// analysts any authorities with disclosure control.
+    async fn sufficiency(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<Date>,
+        authority_ids: Option<Vec<ID>>,
+    ) -> AppResult<SufficiencyReport> {
+        let actor = ctx.actor()?;
+        let as_of = as_of_or_today(ctx, as_of)?;
+        let authorities = scorecard_authorities(ctx, actor, authority_ids.as_deref())?;
+        let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
+        let audience = if view == ReportView::Restricted {
+            Audience::Restricted
+        } else {
+            Audience::Unrestricted
+        };
+        let db = &ctx.state().db;
+        let children =
+            store::reports::unplaced_children(db, actor.consortium_id, &authorities, as_of).await?;
+        let waiting: Vec<_> = children
+            .iter()
+            .filter(|c| waiting_for_match(c, as_of))
+            .collect();
+        let group_ids: Vec<i64> = waiting.iter().filter_map(|c| c.sibling_group_id).collect();
+        let together = store::reports::together_groups(db, group_ids).await?;
+        let mut units: BTreeMap<(bool, i64), Unit> = BTreeMap::new();
+        for c in waiting {
+            let key = match c.sibling_group_id.filter(|g| together.contains(g)) {
+                Some(group) => (true, group),
+                None => (false, c.id),
+            };
+            let five = as_of
+                .checked_sub_months(Months::new(60))
+                .is_some_and(|d| c.date_of_birth <= d);
+            units.entry(key).or_default().children.push(WaitingChild {
+                aged_five_plus: five,
+                ethnic_minority: Ethnicity::from_code(&c.ethnicity)
+                    .is_some_and(|e| e.is_minority()),
+                disability: NeedLevel::from_rank(c.need_disability) > NeedLevel::None,
+            });
+        }
+        let households: Vec<WaitingHousehold> =
+            store::reports::waiting_households(db, actor.consortium_id, &authorities, as_of)
+                .await?
+                .into_iter()
+                .map(|h| WaitingHousehold {
+                    accepts_aged_five_plus: h.age_max_months >= 60,
+                    accepts_sibling_group: h.accepts_siblings && h.capacity >= 2,
+                    ethnic_minority: Ethnicity::from_code(&h.ethnicity)
+                        .is_some_and(|e| e.is_minority()),
+                    accepts_disability: NeedLevel::from_rank(h.accepts_disability)
+                        > NeedLevel::None,
+                })
+                .collect();
+        let units: Vec<Unit> = units.into_values().collect();
+        let rows = sufficiency::sufficiency(&units, &households)
+            .into_iter()
+            .map(|r| {
+                let units = disclosure::count(r.units, audience);
+                let households = disclosure::count(r.households, audience);
+                SufficiencyFigure {
+                    characteristic: r.characteristic,
+                    children: disclosure::count(r.children, audience).into(),
+                    gap: (units.value.is_some() && households.value.is_some()).then(|| r.gap()),
+                    units: units.into(),
+                    households: households.into(),
+                }
+            })
+            .collect();
+        ctx.audit(
+            report_action(ctx),
+            "Sufficiency",
+            None,
+            None,
+            json!({ "asOf": as_of, "authorities": authorities.len(), "suppressed": view == ReportView::Restricted }),
+        );
+        Ok(SufficiencyReport {
+            as_of: as_of.into(),
+            authorities: authorities
+                .iter()
+                .filter_map(|a| authority(ctx, *a))
+                .collect(),
+            suppression_applied: view == ReportView::Restricted,
+            rows,
+        })
+    }
+}
+
+/// Whether a child not yet placed was waiting for a match as of the date: an active plan
+/// (SHOBPA decision or placement order) and no match, plan change or revocation by then.
+fn waiting_for_match(c: &store::reports::UnplacedRow, as_of: NaiveDate) -> bool {
+    let by = |d: Option<NaiveDate>| d.is_some_and(|d| d <= as_of);
+    (by(c.shobpa_decision_on) || by(c.placement_order_on))
+        && !by(c.match_decision_on)
+        && !by(c.plan_changed_on)
+        && !by(c.placement_order_revoked_on)
+}
+
+/// The authorities of an adoption report: those named, else the actor's own, else (board
+/// analysts) the whole consortium.
+fn scorecard_authorities(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    named: Option<&[ID]>,
+) -> AppResult<Vec<i64>> {
+    if named.is_none()
+        && !actor.can_anywhere(Capability::ReadAdoptionReports)
+        && !actor.has_consortium_role(Role::BoardAnalyst)
+    {
+        return Err(AppError::forbidden("your roles do not allow this report"));
+    }
+    report_authorities(ctx, actor, named, Capability::ReadAdoptionReports)
+}

@@ -1,0 +1,733 @@
+//! Board reports through GraphQL and CSV: the scorecard against a hand-computed fixture,
+//! tracking boundaries, sufficiency counts, and disclosure control for board analysts and
+//! for managers looking beyond their own authority.
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{TestApp, approved_household, create_child, error_code};
+
+const MILESTONES: &str = "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }";
+const DECISION: &str = "mutation($input: RecordChildDecisionInput!) { recordChildDecision(input: $input) { child { version } } }";
+
+/// The dates of a fixture child; `None` leaves a milestone unrecorded.
+#[derive(Default, Clone, Copy)]
+struct Dates {
+    entered: &'static str,
+    plan: Option<&'static str>,
+    shobpa: Option<&'static str>,
+    order: Option<&'static str>,
+    matched: Option<&'static str>,
+    placed: Option<&'static str>,
+    adopted: Option<&'static str>,
+    foster_started: Option<&'static str>,
+    plan_changed: Option<&'static str>,
+    born: Option<&'static str>,
+}
+
+/// Creates a child in `authority` and records `dates` the way staff would: the social
+/// worker the milestones, the decision maker the decisions. Returns the child's id.
+async fn child_with(app: &TestApp, authority: &str, name: &str, d: Dates) -> String {
+    let sw = app.role(authority, "SOCIAL_WORKER");
+    let dm = app.role(authority, "DECISION_MAKER");
+    let born = d.born.unwrap_or("2020-06-01");
+    let (id, mut v) = create_child(
+        app,
+        authority,
+        name,
+        json!({ "dateOfBirth": born, "enteredCareOn": d.entered }),
+    )
+    .await;
+    let version = |data: &Value, field: &str| data[field]["child"]["version"].as_i64().unwrap();
+    let mut input = json!({ "id": id, "expectedVersion": v });
+    for (key, value) in [("adoptionPlanOn", d.plan), ("placementOrderOn", d.order)] {
+        if let Some(value) = value {
+            input[key] = json!(value);
+        }
+    }
+    v = version(
+        &app.ok(&sw, MILESTONES, json!({ "input": input })).await,
+        "recordChildMilestones",
+    );
+    for (decision, on) in [("SHOBPA", d.shobpa), ("MATCH", d.matched)] {
+        if let Some(on) = on {
+            let input =
+                json!({ "id": id, "expectedVersion": v, "decision": decision, "decidedOn": on });
+            v = version(
+                &app.ok(&dm, DECISION, json!({ "input": input })).await,
+                "recordChildDecision",
+            );
+        }
+    }
+    let mut input = json!({ "id": id, "expectedVersion": v });
+    for (key, value) in [
+        ("placedOn", d.placed),
+        ("adoptionOrderOn", d.adopted),
+        ("fosterPlacementStartedOn", d.foster_started),
+    ] {
+        if let Some(value) = value {
+            input[key] = json!(value);
+        }
+    }
+    if d.foster_started.is_some() {
+        input["adoptedByFosterCarers"] = json!(true);
+    }
+    v = version(
+        &app.ok(&sw, MILESTONES, json!({ "input": input })).await,
+        "recordChildMilestones",
+    );
+    if let Some(on) = d.plan_changed {
+        let input = json!({ "id": id, "expectedVersion": v, "changedOn": on, "reason": "RD3" });
+        app.ok(&sw, "mutation($input: ChangeChildPlanInput!) { changeChildPlan(input: $input) { child { id } } }", json!({ "input": input }))
+            .await;
+    }
+    id
+}
+
+/// The scorecard fixture: four alder children adopted in 2023-24, two birch children, and
+/// children outside the cohort.
+async fn scorecard_fixture(app: &TestApp) {
+    // c1: in care 2022-01-10 → placed 2022-10-01 = 264 days; order 2022-06-01 → match
+    //     2022-09-01 = 92 days; adopted 2023-05-01.
+    child_with(
+        app,
+        "alder",
+        "C1",
+        Dates {
+            entered: "2022-01-10",
+            plan: Some("2022-03-01"),
+            shobpa: Some("2022-04-01"),
+            order: Some("2022-06-01"),
+            matched: Some("2022-09-01"),
+            placed: Some("2022-10-01"),
+            adopted: Some("2023-05-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // c2: early permanence — matched 2022-03-01 before the order of 2022-04-01: A2 counts 0.
+    //     In care 2021-11-15 → placed 2022-04-20 = 156 days; adopted 2023-09-15.
+    child_with(
+        app,
+        "alder",
+        "C2",
+        Dates {
+            entered: "2021-11-15",
+            born: Some("2021-10-01"),
+            plan: Some("2022-01-10"),
+            shobpa: Some("2022-02-01"),
+            order: Some("2022-04-01"),
+            matched: Some("2022-03-01"),
+            placed: Some("2022-04-20"),
+            adopted: Some("2023-09-15"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // c3: adopted by foster carers. In care 2021-06-01 → placed 2023-01-10 = 588 days (A1);
+    //     foster placement from 2021-07-01 = 30 days (A10); order 2022-01-01 → match
+    //     2022-12-01 = 334 days; adopted 2023-12-01.
+    child_with(
+        app,
+        "alder",
+        "C3",
+        Dates {
+            entered: "2021-06-01",
+            plan: Some("2021-08-01"),
+            shobpa: Some("2021-09-01"),
+            order: Some("2022-01-01"),
+            matched: Some("2022-12-01"),
+            placed: Some("2023-01-10"),
+            adopted: Some("2023-12-01"),
+            foster_started: Some("2021-07-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // c4: placed on the day of the adoption order, so not "placed before the order": out of
+    //     A2. In care 2022-02-01 → placed 2024-01-15 = 713 days; adopted 2024-01-15.
+    child_with(
+        app,
+        "alder",
+        "C4",
+        Dates {
+            entered: "2022-02-01",
+            plan: Some("2022-03-01"),
+            shobpa: Some("2022-04-01"),
+            order: Some("2022-05-01"),
+            matched: Some("2022-06-01"),
+            placed: Some("2024-01-15"),
+            adopted: Some("2024-01-15"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // c5: adopted 2024-04-02, after the period: not in the cohort.
+    child_with(
+        app,
+        "alder",
+        "C5",
+        Dates {
+            entered: "2022-01-01",
+            plan: Some("2022-02-01"),
+            shobpa: Some("2022-03-01"),
+            order: Some("2022-04-01"),
+            matched: Some("2022-05-01"),
+            placed: Some("2023-06-01"),
+            adopted: Some("2024-04-02"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // c6: plan changed away from adoption: never in the cohort.
+    child_with(
+        app,
+        "alder",
+        "C6",
+        Dates {
+            entered: "2022-01-01",
+            plan: Some("2022-02-01"),
+            plan_changed: Some("2023-01-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // birch b1: in care 2022-01-01 → placed 2023-03-01 = 424 days; order 2022-05-01 → match
+    //     2022-08-01 = 92; adopted 2023-10-01.
+    child_with(
+        app,
+        "birch",
+        "B1",
+        Dates {
+            entered: "2022-01-01",
+            plan: Some("2022-02-01"),
+            shobpa: Some("2022-03-01"),
+            order: Some("2022-05-01"),
+            matched: Some("2022-08-01"),
+            placed: Some("2023-03-01"),
+            adopted: Some("2023-10-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // birch b2: in care 2022-01-01 → placed 2023-06-01 = 516 days; order 2022-06-01 → match
+    //     2022-10-01 = 122; adopted 2024-02-01.
+    child_with(
+        app,
+        "birch",
+        "B2",
+        Dates {
+            entered: "2022-01-01",
+            plan: Some("2022-02-01"),
+            shobpa: Some("2022-03-01"),
+            order: Some("2022-06-01"),
+            matched: Some("2022-10-01"),
+            placed: Some("2023-06-01"),
+            adopted: Some("2024-02-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+const SCORECARD: &str = r#"query($authorityIds: [ID!]) {
+  scorecard(asOf: "2024-06-30", authorityIds: $authorityIds) {
+    period {
+      from to
+      total { suppressionApplied cohort { value suppressed } a1 { days { value suppressed } met } }
+      authorities {
+        authority { code } suppressionApplied
+        cohort { value suppressed }
+        a1 { days { value suppressed } cohort { value suppressed } thresholdDays met }
+        a10 { days { value suppressed } cohort { value suppressed } met }
+        a2 { days { value suppressed } cohort { value suppressed } thresholdDays met }
+        a3 { count { value suppressed } percent { value suppressed } cohort { value suppressed } thresholdDays }
+      }
+    }
+    years { from to authorities { authority { code } cohort { value suppressed } } }
+  }
+}"#;
+
+fn row<'a>(data: &'a Value, code: &str) -> &'a Value {
+    data["scorecard"]["period"]["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["authority"]["code"] == code)
+        .unwrap_or_else(|| panic!("no row for {code}: {data:#}"))
+}
+
+both_backends!(
+    the_scorecard_matches_the_hand_computed_fixture,
+    board_analysts_and_other_authorities_see_suppressed_figures
+);
+
+async fn the_scorecard_matches_the_hand_computed_fixture(app: TestApp) {
+    scorecard_fixture(&app).await;
+    let manager = app.role("alder", "MANAGER");
+    let data = app
+        .ok(
+            &manager,
+            SCORECARD,
+            json!({ "authorityIds": [app.authority_id("alder")] }),
+        )
+        .await;
+    // The default period: the three years to the latest 31 March on or before 2024-06-30.
+    assert_eq!(data["scorecard"]["period"]["from"], "2021-04-01");
+    assert_eq!(data["scorecard"]["period"]["to"], "2024-03-31");
+    let alder = row(&data, "alder");
+    assert_eq!(alder["suppressionApplied"], false);
+    // Cohort: c1, c2, c3, c4 (c5 adopted after the period, c6 never).
+    assert_eq!(alder["cohort"]["value"], 4);
+    // A1 = (264 + 156 + 588 + 713) / 4 = 1721 / 4 = 430.25 → 430, over the 426 threshold.
+    assert_eq!(alder["a1"]["days"]["value"], 430);
+    assert_eq!(alder["a1"]["cohort"]["value"], 4);
+    assert_eq!(alder["a1"]["thresholdDays"], 426);
+    assert_eq!(alder["a1"]["met"], false);
+    // A10 = (264 + 156 + 30 + 713) / 4 = 1163 / 4 = 290.75 → 291.
+    assert_eq!(alder["a10"]["days"]["value"], 291);
+    assert_eq!(alder["a10"]["met"], true);
+    // A2 over c1, c2, c3 (c4 not placed before the order) = (92 + 0 + 334) / 3 = 142.
+    assert_eq!(alder["a2"]["days"]["value"], 142);
+    assert_eq!(alder["a2"]["cohort"]["value"], 3);
+    assert_eq!(alder["a2"]["thresholdDays"], 121);
+    assert_eq!(alder["a2"]["met"], false);
+    // A3: c1 (264) and c2 (156) within 426 days: 2 of 4 = 50 %.
+    assert_eq!(alder["a3"]["count"]["value"], 2);
+    assert_eq!(alder["a3"]["percent"]["value"], 50.0);
+    assert_eq!(alder["a3"]["cohort"]["value"], 4);
+    // Year by year: 2021-22 none, 2022-23 c1 (2023-05-01 is in 2023-24!) ... so 2023-24 holds all four.
+    let years = data["scorecard"]["years"].as_array().unwrap();
+    assert_eq!(years.len(), 3);
+    let cohorts: Vec<Value> = years
+        .iter()
+        .map(|y| y["authorities"][0]["cohort"]["value"].clone())
+        .collect();
+    assert_eq!(cohorts, vec![json!(0), json!(0), json!(4)]);
+
+    // With an explicit one-year period and both authorities, as a board analyst would ask
+    // but as a decision maker of both: birch A1 = (424 + 516) / 2 = 470; A2 = (92 + 122) / 2 = 107.
+    let both = app.token(
+        "dm-both",
+        &[
+            ("alder", &["DECISION_MAKER"]),
+            ("birch", &["DECISION_MAKER"]),
+        ],
+    );
+    let q = SCORECARD.replace(
+        "scorecard(asOf: \"2024-06-30\",",
+        "scorecard(asOf: \"2024-06-30\", period: { from: \"2023-04-01\", to: \"2024-03-31\" },",
+    );
+    let data = app
+        .ok(
+            &both,
+            &q,
+            json!({ "authorityIds": [app.authority_id("alder"), app.authority_id("birch")] }),
+        )
+        .await;
+    let birch = row(&data, "birch");
+    assert_eq!(birch["cohort"]["value"], 2);
+    assert_eq!(birch["a1"]["days"]["value"], 470);
+    assert_eq!(birch["a2"]["days"]["value"], 107);
+    assert_eq!(birch["a2"]["met"], true);
+    // Total: 6 children; A1 = (1721 + 940) / 6 = 2661 / 6 = 443.5 → 444 (halves up).
+    let total = &data["scorecard"]["period"]["total"];
+    assert_eq!(total["cohort"]["value"], 6);
+    assert_eq!(total["a1"]["days"]["value"], 444);
+}
+
+async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestApp) {
+    scorecard_fixture(&app).await;
+    let ids = json!({ "authorityIds": [app.authority_id("alder"), app.authority_id("birch")] });
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let data = app.ok(&analyst, SCORECARD, ids.clone()).await;
+    let hidden = json!({ "value": null, "suppressed": true });
+    for code in ["alder", "birch"] {
+        let r = row(&data, code);
+        assert_eq!(r["suppressionApplied"], true);
+        // Cohorts of 4 and 2: counts of 1–5 are withheld; means over ≤ 10 children too.
+        assert_eq!(r["cohort"], hidden, "{code}");
+        assert_eq!(r["a1"]["days"], hidden);
+        assert_eq!(r["a1"]["met"], Value::Null, "no verdict on a withheld mean");
+        assert_eq!(r["a3"]["percent"], hidden);
+    }
+    // Two withheld cells in the column: the total of 6 may show.
+    assert_eq!(data["scorecard"]["period"]["total"]["cohort"]["value"], 6);
+    // Zero stays zero.
+    let years = data["scorecard"]["years"].as_array().unwrap();
+    assert_eq!(
+        years[0]["authorities"][0]["cohort"],
+        json!({ "value": 0, "suppressed": false })
+    );
+    assert!(
+        !data.to_string().contains("C1 Testchild"),
+        "no record-level data"
+    );
+
+    // A manager of alder sees alder as it is and birch withheld — and the total withheld
+    // too, since alder's 4 is known to them and 6 − 4 would give birch away.
+    let manager = app.role("alder", "MANAGER");
+    let data = app.ok(&manager, SCORECARD, ids.clone()).await;
+    assert_eq!(row(&data, "alder")["cohort"]["value"], 4);
+    assert_eq!(row(&data, "alder")["suppressionApplied"], false);
+    assert_eq!(row(&data, "birch")["cohort"], hidden);
+    assert_eq!(data["scorecard"]["period"]["total"]["cohort"], hidden);
+
+    // Roles without the report are refused.
+    for role in ["SOCIAL_WORKER", "FAMILY_FINDER", "RECRUITMENT_OFFICER"] {
+        let body = app
+            .gql(Some(&app.role("alder", role)), SCORECARD, ids.clone())
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{role}");
+    }
+    let other = app.token_with("other-analyst", "other", &[], &["BOARD_ANALYST"]);
+    let body = app.gql(Some(&other), SCORECARD, ids.clone()).await;
+    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
+
+    // The same suppression in the CSV export, written as `c`, and the export is audited.
+    let csv = |token: String| {
+        let url = format!(
+            "{}/export/scorecard.csv?asOf=2024-06-30&authorities=alder,birch",
+            app.address
+        );
+        let client = app.client.clone();
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let response = csv(analyst.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = response.text().await.unwrap();
+    let cohort_line = |text: &str, who: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("2021-04-01,2024-03-31,") && l.contains(&format!(",{who},COHORT,"))
+            })
+            .unwrap_or_else(|| panic!("no cohort line for {who} in {text}"))
+            .to_owned()
+    };
+    assert_eq!(
+        cohort_line(&text, "alder"),
+        "2021-04-01,2024-03-31,alder,COHORT,c,c,,"
+    );
+    assert_eq!(
+        cohort_line(&text, "TOTAL"),
+        "2021-04-01,2024-03-31,TOTAL,COHORT,6,6,,"
+    );
+    let text = csv(manager.clone()).await.text().await.unwrap();
+    assert_eq!(
+        cohort_line(&text, "alder"),
+        "2021-04-01,2024-03-31,alder,COHORT,4,4,,"
+    );
+    assert_eq!(
+        cohort_line(&text, "birch"),
+        "2021-04-01,2024-03-31,birch,COHORT,c,c,,"
+    );
+    let refused = csv(app.role("alder", "SOCIAL_WORKER")).await;
+    assert_eq!(refused.status(), 403);
+    let anonymous = app
+        .client
+        .get(format!("{}/export/scorecard.csv", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    app.flush_audit().await;
+    let admin = app.token_with("admin", "demo", &[], &["CONSORTIUM_ADMIN"]);
+    let log = app
+        .ok(&admin, r#"{ auditLog(filter: { action: EXPORT }, first: 10) { totalCount edges { node { entityType subject } } } }"#, json!({}))
+        .await;
+    assert_eq!(
+        log["auditLog"]["totalCount"], 2,
+        "two successful exports: {log:#}"
+    );
+    assert_eq!(
+        log["auditLog"]["edges"][0]["node"]["entityType"],
+        "Scorecard"
+    );
+}
+
+const TRACKING: &str = r#"query($asOf: Date!) {
+  trackingAlerts(asOf: $asOf) { totalCount edges { node { kind daysOverdue since projectedA1Days projectedOverThreshold child { profileName } } } }
+}"#;
+
+both_backends!(
+    tracking_alerts_start_the_day_after_each_timescale,
+    sufficiency_counts_placement_units
+);
+
+async fn tracking_alerts_start_the_day_after_each_timescale(app: TestApp) {
+    // In care 2024-01-01, placement order 2024-03-01, no match.
+    child_with(
+        &app,
+        "alder",
+        "Waiting",
+        Dates {
+            entered: "2024-01-01",
+            plan: Some("2024-01-15"),
+            shobpa: Some("2024-02-01"),
+            order: Some("2024-03-01"),
+            born: Some("2023-06-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // A birch child long overdue: never in alder's list.
+    child_with(
+        &app,
+        "birch",
+        "Elsewhere",
+        Dates {
+            entered: "2021-01-01",
+            plan: Some("2021-02-01"),
+            order: Some("2021-03-01"),
+            born: Some("2020-06-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    let alerts = |as_of: &'static str| {
+        let app = &app;
+        let sw = sw.clone();
+        async move { app.ok(&sw, TRACKING, json!({ "asOf": as_of })).await["trackingAlerts"].clone() }
+    };
+    // Day 90 after the order (2024-05-30): nothing; day 91: refer wider, 1 day overdue.
+    assert_eq!(alerts("2024-05-30").await["totalCount"], 0);
+    let a = alerts("2024-05-31").await;
+    assert_eq!(a["totalCount"], 1);
+    assert_eq!(
+        a["edges"][0]["node"]["kind"],
+        "PLACEMENT_ORDER_NO_MATCH_90_DAYS"
+    );
+    assert_eq!(a["edges"][0]["node"]["daysOverdue"], 1);
+    assert_eq!(a["edges"][0]["node"]["child"]["profileName"], "Waiting");
+    // 121 days after the order is 2024-06-30.
+    assert_eq!(alerts("2024-06-30").await["totalCount"], 1);
+    assert_eq!(alerts("2024-07-01").await["totalCount"], 2);
+    // 426 days in care: 2025-03-02; the alert on 2025-03-03, when the projection is 427.
+    let kinds = |a: &Value| -> Vec<String> {
+        a["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        !kinds(&alerts("2025-03-02").await)
+            .contains(&"IN_CARE_OVER_426_DAYS_NOT_PLACED".to_owned())
+    );
+    let a = alerts("2025-03-03").await;
+    assert!(kinds(&a).contains(&"IN_CARE_OVER_426_DAYS_NOT_PLACED".to_owned()));
+    let node = a["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["kind"] == "IN_CARE_OVER_426_DAYS_NOT_PLACED")
+        .unwrap();
+    assert_eq!(node["node"]["projectedA1Days"], 427);
+    assert_eq!(node["node"]["projectedOverThreshold"], true);
+    // 18 months after 2024-01-01 is 2025-07-01.
+    assert!(
+        !kinds(&alerts("2025-07-01").await)
+            .contains(&"EIGHTEEN_MONTHS_SINCE_ENTERING_CARE".to_owned())
+    );
+    assert!(
+        kinds(&alerts("2025-07-02").await)
+            .contains(&"EIGHTEEN_MONTHS_SINCE_ENTERING_CARE".to_owned())
+    );
+    // Ordered by days overdue, most first.
+    let a = alerts("2025-07-02").await;
+    let overdue: Vec<i64> = a["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["daysOverdue"].as_i64().unwrap())
+        .collect();
+    assert!(overdue.windows(2).all(|w| w[0] >= w[1]), "{overdue:?}");
+    // Own authority only.
+    let body = app
+        .gql(
+            Some(&sw),
+            "query($a: [ID!]) { trackingAlerts(authorityIds: $a) { totalCount } }",
+            json!({ "a": [app.authority_id("birch")] }),
+        )
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let body = app
+        .gql(Some(&analyst), TRACKING, json!({ "asOf": "2025-07-02" }))
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+}
+
+const SUFFICIENCY: &str = r#"query($a: [ID!]) {
+  sufficiency(asOf: "2025-06-30", authorityIds: $a) {
+    suppressionApplied
+    rows { characteristic children { value suppressed } units { value suppressed } households { value suppressed } gap }
+  }
+}"#;
+
+async fn sufficiency_counts_placement_units(app: TestApp) {
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    let waiting = |born: &'static str| Dates {
+        entered: "2022-01-01",
+        plan: Some("2022-02-01"),
+        shobpa: Some("2022-03-01"),
+        born: Some(born),
+        ..Default::default()
+    };
+    // Four waiting children in three placement units: an older child (6 on 2025-06-30), a
+    // child with a disability, and two siblings who must stay together.
+    child_with(&app, "alder", "Older", waiting("2019-01-01")).await;
+    let disabled = child_with(&app, "alder", "Needs", waiting("2021-01-01")).await;
+    let version = app
+        .ok(
+            &sw,
+            "query($id: ID!) { child(id: $id) { version } }",
+            json!({ "id": disabled }),
+        )
+        .await["child"]["version"]
+        .clone();
+    app.ok(
+        &sw,
+        "mutation($input: UpdateChildInput!) { updateChild(input: $input) { child { id } } }",
+        json!({ "input": { "id": disabled, "expectedVersion": version, "needs": { "disability": "MEDIUM" }, "ethnicity": "MIXED" } }),
+    )
+    .await;
+    let s1 = child_with(&app, "alder", "Sib One", waiting("2021-03-01")).await;
+    let s2 = child_with(&app, "alder", "Sib Two", waiting("2022-01-01")).await;
+    app.ok(
+        &sw,
+        "mutation($input: CreateSiblingGroupInput!) { createSiblingGroup(input: $input) { siblingGroup { id } } }",
+        json!({ "input": { "childIds": [s1, s2], "label": "Sibs", "mustStayTogether": true } }),
+    )
+    .await;
+    // An adopted child does not wait.
+    child_with(
+        &app,
+        "alder",
+        "Adopted",
+        Dates {
+            entered: "2021-01-01",
+            plan: Some("2021-02-01"),
+            shobpa: Some("2021-03-01"),
+            order: Some("2021-04-01"),
+            matched: Some("2021-05-01"),
+            placed: Some("2021-06-01"),
+            adopted: Some("2022-01-01"),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Two approved households: one takes siblings up to 6 years old, one a disability.
+    let a = approved_household(&app, "alder", "Wide").await;
+    let b = approved_household(&app, "alder", "Narrow").await;
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    for (id, approval) in [
+        (
+            &a,
+            json!({ "capacity": 2, "ageMaxMonths": 72, "acceptsSiblings": true }),
+        ),
+        (
+            &b,
+            json!({ "acceptsNeeds": { "disability": "HIGH" }, "ageMaxMonths": 48 }),
+        ),
+    ] {
+        let v = app
+            .ok(
+                &ro,
+                "query($id: ID!) { household(id: $id) { version } }",
+                json!({ "id": id }),
+            )
+            .await["household"]["version"]
+            .clone();
+        app.ok(
+            &ro,
+            "mutation($input: UpdateHouseholdInput!) { updateHousehold(input: $input) { household { id } } }",
+            json!({ "input": { "id": id, "expectedVersion": v, "approval": approval } }),
+        )
+        .await;
+    }
+    let manager = app.role("alder", "MANAGER");
+    let data = app
+        .ok(
+            &manager,
+            SUFFICIENCY,
+            json!({ "a": [app.authority_id("alder")] }),
+        )
+        .await;
+    let rows = data["sufficiency"]["rows"].as_array().unwrap();
+    let get = |c: &str| {
+        rows.iter()
+            .find(|r| r["characteristic"] == c)
+            .unwrap()
+            .clone()
+    };
+    let v = |r: &Value, k: &str| r[k]["value"].clone();
+    // All: 4 children in 3 units; 2 households; gap 2 − 3 = −1.
+    let all = get("ALL");
+    assert_eq!(
+        (
+            v(&all, "children"),
+            v(&all, "units"),
+            v(&all, "households"),
+            all["gap"].clone()
+        ),
+        (json!(4), json!(3), json!(2), json!(-1))
+    );
+    // The sibling group is one unit of two children; one household takes it.
+    let sib = get("SIBLING_GROUP");
+    assert_eq!(
+        (v(&sib, "children"), v(&sib, "units"), v(&sib, "households")),
+        (json!(2), json!(1), json!(1))
+    );
+    let older = get("AGED_FIVE_PLUS");
+    assert_eq!(
+        (v(&older, "units"), v(&older, "households")),
+        (json!(1), json!(1))
+    );
+    let disability = get("DISABILITY");
+    assert_eq!(
+        (v(&disability, "units"), v(&disability, "households")),
+        (json!(1), json!(1))
+    );
+    let minority = get("ETHNIC_MINORITY");
+    assert_eq!(
+        (v(&minority, "units"), v(&minority, "households")),
+        (json!(1), json!(0))
+    );
+
+    // A board analyst sees the same with small counts withheld and no gap where a side is.
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let data = app
+        .ok(
+            &analyst,
+            SUFFICIENCY,
+            json!({ "a": [app.authority_id("alder")] }),
+        )
+        .await;
+    assert_eq!(data["sufficiency"]["suppressionApplied"], true);
+    let all = data["sufficiency"]["rows"][0].clone();
+    assert_eq!(all["units"], json!({ "value": null, "suppressed": true }));
+    assert_eq!(all["gap"], Value::Null);
+    let csv = app
+        .client
+        .get(format!(
+            "{}/export/sufficiency.csv?asOf=2025-06-30&authorities=alder",
+            app.address
+        ))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.lines().any(|l| l == "2025-06-30,ALL,c,c,c,c"), "{csv}");
+}
