@@ -2,14 +2,17 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::{ServerError, Variables};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::DatabaseConnection;
+use serde_json::Value as JsonValue;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -17,8 +20,12 @@ use crate::auth::Actor;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::graphql::context::RequestContext;
+use crate::graphql::limits::{self, Limit, OperationTrace, QueryLimits};
 use crate::graphql::{self, AppSchema};
 use crate::infra::audit::AuditSink;
+use crate::infra::metrics::{self, OperationRecord, Outcome};
+use crate::infra::revocations::{self, Revocations};
+use crate::infra::shared::SharedStore;
 use crate::store::{self, tenancy::DirectoryCache};
 
 /// What every request can reach.
@@ -27,21 +34,34 @@ pub struct AppState {
     pub config: Config,
     pub directory: DirectoryCache,
     pub audit: AuditSink,
+    /// Cache, counters, rate-limit buckets and pub/sub: Redis with `REDIS_URL`, else
+    /// in-process.
+    pub shared: SharedStore,
+    /// The session revocations this replica enforces, kept current from the database and
+    /// the shared pub/sub.
+    pub revocations: Arc<Revocations>,
 }
 
 impl AppState {
-    /// Connects, migrates, loads the directory and starts the audit writer.
+    /// Connects, migrates, loads the directory and the session revocations, and starts the
+    /// audit writer and the shared store (an unreachable Redis is not fatal: the service
+    /// starts degraded and picks Redis up when it answers).
     pub async fn start(config: Config) -> anyhow::Result<Arc<AppState>> {
         let db = store::connect(&config.database_url).await?;
         store::migrate(&db).await?;
         let directory = DirectoryCache::default();
         directory.reload(&db).await?;
         let audit = AuditSink::start(db.clone());
+        let shared =
+            SharedStore::start(config.redis_url.as_deref(), &config.redis_key_prefix).await?;
+        let revocations = revocations::start(db.clone(), &shared).await?;
         Ok(Arc::new(AppState {
             db,
             config,
             directory,
             audit,
+            shared,
+            revocations,
         }))
     }
 }
@@ -128,20 +148,43 @@ pub async fn shutdown_signal() {
 
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
+    metrics::install();
     let schema = graphql::schema(state.clone());
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/export/{file}", get(export))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .with_state(Shared { state, schema })
 }
 
+/// `GET /readyz`: 200 when every backing service answers, else 503 naming the first that
+/// does not.
 async fn readyz(State(shared): State<Shared>) -> Response {
-    if store::ping(&shared.state.db).await {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    if !store::ping(&shared.state.db).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response();
+    }
+    // With `REDIS_URL` set, Redis must answer too. The replica still serves requests
+    // without it (degraded), but should not take traffic meant for a healthy one.
+    if shared.state.shared.ping().await == Some(false) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "redis unreachable").into_response();
+    }
+    (StatusCode::OK, "ready").into_response()
+}
+
+/// `GET /metrics`: Prometheus text format (see `infra::metrics` for the names).
+async fn metrics_text(State(shared): State<Shared>) -> Response {
+    match metrics::render(shared.state.audit.depth()) {
+        Some(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            body,
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable").into_response(),
     }
 }
 
@@ -158,7 +201,8 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// The actor of a request: none without a token, an error for a bad one.
+/// The actor of a request: none without a token, an error for a bad one (including a token
+/// of a subject whose sessions were revoked at or after it was issued).
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -180,7 +224,16 @@ async fn authenticate(
             claims.memberships.iter().map(|m| m.authority.as_str()),
         )
         .await?;
-    Ok(Some(Arc::new(Actor::from_claims(&claims, &directory)?)))
+    let actor = Actor::from_claims(&claims, &directory)?;
+    if state
+        .revocations
+        .is_revoked(actor.consortium_id, &actor.subject, actor.issued_at)
+    {
+        return Err(AppError::Unauthenticated(
+            "this session was revoked; sign in again".into(),
+        ));
+    }
+    Ok(Some(Arc::new(actor)))
 }
 
 fn error_response(status: StatusCode, error: AppError) -> Response {
@@ -190,68 +243,444 @@ fn error_response(status: StatusCode, error: AppError) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn execute(shared: Shared, headers: HeaderMap, request: async_graphql::Request) -> Response {
+/// The media type of a GraphQL response, from the request's `Accept` (GraphQL over HTTP):
+/// `application/graphql-response+json` when the client accepts it at least as readily as
+/// `application/json`, else `application/json` — also for a missing `Accept` or `*/*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Media {
+    GraphQLResponse,
+    Json,
+}
+
+impl Media {
+    fn negotiate(headers: &HeaderMap) -> Media {
+        let (mut graphql_response, mut json) = (0.0_f32, 0.0_f32);
+        let ranges = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for range in ranges {
+            let mut parts = range.split(';');
+            let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media_type.as_str() {
+                "application/graphql-response+json" => {
+                    graphql_response = graphql_response.max(quality)
+                }
+                "application/json" => json = json.max(quality),
+                _ => {}
+            }
+        }
+        if graphql_response > 0.0 && graphql_response >= json {
+            Media::GraphQLResponse
+        } else {
+            Media::Json
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        match self {
+            Media::GraphQLResponse => {
+                HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+            }
+            Media::Json => HeaderValue::from_static("application/json; charset=utf-8"),
+        }
+    }
+
+    /// The status of a response whose operation never ran (it did not parse, failed
+    /// validation or went over a limit): 400 under `application/graphql-response+json`; 200
+    /// under legacy `application/json`, as the spec asks. (A rate-limited operation is a
+    /// 429 under the former; both carry `Retry-After`.)
+    fn not_run_status(self) -> StatusCode {
+        match self {
+            Media::GraphQLResponse => StatusCode::BAD_REQUEST,
+            Media::Json => StatusCode::OK,
+        }
+    }
+}
+
+/// What one HTTP request on /graphql carries.
+enum Incoming {
+    Single(Box<async_graphql::Request>),
+    /// A JSON array of operations, run one after the other (at most `max_batch`).
+    Batch(Vec<async_graphql::Request>),
+}
+
+/// A request answered without running anything: an HTTP status and one error.
+struct Refusal {
+    status: StatusCode,
+    error: Box<ServerError>,
+}
+
+impl Refusal {
+    fn bad_request(message: &str) -> Refusal {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            AppError::bad_input("request", message),
+        )
+    }
+
+    fn new(status: StatusCode, error: AppError) -> Refusal {
+        let error: async_graphql::Error = error.into();
+        Refusal {
+            status,
+            error: Box::new(error.into_server_error(async_graphql::Pos::default())),
+        }
+    }
+
+    fn over_limit(status: StatusCode, limit: Limit, max: usize, message: String) -> Refusal {
+        Refusal {
+            status,
+            error: Box::new(limits::limit_error(limit, max, message)),
+        }
+    }
+
+    /// The response, counted as a rejected operation.
+    fn respond(self, media: Media, request_id: &str, started: Instant) -> Response {
+        let code = error_code(&self.error);
+        metrics::record_operation(OperationRecord {
+            operation_type: "unknown",
+            operation_name: None,
+            outcome: Outcome::Rejected,
+            elapsed: started.elapsed(),
+            error_codes: vec![code.as_str()],
+        });
+        tracing::info!(status = self.status.as_u16(), code = %code, "graphql request refused");
+        let mut error = self.error;
+        error.locations.clear();
+        let body = serde_json::json!({ "errors": [error] });
+        graphql_http_response(self.status, media, request_id, &body)
+    }
+}
+
+fn graphql_http_response(
+    status: StatusCode,
+    media: Media,
+    request_id: &str,
+    body: &JsonValue,
+) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.content_type());
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", value);
+    }
+    response
+}
+
+fn error_code(error: &ServerError) -> String {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .map(|v| v.to_string().trim_matches('"').to_owned())
+        .unwrap_or_else(|| "BAD_USER_INPUT".into())
+}
+
+/// `POST /graphql`: one operation as a JSON object, or a batch as a JSON array.
+async fn graphql_post(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let started = Instant::now();
+    let media = Media::negotiate(&headers);
     let id = request_id(&headers);
     let span = tracing::info_span!("graphql", request_id = %id);
     async move {
-        let actor = match authenticate(&shared.state, &headers).await {
-            Ok(actor) => actor,
-            Err(e @ AppError::Unauthenticated(_)) => {
-                return error_response(StatusCode::UNAUTHORIZED, e);
-            }
-            Err(e) => {
-                tracing::error!(error = ?e, "authentication failed");
-                return error_response(StatusCode::INTERNAL_SERVER_ERROR, e);
-            }
-        };
-        let request = request.data(RequestContext::new(actor, id.clone()));
-        let mut result = shared.schema.execute(request).await;
-        // Parse and validation errors (and input values that fail to parse) come from the
-        // executor without a code; every error carries one.
-        for error in &mut result.errors {
-            let extensions = error.extensions.get_or_insert_with(Default::default);
-            if extensions.get("code").is_none() {
-                extensions.set("code", "BAD_USER_INPUT");
-            }
+        match read_post(&headers, body, &shared.state.config.limits).await {
+            Ok(incoming) => run(&shared, &headers, &id, incoming, media, started).await,
+            Err(refusal) => refusal.respond(media, &id, started),
         }
-        let mut response = GraphQLResponse::from(result).into_response();
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert("x-request-id", value);
-        }
-        response
     }
     .instrument(span)
     .await
 }
 
-async fn graphql_post(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> Response {
-    execute(shared, headers, request.into_inner()).await
-}
-
+/// `GET /graphql`: a query in the query string, or GraphiQL outside production.
 async fn graphql_get(
     State(shared): State<Shared>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    match uri.query().filter(|q| !q.is_empty()) {
-        Some(query) => match async_graphql::http::parse_query_string(query) {
-            Ok(request) if changes_state(&request) => error_response(
+    let started = Instant::now();
+    let media = Media::negotiate(&headers);
+    let Some(query) = uri.query().filter(|q| !q.is_empty()) else {
+        if shared.state.config.is_production() {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    };
+    let id = request_id(&headers);
+    let span = tracing::info_span!("graphql", request_id = %id);
+    async move {
+        let request = match async_graphql::http::parse_query_string(query) {
+            Ok(request) => request,
+            Err(_) => {
+                return Refusal::bad_request("the query string is not a GraphQL request")
+                    .respond(media, &id, started);
+            }
+        };
+        // The size first: `changes_state` parses the document.
+        if let Err(error) = limits::check_size(&request.query, &shared.state.config.limits) {
+            return Refusal {
+                status: media.not_run_status(),
+                error: Box::new(error),
+            }
+            .respond(media, &id, started);
+        }
+        if changes_state(&request) {
+            let mut response = Refusal::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 AppError::bad_input("query", "mutations must be sent with POST"),
-            ),
-            Ok(request) => execute(shared, headers, request).await,
-            Err(_) => error_response(
-                StatusCode::BAD_REQUEST,
-                AppError::bad_input("query", "the query string is not a GraphQL request"),
-            ),
-        },
-        None if shared.state.config.is_production() => StatusCode::NOT_FOUND.into_response(),
-        None => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
+            )
+            .respond(media, &id, started);
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        run(
+            &shared,
+            &headers,
+            &id,
+            Incoming::Single(Box::new(request)),
+            media,
+            started,
+        )
+        .await
     }
+    .instrument(span)
+    .await
+}
+
+/// Reads a POST body: JSON only (which also keeps HTML forms from posting cross-site), no
+/// larger than `max_body_bytes`, every parameter of the right JSON type.
+async fn read_post(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limits: &QueryLimits,
+) -> Result<Incoming, Refusal> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::bad_input(
+                "request",
+                "send the request as Content-Type: application/json",
+            ),
+        ));
+    }
+    let too_large = || {
+        Refusal::over_limit(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Limit::BodySize,
+            limits.max_body_bytes,
+            format!(
+                "the request body is too large: the limit is {} bytes",
+                limits.max_body_bytes
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    // Past the declared length, the only way reading fails with a response still wanted is
+    // the limit (a client that hangs up reads nothing).
+    let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
+        .await
+        .map_err(|_| too_large())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Refusal::bad_request("the request has no body"));
+    }
+    let value: JsonValue = serde_json::from_slice(&bytes)
+        .map_err(|_| Refusal::bad_request("the request body is not valid JSON"))?;
+    match value {
+        JsonValue::Object(params) => Ok(Incoming::Single(Box::new(request_from(params)?))),
+        JsonValue::Array(items) => {
+            if items.is_empty() {
+                return Err(Refusal::bad_request("the batch is empty"));
+            }
+            if items.len() > limits.max_batch {
+                return Err(Refusal::over_limit(
+                    StatusCode::BAD_REQUEST,
+                    Limit::BatchSize,
+                    limits.max_batch,
+                    format!(
+                        "the batch is too large: {} operations, the limit is {}",
+                        items.len(),
+                        limits.max_batch
+                    ),
+                ));
+            }
+            let requests = items
+                .into_iter()
+                .map(|item| match item {
+                    JsonValue::Object(params) => request_from(params),
+                    _ => Err(Refusal::bad_request(
+                        "each operation of a batch must be a JSON object",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Incoming::Batch(requests))
+        }
+        _ => Err(Refusal::bad_request(
+            "the request body must be a JSON object with a query",
+        )),
+    }
+}
+
+/// One operation from its JSON parameters: `query` (a string), and optionally
+/// `operationName` (a string), `variables` and `extensions` (objects); null is absent.
+fn request_from(
+    mut params: serde_json::Map<String, JsonValue>,
+) -> Result<async_graphql::Request, Refusal> {
+    let query = match params.remove("query") {
+        Some(JsonValue::String(query)) => query,
+        None | Some(JsonValue::Null) => {
+            return Err(Refusal::bad_request("the request has no query"));
+        }
+        Some(_) => return Err(Refusal::bad_request("query must be a string")),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match params.remove("operationName") {
+        None | Some(JsonValue::Null) => {}
+        Some(JsonValue::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err(Refusal::bad_request("operationName must be a string")),
+    }
+    match params.remove("variables") {
+        None | Some(JsonValue::Null) => {}
+        Some(variables @ JsonValue::Object(_)) => {
+            request = request.variables(Variables::from_json(variables));
+        }
+        Some(_) => return Err(Refusal::bad_request("variables must be an object")),
+    }
+    // No extension is supported (persisted queries neither); a well-formed map is ignored.
+    match params.remove("extensions") {
+        None | Some(JsonValue::Null) | Some(JsonValue::Object(_)) => {}
+        Some(_) => return Err(Refusal::bad_request("extensions must be an object")),
+    }
+    Ok(request)
+}
+
+/// Authenticates once, then runs the operation(s) and answers.
+async fn run(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    incoming: Incoming,
+    media: Media,
+    started: Instant,
+) -> Response {
+    let actor = match authenticate(&shared.state, headers).await {
+        Ok(actor) => actor,
+        Err(e @ AppError::Unauthenticated(_)) => {
+            return Refusal::new(StatusCode::UNAUTHORIZED, e).respond(media, id, started);
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "authentication failed");
+            return Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e).respond(media, id, started);
+        }
+    };
+    match incoming {
+        Incoming::Single(request) => {
+            let (body, ran) = execute(shared, actor, id, *request, started).await;
+            let retry_after = body["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["extensions"]["code"] == "RATE_LIMITED")
+                .find_map(|e| e["extensions"]["retryAfterSeconds"].as_u64());
+            let status = match (ran, retry_after, media) {
+                (true, _, _) => StatusCode::OK,
+                (false, Some(_), Media::GraphQLResponse) => StatusCode::TOO_MANY_REQUESTS,
+                (false, _, _) => media.not_run_status(),
+            };
+            let mut response = graphql_http_response(status, media, id, &body);
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
+        Incoming::Batch(requests) => {
+            let mut bodies = Vec::with_capacity(requests.len());
+            for request in requests {
+                let (body, _) = execute(shared, actor.clone(), id, request, Instant::now()).await;
+                bodies.push(body);
+            }
+            graphql_http_response(StatusCode::OK, media, id, &JsonValue::Array(bodies))
+        }
+    }
+}
+
+/// Runs one operation; returns the response body and whether the operation ran (a body
+/// for one that did not has no `data`, as GraphQL over HTTP asks).
+async fn execute(
+    shared: &Shared,
+    actor: Option<Arc<Actor>>,
+    id: &str,
+    request: async_graphql::Request,
+    started: Instant,
+) -> (JsonValue, bool) {
+    let trace = OperationTrace::new(request.operation_name.clone());
+    let request = request
+        .data(RequestContext::new(actor, id.to_owned()))
+        .data(trace.clone());
+    let mut result = shared.schema.execute(request).await;
+    // Parse and validation errors (and input values that fail to parse) come from the
+    // executor without a code; every error carries one.
+    for error in &mut result.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+    let ran = trace.executed();
+    let outcome = match (ran, result.errors.is_empty()) {
+        (false, _) => Outcome::Rejected,
+        (true, true) => Outcome::Ok,
+        (true, false) => Outcome::Error,
+    };
+    let codes: Vec<String> = result.errors.iter().map(error_code).collect();
+    let operation_name = trace.operation_name();
+    let elapsed = started.elapsed();
+    tracing::info!(
+        operation_type = trace.operation_type(),
+        operation = operation_name.as_deref().unwrap_or("anonymous"),
+        outcome = ?outcome,
+        errors = codes.len(),
+        elapsed_ms = elapsed.as_millis() as u64,
+        "graphql operation"
+    );
+    metrics::record_operation(OperationRecord {
+        operation_type: trace.operation_type(),
+        operation_name: operation_name.as_deref(),
+        outcome,
+        elapsed,
+        error_codes: codes.iter().map(String::as_str).collect(),
+    });
+    let mut body = serde_json::to_value(&result).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "response not serialisable");
+        serde_json::json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] })
+    });
+    if !ran && let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    (body, ran)
 }
 
 /// Whether a request's document holds a mutation or subscription (refused over GET).

@@ -1,6 +1,8 @@
 //! Command-line interface. Every flag is also an environment variable.
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::graphql::limits;
+
 /// Permanence: the GraphQL backend of a regional adoption agency.
 #[derive(Debug, Parser)]
 #[command(name = "permanence", version, about)]
@@ -51,6 +53,108 @@ pub struct GlobalArgs {
         global = true
     )]
     pub environment: Environment,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+/// State shared by replicas: the Redis key prefix and the per-subject rate limit.
+#[derive(Clone, Debug, Args)]
+pub struct SharedArgs {
+    /// Prefix of every Redis key and channel, so that deployments can share one Redis.
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        default_value = "permanence",
+        global = true
+    )]
+    pub redis_key_prefix: String,
+    /// Points in each subject's rate-limit bucket; an operation costs its complexity. 0
+    /// turns rate limiting off. At least PERMANENCE_MAX_COMPLEXITY, so that any operation
+    /// the complexity limit admits fits in a full bucket.
+    #[arg(
+        long,
+        env = "PERMANENCE_RATE_LIMIT_CAPACITY",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub rate_limit_capacity: u64,
+    /// Points a second drained from each bucket (the sustained rate a subject may spend).
+    #[arg(
+        long,
+        env = "PERMANENCE_RATE_LIMIT_LEAK_RATE",
+        default_value_t = 250,
+        global = true
+    )]
+    pub rate_limit_leak_rate: u64,
+}
+
+/// Abuse limits on GraphQL requests (DESIGN §6); see `graphql::limits`.
+#[derive(Clone, Debug, Args)]
+pub struct LimitArgs {
+    /// Deepest nesting of fields in a GraphQL operation.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_DEPTH",
+        default_value_t = limits::DEFAULT_MAX_DEPTH,
+        global = true
+    )]
+    pub max_depth: usize,
+    /// Most complexity of a GraphQL operation (1 per field; a page costs `first` × one item).
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_COMPLEXITY",
+        default_value_t = limits::DEFAULT_MAX_COMPLEXITY,
+        global = true
+    )]
+    pub max_complexity: usize,
+    /// Most aliased fields in a GraphQL operation, fragments expanded.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_ALIASES",
+        default_value_t = limits::DEFAULT_MAX_ALIASES,
+        global = true
+    )]
+    pub max_aliases: usize,
+    /// Most operations in one batched (JSON array) request; 1 refuses batches.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_BATCH",
+        default_value_t = limits::DEFAULT_MAX_BATCH,
+        global = true
+    )]
+    pub max_batch: usize,
+    /// Largest GraphQL document, in bytes (refused before parsing).
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_QUERY_BYTES",
+        default_value_t = limits::DEFAULT_MAX_QUERY_BYTES,
+        global = true
+    )]
+    pub max_query_bytes: usize,
+    /// Largest request body on /graphql, in bytes.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_BODY_BYTES",
+        default_value_t = limits::DEFAULT_MAX_BODY_BYTES,
+        global = true
+    )]
+    pub max_body_bytes: usize,
+}
+
+impl LimitArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> limits::QueryLimits {
+        limits::QueryLimits {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_aliases: self.max_aliases,
+            max_batch: self.max_batch,
+            max_query_bytes: self.max_query_bytes,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
 }
 
 /// Where the service runs; production refuses development conveniences.

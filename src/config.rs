@@ -2,7 +2,9 @@
 use anyhow::{Context, bail};
 
 use crate::auth::jwt::{DEVELOPMENT_SECRET, JwtKeys};
-use crate::cli::{Environment, GlobalArgs};
+use crate::cli::{Environment, GlobalArgs, SharedArgs};
+use crate::graphql::limits::QueryLimits;
+use crate::infra::bucket::LeakyBucket;
 
 /// Everything the service needs to know about its surroundings.
 #[derive(Clone)]
@@ -11,6 +13,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub environment: Environment,
     pub jwt: JwtKeys,
+    /// Abuse limits on GraphQL requests.
+    pub limits: QueryLimits,
+    /// Prefix of every Redis key and channel.
+    pub redis_key_prefix: String,
+    /// Each subject's bucket of complexity points; `None` turns rate limiting off.
+    pub rate_limit: Option<LeakyBucket>,
 }
 
 impl Config {
@@ -43,11 +51,19 @@ impl Config {
                 )
             }
         };
+        let limits = args.limits.limits();
+        if limits.zero() {
+            bail!("the PERMANENCE_MAX_* limits must all be at least 1");
+        }
+        let rate_limit = rate_limit(&args.shared, &limits)?;
         Ok(Config {
             database_url: args.database_url.clone(),
             redis_url: args.redis_url.clone(),
             environment: args.environment,
             jwt,
+            limits,
+            redis_key_prefix: args.shared.redis_key_prefix.clone(),
+            rate_limit,
         })
     }
 
@@ -55,4 +71,27 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
     }
+}
+
+/// The rate-limit bucket the flags describe: none for capacity 0; refused when an operation
+/// the complexity limit admits could never fit, or when the bucket would never drain.
+fn rate_limit(args: &SharedArgs, limits: &QueryLimits) -> anyhow::Result<Option<LeakyBucket>> {
+    if args.rate_limit_capacity == 0 {
+        return Ok(None);
+    }
+    if args.rate_limit_leak_rate == 0 {
+        bail!("PERMANENCE_RATE_LIMIT_LEAK_RATE must be at least 1 (or set the capacity to 0)");
+    }
+    if args.rate_limit_capacity < limits.max_complexity as u64 {
+        bail!(
+            "PERMANENCE_RATE_LIMIT_CAPACITY ({}) must be at least PERMANENCE_MAX_COMPLEXITY ({}): \
+             an operation the complexity limit admits must fit in a full bucket",
+            args.rate_limit_capacity,
+            limits.max_complexity
+        );
+    }
+    Ok(Some(LeakyBucket {
+        capacity: args.rate_limit_capacity,
+        leak_per_second: args.rate_limit_leak_rate,
+    }))
 }

@@ -11,6 +11,7 @@
 //! | `tracking` | `asOf`, `kinds` (comma-separated) |
 //! | `sufficiency` | `asOf`, `authorities` |
 //! | `funnel` | `from` + `to` (required), `asOf`, `authorities`, `groupBy` (comma-separated) |
+//! | `flows` | `from` + `to` (required), `authorities` |
 use std::collections::HashMap;
 
 use async_graphql::{Name, Value, Variables};
@@ -27,6 +28,7 @@ pub enum Report {
     Tracking,
     Sufficiency,
     Funnel,
+    Flows,
 }
 
 impl Report {
@@ -37,6 +39,7 @@ impl Report {
             "tracking" => Some(Report::Tracking),
             "sufficiency" => Some(Report::Sufficiency),
             "funnel" => Some(Report::Funnel),
+            "flows" => Some(Report::Flows),
             _ => None,
         }
     }
@@ -74,6 +77,16 @@ const SUFFICIENCY_QUERY: &str = "query($asOf: Date, $authorityIds: [ID!]) {
   sufficiency(asOf: $asOf, authorityIds: $authorityIds) {
     asOf rows { characteristic children { value suppressed } units { value suppressed }
                 households { value suppressed } gap }
+  }
+}";
+
+const FLOWS_QUERY: &str = "query($period: PeriodInput!, $authorityIds: [ID!]) {
+  crossBoundaryFlows(period: $period, authorityIds: $authorityIds) {
+    cells { childAuthority { code } householdAuthority { code }
+            children { value suppressed } feesPence { value suppressed } }
+    total { children { value suppressed } feesPence { value suppressed } }
+    crossBoundaryChildren { value suppressed } crossBoundaryPercent { value suppressed }
+    crossBoundaryFeesPence { value suppressed }
   }
 }";
 
@@ -145,6 +158,12 @@ pub fn request_for(
             TRACKING_QUERY.to_owned()
         }
         Report::Sufficiency => SUFFICIENCY_QUERY.to_owned(),
+        Report::Flows => {
+            let period =
+                period.ok_or_else(|| AppError::bad_input("from", "flows need from and to"))?;
+            vars.insert("period".into(), period);
+            FLOWS_QUERY.to_owned()
+        }
         Report::Funnel => {
             vars.insert(
                 "period".into(),
@@ -314,6 +333,36 @@ pub fn to_csv(report: Report, pages: &[Json]) -> Result<Vec<u8>, csv::Error> {
                     gap,
                 ])?;
             }
+        }
+        Report::Flows => {
+            w.write_record([
+                "child_authority",
+                "household_authority",
+                "children",
+                "fees_pence",
+            ])?;
+            let data = &pages[0]["crossBoundaryFlows"];
+            for c in data["cells"].as_array().into_iter().flatten() {
+                w.write_record([
+                    scalar(&c["childAuthority"]["code"]),
+                    scalar(&c["householdAuthority"]["code"]),
+                    cell(&c["children"]),
+                    cell(&c["feesPence"]),
+                ])?;
+            }
+            let total = &data["total"];
+            w.write_record([
+                "TOTAL".to_owned(),
+                "TOTAL".to_owned(),
+                cell(&total["children"]),
+                cell(&total["feesPence"]),
+            ])?;
+            w.write_record([
+                "CROSS_BOUNDARY".to_owned(),
+                String::new(),
+                cell(&data["crossBoundaryChildren"]),
+                cell(&data["crossBoundaryFeesPence"]),
+            ])?;
         }
         Report::Funnel => {
             w.write_record([

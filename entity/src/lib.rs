@@ -12,4 +12,5 @@ pub mod household;
 pub mod link;
 pub mod link_child;
 pub mod recruitment_event;
+pub mod session_revocation;
 pub mod sibling_group;

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod ddl;
 mod m20261123_000001_foundation;
 mod m20261123_000002_links;
+mod m20261123_000003_revocations;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_links::Migration),
+            Box::new(m20261123_000003_revocations::Migration),
         ]
     }
 }

@@ -18,6 +18,11 @@
 //! * at most one open (`PROPOSED`/`EXPLORING`) link per pair (`link_child_open`,
 //!   `link_group_open`).
 //!
+//! `household_match` is a partial covering index of the household pool with every column
+//! matching reads: suggestions for a child tally and load the pool in one pass over it
+//! instead of over the wide household rows (see `store::matching`). It costs one more index
+//! entry per approved, available household, written when a household changes — rarely.
+//!
 //! Unique indexes treat NULLs as distinct on both backends, so a group link (null
 //! `child_id`) and a single-child link (null `sibling_group_id`) never collide with each
 //! other in the per-pair and per-group indexes.
@@ -75,6 +80,14 @@ CREATE INDEX link_household ON link (household_id, state);
 CREATE INDEX link_child_authority ON link (child_authority_id, id);
 CREATE INDEX link_household_authority ON link (household_authority_id, id);
 
+CREATE INDEX household_match ON household (
+    consortium_id, shared_with_consortium, authority_id, approved_on, capacity,
+    age_min_months, age_max_months, accepts_physical_health, accepts_disability,
+    accepts_learning, accepts_developmental_uncertainty, accepts_emotional_behavioural,
+    accepts_prenatal_exposure, accepts_siblings, gender_preference, early_permanence_approved,
+    religion, languages, culture, lat, lon, stage, on_hold, available_for_matching, id)
+    WHERE stage = 'APPROVED' AND on_hold = FALSE AND available_for_matching = TRUE;
+
 CREATE TABLE link_child (
     id {pk},
     link_id BIGINT NOT NULL REFERENCES link (id),
@@ -87,6 +100,7 @@ CREATE INDEX link_child_child ON link_child (child_id)
 "#;
 
 const DOWN: &str = r#"
+DROP INDEX household_match;
 DROP TABLE link_child;
 DROP TABLE link;
 "#;

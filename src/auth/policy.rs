@@ -69,7 +69,11 @@ pub fn grants(role: Role, capability: Capability) -> bool {
         ),
         Role::Manager => matches!(
             capability,
-            ReadChildren | ReadHouseholds | ReadAuditLog | ReadRecruitmentReports | ReadAdoptionReports
+            ReadChildren
+                | ReadHouseholds
+                | ReadAuditLog
+                | ReadRecruitmentReports
+                | ReadAdoptionReports
         ),
         Role::BoardAnalyst | Role::ConsortiumAdmin => false,
     }

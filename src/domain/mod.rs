@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod disclosure;
+pub mod flows;
 pub mod funnel;
 pub mod links;
 pub mod matching;

@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{Months, NaiveDate};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
+use super::report_cache::{self, ReportKey, as_authority, as_graphql};
 use super::reports::{
     PeriodInput, SuppressedCount, SuppressedNumber, period, report_action, report_authorities,
 };
@@ -31,7 +33,7 @@ use crate::error::{AppError, AppResult};
 use crate::store;
 
 /// A mean number of days with its cohort and threshold.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct ScorecardMean {
     /// Mean days, rounded to the nearest day (halves up).
     pub days: SuppressedCount,
@@ -42,7 +44,7 @@ pub struct ScorecardMean {
 }
 
 /// A3: children placed within 426 days of entering care.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct ScorecardShare {
     pub count: SuppressedCount,
     pub percent: SuppressedNumber,
@@ -51,8 +53,9 @@ pub struct ScorecardShare {
 }
 
 /// The scorecard of one authority, or of all those asked for together (`authority` null).
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct ScorecardFigures {
+    #[serde(with = "as_authority")]
     pub authority: Option<Authority>,
     /// Whether disclosure control applies to these figures.
     pub suppression_applied: bool,
@@ -65,17 +68,20 @@ pub struct ScorecardFigures {
 }
 
 /// The scorecard over one period.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct ScorecardPeriod {
+    #[serde(with = "as_graphql")]
     pub from: Date,
+    #[serde(with = "as_graphql")]
     pub to: Date,
     pub total: ScorecardFigures,
     pub authorities: Vec<ScorecardFigures>,
 }
 
 /// The adoption scorecard.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct ScorecardReport {
+    #[serde(with = "as_graphql")]
     pub as_of: Date,
     /// The whole period (by default the three years to the latest 31 March).
     pub period: ScorecardPeriod,
@@ -347,8 +353,9 @@ pub struct ChildTrackingAlert {
 }
 
 /// One row of the sufficiency report.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct SufficiencyFigure {
+    #[serde(with = "as_graphql")]
     pub characteristic: Characteristic,
     /// Waiting children in placement units with the characteristic.
     pub children: SuppressedCount,
@@ -361,12 +368,51 @@ pub struct SufficiencyFigure {
 }
 
 /// Sufficiency as of a date.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct SufficiencyReport {
+    #[serde(with = "as_graphql")]
     pub as_of: Date,
+    #[serde(with = "as_authority")]
     pub authorities: Vec<Authority>,
     pub suppression_applied: bool,
     pub rows: Vec<SufficiencyFigure>,
+}
+
+/// Children placed (and fees) for one pair of authorities.
+#[derive(SimpleObject)]
+pub struct FlowCell {
+    pub child_authority: Option<Authority>,
+    pub household_authority: Option<Authority>,
+    pub children: SuppressedCount,
+    /// Inter-agency fees, in pence; withheld with the placements they belong to.
+    pub fees_pence: SuppressedCount,
+}
+
+/// Children placed (and fees) in total for one authority, or for all.
+#[derive(SimpleObject)]
+pub struct FlowTotal {
+    pub authority: Option<Authority>,
+    pub children: SuppressedCount,
+    pub fees_pence: SuppressedCount,
+}
+
+/// Placements in a period across authority boundaries.
+#[derive(SimpleObject)]
+pub struct CrossBoundaryFlows {
+    pub from: Date,
+    pub to: Date,
+    pub suppression_applied: bool,
+    /// Every pair: the child's authority (row) by the household's authority (column).
+    pub cells: Vec<FlowCell>,
+    /// Children of each authority placed, wherever.
+    pub by_child_authority: Vec<FlowTotal>,
+    /// Children placed with each authority's households, whoever's they were.
+    pub by_household_authority: Vec<FlowTotal>,
+    pub total: FlowTotal,
+    /// Children placed with another authority's household.
+    pub cross_boundary_children: SuppressedCount,
+    pub cross_boundary_percent: SuppressedNumber,
+    pub cross_boundary_fees_pence: SuppressedCount,
 }
 
 fn as_of_or_today(ctx: &Context<'_>, as_of: Option<Date>) -> AppResult<NaiveDate> {
@@ -403,18 +449,35 @@ impl BoardQuery {
         };
         let authorities = scorecard_authorities(ctx, actor, authority_ids.as_deref())?;
         let known = known_rows(actor, Capability::ReadAdoptionReports, &authorities)?;
-        let children = store::reports::adopted_children(
-            &ctx.state().db,
+        // Report cache: the key holds everything the result depends on besides the data.
+        let key = ReportKey::new(
+            "scorecard",
             actor.consortium_id,
-            &authorities,
-            &period,
-        )
+            json!({ "from": period.from(), "to": period.to(), "asOf": as_of,
+                    "authorities": authorities, "known": known,
+                    "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
+        );
+        let report = report_cache::cached(ctx, key, async {
+            let children = store::reports::adopted_children(
+                &ctx.state().db,
+                actor.consortium_id,
+                &authorities,
+                &period,
+            )
+            .await?;
+            let mut by_authority: BTreeMap<i64, Vec<ScorecardChild>> = BTreeMap::new();
+            for c in children {
+                by_authority.entry(c.authority_id).or_default().push(c);
+            }
+            let (whole, years) =
+                scorecard_report(ctx, &authorities, &by_authority, &period, &known);
+            Ok(ScorecardReport {
+                as_of: as_of.into(),
+                period: whole,
+                years,
+            })
+        })
         .await?;
-        let mut by_authority: BTreeMap<i64, Vec<ScorecardChild>> = BTreeMap::new();
-        for c in children {
-            by_authority.entry(c.authority_id).or_default().push(c);
-        }
-        let (whole, years) = scorecard_report(ctx, &authorities, &by_authority, &period, &known);
         ctx.audit(
             report_action(ctx),
             "Scorecard",
@@ -423,17 +486,14 @@ impl BoardQuery {
             json!({ "from": period.from(), "to": period.to(), "asOf": as_of, "authorities": authorities.len(),
                     "suppressed": known.iter().any(|k| !k) }),
         );
-        Ok(ScorecardReport {
-            as_of: as_of.into(),
-            period: whole,
-            years,
-        })
+        Ok(report)
     }
 
     /// Children past a tracking timescale as of a date (placement order and no match
     /// after 90 and after 121 days, in care over 426 days and not placed, 18 months since
     /// entering care), most overdue first, each with its projected A1 were it placed that
     /// day. Own authorities only: these are children's records.
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn tracking_alerts(
         &self,
         ctx: &Context<'_>,
@@ -513,6 +573,101 @@ impl BoardQuery {
         Ok(connection(items, page, total))
     }
 
+    /// Placements in a period as a matrix of the child's authority by the household's
+    /// authority, with the cross-boundary share and inter-agency fees. Staff with the
+    /// adoption reports capability in every authority asked for see it as it is; board
+    /// analysts with disclosure control (a placement in a cell counts each child placed).
+    async fn cross_boundary_flows(
+        &self,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        authority_ids: Option<Vec<ID>>,
+    ) -> AppResult<CrossBoundaryFlows> {
+        let actor = ctx.actor()?;
+        let period = self::period(period, "period")?;
+        let authorities = scorecard_authorities(ctx, actor, authority_ids.as_deref())?;
+        let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
+        let audience = if view == ReportView::Restricted {
+            Audience::Restricted
+        } else {
+            Audience::Unrestricted
+        };
+        let placements =
+            store::reports::placements(&ctx.state().db, actor.consortium_id, &period).await?;
+        let m = crate::domain::flows::matrix(&placements, &authorities);
+        let table: Vec<Vec<u64>> = m
+            .iter()
+            .map(|r| r.iter().map(|f| f.children).collect())
+            .collect();
+        let t = disclosure::suppress_table(&table, audience);
+        let n = authorities.len();
+        let name = |i: usize| authority(ctx, authorities[i]);
+        let mut cells = Vec::with_capacity(n * n);
+        for (r, row) in m.iter().enumerate() {
+            for (c, flow) in row.iter().enumerate() {
+                cells.push(FlowCell {
+                    child_authority: name(r),
+                    household_authority: name(c),
+                    children: t.cells[r][c].into(),
+                    fees_pence: fee(t.cells[r][c], flow.fees_pence),
+                });
+            }
+        }
+        let row_fees = |r: usize| m[r].iter().map(|f| f.fees_pence).sum::<u64>();
+        let col_fees = |c: usize| m.iter().map(|row| row[c].fees_pence).sum::<u64>();
+        let all_fees: u64 = (0..n).map(row_fees).sum();
+        let total_children: u64 = table.iter().flatten().sum();
+        let diagonal: u64 = (0..n).map(|i| table[i][i]).sum();
+        let diagonal_fees: u64 = (0..n).map(|i| m[i][i].fees_pence).sum();
+        // The cross-boundary figure is the total less the diagonal: shown only when every
+        // figure it is made of is.
+        let parts_shown = !t.grand_total.suppressed && (0..n).all(|i| !t.cells[i][i].suppressed);
+        let cross = if parts_shown {
+            Shown::visible(total_children - diagonal)
+        } else {
+            Shown::withheld()
+        };
+        let cross_percent = match cross.value {
+            Some(x) => disclosure::rate(x, total_children, audience),
+            None => Shown::withheld(),
+        };
+        ctx.audit(
+            report_action(ctx),
+            "CrossBoundaryFlows",
+            None,
+            None,
+            json!({ "from": period.from(), "to": period.to(), "authorities": n, "suppressed": view == ReportView::Restricted }),
+        );
+        Ok(CrossBoundaryFlows {
+            from: period.from().into(),
+            to: period.to().into(),
+            suppression_applied: view == ReportView::Restricted,
+            cells,
+            by_child_authority: (0..n)
+                .map(|r| FlowTotal {
+                    authority: name(r),
+                    children: t.row_totals[r].into(),
+                    fees_pence: fee(t.row_totals[r], row_fees(r)),
+                })
+                .collect(),
+            by_household_authority: (0..n)
+                .map(|c| FlowTotal {
+                    authority: name(c),
+                    children: t.column_totals[c].into(),
+                    fees_pence: fee(t.column_totals[c], col_fees(c)),
+                })
+                .collect(),
+            total: FlowTotal {
+                authority: None,
+                children: t.grand_total.into(),
+                fees_pence: fee(t.grand_total, all_fees),
+            },
+            cross_boundary_children: cross.into(),
+            cross_boundary_percent: cross_percent.into(),
+            cross_boundary_fees_pence: fee(cross, all_fees - diagonal_fees),
+        })
+    }
+
     /// Children waiting and placement units by characteristic (age 5+, sibling group,
     /// ethnic minority, disability) against approved households waiting that accept
     /// each, as of a date. Own authorities as they are (MANAGER, DECISION_MAKER); board
@@ -532,59 +687,80 @@ impl BoardQuery {
         } else {
             Audience::Unrestricted
         };
-        let db = &ctx.state().db;
-        let children =
-            store::reports::unplaced_children(db, actor.consortium_id, &authorities, as_of).await?;
-        let waiting: Vec<_> = children
-            .iter()
-            .filter(|c| waiting_for_match(c, as_of))
-            .collect();
-        let group_ids: Vec<i64> = waiting.iter().filter_map(|c| c.sibling_group_id).collect();
-        let together = store::reports::together_groups(db, group_ids).await?;
-        let mut units: BTreeMap<(bool, i64), Unit> = BTreeMap::new();
-        for c in waiting {
-            let key = match c.sibling_group_id.filter(|g| together.contains(g)) {
-                Some(group) => (true, group),
-                None => (false, c.id),
-            };
-            let five = as_of
-                .checked_sub_months(Months::new(60))
-                .is_some_and(|d| c.date_of_birth <= d);
-            units.entry(key).or_default().children.push(WaitingChild {
-                aged_five_plus: five,
-                ethnic_minority: Ethnicity::from_code(&c.ethnicity)
-                    .is_some_and(|e| e.is_minority()),
-                disability: NeedLevel::from_rank(c.need_disability) > NeedLevel::None,
-            });
-        }
-        let households: Vec<WaitingHousehold> =
-            store::reports::waiting_households(db, actor.consortium_id, &authorities, as_of)
-                .await?
-                .into_iter()
-                .map(|h| WaitingHousehold {
-                    accepts_aged_five_plus: h.age_max_months >= 60,
-                    accepts_sibling_group: h.accepts_siblings && h.capacity >= 2,
-                    ethnic_minority: Ethnicity::from_code(&h.ethnicity)
+        // Report cache: the key holds everything the result depends on besides the data.
+        let key = ReportKey::new(
+            "sufficiency",
+            actor.consortium_id,
+            json!({ "asOf": as_of, "authorities": authorities,
+                    "restricted": view == ReportView::Restricted,
+                    "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
+        );
+        let report = report_cache::cached(ctx, key, async {
+            let db = &ctx.state().db;
+            let children =
+                store::reports::unplaced_children(db, actor.consortium_id, &authorities, as_of)
+                    .await?;
+            let waiting: Vec<_> = children
+                .iter()
+                .filter(|c| waiting_for_match(c, as_of))
+                .collect();
+            let group_ids: Vec<i64> = waiting.iter().filter_map(|c| c.sibling_group_id).collect();
+            let together = store::reports::together_groups(db, group_ids).await?;
+            let mut units: BTreeMap<(bool, i64), Unit> = BTreeMap::new();
+            for c in waiting {
+                let key = match c.sibling_group_id.filter(|g| together.contains(g)) {
+                    Some(group) => (true, group),
+                    None => (false, c.id),
+                };
+                let five = as_of
+                    .checked_sub_months(Months::new(60))
+                    .is_some_and(|d| c.date_of_birth <= d);
+                units.entry(key).or_default().children.push(WaitingChild {
+                    aged_five_plus: five,
+                    ethnic_minority: Ethnicity::from_code(&c.ethnicity)
                         .is_some_and(|e| e.is_minority()),
-                    accepts_disability: NeedLevel::from_rank(h.accepts_disability)
-                        > NeedLevel::None,
+                    disability: NeedLevel::from_rank(c.need_disability) > NeedLevel::None,
+                });
+            }
+            let households: Vec<WaitingHousehold> =
+                store::reports::waiting_households(db, actor.consortium_id, &authorities, as_of)
+                    .await?
+                    .into_iter()
+                    .map(|h| WaitingHousehold {
+                        accepts_aged_five_plus: h.age_max_months >= 60,
+                        accepts_sibling_group: h.accepts_siblings && h.capacity >= 2,
+                        ethnic_minority: Ethnicity::from_code(&h.ethnicity)
+                            .is_some_and(|e| e.is_minority()),
+                        accepts_disability: NeedLevel::from_rank(h.accepts_disability)
+                            > NeedLevel::None,
+                    })
+                    .collect();
+            let units: Vec<Unit> = units.into_values().collect();
+            let rows = sufficiency::sufficiency(&units, &households)
+                .into_iter()
+                .map(|r| {
+                    let units = disclosure::count(r.units, audience);
+                    let households = disclosure::count(r.households, audience);
+                    SufficiencyFigure {
+                        characteristic: r.characteristic,
+                        children: disclosure::count(r.children, audience).into(),
+                        gap: (units.value.is_some() && households.value.is_some()).then(|| r.gap()),
+                        units: units.into(),
+                        households: households.into(),
+                    }
                 })
                 .collect();
-        let units: Vec<Unit> = units.into_values().collect();
-        let rows = sufficiency::sufficiency(&units, &households)
-            .into_iter()
-            .map(|r| {
-                let units = disclosure::count(r.units, audience);
-                let households = disclosure::count(r.households, audience);
-                SufficiencyFigure {
-                    characteristic: r.characteristic,
-                    children: disclosure::count(r.children, audience).into(),
-                    gap: (units.value.is_some() && households.value.is_some()).then(|| r.gap()),
-                    units: units.into(),
-                    households: households.into(),
-                }
+            Ok(SufficiencyReport {
+                as_of: as_of.into(),
+                authorities: authorities
+                    .iter()
+                    .filter_map(|a| authority(ctx, *a))
+                    .collect(),
+                suppression_applied: view == ReportView::Restricted,
+                rows,
             })
-            .collect();
+        })
+        .await?;
         ctx.audit(
             report_action(ctx),
             "Sufficiency",
@@ -592,15 +768,16 @@ impl BoardQuery {
             None,
             json!({ "asOf": as_of, "authorities": authorities.len(), "suppressed": view == ReportView::Restricted }),
         );
-        Ok(SufficiencyReport {
-            as_of: as_of.into(),
-            authorities: authorities
-                .iter()
-                .filter_map(|a| authority(ctx, *a))
-                .collect(),
-            suppression_applied: view == ReportView::Restricted,
-            rows,
-        })
+        Ok(report)
+    }
+}
+
+/// A fee shown only where the placements it belongs to are shown.
+fn fee(children: Shown<u64>, fees: u64) -> SuppressedCount {
+    if children.suppressed {
+        Shown::<u64>::withheld().into()
+    } else {
+        Shown::visible(fees).into()
     }
 }
 

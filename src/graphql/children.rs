@@ -375,6 +375,7 @@ pub struct ChildQuery;
 #[Object]
 impl ChildQuery {
     /// Full records of children of the authorities where the actor may read them.
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn children(
         &self,
         ctx: &Context<'_>,

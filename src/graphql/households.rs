@@ -207,6 +207,7 @@ pub struct HouseholdQuery;
 #[Object]
 impl HouseholdQuery {
     /// Full records of households of the authorities where the actor may read them.
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn households(
         &self,
         ctx: &Context<'_>,

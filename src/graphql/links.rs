@@ -233,6 +233,7 @@ pub struct LinkQuery;
 #[Object]
 impl LinkQuery {
     /// Links involving the caller's authorities, on either side, most recent first.
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn links(
         &self,
         ctx: &Context<'_>,
@@ -943,6 +944,14 @@ impl LinkMutation {
                 m.placed_on = None;
             },
         )?;
+        let from = match Stage::from_code(&h.stage) {
+            Some(stage @ (Stage::Matched | Stage::Placed)) => stage,
+            _ => {
+                return Err(AppError::Conflict(
+                    "the household is no longer matched or placed".into(),
+                ));
+            }
+        };
         if on < h.stage_on {
             return Err(AppError::bad_input(
                 "disruptedOn",
@@ -956,7 +965,7 @@ impl LinkMutation {
         // the household reaches no new stage; its events keep the stages it reached.
         let household = HouseholdWrite {
             id: h.id,
-            from: Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry),
+            from,
             changes: household::ActiveModel {
                 stage: Set(Stage::Approved.code().into()),
                 stage_on: Set(on),
@@ -965,14 +974,6 @@ impl LinkMutation {
             },
             event: None,
         };
-        if !matches!(
-            Stage::from_code(&h.stage),
-            Some(Stage::Matched | Stage::Placed)
-        ) {
-            return Err(AppError::Conflict(
-                "the household is no longer matched or placed".into(),
-            ));
-        }
         let changes = link::ActiveModel {
             state: Set(state.code().into()),
             ended_on: Set(Some(on)),

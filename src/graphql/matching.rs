@@ -350,6 +350,9 @@ impl MatchingQuery {
     /// then the lowest id (FAMILY_FINDER, DECISION_MAKER). Name either `childId` or
     /// `siblingGroupId`. `weights` overrides some of the consortium's weights for this
     /// query (audited); `asOf` reproduces an earlier result.
+    #[graphql(
+        complexity = "crate::graphql::limits::page_cost(first, DEFAULT_SUGGESTIONS, child_complexity)"
+    )]
     #[tracing::instrument(skip_all, fields(first))]
     async fn match_suggestions(
         &self,
@@ -465,6 +468,9 @@ impl MatchingQuery {
     /// Waiting children — single children, and must-stay-together sibling groups as one
     /// unit — for a household, ranked by score; ties go to the child waiting longest
     /// (FAMILY_FINDER, DECISION_MAKER). The same rules and scores as `matchSuggestions`.
+    #[graphql(
+        complexity = "crate::graphql::limits::page_cost(first, DEFAULT_SUGGESTIONS, child_complexity)"
+    )]
     #[tracing::instrument(skip_all, fields(first))]
     async fn child_suggestions(
         &self,

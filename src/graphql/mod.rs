@@ -1,6 +1,7 @@
 //! The GraphQL schema, one module per area. Resolvers are thin: actor → policy → store →
 //! domain → output types.
 
+pub mod admin;
 pub mod board;
 pub mod children;
 pub mod connection;
@@ -8,9 +9,12 @@ pub mod context;
 pub mod households;
 pub mod ids;
 pub mod inputs;
+pub mod limits;
 pub mod links;
 pub mod matching;
 pub mod pool;
+pub mod rate_limit;
+pub mod report_cache;
 pub mod reports;
 pub mod scalars;
 pub mod types;
@@ -46,6 +50,7 @@ pub struct Mutation(
     households::HouseholdMutation,
     matching::MatchingMutation,
     links::LinkMutation,
+    admin::AdminMutation,
 );
 
 /// The schema type.
@@ -59,7 +64,14 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// The schema serving requests with `state`.
 pub fn schema(state: Arc<AppState>) -> AppSchema {
     let production = state.config.is_production();
-    let mut b = builder().data(state).extension(DeniedAudit);
+    let limits = state.config.limits;
+    let mut b = builder()
+        .data(state)
+        // Outside the limits, so that only operations within them are charged.
+        .extension(rate_limit::RateLimit)
+        .extension(limits::Admission(limits))
+        .extension(report_cache::DataVersion)
+        .extension(DeniedAudit);
     if production {
         b = b.disable_introspection().disable_suggestions();
     }

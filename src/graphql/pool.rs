@@ -127,6 +127,7 @@ pub struct PoolQuery;
 impl PoolQuery {
     /// Waiting children shared with the consortium, as shared profiles
     /// (FAMILY_FINDER, DECISION_MAKER).
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn pool_children(
         &self,
         ctx: &Context<'_>,
@@ -199,6 +200,7 @@ impl PoolQuery {
 
     /// Approved, available households shared with the consortium, as shared profiles
     /// (FAMILY_FINDER, DECISION_MAKER).
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn pool_households(
         &self,
         ctx: &Context<'_>,

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
+use super::report_cache::{self, ReportKey, as_authority, as_graphql};
 use super::scalars::Date;
 use super::types::{Authority, authority};
 use crate::auth::policy::ReportView;
@@ -25,7 +27,7 @@ use crate::store;
 use crate::store::recruitment::JourneyScope;
 
 /// A count after disclosure control: `value` is null when `suppressed`.
-#[derive(SimpleObject, Clone, Copy)]
+#[derive(SimpleObject, Clone, Copy, Serialize, Deserialize)]
 pub struct SuppressedCount {
     pub value: Option<u64>,
     pub suppressed: bool,
@@ -42,7 +44,7 @@ impl From<Shown<u64>> for SuppressedCount {
 
 /// A percentage, mean or median after disclosure control, rounded to one decimal place;
 /// null when `suppressed` (or when there is nothing to compute it over).
-#[derive(SimpleObject, Clone, Copy)]
+#[derive(SimpleObject, Clone, Copy, Serialize, Deserialize)]
 pub struct SuppressedNumber {
     pub value: Option<f64>,
     pub suppressed: bool,
@@ -130,15 +132,17 @@ fn audience(view: ReportView) -> Audience {
 }
 
 /// A stage and how many households reached it.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct FunnelStageCount {
+    #[serde(with = "as_graphql")]
     pub stage: Stage,
     pub count: SuppressedCount,
 }
 
 /// A cohort stage: reached by `asOf`, and the conversion rates into it.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct FunnelCohortStage {
+    #[serde(with = "as_graphql")]
     pub stage: Stage,
     pub reached: SuppressedCount,
     /// The population the stage could be reached from (see the README's funnel section).
@@ -150,22 +154,25 @@ pub struct FunnelCohortStage {
 }
 
 /// Households that left, by exit and reason.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct FunnelExit {
+    #[serde(with = "as_graphql")]
     pub stage: Stage,
+    #[serde(with = "as_graphql")]
     pub reason: Option<RecruitmentReason>,
     pub count: SuppressedCount,
 }
 
 /// Households that left after reaching a stage (and no later one).
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct FunnelLeftAfter {
+    #[serde(with = "as_graphql")]
     pub stage: Stage,
     pub count: SuppressedCount,
 }
 
 /// Households whose enquiry is in the period, followed to `asOf`.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct FunnelCohort {
     pub size: SuppressedCount,
     pub fast_track: SuppressedCount,
@@ -179,8 +186,9 @@ pub struct FunnelCohort {
 }
 
 /// How long a step took, for steps completed in the period.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct FunnelStep {
+    #[serde(with = "as_graphql")]
     pub step: Step,
     pub target_months: Option<u32>,
     pub count: SuppressedCount,
@@ -191,9 +199,11 @@ pub struct FunnelStep {
 }
 
 /// The figures of one group of the breakdown (or of the whole).
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct FunnelGroup {
+    #[serde(with = "as_authority")]
     pub authority: Option<Authority>,
+    #[serde(with = "as_graphql")]
     pub channel: Option<EnquiryChannel>,
     /// `YYYY-MM` of the enquiry.
     pub enquiry_month: Option<String>,
@@ -203,12 +213,17 @@ pub struct FunnelGroup {
 }
 
 /// The recruitment funnel.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Serialize, Deserialize)]
 pub struct RecruitmentFunnel {
+    #[serde(with = "as_graphql")]
     pub from: Date,
+    #[serde(with = "as_graphql")]
     pub to: Date,
+    #[serde(with = "as_graphql")]
     pub as_of: Date,
+    #[serde(with = "as_graphql")]
     pub group_by: Vec<FunnelGroupBy>,
+    #[serde(with = "as_authority")]
     pub authorities: Vec<Authority>,
     /// Whether disclosure control was applied (the actor is not a member of the
     /// authorities the figures are about).
@@ -500,50 +515,65 @@ impl ReportQuery {
         )?;
         let view = actor.report_view(Capability::ReadRecruitmentReports, &authorities)?;
         let audience = audience(view);
-        let scope = JourneyScope {
-            consortium_id: actor.consortium_id,
-            authority_ids: authorities.clone(),
-        };
-        let journeys =
-            store::recruitment::journeys(&ctx.state().db, &scope, Some(&period), as_of).await?;
-        let (groups, total) = funnel::funnel(&journeys, &period, &group_by);
+        let grouping: Vec<String> = group_by.iter().map(|g| format!("{g:?}")).collect();
+        // Report cache: the key holds everything the result depends on besides the data.
+        let key = ReportKey::new(
+            "recruitmentFunnel",
+            actor.consortium_id,
+            json!({ "from": period.from(), "to": period.to(), "asOf": as_of,
+                    "authorities": authorities, "groupBy": grouping,
+                    "restricted": view == ReportView::Restricted,
+                    "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
+        );
+        let report = report_cache::cached(ctx, key, async {
+            let scope = JourneyScope {
+                consortium_id: actor.consortium_id,
+                authority_ids: authorities.clone(),
+            };
+            let journeys =
+                store::recruitment::journeys(&ctx.state().db, &scope, Some(&period), as_of).await?;
+            let (groups, total) = funnel::funnel(&journeys, &period, &group_by);
+            let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(&total)).collect();
+            let columns = Columns::of(&all);
+            let rows: Vec<Vec<u64>> = groups.values().map(|f| columns.counts(f)).collect();
+            let suppressed = breakdown(&rows, &columns.counts(&total), audience);
+            let group_views = groups
+                .iter()
+                .zip(suppressed.rows.iter())
+                .map(|((key, f), counts)| columns.group(ctx, Some(key), f, counts, audience))
+                .collect();
+            Ok(RecruitmentFunnel {
+                from: period.from().into(),
+                to: period.to().into(),
+                as_of: as_of.into(),
+                group_by: group_by.clone(),
+                authorities: authorities
+                    .iter()
+                    .filter_map(|a| authority(ctx, *a))
+                    .collect(),
+                suppression_applied: view == ReportView::Restricted,
+                total: columns.group(ctx, None, &total, &suppressed.total, audience),
+                groups: group_views,
+            })
+        })
+        .await?;
         ctx.audit(
             report_action(ctx),
             "RecruitmentFunnel",
             None,
             None,
             json!({ "from": period.from(), "to": period.to(), "asOf": as_of, "authorities": authorities.len(),
-                    "groupBy": group_by.iter().map(|g| format!("{g:?}")).collect::<Vec<_>>(),
+                    "groupBy": grouping,
                     "suppressed": view == ReportView::Restricted }),
         );
-        let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(&total)).collect();
-        let columns = Columns::of(&all);
-        let rows: Vec<Vec<u64>> = groups.values().map(|f| columns.counts(f)).collect();
-        let suppressed = breakdown(&rows, &columns.counts(&total), audience);
-        let group_views = groups
-            .iter()
-            .zip(suppressed.rows.iter())
-            .map(|((key, f), counts)| columns.group(ctx, Some(key), f, counts, audience))
-            .collect();
-        Ok(RecruitmentFunnel {
-            from: period.from().into(),
-            to: period.to().into(),
-            as_of: as_of.into(),
-            group_by,
-            authorities: authorities
-                .iter()
-                .filter_map(|a| authority(ctx, *a))
-                .collect(),
-            suppression_applied: view == ReportView::Restricted,
-            total: columns.group(ctx, None, &total, &suppressed.total, audience),
-            groups: group_views,
-        })
+        Ok(report)
     }
 
     /// Households past a recruitment timescale as of a date (Stage One over 2 months, over
     /// 6 months between the stages, Stage Two over 4 months, approved and unmatched over 3
     /// months), most overdue first. Own authorities only (RECRUITMENT_OFFICER,
     /// DECISION_MAKER, MANAGER): these are records, never shown to others.
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn adopter_alerts(
         &self,
         ctx: &Context<'_>,

@@ -141,6 +141,7 @@ impl ViewerQuery {
 
     /// The audit log: the whole consortium for CONSORTIUM_ADMIN, events about the records
     /// of its authorities for MANAGER. Newest first.
+    #[graphql(complexity = "crate::graphql::limits::connection_cost(first, child_complexity)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

@@ -3,22 +3,21 @@
 //!
 //! # Households for a child: hard rules in SQL, scores in Rust
 //!
-//! A consortium may hold 100,000 approved households; loading them all to tally the
-//! exclusions would take far longer than a suggestion should. So the rules the database
-//! can check — every hard rule but the birth family distance, which needs great-circle
-//! trigonometry SQLite does not reliably have — are written once as a SQL `CASE` that names
-//! the *first* rule each household fails, in [`HardRule`] order, exactly as
-//! `domain::matching` assesses them. Two queries share that expression:
-//!
-//! 1. the tally: `COUNT(*)` per first failed rule over the whole pool (one pass over the
-//!    `household_pool` partial index, returning a handful of rows);
-//! 2. the survivors: the compact candidate rows of households failing none of them.
+//! A consortium may hold 100,000 approved households; loading them all into the engine to
+//! tally the exclusions would take far longer than a suggestion should. So the rules the
+//! database can check — every hard rule but the birth family distance, which needs
+//! great-circle trigonometry that SQLite does not reliably have — are written once as a
+//! SQL `CASE` naming the *first* rule each household fails, in [`HardRule`] order, exactly
+//! as `domain::matching` assesses them ([`first_failed_rule_sql`]). One statement, in one
+//! pass over the `household_match` partial covering index, returns one row: the number of
+//! households per first failed rule, and the households failing none (the survivors) as
+//! one JSON array of compact arrays.
 //!
 //! Only the survivors go to [`crate::domain::matching::evaluate`], which applies the
 //! distance rule, scores and ranks them and explains the best. The result's pool size and
 //! tally are the two added together ([`merge`]), so they are exactly what the engine would
-//! have said over the whole pool — the `sql_prefilter_agrees_with_the_engine` test checks
-//! that on a varied pool.
+//! have said over the whole pool — the `sql_prefilter_agrees_with_the_engine` integration
+//! test checks that on a varied pool, on both databases.
 //!
 //! # Children for a household
 //!
@@ -29,7 +28,7 @@ use chrono::NaiveDate;
 use entity::{child, consortium, household, link, link_child, sibling_group};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Statement, Value,
+    EntityTrait, QueryFilter, QuerySelect, Statement, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -424,19 +423,40 @@ fn first_failed_rule_sql(rules: &SubjectRules, consortium_id: i64, p: &mut Param
     sql
 }
 
-#[derive(FromQueryResult)]
-struct TallyRow {
-    rule: i32,
-    n: i64,
+/// Reads a flag stored as a boolean (PostgreSQL) or as 0/1 (SQLite).
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::Number(n) => Ok(n.as_i64().is_some_and(|n| n != 0)),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a flag, found {other}"
+        ))),
+    }
 }
 
-/// The columns matching reads, and nothing else (no names, no profile text).
-#[derive(FromQueryResult)]
+/// Reads a coordinate sent as text, so that it arrives bit for bit (a JSON number may be
+/// parsed a unit in the last place off, and the same pair must score the same whichever
+/// way it is loaded).
+fn exact<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a coordinate as text, found {other}"
+        ))),
+    }
+}
+
+/// The columns matching reads, and nothing else (no names, no profile text), in the order
+/// of [`CANDIDATE_COLUMNS`]: the survivors arrive as one JSON array of such arrays.
+#[derive(Deserialize)]
 struct CandidateRow {
     id: i64,
     authority_id: i64,
     stage: String,
+    #[serde(deserialize_with = "flag")]
     on_hold: bool,
+    #[serde(deserialize_with = "flag")]
     available_for_matching: bool,
     approved_on: Option<NaiveDate>,
     capacity: i16,
@@ -448,22 +468,45 @@ struct CandidateRow {
     accepts_developmental_uncertainty: i16,
     accepts_emotional_behavioural: i16,
     accepts_prenatal_exposure: i16,
+    #[serde(deserialize_with = "flag")]
     accepts_siblings: bool,
     gender_preference: String,
+    #[serde(deserialize_with = "flag")]
     early_permanence_approved: bool,
     religion: Option<String>,
     languages: Option<String>,
     culture: Option<String>,
+    #[serde(deserialize_with = "exact")]
     lat: Option<f64>,
+    #[serde(deserialize_with = "exact")]
     lon: Option<f64>,
 }
 
-const CANDIDATE_COLUMNS: &str = "h.id, h.authority_id, h.stage, h.on_hold, \
-    h.available_for_matching, h.approved_on, h.capacity, h.age_min_months, h.age_max_months, \
-    h.accepts_physical_health, h.accepts_disability, h.accepts_learning, \
-    h.accepts_developmental_uncertainty, h.accepts_emotional_behavioural, \
-    h.accepts_prenatal_exposure, h.accepts_siblings, h.gender_preference, \
-    h.early_permanence_approved, h.religion, h.languages, h.culture, h.lat, h.lon";
+const CANDIDATE_COLUMNS: [&str; 23] = [
+    "id",
+    "authority_id",
+    "stage",
+    "on_hold",
+    "available_for_matching",
+    "approved_on",
+    "capacity",
+    "age_min_months",
+    "age_max_months",
+    "accepts_physical_health",
+    "accepts_disability",
+    "accepts_learning",
+    "accepts_developmental_uncertainty",
+    "accepts_emotional_behavioural",
+    "accepts_prenatal_exposure",
+    "accepts_siblings",
+    "gender_preference",
+    "early_permanence_approved",
+    "religion",
+    "languages",
+    "culture",
+    "lat",
+    "lon",
+];
 
 impl CandidateRow {
     fn into_candidate(self, already_matched: bool) -> Candidate {
@@ -537,63 +580,76 @@ pub struct Prefiltered {
 }
 
 /// Tallies the pool by first failed SQL-checkable rule and loads the survivors (see the
-/// module header). Both queries run in one transaction, so they see the same pool.
+/// module header), in one statement: one pass over the `household_match` covering index,
+/// returning one row — a count per rule, and the survivors as one JSON array of compact
+/// arrays. A row per survivor would cost more in the driver than everything else together
+/// (SQLite's driver hands rows over one by one between threads).
 pub async fn prefiltered_households(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     pool: &HouseholdPool,
     rules: &SubjectRules,
 ) -> Result<Prefiltered, DbErr> {
     let backend = db.get_database_backend();
-    let pool_consortium = pool.consortium_id;
-    // SQLite binds `?` placeholders by position, so each statement pushes its values in
-    // the order its text names them.
-    let tally_sql = {
-        let mut p = Params::new(backend);
-        let case = first_failed_rule_sql(rules, pool.consortium_id, &mut p);
-        let pool = pool_sql(pool, &mut p);
-        let sql = format!(
-            "SELECT t.rule AS rule, COUNT(*) AS n \
-             FROM (SELECT {case} AS rule FROM household h WHERE {pool}) t \
-             WHERE t.rule >= 0 GROUP BY t.rule"
-        );
-        Statement::from_sql_and_values(backend, sql, p.values)
+    let mut p = Params::new(backend);
+    let counts: Vec<String> = (0..HardRule::ALL.len())
+        .map(|i| format!("SUM(CASE WHEN t.rule = {i} THEN 1 ELSE 0 END) AS r{i}"))
+        .collect();
+    let inner: Vec<String> = CANDIDATE_COLUMNS.iter().map(|c| format!("h.{c}")).collect();
+    // Coordinates as text with every digit (see `exact`): SQLite's `!` flag lifts its
+    // printf's usual limit of 16 significant digits.
+    let outer: Vec<String> = CANDIDATE_COLUMNS
+        .iter()
+        .map(|c| match (*c, backend) {
+            ("lat" | "lon", DbBackend::Postgres) => format!("CAST(t.{c} AS TEXT)"),
+            ("lat" | "lon", _) => {
+                format!("CASE WHEN t.{c} IS NULL THEN NULL ELSE printf('%!.17g', t.{c}) END")
+            }
+            _ => format!("t.{c}"),
+        })
+        .collect();
+    let survivors = match backend {
+        DbBackend::Postgres => format!(
+            "CAST(json_agg(json_build_array({})) FILTER (WHERE t.rule = -1) AS TEXT)",
+            outer.join(", ")
+        ),
+        _ => format!(
+            "json_group_array(json_array({})) FILTER (WHERE t.rule = -1)",
+            outer.join(", ")
+        ),
     };
-    let survivors_sql = {
-        let mut p = Params::new(backend);
-        let pool = pool_sql(pool, &mut p);
-        let case = first_failed_rule_sql(rules, pool_consortium, &mut p);
-        let sql =
-            format!("SELECT {CANDIDATE_COLUMNS} FROM household h WHERE {pool} AND ({case}) = -1");
-        Statement::from_sql_and_values(backend, sql, p.values)
-    };
+    // SQLite binds `?` placeholders by position: values are pushed in the order the text
+    // names them (the rule expression, then the pool).
+    let case = first_failed_rule_sql(rules, pool.consortium_id, &mut p);
+    let pool_condition = pool_sql(pool, &mut p);
+    let sql = format!(
+        "SELECT {}, {survivors} AS survivors \
+         FROM (SELECT {}, {case} AS rule FROM household h WHERE {pool_condition}) t",
+        counts.join(", "),
+        inner.join(", "),
+    );
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, p.values))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("matching tally".into()))?;
 
-    use sea_orm::TransactionTrait;
-    let t0 = std::time::Instant::now();
-    let txn = db.begin().await?;
-    let tally = TallyRow::find_by_statement(tally_sql).all(&txn).await?;
-    let t1 = t0.elapsed();
-    let rows = CandidateRow::find_by_statement(survivors_sql)
-        .all(&txn)
-        .await?;
-    txn.commit().await?;
-    eprintln!("TIMING tally {t1:?} survivors {:?} n={}", t0.elapsed(), rows.len());
-
-    let mut counts = [0u64; HardRule::ALL.len()];
-    for row in tally {
-        if let Some(slot) = usize::try_from(row.rule)
-            .ok()
-            .and_then(|i| counts.get_mut(i))
-        {
-            *slot += row.n.max(0) as u64;
+    let mut excluded = Vec::new();
+    for (i, rule) in HardRule::ALL.iter().enumerate() {
+        let count: Option<i64> = row.try_get("", &format!("r{i}"))?;
+        if let Some(count) = count.filter(|n| *n > 0) {
+            excluded.push(Exclusion {
+                rule: *rule,
+                count: count as u64,
+            });
         }
     }
+    let text: Option<String> = row.try_get("", "survivors")?;
+    let rows: Vec<CandidateRow> = match text {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| DbErr::Type(format!("matching survivors: {e}")))?,
+        None => Vec::new(),
+    };
     Ok(Prefiltered {
-        excluded: HardRule::ALL
-            .iter()
-            .zip(counts)
-            .filter(|(_, n)| *n > 0)
-            .map(|(&rule, count)| Exclusion { rule, count })
-            .collect(),
+        excluded,
         // Survivors passed the already-matched rule in SQL.
         survivors: rows.into_iter().map(|r| r.into_candidate(false)).collect(),
     })

@@ -9,6 +9,7 @@ pub mod links;
 pub mod matching;
 pub mod recruitment;
 pub mod reports;
+pub mod revocations;
 pub mod tenancy;
 
 use sea_orm::{

@@ -200,3 +200,53 @@ pub async fn waiting_households(
         .all(db)
         .await
 }
+
+/// Links of `consortium_id` placed within `period` (the placement stands even if it later
+/// ended in an adoption order or a disruption), with the number of children each placed.
+pub async fn placements(
+    db: &impl ConnectionTrait,
+    consortium_id: i64,
+    period: &Period,
+) -> Result<Vec<crate::domain::flows::Placement>, DbErr> {
+    use entity::{link, link_child};
+    let links: Vec<(i64, i64, i64, Option<i64>)> = link::Entity::find()
+        .select_only()
+        .columns([
+            link::Column::Id,
+            link::Column::ChildAuthorityId,
+            link::Column::HouseholdAuthorityId,
+            link::Column::InterAgencyFeePence,
+        ])
+        .filter(link::Column::ConsortiumId.eq(consortium_id))
+        .filter(link::Column::PlacedOn.between(period.from(), period.to()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let ids: Vec<i64> = links.iter().map(|l| l.0).collect();
+    let counts: std::collections::HashMap<i64, i64> = if ids.is_empty() {
+        Default::default()
+    } else {
+        link_child::Entity::find()
+            .select_only()
+            .column(link_child::Column::LinkId)
+            .column_as(link_child::Column::Id.count(), "n")
+            .filter(link_child::Column::LinkId.is_in(ids))
+            .group_by(link_child::Column::LinkId)
+            .into_tuple::<(i64, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    Ok(links
+        .into_iter()
+        .map(|(id, child_authority_id, household_authority_id, fee)| {
+            crate::domain::flows::Placement {
+                child_authority_id,
+                household_authority_id,
+                children: counts.get(&id).copied().unwrap_or(1).max(1) as u64,
+                fee_pence: fee.and_then(|f| u64::try_from(f).ok()),
+            }
+        })
+        .collect())
+}

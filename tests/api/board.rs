@@ -731,3 +731,151 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
         .unwrap();
     assert!(csv.lines().any(|l| l == "2025-06-30,ALL,c,c,c,c"), "{csv}");
 }
+
+const LINK: &str = "link { id version state }";
+
+/// Takes a pool child of `child_authority` through to placement with an approved household
+/// of `household_authority` today (a link's steps cannot precede its proposal), with an
+/// inter-agency fee when cross-boundary.
+async fn placement(
+    app: &TestApp,
+    child_authority: &str,
+    household_authority: &str,
+    name: &str,
+    fee: Option<i64>,
+) {
+    let today = chrono::Utc::now().date_naive().to_string();
+    let child = crate::helpers::pool_child(app, child_authority, name).await;
+    let household = approved_household(app, household_authority, &format!("{name} Family")).await;
+    let ff = app.role(child_authority, "FAMILY_FINDER");
+    let household_ref = if child_authority == household_authority {
+        household.clone()
+    } else {
+        let (_, n) = crate::helpers::decode_id(&household);
+        crate::helpers::encode_id("HouseholdProfile", n)
+    };
+    let mut input = json!({ "childId": child, "householdId": household_ref });
+    if let Some(fee) = fee {
+        input["interAgencyFeePence"] = json!(fee);
+    }
+    let propose =
+        format!("mutation($i: ProposeLinkInput!) {{ proposeLink(input: $i) {{ {LINK} }} }}");
+    let mut link =
+        app.ok(&ff, &propose, json!({ "i": input })).await["proposeLink"]["link"].clone();
+    let other = app.role(household_authority, "DECISION_MAKER");
+    let accept = format!("mutation($i: AcceptLinkInput!) {{ acceptLink(input: $i) {{ {LINK} }} }}");
+    let vars = json!({ "i": { "id": link["id"], "expectedVersion": link["version"] } });
+    link = app.ok(&other, &accept, vars).await["acceptLink"]["link"].clone();
+    let dm = app.role(child_authority, "DECISION_MAKER");
+    let decide = format!(
+        "mutation($i: RecordMatchDecisionInput!) {{ recordMatchDecision(input: $i) {{ {LINK} }} }}"
+    );
+    let vars = json!({ "i": { "id": link["id"], "expectedVersion": link["version"], "decidedOn": today } });
+    link = app.ok(&dm, &decide, vars).await["recordMatchDecision"]["link"].clone();
+    let place = format!(
+        "mutation($i: RecordPlacementInput!) {{ recordPlacement(input: $i) {{ {LINK} }} }}"
+    );
+    let vars =
+        json!({ "i": { "id": link["id"], "expectedVersion": link["version"], "placedOn": today } });
+    app.ok(&dm, &place, vars).await;
+}
+
+const FLOWS: &str = r#"query($a: [ID!], $period: PeriodInput!) {
+  crossBoundaryFlows(period: $period, authorityIds: $a) {
+    suppressionApplied
+    cells { childAuthority { code } householdAuthority { code } children { value suppressed } feesPence { value suppressed } }
+    byChildAuthority { authority { code } children { value suppressed } }
+    total { children { value suppressed } feesPence { value suppressed } }
+    crossBoundaryChildren { value suppressed } crossBoundaryPercent { value suppressed }
+    crossBoundaryFeesPence { value suppressed }
+  }
+}"#;
+
+both_backends!(cross_boundary_flows_match_hand_counts);
+
+async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
+    // Placed in the period: alder → alder ×2, alder → birch ×1 (fee £27,000), birch → elm
+    // ×1 (fee £27,000).
+    placement(&app, "alder", "alder", "In House One", None).await;
+    placement(&app, "alder", "alder", "In House Two", None).await;
+    placement(&app, "alder", "birch", "Across", Some(2_700_000)).await;
+    placement(&app, "birch", "elm", "Agency", Some(2_700_000)).await;
+    let today = chrono::Utc::now().date_naive();
+    let year_ago = today - chrono::Days::new(365);
+    let period = json!({ "from": year_ago.to_string(), "to": today.to_string() });
+    let all = app.token(
+        "dm-all",
+        &[
+            ("alder", &["DECISION_MAKER"]),
+            ("birch", &["DECISION_MAKER"]),
+            ("elm", &["DECISION_MAKER"]),
+        ],
+    );
+    let ids = json!({ "a": [app.authority_id("alder"), app.authority_id("birch"), app.authority_id("elm")], "period": period });
+    let data = app.ok(&all, FLOWS, ids.clone()).await;
+    let f = &data["crossBoundaryFlows"];
+    assert_eq!(f["suppressionApplied"], false);
+    let cell = |from: &str, to: &str| -> Value {
+        f["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["childAuthority"]["code"] == from && c["householdAuthority"]["code"] == to)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cell("alder", "alder")["children"]["value"], 2);
+    assert_eq!(cell("alder", "birch")["children"]["value"], 1);
+    assert_eq!(cell("alder", "birch")["feesPence"]["value"], 2_700_000);
+    assert_eq!(cell("birch", "elm")["children"]["value"], 1);
+    assert_eq!(cell("birch", "alder")["children"]["value"], 0);
+    // 4 placements, 2 across a boundary: 50 %; fees £54,000.
+    assert_eq!(f["total"]["children"]["value"], 4);
+    assert_eq!(f["crossBoundaryChildren"]["value"], 2);
+    assert_eq!(f["crossBoundaryPercent"]["value"], 50.0);
+    assert_eq!(f["crossBoundaryFeesPence"]["value"], 5_400_000);
+    assert_eq!(f["byChildAuthority"][0]["children"]["value"], 3);
+
+    // A period that ended yesterday holds none of them.
+    let mut earlier = ids.clone();
+    earlier["period"] =
+        json!({ "from": year_ago.to_string(), "to": (today - chrono::Days::new(1)).to_string() });
+    let data = app.ok(&all, FLOWS, earlier).await;
+    assert_eq!(data["crossBoundaryFlows"]["total"]["children"]["value"], 0);
+
+    // A board analyst: every small count withheld, fees with them, nothing derivable.
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let data = app.ok(&analyst, FLOWS, ids.clone()).await;
+    let f = &data["crossBoundaryFlows"];
+    assert_eq!(f["suppressionApplied"], true);
+    let hidden = json!({ "value": null, "suppressed": true });
+    for c in f["cells"].as_array().unwrap() {
+        let n = &c["children"];
+        assert!(n["value"] == 0 || *n == hidden, "{c}");
+        if *n == hidden {
+            assert_eq!(c["feesPence"], hidden, "a fee goes with its placements");
+        }
+    }
+    assert_eq!(f["crossBoundaryChildren"], hidden);
+    assert_eq!(f["crossBoundaryFeesPence"], hidden);
+    let url = format!(
+        "{}/export/flows.csv?from={year_ago}&to={today}&authorities=alder,birch,elm",
+        app.address
+    );
+    let csv = app
+        .client
+        .get(url)
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.lines().any(|l| l == "alder,birch,c,c"), "{csv}");
+    // A manager of one authority cannot mix its own figures with others'.
+    let body = app
+        .gql(Some(&app.role("alder", "MANAGER")), FLOWS, ids)
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+}

@@ -84,6 +84,9 @@ pub fn test_config(database_url: &str) -> Config {
         redis_url: None,
         environment: Environment::Development,
         jwt: JwtKeys::hs256(TEST_SECRET.as_bytes(), "permanence", "permanence"),
+        limits: Default::default(),
+        redis_key_prefix: format!("permanence-test-{}", uuid::Uuid::new_v4().simple()),
+        rate_limit: None,
     }
 }
 
@@ -440,4 +443,32 @@ pub async fn approved_household(app: &TestApp, authority: &str, profile_name: &s
     let dm = app.role(authority, "DECISION_MAKER");
     record_event(app, &dm, &id, v, "APPROVED", "2023-08-10").await;
     id
+}
+
+/// The Redis of the tests: `TEST_REDIS_URL` (`scripts/test` starts one). Tests that need
+/// Redis fail without it; they are never skipped.
+pub fn test_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").expect(
+        "TEST_REDIS_URL is not set: the Redis tests need a server (run scripts/test, which starts one)",
+    )
+}
+
+/// Two replicas behind an imaginary load balancer: servers on one fresh PostgreSQL
+/// database and one Redis at `redis_url` (under a key prefix of their own), with the rate
+/// limit `rate_limit`. The first seeds the test consortia.
+pub async fn spawn_replicas(
+    redis_url: &str,
+    rate_limit: Option<permanence::infra::bucket::LeakyBucket>,
+) -> (TestApp, TestApp) {
+    let mut config = test_config(&fresh_postgres_database().await);
+    config.redis_url = Some(redis_url.to_owned());
+    config.rate_limit = rate_limit;
+    let a = TestApp::spawn_with(config.clone(), Backend::Postgres, None, true).await;
+    let b = TestApp::spawn_with(config, Backend::Postgres, None, false).await;
+    b.state
+        .directory
+        .reload(&b.state.db)
+        .await
+        .expect("directory");
+    (a, b)
 }

@@ -770,8 +770,8 @@ async fn a_must_stay_together_group_is_linked_as_one_unit(app: TestApp) {
     assert_eq!(data["links"]["totalCount"], 1);
 }
 
-/// `count` links, each `EXPLORING`, as (link id, version) — made by `make(i)`, which
-/// proposes link `i` as alder's family finder.
+/// `count` links proposed by `make(i)` and accepted by birch's family finder: each
+/// `EXPLORING`, as the API returned it.
 async fn exploring_links<F, Fut>(app: &TestApp, count: usize, make: F) -> Vec<Value>
 where
     F: Fn(usize) -> Fut,

@@ -1,0 +1,498 @@
+//! Abuse limits (depth, complexity, aliases, batch, size), production hardening
+//! (introspection, suggestions, GraphiQL) and GraphQL-over-HTTP content negotiation.
+use permanence::cli::Environment;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, encode_id, error_code, test_config};
+
+both_backends!(abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps_answering);
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// `getIntrospectionQuery({ inputValueDeprecation: true })` of graphql-js 16, as GraphiQL sends it.
+const GRAPHIQL_INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name kind } mutationType { name kind } subscriptionType { name kind } types { ...FullType } directives { name description locations args(includeDeprecated: true) { ...InputValue } } } } fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields(includeDeprecated: true) { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } } fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason } fragment TypeRef on __Type { kind name ofType { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name kind } } } } } } } } } }";
+
+/// POSTs `body` as JSON with `accept`; returns (status, content type, body).
+async fn post(app: &TestApp, accept: Option<&str>, body: &Value) -> (u16, String, Value) {
+    post_raw(app, accept, body.to_string()).await
+}
+
+async fn post_raw(app: &TestApp, accept: Option<&str>, body: String) -> (u16, String, Value) {
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body);
+    if let Some(accept) = accept {
+        request = request.header(ACCEPT, accept);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:.200}"));
+    (status, content_type, body)
+}
+
+fn limit_of(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["limit"].as_str()
+}
+
+fn message_of(body: &Value) -> &str {
+    body["errors"][0]["message"].as_str().unwrap_or_default()
+}
+
+/// Asserts `body` is a refusal of the whole document over `limit`: no data, the code, the
+/// limit named in the extensions and in the message.
+fn assert_refused(body: &Value, limit: &str, words: &str) {
+    assert_eq!(
+        error_code(body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body:#}"
+    );
+    assert_eq!(limit_of(body), Some(limit), "{body:#}");
+    assert!(
+        body["errors"][0]["extensions"]["max"].as_u64().is_some(),
+        "{body:#}"
+    );
+    assert!(message_of(body).contains(words), "{body:#}");
+    assert!(message_of(body).contains("the limit is"), "{body:#}");
+    assert!(
+        body.get("data").is_none(),
+        "a refused document has no data: {body:#}"
+    );
+}
+
+async fn still_answers(app: &TestApp) {
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let data = app.ok(&token, "{ viewer { subject } }", json!({})).await;
+    assert_eq!(data["viewer"]["subject"], "social_worker-alder");
+}
+
+/// `{ child(id:) { siblingGroup { members { siblingGroup { members … } } } } }`, `levels` pairs deep.
+fn nested_siblings(levels: usize) -> String {
+    let mut query = format!("{{ child(id: \"{}\") {{ ", encode_id("Child", 999_999));
+    for _ in 0..levels {
+        query.push_str("siblingGroup { members { ");
+    }
+    query.push_str("id ");
+    for _ in 0..levels {
+        query.push_str("} } ");
+    }
+    query.push_str("} }");
+    query
+}
+
+/// `copies` aliased pages of `first` children, each child with its sibling group's members.
+fn pages_of_children(copies: usize, first: u32) -> String {
+    let mut query = String::from("{ ");
+    for i in 0..copies {
+        query.push_str(&format!(
+            "c{i}: children(first: {first}) {{ edges {{ node {{ siblingGroup {{ members {{ id legalName }} }} }} }} }} "
+        ));
+    }
+    query.push('}');
+    query
+}
+
+async fn abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps_answering(
+    app: TestApp,
+) {
+    // Depth: nested fields, and the same nesting hidden in fragments.
+    let (status, _, body) = post(&app, None, &json!({ "query": nested_siblings(10) })).await;
+    assert_eq!(
+        status, 200,
+        "application/json answers 200 for a document refused"
+    );
+    assert_refused(&body, "depth", "nested too deeply");
+    let mut fragments = String::from("{ child(id: \"x\") { ...F0 } }\n");
+    for i in 0..10 {
+        fragments.push_str(&format!(
+            "fragment F{i} on Child {{ siblingGroup {{ members {{ ...F{} }} }} }}\n",
+            i + 1
+        ));
+    }
+    fragments.push_str("fragment F10 on Child { id }\n");
+    let (_, _, body) = post(&app, None, &json!({ "query": fragments })).await;
+    assert_refused(&body, "depth", "nested too deeply");
+    let (_, _, body) = post(&app, None, &json!({ "query": nested_siblings(3) })).await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("NOT_FOUND"),
+        "a shallow query runs: {body:#}"
+    );
+    still_answers(&app).await;
+
+    // Complexity: ten pages of 100 cost 10 × 100 × one child; ten pages of 10 do not.
+    let (_, _, body) = post(&app, None, &json!({ "query": pages_of_children(10, 100) })).await;
+    assert_refused(&body, "complexity", "too complex");
+    let (_, _, body) = post(&app, None, &json!({ "query": pages_of_children(10, 10) })).await;
+    assert!(
+        body.get("errors").is_none(),
+        "small pages are within the limit: {body:#}"
+    );
+    assert_eq!(body["data"]["c0"]["edges"], json!([]));
+    still_answers(&app).await;
+
+    // Aliases: 200 aliased `viewer` fields.
+    let aliased: String = (0..200)
+        .map(|i| format!("v{i}: viewer {{ subject }} "))
+        .collect();
+    let (_, _, body) = post(&app, None, &json!({ "query": format!("{{ {aliased} }}") })).await;
+    assert_refused(&body, "aliases", "too many aliases");
+    let (_, _, body) = post(
+        &app,
+        None,
+        &json!({ "query": "{ a: viewer { subject } b: viewer { subject } }" }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["b"]["subject"], "social_worker-alder",
+        "{body:#}"
+    );
+    still_answers(&app).await;
+
+    // Fragments spreading each other twice over: 2^30 fields once expanded.
+    let mut bomb = String::from("{ ...B0 }\n");
+    for i in 0..30 {
+        bomb.push_str(&format!(
+            "fragment B{i} on Query {{ ...B{} ...B{} }}\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    bomb.push_str("fragment B30 on Query { __typename }\n");
+    let (_, _, body) = post(&app, None, &json!({ "query": bomb })).await;
+    assert_refused(&body, "complexity", "too complex");
+    still_answers(&app).await;
+
+    // Batches: 100 operations are refused; two are answered in order.
+    let batch: Vec<Value> = (0..100)
+        .map(|_| json!({ "query": "{ viewer { subject } }" }))
+        .collect();
+    let (status, _, body) = post(&app, None, &Value::Array(batch)).await;
+    assert_eq!(status, 400);
+    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+    assert_eq!(limit_of(&body), Some("batchSize"));
+    assert!(
+        message_of(&body).contains("100 operations, the limit is 10"),
+        "{body:#}"
+    );
+    let (status, _, body) = post(
+        &app,
+        None,
+        &json!([{ "query": "{ viewer { subject } }" }, { "query": "{ __typename }" }]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["data"]["viewer"]["subject"], "social_worker-alder");
+    assert_eq!(body[1]["data"]["__typename"], "Query");
+    still_answers(&app).await;
+
+    // Size: a 1 MB document (mostly a comment) is refused before parsing; a 2 MB body is
+    // refused before it is read to the end.
+    let huge = format!("{{ viewer {{ subject }} }}\n#{}", "x".repeat(1_000_000));
+    let (status, _, body) = post(&app, None, &json!({ "query": huge })).await;
+    assert_eq!(status, 200);
+    assert_refused(&body, "querySize", "too large");
+    let (status, _, body) = post(&app, Some(GRAPHQL_RESPONSE), &json!({ "query": huge })).await;
+    assert_eq!(
+        status, 400,
+        "a refused document is a 400 under graphql-response+json"
+    );
+    assert_refused(&body, "querySize", "too large");
+    let long_string = format!("{{ viewer {{ subject }} }}\n#{}", "y".repeat(2_000_000));
+    let (status, _, body) = post(&app, None, &json!({ "query": long_string })).await;
+    assert_eq!(status, 413);
+    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+    assert_eq!(limit_of(&body), Some("bodySize"));
+    still_answers(&app).await;
+
+    // Over GET, the size is checked before anything parses the document.
+    let response = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", format!("{{ __typename }}#{}", "z".repeat(30_000)))])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(limit_of(&body), Some("querySize"), "{body:#}");
+    still_answers(&app).await;
+}
+
+#[tokio::test]
+async fn limits_are_configurable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let mut config = test_config(&url);
+    config.limits.max_depth = 2;
+    config.limits.max_aliases = 1;
+    config.limits.max_batch = 1;
+    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    let (_, _, body) = post(&app, None, &json!({ "query": "{ viewer { subject } }" })).await;
+    assert_eq!(body["data"]["viewer"]["subject"], "social_worker-alder");
+    let (_, _, body) = post(
+        &app,
+        None,
+        &json!({ "query": "{ viewer { consortium { code } } }" }),
+    )
+    .await;
+    assert_refused(&body, "depth", "depth 3, the limit is 2");
+    let (_, _, body) = post(
+        &app,
+        None,
+        &json!({ "query": "{ a: __typename b: __typename }" }),
+    )
+    .await;
+    assert_refused(&body, "aliases", "2, the limit is 1");
+    let (status, _, body) = post(
+        &app,
+        None,
+        &json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(limit_of(&body), Some("batchSize"));
+}
+
+async fn production_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let mut config = test_config(&url);
+    config.environment = Environment::Production;
+    TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await
+}
+
+#[tokio::test]
+async fn production_hides_introspection_suggestions_and_graphiql() {
+    let app = production_app().await;
+    let token = app.role("alder", "SOCIAL_WORKER");
+
+    let introspection = app
+        .gql(Some(&token), "{ __schema { types { name } } }", json!({}))
+        .await;
+    // async-graphql answers introspection with null in production rather than an error.
+    assert!(
+        introspection["data"]["__schema"].is_null(),
+        "no schema in production: {introspection:#}"
+    );
+    assert!(
+        !introspection.to_string().contains("Child"),
+        "{introspection:#}"
+    );
+    let by_type = app
+        .gql(
+            Some(&token),
+            "{ __type(name: \"Child\") { fields { name } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        by_type["data"]["__type"].is_null(),
+        "no type in production: {by_type:#}"
+    );
+
+    let misspelled = app
+        .gql(Some(&token), "{ viewr { subject } }", json!({}))
+        .await;
+    let message = message_of(&misspelled);
+    assert!(message.contains("viewr"), "{misspelled:#}");
+    assert!(
+        !message.contains("Did you mean"),
+        "no suggestions in production: {message}"
+    );
+
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404, "no GraphiQL in production");
+
+    // The service itself still answers.
+    let data = app.ok(&token, "{ viewer { subject } }", json!({})).await;
+    assert_eq!(data["viewer"]["subject"], "social_worker-alder");
+}
+
+#[tokio::test]
+async fn development_shows_introspection_suggestions_and_graphiql() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let data = app
+        .ok(&token, "{ __schema { types { name } } }", json!({}))
+        .await;
+    let types = data["__schema"]["types"].as_array().expect("types");
+    assert!(types.iter().any(|t| t["name"] == "Child"), "{data:#}");
+
+    let misspelled = app
+        .gql(Some(&token), "{ viewr { subject } }", json!({}))
+        .await;
+    assert!(
+        message_of(&misspelled).contains("Did you mean"),
+        "{misspelled:#}"
+    );
+
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+
+    // GraphiQL's own introspection query (graphql-js, as the audit's `graphql` ships it)
+    // passes the depth limit.
+    let body = app
+        .gql(Some(&token), GRAPHIQL_INTROSPECTION, json!({}))
+        .await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+}
+
+#[tokio::test]
+async fn responses_follow_graphql_over_http_content_negotiation() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+
+    // graphql-response+json when accepted; application/json otherwise.
+    let (status, content_type, body) = post(
+        &app,
+        Some(GRAPHQL_RESPONSE),
+        &json!({ "query": "{ __typename }" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
+    assert_eq!(body["data"]["__typename"], "Query");
+    let (status, content_type, _) = post(
+        &app,
+        Some("application/graphql-response+json, application/json;q=0.9"),
+        &json!({ "query": "{ __typename }" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
+    for accept in [None, Some("application/json"), Some("*/*")] {
+        let (status, content_type, _) =
+            post(&app, accept, &json!({ "query": "{ __typename }" })).await;
+        assert_eq!(status, 200);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{accept:?}: {content_type}"
+        );
+    }
+
+    // A document that does not parse, or fails validation: 400 and no data under
+    // graphql-response+json; 200 under application/json.
+    for query in ["{", "{ noSuchField }", "query($id: ID!) { __typename }"] {
+        let (status, content_type, body) =
+            post(&app, Some(GRAPHQL_RESPONSE), &json!({ "query": query })).await;
+        assert_eq!(status, 400, "{query}: {body:#}");
+        assert!(content_type.starts_with(GRAPHQL_RESPONSE));
+        assert!(body.get("data").is_none(), "{query}: {body:#}");
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{query}"
+        );
+        let (status, content_type, body) =
+            post(&app, Some("application/json"), &json!({ "query": query })).await;
+        assert_eq!(status, 200, "{query}: {body:#}");
+        assert!(content_type.starts_with("application/json"));
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{query}"
+        );
+    }
+
+    // An error while running a well-formed request is a 200 with data under both.
+    for accept in [GRAPHQL_RESPONSE, "application/json"] {
+        let (status, _, body) = post(
+            &app,
+            Some(accept),
+            &json!({
+                "query": "query($id: ID!) { child(id: $id) { id } }",
+                "variables": { "id": encode_id("Child", 999_999) },
+            }),
+        )
+        .await;
+        assert_eq!(status, 200, "{accept}: {body:#}");
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
+        assert!(body.get("data").is_some(), "{accept}: {body:#}");
+    }
+
+    // Malformed HTTP requests: JSON errors with a code, never framework text.
+    for (body, expected) in [
+        ("{ \"not a JSON".to_owned(), 400),
+        (String::new(), 400),
+        (json!({ "notquery": "{ __typename }" }).to_string(), 400),
+        (json!({ "query": 1 }).to_string(), 400),
+        (
+            json!({ "query": "{ __typename }", "variables": "x" }).to_string(),
+            400,
+        ),
+        (
+            json!({ "query": "{ __typename }", "operationName": false }).to_string(),
+            400,
+        ),
+        (
+            json!({ "query": "{ __typename }", "extensions": [1] }).to_string(),
+            400,
+        ),
+        ("3".to_owned(), 400),
+    ] {
+        let (status, _, response) = post_raw(&app, Some(GRAPHQL_RESPONSE), body.clone()).await;
+        assert_eq!(status, expected, "{body}: {response:#}");
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+    }
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header(CONTENT_TYPE, "text/plain")
+        .body(json!({ "query": "{ __typename }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415, "only application/json is read");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+
+    // Mutations are refused over GET, with the media type asked for.
+    let response = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", "mutation { __typename }")])
+        .header(ACCEPT, GRAPHQL_RESPONSE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with(GRAPHQL_RESPONSE)
+    );
+}
