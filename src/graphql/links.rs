@@ -535,6 +535,61 @@ fn child_writes(
     Ok(writes)
 }
 
+/// A dated outcome of a link (placement, adoption order): the date, its input field, what
+/// the children must already have, the household's stage, and whether the link then holds
+/// the child and household.
+struct Outcome {
+    field: &'static str,
+    on: NaiveDate,
+    guard: ChildGuard,
+    stage: Stage,
+    holding: Option<bool>,
+}
+
+/// Records a dated outcome on a link: the link's state and date (`changes`), each child's
+/// milestone (`set_child`) and the household's recruitment event, in one transaction.
+async fn outcome_step(
+    ctx: &Context<'_>,
+    (id, expected_version): (&ID, i32),
+    step: LinkStep,
+    outcome: Outcome,
+    set_child: impl Fn(&mut crate::domain::MilestoneDates),
+    mut changes: link::ActiveModel,
+) -> AppResult<LinkPayload> {
+    let actor = ctx.actor()?;
+    let l = link_for_step(ctx, actor, id, expected_version, step).await?;
+    let today = ctx.request().today;
+    let date = (outcome.field, outcome.on);
+    let state = next_state(&l, step, date, today)?;
+    let (children, h) = parties(ctx, &l).await?;
+    let writes = child_writes(&children, outcome.field, today, outcome.guard, set_child)?;
+    household_step(&h, outcome.stage, date, today)?;
+    let household = household_write(actor, &h, outcome.stage, outcome.on, Default::default());
+    changes.state = Set(state.code().into());
+    let audit = step_audit(
+        ctx,
+        actor,
+        &l,
+        AuditAction::Update,
+        step,
+        &children,
+        Some((&h, outcome.stage)),
+    );
+    write(
+        ctx,
+        StepWrite {
+            link_id: l.id,
+            expected_version,
+            changes,
+            holding: outcome.holding,
+            children: writes,
+            household: Some(household),
+            audit,
+        },
+    )
+    .await
+}
+
 /// The audit events of a step: the link, and each record it changed.
 fn step_audit(
     ctx: &Context<'_>,
@@ -826,42 +881,22 @@ impl LinkMutation {
         ctx: &Context<'_>,
         input: RecordPlacementInput,
     ) -> AppResult<LinkPayload> {
-        let actor = ctx.actor()?;
-        let step = LinkStep::RecordPlacement;
-        let l = link_for_step(ctx, actor, &input.id, input.expected_version, step).await?;
-        let today = ctx.request().today;
         let on = input.placed_on.0;
-        let state = next_state(&l, step, ("placedOn", on), today)?;
-        let (children, h) = parties(ctx, &l).await?;
-        let writes = child_writes(&children, "placedOn", today, ChildGuard::Matched, |m| {
-            m.placed_on = Some(on);
-        })?;
-        household_step(&h, Stage::Placed, ("placedOn", on), today)?;
-        let household = household_write(actor, &h, Stage::Placed, on, Default::default());
-        let changes = link::ActiveModel {
-            state: Set(state.code().into()),
-            placed_on: Set(Some(on)),
-            ..Default::default()
-        };
-        let audit = step_audit(
+        outcome_step(
             ctx,
-            actor,
-            &l,
-            AuditAction::Update,
-            step,
-            &children,
-            Some((&h, Stage::Placed)),
-        );
-        write(
-            ctx,
-            StepWrite {
-                link_id: l.id,
-                expected_version: input.expected_version,
-                changes,
+            (&input.id, input.expected_version),
+            LinkStep::RecordPlacement,
+            Outcome {
+                field: "placedOn",
+                on,
+                guard: ChildGuard::Matched,
+                stage: Stage::Placed,
                 holding: None,
-                children: writes,
-                household: Some(household),
-                audit,
+            },
+            |m| m.placed_on = Some(on),
+            link::ActiveModel {
+                placed_on: Set(Some(on)),
+                ..Default::default()
             },
         )
         .await
@@ -875,42 +910,22 @@ impl LinkMutation {
         ctx: &Context<'_>,
         input: RecordAdoptionOrderInput,
     ) -> AppResult<LinkPayload> {
-        let actor = ctx.actor()?;
-        let step = LinkStep::RecordAdoptionOrder;
-        let l = link_for_step(ctx, actor, &input.id, input.expected_version, step).await?;
-        let today = ctx.request().today;
         let on = input.made_on.0;
-        let state = next_state(&l, step, ("madeOn", on), today)?;
-        let (children, h) = parties(ctx, &l).await?;
-        let writes = child_writes(&children, "madeOn", today, ChildGuard::Placed, |m| {
-            m.adoption_order_on = Some(on);
-        })?;
-        household_step(&h, Stage::AdoptionOrder, ("madeOn", on), today)?;
-        let household = household_write(actor, &h, Stage::AdoptionOrder, on, Default::default());
-        let changes = link::ActiveModel {
-            state: Set(state.code().into()),
-            adoption_order_on: Set(Some(on)),
-            ..Default::default()
-        };
-        let audit = step_audit(
+        outcome_step(
             ctx,
-            actor,
-            &l,
-            AuditAction::Update,
-            step,
-            &children,
-            Some((&h, Stage::AdoptionOrder)),
-        );
-        write(
-            ctx,
-            StepWrite {
-                link_id: l.id,
-                expected_version: input.expected_version,
-                changes,
+            (&input.id, input.expected_version),
+            LinkStep::RecordAdoptionOrder,
+            Outcome {
+                field: "madeOn",
+                on,
+                guard: ChildGuard::Placed,
+                stage: Stage::AdoptionOrder,
                 holding: Some(false),
-                children: writes,
-                household: Some(household),
-                audit,
+            },
+            |m| m.adoption_order_on = Some(on),
+            link::ActiveModel {
+                adoption_order_on: Set(Some(on)),
+                ..Default::default()
             },
         )
         .await
