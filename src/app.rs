@@ -1,19 +1,21 @@
 //! The HTTP service: state, router, and serving with graceful shutdown.
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use std::time::Instant;
-
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{GraphiQLSource, WebSocket, WebSocketProtocols, WsMessage};
 use async_graphql::{ServerError, Variables};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt, future};
 use sea_orm::DatabaseConnection;
 use serde_json::Value as JsonValue;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::auth::Actor;
@@ -21,6 +23,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::graphql::context::RequestContext;
 use crate::graphql::limits::{self, Limit, OperationTrace, QueryLimits};
+use crate::graphql::notifications::{self, OpenSubscriptions};
 use crate::graphql::{self, AppSchema};
 use crate::infra::audit::AuditSink;
 use crate::infra::metrics::{self, OperationRecord, Outcome};
@@ -40,6 +43,15 @@ pub struct AppState {
     /// The session revocations this replica enforces, kept current from the database and
     /// the shared pub/sub.
     pub revocations: Arc<Revocations>,
+    /// Each consortium's matching pool in memory, reloaded when its data version moves.
+    pub pools: store::pool::PoolCache,
+    /// The `notifications` subscriptions open on this replica.
+    pub subscriptions: OpenSubscriptions,
+    /// Turns true when the server starts shutting down: websockets close and the
+    /// background sweeps stop.
+    pub stopping: watch::Sender<bool>,
+    /// Websockets open on this replica (the shutdown waits for them to close).
+    sockets: Arc<watch::Sender<usize>>,
 }
 
 impl AppState {
@@ -55,14 +67,40 @@ impl AppState {
         let shared =
             SharedStore::start(config.redis_url.as_deref(), &config.redis_key_prefix).await?;
         let revocations = revocations::start(db.clone(), &shared).await?;
-        Ok(Arc::new(AppState {
+        let state = Arc::new(AppState {
             db,
             config,
             directory,
             audit,
             shared,
             revocations,
-        }))
+            pools: Default::default(),
+            subscriptions: OpenSubscriptions::default(),
+            stopping: watch::Sender::new(false),
+            sockets: Arc::new(watch::Sender::new(0)),
+        });
+        notifications::start_sweeps(Arc::downgrade(&state), state.stopping.subscribe());
+        Ok(state)
+    }
+
+    /// How many websockets are open on this replica.
+    pub fn open_sockets(&self) -> usize {
+        *self.sockets.borrow()
+    }
+
+    /// Counts a websocket as open until the guard is dropped.
+    fn socket_opened(&self) -> SocketGuard {
+        self.sockets.send_modify(|n| *n += 1);
+        SocketGuard(self.sockets.clone())
+    }
+}
+
+/// An open websocket, counted until dropped.
+struct SocketGuard(Arc<watch::Sender<usize>>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -105,14 +143,30 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests
-    /// finish, and flushes the audit batcher before returning.
+    /// finish, closes the websockets (`1001 Going Away`), and flushes the audit batcher
+    /// before returning.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let signal = async move {
+            shutdown.await;
+            state.stopping.send_replace(true);
+        };
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(signal)
             .await?;
+        // Upgraded connections are not the server's any more: each websocket closes itself
+        // on `stopping`; wait (a little) until they have.
+        let mut sockets = self.state.sockets.subscribe();
+        let closed = tokio::time::timeout(SOCKETS_CLOSE_WITHIN, sockets.wait_for(|n| *n == 0));
+        if closed.await.is_err() {
+            tracing::warn!(
+                open = self.state.open_sockets(),
+                "websockets still open at shutdown; dropping them"
+            );
+        }
         tracing::info!(
             pending = self.state.audit.depth(),
             "stopped accepting; flushing audit events"
@@ -152,6 +206,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let schema = graphql::schema(state.clone());
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/export/{file}", get(export))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -213,9 +268,27 @@ async fn authenticate(
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer)
         .ok_or_else(|| AppError::Unauthenticated("expected a bearer token".into()))?;
-    let claims = state.config.jwt.verify(token.trim())?;
+    Ok(Some(session(state, token).await?.actor))
+}
+
+/// The token of an `Authorization` value: `Bearer <token>`.
+fn bearer(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// A verified token: who it stands for, and until when (Unix seconds).
+struct Session {
+    actor: Arc<Actor>,
+    expires_at: i64,
+}
+
+/// Verifies `token` and resolves its actor; refuses a bad or expired token, an unknown
+/// consortium, and a token of a subject whose sessions were revoked at or after it was
+/// issued. The one check of HTTP requests and websocket connections.
+async fn session(state: &AppState, token: &str) -> Result<Session, AppError> {
+    let claims = state.config.jwt.verify(token)?;
     let directory = state
         .directory
         .resolve(
@@ -233,7 +306,10 @@ async fn authenticate(
             "this session was revoked; sign in again".into(),
         ));
     }
-    Ok(Some(Arc::new(actor)))
+    Ok(Session {
+        actor: Arc::new(actor),
+        expires_at: claims.exp,
+    })
 }
 
 fn error_response(status: StatusCode, error: AppError) -> Response {
@@ -413,7 +489,13 @@ async fn graphql_get(
         if shared.state.config.is_production() {
             return StatusCode::NOT_FOUND.into_response();
         }
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .finish(),
+        )
+        .into_response();
     };
     let id = request_id(&headers);
     let span = tracing::info_span!("graphql", request_id = %id);
@@ -436,7 +518,10 @@ async fn graphql_get(
         if changes_state(&request) {
             let mut response = Refusal::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                AppError::bad_input("query", "mutations must be sent with POST"),
+                AppError::bad_input(
+                    "query",
+                    "mutations must be sent with POST (subscriptions over /graphql/ws)",
+                ),
             )
             .respond(media, &id, started);
             response
@@ -605,7 +690,7 @@ async fn run(
                 .find_map(|e| e["extensions"]["retryAfterSeconds"].as_u64());
             let status = match (ran, retry_after, media) {
                 (true, _, _) => StatusCode::OK,
-                (false, Some(_), Media::GraphQLResponse) => StatusCode::TOO_MANY_REQUESTS,
+                (false, Some(_), _) => StatusCode::TOO_MANY_REQUESTS,
                 (false, _, _) => media.not_run_status(),
             };
             let mut response = graphql_http_response(status, media, id, &body);
@@ -694,6 +779,204 @@ fn changes_state(request: &async_graphql::Request) -> bool {
         // A document that does not parse is answered by the executor with its errors.
         Err(_) => false,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Subscriptions: `GET /graphql/ws`, graphql-transport-ws
+// ---------------------------------------------------------------------------------------
+
+/// The websocket subprotocol spoken at `/graphql/ws`.
+const GRAPHQL_TRANSPORT_WS: &str = "graphql-transport-ws";
+/// How long a websocket may stay open before its `connection_init`.
+const CONNECTION_INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an open websocket's session is checked (closed once revoked or expired).
+const SESSION_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long the shutdown waits for websockets to close.
+const SOCKETS_CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+/// graphql-transport-ws close codes (and the WebSocket one for a server going away).
+mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const INTERNAL: u16 = 4500;
+    pub const FORBIDDEN: u16 = 4403;
+    pub const INIT_TIMEOUT: u16 = 4408;
+}
+
+/// `GET /graphql/ws`: GraphQL over websocket (graphql-transport-ws). The connection is
+/// authenticated by the token in the `connection_init` payload (`{"Authorization": "Bearer
+/// …"}`; `authorization` or `token` also do); a missing, bad or revoked token closes it with
+/// `4403 Forbidden`, and so does the revocation or the expiry of the session later on.
+/// Operations then run as that actor, with the same limits and scoping as over HTTP.
+async fn graphql_ws(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case(GRAPHQL_TRANSPORT_WS));
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            "speak the graphql-transport-ws subprotocol (Sec-WebSocket-Protocol)",
+        )
+            .into_response();
+    }
+    if *shared.state.stopping.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let id = request_id(&headers);
+    upgrade
+        .protocols([GRAPHQL_TRANSPORT_WS])
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("graphql_ws", request_id = %id);
+            serve_socket(shared, socket, id).instrument(span)
+        })
+}
+
+/// The token of a `connection_init` payload.
+fn init_token(payload: &JsonValue) -> Option<&str> {
+    let fields = payload.as_object()?;
+    if let Some(value) = fields
+        .get("Authorization")
+        .or_else(|| fields.get("authorization"))
+    {
+        return value.as_str().and_then(bearer);
+    }
+    let token = fields.get("token")?.as_str()?;
+    Some(bearer(token).unwrap_or(token.trim()))
+}
+
+/// What an open websocket knows once `connection_init` has been answered.
+#[derive(Default)]
+struct Connection {
+    session: Option<Session>,
+    /// Why the connection was refused: the close code and reason.
+    refused: Option<(u16, &'static str)>,
+}
+
+fn lock(connection: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    connection.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why an open session must end now, if it must.
+fn session_ended(state: &AppState, connection: &Mutex<Connection>) -> Option<&'static str> {
+    let connection = lock(connection);
+    let session = connection.session.as_ref()?;
+    let actor = &session.actor;
+    if state
+        .revocations
+        .is_revoked(actor.consortium_id, &actor.subject, actor.issued_at)
+    {
+        return Some("Forbidden: the session was revoked");
+    }
+    if chrono::Utc::now().timestamp() >= session.expires_at {
+        return Some("Forbidden: the token expired");
+    }
+    None
+}
+
+/// Resolves once `stopping` is true (or can no longer change).
+pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// Serves one websocket until the client leaves, the session ends or the server stops.
+async fn serve_socket(shared: Shared, socket: axum::extract::ws::WebSocket, request_id: String) {
+    let state = shared.state.clone();
+    let _open = state.socket_opened();
+    let connection = Arc::new(Mutex::new(Connection::default()));
+    let on_init = {
+        let (state, connection) = (state.clone(), connection.clone());
+        move |payload: JsonValue| async move {
+            let outcome = match init_token(&payload) {
+                Some(token) => session(&state, token).await,
+                None => Err(AppError::Unauthenticated(
+                    "connection_init carries no bearer token".into(),
+                )),
+            };
+            let mut connection = lock(&connection);
+            match outcome {
+                Ok(session) => {
+                    let mut data = async_graphql::Data::default();
+                    data.insert(RequestContext::new(Some(session.actor.clone()), request_id));
+                    connection.session = Some(session);
+                    tracing::info!("websocket connection accepted");
+                    Ok(data)
+                }
+                Err(e) => {
+                    let refusal = match e {
+                        AppError::Unauthenticated(_) => (close::FORBIDDEN, "Forbidden"),
+                        other => {
+                            tracing::error!(error = ?other, "websocket authentication failed");
+                            (close::INTERNAL, "Internal error")
+                        }
+                    };
+                    connection.refused = Some(refusal);
+                    tracing::info!(code = refusal.0, "websocket connection refused");
+                    Err(async_graphql::Error::new(refusal.1))
+                }
+            }
+        }
+    };
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
+                _ => None,
+            })
+        });
+    let protocol = WebSocket::new(shared.schema.clone(), input, WebSocketProtocols::GraphQLWS)
+        .on_connection_init(on_init);
+    futures_util::pin_mut!(protocol);
+    let mut stopping = state.stopping.subscribe();
+    let init_deadline = tokio::time::sleep(CONNECTION_INIT_TIMEOUT);
+    futures_util::pin_mut!(init_deadline);
+    let mut checks = tokio::time::interval(SESSION_CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let closing: Option<(u16, String)> = loop {
+        let initialised = lock(&connection).session.is_some();
+        tokio::select! {
+            message = protocol.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let refused = lock(&connection).refused.take();
+                    break Some(refused.map_or((code, reason), |(c, r)| (c, r.to_owned())));
+                }
+                None => break None,
+            },
+            _ = stopped(&mut stopping) => {
+                break Some((close::GOING_AWAY, "server shutting down".into()));
+            }
+            _ = &mut init_deadline, if !initialised => {
+                break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
+            }
+            _ = checks.tick() => {
+                if let Some(reason) = session_ended(&state, &connection) {
+                    tracing::info!("websocket session ended");
+                    break Some((close::FORBIDDEN, reason.into()));
+                }
+            }
+        }
+    };
+    if let Some((code, reason)) = closing {
+        tracing::info!(code, "closing websocket");
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+    let _ = sink.close().await;
 }
 
 /// `GET /export/{report}.csv`: runs the report's query as the caller, writes it as CSV.

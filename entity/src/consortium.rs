@@ -13,6 +13,9 @@ pub struct Model {
     /// Default match weights as JSON; `None` means the built-in defaults.
     pub match_weights: Option<String>,
     pub created_at: DateTimeUtc,
+    /// Bumped by every write transaction to the consortium's registers (see
+    /// `store::begin_consortium_write`).
+    pub data_version: i64,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

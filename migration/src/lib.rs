@@ -9,6 +9,7 @@ mod ddl;
 mod m20261123_000001_foundation;
 mod m20261123_000002_links;
 mod m20261123_000003_revocations;
+mod m20261123_000004_data_version;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_links::Migration),
             Box::new(m20261123_000003_revocations::Migration),
+            Box::new(m20261123_000004_data_version::Migration),
         ]
     }
 }

@@ -696,9 +696,9 @@ impl MatchResult {
 /// Households for a child or sibling group: the best `first`, ranked by score, ties broken
 /// by longest wait since approval (earliest `approved_on` first, unknown last), then
 /// household id.
-pub fn evaluate(
+pub fn evaluate<C: std::borrow::Borrow<Candidate>>(
     subject: &MatchSubject,
-    candidates: &[Candidate],
+    candidates: &[C],
     weights: &ValidWeights,
     as_of: NaiveDate,
     first: usize,
@@ -707,7 +707,7 @@ pub fn evaluate(
     rank(
         candidates.len(),
         |i| {
-            let household = &candidates[i];
+            let household = candidates[i].borrow();
             Pair {
                 subject: prepared,
                 household,

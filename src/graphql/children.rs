@@ -3,6 +3,7 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 use chrono::{Months, Utc};
 use entity::{child, sibling_group};
 use sea_orm::ActiveValue::Set;
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::connection::{Conn, connection, page};
@@ -12,6 +13,7 @@ use super::inputs::{
     AreaInput, NeedsInput, area, filter_authorities, free_text, months, optional_text,
     target_authority, text,
 };
+use super::notifications;
 use super::scalars::Date;
 use super::types::{Child, SiblingGroup};
 use crate::auth::policy::milestones_of;
@@ -97,8 +99,17 @@ pub fn child_filter(
 
 /// Loads a child the actor can see in full, or answers `NOT_FOUND`.
 pub async fn visible_child(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<child::Model> {
-    let found = store::children::find(&ctx.state().db, actor.consortium_id, id).await?;
-    match found {
+    find_visible_child(&ctx.state().db, actor, id).await
+}
+
+/// Loads a child the actor can see in full, or answers `NOT_FOUND`: the rule of the `child`
+/// and `trackingAlerts` queries, and of tracking alerts delivered by `notifications`.
+pub async fn find_visible_child(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<child::Model> {
+    match store::children::find(db, actor.consortium_id, id).await? {
         Some(c) if actor.child_view(&c) == View::Full => Ok(c),
         _ => Err(AppError::NotFound),
     }
@@ -137,6 +148,7 @@ async fn save_child(
     let audit = ctx.audit_row(action, "Child", Some(c.id), Some(c.authority_id), detail);
     let updated =
         store::children::update(&ctx.state().db, c.id, expected_version, am, audit).await?;
+    notifications::child_changed(ctx.state(), Some(c), &updated, ctx.request().today).await;
     Ok(ChildPayload {
         child: Child(updated),
     })
@@ -549,6 +561,7 @@ impl ChildMutation {
             )
         })
         .await?;
+        notifications::child_changed(ctx.state(), None, &created, today).await;
         Ok(ChildPayload {
             child: Child(created),
         })

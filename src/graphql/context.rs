@@ -1,8 +1,10 @@
 //! What a resolver knows about the request: the actor, the request id, the service state,
-//! and "today" (the only clock reading, taken once per request).
+//! and "today" (the only clock reading, taken once per request — and, for a subscription,
+//! once per event delivered: see [`CurrentDay`]).
 use std::sync::Arc;
 
-use async_graphql::Context;
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::{Context, Data, Response};
 use chrono::{NaiveDate, Utc};
 use entity::audit_event;
 use sea_orm::ActiveValue::Set;
@@ -30,6 +32,41 @@ impl RequestContext {
             request_id,
             today: Utc::now().date_naive(),
             export: false,
+        }
+    }
+}
+
+/// The schema extension that keeps "today" current on long-lived connections. A
+/// websocket's [`RequestContext`] is made once, at `connection_init`; each event a
+/// subscription delivers is executed with a copy dated on the day it is delivered, if that
+/// is a later day. (A request over HTTP is dated when it arrives and is left alone.)
+pub struct CurrentDay;
+
+impl ExtensionFactory for CurrentDay {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(CurrentDay)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for CurrentDay {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let today = Utc::now().date_naive();
+        match ctx.data_opt::<RequestContext>() {
+            Some(request) if request.today < today => {
+                let mut data = Data::default();
+                data.insert(RequestContext {
+                    today,
+                    ..request.clone()
+                });
+                next.run_with_data(ctx, operation_name, data).await
+            }
+            _ => next.run(ctx, operation_name).await,
         }
     }
 }
@@ -133,5 +170,39 @@ pub fn audit_row(
         request_id: Set(request.request_id.clone()),
         detail: Set(detail.to_string()),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn today(&self, ctx: &Context<'_>) -> String {
+            ctx.request().today.to_string()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operation_runs_on_the_day_it_is_executed() {
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+            .extension(CurrentDay)
+            .finish();
+        let mut dated = RequestContext::new(None, "r-1".into());
+        dated.today = NaiveDate::from_ymd_opt(2024, 2, 29).expect("date");
+        let response = schema
+            .execute(async_graphql::Request::new("{ today }").data(dated))
+            .await;
+        let today = Utc::now().date_naive().to_string();
+        assert_eq!(
+            response.data.into_json().expect("json")["today"],
+            serde_json::json!(today)
+        );
     }
 }

@@ -31,6 +31,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{child, household, link, recruitment_event};
 use sea_orm::ActiveValue::Set;
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::connection::{Conn, connection, page};
@@ -38,6 +39,7 @@ use super::context::ContextExt;
 use super::ids::{IdKind, decode, decode_any, encode};
 use super::inputs::text;
 use super::matching::load_unit;
+use super::notifications;
 use super::scalars::Date;
 use super::types::{Authority, ChildRecord, HouseholdRecord, authority, child_records};
 use crate::auth::policy::milestones_of;
@@ -210,7 +212,7 @@ fn link_filter(input: &LinkFilterInput) -> AppResult<LinkFilter> {
 }
 
 /// The authority a link event is filed under: the side the actor acts for.
-fn owner(actor: &Actor, l: &link::Model) -> i64 {
+pub fn owner(actor: &Actor, l: &link::Model) -> i64 {
     if !actor.is_member_of(l.child_authority_id) && actor.is_member_of(l.household_authority_id) {
         l.household_authority_id
     } else {
@@ -220,7 +222,17 @@ fn owner(actor: &Actor, l: &link::Model) -> i64 {
 
 /// Loads a link the actor sees, or answers `NOT_FOUND`.
 async fn visible_link(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<link::Model> {
-    match store::links::find(&ctx.state().db, actor.consortium_id, id).await? {
+    find_visible_link(&ctx.state().db, actor, id).await
+}
+
+/// Loads a link the actor sees, or answers `NOT_FOUND`: the one visibility rule of the
+/// `link` query, the workflow steps and the `notifications` subscription.
+pub async fn find_visible_link(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<link::Model> {
+    match store::links::find(db, actor.consortium_id, id).await? {
         Some(l) if actor.sees_link(&l) => Ok(l),
         _ => Err(AppError::NotFound),
     }
@@ -739,6 +751,7 @@ impl LinkMutation {
             )
         })
         .await?;
+        notifications::link_changed(ctx.state(), &created).await;
         Ok(LinkPayload {
             link: LinkView(created),
         })
@@ -1053,9 +1066,34 @@ async fn end_open_link(
     .await
 }
 
-/// Writes a step and answers with the link.
+/// Writes a step and answers with the link. Once it has committed, the step is announced
+/// to the subscribers of both sides, and so is every tracking alert it raised on a child
+/// (a disruption returns the child to waiting).
 async fn write(ctx: &Context<'_>, step: StepWrite) -> AppResult<LinkPayload> {
-    let updated = store::links::write_step(&ctx.state().db, step).await?;
+    let state = ctx.state();
+    let link_id = step.link_id;
+    let before = if step.children.is_empty() {
+        Vec::new()
+    } else {
+        store::links::children(&state.db, link_id).await?
+    };
+    let updated = store::links::write_step(&state.db, step).await?;
+    notifications::link_changed(state, &updated).await;
+    if !before.is_empty() {
+        match store::links::children(&state.db, link_id).await {
+            Ok(after) => {
+                let today = ctx.request().today;
+                for c in &after {
+                    let earlier = before.iter().find(|b| b.id == c.id);
+                    notifications::child_changed(state, earlier, c, today).await;
+                }
+            }
+            // The step itself has committed: it is answered; only the alerts are missed.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read a link's children for tracking alerts")
+            }
+        }
+    }
     Ok(LinkPayload {
         link: LinkView(updated),
     })

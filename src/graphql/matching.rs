@@ -6,6 +6,8 @@
 //! records they may see — their own authorities' in full, other authorities' shared
 //! profiles from the pool. The search is audited as a `SEARCH` (with no personal data,
 //! and whether the weights were overridden), and every record returned as a `VIEW`.
+use std::collections::HashMap;
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use entity::{child, sibling_group};
@@ -20,10 +22,10 @@ use crate::domain::matching::{
     Criterion, CriterionScore, Exclusion, HardRule, MatchSubject, ValidWeights, Weights, evaluate,
     evaluate_children,
 };
-use crate::domain::{AuditAction, Gender, Role};
+use crate::domain::{AuditAction, Role};
 use crate::error::{AppError, AppResult};
 use crate::store;
-use crate::store::matching::{HouseholdPool, SubjectKey, SubjectRules};
+use crate::store::matching::SubjectKey;
 
 /// Suggestions returned when `first` is not given.
 const DEFAULT_SUGGESTIONS: i32 = 10;
@@ -387,31 +389,10 @@ impl MatchingQuery {
             .map_err(|e| AppError::from(anyhow::anyhow!("match subject: {e}")))?
             .with_declined(declined.iter().copied())
             .with_already_matched(already_matched);
-        let (youngest_months, oldest_months) = subject.ages_months(as_of);
-        let rules = SubjectRules {
-            as_of,
-            already_matched,
-            declined,
-            size: subject.size(),
-            youngest_months,
-            oldest_months,
-            needs: subject.needs(),
-            genders: unit
-                .children
-                .iter()
-                .map(|c| Gender::from_code(&c.gender).unwrap_or(Gender::Other))
-                .collect(),
-            requires_early_permanence: subject.requires_early_permanence(),
-        };
-        let pool = HouseholdPool {
-            consortium_id: actor.consortium_id,
-            own_authority_ids: actor.authorities_with(Capability::ReadHouseholds),
-        };
-        let prefiltered = store::matching::prefiltered_households(db, &pool, &rules).await?;
-        let result = store::matching::merge(
-            &prefiltered.excluded,
-            evaluate(&subject, &prefiltered.survivors, &weights, as_of, first),
-        );
+        let pool = ctx.state().pools.get(db, actor.consortium_id).await?;
+        let own = actor.authorities_with(Capability::ReadHouseholds);
+        let candidates: Vec<_> = pool.households_for(&own).collect();
+        let result = evaluate(&subject, &candidates, &weights, as_of, first);
 
         let (owner, entity, entity_id) = match &unit.group {
             Some(g) => (g.authority_id, "SiblingGroup", g.id),
@@ -503,53 +484,40 @@ impl MatchingQuery {
         // The units: single children, and must-stay-together groups whose every member
         // is here (a group some of whose members the caller cannot see, or who are not
         // waiting, is not offered).
-        let children = store::matching::waiting_children(
-            db,
-            actor.consortium_id,
-            &actor.authorities_with(Capability::ReadChildren),
-        )
-        .await?;
-        let mut group_ids: Vec<i64> = children.iter().filter_map(|c| c.sibling_group_id).collect();
-        group_ids.sort_unstable();
-        group_ids.dedup();
-        let groups = store::matching::groups(db, group_ids.clone()).await?;
-        let sizes = if group_ids.is_empty() {
-            Vec::new()
-        } else {
-            store::children::group_sizes(db, group_ids).await?
-        };
+        let pool = ctx.state().pools.get(db, actor.consortium_id).await?;
+        let own = actor.authorities_with(Capability::ReadChildren);
         let together = |c: &child::Model| {
             c.sibling_group_id
-                .and_then(|g| groups.iter().find(|x| x.id == g && x.must_stay_together))
+                .and_then(|g| pool.groups.get(&g))
+                .filter(|g| g.must_stay_together)
         };
         let mut units: Vec<Unit> = Vec::new();
-        for c in &children {
+        let mut unit_of_group: HashMap<i64, usize> = HashMap::new();
+        for c in pool.children_for(&own) {
             match together(c) {
                 None => units.push(Unit {
                     children: vec![c.clone()],
                     group: None,
                 }),
-                Some(g) => match units
-                    .iter_mut()
-                    .find(|u| u.group.as_ref().is_some_and(|x| x.id == g.id))
-                {
-                    Some(u) => u.children.push(c.clone()),
-                    None => units.push(Unit {
-                        children: vec![c.clone()],
-                        group: Some(g.clone()),
-                    }),
+                Some(g) => match unit_of_group.get(&g.id) {
+                    Some(&at) => units[at].children.push(c.clone()),
+                    None => {
+                        unit_of_group.insert(g.id, units.len());
+                        units.push(Unit {
+                            children: vec![c.clone()],
+                            group: Some(g.clone()),
+                        });
+                    }
                 },
             }
         }
         units.retain(|u| match &u.group {
             None => true,
-            Some(g) => sizes
-                .iter()
-                .any(|(id, n)| *id == g.id && *n == u.children.len() as i64),
+            Some(g) => pool.group_sizes.get(&g.id) == Some(&(u.children.len() as i64)),
         });
 
         let declined = store::matching::declined_subjects(db, household.id).await?;
-        let held = store::matching::held_children(db, actor.consortium_id).await?;
+        let held = &pool.held_children;
         let mut subjects = Vec::with_capacity(units.len());
         let mut kept = Vec::with_capacity(units.len());
         for unit in units {

@@ -12,6 +12,7 @@ pub mod inputs;
 pub mod limits;
 pub mod links;
 pub mod matching;
+pub mod notifications;
 pub mod pool;
 pub mod rate_limit;
 pub mod report_cache;
@@ -23,7 +24,7 @@ pub mod viewer;
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::{EmptySubscription, MergedObject, Response, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Response, Schema, SchemaBuilder};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -53,12 +54,20 @@ pub struct Mutation(
     admin::AdminMutation,
 );
 
-/// The schema type.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// All subscriptions (served over `graphql-transport-ws` at `/graphql/ws`).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(notifications::NotificationSubscription);
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .register_output_type::<types::Node>()
+/// The schema type.
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .register_output_type::<types::Node>()
 }
 
 /// The schema serving requests with `state`.
@@ -71,6 +80,7 @@ pub fn schema(state: Arc<AppState>) -> AppSchema {
         .extension(rate_limit::RateLimit)
         .extension(limits::Admission(limits))
         .extension(report_cache::DataVersion)
+        .extension(context::CurrentDay)
         .extension(DeniedAudit);
     if production {
         b = b.disable_introspection().disable_suggestions();

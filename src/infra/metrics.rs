@@ -37,6 +37,14 @@ pub const RATE_LIMITED: &str = "permanence_rate_limited_total";
 pub const REDIS_DEGRADED: &str = "permanence_redis_degraded";
 /// Hook: Redis commands that failed, by `operation` (e.g. `get`, `incr`, `publish`).
 pub const REDIS_ERRORS: &str = "permanence_redis_errors_total";
+/// Hook: uses of an in-memory matching pool, by `outcome` (`hit`: current; `load`: read
+/// afresh because the consortium's data changed).
+pub const POOL_SNAPSHOTS: &str = "permanence_matching_pool_total";
+
+/// GraphQL subscriptions open now (a websocket may carry several).
+pub const SUBSCRIPTIONS_OPEN: &str = "permanence_subscriptions_open";
+/// Notifications delivered to subscribers, by `kind` (`LINK_PROPOSED`, …, `TRACKING_ALERT`).
+pub const NOTIFICATIONS_DELIVERED: &str = "permanence_notifications_delivered_total";
 
 /// How many distinct operation names get their own label before the rest share `other`.
 pub const MAX_OPERATION_NAMES: usize = 200;
@@ -127,6 +135,15 @@ fn describe() {
         "1 while Redis is configured but unreachable (in-process fallbacks in use)."
     );
     describe_counter!(REDIS_ERRORS, "Failed Redis commands, by operation.");
+    describe_counter!(
+        POOL_SNAPSHOTS,
+        "Uses of the in-memory matching pool, by outcome (hit or load)."
+    );
+    describe_gauge!(SUBSCRIPTIONS_OPEN, "GraphQL subscriptions open now.");
+    describe_counter!(
+        NOTIFICATIONS_DELIVERED,
+        "Notifications delivered to subscribers, by kind."
+    );
 }
 
 /// The metrics in the Prometheus text format, with the audit queue depth sampled now; `None`

@@ -137,6 +137,8 @@ pub async fn load(
         children_left -= children;
         households_left -= households;
         let (consortium_id, authority_ids) = ensure_consortium(&txn, layout).await?;
+        // A running service's in-memory copies of this consortium's data are stale now.
+        store::bump_data_version(&txn, store::Writes::Consortium(consortium_id)).await?;
         plans.extend(authority_plans(
             layout,
             consortium_id,

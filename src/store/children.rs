@@ -7,7 +7,7 @@ use sea_orm::{
     Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::{Page, Versioned, begin_write, update_versioned};
+use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const CHILD: Versioned<child::Column> = Versioned {
     id: child::Column::Id,
@@ -79,7 +79,7 @@ fn waiting_since() -> SimpleExpr {
 }
 
 /// The SQL form of `MilestoneDates::status`.
-fn status_condition(status: ChildStatus) -> Condition {
+pub(crate) fn status_condition(status: ChildStatus) -> Condition {
     use child::Column as C;
     let not_adopted = C::AdoptionOrderOn.is_null();
     let unchanged = Condition::all()
@@ -115,7 +115,7 @@ fn status_condition(status: ChildStatus) -> Condition {
 }
 
 /// The SQL form of `policy::child_in_pool`.
-fn pool_condition(consortium_id: i64) -> Condition {
+pub(crate) fn pool_condition(consortium_id: i64) -> Condition {
     Condition::all()
         .add(child::Column::ConsortiumId.eq(consortium_id))
         .add(child::Column::SharedWithConsortium.eq(true))
@@ -266,7 +266,8 @@ pub async fn create(
     model: child::ActiveModel,
     audit: impl FnOnce(i64) -> audit_event::ActiveModel,
 ) -> AppResult<child::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::Consortium(consortium_of(&model.consortium_id)?))
+        .await?;
     let id = child::Entity::insert(model)
         .exec(&txn)
         .await?
@@ -290,7 +291,7 @@ pub async fn update(
     changes: child::ActiveModel,
     audit: audit_event::ActiveModel,
 ) -> AppResult<child::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::RowOf("child", id)).await?;
     update_versioned::<child::Entity>(&txn, changes, CHILD, id, expected_version).await?;
     super::audit::insert_many(&txn, vec![audit]).await?;
     let updated = child::Entity::find_by_id(id)
@@ -308,7 +309,8 @@ pub async fn create_group(
     child_ids: &[i64],
     audit: impl FnOnce(i64) -> audit_event::ActiveModel,
 ) -> AppResult<sibling_group::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::Consortium(consortium_of(&model.consortium_id)?))
+        .await?;
     let id = sibling_group::Entity::insert(model)
         .exec(&txn)
         .await?
@@ -353,7 +355,7 @@ pub async fn update_group(
     remove: &[i64],
     audit: audit_event::ActiveModel,
 ) -> AppResult<sibling_group::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::RowOf("sibling_group", id)).await?;
     update_versioned::<sibling_group::Entity>(&txn, changes, GROUP, id, expected_version).await?;
     set_group(&txn, add, Some(id)).await?;
     set_group(&txn, remove, None).await?;

@@ -6,7 +6,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::{Page, Versioned, begin_write, update_versioned};
+use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const HOUSEHOLD: Versioned<household::Column> = Versioned {
     id: household::Column::Id,
@@ -185,7 +185,8 @@ pub async fn create(
     enquiry: impl FnOnce(i64) -> recruitment_event::ActiveModel,
     audit: impl FnOnce(i64) -> audit_event::ActiveModel,
 ) -> AppResult<household::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::Consortium(consortium_of(&model.consortium_id)?))
+        .await?;
     let id = household::Entity::insert(model)
         .exec(&txn)
         .await?
@@ -213,7 +214,7 @@ pub async fn update(
     event: Option<recruitment_event::ActiveModel>,
     audit: audit_event::ActiveModel,
 ) -> AppResult<household::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::RowOf("household", id)).await?;
     update_versioned::<household::Entity>(&txn, changes, HOUSEHOLD, id, expected_version).await?;
     if let Some(event) = event {
         recruitment_event::Entity::insert(event)

@@ -17,7 +17,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
-use super::{Page, begin_write, stale};
+use super::{Page, Writes, begin_consortium_write, consortium_of, stale};
 use crate::domain::Stage;
 use crate::domain::links::LinkState;
 use crate::error::{AppError, AppResult, ResultExt};
@@ -178,7 +178,8 @@ pub async fn create(
     child_ids: &[i64],
     audit: impl FnOnce(i64) -> audit_event::ActiveModel,
 ) -> AppResult<link::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::Consortium(consortium_of(&model.consortium_id)?))
+        .await?;
     let id = link::Entity::insert(model)
         .exec(&txn)
         .await
@@ -274,7 +275,7 @@ pub struct StepWrite {
 /// household moved on since they were read, or when the step would break an invariant
 /// (another link already holds the child, the group or the household).
 pub async fn write_step(db: &DatabaseConnection, step: StepWrite) -> AppResult<link::Model> {
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::RowOf("link", step.link_id)).await?;
     write_link(&txn, step.changes, step.link_id, step.expected_version).await?;
     if let Some(holding) = step.holding {
         link_child::Entity::update_many()

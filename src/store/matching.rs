@@ -1,29 +1,16 @@
 //! What matching reads: the consortium's match weights, the subject's history (declined
 //! households, whether it is already held by a link), and the candidates.
 //!
-//! # Households for a child: hard rules in SQL, scores in Rust
+//! # The pool
 //!
-//! A consortium may hold 100,000 approved households; loading them all into the engine to
-//! tally the exclusions would take far longer than a suggestion should. So the rules the
-//! database can check — every hard rule but the birth family distance, which needs
-//! great-circle trigonometry that SQLite does not reliably have — are written once as a
-//! SQL `CASE` naming the *first* rule each household fails, in [`HardRule`] order, exactly
-//! as `domain::matching` assesses them ([`first_failed_rule_sql`]). One statement, in one
-//! pass over the `household_match` partial covering index, returns one row: the number of
-//! households per first failed rule, and the households failing none (the survivors) as
-//! one JSON array of compact arrays.
-//!
-//! Only the survivors go to [`crate::domain::matching::evaluate`], which applies the
-//! distance rule, scores and ranks them and explains the best. The result's pool size and
-//! tally are the two added together ([`merge`]), so they are exactly what the engine would
-//! have said over the whole pool — the `sql_prefilter_agrees_with_the_engine` integration
-//! test checks that on a varied pool, on both databases.
-//!
-//! # Children for a household
-//!
-//! Waiting children number hundreds per consortium, not hundreds of thousands: they are
-//! loaded whole (with the SQL forms of the pool rules the children register already has)
-//! and the engine does everything.
+//! Matching reads the whole pool of a consortium: every household approved, available
+//! and not on hold, and every waiting or pooled child. [`pool_households`] and
+//! [`waiting_and_pooled_children`] read them for `store::pool`, which keeps them in memory
+//! per consortium and reloads them when the consortium's data changes; the engine
+//! (`domain::matching`) applies every rule to every pair. Households come back as one JSON
+//! array of compact arrays in one row: a row per household would cost more in the driver
+//! than everything else together (SQLite's driver hands rows over one by one between
+//! threads).
 use chrono::NaiveDate;
 use entity::{child, consortium, household, link, link_child, sibling_group};
 use sea_orm::{
@@ -32,12 +19,12 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::begin_write;
-use super::children::{ChildFilter, ChildScope};
+use std::collections::HashSet;
+
+use super::pool::PoolChild;
+use super::{Writes, begin_consortium_write};
 use crate::domain::links::LinkState;
-use crate::domain::matching::{
-    Candidate, Exclusion, GeoPoint, HardRule, MatchChild, MatchResult, Weights, split_languages,
-};
+use crate::domain::matching::{Candidate, GeoPoint, MatchChild, Weights, split_languages};
 use crate::domain::{ChildStatus, Gender, GenderPreference, NeedLevels, Stage};
 use crate::error::{AppError, AppResult};
 
@@ -121,7 +108,7 @@ pub async fn set_weights(
 ) -> AppResult<()> {
     let text = serde_json::to_string(&StoredWeights::from(weights))
         .map_err(|e| AppError::from(anyhow::Error::new(e)))?;
-    let txn = begin_write(db).await?;
+    let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
     let result = consortium::Entity::update_many()
         .set(consortium::ActiveModel {
             match_weights: Set(Some(text)),
@@ -242,187 +229,6 @@ pub fn match_child(c: &child::Model) -> MatchChild {
     }
 }
 
-/// The households a suggestion may name, as decided by the policy: approved, available
-/// and not on hold, in the consortium, and either shared with the pool or of an
-/// authority whose households the actor reads in full.
-#[derive(Clone, Debug)]
-pub struct HouseholdPool {
-    pub consortium_id: i64,
-    pub own_authority_ids: Vec<i64>,
-}
-
-/// The SQL-checkable hard rules for one subject: what `domain::matching` reads from a
-/// `MatchSubject`, worked out as of the matching date.
-#[derive(Clone, Debug)]
-pub struct SubjectRules {
-    pub as_of: NaiveDate,
-    /// The subject is already held by a link (or already has a match decision).
-    pub already_matched: bool,
-    pub declined: Vec<i64>,
-    pub size: usize,
-    pub youngest_months: i32,
-    pub oldest_months: i32,
-    pub needs: NeedLevels,
-    pub genders: Vec<Gender>,
-    pub requires_early_permanence: bool,
-}
-
-/// Numbered placeholders for PostgreSQL, `?` for SQLite.
-struct Params {
-    backend: DbBackend,
-    values: Vec<Value>,
-}
-
-impl Params {
-    fn new(backend: DbBackend) -> Self {
-        Params {
-            backend,
-            values: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, value: impl Into<Value>) -> String {
-        self.values.push(value.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_owned(),
-        }
-    }
-
-    fn list<T: Into<Value> + Copy>(&mut self, items: &[T]) -> String {
-        items
-            .iter()
-            .map(|v| self.push(*v))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// The pool condition. Stage, hold and availability are literals so that both databases
-/// use the `household_pool` partial index.
-fn pool_sql(pool: &HouseholdPool, p: &mut Params) -> String {
-    let consortium = p.push(pool.consortium_id);
-    let shared = if pool.own_authority_ids.is_empty() {
-        "h.shared_with_consortium = TRUE".to_owned()
-    } else {
-        format!(
-            "(h.shared_with_consortium = TRUE OR h.authority_id IN ({}))",
-            p.list(&pool.own_authority_ids)
-        )
-    };
-    format!(
-        "h.consortium_id = {consortium} AND h.stage = '{}' AND h.on_hold = FALSE \
-         AND h.available_for_matching = TRUE AND {shared}",
-        Stage::Approved.code()
-    )
-}
-
-/// Need columns of `household`, in `NeedLevels` order.
-const ACCEPTS: [&str; 6] = [
-    "accepts_physical_health",
-    "accepts_disability",
-    "accepts_learning",
-    "accepts_developmental_uncertainty",
-    "accepts_emotional_behavioural",
-    "accepts_prenatal_exposure",
-];
-
-/// The SQL form of `domain::matching::assess`, rules in [`HardRule`] order up to the
-/// distance rule: the index in [`HardRule::ALL`] of the first rule a household fails, or
-/// -1. Within the pool every household is approved, available and not on hold, so
-/// `NOT_AVAILABLE` is left only for approval after the matching date.
-fn first_failed_rule_sql(rules: &SubjectRules, consortium_id: i64, p: &mut Params) -> String {
-    let mut whens: Vec<(HardRule, String)> = Vec::new();
-    whens.push((
-        HardRule::NotAvailable,
-        format!("h.approved_on > {}", p.push(rules.as_of)),
-    ));
-    if rules.already_matched {
-        whens.push((HardRule::AlreadyMatched, "1 = 1".into()));
-    } else {
-        let holding = LinkState::HOLDING
-            .map(|s| format!("'{}'", s.code()))
-            .join(", ");
-        whens.push((
-            HardRule::AlreadyMatched,
-            format!(
-                "h.id IN (SELECT l.household_id FROM link l WHERE l.consortium_id = {} \
-                 AND l.state IN ({holding}))",
-                p.push(consortium_id)
-            ),
-        ));
-    }
-    if !rules.declined.is_empty() {
-        whens.push((
-            HardRule::Declined,
-            format!("h.id IN ({})", p.list(&rules.declined)),
-        ));
-    }
-    // `capacity.max(0) < size` in the engine; size is at least 1, so the same as this.
-    whens.push((
-        HardRule::Capacity,
-        format!("h.capacity < {}", p.push(rules.size as i64)),
-    ));
-    if rules.size > 1 {
-        whens.push((
-            HardRule::SiblingsNotAccepted,
-            "h.accepts_siblings = FALSE".into(),
-        ));
-    }
-    whens.push((
-        HardRule::AgeRange,
-        format!(
-            "h.age_min_months > {} OR h.age_max_months < {}",
-            p.push(rules.youngest_months),
-            p.push(rules.oldest_months)
-        ),
-    ));
-    // The engine compares clamped ranks (0..=3). A child's rank of 0 never fails; for a
-    // rank of 1..=3 the raw stored value fails exactly when its clamped value does.
-    let needs: Vec<String> = rules
-        .needs
-        .ranks()
-        .iter()
-        .zip(ACCEPTS)
-        .filter(|(rank, _)| **rank > 0)
-        .map(|(rank, column)| format!("h.{column} < {}", p.push(*rank)))
-        .collect();
-    if !needs.is_empty() {
-        whens.push((HardRule::Needs, needs.join(" OR ")));
-    }
-    // As `Genders::meet`: a specific preference needs every child to be of that gender.
-    let mut refused = Vec::new();
-    if rules.genders.iter().any(|g| *g != Gender::Female) {
-        refused.push(GenderPreference::Female.code());
-    }
-    if rules.genders.iter().any(|g| *g != Gender::Male) {
-        refused.push(GenderPreference::Male.code());
-    }
-    if !refused.is_empty() {
-        let list = refused
-            .iter()
-            .map(|code| p.push(*code))
-            .collect::<Vec<_>>()
-            .join(", ");
-        whens.push((
-            HardRule::GenderPreference,
-            format!("h.gender_preference IN ({list})"),
-        ));
-    }
-    if rules.requires_early_permanence {
-        whens.push((
-            HardRule::EarlyPermanence,
-            "h.early_permanence_approved = FALSE".into(),
-        ));
-    }
-    let mut sql = String::from("CASE");
-    for (rule, condition) in whens {
-        sql.push_str(&format!(" WHEN {condition} THEN {}", rule as usize));
-    }
-    sql.push_str(" ELSE -1 END");
-    sql
-}
-
 /// Reads a flag stored as a boolean (PostgreSQL) or as 0/1 (SQLite).
 fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     match serde_json::Value::deserialize(d)? {
@@ -448,7 +254,8 @@ fn exact<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error
 }
 
 /// The columns matching reads, and nothing else (no names, no profile text), in the order
-/// of [`CANDIDATE_COLUMNS`]: the survivors arrive as one JSON array of such arrays.
+/// of [`CANDIDATE_COLUMNS`] and then the two flags [`pool_households`] adds: the pool
+/// arrives as one JSON array of such arrays.
 #[derive(Deserialize)]
 struct CandidateRow {
     id: i64,
@@ -480,6 +287,12 @@ struct CandidateRow {
     lat: Option<f64>,
     #[serde(deserialize_with = "exact")]
     lon: Option<f64>,
+    /// Shared with the consortium pool.
+    #[serde(deserialize_with = "flag")]
+    shared: bool,
+    /// Held by a `MATCHED`/`PLACED` link.
+    #[serde(deserialize_with = "flag")]
+    held: bool,
 }
 
 const CANDIDATE_COLUMNS: [&str; 23] = [
@@ -509,14 +322,14 @@ const CANDIDATE_COLUMNS: [&str; 23] = [
 ];
 
 impl CandidateRow {
-    fn into_candidate(self, already_matched: bool) -> Candidate {
+    fn into_candidate(self) -> Candidate {
         Candidate {
             id: self.id,
             authority_id: self.authority_id,
             approved: Stage::from_code(&self.stage) == Some(Stage::Approved),
             approved_on: self.approved_on,
             available: self.available_for_matching && !self.on_hold,
-            already_matched,
+            already_matched: self.held,
             capacity: self.capacity,
             age_min_months: self.age_min_months,
             age_max_months: self.age_max_months,
@@ -566,152 +379,139 @@ pub fn candidate(h: &household::Model, already_matched: bool) -> Candidate {
         culture: h.culture.clone(),
         lat: h.lat,
         lon: h.lon,
+        shared: h.shared_with_consortium,
+        held: already_matched,
     }
-    .into_candidate(already_matched)
+    .into_candidate()
 }
 
-/// What the database says about the pool for one subject: how many households each
-/// SQL-checked rule excluded, and the households that passed them all.
+/// A household of the pool: how matching sees it, and whether its authority shares it
+/// with the consortium (else only that authority's staff are offered it).
 #[derive(Clone, Debug)]
-pub struct Prefiltered {
-    /// Non-zero counts, in [`HardRule::ALL`] order.
-    pub excluded: Vec<Exclusion>,
-    pub survivors: Vec<Candidate>,
+pub struct PoolHousehold {
+    pub candidate: Candidate,
+    pub shared: bool,
 }
 
-/// Tallies the pool by first failed SQL-checkable rule and loads the survivors (see the
-/// module header), in one statement: one pass over the `household_match` covering index,
-/// returning one row — a count per rule, and the survivors as one JSON array of compact
-/// arrays. A row per survivor would cost more in the driver than everything else together
-/// (SQLite's driver hands rows over one by one between threads).
-pub async fn prefiltered_households(
+/// Every household of the consortium's pool — approved, available for matching and not on
+/// hold — ascending by id, with whether each is held by a `MATCHED`/`PLACED` link. The
+/// stage, hold and availability are literals so that both databases use the
+/// `household_match` partial covering index.
+pub async fn pool_households(
     db: &impl ConnectionTrait,
-    pool: &HouseholdPool,
-    rules: &SubjectRules,
-) -> Result<Prefiltered, DbErr> {
+    consortium_id: i64,
+) -> Result<Vec<PoolHousehold>, DbErr> {
     let backend = db.get_database_backend();
-    let mut p = Params::new(backend);
-    let counts: Vec<String> = (0..HardRule::ALL.len())
-        .map(|i| format!("SUM(CASE WHEN t.rule = {i} THEN 1 ELSE 0 END) AS r{i}"))
-        .collect();
-    let inner: Vec<String> = CANDIDATE_COLUMNS.iter().map(|c| format!("h.{c}")).collect();
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
     // Coordinates as text with every digit (see `exact`): SQLite's `!` flag lifts its
     // printf's usual limit of 16 significant digits.
-    let outer: Vec<String> = CANDIDATE_COLUMNS
+    let mut columns: Vec<String> = CANDIDATE_COLUMNS
         .iter()
         .map(|c| match (*c, backend) {
-            ("lat" | "lon", DbBackend::Postgres) => format!("CAST(t.{c} AS TEXT)"),
+            ("lat" | "lon", DbBackend::Postgres) => format!("CAST(h.{c} AS TEXT)"),
             ("lat" | "lon", _) => {
-                format!("CASE WHEN t.{c} IS NULL THEN NULL ELSE printf('%!.17g', t.{c}) END")
+                format!("CASE WHEN h.{c} IS NULL THEN NULL ELSE printf('%!.17g', h.{c}) END")
             }
-            _ => format!("t.{c}"),
+            _ => format!("h.{c}"),
         })
         .collect();
-    let survivors = match backend {
+    columns.push("h.shared_with_consortium".into());
+    let holding = LinkState::HOLDING
+        .map(|s| format!("'{}'", s.code()))
+        .join(", ");
+    columns.push(format!(
+        "CASE WHEN h.id IN (SELECT l.household_id FROM link l WHERE l.consortium_id = {} \
+         AND l.state IN ({holding})) THEN 1 ELSE 0 END",
+        p(1)
+    ));
+    let rows = match backend {
         DbBackend::Postgres => format!(
-            "CAST(json_agg(json_build_array({})) FILTER (WHERE t.rule = -1) AS TEXT)",
-            outer.join(", ")
+            "CAST(json_agg(json_build_array({})) AS TEXT)",
+            columns.join(", ")
         ),
-        _ => format!(
-            "json_group_array(json_array({})) FILTER (WHERE t.rule = -1)",
-            outer.join(", ")
-        ),
+        _ => format!("json_group_array(json_array({}))", columns.join(", ")),
     };
-    // SQLite binds `?` placeholders by position: values are pushed in the order the text
-    // names them (the rule expression, then the pool).
-    let case = first_failed_rule_sql(rules, pool.consortium_id, &mut p);
-    let pool_condition = pool_sql(pool, &mut p);
     let sql = format!(
-        "SELECT {}, {survivors} AS survivors \
-         FROM (SELECT {}, {case} AS rule FROM household h WHERE {pool_condition}) t",
-        counts.join(", "),
-        inner.join(", "),
+        "SELECT {rows} AS households FROM household h \
+         WHERE h.consortium_id = {} AND h.stage = '{}' AND h.on_hold = FALSE \
+         AND h.available_for_matching = TRUE",
+        p(2),
+        Stage::Approved.code()
     );
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, p.values))
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::from(consortium_id), Value::from(consortium_id)],
+        ))
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("matching tally".into()))?;
-
-    let mut excluded = Vec::new();
-    for (i, rule) in HardRule::ALL.iter().enumerate() {
-        let count: Option<i64> = row.try_get("", &format!("r{i}"))?;
-        if let Some(count) = count.filter(|n| *n > 0) {
-            excluded.push(Exclusion {
-                rule: *rule,
-                count: count as u64,
-            });
+        .ok_or_else(|| DbErr::RecordNotFound("matching pool".into()))?;
+    let text: Option<String> = row.try_get("", "households")?;
+    let mut rows: Vec<CandidateRow> = match text {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| DbErr::Type(format!("matching pool: {e}")))?
         }
-    }
-    let text: Option<String> = row.try_get("", "survivors")?;
-    let rows: Vec<CandidateRow> = match text {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| DbErr::Type(format!("matching survivors: {e}")))?,
         None => Vec::new(),
     };
-    Ok(Prefiltered {
-        excluded,
-        // Survivors passed the already-matched rule in SQL.
-        survivors: rows.into_iter().map(|r| r.into_candidate(false)).collect(),
-    })
-}
-
-/// The engine's result over the survivors, completed with what SQL excluded: the pool
-/// size and the tally are those of the whole pool.
-pub fn merge(sql_excluded: &[Exclusion], mut result: MatchResult) -> MatchResult {
-    let mut counts = [0u64; HardRule::ALL.len()];
-    for e in sql_excluded.iter().chain(&result.excluded) {
-        counts[e.rule as usize] += e.count;
-    }
-    result.pool_size += sql_excluded.iter().map(|e| e.count).sum::<u64>();
-    result.excluded = HardRule::ALL
-        .iter()
-        .zip(counts)
-        .filter(|(_, n)| *n > 0)
-        .map(|(&rule, count)| Exclusion { rule, count })
-        .collect();
-    result
+    // Rows arrive in the covering index's order.
+    rows.sort_unstable_by_key(|r| r.id);
+    Ok(rows
+        .into_iter()
+        .map(|row| PoolHousehold {
+            shared: row.shared,
+            candidate: row.into_candidate(),
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------
 // Children for a household
 // ---------------------------------------------------------------------------------------
 
-/// The waiting children a suggestion may name, as decided by the policy: the consortium
-/// pool, and the waiting children of the authorities whose children the actor reads in
-/// full. No page limit: waiting children number hundreds per consortium.
-pub async fn waiting_children(
+/// Every waiting child of the consortium, and every child of its pool (waiting, unmatched
+/// and shared), ascending by id, each with how it qualifies.
+pub async fn waiting_and_pooled_children(
     db: &impl ConnectionTrait,
     consortium_id: i64,
-    own_authority_ids: &[i64],
-) -> Result<Vec<child::Model>, DbErr> {
-    let all = super::Page {
-        offset: 0,
-        limit: u32::MAX as u64,
+) -> Result<Vec<PoolChild>, DbErr> {
+    use super::children::{pool_condition, status_condition};
+    use sea_orm::{Condition, QueryOrder};
+    let waiting = Condition::all()
+        .add(child::Column::ConsortiumId.eq(consortium_id))
+        .add(status_condition(ChildStatus::Waiting));
+    let ids = |condition: Condition| {
+        child::Entity::find()
+            .select_only()
+            .column(child::Column::Id)
+            .filter(condition)
+            .into_tuple::<i64>()
+            .all(db)
     };
-    let order = super::children::ChildOrder::Created;
-    let (mut rows, _) = super::children::list(
-        db,
-        &ChildScope::Pool { consortium_id },
-        &ChildFilter::default(),
-        order,
-        all,
-    )
-    .await?;
-    if !own_authority_ids.is_empty() {
-        let filter = ChildFilter {
-            statuses: Some(vec![ChildStatus::Waiting]),
-            ..Default::default()
-        };
-        let scope = ChildScope::Authorities {
-            consortium_id,
-            authority_ids: own_authority_ids.to_vec(),
-        };
-        let (own, _) = super::children::list(db, &scope, &filter, order, all).await?;
-        rows.extend(own);
-    }
-    rows.sort_by_key(|c| c.id);
-    rows.dedup_by_key(|c| c.id);
-    Ok(rows)
+    let pooled: HashSet<i64> = ids(pool_condition(consortium_id))
+        .await?
+        .into_iter()
+        .collect();
+    let waiting_ids: HashSet<i64> = ids(waiting.clone()).await?.into_iter().collect();
+    let rows = child::Entity::find()
+        .filter(
+            Condition::any()
+                .add(pool_condition(consortium_id))
+                .add(waiting),
+        )
+        .order_by_asc(child::Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|child| PoolChild {
+            pooled: pooled.contains(&child.id),
+            waiting: waiting_ids.contains(&child.id),
+            child,
+        })
+        .collect())
 }
 
 /// The sibling groups with `ids`.

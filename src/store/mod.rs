@@ -7,13 +7,14 @@ pub mod children;
 pub mod households;
 pub mod links;
 pub mod matching;
+pub mod pool;
 pub mod recruitment;
 pub mod reports;
 pub mod revocations;
 pub mod tenancy;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionOptions,
     TransactionTrait, Value,
 };
@@ -68,6 +69,85 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     };
     db.begin_with_options(options).await
+}
+
+/// Whose data a write transaction changes: a consortium named outright, or the consortium
+/// of a row about to be changed.
+#[derive(Clone, Copy, Debug)]
+pub enum Writes {
+    Consortium(i64),
+    /// The row `id` of `table` (`child`, `sibling_group`, `household`, `link`).
+    RowOf(&'static str, i64),
+}
+
+/// Begins a write transaction to a consortium's registers (children, sibling groups,
+/// households, links, match weights) and bumps the consortium's data version first.
+///
+/// The version is what in-memory copies of a consortium's data (the matching pool, see
+/// [`pool`]) check before use: any committed write changes it, on whichever replica it was
+/// made. Bumping first means every such transaction takes the consortium row's lock before
+/// any other, always in the same order, so they serialise per consortium on PostgreSQL
+/// (SQLite serialises all writers anyway) and cannot deadlock on it.
+pub async fn begin_consortium_write(
+    db: &DatabaseConnection,
+    writes: Writes,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = begin_write(db).await?;
+    bump_data_version(&txn, writes).await?;
+    Ok(txn)
+}
+
+/// Bumps the data version of the consortium `writes` names, within `txn` (for writers
+/// that did not begin with [`begin_consortium_write`], such as the seeds).
+pub async fn bump_data_version(txn: &DatabaseTransaction, writes: Writes) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let p = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let (sql, id) = match writes {
+        Writes::Consortium(id) => (
+            format!("UPDATE consortium SET data_version = data_version + 1 WHERE id = {p}"),
+            id,
+        ),
+        Writes::RowOf(table, id) => (
+            format!(
+                "UPDATE consortium SET data_version = data_version + 1 \
+                 WHERE id = (SELECT consortium_id FROM {table} WHERE id = {p})"
+            ),
+            id,
+        ),
+    };
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        sql,
+        [Value::from(id)],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The consortium of a row about to be inserted (set by the caller, always).
+pub fn consortium_of(value: &sea_orm::ActiveValue<i64>) -> AppResult<i64> {
+    value
+        .try_as_ref()
+        .copied()
+        .ok_or_else(|| AppError::from(anyhow::anyhow!("a new row without its consortium")))
+}
+
+/// Consortium `consortium_id`'s data version as committed (`None`: no such consortium).
+pub async fn data_version(
+    db: &impl sea_orm::ConnectionTrait,
+    consortium_id: i64,
+) -> Result<Option<i64>, DbErr> {
+    use sea_orm::QuerySelect;
+    entity::consortium::Entity::find_by_id(consortium_id)
+        .select_only()
+        .column(entity::consortium::Column::DataVersion)
+        .into_tuple::<i64>()
+        .one(db)
+        .await
 }
 
 /// Whether the database answers.

@@ -1,77 +1,8 @@
 //! The README's first steps, run as a user would: the real binary serves on a SQLite file,
 //! a token from `permanence token` is accepted, and SIGTERM stops it cleanly.
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_permanence"));
-    for var in [
-        "DATABASE_URL",
-        "REDIS_URL",
-        "JWT_SECRET",
-        "JWT_PUBLIC_KEY_FILE",
-        "PERMANENCE_ENV",
-        "PERMANENCE_BIND",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    async fn start(database_url: &str, extra: &[&str]) -> Server {
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let child = binary()
-            .args(["serve", "--bind", &bind])
-            .args(extra)
-            .env("DATABASE_URL", database_url)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start permanence serve");
-        let server = Server {
-            child,
-            address: format!("http://{bind}"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(r) = client
-                .get(format!("{}/healthz", server.address))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("server did not become healthy");
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        self.child.wait().expect("wait")
-    }
-}
+use crate::process::{Server, binary, seed_demo};
 
 async fn viewer(address: &str, token: &str) -> Value {
     reqwest::Client::new()
@@ -90,13 +21,9 @@ async fn viewer(address: &str, token: &str) -> Value {
 async fn the_readme_first_query_works_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-    let seeded = binary()
-        .args(["seed", "demo"])
-        .env("DATABASE_URL", &database_url)
-        .status()
-        .unwrap();
-    assert!(seeded.success());
-    let server = Server::start(&database_url, &[]).await;
+    seed_demo(&database_url);
+    let mut server = Server::start(&database_url, &[], &[]).await;
+    // The README's form of the command.
     let out = binary()
         .args([
             "token",
@@ -121,7 +48,7 @@ async fn the_readme_first_query_works_and_sigterm_stops_cleanly() {
     let body = viewer(&server.address, token.trim()).await;
     assert_eq!(body["data"]["viewer"]["subject"], "u-1", "{body}");
     assert_eq!(body["data"]["viewer"]["consortium"]["code"], "demo");
-    let status = server.terminate();
+    let status = server.terminate().await;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
 }
 
@@ -130,8 +57,8 @@ async fn serve_demo_prints_tokens_that_work() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
-    let mut server = Server::start(&database_url, &["--demo"]).await;
-    let stdout = server.child.stdout.take().unwrap();
+    let mut server = Server::start(&database_url, &[], &["--demo"]).await;
+    let stdout = server.take_stdout();
     let tokens: Vec<String> = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
@@ -177,5 +104,5 @@ async fn serve_demo_prints_tokens_that_work() {
             > 5,
         "{body}"
     );
-    assert!(server.terminate().success());
+    assert!(server.terminate().await.success());
 }

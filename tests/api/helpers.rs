@@ -58,7 +58,8 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn fresh_postgres_database() -> String {
+/// A fresh, empty PostgreSQL database on the server of `TEST_DATABASE_URL`; its URL.
+pub async fn fresh_postgres_database() -> String {
     let admin = std::env::var("TEST_DATABASE_URL").expect(
         "TEST_DATABASE_URL is not set: the PostgreSQL tests need a server (run scripts/test, which starts one)",
     );
@@ -471,4 +472,25 @@ pub async fn spawn_replicas(
         .await
         .expect("directory");
     (a, b)
+}
+
+/// Polls `condition` every 20 ms for up to `limit`; how long it took to hold, if it did.
+pub async fn within<F, Fut>(
+    limit: std::time::Duration,
+    mut condition: F,
+) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if condition().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

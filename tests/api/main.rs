@@ -1,6 +1,7 @@
 //! Integration tests: each drives a real server over HTTP, on SQLite and on PostgreSQL.
 
 mod helpers;
+mod process;
 
 mod access;
 mod audit;
@@ -11,7 +12,9 @@ mod identity;
 mod limits;
 mod links;
 mod matching;
+mod notifications;
 mod observability;
+mod processes;
 mod replicas;
 mod smoke;
 mod validation;

@@ -1,16 +1,18 @@
 //! Match suggestions through GraphQL: a hand-worked example across authorities, weights
 //! (consortium defaults and per-query overrides, audited), sibling groups as one unit,
-//! children for a household, refusals; and the SQL prefilter checked against the engine.
+//! children for a household, refusals; and the pool held in memory checked against the
+//! database and for freshness across replicas.
 use chrono::NaiveDate;
 use permanence::domain::matching::{Candidate, MatchChild, MatchSubject, ValidWeights, evaluate};
 use permanence::domain::{Gender, NeedLevels};
-use permanence::store::matching::{self as matching_store, HouseholdPool, SubjectRules};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use permanence::store::matching as matching_store;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{
-    CREATE_HOUSEHOLD, TestApp, create_child, decode_id, error_code, error_field, record_event,
+    CREATE_HOUSEHOLD, TestApp, approved_household, create_child, decode_id, error_code,
+    error_field, record_event,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -268,7 +270,8 @@ both_backends!(
     sibling_groups_are_matched_as_one_unit,
     children_are_suggested_for_a_household,
     suggestions_are_refused_to_whoever_may_not_see_them,
-    sql_prefilter_agrees_with_the_engine
+    the_pool_in_memory_is_the_pool_in_the_database,
+    suggestions_see_every_write_at_once_on_every_replica
 );
 
 async fn suggestions_are_explained_as_worked_by_hand(app: TestApp) {
@@ -1072,7 +1075,7 @@ pub async fn insert_households(app: &TestApp, n: usize, seed: u64) {
     }
 }
 
-async fn sql_prefilter_agrees_with_the_engine(app: TestApp) {
+async fn the_pool_in_memory_is_the_pool_in_the_database(app: TestApp) {
     use entity::household;
     insert_households(&app, 600, 7).await;
     let db = &app.state.db;
@@ -1086,6 +1089,7 @@ async fn sql_prefilter_agrees_with_the_engine(app: TestApp) {
     let alder = demo.authority_id("alder").unwrap();
     let all = household::Entity::find()
         .filter(household::Column::ConsortiumId.eq(demo.id))
+        .order_by_asc(household::Column::Id)
         .all(db)
         .await
         .unwrap();
@@ -1121,156 +1125,82 @@ async fn sql_prefilter_agrees_with_the_engine(app: TestApp) {
         vec![child(5, "2016-01-01", Gender::Other, [3; 6], false)],
     ];
     let own = vec![alder];
+    // Every household of the pool, read row by row with the entity.
+    let everyone: Vec<Candidate> = all
+        .iter()
+        .filter(|h| {
+            h.stage == "APPROVED"
+                && !h.on_hold
+                && h.available_for_matching
+                && (h.shared_with_consortium || own.contains(&h.authority_id))
+        })
+        .map(|h| matching_store::candidate(h, false))
+        .collect();
+    let pool = app.state.pools.get(db, demo.id).await.unwrap();
+    let held: Vec<Candidate> = pool.households_for(&own).cloned().collect();
+    assert!(everyone.len() > 300, "{}", everyone.len());
+    assert_eq!(
+        held, everyone,
+        "the snapshot holds the pool, field for field"
+    );
     for children in subjects {
         let subject = MatchSubject::new(&children)
             .unwrap()
             .with_declined(declined.iter().copied());
-        let (youngest_months, oldest_months) = subject.ages_months(as_of);
-        let rules = SubjectRules {
-            as_of,
-            already_matched: false,
-            declined: declined.clone(),
-            size: subject.size(),
-            youngest_months,
-            oldest_months,
-            needs: subject.needs(),
-            genders: children.iter().map(|c| c.gender).collect(),
-            requires_early_permanence: subject.requires_early_permanence(),
-        };
-        let pool = HouseholdPool {
-            consortium_id: demo.id,
-            own_authority_ids: own.clone(),
-        };
         let weights = ValidWeights::default();
-        let pre = matching_store::prefiltered_households(db, &pool, &rules)
-            .await
-            .unwrap();
-        let fast = matching_store::merge(
-            &pre.excluded,
-            evaluate(&subject, &pre.survivors, &weights, as_of, 25),
-        );
-        // The slow way: every household of the pool through the engine.
-        let everyone: Vec<Candidate> = all
-            .iter()
-            .filter(|h| {
-                h.stage == "APPROVED"
-                    && !h.on_hold
-                    && h.available_for_matching
-                    && (h.shared_with_consortium || own.contains(&h.authority_id))
-            })
-            .map(|h| matching_store::candidate(h, false))
-            .collect();
+        let candidates: Vec<&Candidate> = pool.households_for(&own).collect();
+        let fast = evaluate(&subject, &candidates, &weights, as_of, 25);
         let slow = evaluate(&subject, &everyone, &weights, as_of, 25);
-        for (a, b) in fast.suggestions.iter().zip(&slow.suggestions) {
-            assert_eq!(a, b, "subject {:?}", subject.child_ids());
-        }
         assert_eq!(fast, slow, "subject {:?}", subject.child_ids());
         assert!(slow.pool_size > 300 && slow.excluded.len() >= 3, "{slow:?}");
     }
 }
 
-/// Not a check but the measurement behind the README's numbers: suggestions for one child
-/// over 100,000 approved households, through GraphQL, on each backend. Run with
-/// `cargo test --release --test api -- --ignored --nocapture suggestions_over_100k`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn suggestions_over_100k_households() {
-    use crate::helpers::Backend;
-    let mut backends = vec![Backend::Sqlite];
-    if std::env::var("TEST_DATABASE_URL").is_ok() {
-        backends.push(Backend::Postgres);
+/// Suggestions see every committed write at once, whichever replica made it: the pool in
+/// memory is checked against the consortium's data version on every use.
+async fn suggestions_see_every_write_at_once_on_every_replica(app: TestApp) {
+    let other = TestApp::spawn_with(app.config.clone(), app.backend, None, false).await;
+    other
+        .state
+        .directory
+        .reload(&other.state.db)
+        .await
+        .expect("directory");
+    let child = waiting_child(
+        &app,
+        "alder",
+        "Fresh",
+        json!({ "dateOfBirth": "2021-03-01" }),
+    )
+    .await;
+    let household = approved_household(&app, "birch", "Ready").await;
+    let ff = app.role("alder", "FAMILY_FINDER");
+    let variables = json!({ "child": child, "asOf": AS_OF, "first": 50 });
+    let offered = |body: &Value| {
+        body["matchSuggestions"]["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["household"]["id"] == profile_id(&household))
+    };
+    for replica in [&app, &other] {
+        let body = replica.ok(&ff, SUGGESTIONS, variables.clone()).await;
+        assert!(offered(&body), "offered before the hold: {body:#}");
     }
-    for backend in backends {
-        let app = TestApp::spawn(backend).await;
-        let started = std::time::Instant::now();
-        insert_households(&app, 100_000, 11).await;
-        let loaded = started.elapsed();
-        let child = waiting_child(
-            &app,
-            "alder",
-            "Bench",
-            json!({
-                "dateOfBirth": "2021-03-01",
-                "needs": { "learning": "LOW", "emotionalBehavioural": "MEDIUM" },
-                "identity": { "religion": "CHRISTIAN", "language": "POLISH" },
-                "birthFamilyArea": { "location": { "lat": 52.0, "lon": -1.0 }, "minDistanceKm": 20.0 },
-            }),
+    // The household goes on hold through the first replica.
+    let ro = app.role("birch", "RECRUITMENT_OFFICER");
+    let version = app
+        .ok(
+            &ro,
+            "query($id: ID!) { node(id: $id) { ... on Household { version } } }",
+            json!({ "id": household }),
         )
-        .await;
-        let ff = app.role("alder", "FAMILY_FINDER");
-        let variables = json!({ "child": child, "asOf": AS_OF, "first": 10 });
-        let first = app.ok(&ff, SUGGESTIONS, variables.clone()).await;
-        let mut times = Vec::new();
-        for _ in 0..15 {
-            let t = std::time::Instant::now();
-            app.ok(&ff, SUGGESTIONS, variables.clone()).await;
-            times.push(t.elapsed());
-        }
-        times.sort();
-        // The matching itself, in process: the SQL pass and the engine over the survivors.
-        let demo = app
-            .state
-            .directory
-            .current()
-            .consortium("demo")
-            .unwrap()
-            .clone();
-        let alder = demo.authority_id("alder").unwrap();
-        let model = entity::child::Entity::find_by_id(number(&child))
-            .one(&app.state.db)
-            .await
-            .unwrap()
-            .unwrap();
-        let subject = MatchSubject::new(&[matching_store::match_child(&model)]).unwrap();
-        let as_of: NaiveDate = AS_OF.parse().unwrap();
-        let (youngest_months, oldest_months) = subject.ages_months(as_of);
-        let rules = SubjectRules {
-            as_of,
-            already_matched: false,
-            declined: Vec::new(),
-            size: 1,
-            youngest_months,
-            oldest_months,
-            needs: subject.needs(),
-            genders: vec![Gender::Female],
-            requires_early_permanence: false,
-        };
-        let pool = HouseholdPool {
-            consortium_id: demo.id,
-            own_authority_ids: vec![alder],
-        };
-        let mut inner = Vec::new();
-        for _ in 0..15 {
-            let t = std::time::Instant::now();
-            let pre = matching_store::prefiltered_households(&app.state.db, &pool, &rules)
-                .await
-                .unwrap();
-            let result = matching_store::merge(
-                &pre.excluded,
-                evaluate(
-                    &subject,
-                    &pre.survivors,
-                    &ValidWeights::default(),
-                    as_of,
-                    10,
-                ),
-            );
-            inner.push(t.elapsed());
-            assert_eq!(result.pool_size, first["matchSuggestions"]["poolSize"]);
-        }
-        inner.sort();
-        let r = &first["matchSuggestions"];
-        println!(
-            "{backend:?}: 100,000 households loaded in {loaded:.1?}; pool {} (the rest \
-             unshared, unavailable or on hold), eligible {}; matching (SQL pass + engine): \
-             median {:.1?}, fastest {:.1?}; matchSuggestions(first: 10) over HTTP: median \
-             {:.1?}, fastest {:.1?}",
-            r["poolSize"],
-            r["eligible"],
-            inner[inner.len() / 2],
-            inner[0],
-            times[times.len() / 2],
-            times[0],
-        );
+        .await["node"]["version"]
+        .as_i64()
+        .expect("version");
+    record_event(&app, &ro, &household, version, "ON_HOLD", "2024-02-01").await;
+    for replica in [&app, &other] {
+        let body = replica.ok(&ff, SUGGESTIONS, variables.clone()).await;
+        assert!(!offered(&body), "offered while on hold: {body:#}");
     }
 }

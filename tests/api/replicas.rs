@@ -6,8 +6,7 @@
 //! The shared tests use the Redis of `TEST_REDIS_URL` (each pair of replicas under a key
 //! prefix of its own) and fail without it. The outage test runs a `redis-server` of its own
 //! (from `PATH`) on a free port, and stops and restarts it.
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use entity::audit_event;
 use permanence::infra::bucket::LeakyBucket;
@@ -15,8 +14,9 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, create_child, error_code, spawn_replicas, test_config, test_redis_url,
+    Backend, TestApp, create_child, error_code, spawn_replicas, test_config, test_redis_url, within,
 };
+use crate::process::OwnRedis;
 
 const SCORECARD: &str = r#"{ scorecard(asOf: "2024-06-01", period: { from: "2021-04-01", to: "2024-03-31" }) {
   period { total { cohort { value suppressed } } } } }"#;
@@ -119,24 +119,6 @@ async fn accepted(app: &TestApp, token: &str) -> bool {
             assert_eq!(code, "UNAUTHENTICATED", "{body:#}");
             false
         }
-    }
-}
-
-/// Polls `condition` every 20 ms for up to `limit`; how long it took to hold, if it did.
-async fn within<F, Fut>(limit: Duration, mut condition: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if condition().await {
-            return Some(started.elapsed());
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -314,85 +296,6 @@ async fn the_rate_limit_is_shared_by_the_replicas() {
         .await;
     assert!(other.get("errors").is_none(), "{other:#}");
     assert_eq!(cost(&other), (2, 38));
-}
-
-/// A `redis-server` of the test's own, on a free port.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut redis = OwnRedis { port, child: None };
-        redis.restart();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// (Re)starts the server on the same port and waits until it answers.
-    fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (the Debian package redis-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.answers() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn answers(&self) -> bool {
-        use std::io::{Read, Write};
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut reply = [0u8; 5];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG"
-    }
-
-    /// Sends a signal (`STOP`, `CONT`) to the server.
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("running").id().to_string();
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Kills the server and waits for it to be gone.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_ref() {
-            // A stopped server ignores SIGKILL until continued on some systems: continue it.
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-        }
-        self.kill();
-    }
 }
 
 async fn ready(app: &TestApp) -> u16 {
