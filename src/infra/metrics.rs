@@ -37,8 +37,8 @@ pub const RATE_LIMITED: &str = "permanence_rate_limited_total";
 pub const REDIS_DEGRADED: &str = "permanence_redis_degraded";
 /// Hook: Redis commands that failed, by `operation` (e.g. `get`, `incr`, `publish`).
 pub const REDIS_ERRORS: &str = "permanence_redis_errors_total";
-/// Hook: uses of an in-memory matching pool, by `outcome` (`hit`: current; `load`: read
-/// afresh because the consortium's data changed).
+/// Hook: uses of an in-memory matching pool, by `outcome` (`hit`: current; `refresh`:
+/// brought up to date with the rows written since; `load`: read whole).
 pub const POOL_SNAPSHOTS: &str = "permanence_matching_pool_total";
 
 /// GraphQL subscriptions open now (a websocket may carry several).
@@ -137,7 +137,7 @@ fn describe() {
     describe_counter!(REDIS_ERRORS, "Failed Redis commands, by operation.");
     describe_counter!(
         POOL_SNAPSHOTS,
-        "Uses of the in-memory matching pool, by outcome (hit or load)."
+        "Uses of the in-memory matching pool, by outcome (hit, refresh or load)."
     );
     describe_gauge!(SUBSCRIPTIONS_OPEN, "GraphQL subscriptions open now.");
     describe_counter!(

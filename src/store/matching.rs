@@ -387,19 +387,22 @@ pub fn candidate(h: &household::Model, already_matched: bool) -> Candidate {
 
 /// A household of the pool: how matching sees it, and whether its authority shares it
 /// with the consortium (else only that authority's staff are offered it).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PoolHousehold {
     pub candidate: Candidate,
     pub shared: bool,
 }
 
-/// Every household of the consortium's pool — approved, available for matching and not on
-/// hold — ascending by id, with whether each is held by a `MATCHED`/`PLACED` link. The
-/// stage, hold and availability are literals so that both databases use the
-/// `household_match` partial covering index.
+/// The households of the consortium's pool — approved, available for matching and not on
+/// hold — ascending by id, with whether each is held by a `MATCHED`/`PLACED` link; or,
+/// with `since`, every household of the consortium written after that data version,
+/// whether in the pool or not (the caller tells by [`Candidate::approved`] and
+/// [`Candidate::available`]). For the whole pool, the stage, hold and availability are
+/// literals so that both databases use the `household_match` partial covering index.
 pub async fn pool_households(
     db: &impl ConnectionTrait,
     consortium_id: i64,
+    since: Option<i64>,
 ) -> Result<Vec<PoolHousehold>, DbErr> {
     let backend = db.get_database_backend();
     let p = |n: usize| match backend {
@@ -434,19 +437,23 @@ pub async fn pool_households(
         ),
         _ => format!("json_group_array(json_array({}))", columns.join(", ")),
     };
+    let mut values = vec![Value::from(consortium_id), Value::from(consortium_id)];
+    let condition = match since {
+        None => format!(
+            "h.stage = '{}' AND h.on_hold = FALSE AND h.available_for_matching = TRUE",
+            Stage::Approved.code()
+        ),
+        Some(version) => {
+            values.push(Value::from(version));
+            format!("h.data_version > {}", p(3))
+        }
+    };
     let sql = format!(
-        "SELECT {rows} AS households FROM household h \
-         WHERE h.consortium_id = {} AND h.stage = '{}' AND h.on_hold = FALSE \
-         AND h.available_for_matching = TRUE",
+        "SELECT {rows} AS households FROM household h WHERE h.consortium_id = {} AND {condition}",
         p(2),
-        Stage::Approved.code()
     );
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [Value::from(consortium_id), Value::from(consortium_id)],
-        ))
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("matching pool".into()))?;
     let text: Option<String> = row.try_get("", "households")?;
@@ -472,23 +479,37 @@ pub async fn pool_households(
 // ---------------------------------------------------------------------------------------
 
 /// Every waiting child of the consortium, and every child of its pool (waiting, unmatched
-/// and shared), ascending by id, each with how it qualifies.
+/// and shared), ascending by id, each with how it qualifies; with `since`, only those
+/// written after that data version, and first the ids of every child written after it
+/// (whether it qualifies or not).
 pub async fn waiting_and_pooled_children(
     db: &impl ConnectionTrait,
     consortium_id: i64,
-) -> Result<Vec<PoolChild>, DbErr> {
+    since: Option<i64>,
+) -> Result<(Vec<i64>, Vec<PoolChild>), DbErr> {
     use super::children::{pool_condition, status_condition};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
     use sea_orm::{Condition, QueryOrder};
-    let waiting = Condition::all()
-        .add(child::Column::ConsortiumId.eq(consortium_id))
-        .add(status_condition(ChildStatus::Waiting));
+    let written = |condition: Condition| match since {
+        None => condition,
+        // Not an entity column: only matching reads it.
+        Some(version) => Condition::all()
+            .add(condition)
+            .add(Expr::col((child::Entity, Alias::new("data_version"))).gt(version)),
+    };
+    let mine = Condition::all().add(child::Column::ConsortiumId.eq(consortium_id));
+    let waiting = mine.clone().add(status_condition(ChildStatus::Waiting));
     let ids = |condition: Condition| {
         child::Entity::find()
             .select_only()
             .column(child::Column::Id)
-            .filter(condition)
+            .filter(written(condition))
             .into_tuple::<i64>()
             .all(db)
+    };
+    let changed = match since {
+        None => Vec::new(),
+        Some(_) => ids(mine).await?,
     };
     let pooled: HashSet<i64> = ids(pool_condition(consortium_id))
         .await?
@@ -496,22 +517,38 @@ pub async fn waiting_and_pooled_children(
         .collect();
     let waiting_ids: HashSet<i64> = ids(waiting.clone()).await?.into_iter().collect();
     let rows = child::Entity::find()
-        .filter(
+        .filter(written(
             Condition::any()
                 .add(pool_condition(consortium_id))
                 .add(waiting),
-        )
+        ))
         .order_by_asc(child::Column::Id)
         .all(db)
         .await?;
-    Ok(rows
+    let children = rows
         .into_iter()
         .map(|child| PoolChild {
             pooled: pooled.contains(&child.id),
             waiting: waiting_ids.contains(&child.id),
             child,
         })
-        .collect())
+        .collect();
+    Ok((changed, children))
+}
+
+/// The households of the consortium held by a `MATCHED`/`PLACED` link.
+pub async fn held_households(
+    db: &impl ConnectionTrait,
+    consortium_id: i64,
+) -> Result<Vec<i64>, DbErr> {
+    link::Entity::find()
+        .select_only()
+        .column(link::Column::HouseholdId)
+        .filter(link::Column::ConsortiumId.eq(consortium_id))
+        .filter(link::Column::State.is_in(LinkState::HOLDING.map(|s| s.code())))
+        .into_tuple::<i64>()
+        .all(db)
+        .await
 }
 
 /// The sibling groups with `ids`.

@@ -9,12 +9,16 @@
 //! and the link holds that matching reads.
 //!
 //! **Freshness.** Every write transaction to a consortium's registers bumps its data version
-//! first (`store::begin_consortium_write`). Each use reads the committed version (one
-//! primary-key read) and reloads the snapshot when it is newer than the one held, so a
-//! suggestion never misses a committed write, whichever replica made it, and no Redis is
-//! involved. A snapshot is read in one read-only transaction (repeatable read on
-//! PostgreSQL, a WAL snapshot on SQLite) together with the version it is filed under.
-//! Concurrent requests that find the snapshot stale wait for one reload.
+//! first (`store::begin_consortium_write`), and the database stamps every child and
+//! household row written with that version (migration 4). Each use reads the committed
+//! version (one primary-key read); when it is newer than the snapshot held, the snapshot is
+//! brought up to date by reading only the rows stamped after it (and the link holds,
+//! which are few), so a suggestion never misses a committed write, whichever replica made
+//! it, and no Redis is involved. The first use in a consortium reads it whole. Each read
+//! runs in one read-only transaction (repeatable read on PostgreSQL, a WAL snapshot on
+//! SQLite) together with the version it is filed under. Concurrent requests that find the
+//! snapshot stale wait for one refresh. Rows are never deleted, so changed rows are all a
+//! refresh needs.
 //!
 //! Nothing here decides who may see what: snapshots hold the whole consortium, and callers
 //! select from them what the policy allows (shared with the pool, or of the caller's own
@@ -23,13 +27,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use entity::{child, sibling_group};
-use sea_orm::{AccessMode, DatabaseConnection, DbBackend, DbErr, IsolationLevel, TransactionTrait};
+use sea_orm::{
+    AccessMode, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
+    TransactionTrait,
+};
 
 use super::matching::{self as matching_store, PoolHousehold};
 use crate::domain::matching::Candidate;
 
 /// A waiting or pooled child, with how it reached the snapshot.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PoolChild {
     pub child: child::Model,
     /// In the consortium pool (waiting, unmatched, shared by its authority): anyone who
@@ -40,14 +47,14 @@ pub struct PoolChild {
 }
 
 /// One consortium's matching pool as of `version`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct PoolSnapshot {
     /// The consortium's data version the snapshot was read at.
     pub version: i64,
     /// Households approved, available and not on hold, by id.
-    pub households: Vec<PoolHousehold>,
+    pub households: Vec<Arc<PoolHousehold>>,
     /// Waiting and pooled children, by id.
-    pub children: Vec<PoolChild>,
+    pub children: Vec<Arc<PoolChild>>,
     /// The sibling groups of those children.
     pub groups: HashMap<i64, sibling_group::Model>,
     /// How many children each of those groups has in all.
@@ -125,46 +132,140 @@ impl PoolCache {
             return Ok(snapshot);
         }
         let started = std::time::Instant::now();
-        let snapshot = Arc::new(load(db, consortium_id).await?);
-        metrics::counter!(crate::infra::metrics::POOL_SNAPSHOTS, "outcome" => "load").increment(1);
+        let held = slot
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (snapshot, outcome) = match held {
+            Some(old) => (Arc::new(refresh(db, consortium_id, &old).await?), "refresh"),
+            None => (Arc::new(load(db, consortium_id).await?), "load"),
+        };
+        metrics::counter!(crate::infra::metrics::POOL_SNAPSHOTS, "outcome" => outcome).increment(1);
         tracing::debug!(
             consortium_id,
             version = snapshot.version,
             households = snapshot.households.len(),
             children = snapshot.children.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "matching pool loaded"
+            outcome,
+            "matching pool read"
         );
         *slot.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
         Ok(snapshot)
     }
 }
 
-/// Reads a consortium's pool and its data version in one read-only transaction.
-async fn load(db: &DatabaseConnection, consortium_id: i64) -> Result<PoolSnapshot, DbErr> {
+/// A read-only transaction in which every statement sees the same committed state.
+async fn read_only(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     // SQLite reads a WAL snapshot in any transaction (and warns about these settings).
-    let txn = match db.get_database_backend() {
+    match db.get_database_backend() {
         DbBackend::Postgres => {
             db.begin_with_config(
                 Some(IsolationLevel::RepeatableRead),
                 Some(AccessMode::ReadOnly),
             )
-            .await?
+            .await
         }
-        _ => db.begin().await?,
-    };
-    let version = super::data_version(&txn, consortium_id)
+        _ => db.begin().await,
+    }
+}
+
+/// The committed data version of the consortium, within `txn`.
+async fn version_in(txn: &DatabaseTransaction, consortium_id: i64) -> Result<i64, DbErr> {
+    super::data_version(txn, consortium_id)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("consortium".into()))?;
-    let households = matching_store::pool_households(&txn, consortium_id).await?;
-    let children = matching_store::waiting_and_pooled_children(&txn, consortium_id).await?;
+        .ok_or_else(|| DbErr::RecordNotFound("consortium".into()))
+}
+
+/// Reads a consortium's pool whole.
+async fn load(db: &DatabaseConnection, consortium_id: i64) -> Result<PoolSnapshot, DbErr> {
+    let txn = read_only(db).await?;
+    let version = version_in(&txn, consortium_id).await?;
+    let households = matching_store::pool_households(&txn, consortium_id, None).await?;
+    let (_, children) =
+        matching_store::waiting_and_pooled_children(&txn, consortium_id, None).await?;
+    let snapshot = complete(
+        &txn,
+        consortium_id,
+        version,
+        households.into_iter().map(Arc::new).collect(),
+        children.into_iter().map(Arc::new).collect(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(snapshot)
+}
+
+/// Brings `old` up to date: the rows written since its version replace (or join, or
+/// leave) the ones it holds.
+async fn refresh(
+    db: &DatabaseConnection,
+    consortium_id: i64,
+    old: &PoolSnapshot,
+) -> Result<PoolSnapshot, DbErr> {
+    let txn = read_only(db).await?;
+    let version = version_in(&txn, consortium_id).await?;
+    let written = matching_store::pool_households(&txn, consortium_id, Some(old.version)).await?;
+    let written_ids: HashSet<i64> = written.iter().map(|h| h.candidate.id).collect();
+    let mut households: Vec<Arc<PoolHousehold>> = old
+        .households
+        .iter()
+        .filter(|h| !written_ids.contains(&h.candidate.id))
+        .cloned()
+        .chain(
+            written
+                .into_iter()
+                .filter(|h| h.candidate.approved && h.candidate.available)
+                .map(Arc::new),
+        )
+        .collect();
+    households.sort_unstable_by_key(|h| h.candidate.id);
+
+    let (written_ids, written) =
+        matching_store::waiting_and_pooled_children(&txn, consortium_id, Some(old.version)).await?;
+    let written_ids: HashSet<i64> = written_ids.into_iter().collect();
+    let mut children: Vec<Arc<PoolChild>> = old
+        .children
+        .iter()
+        .filter(|c| !written_ids.contains(&c.child.id))
+        .cloned()
+        .chain(written.into_iter().map(Arc::new))
+        .collect();
+    children.sort_unstable_by_key(|c| c.child.id);
+
+    let snapshot = complete(&txn, consortium_id, version, households, children).await?;
+    txn.commit().await?;
+    Ok(snapshot)
+}
+
+/// A snapshot of these households and children, with what is read afresh every time: the
+/// link holds (a link step writes no household or child row when it only holds them),
+/// and the sibling groups of the children with their sizes.
+async fn complete(
+    txn: &DatabaseTransaction,
+    consortium_id: i64,
+    version: i64,
+    mut households: Vec<Arc<PoolHousehold>>,
+    children: Vec<Arc<PoolChild>>,
+) -> Result<PoolSnapshot, DbErr> {
+    let held: HashSet<i64> = matching_store::held_households(txn, consortium_id)
+        .await?
+        .into_iter()
+        .collect();
+    for h in &mut households {
+        let is_held = held.contains(&h.candidate.id);
+        if h.candidate.already_matched != is_held {
+            Arc::make_mut(h).candidate.already_matched = is_held;
+        }
+    }
     let mut group_ids: Vec<i64> = children
         .iter()
         .filter_map(|c| c.child.sibling_group_id)
         .collect();
     group_ids.sort_unstable();
     group_ids.dedup();
-    let groups = matching_store::groups(&txn, group_ids.clone())
+    let groups = matching_store::groups(txn, group_ids.clone())
         .await?
         .into_iter()
         .map(|g| (g.id, g))
@@ -172,16 +273,15 @@ async fn load(db: &DatabaseConnection, consortium_id: i64) -> Result<PoolSnapsho
     let group_sizes = if group_ids.is_empty() {
         HashMap::new()
     } else {
-        super::children::group_sizes(&txn, group_ids)
+        super::children::group_sizes(txn, group_ids)
             .await?
             .into_iter()
             .collect()
     };
-    let held_children = matching_store::held_children(&txn, consortium_id)
+    let held_children = matching_store::held_children(txn, consortium_id)
         .await?
         .into_iter()
         .collect();
-    txn.commit().await?;
     Ok(PoolSnapshot {
         version,
         households,

@@ -271,6 +271,7 @@ both_backends!(
     children_are_suggested_for_a_household,
     suggestions_are_refused_to_whoever_may_not_see_them,
     the_pool_in_memory_is_the_pool_in_the_database,
+    a_refreshed_pool_is_the_pool_read_afresh,
     suggestions_see_every_write_at_once_on_every_replica
 );
 
@@ -1156,6 +1157,93 @@ async fn the_pool_in_memory_is_the_pool_in_the_database(app: TestApp) {
     }
 }
 
+/// The version of a child or household, as `token` reads it.
+async fn version_of(app: &TestApp, token: &str, id: &str) -> i64 {
+    app.ok(
+        token,
+        "query($id: ID!) { node(id: $id) { ... on Household { version } ... on Child { version } } }",
+        json!({ "id": id }),
+    )
+    .await["node"]["version"]
+        .as_i64()
+        .expect("version")
+}
+
+/// A pool brought up to date with the rows written since is the pool read afresh.
+async fn a_refreshed_pool_is_the_pool_read_afresh(app: TestApp) {
+    use permanence::store::pool::PoolCache;
+    let db = &app.state.db;
+    let demo = app.state.directory.current().consortium("demo").unwrap().id;
+    let staying = waiting_child(
+        &app,
+        "alder",
+        "Stays",
+        json!({ "dateOfBirth": "2020-01-01" }),
+    )
+    .await;
+    let unshared = waiting_child(
+        &app,
+        "birch",
+        "Leaves",
+        json!({ "dateOfBirth": "2019-01-01" }),
+    )
+    .await;
+    let held_back = approved_household(&app, "birch", "Holds").await;
+    approved_household(&app, "cedar", "Stays").await;
+    let before = app.state.pools.get(db, demo).await.unwrap();
+    assert_eq!(before.children.len(), 2);
+    assert_eq!(before.households.len(), 2);
+
+    // A household goes on hold, another is approved, a child joins, one stops being
+    // shared (it stays waiting, for its own authority) and one has its needs changed.
+    let ro = app.role("birch", "RECRUITMENT_OFFICER");
+    let v = version_of(&app, &ro, &held_back).await;
+    record_event(&app, &ro, &held_back, v, "ON_HOLD", "2024-02-01").await;
+    approved_household(&app, "damson", "Joins").await;
+    waiting_child(
+        &app,
+        "cedar",
+        "Joins",
+        json!({ "dateOfBirth": "2022-01-01" }),
+    )
+    .await;
+    for (authority, id, change) in [
+        ("birch", &unshared, json!({ "sharedWithConsortium": false })),
+        (
+            "alder",
+            &staying,
+            json!({ "needs": { "learning": "HIGH" } }),
+        ),
+    ] {
+        let sw = app.role(authority, "SOCIAL_WORKER");
+        let v = version_of(&app, &sw, id).await;
+        let mut input = json!({ "id": id, "expectedVersion": v });
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        app.ok(
+            &sw,
+            "mutation($i: UpdateChildInput!) { updateChild(input: $i) { child { version } } }",
+            json!({ "i": input }),
+        )
+        .await;
+    }
+
+    let refreshed = app.state.pools.get(db, demo).await.unwrap();
+    let afresh = PoolCache::default().get(db, demo).await.unwrap();
+    assert!(refreshed.version > before.version);
+    assert_eq!(*refreshed, *afresh, "refreshed and read afresh");
+    assert_eq!(refreshed.households.len(), 2, "one left, one joined");
+    assert_eq!(refreshed.children.len(), 3, "one joined");
+    let unshared = refreshed
+        .children
+        .iter()
+        .find(|c| c.child.id == number(&unshared))
+        .expect("still waiting");
+    assert!(!unshared.pooled && unshared.waiting);
+}
+
 /// Suggestions see every committed write at once, whichever replica made it: the pool in
 /// memory is checked against the consortium's data version on every use.
 async fn suggestions_see_every_write_at_once_on_every_replica(app: TestApp) {
@@ -1189,15 +1277,7 @@ async fn suggestions_see_every_write_at_once_on_every_replica(app: TestApp) {
     }
     // The household goes on hold through the first replica.
     let ro = app.role("birch", "RECRUITMENT_OFFICER");
-    let version = app
-        .ok(
-            &ro,
-            "query($id: ID!) { node(id: $id) { ... on Household { version } } }",
-            json!({ "id": household }),
-        )
-        .await["node"]["version"]
-        .as_i64()
-        .expect("version");
+    let version = version_of(&app, &ro, &household).await;
     record_event(&app, &ro, &household, version, "ON_HOLD", "2024-02-01").await;
     for replica in [&app, &other] {
         let body = replica.ok(&ff, SUGGESTIONS, variables.clone()).await;
