@@ -267,6 +267,28 @@ impl Unit {
     }
 }
 
+/// A [`Unit`] borrowed from the pool in memory.
+struct UnitRef<'a> {
+    children: Vec<&'a child::Model>,
+    group: Option<&'a sibling_group::Model>,
+}
+
+impl UnitRef<'_> {
+    fn key(&self) -> SubjectKey {
+        match self.group {
+            Some(g) => SubjectKey::Group(g.id),
+            None => SubjectKey::Child(self.children[0].id),
+        }
+    }
+
+    fn to_unit(&self) -> Unit {
+        Unit {
+            children: self.children.iter().map(|c| (*c).clone()).collect(),
+            group: self.group.cloned(),
+        }
+    }
+}
+
 /// Loads the unit named by `childId` or `siblingGroupId`, every child of which the actor
 /// must see (in full or as a shared profile); `NOT_FOUND` otherwise. A child of a
 /// must-stay-together group stands for its whole group; a group that may be placed apart
@@ -491,27 +513,28 @@ impl MatchingQuery {
                 .and_then(|g| pool.groups.get(&g))
                 .filter(|g| g.must_stay_together)
         };
-        let mut units: Vec<Unit> = Vec::new();
+        // Units borrow from the pool; only those suggested are copied out.
+        let mut units: Vec<UnitRef> = Vec::new();
         let mut unit_of_group: HashMap<i64, usize> = HashMap::new();
         for c in pool.children_for(&own) {
             match together(c) {
-                None => units.push(Unit {
-                    children: vec![c.clone()],
+                None => units.push(UnitRef {
+                    children: vec![c],
                     group: None,
                 }),
                 Some(g) => match unit_of_group.get(&g.id) {
-                    Some(&at) => units[at].children.push(c.clone()),
+                    Some(&at) => units[at].children.push(c),
                     None => {
                         unit_of_group.insert(g.id, units.len());
-                        units.push(Unit {
-                            children: vec![c.clone()],
-                            group: Some(g.clone()),
+                        units.push(UnitRef {
+                            children: vec![c],
+                            group: Some(g),
                         });
                     }
                 },
             }
         }
-        units.retain(|u| match &u.group {
+        units.retain(|u| match u.group {
             None => true,
             Some(g) => pool.group_sizes.get(&g.id) == Some(&(u.children.len() as i64)),
         });
@@ -524,7 +547,7 @@ impl MatchingQuery {
             let match_children: Vec<_> = unit
                 .children
                 .iter()
-                .map(store::matching::match_child)
+                .map(|c| store::matching::match_child(c))
                 .collect();
             let Ok(subject) = MatchSubject::new(&match_children) else {
                 tracing::warn!("a sibling group spans authorities; left out of suggestions");
@@ -558,11 +581,12 @@ impl MatchingQuery {
             let Some(unit) = kept
                 .iter()
                 .find(|u| u.children.iter().map(|c| c.id).min() == s.child_ids.first().copied())
+                .map(UnitRef::to_unit)
             else {
                 continue;
             };
             suggestions.push(ChildSuggestion {
-                children: unit_records(ctx, actor, unit).await?,
+                children: unit_records(ctx, actor, &unit).await?,
                 sibling_group_id: unit
                     .group
                     .as_ref()
