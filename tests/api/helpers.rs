@@ -494,3 +494,23 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Sleeps until the clock is in a later second than `instant` (RFC 3339), so that a token
+/// minted now is issued after a revocation at `instant`.
+pub async fn after_second_of(instant: &str) {
+    let at = chrono::DateTime::parse_from_rfc3339(instant)
+        .expect("RFC 3339")
+        .timestamp();
+    while chrono::Utc::now().timestamp() <= at {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The `extensions.cost` of a response.
+pub fn cost(body: &Value) -> (u64, u64) {
+    let cost = &body["extensions"]["cost"];
+    (
+        cost["requested"].as_u64().expect("requested"),
+        cost["remaining"].as_u64().expect("remaining"),
+    )
+}

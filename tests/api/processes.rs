@@ -25,8 +25,8 @@ use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, CREATE_CHILD, CREATE_HOUSEHOLD, RECORD_EVENT, decode_id, encode_id, error_code,
-    fresh_postgres_database, test_redis_url, within,
+    Backend, CREATE_CHILD, CREATE_HOUSEHOLD, RECORD_EVENT, after_second_of, cost, decode_id,
+    encode_id, error_code, fresh_postgres_database, test_redis_url, within,
 };
 use crate::process::{OwnRedis, Server, role_token, seed_demo, token};
 
@@ -182,28 +182,6 @@ async fn accepted(server: &Server, token: &str) -> bool {
             false
         }
     }
-}
-
-/// Sleeps until the clock is in a later second than `instant` (RFC 3339), so that a token
-/// minted now is issued after a revocation at `instant`.
-async fn after_second_of(instant: &str) {
-    let at = chrono::DateTime::parse_from_rfc3339(instant)
-        .expect("RFC 3339")
-        .timestamp();
-    while chrono::Utc::now().timestamp() <= at {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The `extensions.cost` of a response: points requested and remaining.
-fn cost(body: &Value) -> (u64, u64) {
-    let cost = &body["extensions"]["cost"];
-    (
-        cost["requested"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("cost: {body:#}")),
-        cost["remaining"].as_u64().expect("remaining"),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

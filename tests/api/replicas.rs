@@ -14,7 +14,8 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, create_child, error_code, spawn_replicas, test_config, test_redis_url, within,
+    Backend, TestApp, after_second_of, cost, create_child, error_code, spawn_replicas, test_config,
+    test_redis_url, within,
 };
 use crate::process::OwnRedis;
 
@@ -120,26 +121,6 @@ async fn accepted(app: &TestApp, token: &str) -> bool {
             false
         }
     }
-}
-
-/// Sleeps until the clock is in a later second than `instant` (RFC 3339), so that a token
-/// minted now is issued after a revocation at `instant`.
-async fn after_second_of(instant: &str) {
-    let at = chrono::DateTime::parse_from_rfc3339(instant)
-        .expect("RFC 3339")
-        .timestamp();
-    while chrono::Utc::now().timestamp() <= at {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The `extensions.cost` of a response.
-fn cost(body: &Value) -> (u64, u64) {
-    let cost = &body["extensions"]["cost"];
-    (
-        cost["requested"].as_u64().expect("requested"),
-        cost["remaining"].as_u64().expect("remaining"),
-    )
 }
 
 async fn audited(app: &TestApp, entity_type: &str, action: &str) -> u64 {
