@@ -8,7 +8,7 @@ use crate::app::{Application, shutdown_signal};
 use crate::auth::jwt::{Claims, MembershipClaim};
 use crate::cli::{Cli, Command, SeedCommand, TokenArgs};
 use crate::config::Config;
-use crate::{graphql, seed, store};
+use crate::{bench, graphql, seed, store};
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,6 +49,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Bench(args) => {
+            let config = Config::from_args(&cli.global)?;
+            if config.is_production() {
+                bail!(
+                    "the bench command mints tokens and is refused when PERMANENCE_ENV=production"
+                );
+            }
+            bench::run(&config, &args).await
         }
         Command::Serve(args) => {
             let config = Config::from_args(&cli.global)?;
