@@ -45,6 +45,10 @@ pub struct AppState {
     pub revocations: Arc<Revocations>,
     /// Each consortium's matching pool in memory, reloaded when its data version moves.
     pub pools: store::pool::PoolCache,
+    /// Each consortium's recruitment journeys in memory, likewise.
+    pub journeys: store::recruitment::JourneyCache,
+    /// Total counts of the register lists, per consortium data version.
+    pub counts: store::lists::CountCache,
     /// The `notifications` subscriptions open on this replica.
     pub subscriptions: OpenSubscriptions,
     /// Turns true when the server starts shutting down: websockets close and the
@@ -75,6 +79,8 @@ impl AppState {
             shared,
             revocations,
             pools: Default::default(),
+            journeys: Default::default(),
+            counts: Default::default(),
             subscriptions: OpenSubscriptions::default(),
             stopping: watch::Sender::new(false),
             sockets: Arc::new(watch::Sender::new(0)),

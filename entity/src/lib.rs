@@ -9,6 +9,7 @@ pub mod authority;
 pub mod child;
 pub mod consortium;
 pub mod household;
+pub mod household_journey;
 pub mod link;
 pub mod link_child;
 pub mod recruitment_event;

@@ -10,6 +10,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_links;
 mod m20261123_000003_revocations;
 mod m20261123_000004_data_version;
+mod m20261123_000005_household_journey;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_links::Migration),
             Box::new(m20261123_000003_revocations::Migration),
             Box::new(m20261123_000004_data_version::Migration),
+            Box::new(m20261123_000005_household_journey::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use super::connection::{Conn, connection, page};
+use super::connection::{Conn, connection_by_id, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use super::inputs::{
@@ -406,8 +406,15 @@ impl ChildQuery {
             consortium_id: actor.consortium_id,
             authority_ids: allowed,
         };
-        let (rows, total) =
-            store::children::list(&ctx.state().db, &scope, &filter, order_by, page).await?;
+        let (rows, total) = store::children::list(
+            &ctx.state().db,
+            &ctx.state().counts,
+            &scope,
+            &filter,
+            order_by,
+            page,
+        )
+        .await?;
         ctx.audit(AuditAction::Search, "Child", None, None, summary);
         for c in &rows {
             ctx.audit(
@@ -418,10 +425,11 @@ impl ChildQuery {
                 json!({}),
             );
         }
-        Ok(connection(
+        Ok(connection_by_id(
             rows.into_iter().map(Child).collect(),
             page,
             total,
+            |c| c.0.id,
         ))
     }
 

@@ -6,7 +6,7 @@ use entity::{household, recruitment_event};
 use sea_orm::ActiveValue::Set;
 use serde_json::json;
 
-use super::connection::{Conn, connection, page};
+use super::connection::{Conn, connection_by_id, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use super::inputs::{
@@ -225,8 +225,15 @@ impl HouseholdQuery {
             consortium_id: actor.consortium_id,
             authority_ids: allowed,
         };
-        let (rows, total) =
-            store::households::list(&ctx.state().db, &scope, &filter, order_by, page).await?;
+        let (rows, total) = store::households::list(
+            &ctx.state().db,
+            &ctx.state().counts,
+            &scope,
+            &filter,
+            order_by,
+            page,
+        )
+        .await?;
         ctx.audit(
             AuditAction::Search,
             "Household",
@@ -243,10 +250,11 @@ impl HouseholdQuery {
                 json!({}),
             );
         }
-        Ok(connection(
+        Ok(connection_by_id(
             rows.into_iter().map(Household).collect(),
             page,
             total,
+            |h| h.0.id,
         ))
     }
 

@@ -177,8 +177,15 @@ impl PoolQuery {
         let scope = ChildScope::Pool {
             consortium_id: actor.consortium_id,
         };
-        let (rows, total) =
-            store::children::list(&ctx.state().db, &scope, &filter, order, page).await?;
+        let (rows, total) = store::children::list(
+            &ctx.state().db,
+            &ctx.state().counts,
+            &scope,
+            &filter,
+            order,
+            page,
+        )
+        .await?;
         ctx.audit(
             AuditAction::Search,
             "ChildProfile",
@@ -229,8 +236,15 @@ impl PoolQuery {
         let scope = HouseholdScope::Pool {
             consortium_id: actor.consortium_id,
         };
-        let (rows, total) =
-            store::households::list(&ctx.state().db, &scope, &filter, order, page).await?;
+        let (rows, total) = store::households::list(
+            &ctx.state().db,
+            &ctx.state().counts,
+            &scope,
+            &filter,
+            order,
+            page,
+        )
+        .await?;
         ctx.audit(
             AuditAction::Search,
             "HouseholdProfile",

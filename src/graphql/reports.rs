@@ -530,8 +530,15 @@ impl ReportQuery {
                 consortium_id: actor.consortium_id,
                 authority_ids: authorities.clone(),
             };
-            let journeys =
-                store::recruitment::journeys(&ctx.state().db, &scope, Some(&period), as_of).await?;
+            let state = ctx.state();
+            let journeys = store::recruitment::journeys(
+                &state.db,
+                &state.journeys,
+                &scope,
+                Some(&period),
+                as_of,
+            )
+            .await?;
             let (groups, total) = funnel::funnel(&journeys, &period, &group_by);
             let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(&total)).collect();
             let columns = Columns::of(&all);
@@ -612,7 +619,9 @@ impl ReportQuery {
             consortium_id: actor.consortium_id,
             authority_ids: authorities,
         };
-        let journeys = store::recruitment::journeys(&ctx.state().db, &scope, None, as_of).await?;
+        let state = ctx.state();
+        let journeys =
+            store::recruitment::journeys(&state.db, &state.journeys, &scope, None, as_of).await?;
         let mut alerts: Vec<_> = journeys
             .iter()
             .filter_map(|j| funnel::adopter_alert(j, as_of))

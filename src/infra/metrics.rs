@@ -37,9 +37,10 @@ pub const RATE_LIMITED: &str = "permanence_rate_limited_total";
 pub const REDIS_DEGRADED: &str = "permanence_redis_degraded";
 /// Hook: Redis commands that failed, by `operation` (e.g. `get`, `incr`, `publish`).
 pub const REDIS_ERRORS: &str = "permanence_redis_errors_total";
-/// Hook: uses of an in-memory matching pool, by `outcome` (`hit`: current; `refresh`:
-/// brought up to date with the rows written since; `load`: read whole).
-pub const POOL_SNAPSHOTS: &str = "permanence_matching_pool_total";
+/// Hook: uses of an in-memory snapshot (`store::snapshots`), by `snapshot`
+/// (`matching_pool`, `journeys`) and `outcome` (`hit`: current; `refresh`: brought up to
+/// date with the rows written since; `load`: read whole).
+pub const SNAPSHOT_READS: &str = "permanence_snapshot_reads_total";
 
 /// GraphQL subscriptions open now (a websocket may carry several).
 pub const SUBSCRIPTIONS_OPEN: &str = "permanence_subscriptions_open";
@@ -136,8 +137,8 @@ fn describe() {
     );
     describe_counter!(REDIS_ERRORS, "Failed Redis commands, by operation.");
     describe_counter!(
-        POOL_SNAPSHOTS,
-        "Uses of the in-memory matching pool, by outcome (hit, refresh or load)."
+        SNAPSHOT_READS,
+        "Uses of in-memory snapshots, by snapshot (matching_pool, journeys) and outcome (hit, refresh or load)."
     );
     describe_gauge!(SUBSCRIPTIONS_OPEN, "GraphQL subscriptions open now.");
     describe_counter!(

@@ -4,9 +4,10 @@ use entity::{audit_event, child, sibling_group};
 use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Order, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::lists::{CountCache, page_of};
 use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const CHILD: Versioned<child::Column> = Versioned {
@@ -35,6 +36,17 @@ pub enum ChildScope {
     },
     /// The consortium pool: waiting, unmatched children shared by their authority.
     Pool { consortium_id: i64 },
+}
+
+impl ChildScope {
+    /// The consortium the scope lies in.
+    pub fn consortium_id(&self) -> i64 {
+        match self {
+            ChildScope::Authorities { consortium_id, .. } | ChildScope::Pool { consortium_id } => {
+                *consortium_id
+            }
+        }
+    }
 }
 
 /// Filters on children. Date bounds are computed by the caller from `today`.
@@ -184,6 +196,7 @@ fn filter_condition(filter: &ChildFilter) -> Condition {
 /// A page of children in `scope` matching `filter`, with the total count.
 pub async fn list(
     db: &impl ConnectionTrait,
+    counts: &CountCache,
     scope: &ChildScope,
     filter: &ChildFilter,
     order: ChildOrder,
@@ -193,7 +206,10 @@ pub async fn list(
     let query = child::Entity::find()
         .filter(scope_condition(scope))
         .filter(filter_condition(filter));
-    let total = query.clone().count(db).await?;
+    let key = format!("child:{scope:?}:{filter:?}");
+    let total = counts
+        .count(db, scope.consortium_id(), key, query.clone())
+        .await?;
     let ordered = match order {
         ChildOrder::Created => query,
         ChildOrder::ProfileName => query.order_by_asc(C::ProfileName),
@@ -201,12 +217,8 @@ pub async fn list(
         ChildOrder::WaitingLongest => query.order_by(waiting_since(), Order::Asc),
         ChildOrder::DateOfBirth => query.order_by_asc(C::DateOfBirth),
     };
-    let rows = ordered
-        .order_by_asc(C::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+    let by_id = order == ChildOrder::Created;
+    let rows = page_of(db, ordered, C::Id, by_id, page).await?;
     Ok((rows, total))
 }
 

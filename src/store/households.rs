@@ -3,9 +3,10 @@ use entity::{audit_event, household, recruitment_event};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder,
 };
 
+use super::lists::{CountCache, page_of};
 use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const HOUSEHOLD: Versioned<household::Column> = Versioned {
@@ -27,6 +28,16 @@ pub enum HouseholdScope {
     },
     /// The consortium pool: approved, available, not on hold, shared.
     Pool { consortium_id: i64 },
+}
+
+impl HouseholdScope {
+    /// The consortium the scope lies in.
+    pub fn consortium_id(&self) -> i64 {
+        match self {
+            HouseholdScope::Authorities { consortium_id, .. }
+            | HouseholdScope::Pool { consortium_id } => *consortium_id,
+        }
+    }
 }
 
 /// Filters on households.
@@ -116,6 +127,7 @@ fn filter_condition(filter: &HouseholdFilter) -> Condition {
 /// A page of households in `scope` matching `filter`, with the total count.
 pub async fn list(
     db: &impl ConnectionTrait,
+    counts: &CountCache,
     scope: &HouseholdScope,
     filter: &HouseholdFilter,
     order: HouseholdOrder,
@@ -125,19 +137,18 @@ pub async fn list(
     let query = household::Entity::find()
         .filter(scope_condition(scope))
         .filter(filter_condition(filter));
-    let total = query.clone().count(db).await?;
+    let key = format!("household:{scope:?}:{filter:?}");
+    let total = counts
+        .count(db, scope.consortium_id(), key, query.clone())
+        .await?;
     let ordered = match order {
         HouseholdOrder::Created => query,
         HouseholdOrder::ProfileName => query.order_by_asc(C::ProfileName),
         HouseholdOrder::Enquiry => query.order_by_asc(C::EnquiryOn),
         HouseholdOrder::WaitingLongest => query.order_by_asc(C::ApprovedOn),
     };
-    let rows = ordered
-        .order_by_asc(C::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
-        .await?;
+    let by_id = order == HouseholdOrder::Created;
+    let rows = page_of(db, ordered, C::Id, by_id, page).await?;
     Ok((rows, total))
 }
 

@@ -6,11 +6,13 @@ pub mod audit;
 pub mod children;
 pub mod households;
 pub mod links;
+pub mod lists;
 pub mod matching;
 pub mod pool;
 pub mod recruitment;
 pub mod reports;
 pub mod revocations;
+pub mod snapshots;
 pub mod tenancy;
 
 use sea_orm::{
@@ -24,11 +26,13 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 
-/// One page of a list: how many to skip and how many to take.
+/// One page of a list: how many to skip and how many to take, and the id of the last
+/// item before the page when the cursor carries it (see [`lists::page_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
     pub offset: u64,
     pub limit: u64,
+    pub after_id: Option<i64>,
 }
 
 /// Connects to `url` with pool settings suited to the backend. SQLite runs in WAL mode with

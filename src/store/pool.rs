@@ -8,31 +8,16 @@
 //! in the pool (as [`Candidate`]s) and the waiting and pooled children, with sibling groups
 //! and the link holds that matching reads.
 //!
-//! **Freshness.** Every write transaction to a consortium's registers bumps its data version
-//! first (`store::begin_consortium_write`), and the database stamps every child and
-//! household row written with that version (migration 4). Each use reads the committed
-//! version (one primary-key read); when it is newer than the snapshot held, the snapshot is
-//! brought up to date by reading only the rows stamped after it (and the link holds,
-//! which are few), so a suggestion never misses a committed write, whichever replica made
-//! it, and no Redis is involved. The first use in a consortium reads it whole. Each read
-//! runs in one read-only transaction (repeatable read on PostgreSQL, a WAL snapshot on
-//! SQLite) together with the version it is filed under. Concurrent requests that find the
-//! snapshot stale wait for one refresh. Rows are never deleted, so changed rows are all a
-//! refresh needs.
-//!
-//! Nothing here decides who may see what: snapshots hold the whole consortium, and callers
-//! select from them what the policy allows (shared with the pool, or of the caller's own
-//! authorities), as the SQL scopes do.
+//! The snapshot is kept fresh as [`super::snapshots`] describes; besides the household and
+//! child rows written since, each refresh reads the link holds afresh (they are few).
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use entity::{child, sibling_group};
-use sea_orm::{
-    AccessMode, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
-    TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 use super::matching::{self as matching_store, PoolHousehold};
+use super::snapshots::{Snapshot, SnapshotCache, read_only, version_in};
 use crate::domain::matching::Candidate;
 
 /// A waiting or pooled child, with how it reached the snapshot.
@@ -83,99 +68,31 @@ impl PoolSnapshot {
     }
 }
 
-/// One slot per consortium: the snapshot in use, and a lock taken to reload it.
-#[derive(Default)]
-struct Slot {
-    current: Mutex<Option<Arc<PoolSnapshot>>>,
-    reload: tokio::sync::Mutex<()>,
-}
+/// This replica's matching pools.
+pub type PoolCache = SnapshotCache<PoolSnapshot>;
 
-impl Slot {
-    /// The snapshot held, if it is at least at `version`.
-    fn at_least(&self, version: i64) -> Option<Arc<PoolSnapshot>> {
-        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        current.as_ref().filter(|s| s.version >= version).cloned()
+impl Snapshot for PoolSnapshot {
+    const NAME: &'static str = "matching_pool";
+
+    fn version(&self) -> i64 {
+        self.version
     }
-}
 
-/// The snapshots of this replica, one per consortium asked about.
-#[derive(Default)]
-pub struct PoolCache {
-    slots: Mutex<HashMap<i64, Arc<Slot>>>,
-}
+    async fn load(db: &DatabaseConnection, consortium_id: i64) -> Result<Self, DbErr> {
+        load(db, consortium_id).await
+    }
 
-impl PoolCache {
-    /// Consortium `consortium_id`'s pool as of its committed data version now.
-    pub async fn get(
-        &self,
+    async fn refresh(
         db: &DatabaseConnection,
         consortium_id: i64,
-    ) -> Result<Arc<PoolSnapshot>, DbErr> {
-        let version = super::data_version(db, consortium_id)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("consortium".into()))?;
-        let slot = self
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(consortium_id)
-            .or_default()
-            .clone();
-        if let Some(snapshot) = slot.at_least(version) {
-            metrics::counter!(crate::infra::metrics::POOL_SNAPSHOTS, "outcome" => "hit")
-                .increment(1);
-            return Ok(snapshot);
-        }
-        let _reloading = slot.reload.lock().await;
-        // Someone else may have reloaded while this request waited.
-        if let Some(snapshot) = slot.at_least(version) {
-            return Ok(snapshot);
-        }
-        let started = std::time::Instant::now();
-        let held = slot
-            .current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let (snapshot, outcome) = match held {
-            Some(old) => (Arc::new(refresh(db, consortium_id, &old).await?), "refresh"),
-            None => (Arc::new(load(db, consortium_id).await?), "load"),
-        };
-        metrics::counter!(crate::infra::metrics::POOL_SNAPSHOTS, "outcome" => outcome).increment(1);
-        tracing::debug!(
-            consortium_id,
-            version = snapshot.version,
-            households = snapshot.households.len(),
-            children = snapshot.children.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            outcome,
-            "matching pool read"
-        );
-        *slot.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
-        Ok(snapshot)
+        old: &Self,
+    ) -> Result<Self, DbErr> {
+        refresh(db, consortium_id, old).await
     }
-}
 
-/// A read-only transaction in which every statement sees the same committed state.
-async fn read_only(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    // SQLite reads a WAL snapshot in any transaction (and warns about these settings).
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await
-        }
-        _ => db.begin().await,
+    fn size(&self) -> usize {
+        self.households.len() + self.children.len()
     }
-}
-
-/// The committed data version of the consortium, within `txn`.
-async fn version_in(txn: &DatabaseTransaction, consortium_id: i64) -> Result<i64, DbErr> {
-    super::data_version(txn, consortium_id)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("consortium".into()))
 }
 
 /// Reads a consortium's pool whole.

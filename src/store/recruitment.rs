@@ -1,10 +1,31 @@
-//! Recruitment journeys for the funnel and the adopter tracking alerts: one compact row
-//! per household — the first date it reached each stage, its exit, whether it is on hold —
-//! computed by the database from the append-only events, as of a date.
-use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
+//! Recruitment journeys for the funnel and the adopter tracking alerts: one compact record
+//! per household — the first date it reached each stage, its exit, its pauses — from which
+//! its journey as of any date follows.
+//!
+//! A yearly funnel reads tens of thousands of journeys. Aggregating their million events
+//! per request takes seconds, and even reading one row per household from the database
+//! takes hundreds of milliseconds; the records of a consortium are a few megabytes. So each
+//! replica holds them in a [`JourneySnapshot`] per consortium, kept fresh as
+//! [`super::snapshots`] describes: from `household_journey` (one row per household, kept
+//! equal to an aggregate of its events by triggers; migration 5) and the pause events.
+//!
+//! Events are append-only and dated in order (the domain refuses an event dated before
+//! the previous one), so a record answers "as of" a past date by leaving out the dates
+//! after it: a stage first reached after that date had not been reached then.
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use crate::domain::funnel::{Exit, FUNNEL_STAGES, Journey};
+use chrono::NaiveDate;
+use entity::household_journey::{self, Column as J};
+use entity::recruitment_event::{self, Column as E};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::snapshots::{Snapshot, SnapshotCache, read_only, version_in};
+use crate::domain::funnel::{Exit, Journey};
 use crate::domain::{EnquiryChannel, Period, RecruitmentReason, Stage};
 
 /// Which households' journeys to read.
@@ -14,98 +35,239 @@ pub struct JourneyScope {
     pub authority_ids: Vec<i64>,
 }
 
-#[derive(FromQueryResult)]
-struct JourneyRow {
-    household_id: i64,
-    authority_id: i64,
-    enquiry_channel: String,
-    enquiry_on: NaiveDate,
-    fast_track: bool,
-    s1: Option<NaiveDate>,
-    s2: Option<NaiveDate>,
-    s3: Option<NaiveDate>,
-    s4: Option<NaiveDate>,
-    s5: Option<NaiveDate>,
-    s6: Option<NaiveDate>,
-    s7: Option<NaiveDate>,
-    s8: Option<NaiveDate>,
-    s9: Option<NaiveDate>,
-    s10: Option<NaiveDate>,
-    exit_on: Option<NaiveDate>,
-    exit_stage: Option<String>,
-    exit_reason: Option<String>,
-    hold_id: Option<i64>,
-    resume_id: Option<i64>,
+/// One household's journey as held in memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JourneyRecord {
+    pub household_id: i64,
+    pub authority_id: i64,
+    pub channel: EnquiryChannel,
+    pub enquiry_on: NaiveDate,
+    pub fast_track: bool,
+    /// The date of its first event.
+    pub first_event_on: NaiveDate,
+    /// The first date each stage of
+    /// [`FUNNEL_STAGES`](crate::domain::funnel::FUNNEL_STAGES) after the enquiry was
+    /// reached.
+    pub reached: [Option<NaiveDate>; 10],
+    pub exit: Option<Exit>,
+    /// Its `ON_HOLD` (`true`) and `RESUMED` (`false`) events, in the order recorded.
+    pub pauses: Box<[(NaiveDate, bool)]>,
 }
 
-impl JourneyRow {
-    fn into_journey(self) -> Journey {
-        let reached = [
-            Some(self.enquiry_on),
-            self.s1,
-            self.s2,
-            self.s3,
-            self.s4,
-            self.s5,
-            self.s6,
-            self.s7,
-            self.s8,
-            self.s9,
-            self.s10,
-        ];
+impl JourneyRecord {
+    fn from_row(row: household_journey::Model, pauses: Vec<(NaiveDate, bool)>) -> JourneyRecord {
         let exit = match (
-            self.exit_on,
-            self.exit_stage.as_deref().and_then(Stage::from_code),
+            row.exit_on,
+            row.exit_stage.as_deref().and_then(Stage::from_code),
         ) {
             (Some(on), Some(stage)) => Some(Exit {
                 stage,
                 on,
-                reason: self
+                reason: row
                     .exit_reason
                     .as_deref()
                     .and_then(RecruitmentReason::from_code),
             }),
             _ => None,
         };
+        JourneyRecord {
+            household_id: row.household_id,
+            authority_id: row.authority_id,
+            channel: EnquiryChannel::from_code(&row.enquiry_channel)
+                .unwrap_or(EnquiryChannel::Other),
+            enquiry_on: row.enquiry_on,
+            fast_track: row.fast_track,
+            first_event_on: row.first_event_on,
+            reached: [
+                row.information_event_on,
+                row.stage_one_started_on,
+                row.stage_one_completed_on,
+                row.stage_two_started_on,
+                row.stage_two_completed_on,
+                row.panel_on,
+                row.approved_on,
+                row.matched_on,
+                row.placed_on,
+                row.adoption_order_on,
+            ],
+            exit,
+            pauses: pauses.into_boxed_slice(),
+        }
+    }
+
+    /// The exit, if it had happened by `as_of`.
+    fn exit_by(&self, as_of: NaiveDate) -> Option<Exit> {
+        self.exit.filter(|e| e.on <= as_of)
+    }
+
+    /// Whether the journey counts for `period` as of `as_of`: the household enquired
+    /// within it, or first reached a stage or left within it (by `as_of`).
+    fn touches(&self, period: &Period, as_of: NaiveDate) -> bool {
+        let within = |on: &NaiveDate| *on <= as_of && period.contains(*on);
+        period.contains(self.enquiry_on)
+            || self.reached.iter().flatten().any(within)
+            || self.exit.is_some_and(|e| within(&e.on))
+    }
+
+    /// The journey as of `as_of`.
+    fn as_of(&self, as_of: NaiveDate) -> Journey {
+        let mut reached = [None; 11];
+        reached[0] = Some(self.enquiry_on);
+        for (slot, on) in reached[1..].iter_mut().zip(self.reached) {
+            *slot = on.filter(|on| *on <= as_of);
+        }
         Journey {
             household_id: self.household_id,
             authority_id: self.authority_id,
-            channel: EnquiryChannel::from_code(&self.enquiry_channel)
-                .unwrap_or(EnquiryChannel::Other),
+            channel: self.channel,
             enquiry_on: self.enquiry_on,
             fast_track: self.fast_track,
             reached,
-            exit,
-            on_hold: match (self.hold_id, self.resume_id) {
-                (Some(hold), Some(resume)) => hold > resume,
-                (Some(_), None) => true,
-                _ => false,
-            },
+            exit: self.exit_by(as_of),
+            // The latest pause recorded on or before `as_of` is a hold.
+            on_hold: self
+                .pauses
+                .iter()
+                .rfind(|(on, _)| *on <= as_of)
+                .is_some_and(|(_, hold)| *hold),
         }
     }
 }
 
-/// Numbered placeholders for PostgreSQL, `?` for SQLite.
-struct Params {
-    backend: DbBackend,
-    values: Vec<Value>,
+/// One consortium's journeys as of `version`, by household id.
+#[derive(Debug, Default, PartialEq)]
+pub struct JourneySnapshot {
+    pub version: i64,
+    pub records: Vec<Arc<JourneyRecord>>,
 }
 
-impl Params {
-    fn push(&mut self, value: impl Into<Value>) -> String {
-        self.values.push(value.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_owned(),
-        }
+impl JourneySnapshot {
+    /// The journeys, as of `as_of`, of the households in `scope` that enquired within
+    /// `period`, or reached a stage or left within it; of every household in scope when
+    /// `period` is `None` (households that left are left out then: they have no journey
+    /// to track). Only households with an event on or before `as_of` have a journey.
+    pub fn journeys(
+        &self,
+        scope: &JourneyScope,
+        period: Option<&Period>,
+        as_of: NaiveDate,
+    ) -> Vec<Journey> {
+        self.records
+            .iter()
+            .filter(|r| r.first_event_on <= as_of && scope.authority_ids.contains(&r.authority_id))
+            .filter(|r| match period {
+                Some(period) => r.touches(period, as_of),
+                None => r.exit_by(as_of).is_none(),
+            })
+            .map(|r| r.as_of(as_of))
+            .collect()
     }
 }
 
-/// The journeys, as of `as_of`, of the households in `scope` that enquired within
-/// `period` or recorded any event in it; of every household in scope when `period` is
-/// `None` (households that left are left out then: they have no journey to track).
+/// This replica's journey snapshots.
+pub type JourneyCache = SnapshotCache<JourneySnapshot>;
+
+impl Snapshot for JourneySnapshot {
+    const NAME: &'static str = "journeys";
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    async fn load(db: &DatabaseConnection, consortium_id: i64) -> Result<Self, DbErr> {
+        let txn = read_only(db).await?;
+        let version = version_in(&txn, consortium_id).await?;
+        let mut records = read_records(&txn, consortium_id, None).await?;
+        txn.commit().await?;
+        records.sort_unstable_by_key(|r| r.household_id);
+        Ok(JourneySnapshot { version, records })
+    }
+
+    async fn refresh(
+        db: &DatabaseConnection,
+        consortium_id: i64,
+        old: &Self,
+    ) -> Result<Self, DbErr> {
+        let txn = read_only(db).await?;
+        let version = version_in(&txn, consortium_id).await?;
+        let written = read_records(&txn, consortium_id, Some(old.version)).await?;
+        txn.commit().await?;
+        if written.is_empty() {
+            return Ok(JourneySnapshot {
+                version,
+                records: old.records.clone(),
+            });
+        }
+        let written_ids: HashSet<i64> = written.iter().map(|r| r.household_id).collect();
+        let mut records: Vec<Arc<JourneyRecord>> = old
+            .records
+            .iter()
+            .filter(|r| !written_ids.contains(&r.household_id))
+            .cloned()
+            .chain(written)
+            .collect();
+        records.sort_unstable_by_key(|r| r.household_id);
+        Ok(JourneySnapshot { version, records })
+    }
+
+    fn size(&self) -> usize {
+        self.records.len()
+    }
+}
+
+/// The consortium's journey records (only those written after version `since`, if given).
+async fn read_records(
+    txn: &DatabaseTransaction,
+    consortium_id: i64,
+    since: Option<i64>,
+) -> Result<Vec<Arc<JourneyRecord>>, DbErr> {
+    let mut rows = household_journey::Entity::find().filter(J::ConsortiumId.eq(consortium_id));
+    let mut pauses = recruitment_event::Entity::find()
+        .select_only()
+        .columns([E::HouseholdId, E::OccurredOn, E::Stage])
+        .filter(E::ConsortiumId.eq(consortium_id))
+        .filter(E::Stage.is_in([Stage::OnHold.code(), Stage::Resumed.code()]))
+        .order_by_asc(E::HouseholdId)
+        .order_by_asc(E::Id);
+    if let Some(since) = since {
+        rows = rows.filter(J::DataVersion.gt(since));
+        pauses = pauses.filter(
+            E::HouseholdId.in_subquery(
+                Query::select()
+                    .column(J::HouseholdId)
+                    .from(household_journey::Entity)
+                    .and_where(J::ConsortiumId.eq(consortium_id))
+                    .and_where(J::DataVersion.gt(since))
+                    .to_owned(),
+            ),
+        );
+    }
+    let rows = rows.all(txn).await?;
+    let mut by_household: HashMap<i64, Vec<(NaiveDate, bool)>> = HashMap::new();
+    for (household_id, on, stage) in pauses
+        .into_tuple::<(i64, NaiveDate, String)>()
+        .all(txn)
+        .await?
+    {
+        by_household
+            .entry(household_id)
+            .or_default()
+            .push((on, stage == Stage::OnHold.code()));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let pauses = by_household.remove(&row.household_id).unwrap_or_default();
+            Arc::new(JourneyRecord::from_row(row, pauses))
+        })
+        .collect())
+}
+
+/// The journeys of `scope` (see [`JourneySnapshot::journeys`]), from this replica's
+/// snapshot of the consortium, brought up to date first.
 pub async fn journeys(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
+    cache: &JourneyCache,
     scope: &JourneyScope,
     period: Option<&Period>,
     as_of: NaiveDate,
@@ -113,71 +275,6 @@ pub async fn journeys(
     if scope.authority_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let backend = db.get_database_backend();
-    let mut p = Params {
-        backend,
-        values: Vec::new(),
-    };
-    let mut stage_columns = String::new();
-    for (i, stage) in FUNNEL_STAGES.iter().enumerate().skip(1) {
-        stage_columns.push_str(&format!(
-            "MIN(CASE WHEN e.stage = '{}' THEN e.occurred_on END) AS s{i},\n",
-            stage.code()
-        ));
-    }
-    let exits = format!(
-        "('{}', '{}')",
-        Stage::Withdrawn.code(),
-        Stage::EndedByAgency.code()
-    );
-    let consortium = p.push(scope.consortium_id);
-    let authorities: Vec<String> = scope.authority_ids.iter().map(|a| p.push(*a)).collect();
-    let authorities = authorities.join(", ");
-    let as_of_p = p.push(as_of);
-    let relevant = match period {
-        Some(period) => {
-            let (from_a, to_a) = (p.push(period.from()), p.push(period.to()));
-            let (consortium_b, from_b, to_b) = (
-                p.push(scope.consortium_id),
-                p.push(period.from()),
-                p.push(period.to()),
-            );
-            format!(
-                "AND (h.enquiry_on BETWEEN {from_a} AND {to_a}
-                      OR e.household_id IN (SELECT x.household_id FROM recruitment_event x
-                                            WHERE x.consortium_id = {consortium_b}
-                                              AND x.occurred_on BETWEEN {from_b} AND {to_b}))"
-            )
-        }
-        None => {
-            // Placeholders are positional on SQLite: each use takes its own value.
-            let again: Vec<String> = scope.authority_ids.iter().map(|a| p.push(*a)).collect();
-            let as_of_again = p.push(as_of);
-            format!(
-                "AND e.household_id NOT IN (SELECT x.household_id FROM recruitment_event x
-                                            WHERE x.authority_id IN ({}) AND x.stage IN {exits}
-                                              AND x.occurred_on <= {as_of_again})",
-                again.join(", ")
-            )
-        }
-    };
-    let sql = format!(
-        "SELECT e.household_id, h.authority_id, h.enquiry_channel, h.enquiry_on, h.fast_track,
-                {stage_columns}
-                MIN(CASE WHEN e.stage IN {exits} THEN e.occurred_on END) AS exit_on,
-                MAX(CASE WHEN e.stage IN {exits} THEN e.stage END) AS exit_stage,
-                MAX(CASE WHEN e.stage IN {exits} THEN e.reason END) AS exit_reason,
-                MAX(CASE WHEN e.stage = 'ON_HOLD' THEN e.id END) AS hold_id,
-                MAX(CASE WHEN e.stage = 'RESUMED' THEN e.id END) AS resume_id
-         FROM recruitment_event e JOIN household h ON h.id = e.household_id
-         WHERE e.consortium_id = {consortium} AND e.authority_id IN ({authorities})
-           AND e.occurred_on <= {as_of_p}
-           {relevant}
-         GROUP BY e.household_id, h.authority_id, h.enquiry_channel, h.enquiry_on, h.fast_track"
-    );
-    let rows =
-        JourneyRow::find_by_statement(Statement::from_sql_and_values(backend, sql, p.values))
-            .all(db)
-            .await?;
-    Ok(rows.into_iter().map(JourneyRow::into_journey).collect())
+    let snapshot = cache.get(db, scope.consortium_id).await?;
+    Ok(snapshot.journeys(scope, period, as_of))
 }

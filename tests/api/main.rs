@@ -9,6 +9,7 @@ mod board;
 mod cli;
 mod funnel;
 mod identity;
+mod journeys;
 mod limits;
 mod links;
 mod matching;

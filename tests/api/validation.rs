@@ -983,6 +983,89 @@ async fn pages_are_capped_at_100_and_negative_first_is_refused(app: TestApp) {
     assert_refused(&body, "BAD_USER_INPUT", Some("first"));
 }
 
+both_backends!(paging_visits_every_record_once_and_counts_follow_writes);
+
+/// Every page of `orderBy` from the start, following `endCursor`: the ids in order, and
+/// the `totalCount` of each page.
+async fn walk(app: &TestApp, token: &str, order: &str, first: i64) -> (Vec<String>, Vec<u64>) {
+    const PAGE: &str = "query($first: Int, $after: String, $order: ChildOrder) { children(first: $first, after: $after, orderBy: $order) { totalCount pageInfo { hasNextPage endCursor } nodes { id } } }";
+    let (mut ids, mut totals, mut after) = (Vec::new(), Vec::new(), Value::Null);
+    loop {
+        let data = app
+            .ok(
+                token,
+                PAGE,
+                json!({ "first": first, "after": after, "order": order }),
+            )
+            .await;
+        let page = &data["children"];
+        ids.extend(
+            page["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["id"].as_str().unwrap().to_owned()),
+        );
+        totals.push(page["totalCount"].as_u64().unwrap());
+        if page["pageInfo"]["hasNextPage"] != true {
+            return (ids, totals);
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+async fn paging_visits_every_record_once_and_counts_follow_writes(app: TestApp) {
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    let create = |i: usize| json!({ "input": { "legalName": format!("Child {i}"), "dateOfBirth": "2021-02-03", "profileName": format!("P{:02}", 40 - i), "gender": "OTHER" } });
+    let mut created = Vec::new();
+    for i in 0..23 {
+        let data = app.ok(&sw, CREATE_CHILD_ONLY, create(i)).await;
+        created.push(
+            data["createChild"]["child"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Oldest first: the cursor seeks past the last id seen; every page counts 23.
+    let (ids, totals) = walk(&app, &sw, "CREATED", 5).await;
+    assert_eq!(ids, created);
+    assert_eq!(totals, vec![23; 5]);
+    // By profile name (P40 down to P18, so the reverse): positions.
+    let (ids, _) = walk(&app, &sw, "PROFILE_NAME", 4).await;
+    let mut reversed = created.clone();
+    reversed.reverse();
+    assert_eq!(ids, reversed);
+
+    // A child recorded while a client pages: the count of the next page includes it, and
+    // the walk in creation order reaches it at the end, having seen nobody twice.
+    const PAGE: &str = "query($after: String) { children(first: 10, after: $after) { totalCount pageInfo { endCursor } nodes { id } } }";
+    let first = app.ok(&sw, PAGE, json!({})).await;
+    assert_eq!(first["children"]["totalCount"], 23);
+    let data = app.ok(&sw, CREATE_CHILD_ONLY, create(23)).await;
+    created.push(
+        data["createChild"]["child"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let after = first["children"]["pageInfo"]["endCursor"].clone();
+    let second = app.ok(&sw, PAGE, json!({ "after": after })).await;
+    assert_eq!(second["children"]["totalCount"], 24);
+    let seen: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["children"]["nodes"].as_array().unwrap())
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        seen,
+        created[..20].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let (ids, totals) = walk(&app, &sw, "CREATED", 10).await;
+    assert_eq!(ids, created);
+    assert_eq!(totals, vec![24; 3]);
+}
+
 // ---- input that the database or the date arithmetic cannot take ----
 
 both_backends!(a_nul_character_in_a_name_is_bad_input_on_every_backend);
