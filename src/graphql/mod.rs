@@ -78,7 +78,7 @@ pub fn schema(state: Arc<AppState>) -> AppSchema {
         .data(state)
         // Outside the limits, so that only operations within them are charged.
         .extension(rate_limit::RateLimit)
-        .extension(limits::Admission(limits))
+        .extension(limits::Admission::new(limits))
         .extension(report_cache::DataVersion)
         .extension(context::CurrentDay)
         .extension(DeniedAudit);
