@@ -16,6 +16,7 @@
 //!   the days it took; the mean, the median, and the share within the statutory target
 //!   (Stage One ≤ 2 months, gap between stages ≤ 6 months, Stage Two ≤ 4 months, matched
 //!   ≤ 3 months after approval). Months are calendar months.
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Months, NaiveDate};
@@ -326,14 +327,15 @@ impl FunnelFigures {
 }
 
 /// The funnel over `journeys`: per group (when `group_by` is not empty) and in total.
-pub fn funnel(
-    journeys: &[Journey],
+pub fn funnel<J: Borrow<Journey>>(
+    journeys: impl IntoIterator<Item = J>,
     period: &Period,
     group_by: &[FunnelGroupBy],
 ) -> (BTreeMap<GroupKey, FunnelFigures>, FunnelFigures) {
     let mut groups: BTreeMap<GroupKey, FunnelFigures> = BTreeMap::new();
     let mut total = FunnelFigures::default();
     for j in journeys {
+        let j = j.borrow();
         total.add(j, period);
         if !group_by.is_empty() {
             groups

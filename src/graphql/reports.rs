@@ -531,15 +531,14 @@ impl ReportQuery {
                 authority_ids: authorities.clone(),
             };
             let state = ctx.state();
-            let journeys = store::recruitment::journeys(
-                &state.db,
-                &state.journeys,
-                &scope,
-                Some(&period),
-                as_of,
-            )
-            .await?;
-            let (groups, total) = funnel::funnel(&journeys, &period, &group_by);
+            let journeys =
+                store::recruitment::snapshot(&state.db, &state.journeys, scope.consortium_id)
+                    .await?;
+            let (groups, total) = funnel::funnel(
+                journeys.journeys(&scope, Some(&period), as_of),
+                &period,
+                &group_by,
+            );
             let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(&total)).collect();
             let columns = Columns::of(&all);
             let rows: Vec<Vec<u64>> = groups.values().map(|f| columns.counts(f)).collect();
@@ -621,10 +620,10 @@ impl ReportQuery {
         };
         let state = ctx.state();
         let journeys =
-            store::recruitment::journeys(&state.db, &state.journeys, &scope, None, as_of).await?;
+            store::recruitment::snapshot(&state.db, &state.journeys, scope.consortium_id).await?;
         let mut alerts: Vec<_> = journeys
-            .iter()
-            .filter_map(|j| funnel::adopter_alert(j, as_of))
+            .journeys(&scope, None, as_of)
+            .filter_map(|j| funnel::adopter_alert(&j, as_of))
             .filter(|a| kinds.as_ref().is_none_or(|k| k.contains(&a.kind)))
             .collect();
         alerts.sort_by_key(|a| (std::cmp::Reverse(a.days_overdue), a.household_id));

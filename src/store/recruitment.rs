@@ -18,6 +18,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use entity::household_journey::{self, Column as J};
 use entity::recruitment_event::{self, Column as E};
+use futures_util::TryStreamExt;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
@@ -146,21 +147,22 @@ impl JourneySnapshot {
     /// `period`, or reached a stage or left within it; of every household in scope when
     /// `period` is `None` (households that left are left out then: they have no journey
     /// to track). Only households with an event on or before `as_of` have a journey.
-    pub fn journeys(
-        &self,
-        scope: &JourneyScope,
-        period: Option<&Period>,
+    pub fn journeys<'a>(
+        &'a self,
+        scope: &'a JourneyScope,
+        period: Option<&'a Period>,
         as_of: NaiveDate,
-    ) -> Vec<Journey> {
+    ) -> impl Iterator<Item = Journey> + 'a {
         self.records
             .iter()
-            .filter(|r| r.first_event_on <= as_of && scope.authority_ids.contains(&r.authority_id))
-            .filter(|r| match period {
+            .filter(move |r| {
+                r.first_event_on <= as_of && scope.authority_ids.contains(&r.authority_id)
+            })
+            .filter(move |r| match period {
                 Some(period) => r.touches(period, as_of),
                 None => r.exit_by(as_of).is_none(),
             })
-            .map(|r| r.as_of(as_of))
-            .collect()
+            .map(move |r| r.as_of(as_of))
     }
 }
 
@@ -216,6 +218,7 @@ impl Snapshot for JourneySnapshot {
 }
 
 /// The consortium's journey records (only those written after version `since`, if given).
+/// Rows are streamed, so that reading a consortium whole holds no more than its records.
 async fn read_records(
     txn: &DatabaseTransaction,
     consortium_id: i64,
@@ -224,7 +227,8 @@ async fn read_records(
     let mut rows = household_journey::Entity::find().filter(J::ConsortiumId.eq(consortium_id));
     let mut pauses = recruitment_event::Entity::find()
         .select_only()
-        .columns([E::HouseholdId, E::OccurredOn, E::Stage])
+        .columns([E::HouseholdId, E::OccurredOn])
+        .column_as(E::Stage.eq(Stage::OnHold.code()), "hold")
         .filter(E::ConsortiumId.eq(consortium_id))
         .filter(E::Stage.is_in([Stage::OnHold.code(), Stage::Resumed.code()]))
         .order_by_asc(E::HouseholdId)
@@ -242,39 +246,32 @@ async fn read_records(
             ),
         );
     }
-    let rows = rows.all(txn).await?;
     let mut by_household: HashMap<i64, Vec<(NaiveDate, bool)>> = HashMap::new();
-    for (household_id, on, stage) in pauses
-        .into_tuple::<(i64, NaiveDate, String)>()
-        .all(txn)
-        .await?
-    {
+    let mut stream = pauses
+        .into_tuple::<(i64, NaiveDate, bool)>()
+        .stream(txn)
+        .await?;
+    while let Some((household_id, on, hold)) = stream.try_next().await? {
         by_household
             .entry(household_id)
             .or_default()
-            .push((on, stage == Stage::OnHold.code()));
+            .push((on, hold));
     }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let pauses = by_household.remove(&row.household_id).unwrap_or_default();
-            Arc::new(JourneyRecord::from_row(row, pauses))
-        })
-        .collect())
+    drop(stream);
+    let mut records = Vec::new();
+    let mut stream = rows.stream(txn).await?;
+    while let Some(row) = stream.try_next().await? {
+        let pauses = by_household.remove(&row.household_id).unwrap_or_default();
+        records.push(Arc::new(JourneyRecord::from_row(row, pauses)));
+    }
+    Ok(records)
 }
 
-/// The journeys of `scope` (see [`JourneySnapshot::journeys`]), from this replica's
-/// snapshot of the consortium, brought up to date first.
-pub async fn journeys(
+/// This replica's snapshot of the consortium's journeys, brought up to date first.
+pub async fn snapshot(
     db: &DatabaseConnection,
     cache: &JourneyCache,
-    scope: &JourneyScope,
-    period: Option<&Period>,
-    as_of: NaiveDate,
-) -> Result<Vec<Journey>, DbErr> {
-    if scope.authority_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let snapshot = cache.get(db, scope.consortium_id).await?;
-    Ok(snapshot.journeys(scope, period, as_of))
+    consortium_id: i64,
+) -> Result<Arc<JourneySnapshot>, DbErr> {
+    cache.get(db, consortium_id).await
 }

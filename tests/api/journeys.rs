@@ -11,7 +11,7 @@ use migration::MigratorTrait;
 use permanence::cli::SyntheticArgs;
 use permanence::domain::funnel::{Exit, FUNNEL_STAGES, FunnelGroupBy, Journey, funnel};
 use permanence::domain::{EnquiryChannel, Period, RecruitmentReason, Stage};
-use permanence::store::recruitment::{JourneyCache, JourneyScope, journeys};
+use permanence::store::recruitment::{JourneyCache, JourneyScope, snapshot};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -170,16 +170,15 @@ async fn assert_journeys_equal_the_events(db: &DatabaseConnection, cache: &Journ
         let period = Period::new(start, end).unwrap();
         for offset in [-400, -200, -1, 0, 17, 90, 400] {
             let as_of = end + TimeDelta::days(offset);
-            let stored = journeys(db, cache, &scope, Some(&period), as_of)
-                .await
-                .unwrap();
+            let held = snapshot(db, cache, scope.consortium_id).await.unwrap();
+            let stored: Vec<Journey> = held.journeys(&scope, Some(&period), as_of).collect();
             let expected = from_events(&households, &events, &scope, Some(&period), as_of);
             assert_eq!(
                 funnel(&stored, &period, &group_by),
                 funnel(&expected, &period, &group_by),
                 "funnel {start}..{end} as of {as_of}"
             );
-            let mut stored = journeys(db, cache, &scope, None, as_of).await.unwrap();
+            let mut stored: Vec<Journey> = held.journeys(&scope, None, as_of).collect();
             stored.sort_by_key(|j| j.household_id);
             let expected = from_events(&households, &events, &scope, None, as_of);
             assert_eq!(stored, expected, "journeys in progress as of {as_of}");
