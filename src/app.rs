@@ -727,6 +727,8 @@ async fn execute(
     request: async_graphql::Request,
     started: Instant,
 ) -> (JsonValue, bool) {
+    // Reads are audited after the fact: wait while the audit writer is far behind.
+    shared.state.audit.admit().await;
     let trace = OperationTrace::new(request.operation_name.clone());
     let request = request
         .data(RequestContext::new(actor, id.to_owned()))

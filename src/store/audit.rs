@@ -1,11 +1,110 @@
 //! The append-only audit log. Nothing here updates or deletes.
+use chrono::{DateTime, Utc};
 use entity::audit_event;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::Page;
+
+/// An audit event not yet inserted, as plain values (what the audit batcher queues).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub occurred_at: DateTime<Utc>,
+    pub consortium_id: Option<i64>,
+    pub subject: String,
+    pub acting_authority_id: Option<i64>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Option<i64>,
+    pub owning_authority_id: Option<i64>,
+    pub request_id: String,
+    pub detail: String,
+}
+
+impl NewEvent {
+    /// The values of `event`, whose every column but `id` is set.
+    pub fn of(event: audit_event::ActiveModel) -> NewEvent {
+        NewEvent {
+            occurred_at: event.occurred_at.unwrap(),
+            consortium_id: event.consortium_id.unwrap(),
+            subject: event.subject.unwrap(),
+            acting_authority_id: event.acting_authority_id.unwrap(),
+            action: event.action.unwrap(),
+            entity_type: event.entity_type.unwrap(),
+            entity_id: event.entity_id.unwrap(),
+            owning_authority_id: event.owning_authority_id.unwrap(),
+            request_id: event.request_id.unwrap(),
+            detail: event.detail.unwrap(),
+        }
+    }
+
+    fn into_active(self) -> audit_event::ActiveModel {
+        audit_event::ActiveModel {
+            occurred_at: Set(self.occurred_at),
+            consortium_id: Set(self.consortium_id),
+            subject: Set(self.subject),
+            acting_authority_id: Set(self.acting_authority_id),
+            action: Set(self.action),
+            entity_type: Set(self.entity_type),
+            entity_id: Set(self.entity_id),
+            owning_authority_id: Set(self.owning_authority_id),
+            request_id: Set(self.request_id),
+            detail: Set(self.detail),
+            ..Default::default()
+        }
+    }
+}
+
+/// Rows per statement on SQLite: 10 bind parameters each, under its limit of 32,766.
+const SQLITE_ROWS_PER_INSERT: usize = 3_000;
+
+/// Inserts `events`, in order and all or none, as one statement per few thousand rows
+/// (SQLite, in one transaction). On PostgreSQL the
+/// columns go as ten arrays (`UNNEST`): one statement, however many rows, with no SQL text
+/// or parameter list growing with them.
+pub async fn insert_new(db: &DatabaseConnection, events: &[NewEvent]) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if db.get_database_backend() != DbBackend::Postgres {
+        let txn = super::begin_write(db).await?;
+        for chunk in events.chunks(SQLITE_ROWS_PER_INSERT) {
+            let rows = chunk.iter().cloned().map(NewEvent::into_active).collect();
+            insert_many(&txn, rows).await?;
+        }
+        return txn.commit().await;
+    }
+    fn column<T>(events: &[NewEvent], f: impl Fn(&NewEvent) -> T) -> Vec<T> {
+        events.iter().map(f).collect()
+    }
+    sea_orm::sqlx::query(
+        "INSERT INTO audit_event (occurred_at, consortium_id, subject, acting_authority_id, \
+         action, entity_type, entity_id, owning_authority_id, request_id, detail) \
+         SELECT occurred_at, consortium_id, subject, acting_authority_id, action, entity_type, \
+                entity_id, owning_authority_id, request_id, detail \
+         FROM UNNEST($1::timestamptz[], $2::int8[], $3::text[], $4::int8[], \
+                              $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[]) \
+         WITH ORDINALITY AS e(occurred_at, consortium_id, subject, acting_authority_id, action, \
+                              entity_type, entity_id, owning_authority_id, request_id, detail, n) \
+         ORDER BY n",
+    )
+    .bind(column(events, |e| e.occurred_at))
+    .bind(column(events, |e| e.consortium_id))
+    .bind(column(events, |e| e.subject.clone()))
+    .bind(column(events, |e| e.acting_authority_id))
+    .bind(column(events, |e| e.action.clone()))
+    .bind(column(events, |e| e.entity_type.clone()))
+    .bind(column(events, |e| e.entity_id))
+    .bind(column(events, |e| e.owning_authority_id))
+    .bind(column(events, |e| e.request_id.clone()))
+    .bind(column(events, |e| e.detail.clone()))
+    .execute(db.get_postgres_connection_pool())
+    .await
+    .map_err(|e| DbErr::Custom(format!("audit insert: {e}")))?;
+    Ok(())
+}
 
 /// Inserts events in one statement (nothing when `events` is empty).
 pub async fn insert_many(
