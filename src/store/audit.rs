@@ -57,22 +57,27 @@ impl NewEvent {
     }
 }
 
-/// Rows per statement on SQLite: 10 bind parameters each, under its limit of 32,766.
-const SQLITE_ROWS_PER_INSERT: usize = 3_000;
+/// The most rows of one insert on SQLite.
+const SQLITE_MOST_ROWS: usize = 256;
 
-/// Inserts `events`, in order and all or none, as one statement per few thousand rows
-/// (SQLite, in one transaction). On PostgreSQL the
-/// columns go as ten arrays (`UNNEST`): one statement, however many rows, with no SQL text
-/// or parameter list growing with them.
+/// Inserts `events`, in order and all or none. On PostgreSQL the columns go as ten arrays
+/// (`UNNEST`): one statement, however many rows, with no SQL text or parameter list growing
+/// with them. On SQLite, in one transaction, as inserts of a power of two rows (at most
+/// 256): every connection keeps the statements it prepared, and a statement of a few
+/// thousand rows is megabytes, so the number of different ones is kept to nine.
 pub async fn insert_new(db: &DatabaseConnection, events: &[NewEvent]) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
     if db.get_database_backend() != DbBackend::Postgres {
         let txn = super::begin_write(db).await?;
-        for chunk in events.chunks(SQLITE_ROWS_PER_INSERT) {
+        let mut rest = events;
+        while !rest.is_empty() {
+            let n = 1 << rest.len().min(SQLITE_MOST_ROWS).ilog2();
+            let (chunk, after) = rest.split_at(n);
             let rows = chunk.iter().cloned().map(NewEvent::into_active).collect();
             insert_many(&txn, rows).await?;
+            rest = after;
         }
         return txn.commit().await;
     }
