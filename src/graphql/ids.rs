@@ -13,6 +13,7 @@ pub enum IdKind {
     Household,
     HouseholdProfile,
     Authority,
+    Link,
     RecruitmentEvent,
     AuditEvent,
 }
@@ -26,6 +27,7 @@ impl IdKind {
             IdKind::Household => "Household",
             IdKind::HouseholdProfile => "HouseholdProfile",
             IdKind::Authority => "Authority",
+            IdKind::Link => "Link",
             IdKind::RecruitmentEvent => "RecruitmentEvent",
             IdKind::AuditEvent => "AuditEvent",
         }
@@ -40,6 +42,7 @@ impl IdKind {
             Household,
             HouseholdProfile,
             Authority,
+            Link,
             RecruitmentEvent,
             AuditEvent,
         ]

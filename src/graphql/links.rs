@@ -26,8 +26,6 @@
 //! * **Inter-agency fee**, in pence, may be recorded on a cross-boundary link when it is
 //!   proposed or when the match is decided.
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{child, household, link, recruitment_event};
 use sea_orm::ActiveValue::Set;
@@ -36,7 +34,7 @@ use serde_json::json;
 
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
-use super::ids::{IdKind, decode, decode_any, encode};
+use super::ids::{IdKind, decode, encode};
 use super::inputs::text;
 use super::matching::load_unit;
 use super::notifications;
@@ -52,27 +50,15 @@ use crate::store::links::{
     ChildGuard, ChildWrite, HouseholdWrite, LinkFilter, LinkScope, StepWrite,
 };
 
-/// The global id of link `id`: base64 of `Link:n`, like every other global id.
+/// The global id of link `id`.
 pub fn link_id(id: i64) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("Link:{id}")))
+    encode(IdKind::Link, id)
 }
 
 /// The number of a link's global id; an id of another kind answers `NOT_FOUND`, a
 /// malformed one is bad input on `field`.
 pub fn decode_link(id: &str, field: &str) -> AppResult<i64> {
-    let text = URL_SAFE_NO_PAD
-        .decode(id)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    if let Some((kind, number)) = text.as_deref().and_then(|t| t.split_once(':'))
-        && kind == "Link"
-    {
-        return number
-            .parse()
-            .map_err(|_| AppError::bad_input(field, "not a valid id"));
-    }
-    decode_any(id, field)?;
-    Err(AppError::NotFound)
+    decode(id, field, &[IdKind::Link])
 }
 
 /// A link as its parties see it.
@@ -81,7 +67,7 @@ pub struct LinkView(pub link::Model);
 
 #[Object(name = "Link")]
 impl LinkView {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         link_id(self.0.id)
     }
     /// Bumped by every step; pass it back as `expectedVersion`.
@@ -221,7 +207,7 @@ pub fn owner(actor: &Actor, l: &link::Model) -> i64 {
 }
 
 /// Loads a link the actor sees, or answers `NOT_FOUND`.
-async fn visible_link(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<link::Model> {
+pub async fn visible_link(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<link::Model> {
     find_visible_link(&ctx.state().db, actor, id).await
 }
 

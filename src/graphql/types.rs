@@ -27,6 +27,7 @@ pub enum Node {
     Household(Household),
     HouseholdProfile(HouseholdProfile),
     Authority(Authority),
+    Link(crate::graphql::links::LinkView),
 }
 
 /// A member of the consortium.

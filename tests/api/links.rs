@@ -27,6 +27,11 @@ fn link_query() -> String {
     format!("query($id: ID!) {{ link(id: $id) {{ {LINK_FIELDS} }} }}")
 }
 
+/// The link through `node(id:)`.
+fn node_query() -> String {
+    format!("query($id: ID!) {{ node(id: $id) {{ __typename ... on Link {{ {LINK_FIELDS} }} }} }}")
+}
+
 const CHILD: &str = r#"query($id: ID!) { child(id: $id) { status version inPool
   milestones { enteredCareOn placementOrderOn matchDecisionOn placedOn adoptionOrderOn } } }"#;
 
@@ -312,6 +317,12 @@ async fn each_side_sees_its_links_and_may_take_only_its_steps(app: TestApp) {
     let seen = app.ok(&birch_ro, &link_query(), json!({ "id": id })).await;
     assert_eq!(seen["link"]["children"][0]["__typename"], "ChildProfile");
     assert!(!seen["link"].to_string().contains("Testchild"));
+    // node(id:) resolves a link id to the same view.
+    let node = app.ok(&birch_ro, &node_query(), json!({ "id": id })).await;
+    assert_eq!(node["node"]["__typename"], "Link");
+    let mut as_node = node["node"].clone();
+    as_node.as_object_mut().unwrap().remove("__typename");
+    assert_eq!(as_node, seen["link"]);
     assert_eq!(
         refused(&app, &birch_ro, "acceptLink", "AcceptLinkInput", at(&link)).await,
         "FORBIDDEN"
@@ -321,10 +332,10 @@ async fn each_side_sees_its_links_and_may_take_only_its_steps(app: TestApp) {
         cedar_ff.clone(),
         app.token_with("oak", "other", &[("oak", &["DECISION_MAKER"])], &[]),
     ] {
-        let body = app
-            .gql(Some(&token), &link_query(), json!({ "id": id }))
-            .await;
-        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
+        for query in [link_query(), node_query()] {
+            let body = app.gql(Some(&token), &query, json!({ "id": id })).await;
+            assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
+        }
         assert_eq!(
             refused(&app, &token, "acceptLink", "AcceptLinkInput", at(&link)).await,
             "NOT_FOUND"
