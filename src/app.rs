@@ -63,8 +63,11 @@ impl AppState {
     /// audit writer and the shared store (an unreachable Redis is not fatal: the service
     /// starts degraded and picks Redis up when it answers).
     pub async fn start(config: Config) -> anyhow::Result<Arc<AppState>> {
-        let db = store::connect(&config.database_url).await?;
-        store::migrate(&db).await?;
+        // Migrations run on a pool of their own, free of the serving statement timeout.
+        let migrating = store::connect(&config.database_url).await?;
+        store::migrate(&migrating).await?;
+        migrating.close().await?;
+        let db = store::connect_with(&config.database_url, config.statement_timeout).await?;
         let directory = DirectoryCache::default();
         directory.reload(&db).await?;
         let audit = AuditSink::start(db.clone());

@@ -53,6 +53,16 @@ pub struct GlobalArgs {
         global = true
     )]
     pub environment: Environment,
+    /// Longest a single database statement may run while serving before PostgreSQL cancels
+    /// it (`0s`: no limit). SQLite has no such limit.
+    #[arg(
+        long,
+        env = "PERMANENCE_STATEMENT_TIMEOUT",
+        default_value = "30s",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    pub statement_timeout: std::time::Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]

@@ -1,4 +1,6 @@
 //! `Config`, built once from the command line and environment.
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 
 use crate::auth::jwt::{DEVELOPMENT_SECRET, JwtKeys};
@@ -19,6 +21,8 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// Each subject's bucket of complexity points; `None` turns rate limiting off.
     pub rate_limit: Option<LeakyBucket>,
+    /// Longest a statement of the serving pool may run on PostgreSQL; `None`: no limit.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -64,6 +68,8 @@ impl Config {
             limits,
             redis_key_prefix: args.shared.redis_key_prefix.clone(),
             rate_limit,
+            statement_timeout: (!args.statement_timeout.is_zero())
+                .then_some(args.statement_timeout),
         })
     }
 
@@ -94,4 +100,34 @@ fn rate_limit(args: &SharedArgs, limits: &QueryLimits) -> anyhow::Result<Option<
         capacity: args.rate_limit_capacity,
         leak_per_second: args.rate_limit_leak_rate,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from([&["permanence"], args, &["schema"]].concat())
+            .expect("arguments parse");
+        Config::from_args(&cli.global).expect("configuration")
+    }
+
+    #[test]
+    fn statements_time_out_after_30_seconds_unless_told_otherwise() {
+        assert_eq!(config(&[]).statement_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            config(&["--statement-timeout", "1m 30s"]).statement_timeout,
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            config(&["--statement-timeout", "0s"]).statement_timeout,
+            None
+        );
+        assert!(
+            Cli::try_parse_from(["permanence", "--statement-timeout", "soon", "schema"]).is_err()
+        );
+    }
 }

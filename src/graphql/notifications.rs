@@ -60,6 +60,8 @@ use crate::store;
 /// How often each replica sweeps for tracking alerts the calendar raised (the first sweep
 /// runs at start-up; a day already swept by any replica is skipped).
 pub const SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How long a consortium-day's sweep stays claimed: past the day itself on every clock.
+const SWEEP_CLAIM_KEPT: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 
 /// The pub/sub topic of a consortium's events.
 pub fn topic(consortium_id: i64) -> String {
@@ -618,10 +620,10 @@ pub async fn sweep(state: &AppState, on: NaiveDate) -> Result<SweepReport, DbErr
             continue;
         };
         let claim = format!("notifications:sweep:{}:{on}", consortium.id);
-        match state.shared.increment(&claim).await {
+        match state.shared.claim(&claim, SWEEP_CLAIM_KEPT).await {
             // The first claim, or no shared store to claim in: sweep.
-            Some(1) | None => {}
-            Some(_) => continue,
+            Some(true) | None => {}
+            Some(false) => continue,
         }
         let authorities: Vec<i64> = consortium.authorities.iter().map(|a| a.id).collect();
         if authorities.is_empty() {

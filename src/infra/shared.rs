@@ -21,6 +21,7 @@
 //! Keys and the pub/sub channel carry a prefix (`REDIS_KEY_PREFIX`), so that deployments
 //! (or test runs) sharing one Redis never see each other's state.
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -252,6 +253,25 @@ impl SharedStore {
         }
     }
 
+    /// Claims `name` for `ttl`: true for the one caller that claimed it first (on every
+    /// replica), false while the claim stands; `None` while Redis is down, when nobody can
+    /// tell. Claims expire, so one a day leaves nothing behind.
+    pub async fn claim(&self, name: &str, ttl: Duration) -> Option<bool> {
+        match &self.redis {
+            None => Some(self.local.claim(name, ttl)),
+            Some(redis) => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(redis.key("claim", name))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl.as_millis().max(1) as u64);
+                let answer: Option<Option<String>> = redis.query("claim", cmd).await;
+                answer.map(|set| set.is_some())
+            }
+        }
+    }
+
     /// Pours `cost` into the bucket `key`: in Redis (shared by every replica) while it is
     /// up, else in this process.
     pub async fn pour(&self, key: &str, bucket: &LeakyBucket, cost: u64) -> BucketDecision {
@@ -309,6 +329,8 @@ struct Local {
     started: Instant,
     cache: Mutex<HashMap<String, CacheEntry>>,
     counters: Mutex<HashMap<String, i64>>,
+    /// Claims and when they expire.
+    claims: Mutex<HashMap<String, Instant>>,
     buckets: Mutex<HashMap<String, BucketLevel>>,
     topics: Mutex<HashMap<String, broadcast::Sender<String>>>,
 }
@@ -324,6 +346,7 @@ impl Local {
             started: Instant::now(),
             cache: Mutex::default(),
             counters: Mutex::default(),
+            claims: Mutex::default(),
             buckets: Mutex::default(),
             topics: Mutex::default(),
         }
@@ -357,6 +380,19 @@ impl Local {
                 value: value.to_owned(),
             },
         );
+    }
+
+    fn claim(&self, name: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut claims = lock(&self.claims);
+        claims.retain(|_, expires| *expires > now);
+        match claims.entry(name.to_owned()) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(now + ttl);
+                true
+            }
+        }
     }
 
     fn counter(&self, name: &str) -> i64 {
@@ -607,6 +643,33 @@ mod tests {
         assert_eq!(
             store.version("consortium:2").await.map(|v| v.count),
             Some(0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_held_by_the_first_caller_until_it_expires() {
+        let store = SharedStore::in_process();
+        assert_eq!(
+            store.claim("day", Duration::from_millis(20)).await,
+            Some(true)
+        );
+        assert_eq!(
+            store.claim("day", Duration::from_millis(20)).await,
+            Some(false)
+        );
+        assert_eq!(
+            store.claim("other", Duration::from_secs(60)).await,
+            Some(true)
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(
+            store.claim("day", Duration::from_secs(60)).await,
+            Some(true)
+        );
+        assert_eq!(
+            lock(&store.local.claims).len(),
+            2,
+            "the expired claim was dropped, not kept beside the new one"
         );
     }
 

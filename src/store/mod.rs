@@ -38,6 +38,16 @@ pub struct Page {
 /// Connects to `url` with pool settings suited to the backend. SQLite runs in WAL mode with
 /// a busy timeout so that readers never block on the writer.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, None).await
+}
+
+/// [`connect`], and on PostgreSQL every statement of the pool's sessions is cancelled by the
+/// server once it has run for `statement_timeout` (a guard for the serving pool: a request
+/// whose client has gone does not leave its query running). SQLite has no such limit.
+pub async fn connect_with(
+    url: &str,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
@@ -55,6 +65,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             });
     } else {
         options.max_connections(16).min_connections(2);
+        if let Some(timeout) = statement_timeout {
+            let millis = timeout.as_millis().max(1).to_string();
+            options.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", &millis)]));
+        }
     }
     Database::connect(options).await
 }

@@ -1,11 +1,16 @@
 //! Abuse limits (depth, complexity, aliases, batch, size), production hardening
 //! (introspection, suggestions, GraphiQL) and GraphQL-over-HTTP content negotiation.
+use std::time::{Duration, Instant};
+
 use permanence::cli::Environment;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, encode_id, error_code, test_config};
+use crate::helpers::{
+    Backend, TestApp, encode_id, error_code, fresh_postgres_database, test_config,
+};
 
 both_backends!(abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps_answering);
 
@@ -263,6 +268,30 @@ async fn limits_are_configurable() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(limit_of(&body), Some("batchSize"));
+}
+
+/// The serving pool's sessions carry the statement timeout: PostgreSQL cancels a statement
+/// that runs past it, and the server goes on answering.
+#[tokio::test]
+async fn postgres_cancels_a_statement_that_runs_past_the_timeout() {
+    let mut config = test_config(&fresh_postgres_database().await);
+    config.statement_timeout = Some(Duration::from_millis(200));
+    let app = TestApp::spawn_with(config, Backend::Postgres, None, true).await;
+    let started = Instant::now();
+    let error = app
+        .state
+        .db
+        .execute_unprepared("SELECT pg_sleep(10)")
+        .await
+        .expect_err("the statement is cancelled");
+    assert!(error.to_string().contains("statement timeout"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    app.state
+        .db
+        .execute_unprepared("SELECT pg_sleep(0.05)")
+        .await
+        .expect("a statement within the limit runs");
+    still_answers(&app).await;
 }
 
 async fn production_app() -> TestApp {

@@ -679,6 +679,16 @@ async fn a_subscriber_on_one_replica_hears_a_write_on_the_other() {
     assert_eq!(n["id"], link_event_id(&proposed));
     assert_eq!(n["link"]["children"][0]["__typename"], "ChildProfile");
 
+    // Claims are shared by the replicas and expire.
+    let short = Duration::from_millis(300);
+    assert_eq!(a.state.shared.claim("probe-claim", short).await, Some(true));
+    assert_eq!(
+        b.state.shared.claim("probe-claim", short).await,
+        Some(false)
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(b.state.shared.claim("probe-claim", short).await, Some(true));
+
     // One replica claims the day; the other skips it.
     let (robin, version) = create_child(&a, "birch", "Robin", json!({})).await;
     let birch_sw = a.role("birch", "SOCIAL_WORKER");
