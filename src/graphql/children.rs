@@ -13,11 +13,12 @@ use super::inputs::{
     AreaInput, NeedsInput, area, filter_authorities, free_text, months, optional_text,
     target_authority, text,
 };
-use super::notifications;
 use super::scalars::Date;
 use super::types::{Child, SiblingGroup};
+use super::{links, notifications};
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
+use crate::domain::links::LinkState;
 use crate::domain::{
     AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason,
 };
@@ -163,6 +164,62 @@ fn validate_milestones(
         .map_err(|e| AppError::bad_input(e.field.name(), e.message))
 }
 
+/// Refuses to change, on child `c`, the dates its links record — `matchDecisionOn`,
+/// `placedOn` and `adoptionOrderOn` — while a link that is proposed, exploring, matched,
+/// placed or adopted covers the child: they are then recorded by that link's steps, so the
+/// child and its link never disagree. Without such a link (a match with adopters outside
+/// the registers, a foster carer adoption, a history being recorded) they are recorded
+/// here.
+async fn guard_link_dates(
+    ctx: &Context<'_>,
+    c: &child::Model,
+    after: &MilestoneDates,
+) -> AppResult<()> {
+    let before = milestones_of(c);
+    let changed: Vec<&str> = [
+        (
+            "matchDecisionOn",
+            before.match_decision_on,
+            after.match_decision_on,
+        ),
+        ("placedOn", before.placed_on, after.placed_on),
+        (
+            "adoptionOrderOn",
+            before.adoption_order_on,
+            after.adoption_order_on,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, was, now)| was != now)
+    .map(|(name, _, _)| name)
+    .collect();
+    let Some(field) = changed.first() else {
+        return Ok(());
+    };
+    let active = [
+        LinkState::Proposed,
+        LinkState::Exploring,
+        LinkState::Matched,
+        LinkState::Placed,
+        LinkState::Adopted,
+    ];
+    let links = store::links::covering_child(&ctx.state().db, c.id, &active).await?;
+    let Some((link, state)) = links.first() else {
+        return Ok(());
+    };
+    let way = if state.is_open() {
+        "record the match on that link (recordMatchDecision), or withdraw or decline it first"
+    } else {
+        "record the link's steps instead (recordPlacement, recordAdoptionOrder, \
+         recordDisruption)"
+    };
+    Err(AppError::Conflict(format!(
+        "{field} is recorded by link {} ({}) covering this child: {way}",
+        links::link_id(*link).as_str(),
+        state.code(),
+    )))
+}
+
 fn set_milestones(am: &mut child::ActiveModel, m: &MilestoneDates) {
     am.entered_care_on = Set(m.entered_care_on);
     am.adoption_plan_on = Set(m.adoption_plan_on);
@@ -306,7 +363,9 @@ pub struct UpdateChildInput {
     pub shared_with_consortium: Option<bool>,
 }
 
-/// Milestone dates other than decisions; `null` clears a date (a correction).
+/// Milestone dates other than decisions; `null` clears a date (a correction). While a
+/// link covers the child, `placedOn` and `adoptionOrderOn` are recorded by the link's steps
+/// and changing them here is a `CONFLICT`.
 #[derive(InputObject)]
 pub struct RecordChildMilestonesInput {
     pub id: ID,
@@ -326,7 +385,9 @@ pub struct RecordChildMilestonesInput {
 pub enum ChildDecision {
     /// The agency decision that the child should be placed for adoption.
     Shobpa,
-    /// The match decision.
+    /// The match decision, for a match made without a link (adopters outside the
+    /// registers, a foster carer adoption). While a link covers the child, the match is
+    /// recorded on the link (`recordMatchDecision`) and this is a `CONFLICT`.
     Match,
 }
 
@@ -744,6 +805,7 @@ impl ChildMutation {
             changed.push("adoptedByFosterCarers");
         }
         let m = validate_milestones(m, &c, ctx.request().today)?;
+        guard_link_dates(ctx, &c, &m).await?;
         let mut am = child::ActiveModel::default();
         set_milestones(&mut am, &m);
         save_child(
@@ -784,6 +846,7 @@ impl ChildMutation {
             }
         };
         let m = validate_milestones(m, &c, ctx.request().today)?;
+        guard_link_dates(ctx, &c, &m).await?;
         let mut am = child::ActiveModel::default();
         set_milestones(&mut am, &m);
         save_child(

@@ -160,6 +160,37 @@ pub async fn any_child_held(db: &impl ConnectionTrait, child_ids: &[i64]) -> Res
         > 0)
 }
 
+/// The id and state of the links covering child `child_id` whose state is one of `states`,
+/// by id.
+pub async fn covering_child(
+    db: &impl ConnectionTrait,
+    child_id: i64,
+    states: &[LinkState],
+) -> Result<Vec<(i64, LinkState)>, DbErr> {
+    let rows: Vec<(i64, String)> = link::Entity::find()
+        .select_only()
+        .column(link::Column::Id)
+        .column(link::Column::State)
+        .filter(link::Column::State.is_in(codes(states)))
+        .filter(
+            link::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(link_child::Column::LinkId)
+                    .from(link_child::Entity)
+                    .and_where(link_child::Column::ChildId.eq(child_id))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(link::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, code)| Some((id, LinkState::from_code(&code)?)))
+        .collect())
+}
+
 /// Whether the household is held by a `MATCHED`/`PLACED` link.
 pub async fn household_held(db: &impl ConnectionTrait, household_id: i64) -> Result<bool, DbErr> {
     Ok(link::Entity::find()

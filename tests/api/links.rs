@@ -127,7 +127,8 @@ both_backends!(
     a_disruption_returns_the_child_to_waiting_and_the_household_to_review,
     a_must_stay_together_group_is_linked_as_one_unit,
     concurrent_match_decisions_on_one_household_leave_one_match,
-    concurrent_match_decisions_for_one_child_leave_one_match
+    concurrent_match_decisions_for_one_child_leave_one_match,
+    a_link_alone_records_the_dates_of_the_child_it_covers
 );
 
 async fn the_full_path_fills_the_childs_dates_and_the_households_events(app: TestApp) {
@@ -987,4 +988,117 @@ async fn the_database_itself_refuses_a_second_holding_link(app: TestApp) {
     let mut neither = row(kit, other, "DECLINED");
     neither.child_id = Set(None);
     assert!(insert(neither).await.is_err());
+}
+
+const CHILD_DECISION: &str = "mutation($i: RecordChildDecisionInput!) { recordChildDecision(input: $i) { child { version status milestones { matchDecisionOn } } } }";
+const CHILD_MILESTONES: &str = "mutation($i: RecordChildMilestonesInput!) { recordChildMilestones(input: $i) { child { version milestones { placedOn adoptionOrderOn } } } }";
+
+/// The error of a child mutation that should be refused, with the child unchanged after it.
+async fn child_write_refused(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    input: Value,
+    kit: &str,
+) -> String {
+    let before = child(app, "alder", kit).await;
+    let body = app.gql(Some(token), query, json!({ "i": input })).await;
+    assert_eq!(error_code(&body).as_deref(), Some("CONFLICT"), "{body:#}");
+    assert_eq!(
+        child(app, "alder", kit).await,
+        before,
+        "the refusal changed nothing"
+    );
+    body["errors"][0]["message"].as_str().unwrap().to_owned()
+}
+
+/// While a link covers a child, the child's match, placement and adoption order dates are
+/// the link's: recorded by its steps, refused on the child's own mutations. Without a link
+/// (adopters outside the registers) the child's mutations record them.
+async fn a_link_alone_records_the_dates_of_the_child_it_covers(app: TestApp) {
+    let alder_dm = app.role("alder", "DECISION_MAKER");
+    let alder_sw = app.role("alder", "SOCIAL_WORKER");
+    let alder_ff = app.role("alder", "FAMILY_FINDER");
+    let today = today();
+
+    // No link: the decision maker records a match made outside the registers.
+    let robin = waiting_child(&app, "alder", "Robin", json!({})).await;
+    let version = child(&app, "alder", &robin).await["version"].clone();
+    let data = app
+        .ok(
+            &alder_dm,
+            CHILD_DECISION,
+            json!({ "i": { "id": robin, "expectedVersion": version, "decision": "MATCH", "decidedOn": today } }),
+        )
+        .await;
+    assert_eq!(data["recordChildDecision"]["child"]["status"], "MATCHED");
+
+    // A proposed, then exploring, link: the match is the link's to record.
+    let kit = waiting_child(&app, "alder", "Kit", json!({})).await;
+    let home = birch_household(&app, "Birch Home").await;
+    let link = propose(
+        &app,
+        &alder_ff,
+        json!({ "childId": kit, "householdId": profile_id(&home) }),
+    )
+    .await;
+    let decision = |version: &Value| json!({ "id": kit, "expectedVersion": version, "decision": "MATCH", "decidedOn": today });
+    let version = child(&app, "alder", &kit).await["version"].clone();
+    let message =
+        child_write_refused(&app, &alder_dm, CHILD_DECISION, decision(&version), &kit).await;
+    assert!(message.contains("recordMatchDecision"), "{message}");
+    assert!(
+        message.contains(link["id"].as_str().unwrap()),
+        "names the link: {message}"
+    );
+    let link = accept(&app, &app.role("birch", "FAMILY_FINDER"), &link).await;
+    child_write_refused(&app, &alder_dm, CHILD_DECISION, decision(&version), &kit).await;
+
+    // Matched, placed, adopted: the placement and adoption order dates are the link's too.
+    let link = decide(&app, &alder_dm, &link, &today).await;
+    let version = child(&app, "alder", &kit).await["version"].clone();
+    let placed = json!({ "id": kit, "expectedVersion": version, "placedOn": today });
+    let message =
+        child_write_refused(&app, &alder_sw, CHILD_MILESTONES, placed.clone(), &kit).await;
+    assert!(
+        message.contains("placedOn") && message.contains("MATCHED"),
+        "{message}"
+    );
+    let link = step(
+        &app,
+        &alder_sw,
+        "recordPlacement",
+        "RecordPlacementInput",
+        json!({ "id": link["id"], "expectedVersion": link["version"], "placedOn": today }),
+    )
+    .await;
+    let version = child(&app, "alder", &kit).await["version"].clone();
+    let cleared = json!({ "id": kit, "expectedVersion": version, "placedOn": null });
+    child_write_refused(&app, &alder_sw, CHILD_MILESTONES, cleared, &kit).await;
+    let adopted = json!({ "id": kit, "expectedVersion": version, "adoptionOrderOn": today });
+    child_write_refused(&app, &alder_sw, CHILD_MILESTONES, adopted, &kit).await;
+    step(
+        &app,
+        &alder_sw,
+        "recordAdoptionOrder",
+        "RecordAdoptionOrderInput",
+        json!({ "id": link["id"], "expectedVersion": link["version"], "madeOn": today }),
+    )
+    .await;
+    let version = child(&app, "alder", &kit).await["version"].clone();
+    let corrected = json!({ "id": kit, "expectedVersion": version, "adoptionOrderOn": null });
+    child_write_refused(&app, &alder_sw, CHILD_MILESTONES, corrected, &kit).await;
+
+    // Other dates stay the child's to record while the link covers it.
+    let data = app
+        .ok(
+            &alder_sw,
+            CHILD_MILESTONES,
+            json!({ "i": { "id": kit, "expectedVersion": version, "enteredCareOn": "2022-01-11" } }),
+        )
+        .await;
+    assert_eq!(
+        data["recordChildMilestones"]["child"]["milestones"]["placedOn"],
+        today.as_str()
+    );
 }
