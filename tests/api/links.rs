@@ -88,6 +88,28 @@ async fn decide(app: &TestApp, token: &str, link: &Value, on: &str) -> Value {
     .await
 }
 
+async fn place(app: &TestApp, token: &str, link: &Value, on: &str) -> Value {
+    step(
+        app,
+        token,
+        "recordPlacement",
+        "RecordPlacementInput",
+        json!({ "id": link["id"], "expectedVersion": link["version"], "placedOn": on }),
+    )
+    .await
+}
+
+async fn adopt(app: &TestApp, token: &str, link: &Value, on: &str) -> Value {
+    step(
+        app,
+        token,
+        "recordAdoptionOrder",
+        "RecordAdoptionOrderInput",
+        json!({ "id": link["id"], "expectedVersion": link["version"], "madeOn": on }),
+    )
+    .await
+}
+
 async fn child(app: &TestApp, authority: &str, id: &str) -> Value {
     let sw = app.role(authority, "SOCIAL_WORKER");
     app.ok(&sw, CHILD, json!({ "id": id })).await["child"].clone()
@@ -177,23 +199,9 @@ async fn the_full_path_fills_the_childs_dates_and_the_households_events(app: Tes
 
     // alder's social worker records the placement and the adoption order.
     let alder_sw = app.role("alder", "SOCIAL_WORKER");
-    let link = step(
-        &app,
-        &alder_sw,
-        "recordPlacement",
-        "RecordPlacementInput",
-        json!({ "id": link["id"], "expectedVersion": link["version"], "placedOn": today }),
-    )
-    .await;
+    let link = place(&app, &alder_sw, &link, &today).await;
     assert_eq!(link["state"], "PLACED");
-    let link = step(
-        &app,
-        &alder_sw,
-        "recordAdoptionOrder",
-        "RecordAdoptionOrderInput",
-        json!({ "id": link["id"], "expectedVersion": link["version"], "madeOn": today }),
-    )
-    .await;
+    let link = adopt(&app, &alder_sw, &link, &today).await;
     assert_eq!(link["state"], "ADOPTED");
     assert_eq!(
         (
@@ -632,14 +640,7 @@ async fn a_disruption_returns_the_child_to_waiting_and_the_household_to_review(a
     let link = accept(&app, &alder_ff, &link).await;
     let alder_dm = app.role("alder", "DECISION_MAKER");
     let link = decide(&app, &alder_dm, &link, &today).await;
-    let link = step(
-        &app,
-        &alder_dm,
-        "recordPlacement",
-        "RecordPlacementInput",
-        json!({ "id": link["id"], "expectedVersion": link["version"], "placedOn": today }),
-    )
-    .await;
+    let link = place(&app, &alder_dm, &link, &today).await;
     // Only the child's side records a disruption.
     let disruption = |link: &Value| {
         json!({ "id": link["id"], "expectedVersion": link["version"], "disruptedOn": today,
@@ -1064,27 +1065,13 @@ async fn a_link_alone_records_the_dates_of_the_child_it_covers(app: TestApp) {
         message.contains("placedOn") && message.contains("MATCHED"),
         "{message}"
     );
-    let link = step(
-        &app,
-        &alder_sw,
-        "recordPlacement",
-        "RecordPlacementInput",
-        json!({ "id": link["id"], "expectedVersion": link["version"], "placedOn": today }),
-    )
-    .await;
+    let link = place(&app, &alder_sw, &link, &today).await;
     let version = child(&app, "alder", &kit).await["version"].clone();
     let cleared = json!({ "id": kit, "expectedVersion": version, "placedOn": null });
     child_write_refused(&app, &alder_sw, CHILD_MILESTONES, cleared, &kit).await;
     let adopted = json!({ "id": kit, "expectedVersion": version, "adoptionOrderOn": today });
     child_write_refused(&app, &alder_sw, CHILD_MILESTONES, adopted, &kit).await;
-    step(
-        &app,
-        &alder_sw,
-        "recordAdoptionOrder",
-        "RecordAdoptionOrderInput",
-        json!({ "id": link["id"], "expectedVersion": link["version"], "madeOn": today }),
-    )
-    .await;
+    adopt(&app, &alder_sw, &link, &today).await;
     let version = child(&app, "alder", &kit).await["version"].clone();
     let corrected = json!({ "id": kit, "expectedVersion": version, "adoptionOrderOn": null });
     child_write_refused(&app, &alder_sw, CHILD_MILESTONES, corrected, &kit).await;
