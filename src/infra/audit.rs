@@ -16,11 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use entity::audit_event;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, TryIntoModel};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::store;
-use crate::store::audit::NewEvent;
 
 /// The most events written in one insert.
 pub const MAX_BATCH: usize = 5_000;
@@ -28,7 +27,7 @@ pub const MAX_BATCH: usize = 5_000;
 pub const MAX_QUEUED: usize = 20_000;
 
 enum Message {
-    Event(Box<NewEvent>),
+    Event(Box<audit_event::Model>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -56,13 +55,18 @@ impl AuditSink {
     }
 
     /// Queues an event (every column but `id` set).
-    pub fn record(&self, event: audit_event::ActiveModel) {
+    pub fn record(&self, mut event: audit_event::ActiveModel) {
+        // The database numbers the event; 0 only completes the model.
+        event.id = Set(0);
+        let event = match event.try_into_model() {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(error = %e, "an audit event with a column unset was not queued");
+                return;
+            }
+        };
         self.queued.fetch_add(1, Ordering::Relaxed);
-        if self
-            .tx
-            .send(Message::Event(Box::new(NewEvent::of(event))))
-            .is_err()
-        {
+        if self.tx.send(Message::Event(Box::new(event))).is_err() {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("audit writer has stopped; an audit event could not be queued");
         }
@@ -122,7 +126,11 @@ async fn write_loop(
     }
 }
 
-async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<NewEvent>, queued: &AtomicUsize) {
+async fn write_batch(
+    db: &DatabaseConnection,
+    batch: &mut Vec<audit_event::Model>,
+    queued: &AtomicUsize,
+) {
     let mut delay = Duration::from_millis(50);
     while !batch.is_empty() {
         match store::audit::insert_new(db, batch).await {
@@ -142,7 +150,7 @@ async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<NewEvent>, queued:
 #[cfg(test)]
 mod tests {
     use futures_util::FutureExt;
-    use sea_orm::{EntityTrait, PaginatorTrait, Set};
+    use sea_orm::{EntityTrait, PaginatorTrait};
 
     use super::*;
 

@@ -1,71 +1,26 @@
 //! The append-only audit log. Nothing here updates or deletes.
-use chrono::{DateTime, Utc};
 use entity::audit_event;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::Page;
 
-/// An audit event not yet inserted, as plain values (what the audit batcher queues).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewEvent {
-    pub occurred_at: DateTime<Utc>,
-    pub consortium_id: Option<i64>,
-    pub subject: String,
-    pub acting_authority_id: Option<i64>,
-    pub action: String,
-    pub entity_type: String,
-    pub entity_id: Option<i64>,
-    pub owning_authority_id: Option<i64>,
-    pub request_id: String,
-    pub detail: String,
-}
-
-impl NewEvent {
-    /// The values of `event`, whose every column but `id` is set.
-    pub fn of(event: audit_event::ActiveModel) -> NewEvent {
-        NewEvent {
-            occurred_at: event.occurred_at.unwrap(),
-            consortium_id: event.consortium_id.unwrap(),
-            subject: event.subject.unwrap(),
-            acting_authority_id: event.acting_authority_id.unwrap(),
-            action: event.action.unwrap(),
-            entity_type: event.entity_type.unwrap(),
-            entity_id: event.entity_id.unwrap(),
-            owning_authority_id: event.owning_authority_id.unwrap(),
-            request_id: event.request_id.unwrap(),
-            detail: event.detail.unwrap(),
-        }
-    }
-
-    fn into_active(self) -> audit_event::ActiveModel {
-        audit_event::ActiveModel {
-            occurred_at: Set(self.occurred_at),
-            consortium_id: Set(self.consortium_id),
-            subject: Set(self.subject),
-            acting_authority_id: Set(self.acting_authority_id),
-            action: Set(self.action),
-            entity_type: Set(self.entity_type),
-            entity_id: Set(self.entity_id),
-            owning_authority_id: Set(self.owning_authority_id),
-            request_id: Set(self.request_id),
-            detail: Set(self.detail),
-            ..Default::default()
-        }
-    }
-}
-
 /// The most rows of one insert on SQLite.
 const SQLITE_MOST_ROWS: usize = 256;
 
-/// Inserts `events`, in order and all or none. On PostgreSQL the columns go as ten arrays
+/// Inserts `events` (their `id`s are ignored: the database numbers them), in order and
+/// all or none. On PostgreSQL the columns go as ten arrays
 /// (`UNNEST`): one statement, however many rows, with no SQL text or parameter list growing
 /// with them. On SQLite, in one transaction, as inserts of a power of two rows (at most
 /// 256): every connection keeps the statements it prepared, and a statement of a few
 /// thousand rows is megabytes, so the number of different ones is kept to nine.
-pub async fn insert_new(db: &DatabaseConnection, events: &[NewEvent]) -> Result<(), DbErr> {
+pub async fn insert_new(
+    db: &DatabaseConnection,
+    events: &[audit_event::Model],
+) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
@@ -75,13 +30,19 @@ pub async fn insert_new(db: &DatabaseConnection, events: &[NewEvent]) -> Result<
         while !rest.is_empty() {
             let n = 1 << rest.len().min(SQLITE_MOST_ROWS).ilog2();
             let (chunk, after) = rest.split_at(n);
-            let rows = chunk.iter().cloned().map(NewEvent::into_active).collect();
+            let rows = chunk
+                .iter()
+                .map(|e| audit_event::ActiveModel {
+                    id: NotSet,
+                    ..e.clone().into_active_model().reset_all()
+                })
+                .collect();
             insert_many(&txn, rows).await?;
             rest = after;
         }
         return txn.commit().await;
     }
-    fn column<T>(events: &[NewEvent], f: impl Fn(&NewEvent) -> T) -> Vec<T> {
+    fn column<T>(events: &[audit_event::Model], f: impl Fn(&audit_event::Model) -> T) -> Vec<T> {
         events.iter().map(f).collect()
     }
     sea_orm::sqlx::query(
