@@ -133,18 +133,27 @@ pub async fn child_ids(db: &impl ConnectionTrait, link_id: i64) -> Result<Vec<i6
         .await
 }
 
+/// `SELECT <column> FROM link_child WHERE <by> = id`, for an `IN (…)`.
+fn link_child_subquery(
+    column: link_child::Column,
+    by: link_child::Column,
+    id: i64,
+) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(column)
+        .from(link_child::Entity)
+        .and_where(by.eq(id))
+        .to_owned()
+}
+
 /// The children a link covers, ascending by id.
 pub async fn children(db: &impl ConnectionTrait, link_id: i64) -> Result<Vec<child::Model>, DbErr> {
     child::Entity::find()
-        .filter(
-            child::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(link_child::Column::ChildId)
-                    .from(link_child::Entity)
-                    .and_where(link_child::Column::LinkId.eq(link_id))
-                    .to_owned(),
-            ),
-        )
+        .filter(child::Column::Id.in_subquery(link_child_subquery(
+            link_child::Column::ChildId,
+            link_child::Column::LinkId,
+            link_id,
+        )))
         .order_by_asc(child::Column::Id)
         .all(db)
         .await
@@ -172,15 +181,11 @@ pub async fn covering_child(
         .column(link::Column::Id)
         .column(link::Column::State)
         .filter(link::Column::State.is_in(codes(states)))
-        .filter(
-            link::Column::Id.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(link_child::Column::LinkId)
-                    .from(link_child::Entity)
-                    .and_where(link_child::Column::ChildId.eq(child_id))
-                    .to_owned(),
-            ),
-        )
+        .filter(link::Column::Id.in_subquery(link_child_subquery(
+            link_child::Column::LinkId,
+            link_child::Column::ChildId,
+            child_id,
+        )))
         .order_by_asc(link::Column::Id)
         .into_tuple()
         .all(db)
