@@ -516,8 +516,8 @@ async fn graphql_get(
                     .respond(media, &id, started);
             }
         };
-        // The size first: `changes_state` parses the document.
-        if let Err(error) = limits::check_size(&request.query, &shared.state.config.limits) {
+        // The size and nesting first: `changes_state` parses the document.
+        if let Err(error) = limits::check_document(&request.query, &shared.state.config.limits) {
             return Refusal {
                 status: media.not_run_status(),
                 error: Box::new(error),

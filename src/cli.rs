@@ -151,6 +151,16 @@ pub struct LimitArgs {
         global = true
     )]
     pub max_body_bytes: usize,
+    /// Deepest nesting of brackets in a GraphQL document (selection sets, arguments, list
+    /// and object values together) and of lists and objects in its variables; refused
+    /// before the document is parsed.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_NESTING",
+        default_value_t = limits::DEFAULT_MAX_NESTING,
+        global = true
+    )]
+    pub max_nesting: usize,
 }
 
 impl LimitArgs {
@@ -163,6 +173,7 @@ impl LimitArgs {
             max_batch: self.max_batch,
             max_query_bytes: self.max_query_bytes,
             max_body_bytes: self.max_body_bytes,
+            max_nesting: self.max_nesting,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Abuse limits on GraphQL documents (DESIGN §6), and what each operation turned out to be.
 //!
 //! Every operation passes, in order:
-//! 1. **size**: the document's bytes, refused before it is parsed;
+//! 1. **size** and **nesting**: the document's bytes, and how deeply its brackets nest
+//!    (selection sets, arguments, list and object values alike), refused before it is
+//!    parsed, since the parser recurses once per level; the variables' lists and objects
+//!    are held to the same nesting;
 //! 2. **shape**, on the parsed document, before async-graphql's own checks: the selections
 //!    it would make with every fragment spread expanded (memoised per fragment, so this
 //!    costs one pass over the text), and its aliases counted the same way. async-graphql's
@@ -13,9 +16,9 @@
 //!    ([`page_cost`]), so nested connections multiply.
 //!
 //! A refusal is an error with `extensions.code = BAD_USER_INPUT`, `extensions.field =
-//! "query"`, `extensions.limit` naming the limit (`querySize`, `depth`, `complexity`,
-//! `aliases`; the HTTP layer adds `batchSize` and `bodySize`) and `extensions.max` its value,
-//! and a message saying both. The document is not run, so the response has no `data`.
+//! "query"` (`"variables"` for their nesting), `extensions.limit` naming the limit
+//! (`querySize`, `nesting`, `depth`, `complexity`, `aliases`; the HTTP layer adds
+//! `batchSize` and `bodySize`) and `extensions.max` its value, and a message saying both. The document is not run, so the response has no `data`.
 //!
 //! [`OperationTrace`] is request data the HTTP layer puts in and reads back: the type and
 //! name of the operation, and whether it ran at all (GraphQL-over-HTTP answers a request
@@ -34,7 +37,7 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{
     ErrorExtensionValues, Name, Positioned, Request, Response, ServerError, ServerResult,
-    ValidationResult,
+    ValidationResult, Value, Variables,
 };
 
 use crate::graphql::connection::{DEFAULT_FIRST, MAX_FIRST};
@@ -51,6 +54,11 @@ pub const DEFAULT_MAX_BATCH: usize = 10;
 pub const DEFAULT_MAX_QUERY_BYTES: usize = 20 * 1024;
 /// Default largest request body, in bytes (the document plus variables).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default deepest nesting of brackets in a document (`{`, `[` and `(` together), and of
+/// lists and objects in variables. A query at the depth limit with an input object a few
+/// levels deep stays well within it; the parser and the validator recurse once per level,
+/// so what is refused here never reaches them.
+pub const DEFAULT_MAX_NESTING: usize = 32;
 
 /// The limits in force; see the README's configuration table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +69,7 @@ pub struct QueryLimits {
     pub max_batch: usize,
     pub max_query_bytes: usize,
     pub max_body_bytes: usize,
+    pub max_nesting: usize,
 }
 
 impl Default for QueryLimits {
@@ -72,6 +81,7 @@ impl Default for QueryLimits {
             max_batch: DEFAULT_MAX_BATCH,
             max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_nesting: DEFAULT_MAX_NESTING,
         }
     }
 }
@@ -86,6 +96,7 @@ impl QueryLimits {
             self.max_batch,
             self.max_query_bytes,
             self.max_body_bytes,
+            self.max_nesting,
         ]
         .contains(&0)
     }
@@ -100,6 +111,7 @@ pub enum Limit {
     Aliases,
     BatchSize,
     BodySize,
+    Nesting,
 }
 
 impl Limit {
@@ -112,6 +124,7 @@ impl Limit {
             Limit::Aliases => "aliases",
             Limit::BatchSize => "batchSize",
             Limit::BodySize => "bodySize",
+            Limit::Nesting => "nesting",
         }
     }
 }
@@ -261,7 +274,8 @@ impl Extension for AdmissionExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        check_size(&request.query, &self.0)?;
+        check_document(&request.query, &self.0)?;
+        check_variables(&request.variables, &self.0)?;
         let trace = request
             .data
             .get(&TypeId::of::<Arc<OperationTrace>>())
@@ -323,6 +337,118 @@ impl Extension for AdmissionExtension {
         }
         next.run(ctx, operation_name).await
     }
+}
+
+/// Refuses a document over the size limit or nested deeper than the nesting limit, before
+/// anything parses it. The GraphQL parser and validator recurse once per level of
+/// nesting, so a few kilobytes of `[[[[…` would otherwise exhaust a worker's stack and
+/// abort the process.
+pub fn check_document(query: &str, limits: &QueryLimits) -> ServerResult<()> {
+    check_size(query, limits)?;
+    let depth = bracket_depth(query, limits.max_nesting);
+    if depth > limits.max_nesting {
+        return Err(too_nested("query", limits.max_nesting));
+    }
+    Ok(())
+}
+
+/// Refuses variables whose lists and objects nest deeper than the nesting limit (counted
+/// without recursion).
+pub fn check_variables(variables: &Variables, limits: &QueryLimits) -> ServerResult<()> {
+    let mut stack: Vec<(&Value, usize)> = variables.values().map(|v| (v, 1)).collect();
+    while let Some((value, depth)) = stack.pop() {
+        let inner = match value {
+            Value::List(items) => items.iter().collect::<Vec<_>>(),
+            Value::Object(fields) => fields.values().collect(),
+            _ => continue,
+        };
+        if depth > limits.max_nesting {
+            return Err(too_nested("variables", limits.max_nesting));
+        }
+        stack.extend(inner.into_iter().map(|v| (v, depth + 1)));
+    }
+    Ok(())
+}
+
+fn too_nested(field: &str, max: usize) -> ServerError {
+    let mut error = limit_error(
+        Limit::Nesting,
+        max,
+        format!(
+            "the {} is nested too deeply: more than {max} levels of brackets, lists or \
+             objects",
+            if field == "query" {
+                "query"
+            } else {
+                "variables value"
+            }
+        ),
+    );
+    if let Some(extensions) = error.extensions.as_mut() {
+        extensions.set("field", field);
+    }
+    error
+}
+
+/// The deepest nesting of `{`, `[` and `(` in a GraphQL document, outside strings, block
+/// strings and comments. The scan stops once the depth is over `max` (and returns it), so
+/// it costs at most one pass over the text and no recursion.
+fn bracket_depth(text: &str, max: usize) -> usize {
+    let bytes = text.as_bytes();
+    let at = |i: usize, pattern: &[u8]| bytes.get(i..).is_some_and(|r| r.starts_with(pattern));
+    let (mut i, mut depth, mut deepest) = (0, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' if at(i, b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() {
+                    if at(i, b"\\\"\"\"") {
+                        i += 4;
+                    } else if at(i, b"\"\"\"") {
+                        i += 3;
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        b'\n' | b'\r' => break,
+                        _ => i += 1,
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > deepest {
+                    deepest = depth;
+                    if deepest > max {
+                        return deepest;
+                    }
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
 }
 
 /// Refuses a document over the size limit (before anything reads it).
@@ -527,5 +653,161 @@ mod tests {
             "first is capped at 100"
         );
         assert_eq!(connection_cost(Some(-3), 10), 11);
+    }
+
+    #[test]
+    fn brackets_in_strings_block_strings_and_comments_are_not_nesting() {
+        assert_eq!(bracket_depth("{ a(b: [[1]]) { c } }", 99), 4);
+        assert_eq!(bracket_depth(r#"{ a(b: "[[[\"[[[") }"#, 99), 2);
+        assert_eq!(bracket_depth("{ a(b: \"\"\"[[[ \\\"\"\" ((( \"\"\") }", 99), 2);
+        assert_eq!(bracket_depth("{ a # {{{{{{\n }", 99), 1);
+        // An unterminated string ends at the line's end, as the lexer ends it.
+        assert_eq!(bracket_depth("{ a(b: \"[[[\n [[[ ) }", 99), 5);
+        // The scan stops one past the limit.
+        assert_eq!(bracket_depth(&"[".repeat(10_000), 32), 33);
+    }
+}
+
+/// The document and variables path, fuzzed: whatever is sent, the checks that run before
+/// parsing either refuse it or leave something that the parser, the validator and the
+/// executor get through on a worker-sized stack (2 MiB, as tokio gives its workers). A
+/// stack overflow aborts this test binary, which fails the run.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use async_graphql::{EmptyMutation, EmptySubscription, InputObject, Object, Schema};
+    use proptest::prelude::*;
+
+    #[derive(InputObject)]
+    struct Deep {
+        a: Option<Box<Deep>>,
+        n: Option<i32>,
+    }
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn echo(
+            &self,
+            deep: Option<Deep>,
+            lists: Option<Vec<Option<Vec<Option<Vec<Option<i32>>>>>>>,
+            any: Option<async_graphql::Json<serde_json::Value>>,
+        ) -> i32 {
+            i32::from(deep.is_some()) + i32::from(lists.is_some()) + i32::from(any.is_some())
+        }
+
+        async fn node(&self, id: Option<async_graphql::ID>) -> Option<Query> {
+            id.map(|_| Query)
+        }
+    }
+
+    const TOKENS: &[&str] = &[
+        "{", "}", "[", "]", "(", ")", "\"", "\"\"\"", "\\", "#", "\n", " ", "a", "b: ", "1",
+        "$v", "echo", "node(id: ", "deep: ", "lists: ", "any: ", "{a: ", "query", "...",
+        "fragment F on Query ", "@skip(if: ", "true", ",", ":",
+    ];
+
+    /// Random runs of tokens (mostly malformed documents).
+    fn token_soup() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(TOKENS), 0..300)
+            .prop_map(|tokens| tokens.concat())
+    }
+
+    /// A well-formed document whose argument value nests `depth` deep, in one of several
+    /// shapes, sometimes hidden in a string or a comment.
+    fn deep_document() -> impl Strategy<Value = (String, usize, bool)> {
+        (0usize..3_000, 0usize..5, any::<bool>()).prop_map(|(depth, shape, hidden)| {
+            let (open, leaf, close, prefix, suffix) = match shape {
+                0 => ("[", "1", "]", "{ echo(lists: ", ") }"),
+                1 => ("{a: ", "null", "}", "{ echo(deep: ", ") }"),
+                2 => ("[", "\"x\"", "]", "{ node(id: ", ") { __typename } }"),
+                3 => ("{a: ", "1", "}", "{ echo(any: ", ") }"),
+                _ => ("{ node(id: 1) ", "{ __typename", " }", "", ""),
+            };
+            let value = format!("{}{leaf}{}", open.repeat(depth), close.repeat(depth));
+            let document = if hidden {
+                format!("{{ echo(any: \"{}\") }} # {value}", value.replace('"', ""))
+            } else {
+                format!("{prefix}{value}{suffix}")
+            };
+            (document, depth, hidden)
+        })
+    }
+
+    /// A JSON value nested up to `max` deep (within serde_json's own limit of 128).
+    fn deep_json() -> impl Strategy<Value = (serde_json::Value, usize)> {
+        (0usize..120, any::<bool>()).prop_map(|(depth, lists)| {
+            let mut value = serde_json::json!(1);
+            for _ in 0..depth {
+                value = if lists {
+                    serde_json::json!([value])
+                } else {
+                    serde_json::json!({ "a": value })
+                };
+            }
+            (value, depth)
+        })
+    }
+
+    /// Runs `request` through a schema with the admission checks, on a 2 MiB stack.
+    fn run(request: Request) -> Response {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+                    .extension(Admission::new(QueryLimits::default()))
+                    .finish();
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("runtime")
+                    .block_on(schema.execute(request))
+            })
+            .expect("thread")
+            .join()
+            .expect("no panic")
+    }
+
+    fn nesting_refused(response: &Response) -> bool {
+        response.errors.iter().any(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("limit"))
+                .is_some_and(|l| l.to_string().trim_matches('"') == "nesting")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(192))]
+
+        #[test]
+        fn malformed_documents_are_answered(document in token_soup()) {
+            let _ = run(Request::new(document));
+        }
+
+        #[test]
+        fn nesting_over_the_limit_is_refused_and_within_it_runs(
+            (document, depth, hidden) in deep_document()
+        ) {
+            let too_large = document.len() > DEFAULT_MAX_QUERY_BYTES;
+            let response = run(Request::new(document));
+            // Selection sets and argument parentheses add up to two levels.
+            if hidden || depth + 2 <= DEFAULT_MAX_NESTING {
+                prop_assert!(!nesting_refused(&response), "{:?}", response.errors);
+            }
+            if !hidden && !too_large && depth > DEFAULT_MAX_NESTING {
+                prop_assert!(nesting_refused(&response), "{:?}", response.errors);
+            }
+        }
+
+        #[test]
+        fn nested_variables_over_the_limit_are_refused(
+            (value, depth) in deep_json()
+        ) {
+            let request = Request::new("query($v: JSON) { echo(any: $v) }")
+                .variables(Variables::from_json(serde_json::json!({ "v": value })));
+            let response = run(request);
+            prop_assert_eq!(nesting_refused(&response), depth > DEFAULT_MAX_NESTING);
+        }
     }
 }

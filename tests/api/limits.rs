@@ -12,7 +12,10 @@ use crate::helpers::{
     Backend, TestApp, encode_id, error_code, fresh_postgres_database, test_config,
 };
 
-both_backends!(abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps_answering);
+both_backends!(
+    abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps_answering,
+    values_nested_thousands_deep_are_refused_over_post_get_and_the_websocket,
+);
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -524,4 +527,185 @@ async fn responses_follow_graphql_over_http_content_negotiation() {
             .unwrap()
             .starts_with(GRAPHQL_RESPONSE)
     );
+}
+
+/// `[[[…"x"…]]]`, `levels` lists deep.
+fn nested_list(levels: usize) -> String {
+    format!("{}\"x\"{}", "[".repeat(levels), "]".repeat(levels))
+}
+
+/// `{a: {a: … 1 …}}`, `levels` objects deep.
+fn nested_object(levels: usize) -> String {
+    format!("{}1{}", "{a: ".repeat(levels), "}".repeat(levels))
+}
+
+/// A JSON value of `levels` nested arrays.
+fn nested_json(levels: usize) -> Value {
+    serde_json::from_str(&format!("{}1{}", "[".repeat(levels), "]".repeat(levels)))
+        .expect("JSON within serde_json's own limit")
+}
+
+fn assert_too_nested(body: &Value, field: &str) {
+    assert_eq!(
+        error_code(body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body:#}"
+    );
+    assert_eq!(limit_of(body), Some("nesting"), "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body:#}");
+    assert_eq!(body["errors"][0]["extensions"]["max"], 32, "{body:#}");
+    assert!(message_of(body).contains("nested too deeply"), "{body:#}");
+    assert!(body.get("data").is_none(), "{body:#}");
+}
+
+/// Values nested hundreds or thousands deep used to overflow a worker's stack past the
+/// parser and abort the whole process (this test binary included). Now the document's
+/// brackets and the variables' lists and objects are counted before anything recursive
+/// reads them.
+async fn values_nested_thousands_deep_are_refused_over_post_get_and_the_websocket(app: TestApp) {
+    let mut documents = Vec::new();
+    for levels in [300, 400, 600, 1_000, 2_000] {
+        documents.push(format!("{{ node(id: {}) {{ id }} }}", nested_list(levels)));
+        documents.push(format!(
+            "{{ children(first: 1, filter: {}) {{ totalCount }} }}",
+            nested_object(levels)
+        ));
+        documents.push(format!(
+            "{{ viewer @skip(if: {}) {{ subject }} }}",
+            nested_list(levels)
+        ));
+    }
+    // Every document is sent before any answer is judged: without the limit, one of them
+    // takes the whole process down (this test binary with it).
+    let mut answers = Vec::new();
+    for document in &documents {
+        assert!(document.len() < 20 * 1024, "well within the size limit");
+        answers.push(post(&app, None, &json!({ "query": document })).await);
+        still_answers(&app).await;
+    }
+    for (status, _, body) in answers {
+        assert_eq!(status, 200);
+        assert_too_nested(&body, "query");
+    }
+
+    // Brackets inside strings, block strings and comments are text, not nesting.
+    let quoted = format!(
+        "{{ node(id: \"{}\") {{ id }} }} # {}\n",
+        "[".repeat(100),
+        "{".repeat(100)
+    );
+    let (_, _, body) = post(&app, None, &json!({ "query": quoted })).await;
+    assert_ne!(limit_of(&body), Some("nesting"), "{body:#}");
+    let block = format!("{{ node(id: \"\"\"{}\"\"\") {{ id }} }}", "(".repeat(100));
+    let (_, _, body) = post(&app, None, &json!({ "query": block })).await;
+    assert_ne!(limit_of(&body), Some("nesting"), "{body:#}");
+    // Nesting within the limit is answered as usual (here: a list is not an ID).
+    let shallow = format!("{{ node(id: {}) {{ id }} }}", nested_list(20));
+    let (_, _, body) = post(&app, None, &json!({ "query": shallow })).await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body:#}"
+    );
+    assert_ne!(limit_of(&body), Some("nesting"), "{body:#}");
+
+    // Variables: within JSON's own limit (128) but deeper than ours.
+    let (status, _, body) = post(
+        &app,
+        None,
+        &json!({ "query": "query($v: ID!) { node(id: $v) { id } }", "variables": { "v": nested_json(100) } }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_too_nested(&body, "variables");
+    // Past JSON's limit the body itself is refused.
+    let deep_body = format!(
+        "{{\"query\":\"query($v: ID!) {{ node(id: $v) {{ id }} }}\",\"variables\":{{\"v\":{}1{}}}}}",
+        "[".repeat(2_000),
+        "]".repeat(2_000)
+    );
+    let (status, _, body) = post_raw(&app, None, deep_body).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body:#}"
+    );
+    still_answers(&app).await;
+
+    // GET: the same documents, and variables in the query string.
+    for document in &documents {
+        let response = app
+            .client
+            .get(format!("{}/graphql", app.address))
+            .bearer_auth(app.role("alder", "SOCIAL_WORKER"))
+            .query(&[("query", document.as_str())])
+            .send()
+            .await
+            .expect("GET sent");
+        let body: Value = response.json().await.expect("JSON");
+        assert_too_nested(&body, "query");
+        still_answers(&app).await;
+    }
+    let response = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .bearer_auth(app.role("alder", "SOCIAL_WORKER"))
+        .query(&[
+            ("query", "query($v: ID!) { node(id: $v) { id } }".to_owned()),
+            ("variables", json!({ "v": nested_json(100) }).to_string()),
+        ])
+        .send()
+        .await
+        .expect("GET sent");
+    let body: Value = response.json().await.expect("JSON");
+    assert_too_nested(&body, "variables");
+    still_answers(&app).await;
+
+    // The websocket: subscribes carrying the documents, then the variables.
+    use crate::notifications::{Received, connected, receive, send};
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let mut socket = connected(&app, &token).await;
+    let mut payloads: Vec<Value> = [400, 2_000]
+        .into_iter()
+        .map(|levels| {
+            json!({ "query": format!(
+                "subscription {{ notifications(kinds: {}) {{ kind }} }}",
+                nested_list(levels)
+            ) })
+        })
+        .collect();
+    payloads.extend(documents.iter().map(|d| json!({ "query": d })));
+    payloads.push(json!({
+        "query": "subscription($v: [NotificationKind!]) { notifications(kinds: $v) { kind } }",
+        "variables": { "v": nested_json(100) }
+    }));
+    for (n, payload) in payloads.into_iter().enumerate() {
+        let id = format!("s{n}");
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": payload }),
+        )
+        .await;
+        // async-graphql answers an operation refused before it runs with `next` (carrying
+        // the errors) then `complete`; a protocol `error` carries them bare.
+        let error = match receive(&mut socket, Duration::from_secs(10)).await {
+            Some(Received::Message(message)) if message["type"] == "next" => {
+                assert_eq!(message["id"], id, "{message:#}");
+                assert!(message["payload"]["data"].is_null(), "{message:#}");
+                match receive(&mut socket, Duration::from_secs(10)).await {
+                    Some(Received::Message(end)) => assert_eq!(end["type"], "complete"),
+                    other => panic!("no complete after the refusal: {other:?}"),
+                }
+                message["payload"]["errors"][0].clone()
+            }
+            Some(Received::Message(message)) if message["type"] == "error" => {
+                assert_eq!(message["id"], id, "{message:#}");
+                message["payload"][0].clone()
+            }
+            other => panic!("no refusal for subscribe {n}: {other:?}"),
+        };
+        assert_eq!(error["extensions"]["limit"], "nesting", "{error:#}");
+    }
+    still_answers(&app).await;
 }

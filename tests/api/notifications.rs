@@ -23,7 +23,7 @@ use crate::both_backends;
 use crate::helpers::{CREATE_CHILD, TestApp, create_child, spawn_replicas, test_redis_url};
 use crate::matching::{household_approved_on, number, profile_id, waiting_child};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a message that should come may take.
 const EXPECTED_WITHIN: Duration = Duration::from_secs(10);
@@ -48,14 +48,14 @@ const REVOKE: &str = "mutation($i: RevokeSessionsInput!) { revokeSessions(input:
 
 /// What a client reads from the socket.
 #[derive(Debug)]
-enum Received {
+pub(crate) enum Received {
     Message(Value),
     /// The socket closed, with the close code if the server sent one.
     Closed(Option<u16>),
 }
 
 /// Opens a websocket to `/graphql/ws` speaking graphql-transport-ws.
-async fn connect(app: &TestApp) -> Socket {
+pub(crate) async fn connect(app: &TestApp) -> Socket {
     let url = format!("{}/graphql/ws", app.address.replacen("http", "ws", 1));
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
@@ -72,7 +72,7 @@ async fn connect(app: &TestApp) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -80,7 +80,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next protocol message or the close, if one comes within `limit`.
-async fn receive(socket: &mut Socket, limit: Duration) -> Option<Received> {
+pub(crate) async fn receive(socket: &mut Socket, limit: Duration) -> Option<Received> {
     tokio::time::timeout(limit, async {
         loop {
             match socket.next().await {
@@ -114,7 +114,7 @@ async fn init(app: &TestApp, payload: Value) -> (Socket, Received) {
 }
 
 /// An acknowledged connection as `token`.
-async fn connected(app: &TestApp, token: &str) -> Socket {
+pub(crate) async fn connected(app: &TestApp, token: &str) -> Socket {
     let (socket, answer) = init(app, json!({ "Authorization": format!("Bearer {token}") })).await;
     match answer {
         Received::Message(m) if m["type"] == "connection_ack" => socket,
