@@ -61,6 +61,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let config = Config::from_args(&cli.global)?;
+            // Checked before anything is migrated or loaded: the demo prints tokens signed
+            // with the configured secret, which in production is the real one.
+            if args.demo && config.is_production() {
+                bail!(
+                    "serve --demo loads demo data and prints tokens, and is refused when \
+                     PERMANENCE_ENV=production"
+                );
+            }
             let app = Application::build(config.clone(), &args.bind).await?;
             if args.demo {
                 let state = app.state();
@@ -135,6 +143,7 @@ pub fn mint(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
         iat: now,
         exp: now + parse_ttl(&args.ttl)?.as_secs() as i64,
         jti: Some(uuid::Uuid::new_v4().to_string()),
+        nbf: None,
         consortium: args.consortium.clone(),
         memberships,
         consortium_roles: args.consortium_roles.clone(),

@@ -20,6 +20,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// Not before (Unix seconds): refused until then, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub consortium: String,
     #[serde(default)]
     pub memberships: Vec<MembershipClaim>,
@@ -34,6 +37,10 @@ pub struct MembershipClaim {
     #[serde(default)]
     pub roles: Vec<String>,
 }
+
+/// Clock skew allowed between the token's issuer and this server, in seconds (`exp`,
+/// `nbf` and `iat`).
+pub const LEEWAY_SECS: u64 = 30;
 
 /// Keys and expectations for tokens.
 #[derive(Clone)]
@@ -84,13 +91,27 @@ impl JwtKeys {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        decode::<Claims>(token, &self.decoding, &validation)
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        let refused = || AppError::Unauthenticated("invalid or expired token".into());
+        let claims = decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 tracing::debug!(reason = ?e.kind(), "token refused");
-                AppError::Unauthenticated("invalid or expired token".into())
-            })
+                refused()
+            })?;
+        // A subject of nothing names nobody and could never be revoked.
+        if claims.sub.trim().is_empty() {
+            tracing::debug!("token refused: empty subject");
+            return Err(refused());
+        }
+        // Revocation refuses tokens issued at or before an instant, so a token claiming to
+        // be issued in the future would outlive a revocation made before that time.
+        if claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECS as i64 {
+            tracing::debug!("token refused: issued in the future");
+            return Err(refused());
+        }
+        Ok(claims)
     }
 
     /// Signs `claims` with the configured secret (HS256 only).

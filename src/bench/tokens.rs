@@ -103,6 +103,7 @@ impl<'a> Minter<'a> {
             iat: now,
             exp: now + TTL.as_secs() as i64,
             jti: Some(uuid::Uuid::new_v4().to_string()),
+            nbf: None,
             consortium: self.consortium.clone(),
             memberships,
             consortium_roles: consortium_roles.iter().map(|r| (*r).to_owned()).collect(),

@@ -659,7 +659,10 @@ mod tests {
     fn brackets_in_strings_block_strings_and_comments_are_not_nesting() {
         assert_eq!(bracket_depth("{ a(b: [[1]]) { c } }", 99), 4);
         assert_eq!(bracket_depth(r#"{ a(b: "[[[\"[[[") }"#, 99), 2);
-        assert_eq!(bracket_depth("{ a(b: \"\"\"[[[ \\\"\"\" ((( \"\"\") }", 99), 2);
+        assert_eq!(
+            bracket_depth("{ a(b: \"\"\"[[[ \\\"\"\" ((( \"\"\") }", 99),
+            2
+        );
         assert_eq!(bracket_depth("{ a # {{{{{{\n }", 99), 1);
         // An unterminated string ends at the line's end, as the lexer ends it.
         assert_eq!(bracket_depth("{ a(b: \"[[[\n [[[ ) }", 99), 5);
@@ -703,9 +706,35 @@ mod fuzz {
     }
 
     const TOKENS: &[&str] = &[
-        "{", "}", "[", "]", "(", ")", "\"", "\"\"\"", "\\", "#", "\n", " ", "a", "b: ", "1",
-        "$v", "echo", "node(id: ", "deep: ", "lists: ", "any: ", "{a: ", "query", "...",
-        "fragment F on Query ", "@skip(if: ", "true", ",", ":",
+        "{",
+        "}",
+        "[",
+        "]",
+        "(",
+        ")",
+        "\"",
+        "\"\"\"",
+        "\\",
+        "#",
+        "\n",
+        " ",
+        "a",
+        "b: ",
+        "1",
+        "$v",
+        "echo",
+        "node(id: ",
+        "deep: ",
+        "lists: ",
+        "any: ",
+        "{a: ",
+        "query",
+        "...",
+        "fragment F on Query ",
+        "@skip(if: ",
+        "true",
+        ",",
+        ":",
     ];
 
     /// Random runs of tokens (mostly malformed documents).

@@ -182,6 +182,7 @@ impl TestApp {
                 iat: now,
                 exp: now + 3600,
                 jti: None,
+                nbf: None,
                 consortium: consortium.into(),
                 memberships: memberships
                     .iter()

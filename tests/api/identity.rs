@@ -26,6 +26,7 @@ fn claims(sub: &str) -> Claims {
         iat: now,
         exp: now + 3600,
         jti: None,
+        nbf: None,
         consortium: "demo".into(),
         memberships: vec![MembershipClaim {
             authority: "alder".into(),
@@ -137,7 +138,30 @@ async fn bad_tokens_are_refused_as_unauthenticated(app: TestApp) {
         format!("{header}.{payload}.")
     };
 
+    let now = chrono::Utc::now().timestamp();
+    let issued_in_the_future = hs256(&Claims {
+        iat: now + 3600,
+        exp: now + 7200,
+        ..claims("u-future")
+    });
+    let not_yet_valid = hs256(&Claims {
+        nbf: Some(now + 600),
+        ..claims("u-nbf")
+    });
+    let empty_subject = hs256(&claims(""));
+    let blank_subject = hs256(&claims("  "));
+
     let cases: Vec<(&str, String)> = vec![
+        (
+            "issued in the future",
+            format!("Bearer {issued_in_the_future}"),
+        ),
+        (
+            "not valid before a later time",
+            format!("Bearer {not_yet_valid}"),
+        ),
+        ("empty subject", format!("Bearer {empty_subject}")),
+        ("blank subject", format!("Bearer {blank_subject}")),
         ("tampered signature", format!("Bearer {tampered}")),
         ("expired", format!("Bearer {expired}")),
         ("wrong audience", format!("Bearer {wrong_audience}")),
@@ -160,6 +184,22 @@ async fn bad_tokens_are_refused_as_unauthenticated(app: TestApp) {
         let (status, body) = post_with_authorization(&app, Some(authorization), VIEWER).await;
         assert_unauthenticated(case, status, &body);
     }
+
+    // A token valid from a moment ago, within the leeway of the clocks, is accepted.
+    let (status, body) = post_with_authorization(
+        &app,
+        Some(&format!(
+            "Bearer {}",
+            hs256(&Claims {
+                nbf: Some(now - 5),
+                iat: now + 10,
+                ..claims("u-skewed")
+            })
+        )),
+        VIEWER,
+    )
+    .await;
+    assert_eq!(status, 200, "{body:#}");
 
     // The untampered token still works: the refusals above are about the changes.
     let (status, body) =
@@ -533,5 +573,47 @@ fn production_serve_refuses_a_missing_or_development_secret() {
     assert!(
         !serve_exits(development_secret),
         "serve in production with the development secret must exit with an error"
+    );
+}
+
+#[test]
+fn serve_demo_is_refused_in_production_before_anything_is_loaded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = permanence(&dir)
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
+        .env("PERMANENCE_ENV", "production")
+        .env(
+            "JWT_SECRET",
+            "a-perfectly-good-production-secret-0123456789",
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn permanence serve --demo");
+    let started = Instant::now();
+    let mut child = output;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve --demo kept running in production");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().expect("output");
+    assert!(
+        !status.success(),
+        "serve --demo must be refused in production"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stdout.contains("eyJ"), "no token printed: {stdout}");
+    assert!(stderr.contains("--demo"), "the refusal says why: {stderr}");
+    assert!(
+        !dir.path().join("cli.db").exists(),
+        "refused before the database was opened"
     );
 }

@@ -518,6 +518,7 @@ async fn connections_end_without_init_and_when_the_token_expires() {
             iat: now,
             exp: now + 2,
             jti: None,
+            nbf: None,
             consortium: "demo".into(),
             memberships: vec![MembershipClaim {
                 authority: "alder".into(),
