@@ -161,6 +161,14 @@ pub struct LimitArgs {
         global = true
     )]
     pub max_nesting: usize,
+    /// Longest list in a request's argument values and variables.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_LIST_LENGTH",
+        default_value_t = limits::DEFAULT_MAX_LIST_LENGTH,
+        global = true
+    )]
+    pub max_list_length: usize,
 }
 
 impl LimitArgs {
@@ -174,6 +182,7 @@ impl LimitArgs {
             max_query_bytes: self.max_query_bytes,
             max_body_bytes: self.max_body_bytes,
             max_nesting: self.max_nesting,
+            max_list_length: self.max_list_length,
         }
     }
 }

@@ -283,7 +283,16 @@ fn set_accepts(am: &mut household::ActiveModel, needs: NeedLevels) {
     am.accepts_prenatal_exposure = Set(r[5]);
 }
 
+/// The most languages a household's profile may list.
+const MAX_LANGUAGES: usize = 20;
+
 fn language_list(languages: &[String]) -> AppResult<Option<String>> {
+    if languages.len() > MAX_LANGUAGES {
+        return Err(AppError::bad_input(
+            "approval.languages",
+            format!("list at most {MAX_LANGUAGES} languages"),
+        ));
+    }
     let mut codes = Vec::new();
     for l in languages {
         let code = text("approval.languages", l, 50)?;

@@ -4,7 +4,8 @@
 //! 1. **size** and **nesting**: the document's bytes, and how deeply its brackets nest
 //!    (selection sets, arguments, list and object values alike), refused before it is
 //!    parsed, since the parser recurses once per level; the variables' lists and objects
-//!    are held to the same nesting;
+//!    are held to the same nesting, and no list in the variables or the document's values
+//!    may be longer than the list limit;
 //! 2. **shape**, on the parsed document, before async-graphql's own checks: the selections
 //!    it would make with every fragment spread expanded (memoised per fragment, so this
 //!    costs one pass over the text), and its aliases counted the same way. async-graphql's
@@ -17,7 +18,7 @@
 //!
 //! A refusal is an error with `extensions.code = BAD_USER_INPUT`, `extensions.field =
 //! "query"` (`"variables"` for their nesting), `extensions.limit` naming the limit
-//! (`querySize`, `nesting`, `depth`, `complexity`, `aliases`; the HTTP layer adds
+//! (`querySize`, `nesting`, `listLength`, `depth`, `complexity`, `aliases`; the HTTP layer adds
 //! `batchSize` and `bodySize`) and `extensions.max` its value, and a message saying both. The document is not run, so the response has no `data`.
 //!
 //! [`OperationTrace`] is request data the HTTP layer puts in and reads back: the type and
@@ -59,6 +60,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// levels deep stays well within it; the parser and the validator recurse once per level,
 /// so what is refused here never reaches them.
 pub const DEFAULT_MAX_NESTING: usize = 32;
+/// Default longest list in a request's values (arguments and variables): the most ids,
+/// codes or kinds any input needs is far below it (a page is at most 100 too).
+pub const DEFAULT_MAX_LIST_LENGTH: usize = 100;
 
 /// The limits in force; see the README's configuration table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +74,7 @@ pub struct QueryLimits {
     pub max_query_bytes: usize,
     pub max_body_bytes: usize,
     pub max_nesting: usize,
+    pub max_list_length: usize,
 }
 
 impl Default for QueryLimits {
@@ -82,6 +87,7 @@ impl Default for QueryLimits {
             max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_nesting: DEFAULT_MAX_NESTING,
+            max_list_length: DEFAULT_MAX_LIST_LENGTH,
         }
     }
 }
@@ -97,6 +103,7 @@ impl QueryLimits {
             self.max_query_bytes,
             self.max_body_bytes,
             self.max_nesting,
+            self.max_list_length,
         ]
         .contains(&0)
     }
@@ -112,6 +119,7 @@ pub enum Limit {
     BatchSize,
     BodySize,
     Nesting,
+    ListLength,
 }
 
 impl Limit {
@@ -125,6 +133,7 @@ impl Limit {
             Limit::BatchSize => "batchSize",
             Limit::BodySize => "bodySize",
             Limit::Nesting => "nesting",
+            Limit::ListLength => "listLength",
         }
     }
 }
@@ -299,6 +308,7 @@ impl Extension for AdmissionExtension {
                 trace.read(document);
             }
             check_shape(document, &self.0)?;
+            check_lists(document, &self.0)?;
         }
         next.run(ctx, request).await
     }
@@ -352,22 +362,108 @@ pub fn check_document(query: &str, limits: &QueryLimits) -> ServerResult<()> {
     Ok(())
 }
 
-/// Refuses variables whose lists and objects nest deeper than the nesting limit (counted
-/// without recursion).
+/// Refuses variables whose lists and objects nest deeper than the nesting limit, or that
+/// hold a list longer than the list limit (counted without recursion).
 pub fn check_variables(variables: &Variables, limits: &QueryLimits) -> ServerResult<()> {
-    let mut stack: Vec<(&Value, usize)> = variables.values().map(|v| (v, 1)).collect();
+    check_values(variables.values(), "variables", limits)
+}
+
+/// Refuses `values` (of the request part named `field`) if a list or object nests deeper
+/// than the nesting limit or a list is longer than the list limit. Iterative: a deep value
+/// cannot exhaust the stack here.
+fn check_values<'a>(
+    values: impl Iterator<Item = &'a Value>,
+    field: &str,
+    limits: &QueryLimits,
+) -> ServerResult<()> {
+    let mut stack: Vec<(&Value, usize)> = values.map(|v| (v, 1)).collect();
     while let Some((value, depth)) = stack.pop() {
-        let inner = match value {
-            Value::List(items) => items.iter().collect::<Vec<_>>(),
+        let inner: Vec<&Value> = match value {
+            Value::List(items) => {
+                if items.len() > limits.max_list_length {
+                    return Err(too_long(field, items.len(), limits.max_list_length));
+                }
+                items.iter().collect()
+            }
             Value::Object(fields) => fields.values().collect(),
             _ => continue,
         };
         if depth > limits.max_nesting {
-            return Err(too_nested("variables", limits.max_nesting));
+            return Err(too_nested(field, limits.max_nesting));
         }
         stack.extend(inner.into_iter().map(|v| (v, depth + 1)));
     }
     Ok(())
+}
+
+/// Refuses a document holding a list value longer than the list limit in an argument, a
+/// directive's argument or a variable's default (every fragment counted once).
+fn check_lists(document: &ExecutableDocument, limits: &QueryLimits) -> ServerResult<()> {
+    let mut values: Vec<Value> = Vec::new();
+    let mut sets: Vec<&SelectionSet> = Vec::new();
+    // Variables in the document's values are left as null: their values are checked apart.
+    macro_rules! arguments {
+        ($arguments:expr) => {
+            for (_, value) in $arguments {
+                values.push(
+                    value
+                        .node
+                        .clone()
+                        .into_const_with(|_| Ok::<_, std::convert::Infallible>(Value::Null))
+                        .unwrap_or(Value::Null),
+                );
+            }
+        };
+    }
+    macro_rules! directives {
+        ($directives:expr) => {
+            for directive in $directives {
+                arguments!(&directive.node.arguments);
+            }
+        };
+    }
+    for (_, operation) in document.operations.iter() {
+        for definition in &operation.node.variable_definitions {
+            if let Some(default) = &definition.node.default_value {
+                values.push(default.node.clone());
+            }
+        }
+        directives!(&operation.node.directives);
+        sets.push(&operation.node.selection_set.node);
+    }
+    for fragment in document.fragments.values() {
+        directives!(&fragment.node.directives);
+        sets.push(&fragment.node.selection_set.node);
+    }
+    while let Some(set) = sets.pop() {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    arguments!(&field.node.arguments);
+                    directives!(&field.node.directives);
+                    sets.push(&field.node.selection_set.node);
+                }
+                Selection::InlineFragment(fragment) => {
+                    directives!(&fragment.node.directives);
+                    sets.push(&fragment.node.selection_set.node);
+                }
+                Selection::FragmentSpread(spread) => directives!(&spread.node.directives),
+            }
+        }
+    }
+    check_values(values.iter(), "query", limits)
+}
+
+fn too_long(field: &str, length: usize, max: usize) -> ServerError {
+    let mut error = limit_error(
+        Limit::ListLength,
+        max,
+        format!("a list in the {field} has {length} items, the limit is {max}"),
+    );
+    if let Some(extensions) = error.extensions.as_mut() {
+        extensions.set("field", field);
+    }
+    error
 }
 
 fn too_nested(field: &str, max: usize) -> ServerError {

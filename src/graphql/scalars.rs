@@ -2,7 +2,13 @@
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::NaiveDate;
 
-/// A calendar date, `YYYY-MM-DD`.
+/// The earliest date accepted anywhere in the API.
+pub const EARLIEST: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date");
+/// The latest date accepted anywhere in the API.
+pub const LATEST: NaiveDate = NaiveDate::from_ymd_opt(2199, 12, 31).expect("a date");
+
+/// A calendar date, exactly `YYYY-MM-DD` (four-digit year, two-digit month and day, nothing
+/// around them), between [`EARLIEST`] and [`LATEST`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date(pub NaiveDate);
 
@@ -10,9 +16,11 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Date)
-                .map_err(|_| InputValueError::custom("expected a date as YYYY-MM-DD")),
+            Value::String(s) => parse(s).map(Date).ok_or_else(|| {
+                InputValueError::custom(format!(
+                    "expected a date as YYYY-MM-DD between {EARLIEST} and {LATEST}"
+                ))
+            }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
@@ -25,5 +33,52 @@ impl ScalarType for Date {
 impl From<NaiveDate> for Date {
     fn from(d: NaiveDate) -> Self {
         Date(d)
+    }
+}
+
+/// `text` as a date if it is exactly `YYYY-MM-DD`, a real day, within the accepted range.
+/// chrono alone would also take `2026-1-1`, `+2026-01-01` and years such as `0000`.
+pub fn parse(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (EARLIEST..=LATEST).contains(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_four_digit_years_two_digit_months_and_days_in_range_are_dates() {
+        assert_eq!(parse("2026-01-31"), NaiveDate::from_ymd_opt(2026, 1, 31));
+        assert_eq!(parse("1900-01-01"), Some(EARLIEST));
+        assert_eq!(parse("2199-12-31"), Some(LATEST));
+        for bad in [
+            "0000-01-01",
+            "-0001-01-01",
+            "1899-12-31",
+            "2200-01-01",
+            "9999-03-31",
+            "2026-1-1",
+            "2026-01-1",
+            " 2026-01-01",
+            "2026-01-01 ",
+            "+2026-01-01",
+            "2026-02-30",
+            "2026/01/01",
+            "２０２６-01-01",
+            "",
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -118,8 +118,10 @@ fn filter_condition(filter: &HouseholdFilter) -> Condition {
         cond = cond.add(C::AcceptsSiblings.eq(siblings));
     }
     if let Some(text) = &filter.profile_name_contains {
-        let pattern = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
-        cond = cond.add(Expr::expr(Func::lower(Expr::col(C::ProfileName))).like(pattern));
+        cond = cond.add(
+            Expr::expr(Func::lower(Expr::col(C::ProfileName)))
+                .like(super::lists::contains_pattern(text)),
+        );
     }
     cond
 }

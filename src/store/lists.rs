@@ -1,6 +1,7 @@
 //! What the register lists (`children`, `households` and the pool's profiles) share: a
 //! page read by seeking past the cursor's id where the order allows it, and the total
-//! count, counted once per data version rather than once per page.
+//! count, counted once per data version rather than once per page; and the `…Contains`
+//! filters' pattern.
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -10,6 +11,21 @@ use sea_orm::{
 };
 
 use super::Page;
+
+/// A case-insensitive "contains" pattern for `LIKE` over lower-cased text: `%`, `_` and
+/// the escape character itself are escaped, so they match only themselves.
+pub fn contains_pattern(text: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
+}
 
 /// How many counts are kept before the cache starts afresh.
 const MAX_COUNTS: usize = 4096;

@@ -9,12 +9,15 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, TestApp, encode_id, error_code, fresh_postgres_database, test_config,
+    Backend, TestApp, create_child, create_household, encode_id, error_code, error_field,
+    fresh_postgres_database, test_config,
 };
 
 both_backends!(
     abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps_answering,
     values_nested_thousands_deep_are_refused_over_post_get_and_the_websocket,
+    long_lists_are_refused_and_change_nothing,
+    wildcards_in_contains_filters_match_only_themselves,
 );
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -708,4 +711,122 @@ async fn values_nested_thousands_deep_are_refused_over_post_get_and_the_websocke
         assert_eq!(error["extensions"]["limit"], "nesting", "{error:#}");
     }
     still_answers(&app).await;
+}
+
+const UPDATE_HOUSEHOLD: &str = "mutation($input: UpdateHouseholdInput!) { updateHousehold(input: $input) { household { version } } }";
+const HOUSEHOLD_VERSION: &str = "query($id: ID!) { household(id: $id) { version } }";
+
+/// A list of 100,000 languages used to be stored, and then served in every shared profile.
+/// Every list in a request is bounded; the languages of a profile more tightly still.
+async fn long_lists_are_refused_and_change_nothing(app: TestApp) {
+    let (id, version) = create_household(&app, "alder", "Lister").await;
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    let languages = |n: usize| -> Vec<String> { (0..n).map(|i| format!("L{i}")).collect() };
+    let update = |n: usize| json!({ "input": { "id": id, "expectedVersion": version, "approval": { "languages": languages(n) } } });
+
+    // In variables: 100,000 and 101 items are over the request-wide limit of 100.
+    for n in [100_000, 101] {
+        let body = app.gql(Some(&ro), UPDATE_HOUSEHOLD, update(n)).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body:#}"
+        );
+        assert_eq!(limit_of(&body), Some("listLength"), "{body:#}");
+        assert_eq!(error_field(&body).as_deref(), Some("variables"), "{body:#}");
+        assert!(message_of(&body).contains("the limit is 100"), "{body:#}");
+    }
+    // Inline in the document: the same limit.
+    let inline = format!(
+        "mutation {{ updateHousehold(input: {{ id: \"{id}\", expectedVersion: {version}, approval: {{ languages: [{}] }} }}) {{ household {{ version }} }} }}",
+        languages(150)
+            .iter()
+            .map(|l| format!("\"{l}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let body = app.gql(Some(&ro), &inline, json!({})).await;
+    assert_eq!(limit_of(&body), Some("listLength"), "{body:#}");
+    assert_eq!(error_field(&body).as_deref(), Some("query"), "{body:#}");
+    let filter = format!(
+        "{{ children(filter: {{ authorityIds: [{}] }}) {{ totalCount }} }}",
+        vec!["\"x\""; 500].join(",")
+    );
+    let body = app
+        .gql(
+            Some(&app.role("alder", "SOCIAL_WORKER")),
+            &filter,
+            json!({}),
+        )
+        .await;
+    assert_eq!(limit_of(&body), Some("listLength"), "{body:#}");
+    // Within the request limit, a profile still lists at most 20 languages.
+    let body = app.gql(Some(&ro), UPDATE_HOUSEHOLD, update(21)).await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body:#}"
+    );
+    assert_eq!(
+        error_field(&body).as_deref(),
+        Some("approval.languages"),
+        "{body:#}"
+    );
+    // Nothing was written by any refusal.
+    let data = app.ok(&ro, HOUSEHOLD_VERSION, json!({ "id": id })).await;
+    assert_eq!(data["household"]["version"], version);
+    // Twenty are fine.
+    let data = app.ok(&ro, UPDATE_HOUSEHOLD, update(20)).await;
+    assert_eq!(data["updateHousehold"]["household"]["version"], version + 1);
+}
+
+/// `%` and `_` in `profileNameContains` used to be LIKE wildcards (or dropped): they match
+/// only themselves.
+async fn wildcards_in_contains_filters_match_only_themselves(app: TestApp) {
+    for name in ["Ann", "A_n", "Half 50% Bo", "Back\\slash"] {
+        create_child(&app, "alder", name, json!({})).await;
+        create_household(&app, "alder", name).await;
+    }
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    for (text, expected) in [
+        ("_", vec!["A_n"]),
+        ("a_n", vec!["A_n"]),
+        ("%", vec!["Half 50% Bo"]),
+        ("50%", vec!["Half 50% Bo"]),
+        ("\\", vec!["Back\\slash"]),
+        ("an", vec!["Ann"]),
+        ("%%", vec![]),
+    ] {
+        let data = app
+            .ok(
+                &sw,
+                "query($t: String) { children(first: 10, filter: { profileNameContains: $t }) { nodes { profileName } } }",
+                json!({ "t": text }),
+            )
+            .await;
+        let mut names: Vec<&str> = data["children"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter_map(|n| n["profileName"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, expected, "children containing {text:?}");
+        let data = app
+            .ok(
+                &ro,
+                "query($t: String) { households(first: 10, filter: { profileNameContains: $t }) { nodes { profileName } } }",
+                json!({ "t": text }),
+            )
+            .await;
+        let mut names: Vec<&str> = data["households"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .filter_map(|n| n["profileName"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, expected, "households containing {text:?}");
+    }
 }

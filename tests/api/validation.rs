@@ -1151,7 +1151,16 @@ both_backends!(a_malformed_date_is_bad_user_input);
 
 async fn a_malformed_date_is_bad_user_input(app: TestApp) {
     let sw = app.role("alder", "SOCIAL_WORKER");
-    for date in ["2021-02-30", "03/02/2021", "yesterday"] {
+    for date in [
+        "2021-02-30",
+        "03/02/2021",
+        "yesterday",
+        "0000-01-01",
+        "-0001-01-01",
+        "2021-1-1",
+        " 2021-01-01",
+        "2021-01-01\n",
+    ] {
         let body = app
             .gql(
                 Some(&sw),
