@@ -1039,7 +1039,12 @@ async fn export(
                     .and_then(|e| e.get("code"))
                     .map(|v| v.to_string().trim_matches('"').to_owned())
                     .unwrap_or_else(|| "BAD_USER_INPUT".into());
-                let body = serde_json::json!({ "errors": [{ "message": error.message, "extensions": { "code": code } }] });
+                let field = error.extensions.as_ref().and_then(|e| e.get("field")).map(|v| v.to_string().trim_matches('"').to_owned());
+                let mut extensions = serde_json::json!({ "code": code });
+                if let Some(field) = field {
+                    extensions["field"] = field.into();
+                }
+                let body = serde_json::json!({ "errors": [{ "message": error.message, "extensions": extensions }] });
                 return (status_of(&code), Json(body)).into_response();
             }
             let data = result.data.into_json().unwrap_or_default();

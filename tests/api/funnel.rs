@@ -2120,3 +2120,64 @@ async fn adopter_alerts_fire_the_day_after_each_timescale(app: TestApp) {
     );
     assert_eq!(error_field(&body).as_deref(), Some("asOf"), "{body}");
 }
+
+both_backends!(funnel_periods_and_breakdowns_are_bounded);
+
+/// The funnel's period is bounded like every report's, and a breakdown by enquiry month to
+/// 60 calendar months: over the bound is `BAD_USER_INPUT` naming the field before anything
+/// runs, at the bound it answers. A breakdown named twice is refused.
+async fn funnel_periods_and_breakdowns_are_bounded(app: TestApp) {
+    let ba = board_analyst(&app);
+    let vars = |from: &str, to: &str, group_by: &[&str]| {
+        json!({ "period": { "from": from, "to": to }, "asOf": "2025-03-31", "ids": null,
+                "groupBy": group_by })
+    };
+    let refused = |body: &Value, field: &str, words: &str| {
+        assert_eq!(
+            error_code(body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(error_field(body).as_deref(), Some(field), "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{message}");
+    };
+    let body = app
+        .gql(Some(&ba), FUNNEL, vars("0001-04-01", "9999-03-31", &[]))
+        .await;
+    refused(&body, "period.from", "1900-01-01");
+    let body = app
+        .gql(Some(&ba), FUNNEL, vars("2014-01-01", "2024-12-31", &[]))
+        .await;
+    refused(&body, "period", "at most 10 years");
+    let body = app
+        .gql(
+            Some(&ba),
+            FUNNEL,
+            vars("2019-12-31", "2024-12-31", &["ENQUIRY_MONTH"]),
+        )
+        .await;
+    refused(&body, "period", "at most 60 calendar months");
+    let body = app
+        .gql(
+            Some(&ba),
+            FUNNEL,
+            vars("2024-01-01", "2024-12-31", &["CHANNEL", "CHANNEL"]),
+        )
+        .await;
+    refused(&body, "groupBy", "at most once");
+
+    // At the bounds: ten years; sixty months by enquiry month.
+    let ten = app
+        .ok(&ba, FUNNEL, vars("2015-01-01", "2024-12-31", &[]))
+        .await;
+    assert_eq!(ten["recruitmentFunnel"]["from"], "2015-01-01");
+    let sixty = app
+        .ok(
+            &ba,
+            FUNNEL,
+            vars("2020-01-01", "2024-12-31", &["ENQUIRY_MONTH"]),
+        )
+        .await;
+    assert_eq!(sixty["recruitmentFunnel"]["to"], "2024-12-31");
+}

@@ -830,3 +830,80 @@ async fn wildcards_in_contains_filters_match_only_themselves(app: TestApp) {
         assert_eq!(names, expected, "households containing {text:?}");
     }
 }
+
+/// A report's cost grows with the figure sets it answers with: a ten-year scorecard costs
+/// more than a one-year one, a funnel by enquiry month over five years more than over one.
+/// (Before the reports were costed by their rows every period cost the same.)
+#[tokio::test]
+async fn a_report_costs_the_rows_it_can_answer_with() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let mut config = test_config(&url);
+    config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
+        capacity: 100_000,
+        leak_per_second: 1_000,
+    });
+    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let requested = |body: &Value| {
+        assert!(body.get("errors").is_none(), "{body:#}");
+        body["extensions"]["cost"]["requested"]
+            .as_u64()
+            .expect("requested")
+    };
+    let ids = json!([app.authority_id("alder"), app.authority_id("birch")]);
+
+    // The selection names 4 figure sets of 3 points each (+ the 2 lists): 14 points.
+    let scorecard = |from: &str, to: &str| {
+        format!(
+            r#"query($ids: [ID!]) {{ scorecard(period: {{ from: "{from}", to: "{to}" }}, authorityIds: $ids) {{
+                 period {{ total {{ cohort {{ value }} }} authorities {{ cohort {{ value }} }} }}
+                 years {{ total {{ cohort {{ value }} }} authorities {{ cohort {{ value }} }} }} }} }}"#
+        )
+    };
+    let one = requested(
+        &app.gql(
+            Some(&analyst),
+            &scorecard("2023-04-01", "2024-03-31"),
+            json!({ "ids": ids }),
+        )
+        .await,
+    );
+    let ten = requested(
+        &app.gql(
+            Some(&analyst),
+            &scorecard("2016-04-01", "2026-03-31"),
+            json!({ "ids": ids }),
+        )
+        .await,
+    );
+    // One year: (1 year + the period) × (2 authorities + the total) = 6 sets, 2 × 14 + 1.
+    assert_eq!(one, 29);
+    // Ten years: 11 × 3 = 33 sets, 9 × 14 + 1.
+    assert_eq!(ten, 127);
+
+    let funnel = |from: &str, to: &str| {
+        format!(
+            r#"{{ recruitmentFunnel(period: {{ from: "{from}", to: "{to}" }}, asOf: "2025-03-31", groupBy: [ENQUIRY_MONTH]) {{
+                 total {{ cohort {{ size {{ value }} }} }} groups {{ cohort {{ size {{ value }} }} }} }} }}"#
+        )
+    };
+    let year = requested(
+        &app.gql(
+            Some(&analyst),
+            &funnel("2024-01-01", "2024-12-31"),
+            json!({}),
+        )
+        .await,
+    );
+    let five = requested(
+        &app.gql(
+            Some(&analyst),
+            &funnel("2020-01-01", "2024-12-31"),
+            json!({}),
+        )
+        .await,
+    );
+    // 12 months and the total: 7 × 8 + 1; 60 months: 31 × 8 + 1.
+    assert_eq!((year, five), (57, 249));
+}
