@@ -16,6 +16,7 @@ use super::inputs::{
 use super::scalars::Date;
 use super::types::{Household, RecruitmentEventView};
 use crate::auth::{Actor, Capability, View};
+use crate::domain::report_bounds;
 use crate::domain::{
     AuditAction, EnquiryChannel, Ethnicity, GenderPreference, NeedLevels, RecruitmentEvent,
     RecruitmentReason, Stage, StageMachine,
@@ -405,6 +406,15 @@ impl HouseholdMutation {
             return Err(AppError::bad_input(
                 "enquiryOn",
                 "the date cannot be in the future",
+            ));
+        }
+        if !report_bounds::in_report_range(input.enquiry_on.0) {
+            return Err(AppError::bad_input(
+                "enquiryOn",
+                format!(
+                    "the date cannot be before {}-01-01",
+                    report_bounds::EARLIEST_REPORT_YEAR
+                ),
             ));
         }
         let now = Utc::now();

@@ -145,6 +145,13 @@ fn matching_date(ctx: &Context<'_>, as_of: Option<Date>) -> AppResult<NaiveDate>
     let today = ctx.request().today;
     match as_of {
         Some(d) if d.0 > today => Err(AppError::bad_input("asOf", "asOf cannot be in the future")),
+        Some(d) if !crate::domain::report_bounds::in_report_range(d.0) => Err(AppError::bad_input(
+            "asOf",
+            format!(
+                "asOf cannot be before {}-01-01",
+                crate::domain::report_bounds::EARLIEST_REPORT_YEAR
+            ),
+        )),
         Some(d) => Ok(d.0),
         None => Ok(today),
     }

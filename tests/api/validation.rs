@@ -1157,6 +1157,7 @@ async fn a_malformed_date_is_bad_user_input(app: TestApp) {
         "yesterday",
         "0000-01-01",
         "-0001-01-01",
+        "0001-01-01",
         "2021-1-1",
         " 2021-01-01",
         "2021-01-01\n",
@@ -1173,4 +1174,32 @@ async fn a_malformed_date_is_bad_user_input(app: TestApp) {
         assert_refused(&body, "BAD_USER_INPUT", None);
     }
     assert_eq!(children_count(&app, &sw).await, 0);
+}
+
+both_backends!(dates_before_1900_are_refused_with_their_field);
+
+/// `0000-01-01` and `-0001-01-01` used to be stored; now the scalar refuses them, and the
+/// first date of a household's journey cannot be before 1900.
+async fn dates_before_1900_are_refused_with_their_field(app: TestApp) {
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    for (date, field) in [
+        ("0001-01-01", Some("enquiryOn")),
+        ("1899-12-31", Some("enquiryOn")),
+        ("0000-01-01", None),
+        ("-0001-01-01", None),
+    ] {
+        let body = app
+            .gql(
+                Some(&ro),
+                CREATE_HOUSEHOLD,
+                json!({ "input": { "applicantOneName": "Old Applicant", "profileName": "Old",
+                                   "channel": "WEBSITE", "enquiryOn": date } }),
+            )
+            .await;
+        assert_refused(&body, "BAD_USER_INPUT", field);
+    }
+    let data = app
+        .ok(&ro, "{ households(first: 5) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data["households"]["totalCount"], 0);
 }
