@@ -12,6 +12,7 @@ pub mod inputs;
 pub mod limits;
 pub mod links;
 pub mod matching;
+pub mod messages;
 pub mod notifications;
 pub mod pool;
 pub mod rate_limit;
@@ -84,7 +85,10 @@ pub fn schema(state: Arc<AppState>) -> AppSchema {
         .extension(context::CurrentDay)
         .extension(DeniedAudit);
     if production {
-        b = b.disable_introspection().disable_suggestions();
+        b = b
+            .disable_introspection()
+            .disable_suggestions()
+            .extension(messages::TypeNamesHidden);
     }
     b.finish()
 }
