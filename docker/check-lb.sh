@@ -201,8 +201,9 @@ assert test[:3] == ["CMD", "bash", "-c"], test
 print(test[3])')"
 [[ "$healthcheck" == *"/dev/tcp/127.0.0.1/8080"* ]] || fail "unexpected healthcheck: $healthcheck"
 
-start_replica() { # name port
-    PERMANENCE_BIND="127.0.0.1:$2" "$bin" serve >>"$work/$1.log" 2>&1 &
+start_replica() { # name port metrics-port
+    PERMANENCE_BIND="127.0.0.1:$2" PERMANENCE_METRICS_BIND="127.0.0.1:$3" \
+        "$bin" serve >>"$work/$1.log" 2>&1 &
     replica_pid[$1]=$!
     local probe="${healthcheck//\/8080/\/$2}"
     for _ in $(seq 1 120); do
@@ -217,8 +218,10 @@ start_replica() { # name port
 
 port_a="$(free_port)"
 port_b="$(free_port)"
-start_replica a "$port_a"
-start_replica b "$port_b"
+metrics_port_a="$(free_port)"
+metrics_port_b="$(free_port)"
+start_replica a "$port_a" "$metrics_port_a"
+start_replica b "$port_b" "$metrics_port_b"
 echo "replicas ready (compose healthcheck on /readyz): a on $port_a, b on $port_b"
 
 lb_port="$(free_port)"
@@ -249,6 +252,7 @@ CHECK_STREAM_TOKENS="$(for i in 1 2 3 4; do token "check-lb-client-$i" alder FAM
 export CHECK_FAMILY_FINDER CHECK_STREAM_TOKENS
 export CHECK_LB="http://127.0.0.1:$lb_port"
 export CHECK_A="http://127.0.0.1:$port_a" CHECK_B="http://127.0.0.1:$port_b"
+export CHECK_A_METRICS="http://127.0.0.1:$metrics_port_a" CHECK_B_METRICS="http://127.0.0.1:$metrics_port_b"
 export CHECK_NGINX_LOG="$work/nginx.log" CHECK_STATE="$work/state.json"
 
 # --- 3. through nginx ----------------------------------------------------------------------
@@ -261,6 +265,8 @@ FAMILY_FINDER = os.environ["CHECK_FAMILY_FINDER"]
 NGINX_LOG = os.environ["CHECK_NGINX_LOG"]
 STATE = os.environ["CHECK_STATE"]
 NAMES = {urllib.parse.urlsplit(A).netloc: "a", urllib.parse.urlsplit(B).netloc: "b"}
+# Each replica's /metrics listener (PERMANENCE_METRICS_BIND).
+METRICS = {A: os.environ["CHECK_A_METRICS"], B: os.environ["CHECK_B_METRICS"]}
 passed = 0
 
 
@@ -328,9 +334,9 @@ def served_by(request_id, wait=3.0):
 
 
 def metric(base, name):
-    """A replica's metric (0 when absent, or when the replica is down)."""
+    """A replica's metric, from its metrics listener (0 when absent, or when it is down)."""
     try:
-        status, _, raw = request("GET", "/metrics", base=base)
+        status, _, raw = request("GET", "/metrics", base=METRICS[base])
     except OSError:
         return 0.0
     assert status == 200, status
@@ -417,8 +423,11 @@ async def phase_one():
     for path in ("/metrics", "/export/..%2Fmetrics", "/graphql/../metrics", "/nothing-here"):
         status, _, body = request("GET", path)
         assert status == 404 and b"permanence_" not in body, (path, status)
+    for base in (A, B):
+        status, _, body = request("GET", "/metrics", base=base)
+        assert status == 404 and b"permanence_" not in body, (base, status)
     assert metric(A, "permanence_audit_queue_depth") >= 0
-    ok("/metrics not served through nginx (404), served by each replica directly")
+    ok("/metrics not served through nginx nor on the API port (404), served by each replica's metrics listener")
 
     # Queries, a mutation over GET, request ids.
     status, headers, body = graphql(VIEWER, request_id="check-lb-query")
@@ -591,8 +600,9 @@ grep -q 'shut down cleanly' "$work/$victim.log" || fail "replica $victim did not
 echo "  ok  replica $victim exited 0 after SIGTERM and logged a clean shutdown"
 
 victim_port="$port_a"
-[[ "$victim" == b ]] && victim_port="$port_b"
-start_replica "$victim" "$victim_port"
+victim_metrics_port="$metrics_port_a"
+[[ "$victim" == b ]] && victim_port="$port_b" && victim_metrics_port="$metrics_port_b"
+start_replica "$victim" "$victim_port" "$victim_metrics_port"
 python3 "$work/check.py" two
 
 for name in a b; do

@@ -119,21 +119,36 @@ struct Shared {
     schema: AppSchema,
 }
 
+impl axum::extract::FromRef<Shared> for Arc<AppState> {
+    fn from_ref(shared: &Shared) -> Arc<AppState> {
+        shared.state.clone()
+    }
+}
+
 /// A bound, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The listener of `/metrics` alone (`PERMANENCE_METRICS_BIND`), if configured.
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
 }
 
 impl Application {
-    /// Starts the state and binds `bind` (port 0 picks a free port).
+    /// Starts the state and binds `bind` (port 0 picks a free port), and the metrics
+    /// address of the configuration if it has one.
     pub async fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
+        let metrics_bind = config.metrics.bind.clone();
         let state = AppState::start(config).await?;
         let listener = TcpListener::bind(bind).await?;
+        let metrics_listener = match metrics_bind {
+            Some(address) => Some(TcpListener::bind(&address).await?),
+            None => None,
+        };
         Ok(Application {
             listener,
             router: router(state.clone()),
+            metrics_listener,
             state,
         })
     }
@@ -144,6 +159,12 @@ impl Application {
             .local_addr()
             .map(|a| a.port())
             .unwrap_or_default()
+    }
+
+    /// The port of the `/metrics` listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     /// The shared state (for seeding before serving).
@@ -163,6 +184,16 @@ impl Application {
             shutdown.await;
             state.stopping.send_replace(true);
         };
+        if let Some(listener) = self.metrics_listener {
+            let mut stopping = self.state.stopping.subscribe();
+            let serving = axum::serve(listener, metrics_router(self.state.clone()))
+                .with_graceful_shutdown(async move { stopped(&mut stopping).await });
+            tokio::spawn(async move {
+                if let Err(e) = serving.await {
+                    tracing::error!(error = %e, "the /metrics listener failed");
+                }
+            });
+        }
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(signal)
             .await?;
@@ -209,18 +240,29 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-/// The routes.
+/// The routes of the API port. `/metrics` is among them only when it has a token and no
+/// listener of its own (see [`crate::config::MetricsAccess`]).
 pub fn router(state: Arc<AppState>) -> Router {
     metrics::install();
     let schema = graphql::schema(state.clone());
-    Router::new()
+    let mut router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/export/{file}", get(export))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    if state.config.metrics.on_api_port() {
+        router = router.route("/metrics", get(metrics_text));
+    }
+    router.with_state(Shared { state, schema })
+}
+
+/// The routes of the metrics listener: `/metrics` alone.
+fn metrics_router(state: Arc<AppState>) -> Router {
+    metrics::install();
+    Router::new()
         .route("/metrics", get(metrics_text))
-        .with_state(Shared { state, schema })
+        .with_state(state)
 }
 
 /// `GET /readyz`: 200 when every backing service answers, else 503 naming the first that
@@ -237,9 +279,21 @@ async fn readyz(State(shared): State<Shared>) -> Response {
     (StatusCode::OK, "ready").into_response()
 }
 
-/// `GET /metrics`: Prometheus text format (see `infra::metrics` for the names).
-async fn metrics_text(State(shared): State<Shared>) -> Response {
-    match metrics::render(shared.state.audit.depth()) {
+/// `GET /metrics`: Prometheus text format (see `infra::metrics` for the names); 401
+/// without the bearer token when one is configured.
+async fn metrics_text(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    if !state.config.metrics.admits(authorization) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+            "a bearer token is required",
+        )
+            .into_response();
+    }
+    match metrics::render(state.audit.depth()) {
         Some(body) => (
             [(
                 header::CONTENT_TYPE,
@@ -379,7 +433,8 @@ impl Media {
     /// The status of a response whose operation never ran (it did not parse, failed
     /// validation or went over a limit): 400 under `application/graphql-response+json`; 200
     /// under legacy `application/json`, as the spec asks. (A rate-limited operation is a
-    /// 429 under the former; both carry `Retry-After`.)
+    /// 429 with `Retry-After` under either: load balancers and HTTP clients back off on
+    /// the status, whatever the body's media type; see `run`.)
     fn not_run_status(self) -> StatusCode {
         match self {
             Media::GraphQLResponse => StatusCode::BAD_REQUEST,
@@ -429,7 +484,7 @@ impl Refusal {
         let code = error_code(&self.error);
         metrics::record_operation(OperationRecord {
             operation_type: "unknown",
-            operation_name: None,
+            root_field: None,
             outcome: Outcome::Rejected,
             elapsed: started.elapsed(),
             error_codes: vec![code.as_str()],
@@ -762,9 +817,10 @@ async fn execute(
         elapsed_ms = elapsed.as_millis() as u64,
         "graphql operation"
     );
+    let root_field = trace.root_field();
     metrics::record_operation(OperationRecord {
         operation_type: trace.operation_type(),
-        operation_name: operation_name.as_deref(),
+        root_field: root_field.as_deref(),
         outcome,
         elapsed,
         error_codes: codes.iter().map(String::as_str).collect(),

@@ -63,6 +63,20 @@ pub struct GlobalArgs {
         global = true
     )]
     pub statement_timeout: std::time::Duration,
+    /// Address of a listener of its own serving only `GET /metrics` (e.g.
+    /// `127.0.0.1:9090`); unset: `/metrics` is not served on a port of its own.
+    #[arg(long, env = "PERMANENCE_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+    /// Bearer token `GET /metrics` requires (at least 32 bytes). Set without
+    /// `PERMANENCE_METRICS_BIND`, `/metrics` is served on the API port behind it; with
+    /// neither set, `/metrics` is not served at all.
+    #[arg(
+        long,
+        env = "PERMANENCE_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]

@@ -23,6 +23,47 @@ pub struct Config {
     pub rate_limit: Option<LeakyBucket>,
     /// Longest a statement of the serving pool may run on PostgreSQL; `None`: no limit.
     pub statement_timeout: Option<Duration>,
+    /// Where `/metrics` is served, and behind which token.
+    pub metrics: MetricsAccess,
+}
+
+/// Where `GET /metrics` is served and who may read it. Its labels are bounded and carry
+/// no personal data, but it tells anyone who reads it what the service is doing, so it is
+/// never open on the public API port: it is served on a listener of its own (`bind`, for
+/// a scraper on a private network), behind a bearer token (`token`), or both; with
+/// neither, not at all.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    /// A listener of its own for `/metrics` (the API port then does not serve it).
+    pub bind: Option<String>,
+    /// The bearer token `/metrics` requires wherever it is served.
+    pub token: Option<String>,
+}
+
+impl MetricsAccess {
+    /// Whether the API port serves `/metrics` (behind the token): only when there is a
+    /// token and no listener of its own.
+    pub fn on_api_port(&self) -> bool {
+        self.bind.is_none() && self.token.is_some()
+    }
+
+    /// Whether `authorization` (an `Authorization` header value) may read `/metrics`:
+    /// always without a token, else only `Bearer <token>` (compared in constant time).
+    pub fn admits(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let Some(given) = authorization.and_then(|v| v.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        let expected = token.as_bytes();
+        given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
 }
 
 impl Config {
@@ -60,6 +101,13 @@ impl Config {
             bail!("the PERMANENCE_MAX_* limits must all be at least 1");
         }
         let rate_limit = rate_limit(&args.shared, &limits)?;
+        let metrics = MetricsAccess {
+            bind: args.metrics_bind.clone().filter(|b| !b.is_empty()),
+            token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+        };
+        if metrics.token.as_ref().is_some_and(|t| t.len() < 32) {
+            bail!("PERMANENCE_METRICS_TOKEN must be at least 32 bytes");
+        }
         Ok(Config {
             database_url: args.database_url.clone(),
             redis_url: args.redis_url.clone(),
@@ -70,6 +118,7 @@ impl Config {
             rate_limit,
             statement_timeout: (!args.statement_timeout.is_zero())
                 .then_some(args.statement_timeout),
+            metrics,
         })
     }
 

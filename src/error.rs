@@ -27,6 +27,22 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     /// Anything else. Logged, never shown.
     Internal(std::sync::Arc<anyhow::Error>),
+    /// A refusal (`NotFound` or `Forbidden`) of a record that exists in the actor's
+    /// consortium, with which record it was. The client sees exactly the inner error (a
+    /// hidden record answers like a missing one); the record only reaches the `DENIED`
+    /// audit event, so that its owning authority's managers see who probed it.
+    Denied(Box<(AppError, DeniedRecord)>),
+}
+
+/// The record a refusal was about: never serialised to a client. It rides on the
+/// GraphQL error as its `source`, where the `DENIED` audit reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeniedRecord {
+    /// The entity type, as audit events name it (`Child`, `Household`, `Link`…).
+    pub entity_type: &'static str,
+    pub id: i64,
+    /// The authority the record belongs to.
+    pub owner: i64,
 }
 
 /// Results of service code.
@@ -46,9 +62,35 @@ impl AppError {
         AppError::Forbidden(message.into())
     }
 
+    /// `NOT_FOUND` for `record`, which exists but is hidden from the actor.
+    pub fn hidden(entity_type: &'static str, id: i64, owner: i64) -> Self {
+        AppError::NotFound.about(DeniedRecord {
+            entity_type,
+            id,
+            owner,
+        })
+    }
+
+    /// This error, if it is a refusal (`NOT_FOUND`, `FORBIDDEN`), noted as being about
+    /// `record` (for the audit only); any other error unchanged.
+    pub fn about(self, record: DeniedRecord) -> Self {
+        match self {
+            AppError::NotFound | AppError::Forbidden(_) => {
+                AppError::Denied(Box::new((self, record)))
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the client sees `NOT_FOUND` (a missing, hidden or foreign record).
+    pub fn is_not_found(&self) -> bool {
+        self.code() == "NOT_FOUND"
+    }
+
     /// The stable code of the error, as sent in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
+            AppError::Denied(denied) => denied.0.code(),
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound => "NOT_FOUND",
@@ -71,6 +113,7 @@ impl AppError {
                 format!("rate limited; retry after {retry_after_secs} s")
             }
             AppError::Internal(_) => "internal error".into(),
+            AppError::Denied(denied) => denied.0.client_message(),
         }
     }
 
@@ -96,6 +139,12 @@ impl From<anyhow::Error> for AppError {
 
 impl From<AppError> for async_graphql::Error {
     fn from(e: AppError) -> Self {
+        if let AppError::Denied(denied) = e {
+            let (error, record) = *denied;
+            let mut error = async_graphql::Error::from(error);
+            error.source = Some(std::sync::Arc::new(record));
+            return error;
+        }
         e.log();
         async_graphql::Error::new(e.client_message()).extend_with(|_, ext| {
             ext.set("code", e.code());

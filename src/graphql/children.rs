@@ -22,7 +22,7 @@ use crate::domain::links::LinkState;
 use crate::domain::{
     AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason,
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, DeniedRecord};
 use crate::store;
 use crate::store::children::{ChildFilter, ChildOrder, ChildScope};
 
@@ -112,7 +112,17 @@ pub async fn find_visible_child(
 ) -> AppResult<child::Model> {
     match store::children::find(db, actor.consortium_id, id).await? {
         Some(c) if actor.child_view(&c) == View::Full => Ok(c),
-        _ => Err(AppError::NotFound),
+        Some(c) => Err(AppError::hidden("Child", c.id, c.authority_id)),
+        None => Err(AppError::NotFound),
+    }
+}
+
+/// A child, as a refusal names it to the audit.
+pub fn child_record(c: &child::Model) -> DeniedRecord {
+    DeniedRecord {
+        entity_type: "Child",
+        id: c.id,
+        owner: c.authority_id,
     }
 }
 
@@ -128,9 +138,12 @@ async fn child_for_change(
     let found = store::children::find(&ctx.state().db, actor.consortium_id, id).await?;
     let c = match found {
         Some(c) if actor.child_view(&c) != View::Hidden => c,
-        _ => return Err(AppError::NotFound),
+        Some(c) => return Err(AppError::hidden("Child", c.id, c.authority_id)),
+        None => return Err(AppError::NotFound),
     };
-    actor.require(capability, c.authority_id)?;
+    actor
+        .require(capability, c.authority_id)
+        .map_err(|e| e.about(child_record(&c)))?;
     if c.version != expected_version {
         return Err(AppError::Conflict(store::stale("child")));
     }
@@ -554,7 +567,8 @@ pub async fn visible_group(
 ) -> AppResult<sibling_group::Model> {
     match store::children::find_group(&ctx.state().db, actor.consortium_id, id).await? {
         Some(g) if actor.can(Capability::ReadChildren, g.authority_id) => Ok(g),
-        _ => Err(AppError::NotFound),
+        Some(g) => Err(AppError::hidden("SiblingGroup", g.id, g.authority_id)),
+        None => Err(AppError::NotFound),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::domain::{
     AuditAction, EnquiryChannel, Ethnicity, GenderPreference, NeedLevels, RecruitmentEvent,
     RecruitmentReason, Stage, StageMachine,
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, DeniedRecord};
 use crate::store;
 use crate::store::households::{HouseholdFilter, HouseholdOrder, HouseholdScope};
 
@@ -101,7 +101,8 @@ pub async fn visible_household(
 ) -> AppResult<household::Model> {
     match store::households::find(&ctx.state().db, actor.consortium_id, id).await? {
         Some(h) if actor.household_view(&h) == View::Full => Ok(h),
-        _ => Err(AppError::NotFound),
+        Some(h) => Err(AppError::hidden("Household", h.id, h.authority_id)),
+        None => Err(AppError::NotFound),
     }
 }
 
@@ -115,9 +116,16 @@ async fn household_for_change(
     let id = decode(id, field, &[IdKind::Household])?;
     let h = match store::households::find(&ctx.state().db, actor.consortium_id, id).await? {
         Some(h) if actor.household_view(&h) != View::Hidden => h,
-        _ => return Err(AppError::NotFound),
+        Some(h) => return Err(AppError::hidden("Household", h.id, h.authority_id)),
+        None => return Err(AppError::NotFound),
     };
-    actor.require(capability, h.authority_id)?;
+    actor.require(capability, h.authority_id).map_err(|e| {
+        e.about(DeniedRecord {
+            entity_type: "Household",
+            id: h.id,
+            owner: h.authority_id,
+        })
+    })?;
     if h.version != expected_version {
         return Err(AppError::Conflict(store::stale("household")));
     }

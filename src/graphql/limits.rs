@@ -21,11 +21,11 @@
 //! (`querySize`, `nesting`, `listLength`, `depth`, `complexity`, `aliases`; the HTTP layer adds
 //! `batchSize` and `bodySize`) and `extensions.max` its value, and a message saying both. The document is not run, so the response has no `data`.
 //!
-//! [`OperationTrace`] is request data the HTTP layer puts in and reads back: the type and
-//! name of the operation, and whether it ran at all (GraphQL-over-HTTP answers a request
+//! [`OperationTrace`] is request data the HTTP layer puts in and reads back: the type, name
+//! and root field of the operation, and whether it ran at all (GraphQL-over-HTTP answers a request
 //! that never ran with 400 under `application/graphql-response+json`).
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -166,22 +166,36 @@ pub fn connection_cost(first: Option<i32>, child_complexity: usize) -> usize {
 /// What an operation turned out to be; put in a request's data by the HTTP layer.
 #[derive(Debug, Default)]
 pub struct OperationTrace {
-    operation: Mutex<(Option<OperationType>, Option<String>)>,
+    operation: Mutex<Operation>,
     executed: AtomicBool,
 }
+
+#[derive(Debug, Default)]
+struct Operation {
+    ty: Option<OperationType>,
+    name: Option<String>,
+    /// The root field the operation selects (`multiple` for several).
+    root_field: Option<String>,
+}
+
+/// The root field label of an operation selecting more than one distinct root field.
+pub const MULTIPLE_ROOT_FIELDS: &str = "multiple";
 
 impl OperationTrace {
     /// A trace for a request that names `operation_name` (if it does).
     pub fn new(operation_name: Option<String>) -> Arc<OperationTrace> {
         Arc::new(OperationTrace {
-            operation: Mutex::new((None, operation_name)),
+            operation: Mutex::new(Operation {
+                name: operation_name,
+                ..Default::default()
+            }),
             executed: AtomicBool::new(false),
         })
     }
 
     /// `query`, `mutation`, `subscription`, or `unknown` before the document was read.
     pub fn operation_type(&self) -> &'static str {
-        match self.lock().0 {
+        match self.lock().ty {
             Some(OperationType::Query) => "query",
             Some(OperationType::Mutation) => "mutation",
             Some(OperationType::Subscription) => "subscription",
@@ -191,7 +205,15 @@ impl OperationTrace {
 
     /// The operation's name, as requested or as written in a document of one operation.
     pub fn operation_name(&self) -> Option<String> {
-        self.lock().1.clone()
+        self.lock().name.clone()
+    }
+
+    /// The root field the operation selects (fragments at the root expanded), or
+    /// [`MULTIPLE_ROOT_FIELDS`] when it selects several distinct ones; `None` before the
+    /// document was read. Only an operation that [ran](Self::executed) passed validation,
+    /// so only then is this a field of the schema.
+    pub fn root_field(&self) -> Option<String> {
+        self.lock().root_field.clone()
     }
 
     /// Whether the operation passed every check and ran (so the response has `data`).
@@ -199,7 +221,7 @@ impl OperationTrace {
         self.executed.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<OperationType>, Option<String>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Operation> {
         self.operation
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -207,23 +229,63 @@ impl OperationTrace {
 
     fn read(&self, document: &ExecutableDocument) {
         let mut operation = self.lock();
-        let chosen = match (&document.operations, operation.1.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some((op.node.ty, None)),
+        let chosen = match (&document.operations, operation.name.as_deref()) {
+            (DocumentOperations::Single(op), _) => Some((&op.node, None)),
             (DocumentOperations::Multiple(ops), Some(name)) => {
-                ops.get(name).map(|op| (op.node.ty, Some(name.to_owned())))
+                ops.get(name).map(|op| (&op.node, Some(name.to_owned())))
             }
             (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
                 .iter()
                 .next()
-                .map(|(name, op)| (op.node.ty, Some(name.to_string()))),
+                .map(|(name, op)| (&op.node, Some(name.to_string()))),
             (DocumentOperations::Multiple(_), None) => None,
         };
-        if let Some((ty, name)) = chosen {
-            operation.0 = Some(ty);
+        if let Some((op, name)) = chosen {
+            operation.ty = Some(op.ty);
             if name.is_some() {
-                operation.1 = name;
+                operation.name = name;
+            }
+            let mut fields = BTreeSet::new();
+            let mut spread = HashSet::new();
+            root_fields(document, &op.selection_set.node, &mut spread, &mut fields);
+            operation.root_field = match fields.len() {
+                0 => None,
+                1 => fields.pop_first(),
+                _ => Some(MULTIPLE_ROOT_FIELDS.to_owned()),
+            };
+        }
+    }
+}
+
+/// The names (not aliases) of the fields `set` selects at its own level, fragments
+/// expanded (each at most once, so a document of fragments spreading each other costs no
+/// more than its size); `__typename` only when nothing else is selected.
+fn root_fields<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    spread: &mut HashSet<&'a str>,
+    fields: &mut BTreeSet<String>,
+) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                fields.insert(field.node.name.node.to_string());
+            }
+            Selection::InlineFragment(fragment) => {
+                root_fields(document, &fragment.node.selection_set.node, spread, fields)
+            }
+            Selection::FragmentSpread(name) => {
+                let name = name.node.fragment_name.node.as_str();
+                if spread.insert(name)
+                    && let Some(fragment) = document.fragments.get(name)
+                {
+                    root_fields(document, &fragment.node.selection_set.node, spread, fields);
+                }
             }
         }
+    }
+    if fields.len() > 1 {
+        fields.remove("__typename");
     }
 }
 

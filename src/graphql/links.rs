@@ -220,7 +220,9 @@ pub async fn find_visible_link(
 ) -> AppResult<link::Model> {
     match store::links::find(db, actor.consortium_id, id).await? {
         Some(l) if actor.sees_link(&l) => Ok(l),
-        _ => Err(AppError::NotFound),
+        // Recorded under the child's authority, whose record the link is first of all.
+        Some(l) => Err(AppError::hidden("Link", l.id, l.child_authority_id)),
+        None => Err(AppError::NotFound),
     }
 }
 
@@ -651,7 +653,8 @@ impl LinkMutation {
         )?;
         let h = match store::households::find(db, actor.consortium_id, household_id).await? {
             Some(h) if actor.household_view(&h) != View::Hidden => h,
-            _ => return Err(AppError::NotFound),
+            Some(h) => return Err(AppError::hidden("Household", h.id, h.authority_id)),
+            None => return Err(AppError::NotFound),
         };
         let unit = load_unit(
             ctx,

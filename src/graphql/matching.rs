@@ -318,7 +318,8 @@ pub async fn load_unit(
             let id = decode(id, "childId", &[IdKind::Child, IdKind::ChildProfile])?;
             let c = match store::children::find(db, actor.consortium_id, id).await? {
                 Some(c) if actor.child_view(&c) != View::Hidden => c,
-                _ => return Err(AppError::NotFound),
+                Some(c) => return Err(AppError::hidden("Child", c.id, c.authority_id)),
+                None => return Err(AppError::NotFound),
             };
             let group = match c.sibling_group_id {
                 Some(g) => store::children::find_group(db, actor.consortium_id, g).await?,
@@ -341,7 +342,11 @@ pub async fn load_unit(
         .ok_or(AppError::NotFound)?;
     let members = store::children::members(db, group.id).await?;
     if members.is_empty() || members.iter().any(|c| actor.child_view(c) == View::Hidden) {
-        return Err(AppError::NotFound);
+        return Err(AppError::hidden(
+            "SiblingGroup",
+            group.id,
+            group.authority_id,
+        ));
     }
     if !group.must_stay_together {
         return Err(AppError::bad_input(
@@ -503,7 +508,8 @@ impl MatchingQuery {
         )?;
         let household = match store::households::find(db, actor.consortium_id, id).await? {
             Some(h) if actor.household_view(&h) != View::Hidden => h,
-            _ => return Err(AppError::NotFound),
+            Some(h) => return Err(AppError::hidden("Household", h.id, h.authority_id)),
+            None => return Err(AppError::NotFound),
         };
         let candidate = store::matching::candidate(
             &household,

@@ -12,6 +12,7 @@ pub mod inputs;
 pub mod limits;
 pub mod links;
 pub mod matching;
+pub mod messages;
 pub mod notifications;
 pub mod pool;
 pub mod rate_limit;
@@ -29,6 +30,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::domain::AuditAction;
+use crate::error::DeniedRecord;
 use context::{RequestContext, audit_row};
 
 /// All queries.
@@ -83,7 +85,10 @@ pub fn schema(state: Arc<AppState>) -> AppSchema {
         .extension(context::CurrentDay)
         .extension(DeniedAudit);
     if production {
-        b = b.disable_introspection().disable_suggestions();
+        b = b
+            .disable_introspection()
+            .disable_suggestions()
+            .extension(messages::TypeNamesHidden);
     }
     b.finish()
 }
@@ -95,6 +100,14 @@ pub fn sdl() -> String {
 
 /// Records a `DENIED` audit event for each refusal (`FORBIDDEN`, `NOT_FOUND`) an
 /// authenticated actor receives, whatever path it came through.
+///
+/// The event the actor's own authority sees names no record (the first field of the path
+/// stands for the entity), so that its managers learn nothing from it about records they
+/// may not see — it is the same for a record that exists and one that does not. When the
+/// refusal was about a record of the actor's consortium ([`DeniedRecord`], set where the
+/// record was loaded), the record's owning authority gets an event naming the entity, its
+/// id and itself as owner, so that its managers see who probed its records. For a record
+/// of an authority the actor belongs to, that one event serves both.
 struct DeniedAudit;
 
 impl ExtensionFactory for DeniedAudit {
@@ -118,34 +131,50 @@ impl Extension for DeniedAudit {
         ) else {
             return response;
         };
-        if request.actor.is_none() {
+        let Some(actor) = request.actor.as_deref() else {
             return response;
-        }
+        };
         for error in &response.errors {
             let code = error
                 .extensions
                 .as_ref()
                 .and_then(|e| e.get("code"))
                 .map(|v| v.to_string().trim_matches('"').to_owned());
-            if let Some(code @ ("FORBIDDEN" | "NOT_FOUND")) = code.as_deref() {
-                let path: Vec<String> = error
-                    .path
-                    .iter()
-                    .map(|p| match p {
-                        async_graphql::PathSegment::Field(name) => name.clone(),
-                        async_graphql::PathSegment::Index(i) => i.to_string(),
-                    })
-                    .collect();
-                let entity = path.first().cloned().unwrap_or_default();
+            let Some(code @ ("FORBIDDEN" | "NOT_FOUND")) = code.as_deref() else {
+                continue;
+            };
+            let path: Vec<String> = error
+                .path
+                .iter()
+                .map(|p| match p {
+                    async_graphql::PathSegment::Field(name) => name.clone(),
+                    async_graphql::PathSegment::Index(i) => i.to_string(),
+                })
+                .collect();
+            let detail = json!({ "code": code, "path": path.join(".") });
+            let record = error.source::<DeniedRecord>();
+            if let Some(record) = record {
                 state.audit.record(audit_row(
                     request,
                     AuditAction::Denied,
-                    &entity,
-                    None,
-                    None,
-                    json!({ "code": code, "path": path.join(".") }),
+                    record.entity_type,
+                    Some(record.id),
+                    Some(record.owner),
+                    detail.clone(),
                 ));
+                if actor.is_member_of(record.owner) {
+                    continue;
+                }
             }
+            let entity = path.first().cloned().unwrap_or_default();
+            state.audit.record(audit_row(
+                request,
+                AuditAction::Denied,
+                &entity,
+                None,
+                None,
+                detail,
+            ));
         }
         response
     }

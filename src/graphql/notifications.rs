@@ -484,7 +484,7 @@ impl Feed {
                     self.audit("Link", l.id, owner(actor, &l));
                     (Some(LinkView(l)), None)
                 }
-                Err(AppError::NotFound) => return Ok(None),
+                Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e),
             },
             About::Alert {
@@ -495,7 +495,7 @@ impl Feed {
             } => {
                 let c = match find_visible_child(db, actor, *child_id).await {
                     Ok(c) => c,
-                    Err(AppError::NotFound) => return Ok(None),
+                    Err(e) if e.is_not_found() => return Ok(None),
                     Err(e) => return Err(e),
                 };
                 let t = tracked(&c);

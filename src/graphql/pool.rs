@@ -91,7 +91,8 @@ pub async fn visible_child_profile(
             );
             Ok(child_profiles(ctx, vec![c]).await?.remove(0))
         }
-        _ => Err(AppError::NotFound),
+        Some(c) => Err(AppError::hidden("ChildProfile", c.id, c.authority_id)),
+        None => Err(AppError::NotFound),
     }
 }
 
@@ -115,7 +116,8 @@ pub async fn visible_household_profile(
             );
             Ok(HouseholdProfile(h))
         }
-        _ => Err(AppError::NotFound),
+        Some(h) => Err(AppError::hidden("HouseholdProfile", h.id, h.authority_id)),
+        None => Err(AppError::NotFound),
     }
 }
 

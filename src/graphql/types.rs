@@ -650,6 +650,7 @@ impl AuditEventView {
             "SiblingGroup" => IdKind::SiblingGroup,
             "Household" => IdKind::Household,
             "HouseholdProfile" => IdKind::HouseholdProfile,
+            "Link" => IdKind::Link,
             _ => return None,
         };
         Some(encode(kind, self.0.entity_id?))

@@ -41,7 +41,7 @@ pub struct AuditFilterInput {
     pub subject: Option<String>,
     pub action: Option<AuditAction>,
     pub entity_type: Option<String>,
-    /// A global id of a child, household or sibling group (or their profiles).
+    /// A global id of a child, household, sibling group or link (or their profiles).
     pub entity_id: Option<ID>,
 }
 
@@ -181,10 +181,11 @@ impl ViewerQuery {
                         vec!["Household", "HouseholdProfile"]
                     }
                     IdKind::SiblingGroup => vec!["SiblingGroup"],
+                    IdKind::Link => vec!["Link"],
                     _ => {
                         return Err(AppError::bad_input(
                             "filter.entityId",
-                            "not the id of a child, household or sibling group",
+                            "not the id of a child, household, sibling group or link",
                         ));
                     }
                 };

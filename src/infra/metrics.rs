@@ -6,20 +6,21 @@
 //! in the Prometheus text format. The names are constants here so that every caller spells
 //! them alike and a dashboard can be written from this file alone.
 //!
-//! Labels are bounded: an operation type is one of four words, an error code one of the
-//! codes in DESIGN §6, and an operation name is the client's name for it only for the first
-//! [`MAX_OPERATION_NAMES`] distinct names of operations that ran — anything after that is
-//! `other`, and an unnamed operation is `anonymous`. No label ever carries personal data.
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock, PoisonError};
+//! Labels come from fixed sets, never from what a client chose: an operation type is one
+//! of four words, an error code one of the codes in DESIGN §6, and an operation is labelled
+//! by the root field of the schema it selects (`children`, `proposeLink`…), `multiple` when
+//! it selects several, and `none` when it never ran (so never passed validation). A
+//! client's operation name is no label: any name would make a series of its own. No label
+//! ever carries personal data.
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// GraphQL requests, by `operation_type`, `operation` and `outcome` (see [`Outcome`]).
+/// GraphQL requests, by `operation_type`, `root_field` and `outcome` (see [`Outcome`]).
 pub const GRAPHQL_REQUESTS: &str = "permanence_graphql_requests_total";
 /// Seconds from receiving a GraphQL operation to having its response, by `operation_type`
-/// and `operation`.
+/// and `root_field`.
 pub const GRAPHQL_DURATION: &str = "permanence_graphql_request_duration_seconds";
 /// Errors in GraphQL responses, by `code` (`extensions.code`).
 pub const GRAPHQL_ERRORS: &str = "permanence_graphql_errors_total";
@@ -47,10 +48,8 @@ pub const SUBSCRIPTIONS_OPEN: &str = "permanence_subscriptions_open";
 /// Notifications delivered to subscribers, by `kind` (`LINK_PROPOSED`, …, `TRACKING_ALERT`).
 pub const NOTIFICATIONS_DELIVERED: &str = "permanence_notifications_delivered_total";
 
-/// How many distinct operation names get their own label before the rest share `other`.
-pub const MAX_OPERATION_NAMES: usize = 200;
-/// The longest operation name kept as a label.
-const MAX_OPERATION_NAME_LEN: usize = 64;
+/// The longest root field name kept as a label (the schema's longest is far shorter).
+const MAX_ROOT_FIELD_LEN: usize = 64;
 
 /// Latency buckets, in seconds: a few milliseconds for a cached lookup up to reports that
 /// aggregate years of events.
@@ -70,7 +69,6 @@ const ERROR_CODES: &[&str] = &[
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-static OPERATION_NAMES: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
 
 /// Installs the process-wide Prometheus recorder (once; later calls do nothing) and a thread
 /// that drains histogram samples every few seconds even when nobody scrapes.
@@ -113,12 +111,12 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         GRAPHQL_REQUESTS,
-        "GraphQL operations by type, name and outcome (ok, error, rejected)."
+        "GraphQL operations by type, root field and outcome (ok, error, rejected)."
     );
     describe_histogram!(
         GRAPHQL_DURATION,
         metrics::Unit::Seconds,
-        "Time to answer a GraphQL operation, by type and name."
+        "Time to answer a GraphQL operation, by type and root field."
     );
     describe_counter!(
         GRAPHQL_ERRORS,
@@ -180,8 +178,8 @@ impl Outcome {
 pub struct OperationRecord<'a> {
     /// `query`, `mutation`, `subscription`, or `unknown` when the document was not read.
     pub operation_type: &'static str,
-    /// The operation's name, if it had one.
-    pub operation_name: Option<&'a str>,
+    /// The root field the operation selects (`multiple` for several), if it was read.
+    pub root_field: Option<&'a str>,
     pub outcome: Outcome,
     pub elapsed: Duration,
     /// The `extensions.code` of each error in the response.
@@ -190,18 +188,18 @@ pub struct OperationRecord<'a> {
 
 /// Counts an answered operation, its latency and its errors.
 pub fn record_operation(record: OperationRecord<'_>) {
-    let name = operation_label(record.operation_name, record.outcome != Outcome::Rejected);
+    let root_field = root_field_label(record.root_field, record.outcome != Outcome::Rejected);
     metrics::counter!(
         GRAPHQL_REQUESTS,
         "operation_type" => record.operation_type,
-        "operation" => name.clone(),
+        "root_field" => root_field.clone(),
         "outcome" => record.outcome.label(),
     )
     .increment(1);
     metrics::histogram!(
         GRAPHQL_DURATION,
         "operation_type" => record.operation_type,
-        "operation" => name,
+        "root_field" => root_field,
     )
     .record(record.elapsed.as_secs_f64());
     for code in record.error_codes {
@@ -214,29 +212,22 @@ pub fn record_operation(record: OperationRecord<'_>) {
     }
 }
 
-/// The label of an operation name: `anonymous` without one; the name itself if it is
-/// already known or (for an operation that ran) there is room for it; `other` otherwise.
-/// Names of refused operations are never added, so a flood of junk names that fail
-/// validation cannot crowd out the real ones.
-fn operation_label(name: Option<&str>, may_register: bool) -> String {
-    let Some(name) = name.filter(|n| !n.is_empty()) else {
-        return "anonymous".into();
-    };
-    if name.len() > MAX_OPERATION_NAME_LEN
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return "other".into();
+/// The `root_field` label: `none` for an operation that did not run (its fields were never
+/// checked against the schema, so they may be anything a client wrote); else the root
+/// field, which validation found in the schema (`other` should a name ever look odd).
+fn root_field_label(root_field: Option<&str>, ran: bool) -> String {
+    match root_field {
+        _ if !ran => "none".into(),
+        None => "none".into(),
+        Some(name)
+            if name.len() <= MAX_ROOT_FIELD_LEN
+                && !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            name.to_owned()
+        }
+        Some(_) => "other".into(),
     }
-    let names = OPERATION_NAMES.get_or_init(Default::default);
-    let mut names = names.lock().unwrap_or_else(PoisonError::into_inner);
-    if names.contains(name) {
-        return name.to_owned();
-    }
-    if may_register && names.len() < MAX_OPERATION_NAMES {
-        names.insert(name.to_owned());
-        return name.to_owned();
-    }
-    "other".into()
 }
 
 #[cfg(test)]
@@ -244,17 +235,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unnamed_operations_are_anonymous_and_odd_names_are_other() {
-        assert_eq!(operation_label(None, true), "anonymous");
-        assert_eq!(operation_label(Some(""), true), "anonymous");
-        assert_eq!(operation_label(Some(&"A".repeat(65)), true), "other");
-        assert_eq!(operation_label(Some("has space"), true), "other");
-    }
-
-    #[test]
-    fn a_refused_operation_does_not_register_its_name() {
-        assert_eq!(operation_label(Some("NeverRanProbe"), false), "other");
-        assert_eq!(operation_label(Some("RanProbe"), true), "RanProbe");
-        assert_eq!(operation_label(Some("RanProbe"), false), "RanProbe");
+    fn only_operations_that_ran_are_labelled_by_their_root_field() {
+        assert_eq!(root_field_label(Some("children"), true), "children");
+        assert_eq!(root_field_label(Some("multiple"), true), "multiple");
+        assert_eq!(root_field_label(Some("nope"), false), "none");
+        assert_eq!(root_field_label(None, true), "none");
+        assert_eq!(root_field_label(Some(&"a".repeat(65)), true), "other");
+        assert_eq!(root_field_label(Some("has space"), true), "other");
     }
 }

@@ -7,7 +7,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{CREATE_CHILD, TestApp, create_child, decode_id, encode_id, error_code};
+use crate::helpers::{
+    CREATE_CHILD, TestApp, approved_household, create_child, create_household, decode_id,
+    encode_id, error_code, pool_child,
+};
 
 const AUDIT_LOG: &str = r#"
 query($filter: AuditFilterInput, $first: Int) {
@@ -294,20 +297,31 @@ async fn refusals_are_audited_as_denied(app: TestApp) {
 
     let admin = admin(&app);
     let denied = audit_log(&app, &admin, json!({ "action": "DENIED" })).await;
-    assert_eq!(denied.len(), 2, "{denied:#?}");
-    let probe = denied
+    // The probe of another authority's child is recorded twice: as birch sees it (no
+    // record named) and as alder, the owner, sees it. The refused write is alder's own.
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    let probes: Vec<&Value> = denied
         .iter()
-        .find(|e| e["subject"] == "social_worker-birch")
-        .expect("the probe is recorded");
-    assert_eq!(probe["detail"]["code"], "NOT_FOUND", "{probe:#}");
-    assert_eq!(probe["actingAuthority"]["code"], "birch", "{probe:#}");
+        .filter(|e| e["subject"] == "social_worker-birch")
+        .collect();
+    assert_eq!(probes.len(), 2, "{denied:#?}");
+    for probe in &probes {
+        assert_eq!(probe["detail"]["code"], "NOT_FOUND", "{probe:#}");
+        assert_eq!(probe["actingAuthority"]["code"], "birch", "{probe:#}");
+        assert_eq!(probe["requestId"], probes[0]["requestId"], "{probe:#}");
+    }
+    let owners: Vec<&Value> = probes.iter().map(|p| &p["owningAuthority"]).collect();
+    assert!(owners.contains(&&json!({ "code": "alder" })), "{probes:#?}");
+    assert!(owners.contains(&&Value::Null), "{probes:#?}");
     let write = denied
         .iter()
         .find(|e| e["subject"] == "family_finder-alder")
         .expect("the refused write is recorded");
     assert_eq!(write["detail"]["code"], "FORBIDDEN", "{write:#}");
     assert_eq!(write["actingAuthority"]["code"], "alder", "{write:#}");
-    assert_ne!(probe["requestId"], write["requestId"]);
+    assert_eq!(write["owningAuthority"]["code"], "alder", "{write:#}");
+    assert_eq!(write["entityId"], id.as_str(), "{write:#}");
+    assert_ne!(probes[0]["requestId"], write["requestId"]);
 
     // The refused write changed nothing and wrote no UPDATE.
     let updates = audit_log(&app, &admin, json!({ "action": "UPDATE" })).await;
@@ -691,4 +705,149 @@ async fn reads_answered_while_shutting_down_are_all_audited(mut app: TestApp) {
     );
     assert!(views <= READERS, "{views} VIEW events for {READERS} reads");
     db.close().await.ok();
+}
+
+both_backends!(a_probe_of_a_record_is_shown_to_its_owners_managers_and_answers_like_a_missing_one);
+
+/// The response to `query` for `id`, without the top-level extensions (the cost).
+async fn probe(app: &TestApp, token: &str, query: &str, id: &str) -> Value {
+    let mut body = app.gql(Some(token), query, json!({ "id": id })).await;
+    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body:#}");
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("extensions");
+    }
+    body
+}
+
+/// (entityType, entityId, owning authority, detail) of each event.
+fn records(events: &[Value]) -> Vec<(Value, Value, Value, Value)> {
+    let mut records: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e["entityType"].clone(),
+                e["entityId"].clone(),
+                e["owningAuthority"].clone(),
+                e["detail"].clone(),
+            )
+        })
+        .collect();
+    records.sort_by_key(|r| r.0.to_string() + &r.1.to_string());
+    records
+}
+
+async fn a_probe_of_a_record_is_shown_to_its_owners_managers_and_answers_like_a_missing_one(
+    app: TestApp,
+) {
+    // Alder's records: a child in the pool (its full record is alder's alone), a household
+    // in assessment, and a link between alder's child and an approved alder household.
+    let child = pool_child(&app, "alder", "Robin").await;
+    let (household, _) = create_household(&app, "alder", "Alder Home").await;
+    let approved = approved_household(&app, "alder", "Alder Approved").await;
+    let link = app
+        .ok(
+            &app.role("alder", "FAMILY_FINDER"),
+            "mutation($input: ProposeLinkInput!) { proposeLink(input: $input) { link { id } } }",
+            json!({ "input": { "childId": child, "householdId": approved } }),
+        )
+        .await["proposeLink"]["link"]["id"]
+        .as_str()
+        .expect("link id")
+        .to_owned();
+    let missing = |kind: &str| encode_id(kind, 987_654);
+    let probes = [
+        (
+            "query($id: ID!) { child(id: $id) { id legalName } }",
+            child.clone(),
+            missing("Child"),
+        ),
+        (
+            "query($id: ID!) { household(id: $id) { id } }",
+            household.clone(),
+            missing("Household"),
+        ),
+        (
+            "query($id: ID!) { link(id: $id) { id } }",
+            link.clone(),
+            missing("Link"),
+        ),
+    ];
+
+    // A family finder of birch probes each, and a missing id of each kind: the answers are
+    // the same.
+    let prober = app.role("birch", "FAMILY_FINDER");
+    for (query, real, fake) in &probes {
+        let to_real = probe(&app, &prober, query, real).await;
+        let to_fake = probe(&app, &prober, query, fake).await;
+        assert_eq!(to_real, to_fake, "{query}");
+    }
+    // A member of another consortium probes alder's child.
+    let sw_oak = app.token_with("sw-oak", "other", &[("oak", &["SOCIAL_WORKER"])], &[]);
+    probe(&app, &sw_oak, probes[0].0, &child).await;
+
+    // Alder's manager sees the probes of its three records, by whom and of what, and
+    // nothing of the probes of missing ids or from the other consortium.
+    let alder = audit_log(
+        &app,
+        &app.role("alder", "MANAGER"),
+        json!({ "action": "DENIED" }),
+    )
+    .await;
+    assert_eq!(alder.len(), 3, "{alder:#?}");
+    for (entity_type, id) in [
+        ("Child", &child),
+        ("Household", &household),
+        ("Link", &link),
+    ] {
+        let event = alder
+            .iter()
+            .find(|e| e["entityType"] == entity_type)
+            .unwrap_or_else(|| panic!("no DENIED event about the {entity_type}: {alder:#?}"));
+        assert_eq!(event["entityId"], id.as_str(), "{event:#}");
+        assert_eq!(event["owningAuthority"]["code"], "alder", "{event:#}");
+        assert_eq!(event["actingAuthority"]["code"], "birch", "{event:#}");
+        assert_eq!(event["subject"], "family_finder-birch", "{event:#}");
+        assert_eq!(event["detail"]["code"], "NOT_FOUND", "{event:#}");
+    }
+    // The probes also show in the audit by entity.
+    let about_child = audit_log(
+        &app,
+        &app.role("alder", "MANAGER"),
+        json!({ "entityId": child, "action": "DENIED" }),
+    )
+    .await;
+    assert_eq!(about_child.len(), 1, "{about_child:#?}");
+
+    // Birch's manager sees each of its family finder's refusals alike, whether the record
+    // exists or not: no record, no owner.
+    let birch = audit_log(
+        &app,
+        &app.role("birch", "MANAGER"),
+        json!({ "action": "DENIED" }),
+    )
+    .await;
+    assert_eq!(birch.len(), 6, "{birch:#?}");
+    assert!(
+        birch
+            .iter()
+            .all(|e| e["entityId"].is_null() && e["owningAuthority"].is_null()),
+        "{birch:#?}"
+    );
+    let (real, fake): (Vec<Value>, Vec<Value>) = birch.into_iter().partition(|e| {
+        // The probes of real records are those whose requests alder's manager saw too.
+        let request = e["requestId"].as_str().unwrap_or_default().to_owned();
+        alder.iter().any(|a| a["requestId"] == request.as_str())
+    });
+    assert_eq!(records(&real), records(&fake));
+
+    // No other authority's manager sees any of it.
+    for authority in ["cedar", "damson"] {
+        let events = audit_log(
+            &app,
+            &app.role(authority, "MANAGER"),
+            json!({ "action": "DENIED" }),
+        )
+        .await;
+        assert!(events.is_empty(), "{authority}: {events:#?}");
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use permanence::app::{AppState, Application};
 use permanence::auth::jwt::{Claims, JwtKeys, MembershipClaim};
 use permanence::cli::Environment;
-use permanence::config::Config;
+use permanence::config::{Config, MetricsAccess};
 use permanence::domain::AuthorityKind;
 use permanence::store::tenancy::{create_authority, create_consortium};
 use sea_orm::{ConnectionTrait, Database};
@@ -48,6 +48,8 @@ pub enum Backend {
 /// A running server.
 pub struct TestApp {
     pub address: String,
+    /// The base URL of the `/metrics` listener, when the configuration has one.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub config: Config,
     pub state: Arc<AppState>,
@@ -89,6 +91,11 @@ pub fn test_config(database_url: &str) -> Config {
         redis_key_prefix: format!("permanence-test-{}", uuid::Uuid::new_v4().simple()),
         rate_limit: None,
         statement_timeout: Some(std::time::Duration::from_secs(30)),
+        // `/metrics` on a listener of its own, as a deployment would have it.
+        metrics: MetricsAccess {
+            bind: Some("127.0.0.1:0".into()),
+            token: None,
+        },
     }
 }
 
@@ -123,12 +130,16 @@ impl TestApp {
             seed_tenancy(&state).await;
         }
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
         TestApp {
             address,
+            metrics_address,
             client: reqwest::Client::new(),
             config,
             state,

@@ -360,6 +360,135 @@ async fn production_hides_introspection_suggestions_and_graphiql() {
     assert_eq!(data["viewer"]["subject"], "social_worker-alder");
 }
 
+/// Validation messages in production name the field at fault but none of the schema's
+/// types (introspection is off; the messages must not give the schema away either).
+#[tokio::test]
+async fn production_validation_messages_name_no_types() {
+    let app = production_app().await;
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let cases = [
+        ("{ viewr { subject } }", json!({}), "viewr"),
+        ("{ viewer { nickname } }", json!({}), "nickname"),
+        (
+            "query($id: ID!) { child(id: $id) { id shoeSize } }",
+            json!({ "id": encode_id("Child", 1) }),
+            "shoeSize",
+        ),
+        (
+            "mutation($input: UpdateChildInput!) { updateChild(input: $input) { child { id } } }",
+            json!({ "input": { "id": encode_id("Child", 1), "expectedVersion": 1, "favouriteColour": "red" } }),
+            "favouriteColour",
+        ),
+        ("{ child { id } }", json!({}), "id"),
+        ("{ viewer }", json!({}), "viewer"),
+    ];
+    let sdl = permanence::graphql::sdl();
+    let type_names: Vec<&str> = sdl
+        .lines()
+        .filter_map(|l| {
+            [
+                "type ",
+                "input ",
+                "interface ",
+                "enum ",
+                "union ",
+                "scalar ",
+            ]
+            .iter()
+            .find_map(|kind| l.strip_prefix(kind))
+        })
+        .filter_map(|rest| rest.split([' ', '{']).next())
+        .filter(|name| !name.is_empty())
+        .collect();
+    assert!(type_names.contains(&"Child") && type_names.contains(&"UpdateChildInput"));
+    for (query, variables, named) in cases {
+        let body = app.gql(Some(&token), query, variables).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body:#}"
+        );
+        assert!(body.get("data").is_none(), "{body:#}");
+        for error in body["errors"].as_array().expect("errors") {
+            let message = error["message"].as_str().unwrap_or_default();
+            for name in &type_names {
+                assert!(
+                    !message.contains(&format!("\"{name}\"")),
+                    "{query}: {message:?} names the type {name}"
+                );
+            }
+        }
+        let first = message_of(&body);
+        assert!(
+            first.contains(named) || first.contains(permanence::graphql::messages::NOT_VALID),
+            "{query}: {first:?}"
+        );
+    }
+    // The field at fault is still named where no type is needed to say it.
+    let body = app
+        .gql(Some(&token), "{ viewr { subject } }", json!({}))
+        .await;
+    assert_eq!(message_of(&body), r#"Unknown field "viewr"."#, "{body:#}");
+}
+
+/// A rate-limited operation is a 429 with `Retry-After` under every media type (the
+/// README's GraphQL-over-HTTP rules).
+#[tokio::test]
+async fn a_rate_limited_operation_is_a_429_whatever_the_accept_header() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let mut config = test_config(&url);
+    // Room for one `{ viewer { subject } }` (cost 2), refilling a point a second.
+    config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
+        capacity: 3,
+        leak_per_second: 1,
+    });
+    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    // Each media type with a subject (and so a bucket) of its own.
+    for (accept, authority) in [
+        (None, "alder"),
+        (Some("application/json"), "birch"),
+        (Some(GRAPHQL_RESPONSE), "cedar"),
+        (Some("*/*"), "damson"),
+    ] {
+        let token = app.role(authority, "SOCIAL_WORKER");
+        let mut refused = None;
+        for _ in 0..5 {
+            let mut request = app
+                .client
+                .post(format!("{}/graphql", app.address))
+                .bearer_auth(&token)
+                .json(&json!({ "query": "{ viewer { subject } }" }));
+            if let Some(accept) = accept {
+                request = request.header(ACCEPT, accept);
+            }
+            let response = request.send().await.expect("answered");
+            if response.status() != 200 {
+                refused = Some(response);
+                break;
+            }
+        }
+        let response = refused.unwrap_or_else(|| panic!("{accept:?}: never refused"));
+        assert_eq!(response.status(), 429, "{accept:?}");
+        let retry_after = response.headers()["retry-after"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("RATE_LIMITED"),
+            "{body:#}"
+        );
+        assert!(body.get("data").is_none(), "{body:#}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["retryAfterSeconds"].to_string(),
+            retry_after,
+            "{accept:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn development_shows_introspection_suggestions_and_graphiql() {
     let app = TestApp::spawn(Backend::Sqlite).await;

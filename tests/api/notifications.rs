@@ -336,7 +336,10 @@ async fn link_events_reach_both_sides_and_nobody_else(app: TestApp) {
     // Counted in the metrics (process-wide: other tests' subscriptions count too).
     let metrics = app
         .client
-        .get(format!("{}/metrics", app.address))
+        .get(format!(
+            "{}/metrics",
+            app.metrics_address.as_deref().expect("a metrics listener")
+        ))
         .send()
         .await
         .expect("metrics")

@@ -3,14 +3,18 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, encode_id, error_code};
+use permanence::config::MetricsAccess;
+
+use crate::helpers::{Backend, TestApp, encode_id, error_code, test_config};
 
 both_backends!(a_database_failure_reaches_the_client_only_as_internal);
 
+/// `/metrics` of `app`, from its metrics listener.
 async fn metrics(app: &TestApp) -> String {
+    let address = app.metrics_address.as_deref().expect("a metrics listener");
     let response = app
         .client
-        .get(format!("{}/metrics", app.address))
+        .get(format!("{address}/metrics"))
         .send()
         .await
         .expect("metrics answered");
@@ -39,10 +43,28 @@ fn value(line: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The value of the one sample of `name` with every one of `labels`; 0 when absent.
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    match lines(text, name, labels).as_slice() {
+        [] => 0.0,
+        [line] => value(line),
+        more => panic!("several samples of {name} {labels:?}: {more:#?}"),
+    }
+}
+
+const VIEWER_OK: &[&str] = &[
+    "operation_type=\"query\"",
+    "root_field=\"viewer\"",
+    "outcome=\"ok\"",
+];
+
 #[tokio::test]
 async fn metrics_count_operations_latency_errors_and_the_audit_queue() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let token = app.role("alder", "SOCIAL_WORKER");
+    // The recorder is the test process's: other tests count too, so compare with before.
+    let before = metrics(&app).await;
+    let inf = ["root_field=\"viewer\"", "le=\"+Inf\""];
     for _ in 0..3 {
         app.ok(
             &token,
@@ -71,51 +93,47 @@ async fn metrics_count_operations_latency_errors_and_the_audit_queue() {
         .await;
 
     let text = metrics(&app).await;
-    let ok = lines(
-        &text,
-        "permanence_graphql_requests_total",
-        &[
-            "operation_type=\"query\"",
-            "operation=\"MetricsProbeOk\"",
-            "outcome=\"ok\"",
-        ],
-    );
-    assert_eq!(ok.len(), 1, "{text}");
-    assert_eq!(value(ok[0]), 3.0, "{}", ok[0]);
-    let error = lines(
-        &text,
-        "permanence_graphql_requests_total",
-        &["operation=\"MetricsProbeMissing\"", "outcome=\"error\""],
-    );
-    assert_eq!(error.len(), 1, "{text}");
-    // A document refused before it ran never registers its name.
-    assert!(!text.contains("MetricsProbeInvalid"), "{text}");
+    let name = "permanence_graphql_requests_total";
     assert!(
-        !lines(
-            &text,
-            "permanence_graphql_requests_total",
-            &["operation=\"anonymous\"", "outcome=\"ok\""]
-        )
-        .is_empty(),
-        "unnamed operations are counted as anonymous: {text}"
+        sample(&text, name, VIEWER_OK) - sample(&before, name, VIEWER_OK) >= 4.0,
+        "three named viewer queries and one anonymous: {text}"
     );
+    assert!(
+        sample(&text, name, &["root_field=\"child\"", "outcome=\"error\""]) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            name,
+            &[
+                "operation_type=\"query\"",
+                "root_field=\"none\"",
+                "outcome=\"rejected\""
+            ]
+        ) >= 1.0,
+        "{text}"
+    );
+    // Operation names are no label, and neither are fields that failed validation.
+    assert!(!text.contains("MetricsProbe"), "{text}");
+    assert!(!text.contains("nope"), "{text}");
 
     let buckets = lines(
         &text,
         "permanence_graphql_request_duration_seconds_bucket",
-        &["operation=\"MetricsProbeOk\""],
+        &["root_field=\"viewer\""],
     );
     assert!(buckets.iter().any(|l| l.contains("le=\"0.005\"")), "{text}");
-    let inf = buckets
-        .iter()
-        .find(|l| l.contains("le=\"+Inf\""))
-        .expect("a +Inf bucket");
-    assert_eq!(value(inf), 3.0, "{inf}");
+    let histogram = "permanence_graphql_request_duration_seconds_bucket";
+    assert!(
+        sample(&text, histogram, &inf) - sample(&before, histogram, &inf) >= 4.0,
+        "{text}"
+    );
     assert!(
         !lines(
             &text,
             "permanence_graphql_request_duration_seconds_count",
-            &["operation=\"MetricsProbeOk\""]
+            &["root_field=\"viewer\""]
         )
         .is_empty(),
         "{text}"
@@ -146,6 +164,118 @@ async fn metrics_count_operations_latency_errors_and_the_audit_queue() {
         text.contains("# TYPE permanence_audit_queue_depth gauge"),
         "{text}"
     );
+}
+
+/// Operation names are the client's to choose: none becomes a label. However many
+/// different ones arrive, the operations are counted under the root field they select.
+#[tokio::test]
+async fn client_chosen_operation_names_never_become_labels() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let names: Vec<String> = (0..300)
+        .map(|i| format!("Probe{}x{i}", uuid::Uuid::new_v4().simple()))
+        .collect();
+    for name in &names {
+        let body = app
+            .gql(
+                Some(&token),
+                &format!("query {name} {{ viewer {{ subject }} }}"),
+                json!({}),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    // Refused ones too: a name, and fields the schema does not have.
+    for name in names.iter().take(20) {
+        let body = app
+            .gql(
+                Some(&token),
+                &format!("query {name} {{ {name} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
+    }
+    let text = metrics(&app).await;
+    for name in &names {
+        assert!(!text.contains(name.as_str()), "{name} is a label");
+    }
+    // Every root_field label is a root field of the schema (or one of the fixed words).
+    let sdl = permanence::graphql::sdl();
+    let labels: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split("root_field=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(labels.contains("viewer"), "{labels:?}");
+    for label in &labels {
+        assert!(
+            [
+                "none",
+                "multiple",
+                "other",
+                "__typename",
+                "__schema",
+                "__type"
+            ]
+            .contains(label)
+                || sdl.contains(&format!("\t{label}("))
+                || sdl.contains(&format!("\t{label}:")),
+            "{label} is not a root field of the schema"
+        );
+    }
+    assert!(labels.len() < 200, "{labels:?}");
+}
+
+/// `/metrics` is not served on the API port without a token of its own; with a token and
+/// no listener of its own it is, behind that token.
+#[tokio::test]
+async fn metrics_need_a_listener_of_their_own_or_a_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let on_api_port = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_api_port.status(), 404);
+    let body = metrics(&app).await;
+    assert!(body.contains("permanence_audit_queue_depth"), "{body}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let mut config = test_config(&url);
+    let token = "metrics-scraper-token-0123456789abcdef";
+    config.metrics = MetricsAccess {
+        bind: None,
+        token: Some(token.into()),
+    };
+    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    assert!(app.metrics_address.is_none());
+    let url = format!("{}/metrics", app.address);
+    let refused = app.client.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body = refused.text().await.unwrap();
+    assert!(!body.contains("permanence_"), "{body}");
+    let wrong = app
+        .client
+        .get(&url)
+        .bearer_auth("metrics-scraper-token-0123456789abcdeX")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let answered = app
+        .client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let body = answered.text().await.unwrap();
+    assert!(body.contains("permanence_audit_queue_depth"), "{body}");
 }
 
 #[tokio::test]

@@ -123,6 +123,8 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
     pub port: u16,
+    /// `http://127.0.0.1:PORT` of the `/metrics` listener (`--metrics-bind`).
+    pub metrics_address: String,
     pub client: reqwest::Client,
     /// Where the process's stderr (its JSON log) goes.
     log: tempfile::NamedTempFile,
@@ -159,10 +161,11 @@ impl Server {
     ) -> Result<Server, (ExitStatus, String)> {
         let port = free_port();
         let bind = format!("127.0.0.1:{port}");
+        let metrics_bind = format!("127.0.0.1:{}", free_port());
         let log = tempfile::NamedTempFile::new().expect("log file");
         let stderr = log.as_file().try_clone().expect("log file handle");
         let child = binary()
-            .args(["serve", "--bind", &bind])
+            .args(["serve", "--bind", &bind, "--metrics-bind", &metrics_bind])
             .args(args)
             .env("DATABASE_URL", database_url)
             .envs(env.iter().copied())
@@ -175,6 +178,7 @@ impl Server {
             child,
             address: format!("http://{bind}"),
             port,
+            metrics_address: format!("http://{metrics_bind}"),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -324,7 +328,7 @@ impl Server {
     pub async fn metric(&self, name: &str) -> Option<f64> {
         let text = self
             .client
-            .get(format!("{}/metrics", self.address))
+            .get(format!("{}/metrics", self.metrics_address))
             .send()
             .await
             .ok()?
