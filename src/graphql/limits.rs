@@ -847,12 +847,15 @@ mod fuzz {
 
     struct Query;
 
+    /// Lists three deep.
+    type Lists = Vec<Option<Vec<Option<Vec<Option<i32>>>>>>;
+
     #[Object]
     impl Query {
         async fn echo(
             &self,
             deep: Option<Deep>,
-            lists: Option<Vec<Option<Vec<Option<Vec<Option<i32>>>>>>>,
+            lists: Option<Lists>,
             any: Option<async_graphql::Json<serde_json::Value>>,
         ) -> i32 {
             i32::from(deep.is_some()) + i32::from(lists.is_some()) + i32::from(any.is_some())
