@@ -115,6 +115,36 @@ make_workdir() {
     fi
 }
 
+# Whether PostgreSQL's server binaries are installed (as find_pg_bin looks for them).
+pg_installed() {
+    local dir
+    if [ -n "${PG_BINDIR:-}" ]; then
+        [ -x "$PG_BINDIR/initdb" ] && [ -x "$PG_BINDIR/pg_ctl" ]
+        return
+    fi
+    for dir in /usr/lib/postgresql/*/bin; do
+        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Installs the Debian packages named (as root, with apt-get), or stops at once with the one
+# line to run when that cannot be done here.
+install_packages() {
+    [ "$#" -gt 0 ] || return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing $* (apt-get)"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+            die "apt-get update failed; run: apt-get install -y $*"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" </dev/null ||
+            die "apt-get install failed; run: apt-get install -y $*"
+    else
+        die "the tests need $*; run: sudo apt-get install -y $*"
+    fi
+}
+
 find_pg_bin() {
     local dir
     if [ -n "${PG_BINDIR:-}" ]; then

@@ -493,7 +493,15 @@ impl Refusal {
         let mut error = self.error;
         error.locations.clear();
         let body = serde_json::json!({ "errors": [error] });
-        graphql_http_response(self.status, media, request_id, &body)
+        let mut response = graphql_http_response(self.status, media, request_id, &body);
+        // A body refused for its size is not read to its end, so the connection cannot
+        // carry another request: say so, or a client reusing it gets a broken answer.
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 

@@ -226,7 +226,21 @@ async fn abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps
     assert_eq!(status, 413);
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
     assert_eq!(limit_of(&body), Some("bodySize"));
-    still_answers(&app).await;
+    // The body was not read to its end, so the connection is closed, and says so: a client
+    // that reused it would get a broken answer to its next request.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header(CONTENT_TYPE, "application/json")
+        .body(json!({ "query": long_string }).to_string())
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["connection"], "close");
+    for _ in 0..5 {
+        still_answers(&app).await;
+    }
 
     // Over GET, the size is checked before anything parses the document.
     let response = app
