@@ -23,6 +23,27 @@ pub struct Config {
     pub rate_limit: Option<LeakyBucket>,
     /// Longest a statement of the serving pool may run on PostgreSQL; `None`: no limit.
     pub statement_timeout: Option<Duration>,
+    /// How quickly a database that does not answer is reported.
+    pub availability: Availability,
+}
+
+/// How quickly a database that does not answer is reported, instead of requests piling up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Availability {
+    /// Longest a request waits for a pooled database connection (or for a new one to
+    /// open) before it is answered `UNAVAILABLE`.
+    pub db_acquire_timeout: Duration,
+    /// Longest `/readyz` waits for its checks before answering 503.
+    pub readyz_timeout: Duration,
+}
+
+impl Default for Availability {
+    fn default() -> Self {
+        Availability {
+            db_acquire_timeout: Duration::from_secs(2),
+            readyz_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Config {
@@ -70,6 +91,10 @@ impl Config {
             rate_limit,
             statement_timeout: (!args.statement_timeout.is_zero())
                 .then_some(args.statement_timeout),
+            availability: Availability {
+                db_acquire_timeout: args.db_acquire_timeout,
+                readyz_timeout: args.readyz_timeout,
+            },
         })
     }
 
@@ -128,6 +153,26 @@ mod tests {
         );
         assert!(
             Cli::try_parse_from(["permanence", "--statement-timeout", "soon", "schema"]).is_err()
+        );
+    }
+
+    #[test]
+    fn a_database_that_does_not_answer_is_reported_within_seconds() {
+        assert_eq!(config(&[]).availability, Availability::default());
+        assert_eq!(
+            Availability::default(),
+            Availability {
+                db_acquire_timeout: Duration::from_secs(2),
+                readyz_timeout: Duration::from_secs(1),
+            }
+        );
+        let set = config(&["--db-acquire-timeout", "500ms", "--readyz-timeout", "3s"]);
+        assert_eq!(
+            set.availability,
+            Availability {
+                db_acquire_timeout: Duration::from_millis(500),
+                readyz_timeout: Duration::from_secs(3),
+            }
         );
     }
 }

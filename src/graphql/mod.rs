@@ -137,14 +137,17 @@ impl Extension for DeniedAudit {
                     })
                     .collect();
                 let entity = path.first().cloned().unwrap_or_default();
-                state.audit.record(audit_row(
-                    request,
-                    AuditAction::Denied,
-                    &entity,
-                    None,
-                    None,
-                    json!({ "code": code, "path": path.join(".") }),
-                ));
+                state.audit.record(
+                    &request.audited,
+                    audit_row(
+                        request,
+                        AuditAction::Denied,
+                        &entity,
+                        None,
+                        None,
+                        json!({ "code": code, "path": path.join(".") }),
+                    ),
+                );
             }
         }
         response

@@ -89,6 +89,7 @@ pub fn test_config(database_url: &str) -> Config {
         redis_key_prefix: format!("permanence-test-{}", uuid::Uuid::new_v4().simple()),
         rate_limit: None,
         statement_timeout: Some(std::time::Duration::from_secs(30)),
+        availability: Default::default(),
     }
 }
 
