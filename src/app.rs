@@ -20,12 +20,12 @@ use tracing::Instrument;
 
 use crate::auth::Actor;
 use crate::config::Config;
-use crate::error::AppError;
+use crate::error::{AppError, RETRY_AFTER_SECS};
 use crate::graphql::context::RequestContext;
 use crate::graphql::limits::{self, Limit, OperationTrace, QueryLimits};
 use crate::graphql::notifications::{self, OpenSubscriptions};
 use crate::graphql::{self, AppSchema};
-use crate::infra::audit::AuditSink;
+use crate::infra::audit::{AuditMark, AuditSink, COMMIT_WITHIN};
 use crate::infra::metrics::{self, OperationRecord, Outcome};
 use crate::infra::revocations::{self, Revocations};
 use crate::infra::shared::SharedStore;
@@ -67,7 +67,12 @@ impl AppState {
         let migrating = store::connect(&config.database_url).await?;
         store::migrate(&migrating).await?;
         migrating.close().await?;
-        let db = store::connect_with(&config.database_url, config.statement_timeout).await?;
+        let db = store::connect_with(
+            &config.database_url,
+            config.statement_timeout,
+            config.availability.db_acquire_timeout,
+        )
+        .await?;
         let directory = DirectoryCache::default();
         directory.reload(&db).await?;
         let audit = AuditSink::start(db.clone());
@@ -266,17 +271,34 @@ fn metrics_router(state: Arc<AppState>) -> Router {
 }
 
 /// `GET /readyz`: 200 when every backing service answers, else 503 naming the first that
-/// does not.
+/// does not — within `PERMANENCE_READYZ_TIMEOUT` (a service that has not answered by then
+/// counts as down), so that a load balancer's health check sees an unready replica rather
+/// than a timeout.
 async fn readyz(State(shared): State<Shared>) -> Response {
-    if !store::ping(&shared.state.db).await {
-        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response();
+    let state = &shared.state;
+    let checks = async {
+        if !store::ping(&state.db).await {
+            return Err("database unreachable");
+        }
+        // With `REDIS_URL` set, Redis must answer too. The replica still serves requests
+        // without it (degraded), but should not take traffic meant for a healthy one.
+        if state.shared.ping().await == Some(false) {
+            return Err("redis unreachable");
+        }
+        Ok(())
+    };
+    let unready = |reason: &'static str| {
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        response
+    };
+    match tokio::time::timeout(state.config.availability.readyz_timeout, checks).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(reason)) => unready(reason),
+        Err(_) => unready("not ready: the checks did not answer in time"),
     }
-    // With `REDIS_URL` set, Redis must answer too. The replica still serves requests
-    // without it (degraded), but should not take traffic meant for a healthy one.
-    if shared.state.shared.ping().await == Some(false) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "redis unreachable").into_response();
-    }
-    (StatusCode::OK, "ready").into_response()
 }
 
 /// `GET /metrics`: Prometheus text format (see `infra::metrics` for the names); 401
@@ -379,7 +401,13 @@ fn error_response(status: StatusCode, error: AppError) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": error.client_message(), "extensions": { "code": error.code() } }]
     });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    if let AppError::Unavailable = error {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
 }
 
 /// The media type of a GraphQL response, from the request's `Accept` (GraphQL over HTTP):
@@ -746,6 +774,14 @@ async fn run(
         Err(e @ AppError::Unauthenticated(_)) => {
             return Refusal::new(StatusCode::UNAUTHORIZED, e).respond(media, id, started);
         }
+        Err(AppError::Unavailable) => {
+            let mut response = Refusal::new(StatusCode::SERVICE_UNAVAILABLE, AppError::Unavailable)
+                .respond(media, id, started);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            return response;
+        }
         Err(e) => {
             tracing::error!(error = ?e, "authentication failed");
             return Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e).respond(media, id, started);
@@ -760,13 +796,15 @@ async fn run(
                 .flatten()
                 .filter(|e| e["extensions"]["code"] == "RATE_LIMITED")
                 .find_map(|e| e["extensions"]["retryAfterSeconds"].as_u64());
+            let unavailable = unavailable(&body);
             let status = match (ran, retry_after, media) {
+                _ if unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 (true, _, _) => StatusCode::OK,
                 (false, Some(_), _) => StatusCode::TOO_MANY_REQUESTS,
                 (false, _, _) => media.not_run_status(),
             };
             let mut response = graphql_http_response(status, media, id, &body);
-            if let Some(seconds) = retry_after {
+            if let Some(seconds) = retry_after.or(unavailable.then_some(RETRY_AFTER_SECS)) {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -779,13 +817,37 @@ async fn run(
                 let (body, _) = execute(shared, actor.clone(), id, request, Instant::now()).await;
                 bodies.push(body);
             }
+            // Each operation answers for itself (an `UNAVAILABLE` one among them too).
             graphql_http_response(StatusCode::OK, media, id, &JsonValue::Array(bodies))
         }
     }
 }
 
+/// Whether a response body carries an `UNAVAILABLE` error: the database did not answer
+/// in time, or the audit of the answer could not be committed (answered 503 with
+/// `Retry-After`).
+fn unavailable(body: &JsonValue) -> bool {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["extensions"]["code"] == "UNAVAILABLE")
+}
+
+/// The body that replaces an answer whose audit events could not be committed: no data.
+fn audit_not_committed() -> JsonValue {
+    let error: async_graphql::Error = AppError::Unavailable.into();
+    let error = error.into_server_error(async_graphql::Pos::default());
+    serde_json::json!({ "errors": [{
+        "message": error.message,
+        "extensions": error.extensions,
+    }] })
+}
+
 /// Runs one operation; returns the response body and whether the operation ran (a body
-/// for one that did not has no `data`, as GraphQL over HTTP asks).
+/// for one that did not has no `data`, as GraphQL over HTTP asks). The body is returned
+/// once the audit events the operation queued are committed (group commit); if they
+/// cannot be within [`COMMIT_WITHIN`], it is an `UNAVAILABLE` error without data instead.
 async fn execute(
     shared: &Shared,
     actor: Option<Arc<Actor>>,
@@ -796,9 +858,9 @@ async fn execute(
     // Reads are audited after the fact: wait while the audit writer is far behind.
     shared.state.audit.admit().await;
     let trace = OperationTrace::new(request.operation_name.clone());
-    let request = request
-        .data(RequestContext::new(actor, id.to_owned()))
-        .data(trace.clone());
+    let context = RequestContext::new(actor, id.to_owned());
+    let audited = context.audited.clone();
+    let request = request.data(context).data(trace.clone());
     let mut result = shared.schema.execute(request).await;
     // Parse and validation errors (and input values that fail to parse) come from the
     // executor without a code; every error carries one.
@@ -839,6 +901,15 @@ async fn execute(
     });
     if !ran && let Some(fields) = body.as_object_mut() {
         fields.remove("data");
+    }
+    if shared
+        .state
+        .audit
+        .committed(&audited, COMMIT_WITHIN)
+        .await
+        .is_err()
+    {
+        return (audit_not_committed(), ran);
     }
     (body, ran)
 }
@@ -964,8 +1035,11 @@ async fn serve_socket(shared: Shared, socket: axum::extract::ws::WebSocket, requ
     let state = shared.state.clone();
     let _open = state.socket_opened();
     let connection = Arc::new(Mutex::new(Connection::default()));
+    // The audit events of every operation on this connection: a message goes out only once
+    // those queued before it are committed.
+    let audited = AuditMark::default();
     let on_init = {
-        let (state, connection) = (state.clone(), connection.clone());
+        let (state, connection, audited) = (state.clone(), connection.clone(), audited.clone());
         move |payload: JsonValue| async move {
             let outcome = match init_token(&payload) {
                 Some(token) => session(&state, token).await,
@@ -977,7 +1051,9 @@ async fn serve_socket(shared: Shared, socket: axum::extract::ws::WebSocket, requ
             match outcome {
                 Ok(session) => {
                     let mut data = async_graphql::Data::default();
-                    data.insert(RequestContext::new(Some(session.actor.clone()), request_id));
+                    let mut context = RequestContext::new(Some(session.actor.clone()), request_id);
+                    context.audited = audited;
+                    data.insert(context);
                     connection.session = Some(session);
                     tracing::info!("websocket connection accepted");
                     Ok(data)
@@ -1019,6 +1095,10 @@ async fn serve_socket(shared: Shared, socket: axum::extract::ws::WebSocket, requ
         tokio::select! {
             message = protocol.next() => match message {
                 Some(WsMessage::Text(text)) => {
+                    // A record goes out only once its audit is committed.
+                    if state.audit.committed(&audited, COMMIT_WITHIN).await.is_err() {
+                        break Some((close::INTERNAL, "audit log unavailable".into()));
+                    }
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break None;
                     }
@@ -1077,7 +1157,7 @@ async fn export(
                 );
             }
             Err(e @ AppError::Unauthenticated(_)) => return error_response(StatusCode::UNAUTHORIZED, e),
-            Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, e),
+            Err(e) => return error_response(status_of(e.code()), e),
         };
         let directory = shared.state.directory.current();
         let consortium = directory.consortium_by_id(actor.consortium_id).cloned();
@@ -1091,6 +1171,7 @@ async fn export(
         };
         let mut context = RequestContext::new(Some(actor), id.clone());
         context.export = true;
+        let audited = context.audited.clone();
         let mut pages = Vec::new();
         let mut vars = variables.clone();
         loop {
@@ -1109,7 +1190,13 @@ async fn export(
                     extensions["field"] = field.into();
                 }
                 let body = serde_json::json!({ "errors": [{ "message": error.message, "extensions": extensions }] });
-                return (status_of(&code), Json(body)).into_response();
+                let mut response = (status_of(&code), Json(body)).into_response();
+                if code == "UNAVAILABLE" {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                }
+                return response;
             }
             let data = result.data.into_json().unwrap_or_default();
             let next = data["trackingAlerts"]["pageInfo"]["hasNextPage"].as_bool() == Some(true);
@@ -1119,6 +1206,10 @@ async fn export(
                 (true, Some(cursor)) => vars = next_page(&variables, &cursor),
                 _ => break,
             }
+        }
+        // The export goes out only once its audit is committed.
+        if shared.state.audit.committed(&audited, COMMIT_WITHIN).await.is_err() {
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, AppError::Unavailable);
         }
         match to_csv(report, &pages) {
             Ok(body) => csv_response(&file, body),

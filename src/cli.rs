@@ -77,6 +77,25 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+    /// Longest a request waits for a database connection (and for a new one to open)
+    /// before it is answered `UNAVAILABLE` (HTTP 503, `Retry-After`).
+    #[arg(
+        long,
+        env = "PERMANENCE_DB_ACQUIRE_TIMEOUT",
+        default_value = "2s",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    pub db_acquire_timeout: std::time::Duration,
+    /// Longest `/readyz` waits for the database (and Redis) before answering 503.
+    #[arg(
+        long,
+        env = "PERMANENCE_READYZ_TIMEOUT",
+        default_value = "1s",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    pub readyz_timeout: std::time::Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]

@@ -25,6 +25,8 @@ pub struct Config {
     pub statement_timeout: Option<Duration>,
     /// Where `/metrics` is served, and behind which token.
     pub metrics: MetricsAccess,
+    /// How quickly a database that does not answer is reported.
+    pub availability: Availability,
 }
 
 /// Where `GET /metrics` is served and who may read it. Its labels are bounded and carry
@@ -63,6 +65,25 @@ impl MetricsAccess {
                 .zip(expected)
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0
+    }
+}
+
+/// How quickly a database that does not answer is reported, instead of requests piling up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Availability {
+    /// Longest a request waits for a pooled database connection (or for a new one to
+    /// open) before it is answered `UNAVAILABLE`.
+    pub db_acquire_timeout: Duration,
+    /// Longest `/readyz` waits for its checks before answering 503.
+    pub readyz_timeout: Duration,
+}
+
+impl Default for Availability {
+    fn default() -> Self {
+        Availability {
+            db_acquire_timeout: Duration::from_secs(2),
+            readyz_timeout: Duration::from_secs(1),
+        }
     }
 }
 
@@ -119,6 +140,10 @@ impl Config {
             statement_timeout: (!args.statement_timeout.is_zero())
                 .then_some(args.statement_timeout),
             metrics,
+            availability: Availability {
+                db_acquire_timeout: args.db_acquire_timeout,
+                readyz_timeout: args.readyz_timeout,
+            },
         })
     }
 
@@ -177,6 +202,26 @@ mod tests {
         );
         assert!(
             Cli::try_parse_from(["permanence", "--statement-timeout", "soon", "schema"]).is_err()
+        );
+    }
+
+    #[test]
+    fn a_database_that_does_not_answer_is_reported_within_seconds() {
+        assert_eq!(config(&[]).availability, Availability::default());
+        assert_eq!(
+            Availability::default(),
+            Availability {
+                db_acquire_timeout: Duration::from_secs(2),
+                readyz_timeout: Duration::from_secs(1),
+            }
+        );
+        let set = config(&["--db-acquire-timeout", "500ms", "--readyz-timeout", "3s"]);
+        assert_eq!(
+            set.availability,
+            Availability {
+                db_acquire_timeout: Duration::from_millis(500),
+                readyz_timeout: Duration::from_secs(3),
+            }
         );
     }
 }

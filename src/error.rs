@@ -25,6 +25,9 @@ pub enum AppError {
     Conflict(String),
     /// Too much work asked for; retry after the given number of seconds.
     RateLimited { retry_after_secs: u64 },
+    /// The database did not answer in time (or the audit of the answer could not be
+    /// committed): nothing was done or shown; retry after [`RETRY_AFTER_SECS`] seconds.
+    Unavailable,
     /// Anything else. Logged, never shown.
     Internal(std::sync::Arc<anyhow::Error>),
     /// A refusal (`NotFound` or `Forbidden`) of a record that exists in the actor's
@@ -44,6 +47,9 @@ pub struct DeniedRecord {
     /// The authority the record belongs to.
     pub owner: i64,
 }
+
+/// The `Retry-After` of an `UNAVAILABLE` answer, in seconds.
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 /// Results of service code.
 pub type AppResult<T> = Result<T, AppError>;
@@ -97,6 +103,7 @@ impl AppError {
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
             AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Unavailable => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -112,6 +119,9 @@ impl AppError {
             AppError::RateLimited { retry_after_secs } => {
                 format!("rate limited; retry after {retry_after_secs} s")
             }
+            AppError::Unavailable => {
+                format!("the service is unavailable; retry after {RETRY_AFTER_SECS} s")
+            }
             AppError::Internal(_) => "internal error".into(),
             AppError::Denied(denied) => denied.0.client_message(),
         }
@@ -119,20 +129,52 @@ impl AppError {
 
     /// Logs an internal error (once, where it is turned into a response).
     fn log(&self) {
-        if let AppError::Internal(e) = self {
-            tracing::error!(error = ?e, "internal error");
+        match self {
+            AppError::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            AppError::Unavailable => tracing::warn!("answered UNAVAILABLE"),
+            _ => {}
         }
+    }
+}
+
+/// Whether `e` says the database could not be reached in time: no pooled connection
+/// within the acquire timeout, a connection refused or cut, or a server shutting down.
+pub fn db_unavailable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+            // Class 08 (connection exception) and 57P01-57P03 (the server is shutting
+            // down, crashed, or not accepting connections yet).
+            Sqlx::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
 impl From<DbErr> for AppError {
     fn from(e: DbErr) -> Self {
+        if db_unavailable(&e) {
+            tracing::warn!(error = %e, "the database is unavailable");
+            return AppError::Unavailable;
+        }
         AppError::Internal(std::sync::Arc::new(e.into()))
     }
 }
 
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
+        if e.downcast_ref::<DbErr>().is_some_and(db_unavailable) {
+            tracing::warn!(error = %e, "the database is unavailable");
+            return AppError::Unavailable;
+        }
         AppError::Internal(std::sync::Arc::new(e))
     }
 }
@@ -153,6 +195,9 @@ impl From<AppError> for async_graphql::Error {
             }
             if let AppError::RateLimited { retry_after_secs } = &e {
                 ext.set("retryAfterSeconds", *retry_after_secs);
+            }
+            if let AppError::Unavailable = &e {
+                ext.set("retryAfterSeconds", RETRY_AFTER_SECS);
             }
         })
     }

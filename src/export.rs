@@ -533,6 +533,7 @@ pub fn status_of(code: &str) -> StatusCode {
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
         "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::auth::Actor;
 use crate::domain::AuditAction;
 use crate::error::{AppError, AppResult};
+use crate::infra::audit::AuditMark;
 
 /// Per-request data, put into every GraphQL request by the HTTP layer.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct RequestContext {
     pub today: NaiveDate,
     /// The request feeds a CSV export (reports audit it as `EXPORT`).
     pub export: bool,
+    /// The request's last audit event queued: its answer waits until it is committed.
+    pub audited: AuditMark,
 }
 
 impl RequestContext {
@@ -32,6 +35,7 @@ impl RequestContext {
             request_id,
             today: Utc::now().date_naive(),
             export: false,
+            audited: AuditMark::default(),
         }
     }
 }
@@ -124,7 +128,7 @@ impl ContextExt for Context<'_> {
         detail: serde_json::Value,
     ) {
         let row = self.audit_row(action, entity_type, entity_id, owner, detail);
-        self.state().audit.record(row);
+        self.state().audit.record(&self.request().audited, row);
     }
 
     fn audit_row(

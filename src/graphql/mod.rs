@@ -154,27 +154,26 @@ impl Extension for DeniedAudit {
             let detail = json!({ "code": code, "path": path.join(".") });
             let record = error.source::<DeniedRecord>();
             if let Some(record) = record {
-                state.audit.record(audit_row(
-                    request,
-                    AuditAction::Denied,
-                    record.entity_type,
-                    Some(record.id),
-                    Some(record.owner),
-                    detail.clone(),
-                ));
+                state.audit.record(
+                    &request.audited,
+                    audit_row(
+                        request,
+                        AuditAction::Denied,
+                        record.entity_type,
+                        Some(record.id),
+                        Some(record.owner),
+                        detail.clone(),
+                    ),
+                );
                 if actor.is_member_of(record.owner) {
                     continue;
                 }
             }
             let entity = path.first().cloned().unwrap_or_default();
-            state.audit.record(audit_row(
-                request,
-                AuditAction::Denied,
-                &entity,
-                None,
-                None,
-                detail,
-            ));
+            state.audit.record(
+                &request.audited,
+                audit_row(request, AuditAction::Denied, &entity, None, None, detail),
+            );
         }
         response
     }

@@ -525,14 +525,17 @@ impl Feed {
     }
 
     fn audit(&self, entity_type: &str, id: i64, owner: i64) {
-        self.state.audit.record(audit_row(
-            &self.request,
-            AuditAction::View,
-            entity_type,
-            Some(id),
-            Some(owner),
-            json!({ "via": "notifications" }),
-        ));
+        self.state.audit.record(
+            &self.request.audited,
+            audit_row(
+                &self.request,
+                AuditAction::View,
+                entity_type,
+                Some(id),
+                Some(owner),
+                json!({ "via": "notifications" }),
+            ),
+        );
     }
 }
 

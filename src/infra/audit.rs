@@ -1,4 +1,4 @@
-//! The audit batcher: reads are audited without waiting on the database.
+//! The audit batcher: reads are audited by one writer task, in batches, with group commit.
 //!
 //! Events go into a channel; one task writes whatever has queued up (up to [`MAX_BATCH`])
 //! in one insert, so an idle service writes an event at once and a busy one writes in
@@ -7,17 +7,28 @@
 //! Writes are audited in their own transaction instead (see the store), so a write and its
 //! audit event are committed together.
 //!
+//! **Group commit.** No answer carrying a record leaves before its audit events are
+//! committed. Each queued event gets a sequence number, increasing in queue order; a
+//! request notes the highest of its own in its [`AuditMark`], and after each committed
+//! batch the writer publishes the number of the last event in it. The HTTP, websocket and
+//! export handlers wait ([`AuditSink::committed`]) until that watermark has reached their
+//! mark before sending the answer, so the requests whose events went into one batch share
+//! its commit (a few milliseconds). A request that queued no event does not wait. An
+//! answer whose events are not committed within a bound is replaced by an `UNAVAILABLE`
+//! error (no data): a record is never sent unaudited, and a crash (even SIGKILL) after an
+//! answer went out cannot lose its audit.
+//!
 //! **Bounded.** Recording never waits, but a request does not start while more than
 //! [`MAX_QUEUED`] events are waiting ([`AuditSink::admit`]): when reads outpace the
 //! database, they slow down to its pace rather than the queue growing without end (in
 //! memory, and in what a crash would lose).
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use entity::audit_event;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, TryIntoModel};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::store;
 
@@ -25,16 +36,45 @@ use crate::store;
 pub const MAX_BATCH: usize = 5_000;
 /// The most events waiting before new requests wait for the writer.
 pub const MAX_QUEUED: usize = 20_000;
+/// How long an answer waits for its audit events to be committed before it is refused
+/// with `UNAVAILABLE` instead.
+pub const COMMIT_WITHIN: Duration = Duration::from_secs(5);
 
 enum Message {
-    Event(Box<audit_event::Model>),
+    /// An event and its sequence number.
+    Event(u64, Box<audit_event::Model>),
     Flush(oneshot::Sender<()>),
 }
+
+/// The highest sequence number of the audit events one request (or one websocket
+/// connection) has queued; 0 for none. Clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct AuditMark(Arc<AtomicU64>);
+
+impl AuditMark {
+    /// The sequence number of the request's last event (0: it queued none).
+    pub fn last(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn note(&self, sequence: u64) {
+        self.0.fetch_max(sequence, Ordering::AcqRel);
+    }
+}
+
+/// The audit events of an answer were not committed in time.
+#[derive(Debug)]
+pub struct NotCommitted;
 
 /// Where audit events are sent. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::UnboundedSender<Message>,
+    /// The sequence number of the last event queued. Numbers are taken and events sent
+    /// under this lock, so that they increase in queue order.
+    last_queued: Arc<Mutex<u64>>,
+    /// The sequence number of the last event committed (the writer's watermark).
+    committed: watch::Receiver<u64>,
     queued: Arc<AtomicUsize>,
     /// Signalled after each batch is written.
     written: Arc<Notify>,
@@ -44,18 +84,28 @@ impl AuditSink {
     /// Starts the writer task on `db`.
     pub fn start(db: DatabaseConnection) -> AuditSink {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (watermark, committed) = watch::channel(0);
         let queued = Arc::new(AtomicUsize::new(0));
         let written = Arc::new(Notify::new());
-        tokio::spawn(write_loop(db, rx, queued.clone(), written.clone()));
+        tokio::spawn(write_loop(
+            db,
+            rx,
+            watermark,
+            queued.clone(),
+            written.clone(),
+        ));
         AuditSink {
             tx,
+            last_queued: Arc::new(Mutex::new(0)),
+            committed,
             queued,
             written,
         }
     }
 
-    /// Queues an event (every column but `id` set).
-    pub fn record(&self, mut event: audit_event::ActiveModel) {
+    /// Queues an event (every column but `id` set) of the request `mark` belongs to, and
+    /// notes it there (see [`AuditSink::committed`]).
+    pub fn record(&self, mark: &AuditMark, mut event: audit_event::ActiveModel) {
         // The database numbers the event; 0 only completes the model.
         event.id = Set(0);
         let event = match event.try_into_model() {
@@ -66,10 +116,26 @@ impl AuditSink {
             }
         };
         self.queued.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(Message::Event(Box::new(event))).is_err() {
+        let mut last = self
+            .last_queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let sequence = *last + 1;
+        if self
+            .tx
+            .send(Message::Event(sequence, Box::new(event)))
+            .is_err()
+        {
+            drop(last);
             self.queued.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("audit writer has stopped; an audit event could not be queued");
+            // Noted all the same: an answer that needed it must not go out.
+            mark.note(u64::MAX);
+            return;
         }
+        *last = sequence;
+        drop(last);
+        mark.note(sequence);
     }
 
     /// Events queued and not yet written.
@@ -90,6 +156,26 @@ impl AuditSink {
         }
     }
 
+    /// Waits until every event noted in `mark` is committed, for at most `within`; at once
+    /// when it holds none. The answer of a request may go out only once this is `Ok`.
+    pub async fn committed(&self, mark: &AuditMark, within: Duration) -> Result<(), NotCommitted> {
+        let last = mark.last();
+        if last == 0 {
+            return Ok(());
+        }
+        let mut committed = self.committed.clone();
+        match tokio::time::timeout(within, committed.wait_for(|c| *c >= last)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) | Err(_) => {
+                tracing::error!(
+                    pending = self.depth(),
+                    "audit events not committed in time; the answer is withheld"
+                );
+                Err(NotCommitted)
+            }
+        }
+    }
+
     /// Waits until every event queued before this call is written.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -102,16 +188,23 @@ impl AuditSink {
 async fn write_loop(
     db: DatabaseConnection,
     mut rx: mpsc::UnboundedReceiver<Message>,
+    watermark: watch::Sender<u64>,
     queued: Arc<AtomicUsize>,
     written: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::new();
+    // Whatever has queued while the previous batch was being written goes into the next:
+    // the requests waiting on it share one commit.
     while let Some(first) = rx.recv().await {
+        let mut last = None;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Event(e) => batch.push(*e),
+                Message::Event(sequence, e) => {
+                    batch.push(*e);
+                    last = Some(sequence);
+                }
                 Message::Flush(done) => waiters.push(done),
             }
             if batch.len() < MAX_BATCH {
@@ -119,6 +212,9 @@ async fn write_loop(
             }
         }
         write_batch(&db, &mut batch, &queued).await;
+        if let Some(last) = last {
+            watermark.send_replace(last);
+        }
         written.notify_waiters();
         for done in waiters.drain(..) {
             let _ = done.send(());
@@ -180,8 +276,9 @@ mod tests {
         store::migrate(&db).await.unwrap();
         let sink = AuditSink::start(db.clone());
         let n = MAX_QUEUED + 2 * MAX_BATCH;
+        let mark = AuditMark::default();
         for i in 0..n {
-            sink.record(event(i));
+            sink.record(&mark, event(i));
         }
         assert_eq!(sink.depth(), n);
         assert!(sink.admit().now_or_never().is_none(), "admit waits");
@@ -194,6 +291,55 @@ mod tests {
         assert!(
             sink.admit().now_or_never().is_some(),
             "an empty queue admits at once"
+        );
+    }
+
+    async fn sqlite(dir: &tempfile::TempDir, migrated: bool) -> DatabaseConnection {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let db = store::connect(&url).await.unwrap();
+        if migrated {
+            store::migrate(&db).await.unwrap();
+        }
+        db
+    }
+
+    /// `committed` returns once the request's events are in the database (no flush), and
+    /// at once for a request that queued none.
+    #[tokio::test]
+    async fn an_answer_waits_until_its_events_are_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir, true).await;
+        let sink = AuditSink::start(db.clone());
+        let quiet = AuditMark::default();
+        assert!(
+            sink.committed(&quiet, COMMIT_WITHIN)
+                .now_or_never()
+                .is_some_and(|r| r.is_ok()),
+            "a request without events does not wait"
+        );
+        let mark = AuditMark::default();
+        for i in 0..3 {
+            sink.record(&mark, event(i));
+        }
+        sink.committed(&mark, COMMIT_WITHIN)
+            .await
+            .expect("committed");
+        let written = audit_event::Entity::find().count(&db).await.unwrap();
+        assert_eq!(written, 3);
+    }
+
+    /// Events the database refuses are never committed: the answer is withheld.
+    #[tokio::test]
+    async fn an_answer_whose_events_cannot_be_written_is_withheld() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir, false).await;
+        let sink = AuditSink::start(db);
+        let mark = AuditMark::default();
+        sink.record(&mark, event(1));
+        assert!(
+            sink.committed(&mark, Duration::from_millis(300))
+                .await
+                .is_err()
         );
     }
 }

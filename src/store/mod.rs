@@ -38,21 +38,25 @@ pub struct Page {
 /// Connects to `url` with pool settings suited to the backend. SQLite runs in WAL mode with
 /// a busy timeout so that readers never block on the writer.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, None).await
+    connect_with(url, None, Duration::from_secs(10)).await
 }
 
 /// [`connect`], and on PostgreSQL every statement of the pool's sessions is cancelled by the
 /// server once it has run for `statement_timeout` (a guard for the serving pool: a request
 /// whose client has gone does not leave its query running). SQLite has no such limit.
+/// Getting a connection from the pool, opening one included, fails after
+/// `acquire_timeout` (the error then says the database is unavailable, see
+/// [`crate::error::db_unavailable`]).
 pub async fn connect_with(
     url: &str,
     statement_timeout: Option<Duration>,
+    acquire_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+        .connect_timeout(acquire_timeout)
+        .acquire_timeout(acquire_timeout);
     if url.starts_with("sqlite:") {
         options
             .max_connections(8)

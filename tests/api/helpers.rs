@@ -96,6 +96,7 @@ pub fn test_config(database_url: &str) -> Config {
             bind: Some("127.0.0.1:0".into()),
             token: None,
         },
+        availability: Default::default(),
     }
 }
 

@@ -15,6 +15,7 @@ mod links;
 mod matching;
 mod notifications;
 mod observability;
+mod outages;
 mod processes;
 mod replicas;
 mod smoke;

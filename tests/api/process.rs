@@ -249,6 +249,12 @@ impl Server {
         }
     }
 
+    /// Kills the process with SIGKILL at once (no signal handler runs) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (up to [`EXIT_LIMIT`]) for the process to exit.
     pub async fn terminate(&mut self) -> ExitStatus {
         self.signal("TERM");
