@@ -66,6 +66,13 @@ impl Stage {
         !self.is_exit() && !matches!(self, Stage::OnHold | Stage::Resumed)
     }
 
+    /// Whether a household at this stage may be made available for matching: only an
+    /// approved one — not before approval, and not while matched, placed, adopted or gone
+    /// (a disrupted or withdrawn link brings a household back to `APPROVED`).
+    pub fn may_be_available(self) -> bool {
+        self == Stage::Approved
+    }
+
     /// Stages written by the link workflow, not recorded directly.
     pub fn is_link_outcome(self) -> bool {
         matches!(self, Stage::Matched | Stage::Placed | Stage::AdoptionOrder)
@@ -357,5 +364,22 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.field, "reason");
+    }
+
+    #[test]
+    fn only_an_approved_household_may_be_available_for_matching() {
+        for stage in [
+            Stage::Enquiry,
+            Stage::StageTwoCompleted,
+            Stage::Panel,
+            Stage::Matched,
+            Stage::Placed,
+            Stage::AdoptionOrder,
+            Stage::Withdrawn,
+            Stage::EndedByAgency,
+        ] {
+            assert!(!stage.may_be_available(), "{stage:?}");
+        }
+        assert!(Stage::Approved.may_be_available());
     }
 }

@@ -580,10 +580,15 @@ impl HouseholdMutation {
             changed.push("profileText");
         }
         if let Some(v) = input.available_for_matching {
-            if v && h.approved_on.is_none() {
+            let stage = Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry);
+            if v && !stage.may_be_available() {
                 return Err(AppError::bad_input(
                     "availableForMatching",
-                    "only an approved household can be available",
+                    format!(
+                        "only an approved household can be available for matching (this one \
+                         is {})",
+                        stage.code()
+                    ),
                 ));
             }
             am.available_for_matching = Set(v);

@@ -385,7 +385,11 @@ impl MatchingQuery {
     /// unit — ranked by score; ties go to the household waiting longest since approval,
     /// then the lowest id (FAMILY_FINDER, DECISION_MAKER). Name either `childId` or
     /// `siblingGroupId`. `weights` overrides some of the consortium's weights for this
-    /// query (audited); `asOf` reproduces an earlier result.
+    /// query (audited). `asOf` (not in the future, not before 1900) is the date ages,
+    /// waiting days and the time since approval are counted to; nothing else is turned
+    /// back: who is in the pool, the records' needs, preferences and locations, declined
+    /// pairs and holding links are as they stand now, so an earlier result is reproduced
+    /// only while none of those has changed since.
     #[graphql(
         complexity = "crate::graphql::limits::page_cost(first, DEFAULT_SUGGESTIONS, child_complexity)"
     )]
@@ -482,7 +486,9 @@ impl MatchingQuery {
 
     /// Waiting children — single children, and must-stay-together sibling groups as one
     /// unit — for a household, ranked by score; ties go to the child waiting longest
-    /// (FAMILY_FINDER, DECISION_MAKER). The same rules and scores as `matchSuggestions`.
+    /// (FAMILY_FINDER, DECISION_MAKER). The same rules and scores as `matchSuggestions`,
+    /// and the same `asOf`: ages and waiting counted to that date, everything else as it
+    /// stands now.
     #[graphql(
         complexity = "crate::graphql::limits::page_cost(first, DEFAULT_SUGGESTIONS, child_complexity)"
     )]

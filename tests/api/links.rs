@@ -196,6 +196,27 @@ async fn the_full_path_fills_the_childs_dates_and_the_households_events(app: Tes
     assert_eq!(h["availableForMatching"], false);
     assert_eq!(h["inPool"], false);
     assert_eq!(stages(&h).last().map(String::as_str), Some("MATCHED"));
+    // A matched household cannot be made available again while its link holds.
+    let body = app
+        .gql(
+            Some(&app.role("birch", "RECRUITMENT_OFFICER")),
+            "mutation($i: UpdateHouseholdInput!) { updateHousehold(input: $i) { household { id } } }",
+            json!({ "i": { "id": home, "expectedVersion": h["version"], "availableForMatching": true } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body:#}"
+    );
+    assert_eq!(
+        error_field(&body).as_deref(),
+        Some("availableForMatching"),
+        "{body:#}"
+    );
+    let unchanged = household(&app, "birch", &home).await;
+    assert_eq!(unchanged["version"], h["version"]);
+    assert_eq!(unchanged["availableForMatching"], false);
 
     // alder's social worker records the placement and the adoption order.
     let alder_sw = app.role("alder", "SOCIAL_WORKER");
