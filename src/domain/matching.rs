@@ -541,11 +541,12 @@ pub enum Criterion {
     /// code; the language among the household's languages; same culture code); 1 when
     /// none are recorded.
     Identity,
-    /// Travel distance for contact, to the (farthest) birth family area, in bands: both
-    /// locations snapped to their grid square ([`GeoPoint::cell_centre`]), the distance
+    /// Travel distance for contact, to the (farthest) birth family area, in 50 km bands:
+    /// both locations are snapped to their square of a fixed 50 km grid, and the distance
     /// between the squares' centres scores 1 within 50 km, 0 from 250 km, and in between
-    /// the score of its 50 km band's middle (falling linearly from 50 to 250 km); 0.5 when
-    /// either location is not recorded. Never an exact distance (see the module header).
+    /// the score at its band's middle (0.875, 0.625, 0.375, 0.125: linear from 50 to
+    /// 250 km); 0.5 when either location is not recorded. Never an exact distance, so that
+    /// no answer locates another authority's record finer than its grid square.
     Distance,
     /// How long the household has waited since approval: `min(days / 365, 1)`.
     WaitingTime,
