@@ -24,9 +24,16 @@
 //! [`DISTANCE_BAND_KM`] km band, whose score and reason are all that is reported. Whatever
 //! a caller's own records and weights, an answer depends on another record's location only
 //! through its grid square, so any number of answers locate it no finer than that square.
-//! The hard rule on the minimum distance from the birth family area stays exact (a safety
-//! rule cannot be approximated): whether a pair is excluded by it is one bit per pair, at
-//! the child's radius.
+//! The hard rule on the minimum distance from the birth family area reads the same squares,
+//! conservatively: a household is excluded when the *least* distance between any point of
+//! its square and any point of the birth family area's square
+//! ([`GridCell::min_distance_km`]) is below the child's minimum. It never admits a
+//! household truly closer than the minimum, so it stays safe for the child; the cost is
+//! that it excludes some households that are in fact far enough — up to about two squares'
+//! diagonals (some 140 km) beyond the minimum; for a minimum of at most
+//! [`LOCATION_CELL_KM`] km, every household in the same or a neighbouring square. An exact rule would let a
+//! caller binary-search another authority's location by varying their own child's
+//! minimum or area, or their own household, and watching one exclusion bit.
 //!
 //! Ethnicity is not an input: neither [`MatchChild`] nor [`Candidate`] carries it, so it can
 //! neither exclude a household nor lower a score. Identity considerations recorded by the
@@ -120,16 +127,22 @@ impl GeoPoint {
         2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
     }
 
-    /// The centre of this point's square of a fixed grid, as the distance criterion sees
-    /// the point. Rows are [`LOCATION_CELL_KM`] km of latitude high, counted from the south
-    /// pole; each row is cut into columns [`LOCATION_CELL_KM`] km wide at its poleward edge
-    /// (so wider towards the equator), counted eastwards from 180°W. Every square is thus
-    /// at least [`LOCATION_CELL_KM`] km across both ways (the last column of a row, at the
-    /// antimeridian, may be narrower; near the poles a row is one square).
+    /// The centre of this point's square of a fixed grid (see [`GeoPoint::cell`]), as the
+    /// distance criterion sees the point.
     ///
     /// Whatever is computed from the centre alone says nothing about where in its square
     /// the point lies.
     pub fn cell_centre(self) -> GeoPoint {
+        self.cell().centre()
+    }
+
+    /// This point's square of a fixed grid. Rows are [`LOCATION_CELL_KM`] km of latitude
+    /// high, counted from the south pole; each row is cut into columns
+    /// [`LOCATION_CELL_KM`] km wide at its poleward edge (so wider towards the equator),
+    /// counted eastwards from 180°W. Every square is thus at least [`LOCATION_CELL_KM`] km
+    /// across both ways (the last column of a row, at the antimeridian, may be narrower;
+    /// near the poles a row is one square).
+    pub fn cell(self) -> GridCell {
         let row_deg = (LOCATION_CELL_KM / EARTH_RADIUS_KM).to_degrees();
         let row = ((self.lat + 90.0) / row_deg).floor();
         let south = (-90.0 + row * row_deg).clamp(-90.0, 90.0);
@@ -141,12 +154,82 @@ impl GeoPoint {
             360.0
         };
         let col = ((self.lon + 180.0) / col_deg).floor();
-        GeoPoint {
-            lat: (south + north) / 2.0,
-            lon: -180.0 + (col + 0.5) * col_deg,
+        GridCell {
+            south,
+            north,
+            col,
+            width: col_deg,
         }
     }
 }
+
+/// One square of the location grid ([`GeoPoint::cell`]), in degrees. A square may run past
+/// 180°E (the last column of a row); longitudes are compared modulo 360°.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridCell {
+    south: f64,
+    north: f64,
+    /// Columns counted eastwards from 180°W.
+    col: f64,
+    /// Degrees of longitude of a column.
+    width: f64,
+}
+
+impl GridCell {
+    /// The centre of the square.
+    pub fn centre(self) -> GeoPoint {
+        GeoPoint {
+            lat: (self.south + self.north) / 2.0,
+            lon: -180.0 + (self.col + 0.5) * self.width,
+        }
+    }
+
+    /// The western edge (degrees).
+    fn west(self) -> f64 {
+        -180.0 + self.col * self.width
+    }
+
+    /// A lower bound (km) of [`GeoPoint::distance_km`] between any point of this square and
+    /// any point of `other`, less [`CELL_DISTANCE_SLACK_KM`] for float rounding: never
+    /// more than the distance of any such pair. 0 for the same or touching squares.
+    ///
+    /// The haversine is `sin²(Δφ/2) + cos φ₁ · cos φ₂ · sin²(Δλ/2)`, increasing in each term.
+    /// Each term is bounded below on its own: `|Δφ|` by the gap between the two squares'
+    /// latitudes, `cos φ` by its value at the square's poleward edge (cos is concave on
+    /// −90°..90°, so its least on a band of latitude is at an edge), and `|Δλ|` (modulo
+    /// 360°, at most 180°) by the gap between their longitudes. The sum of the bounds is
+    /// a bound of the sum, whatever latitude a column's width was measured at.
+    pub fn min_distance_km(self, other: GridCell) -> f64 {
+        let d_phi = (other.south - self.north)
+            .max(self.south - other.north)
+            .max(0.0)
+            .to_radians();
+        // Differences other − self of longitudes span [lo, lo + span].
+        let lo = other.west() - (self.west() + self.width);
+        let span = self.width + other.width;
+        let from_lo = lo.rem_euclid(360.0);
+        let d_lambda = if span >= 360.0 || from_lo + span >= 360.0 {
+            0.0
+        } else {
+            from_lo.min(360.0 - (from_lo + span))
+        }
+        .to_radians();
+        let least_cos = |c: GridCell| {
+            c.south
+                .to_radians()
+                .cos()
+                .min(c.north.to_radians().cos())
+                .max(0.0)
+        };
+        let a = (d_phi / 2.0).sin().powi(2)
+            + least_cos(self) * least_cos(other) * (d_lambda / 2.0).sin().powi(2);
+        (2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin() - CELL_DISTANCE_SLACK_KM).max(0.0)
+    }
+}
+
+/// Taken off [`GridCell::min_distance_km`] (1 m) so that float rounding in the bound or in
+/// a square's edges can never lift it above a distance it bounds.
+pub const CELL_DISTANCE_SLACK_KM: f64 = 0.001;
 
 /// One child as matching sees it: what the rules and criteria read, nothing more.
 /// There is deliberately no ethnicity here (see the module header).
@@ -484,8 +567,10 @@ pub enum HardRule {
     GenderPreference,
     /// Early permanence is required and the household is not approved for it.
     EarlyPermanence,
-    /// The household is closer to a birth family area than the child's minimum distance,
-    /// or the distance cannot be verified (either location not recorded).
+    /// The household may be closer to a birth family area than the child's minimum
+    /// distance — judged on grid squares, conservatively: the least distance between their
+    /// squares is below the minimum ([`GridCell::min_distance_km`]) — or the distance
+    /// cannot be verified (either location not recorded).
     BirthFamilyDistance,
 }
 
@@ -1059,8 +1144,10 @@ fn assess(p: &Prepared, h: &Candidate, as_of: NaiveDate) -> Result<Measures, Har
     if s.requires_early_permanence && !h.early_permanence_approved {
         return Err(HardRule::EarlyPermanence);
     }
-    // The hard rule reads exact distances; the criterion only distances between grid
-    // squares (see the module header).
+    // Both the hard rule and the criterion read grid squares only, never an exact
+    // location (see the module header): the rule the least distance between the squares,
+    // so it never admits a household truly too close; the criterion the distance between
+    // their centres. Each child of a group keeps its own area and minimum.
     let mut farthest: Option<f64> = None;
     for area in &s.birth_family_areas {
         let (Some(a), Some(b)) = (area.location, h.location) else {
@@ -1069,13 +1156,15 @@ fn assess(p: &Prepared, h: &Candidate, as_of: NaiveDate) -> Result<Measures, Har
             }
             continue;
         };
-        let exact_km = a.distance_km(b);
-        if let Some(min) = area.min_distance_km
-            && (!exact_km.is_finite() || exact_km < min)
-        {
-            return Err(HardRule::BirthFamilyDistance);
+        let (a, b) = (a.cell(), b.cell());
+        if let Some(min) = area.min_distance_km {
+            let least_km = a.min_distance_km(b);
+            // Not `<`: an unmeasurable distance (NaN) excludes too.
+            if !(least_km.is_finite() && least_km >= min) {
+                return Err(HardRule::BirthFamilyDistance);
+            }
         }
-        let km = a.cell_centre().distance_km(b.cell_centre());
+        let km = a.centre().distance_km(b.centre());
         if km.is_finite() {
             farthest = Some(farthest.map_or(km, |f| f.max(km)));
         }
@@ -1772,7 +1861,12 @@ mod tests {
             location: Some(GeoPoint::new(54.0, -1.0)), // about 222 km; squares 251 km apart
             ..household(2)
         };
-        let (b, w) = assert_favours(&single(child(10)), near, far, Criterion::Distance);
+        // No minimum: the same square is too close for any minimum (see the hard rule).
+        let no_minimum = single(MatchChild {
+            min_distance_km: None,
+            ..child(10)
+        });
+        let (b, w) = assert_favours(&no_minimum, near, far, Criterion::Distance);
         assert_eq!((b, w), (1.0, 0.0));
         // 111 km, but the squares' centres are 152 km apart: the 150–200 km band, scored
         // at 175 km.
@@ -1785,10 +1879,7 @@ mod tests {
         // Anywhere in one square is the same to the criterion: two households 45 km apart
         // in the same square score and read the same.
         let result = run(
-            &single(MatchChild {
-                min_distance_km: None,
-                ..child(10)
-            }),
+            &no_minimum,
             &[
                 Candidate {
                     location: Some(GeoPoint::new(52.12, -0.70)),
@@ -1806,10 +1897,6 @@ mod tests {
         );
         assert_eq!(suggestion(&result, 4).score, suggestion(&result, 5).score);
 
-        let no_minimum = single(MatchChild {
-            min_distance_km: None,
-            ..child(10)
-        });
         let unknown = Candidate {
             location: None,
             ..household(3)
@@ -2438,6 +2525,224 @@ mod tests {
         let (north_south, east_west) = extent_km(&region);
         assert!(north_south >= 45.0, "{north_south} km north–south");
         assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
+    /// Every position (searched every 0.02° around `hidden`) at which the hidden record
+    /// gives the caller the same answer to every one of `asked` as it did at `hidden`.
+    fn replay<Q, A: PartialEq>(
+        hidden: GeoPoint,
+        asked: &[Q],
+        answer: impl Fn(&Q, GeoPoint) -> A,
+    ) -> Vec<GeoPoint> {
+        let seen: Vec<A> = asked.iter().map(|q| answer(q, hidden)).collect();
+        around(hidden, 0.9, 1.4, 0.02)
+            .into_iter()
+            .filter(|x| {
+                asked
+                    .iter()
+                    .zip(&seen)
+                    .all(|(q, seen)| answer(q, *x) == *seen)
+            })
+            .collect()
+    }
+
+    /// What a caller reads of the hard rules: the eligible count and the exclusion tally.
+    fn exclusions(result: MatchResult) -> (u64, Vec<Exclusion>) {
+        (result.eligible, result.excluded)
+    }
+
+    #[test]
+    fn minimum_distance_exclusions_locate_another_authoritys_household_no_finer_than_a_square() {
+        // A household of authority 2. The caller gives an own child, one at a time, each
+        // of 9 birth family areas around it and every minimum from 0 to 400 km in 1 km
+        // steps, then moves an own child's area (minimum 40 km) in 0.01° steps along a
+        // meridian and a parallel near it, and each time reads whether it is excluded.
+        let hidden = GeoPoint::new(52.33, -1.27);
+        let mut asked: Vec<MatchSubject> = Vec::new();
+        let origin = GeoPoint::new(hidden.lat + 0.07, hidden.lon - 0.11);
+        for i in -1..=1 {
+            for j in -1..=1 {
+                let area = GeoPoint::new(
+                    origin.lat + f64::from(i) * 0.3,
+                    origin.lon + f64::from(j) * 0.45,
+                );
+                for km in 0..=400 {
+                    asked.push(single(MatchChild {
+                        birth_family: Some(area),
+                        min_distance_km: Some(f64::from(km)),
+                        ..child(10)
+                    }));
+                }
+            }
+        }
+        let moved = |lat: f64, lon: f64| {
+            single(MatchChild {
+                birth_family: Some(GeoPoint::new(lat, lon)),
+                min_distance_km: Some(40.0),
+                ..child(10)
+            })
+        };
+        asked.extend((-60..=60).map(|i| moved(origin.lat + f64::from(i) * 0.01, origin.lon)));
+        asked.extend((-90..=90).map(|j| moved(origin.lat, origin.lon + f64::from(j) * 0.01)));
+        let other = household(1);
+        let answer = |own: &MatchSubject, at: GeoPoint| {
+            let other = Candidate {
+                authority_id: 2,
+                location: Some(at),
+                ..other.clone()
+            };
+            exclusions(evaluate(
+                own,
+                &[other],
+                &ValidWeights::default(),
+                as_of(),
+                0,
+            ))
+        };
+        let outcomes: HashSet<u64> = asked.iter().map(|q| answer(q, hidden).0).collect();
+        assert_eq!(outcomes.len(), 2, "both excluded and suggested were seen");
+        let region = replay(hidden, &asked, answer);
+        assert!(region.contains(&hidden));
+        // A 50 km square at least (less twice the 0.02° search step), where the exact rule
+        // left a region of a few km.
+        let (north_south, east_west) = extent_km(&region);
+        assert!(north_south >= 45.0, "{north_south} km north–south");
+        assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
+    #[test]
+    fn minimum_distance_exclusions_locate_another_authoritys_birth_family_no_finer_than_a_square() {
+        // A child of authority 2 whose birth family area is hidden and whose minimum
+        // (60 km) the caller is assumed to know; the caller moves an own household in
+        // 0.01° steps along 3 meridians and 3 parallels near it and reads whether the child
+        // is excluded.
+        let hidden = GeoPoint::new(51.87, -2.04);
+        let mut asked: Vec<Candidate> = Vec::new();
+        let origin = GeoPoint::new(hidden.lat + 0.07, hidden.lon - 0.11);
+        for k in -1..=1 {
+            let (lat, lon) = (
+                origin.lat + f64::from(k) * 0.2,
+                origin.lon + f64::from(k) * 0.3,
+            );
+            for i in -150..=150 {
+                let step = f64::from(i) * 0.01;
+                for at in [
+                    GeoPoint::new(lat + step, origin.lon),
+                    GeoPoint::new(origin.lat, lon + 1.5 * step),
+                ] {
+                    asked.push(Candidate {
+                        location: Some(at),
+                        ..household(1)
+                    });
+                }
+            }
+        }
+        let answer = |own: &Candidate, area: GeoPoint| {
+            let other = single(MatchChild {
+                authority_id: 2,
+                birth_family: Some(area),
+                min_distance_km: Some(60.0),
+                ..child(10)
+            });
+            exclusions(evaluate_children(
+                own,
+                &[other],
+                &ValidWeights::default(),
+                as_of(),
+                0,
+            ))
+        };
+        let outcomes: HashSet<u64> = asked.iter().map(|q| answer(q, hidden).0).collect();
+        assert_eq!(outcomes.len(), 2, "both excluded and suggested were seen");
+        let region = replay(hidden, &asked, answer);
+        assert!(region.contains(&hidden));
+        let (north_south, east_west) = extent_km(&region);
+        assert!(north_south >= 45.0, "{north_south} km north–south");
+        assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
+    #[test]
+    fn the_minimum_distance_on_squares_never_admits_a_household_truly_too_close() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20240115);
+        let (mut admitted, mut excluded_far_enough) = (0, 0);
+        for n in 0..20_000 {
+            // Anywhere, a fifth of the areas at the antimeridian; households up to about
+            // 700 km away; minimums up to 800 km.
+            let lat = rng.random_range(-89.5..89.5);
+            let lon = if n % 5 == 0 {
+                rng.random_range(178.0..180.0) * if n % 2 == 0 { 1.0 } else { -1.0 }
+            } else {
+                rng.random_range(-180.0..180.0)
+            };
+            let area = GeoPoint::new(lat, lon);
+            let reach = 6.0 / f64::cos(f64::to_radians(lat)).max(0.05);
+            let mut other_lon = lon + rng.random_range(-reach..reach);
+            if other_lon >= 180.0 {
+                other_lon -= 360.0;
+            } else if other_lon < -180.0 {
+                other_lon += 360.0;
+            }
+            let at = GeoPoint::new(
+                (lat + rng.random_range(-6.0..6.0)).clamp(-90.0, 90.0),
+                other_lon,
+            );
+            let min = rng.random_range(1.0..800.0);
+            let true_km = area.distance_km(at);
+            assert!(
+                area.cell().min_distance_km(at.cell()) <= true_km,
+                "{area:?} {at:?}"
+            );
+            let subject = single(MatchChild {
+                birth_family: Some(area),
+                min_distance_km: Some(min),
+                ..child(10)
+            });
+            let household = Candidate {
+                location: Some(at),
+                ..household(1)
+            };
+            let result = run(&subject, &[household]);
+            if result.eligible == 1 {
+                admitted += 1;
+                assert!(true_km >= min, "{area:?} {at:?}: {true_km} km < {min} km");
+            } else if true_km >= min {
+                excluded_far_enough += 1;
+            }
+        }
+        // Not vacuous: many pairs are admitted, and the price is visible.
+        assert!(admitted > 5_000, "{admitted} admitted");
+        assert!(excluded_far_enough > 0);
+    }
+
+    #[test]
+    fn the_minimum_distance_on_squares_excludes_neighbouring_squares_and_admits_beyond() {
+        // Birth family area at 52°N 1°W (row 315: 51.64°–52.09°N), minimum 20 km.
+        let subject = single(child(10));
+        let at = |lat: f64, lon: f64| Candidate {
+            id: 2,
+            location: Some(GeoPoint::new(lat, lon)),
+            ..household(2)
+        };
+        // 40 km north, in the row above: too close on the squares though far enough.
+        assert_excluded_under(&subject, at(52.36, -1.0), HardRule::BirthFamilyDistance);
+        // 55 km north, in the next row still: excluded.
+        assert_excluded_under(&subject, at(52.5, -1.0), HardRule::BirthFamilyDistance);
+        // Two rows up (at least 50 km between the squares): admitted.
+        let result = run(&subject, &[at(52.9, -1.0)]);
+        assert_eq!(result.eligible, 1);
+        // The same square, the same or touching squares: the least distance is 0.
+        let cell = AREA.cell();
+        assert_eq!(cell.min_distance_km(cell), 0.0);
+        assert_eq!(cell.min_distance_km(GeoPoint::new(52.5, -1.0).cell()), 0.0);
+        // Across the antimeridian, squares either side touch.
+        let east = GeoPoint::new(0.1, 179.99).cell();
+        let west = GeoPoint::new(0.1, -179.99).cell();
+        assert_eq!(east.min_distance_km(west), 0.0);
+        // Three rows apart: two rows of 50 km between them.
+        let far = GeoPoint::new(53.3, -1.0).cell();
+        let km = cell.min_distance_km(far);
+        assert!((km - 2.0 * LOCATION_CELL_KM).abs() < 0.01, "{km}");
     }
 
     #[test]
