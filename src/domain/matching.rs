@@ -568,9 +568,9 @@ pub enum HardRule {
     /// Early permanence is required and the household is not approved for it.
     EarlyPermanence,
     /// The household may be closer to a birth family area than the child's minimum
-    /// distance — judged on grid squares, conservatively: the least distance between their
-    /// squares is below the minimum ([`GridCell::min_distance_km`]) — or the distance
-    /// cannot be verified (either location not recorded).
+    /// distance — judged on 50 km grid squares, conservatively: the least distance between
+    /// any point of the two squares is below the minimum — or the distance cannot be
+    /// verified (either location not recorded).
     BirthFamilyDistance,
 }
 
