@@ -12,7 +12,28 @@
 //!   sums to the number excluded and tells family finders where the pool falls short.
 //! * **Soft criteria** ([`Criterion`]) each score 0..=1 with a one-line reason. The score of
 //!   a suggestion is `100 × Σ wᵢ·sᵢ / Σ wᵢ` with [`Weights`] (per consortium, overridable
-//!   per query).
+//!   per query), rounded to [`SCORE_STEP`] point; suggestions are ranked on that rounded
+//!   score, so scores equal in exact arithmetic tie whatever the float rounding noise.
+//!
+//! **Locations do not leak through scores.** A caller knows where their own households and
+//! birth family areas are, so any exact function of a distance to another authority's
+//! record would let them trilaterate it from a few answers. The distance criterion
+//! therefore never sees an exact position: both locations are first snapped to the centre
+//! of their square of a fixed grid of about [`LOCATION_CELL_KM`] km
+//! ([`GeoPoint::cell_centre`]), and the distance between the two centres is then put in a
+//! [`DISTANCE_BAND_KM`] km band, whose score and reason are all that is reported. Whatever
+//! a caller's own records and weights, an answer depends on another record's location only
+//! through its grid square, so any number of answers locate it no finer than that square.
+//! The hard rule on the minimum distance from the birth family area reads the same squares,
+//! conservatively: a household is excluded when the *least* distance between any point of
+//! its square and any point of the birth family area's square
+//! ([`GridCell::min_distance_km`]) is below the child's minimum. It never admits a
+//! household truly closer than the minimum, so it stays safe for the child; the cost is
+//! that it excludes some households that are in fact far enough — up to about two squares'
+//! diagonals (some 140 km) beyond the minimum; for a minimum of at most
+//! [`LOCATION_CELL_KM`] km, every household in the same or a neighbouring square. An exact rule would let a
+//! caller binary-search another authority's location by varying their own child's
+//! minimum or area, or their own household, and watching one exclusion bit.
 //!
 //! Ethnicity is not an input: neither [`MatchChild`] nor [`Candidate`] carries it, so it can
 //! neither exclude a household nor lower a score. Identity considerations recorded by the
@@ -40,6 +61,35 @@ pub const DISTANCE_FULL_SCORE_KM: f64 = 50.0;
 
 /// From this distance (km) from the birth family area the distance criterion scores 0.
 pub const DISTANCE_ZERO_SCORE_KM: f64 = 250.0;
+
+/// Width (km) of the distance bands between [`DISTANCE_FULL_SCORE_KM`] and
+/// [`DISTANCE_ZERO_SCORE_KM`]: the distance criterion scores a band, at its middle
+/// distance (50–100 km scores as 75 km: 0.875; 100–150 km 0.625; 150–200 km 0.375;
+/// 200–250 km 0.125), and its reason names the band.
+pub const DISTANCE_BAND_KM: f64 = 50.0;
+
+/// Side (km, at least) of the grid squares that locations are snapped to before the
+/// distance criterion measures them (see [`GeoPoint::cell_centre`]). As wide as a distance
+/// band, so the criterion locates another authority's record no finer than a band.
+pub const LOCATION_CELL_KM: f64 = 50.0;
+
+/// Suggestion scores (0..=100) are rounded to this step, halves up, and ranked on the
+/// rounded value.
+pub const SCORE_STEP: f64 = 0.1;
+
+/// Steps of [`SCORE_STEP`] in one point.
+const STEPS_PER_POINT: i64 = 10;
+
+/// An exact score (0..=100) in whole steps of [`SCORE_STEP`], halves up. It is first taken
+/// to the nearest 10⁻⁹ point, an integer: that absorbs the float rounding noise (about
+/// 10⁻¹⁴) between sums that are equal in exact arithmetic but were added up from different
+/// terms, so they land on the same step and tie.
+fn score_steps(exact: f64) -> i64 {
+    const NANOS_PER_POINT: i64 = 1_000_000_000;
+    let nanos = (exact * NANOS_PER_POINT as f64).round() as i64;
+    let per_step = NANOS_PER_POINT / STEPS_PER_POINT;
+    (nanos + per_step / 2).div_euclid(per_step)
+}
 
 /// Days of waiting since approval at which the waiting-time criterion reaches 1.
 pub const WAITING_FULL_SCORE_DAYS: i64 = 365;
@@ -76,7 +126,110 @@ impl GeoPoint {
             (d_phi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (d_lambda / 2.0).sin().powi(2);
         2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
     }
+
+    /// The centre of this point's square of a fixed grid (see [`GeoPoint::cell`]), as the
+    /// distance criterion sees the point.
+    ///
+    /// Whatever is computed from the centre alone says nothing about where in its square
+    /// the point lies.
+    pub fn cell_centre(self) -> GeoPoint {
+        self.cell().centre()
+    }
+
+    /// This point's square of a fixed grid. Rows are [`LOCATION_CELL_KM`] km of latitude
+    /// high, counted from the south pole; each row is cut into columns
+    /// [`LOCATION_CELL_KM`] km wide at its poleward edge (so wider towards the equator),
+    /// counted eastwards from 180°W. Every square is thus at least [`LOCATION_CELL_KM`] km
+    /// across both ways (the last column of a row, at the antimeridian, may be narrower;
+    /// near the poles a row is one square).
+    pub fn cell(self) -> GridCell {
+        let row_deg = (LOCATION_CELL_KM / EARTH_RADIUS_KM).to_degrees();
+        let row = ((self.lat + 90.0) / row_deg).floor();
+        let south = (-90.0 + row * row_deg).clamp(-90.0, 90.0);
+        let north = (south + row_deg).clamp(-90.0, 90.0);
+        let poleward = south.abs().max(north.abs()).to_radians().cos();
+        let col_deg = if poleward * 360.0 > row_deg {
+            (row_deg / poleward).min(360.0)
+        } else {
+            360.0
+        };
+        let col = ((self.lon + 180.0) / col_deg).floor();
+        GridCell {
+            south,
+            north,
+            col,
+            width: col_deg,
+        }
+    }
 }
+
+/// One square of the location grid ([`GeoPoint::cell`]), in degrees. A square may run past
+/// 180°E (the last column of a row); longitudes are compared modulo 360°.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridCell {
+    south: f64,
+    north: f64,
+    /// Columns counted eastwards from 180°W.
+    col: f64,
+    /// Degrees of longitude of a column.
+    width: f64,
+}
+
+impl GridCell {
+    /// The centre of the square.
+    pub fn centre(self) -> GeoPoint {
+        GeoPoint {
+            lat: (self.south + self.north) / 2.0,
+            lon: -180.0 + (self.col + 0.5) * self.width,
+        }
+    }
+
+    /// The western edge (degrees).
+    fn west(self) -> f64 {
+        -180.0 + self.col * self.width
+    }
+
+    /// A lower bound (km) of [`GeoPoint::distance_km`] between any point of this square and
+    /// any point of `other`, less [`CELL_DISTANCE_SLACK_KM`] for float rounding: never
+    /// more than the distance of any such pair. 0 for the same or touching squares.
+    ///
+    /// The haversine is `sin²(Δφ/2) + cos φ₁ · cos φ₂ · sin²(Δλ/2)`, increasing in each term.
+    /// Each term is bounded below on its own: `|Δφ|` by the gap between the two squares'
+    /// latitudes, `cos φ` by its value at the square's poleward edge (cos is concave on
+    /// −90°..90°, so its least on a band of latitude is at an edge), and `|Δλ|` (modulo
+    /// 360°, at most 180°) by the gap between their longitudes. The sum of the bounds is
+    /// a bound of the sum, whatever latitude a column's width was measured at.
+    pub fn min_distance_km(self, other: GridCell) -> f64 {
+        let d_phi = (other.south - self.north)
+            .max(self.south - other.north)
+            .max(0.0)
+            .to_radians();
+        // Differences other − self of longitudes span [lo, lo + span].
+        let lo = other.west() - (self.west() + self.width);
+        let span = self.width + other.width;
+        let from_lo = lo.rem_euclid(360.0);
+        let d_lambda = if span >= 360.0 || from_lo + span >= 360.0 {
+            0.0
+        } else {
+            from_lo.min(360.0 - (from_lo + span))
+        }
+        .to_radians();
+        let least_cos = |c: GridCell| {
+            c.south
+                .to_radians()
+                .cos()
+                .min(c.north.to_radians().cos())
+                .max(0.0)
+        };
+        let a = (d_phi / 2.0).sin().powi(2)
+            + least_cos(self) * least_cos(other) * (d_lambda / 2.0).sin().powi(2);
+        (2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin() - CELL_DISTANCE_SLACK_KM).max(0.0)
+    }
+}
+
+/// Taken off [`GridCell::min_distance_km`] (1 m) so that float rounding in the bound or in
+/// a square's edges can never lift it above a distance it bounds.
+pub const CELL_DISTANCE_SLACK_KM: f64 = 0.001;
 
 /// One child as matching sees it: what the rules and criteria read, nothing more.
 /// There is deliberately no ethnicity here (see the module header).
@@ -414,8 +567,10 @@ pub enum HardRule {
     GenderPreference,
     /// Early permanence is required and the household is not approved for it.
     EarlyPermanence,
-    /// The household is closer to a birth family area than the child's minimum distance,
-    /// or the distance cannot be verified (either location not recorded).
+    /// The household may be closer to a birth family area than the child's minimum
+    /// distance — judged on 50 km grid squares, conservatively: the least distance between
+    /// any point of the two squares is below the minimum — or the distance cannot be
+    /// verified (either location not recorded).
     BirthFamilyDistance,
 }
 
@@ -471,8 +626,12 @@ pub enum Criterion {
     /// code; the language among the household's languages; same culture code); 1 when
     /// none are recorded.
     Identity,
-    /// Travel distance for contact, to the (farthest) birth family area: 1 within 50 km,
-    /// falling linearly to 0 at 250 km; 0.5 when either location is not recorded.
+    /// Travel distance for contact, to the (farthest) birth family area, in 50 km bands:
+    /// both locations are snapped to their square of a fixed 50 km grid, and the distance
+    /// between the squares' centres scores 1 within 50 km, 0 from 250 km, and in between
+    /// the score at its band's middle (0.875, 0.625, 0.375, 0.125: linear from 50 to
+    /// 250 km); 0.5 when either location is not recorded. Never an exact distance, so that
+    /// no answer locates another authority's record finer than its grid square.
     Distance,
     /// How long the household has waited since approval: `min(days / 365, 1)`.
     WaitingTime,
@@ -662,7 +821,7 @@ pub struct Suggestion {
     pub household_id: i64,
     /// The child, or every member of the sibling group, ascending.
     pub child_ids: Vec<i64>,
-    /// 0..=100.
+    /// 0..=100, rounded to [`SCORE_STEP`].
     pub score: f64,
     /// Every criterion, in [`Criterion::ALL`] order, weight 0 included.
     pub criteria: Vec<CriterionScore>,
@@ -777,7 +936,8 @@ struct Pair<'a> {
 
 /// What ranking keeps per eligible pair: small and allocation-free.
 struct Ranked {
-    score: f64,
+    /// The score in steps of [`SCORE_STEP`]: compared exactly.
+    steps: i64,
     waited_from: Option<NaiveDate>,
     id: i64,
     index: usize,
@@ -786,8 +946,8 @@ struct Ranked {
 /// Best first: higher score, then earlier wait start (unknown last), then lower id, then
 /// input position (so even duplicate ids order the same way every time).
 fn best_first(a: &Ranked, b: &Ranked) -> Ordering {
-    b.score
-        .total_cmp(&a.score)
+    b.steps
+        .cmp(&a.steps)
         .then_with(|| match (a.waited_from, b.waited_from) {
             (Some(x), Some(y)) => x.cmp(&y),
             (Some(_), None) => Ordering::Less,
@@ -813,7 +973,7 @@ fn rank<'a>(
         let pair = pair_at(index);
         match assess(&pair.subject, pair.household, as_of) {
             Ok(measures) => ranked.push(Ranked {
-                score: measures.total(weights),
+                steps: score_steps(measures.total(weights)),
                 waited_from: pair.waited_from,
                 id: pair.id,
                 index,
@@ -841,7 +1001,7 @@ fn rank<'a>(
         suggestions.push(Suggestion {
             household_id: pair.household.id,
             child_ids: pair.subject.subject.child_ids.clone(),
-            score: r.score,
+            score: r.steps as f64 / STEPS_PER_POINT as f64,
             criteria: Criterion::ALL
                 .iter()
                 .map(|&criterion| CriterionScore {
@@ -867,13 +1027,66 @@ fn rank<'a>(
     }
 }
 
-/// The distance measured for the distance criterion.
+/// The distance measured for the distance criterion: a band, never kilometres.
 #[derive(Clone, Copy, Debug)]
 enum DistanceMeasure {
-    /// Km to the farthest recorded birth family area.
-    Known(f64),
+    /// The band of the distance between grid squares to the farthest recorded birth family
+    /// area (see [`DistanceBand`]).
+    Known(DistanceBand),
     HouseholdUnknown,
     AreaUnknown,
+}
+
+/// A band of the distance criterion: 0 within [`DISTANCE_FULL_SCORE_KM`], then one per
+/// [`DISTANCE_BAND_KM`] km, the last from [`DISTANCE_ZERO_SCORE_KM`] on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DistanceBand(u8);
+
+impl DistanceBand {
+    /// The last band: from [`DISTANCE_ZERO_SCORE_KM`] on.
+    const LAST: u8 =
+        ((DISTANCE_ZERO_SCORE_KM - DISTANCE_FULL_SCORE_KM) / DISTANCE_BAND_KM) as u8 + 1;
+
+    fn of(km: f64) -> Self {
+        if km <= DISTANCE_FULL_SCORE_KM {
+            DistanceBand(0)
+        } else if km >= DISTANCE_ZERO_SCORE_KM {
+            DistanceBand(Self::LAST)
+        } else {
+            let from_full = ((km - DISTANCE_FULL_SCORE_KM) / DISTANCE_BAND_KM).floor();
+            DistanceBand((from_full as u8 + 1).min(Self::LAST - 1))
+        }
+    }
+
+    /// Lower and upper km of a middle band.
+    fn bounds(self) -> (f64, f64) {
+        let low = DISTANCE_FULL_SCORE_KM + f64::from(self.0 - 1) * DISTANCE_BAND_KM;
+        (low, low + DISTANCE_BAND_KM)
+    }
+
+    /// 1 for the first, 0 for the last, else the linear score at the band's middle.
+    fn score(self) -> f64 {
+        match self.0 {
+            0 => 1.0,
+            n if n >= Self::LAST => 0.0,
+            _ => {
+                let (low, high) = self.bounds();
+                (DISTANCE_ZERO_SCORE_KM - (low + high) / 2.0)
+                    / (DISTANCE_ZERO_SCORE_KM - DISTANCE_FULL_SCORE_KM)
+            }
+        }
+    }
+
+    fn words(self) -> String {
+        match self.0 {
+            0 => format!("within about {DISTANCE_FULL_SCORE_KM} km of"),
+            n if n >= Self::LAST => format!("about {DISTANCE_ZERO_SCORE_KM} km or more from"),
+            _ => {
+                let (low, high) = self.bounds();
+                format!("about {low}–{high} km from")
+            }
+        }
+    }
 }
 
 /// Everything one eligible pair measures: numbers only, no allocation. Scores and reasons
@@ -931,18 +1144,28 @@ fn assess(p: &Prepared, h: &Candidate, as_of: NaiveDate) -> Result<Measures, Har
     if s.requires_early_permanence && !h.early_permanence_approved {
         return Err(HardRule::EarlyPermanence);
     }
+    // Both the hard rule and the criterion read grid squares only, never an exact
+    // location (see the module header): the rule the least distance between the squares,
+    // so it never admits a household truly too close; the criterion the distance between
+    // their centres. Each child of a group keeps its own area and minimum.
     let mut farthest: Option<f64> = None;
     for area in &s.birth_family_areas {
-        let km = match (area.location, h.location) {
-            (Some(a), Some(b)) => Some(a.distance_km(b)).filter(|km| km.is_finite()),
-            _ => None,
+        let (Some(a), Some(b)) = (area.location, h.location) else {
+            if area.min_distance_km.is_some() {
+                return Err(HardRule::BirthFamilyDistance);
+            }
+            continue;
         };
-        if let Some(min) = area.min_distance_km
-            && !km.is_some_and(|km| km >= min)
-        {
-            return Err(HardRule::BirthFamilyDistance);
+        let (a, b) = (a.cell(), b.cell());
+        if let Some(min) = area.min_distance_km {
+            let least_km = a.min_distance_km(b);
+            // Not `<`: an unmeasurable distance (NaN) excludes too.
+            if !(least_km.is_finite() && least_km >= min) {
+                return Err(HardRule::BirthFamilyDistance);
+            }
         }
-        if let Some(km) = km {
+        let km = a.centre().distance_km(b.centre());
+        if km.is_finite() {
             farthest = Some(farthest.map_or(km, |f| f.max(km)));
         }
     }
@@ -969,7 +1192,7 @@ fn assess(p: &Prepared, h: &Candidate, as_of: NaiveDate) -> Result<Measures, Har
     let distance = match (h.location, farthest) {
         (None, _) => DistanceMeasure::HouseholdUnknown,
         (Some(_), None) => DistanceMeasure::AreaUnknown,
-        (Some(_), Some(km)) => DistanceMeasure::Known(km),
+        (Some(_), Some(km)) => DistanceMeasure::Known(DistanceBand::of(km)),
     };
     Ok(Measures {
         mean_headroom: f64::from(headroom_sum) / child.len() as f64,
@@ -1057,9 +1280,7 @@ impl Measures {
                 }
             }
             Criterion::Distance => match self.distance {
-                DistanceMeasure::Known(km) => ((DISTANCE_ZERO_SCORE_KM - km)
-                    / (DISTANCE_ZERO_SCORE_KM - DISTANCE_FULL_SCORE_KM))
-                    .clamp(0.0, 1.0),
+                DistanceMeasure::Known(band) => band.score(),
                 DistanceMeasure::HouseholdUnknown | DistanceMeasure::AreaUnknown => 0.5,
             },
             Criterion::WaitingTime => self.waiting_days.map_or(0.0, |days| {
@@ -1075,7 +1296,7 @@ impl Measures {
         }
     }
 
-    /// `100 × Σ wᵢ·sᵢ / Σ wᵢ`.
+    /// `100 × Σ wᵢ·sᵢ / Σ wᵢ`, exact (before rounding to [`SCORE_STEP`]).
     fn total(&self, weights: &ValidWeights) -> f64 {
         let weighted: f64 = Criterion::ALL
             .iter()
@@ -1085,8 +1306,9 @@ impl Measures {
     }
 
     /// One line, with no personal data: levels, ages in months, kinds of identity
-    /// consideration (never their codes), distance bands (never exact kilometres, which
-    /// would let the birth family area be triangulated), days waited.
+    /// consideration (never their codes), distance bands between grid squares (never
+    /// exact kilometres, which would let the birth family area be triangulated), days
+    /// waited.
     fn reason(&self, criterion: Criterion) -> String {
         let child = if self.group { "group's" } else { "child's" };
         match criterion {
@@ -1149,16 +1371,8 @@ impl Measures {
                 DistanceMeasure::AreaUnknown => {
                     "birth family area not recorded; neutral score".into()
                 }
-                DistanceMeasure::Known(km) => {
-                    let band = if km <= DISTANCE_FULL_SCORE_KM {
-                        "within 50 km".to_owned()
-                    } else if km >= DISTANCE_ZERO_SCORE_KM {
-                        "over 250 km".to_owned()
-                    } else {
-                        let low = ((km / 50.0).floor() * 50.0) as i64;
-                        format!("{low}–{} km", low + 50)
-                    };
-                    format!("{band} from the birth family area, for contact")
+                DistanceMeasure::Known(band) => {
+                    format!("{} the birth family area, for contact", band.words())
                 }
             },
             Criterion::WaitingTime => match self.waiting_days {
@@ -1638,23 +1852,51 @@ mod tests {
 
     #[test]
     fn a_nearer_household_scores_higher_for_contact_and_unknown_is_neutral() {
+        // The birth family area's grid square spans about 51.64–52.09°N, 1.42–0.69°W.
         let near = Candidate {
-            location: Some(GeoPoint::new(52.3, -1.0)), // about 33 km
+            location: Some(GeoPoint::new(51.7, -0.75)), // about 37 km, same square
             ..household(1)
         };
         let far = Candidate {
-            location: Some(GeoPoint::new(54.0, -1.0)), // about 222 km
+            location: Some(GeoPoint::new(54.0, -1.0)), // about 222 km; squares 251 km apart
             ..household(2)
         };
-        let (b, w) = assert_favours(&single(child(10)), near, far, Criterion::Distance);
-        assert_eq!(b, 1.0);
-        let km = EARTH_RADIUS_KM * 2f64.to_radians();
-        assert!((w - (250.0 - km) / 200.0).abs() < 1e-9);
-
+        // No minimum: the same square is too close for any minimum (see the hard rule).
         let no_minimum = single(MatchChild {
             min_distance_km: None,
             ..child(10)
         });
+        let (b, w) = assert_favours(&no_minimum, near, far, Criterion::Distance);
+        assert_eq!((b, w), (1.0, 0.0));
+        // 111 km, but the squares' centres are 152 km apart: the 150–200 km band, scored
+        // at 175 km.
+        let result = run(&single(child(10)), &[household(3)]);
+        assert_eq!(criterion(&result, 3, Criterion::Distance), 0.375);
+        assert_eq!(
+            suggestion(&result, 3).criteria[3].reason,
+            "about 150–200 km from the birth family area, for contact"
+        );
+        // Anywhere in one square is the same to the criterion: two households 45 km apart
+        // in the same square score and read the same.
+        let result = run(
+            &no_minimum,
+            &[
+                Candidate {
+                    location: Some(GeoPoint::new(52.12, -0.70)),
+                    ..household(4)
+                },
+                Candidate {
+                    location: Some(GeoPoint::new(52.50, -0.45)),
+                    ..household(5)
+                },
+            ],
+        );
+        assert_eq!(
+            suggestion(&result, 4).criteria[3],
+            suggestion(&result, 5).criteria[3]
+        );
+        assert_eq!(suggestion(&result, 4).score, suggestion(&result, 5).score);
+
         let unknown = Candidate {
             location: None,
             ..household(3)
@@ -2052,21 +2294,22 @@ mod tests {
 
         // H1: same authority, approved 365 days ago (waiting 1); accepts MEDIUM
         // everywhere: headroom (2+2+1+2+0+2)/3/6 = 0.5; range 0–96, centre 48: age fit 1;
-        // religion and language met: identity 1; 1° north ≈ 111.195 km: distance
-        // (250 − 111.195)/200 ≈ 0.694.
-        // Score = 100 × (3·0.5 + 2·1 + 2·1 + 1·0.694 + 1·1 + 0.5·1) / 9.5 ≈ 80.99.
+        // religion and language met: identity 1; 1° north ≈ 111.195 km, but the grid
+        // squares' centres are 152 km apart: the 150–200 km band, distance 0.375.
+        // Score = 100 × (3·0.5 + 2·1 + 2·1 + 1·0.375 + 1·1 + 0.5·1) / 9.5 ≈ 77.63 → 77.6.
         let h1 = Candidate {
             religion: Some("CHRISTIAN".into()),
             languages: vec!["ENGLISH".into(), "POLISH".into()],
             ..household(1)
         };
-        let h1_distance = (250.0 - one_degree_km) / 200.0;
-        let h1_score = 100.0 * (1.5 + 2.0 + 2.0 + h1_distance + 1.0 + 0.5) / 9.5;
+        assert!((one_degree_km - 111.195).abs() < 1e-3);
+        let h1_score = 100.0 * (1.5 + 2.0 + 2.0 + 0.375 + 1.0 + 0.5) / 9.5;
 
         // H2: another authority (0), approved 2023-07-15: 184 days, 184/365; accepts HIGH
         // everywhere: headroom (3+3+2+3+1+3)/3/6 = 15/18; range 24–60, centre 42, half 18:
         // 1 − 6/18 = 2/3; language met, religion not: 1/2; no location: 0.5.
-        // Score = 100 × (3·15/18 + 2·2/3 + 2·0.5 + 1·0.5 + 184/365 + 0.5·0) / 9.5 ≈ 61.45.
+        // Score = 100 × (3·15/18 + 2·2/3 + 2·0.5 + 1·0.5 + 184/365 + 0.5·0) / 9.5 ≈ 61.45
+        // → 61.4.
         let h2 = Candidate {
             authority_id: 2,
             approved_on: Some(d("2023-07-15")),
@@ -2082,8 +2325,10 @@ mod tests {
         // H3: same authority, approved 2022-01-15: 730 days, capped at 1; accepts LOW
         // except emotional/behavioural MEDIUM: headroom (1+1+0+1+0+1)/3/6 = 4/18; range
         // 36–84, centre 60, half 24: 1 − 12/24 = 0.5; religion met, language not: 1/2;
-        // 0.2° north ≈ 22 km: within 50 km, 1.
-        // Score = 100 × (3·4/18 + 2·0.5 + 2·0.5 + 1·1 + 1·1 + 0.5·1) / 9.5 ≈ 54.39.
+        // 0.2° north ≈ 22 km, in the next grid square north, 55 km between centres:
+        // 50–100 km, 0.875.
+        // Score = 100 × (3·4/18 + 2·0.5 + 2·0.5 + 1·0.875 + 1·1 + 0.5·1) / 9.5 ≈ 53.07
+        // → 53.1.
         let h3 = Candidate {
             approved_on: Some(d("2022-01-15")),
             age_min_months: 36,
@@ -2093,18 +2338,22 @@ mod tests {
             location: Some(GeoPoint::new(52.2, -1.0)),
             ..household(3)
         };
-        let h3_score = 100.0 * (12.0 / 18.0 + 1.0 + 1.0 + 1.0 + 1.0 + 0.5) / 9.5;
+        let h3_score = 100.0 * (12.0 / 18.0 + 1.0 + 1.0 + 0.875 + 1.0 + 0.5) / 9.5;
 
         let result = run(&subject, &[h3, h2, h1]);
         assert_eq!(ids(&result), vec![1, 2, 3]);
         assert_eq!((result.pool_size, result.eligible), (3, 3));
-        for (id, expected) in [(1, h1_score), (2, h2_score), (3, h3_score)] {
-            let got = suggestion(&result, id).score;
-            assert!((got - expected).abs() < 1e-9, "H{id}: {got} vs {expected}");
+        for (id, exact, shown) in [
+            (1, h1_score, 77.6_f64),
+            (2, h2_score, 61.4),
+            (3, h3_score, 53.1),
+        ] {
+            assert!(
+                (exact - shown).abs() < 0.05,
+                "H{id}: {exact} rounds to {shown}"
+            );
+            assert_eq!(suggestion(&result, id).score, shown, "H{id}");
         }
-        assert!((h1_score - 80.9897).abs() < 1e-3);
-        assert!((h2_score - 61.4468).abs() < 1e-3);
-        assert!((h3_score - 54.3860).abs() < 1e-3);
 
         let reasons: Vec<&str> = result.suggestions[1]
             .criteria
@@ -2123,6 +2372,416 @@ mod tests {
                 "another authority (cross-boundary)",
             ]
         );
+    }
+
+    // --- what a caller can learn of another authority's locations ---------------------
+
+    /// Weights isolating the distance criterion, as a caller may set them per query.
+    fn distance_only() -> ValidWeights {
+        Criterion::ALL
+            .iter()
+            .fold(Weights::default(), |w, c| {
+                w.with(*c, if *c == Criterion::Distance { 1.0 } else { 0.0 })
+            })
+            .validate()
+            .unwrap()
+    }
+
+    /// What a caller reads of a suggestion that could depend on a location: the score and
+    /// the distance criterion's score and reason.
+    fn observed(result: &MatchResult) -> Option<(f64, f64, String)> {
+        let s = result.suggestions.first()?;
+        let d = s
+            .criteria
+            .iter()
+            .find(|c| c.criterion == Criterion::Distance)?;
+        Some((s.score, d.score, d.reason.clone()))
+    }
+
+    /// Points every `step` degrees within `lat_span` and `lon_span` degrees of `centre`,
+    /// `centre` itself among them.
+    fn around(centre: GeoPoint, lat_span: f64, lon_span: f64, step: f64) -> Vec<GeoPoint> {
+        let (n, m) = ((lat_span / step) as i32, (lon_span / step) as i32);
+        (-n..=n)
+            .flat_map(|i| {
+                (-m..=m).map(move |j| {
+                    GeoPoint::new(
+                        centre.lat + f64::from(i) * step,
+                        centre.lon + f64::from(j) * step,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// North–south and east–west extent (km) of a set of points.
+    fn extent_km(points: &[GeoPoint]) -> (f64, f64) {
+        let lats = points.iter().map(|p| p.lat);
+        let lons = points.iter().map(|p| p.lon);
+        let span = |it: &mut dyn Iterator<Item = f64>| {
+            let (lo, hi) = it.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+            hi - lo
+        };
+        let lat = span(&mut lats.clone());
+        let mid = points.iter().map(|p| p.lat).sum::<f64>() / points.len() as f64;
+        let lon = span(&mut lons.clone());
+        (
+            EARTH_RADIUS_KM * lat.to_radians(),
+            EARTH_RADIUS_KM * lon.to_radians() * mid.to_radians().cos(),
+        )
+    }
+
+    /// Every position of the hidden record consistent with all the answers the caller got
+    /// (`answer(reference, position, weights)`), searched every 0.02° around `hidden`.
+    fn consistent_positions(
+        hidden: GeoPoint,
+        references: &[GeoPoint],
+        answer: impl Fn(GeoPoint, GeoPoint, &ValidWeights) -> Option<(f64, f64, String)>,
+    ) -> Vec<GeoPoint> {
+        let weights = [distance_only(), ValidWeights::default()];
+        let seen: Vec<_> = references
+            .iter()
+            .flat_map(|r| weights.iter().map(|w| answer(*r, hidden, w)))
+            .collect();
+        assert!(seen.iter().all(Option::is_some), "every pair suggested");
+        around(hidden, 0.9, 1.4, 0.02)
+            .into_iter()
+            .filter(|x| {
+                references
+                    .iter()
+                    .flat_map(|r| weights.iter().map(|w| (*r, w)))
+                    .zip(&seen)
+                    .all(|((r, w), seen)| answer(r, *x, w) == *seen)
+            })
+            .collect()
+    }
+
+    /// Own references: 49 points on a 7 × 7 grid, 0.3° of latitude and 0.45° of longitude
+    /// apart, around (not on) the hidden position.
+    fn references(hidden: GeoPoint) -> Vec<GeoPoint> {
+        let origin = GeoPoint::new(hidden.lat + 0.07, hidden.lon - 0.11);
+        (-3..=3)
+            .flat_map(|i| {
+                (-3..=3).map(move |j| {
+                    GeoPoint::new(
+                        origin.lat + f64::from(i) * 0.3,
+                        origin.lon + f64::from(j) * 0.45,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn suggestions_for_many_own_children_locate_another_authoritys_household_no_finer_than_a_band()
+    {
+        // A household of authority 2; the caller (authority 1) asks for households for 49
+        // of its own children whose birth family areas it knows, with the default weights
+        // and with distance alone weighted.
+        let hidden = GeoPoint::new(52.33, -1.27);
+        let answer = |area: GeoPoint, at: GeoPoint, weights: &ValidWeights| {
+            let own = single(MatchChild {
+                birth_family: Some(area),
+                min_distance_km: None,
+                ..child(10)
+            });
+            let other = Candidate {
+                authority_id: 2,
+                location: Some(at),
+                ..household(1)
+            };
+            observed(&evaluate(&own, &[other], weights, as_of(), 1))
+        };
+        let region = consistent_positions(hidden, &references(hidden), answer);
+        assert!(region.contains(&hidden));
+        // A 50 km band each way at least (less twice the 0.02° search step, 4.4 km), where
+        // exact scores left the hidden position alone.
+        let (north_south, east_west) = extent_km(&region);
+        assert!(north_south >= 45.0, "{north_south} km north–south");
+        assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
+    #[test]
+    fn suggestions_for_many_own_households_locate_another_authoritys_birth_family_no_finer_than_a_band()
+     {
+        // A child of authority 2 whose birth family area is never shown across
+        // authorities; the caller asks for children for 49 of its own households.
+        let hidden = GeoPoint::new(51.87, -2.04);
+        let answer = |own_at: GeoPoint, area: GeoPoint, weights: &ValidWeights| {
+            let other = single(MatchChild {
+                authority_id: 2,
+                birth_family: Some(area),
+                min_distance_km: None,
+                ..child(10)
+            });
+            let own = Candidate {
+                location: Some(own_at),
+                ..household(1)
+            };
+            observed(&evaluate_children(&own, &[other], weights, as_of(), 1))
+        };
+        let region = consistent_positions(hidden, &references(hidden), answer);
+        assert!(region.contains(&hidden));
+        let (north_south, east_west) = extent_km(&region);
+        assert!(north_south >= 45.0, "{north_south} km north–south");
+        assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
+    /// Every position (searched every 0.02° around `hidden`) at which the hidden record
+    /// gives the caller the same answer to every one of `asked` as it did at `hidden`.
+    fn replay<Q, A: PartialEq>(
+        hidden: GeoPoint,
+        asked: &[Q],
+        answer: impl Fn(&Q, GeoPoint) -> A,
+    ) -> Vec<GeoPoint> {
+        let seen: Vec<A> = asked.iter().map(|q| answer(q, hidden)).collect();
+        around(hidden, 0.9, 1.4, 0.02)
+            .into_iter()
+            .filter(|x| {
+                asked
+                    .iter()
+                    .zip(&seen)
+                    .all(|(q, seen)| answer(q, *x) == *seen)
+            })
+            .collect()
+    }
+
+    /// What a caller reads of the hard rules: the eligible count and the exclusion tally.
+    fn exclusions(result: MatchResult) -> (u64, Vec<Exclusion>) {
+        (result.eligible, result.excluded)
+    }
+
+    #[test]
+    fn minimum_distance_exclusions_locate_another_authoritys_household_no_finer_than_a_square() {
+        // A household of authority 2. The caller gives an own child, one at a time, each
+        // of 9 birth family areas around it and every minimum from 0 to 400 km in 1 km
+        // steps, then moves an own child's area (minimum 40 km) in 0.01° steps along a
+        // meridian and a parallel near it, and each time reads whether it is excluded.
+        let hidden = GeoPoint::new(52.33, -1.27);
+        let mut asked: Vec<MatchSubject> = Vec::new();
+        let origin = GeoPoint::new(hidden.lat + 0.07, hidden.lon - 0.11);
+        for i in -1..=1 {
+            for j in -1..=1 {
+                let area = GeoPoint::new(
+                    origin.lat + f64::from(i) * 0.3,
+                    origin.lon + f64::from(j) * 0.45,
+                );
+                for km in 0..=400 {
+                    asked.push(single(MatchChild {
+                        birth_family: Some(area),
+                        min_distance_km: Some(f64::from(km)),
+                        ..child(10)
+                    }));
+                }
+            }
+        }
+        let moved = |lat: f64, lon: f64| {
+            single(MatchChild {
+                birth_family: Some(GeoPoint::new(lat, lon)),
+                min_distance_km: Some(40.0),
+                ..child(10)
+            })
+        };
+        asked.extend((-60..=60).map(|i| moved(origin.lat + f64::from(i) * 0.01, origin.lon)));
+        asked.extend((-90..=90).map(|j| moved(origin.lat, origin.lon + f64::from(j) * 0.01)));
+        let other = household(1);
+        let answer = |own: &MatchSubject, at: GeoPoint| {
+            let other = Candidate {
+                authority_id: 2,
+                location: Some(at),
+                ..other.clone()
+            };
+            exclusions(evaluate(
+                own,
+                &[other],
+                &ValidWeights::default(),
+                as_of(),
+                0,
+            ))
+        };
+        let outcomes: HashSet<u64> = asked.iter().map(|q| answer(q, hidden).0).collect();
+        assert_eq!(outcomes.len(), 2, "both excluded and suggested were seen");
+        let region = replay(hidden, &asked, answer);
+        assert!(region.contains(&hidden));
+        // A 50 km square at least (less twice the 0.02° search step), where the exact rule
+        // left a region of a few km.
+        let (north_south, east_west) = extent_km(&region);
+        assert!(north_south >= 45.0, "{north_south} km north–south");
+        assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
+    #[test]
+    fn minimum_distance_exclusions_locate_another_authoritys_birth_family_no_finer_than_a_square() {
+        // A child of authority 2 whose birth family area is hidden and whose minimum
+        // (60 km) the caller is assumed to know; the caller moves an own household in
+        // 0.01° steps along 3 meridians and 3 parallels near it and reads whether the child
+        // is excluded.
+        let hidden = GeoPoint::new(51.87, -2.04);
+        let mut asked: Vec<Candidate> = Vec::new();
+        let origin = GeoPoint::new(hidden.lat + 0.07, hidden.lon - 0.11);
+        for k in -1..=1 {
+            let (lat, lon) = (
+                origin.lat + f64::from(k) * 0.2,
+                origin.lon + f64::from(k) * 0.3,
+            );
+            for i in -150..=150 {
+                let step = f64::from(i) * 0.01;
+                for at in [
+                    GeoPoint::new(lat + step, origin.lon),
+                    GeoPoint::new(origin.lat, lon + 1.5 * step),
+                ] {
+                    asked.push(Candidate {
+                        location: Some(at),
+                        ..household(1)
+                    });
+                }
+            }
+        }
+        let answer = |own: &Candidate, area: GeoPoint| {
+            let other = single(MatchChild {
+                authority_id: 2,
+                birth_family: Some(area),
+                min_distance_km: Some(60.0),
+                ..child(10)
+            });
+            exclusions(evaluate_children(
+                own,
+                &[other],
+                &ValidWeights::default(),
+                as_of(),
+                0,
+            ))
+        };
+        let outcomes: HashSet<u64> = asked.iter().map(|q| answer(q, hidden).0).collect();
+        assert_eq!(outcomes.len(), 2, "both excluded and suggested were seen");
+        let region = replay(hidden, &asked, answer);
+        assert!(region.contains(&hidden));
+        let (north_south, east_west) = extent_km(&region);
+        assert!(north_south >= 45.0, "{north_south} km north–south");
+        assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
+    #[test]
+    fn the_minimum_distance_on_squares_never_admits_a_household_truly_too_close() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20240115);
+        let (mut admitted, mut excluded_far_enough) = (0, 0);
+        for n in 0..20_000 {
+            // Anywhere, a fifth of the areas at the antimeridian; households up to about
+            // 700 km away; minimums up to 800 km.
+            let lat = rng.random_range(-89.5..89.5);
+            let lon = if n % 5 == 0 {
+                rng.random_range(178.0..180.0) * if n % 2 == 0 { 1.0 } else { -1.0 }
+            } else {
+                rng.random_range(-180.0..180.0)
+            };
+            let area = GeoPoint::new(lat, lon);
+            let reach = 6.0 / f64::cos(f64::to_radians(lat)).max(0.05);
+            let mut other_lon = lon + rng.random_range(-reach..reach);
+            if other_lon >= 180.0 {
+                other_lon -= 360.0;
+            } else if other_lon < -180.0 {
+                other_lon += 360.0;
+            }
+            let at = GeoPoint::new(
+                (lat + rng.random_range(-6.0..6.0)).clamp(-90.0, 90.0),
+                other_lon,
+            );
+            let min = rng.random_range(1.0..800.0);
+            let true_km = area.distance_km(at);
+            assert!(
+                area.cell().min_distance_km(at.cell()) <= true_km,
+                "{area:?} {at:?}"
+            );
+            let subject = single(MatchChild {
+                birth_family: Some(area),
+                min_distance_km: Some(min),
+                ..child(10)
+            });
+            let household = Candidate {
+                location: Some(at),
+                ..household(1)
+            };
+            let result = run(&subject, &[household]);
+            if result.eligible == 1 {
+                admitted += 1;
+                assert!(true_km >= min, "{area:?} {at:?}: {true_km} km < {min} km");
+            } else if true_km >= min {
+                excluded_far_enough += 1;
+            }
+        }
+        // Not vacuous: many pairs are admitted, and the price is visible.
+        assert!(admitted > 5_000, "{admitted} admitted");
+        assert!(excluded_far_enough > 0);
+    }
+
+    #[test]
+    fn the_minimum_distance_on_squares_excludes_neighbouring_squares_and_admits_beyond() {
+        // Birth family area at 52°N 1°W (row 315: 51.64°–52.09°N), minimum 20 km.
+        let subject = single(child(10));
+        let at = |lat: f64, lon: f64| Candidate {
+            id: 2,
+            location: Some(GeoPoint::new(lat, lon)),
+            ..household(2)
+        };
+        // 40 km north, in the row above: too close on the squares though far enough.
+        assert_excluded_under(&subject, at(52.36, -1.0), HardRule::BirthFamilyDistance);
+        // 55 km north, in the next row still: excluded.
+        assert_excluded_under(&subject, at(52.5, -1.0), HardRule::BirthFamilyDistance);
+        // Two rows up (at least 50 km between the squares): admitted.
+        let result = run(&subject, &[at(52.9, -1.0)]);
+        assert_eq!(result.eligible, 1);
+        // The same square, the same or touching squares: the least distance is 0.
+        let cell = AREA.cell();
+        assert_eq!(cell.min_distance_km(cell), 0.0);
+        assert_eq!(cell.min_distance_km(GeoPoint::new(52.5, -1.0).cell()), 0.0);
+        // Across the antimeridian, squares either side touch.
+        let east = GeoPoint::new(0.1, 179.99).cell();
+        let west = GeoPoint::new(0.1, -179.99).cell();
+        assert_eq!(east.min_distance_km(west), 0.0);
+        // Three rows apart: two rows of 50 km between them.
+        let far = GeoPoint::new(53.3, -1.0).cell();
+        let km = cell.min_distance_km(far);
+        assert!((km - 2.0 * LOCATION_CELL_KM).abs() < 0.01, "{km}");
+    }
+
+    #[test]
+    fn scores_equal_in_exact_arithmetic_tie_despite_float_rounding_noise() {
+        // Default weights. A: headroom 0 levels (0), ages 0–54 (centre 27, fit 1 − 9/27 = 2/3);
+        // B: headroom 1 level (1/18), ages 2–50 (centre 26, fit 1 − 10/24 = 7/12).
+        // 3·0 + 2·2/3 = 4/3 = 3·1/18 + 2·7/12: equal scores, 61.40 in exact arithmetic,
+        // though the float sums differ in the last bit (A's is the larger). Both waited
+        // over a year (waiting time 1); B longer: B first.
+        let subject = single(MatchChild {
+            min_distance_km: None,
+            ..child(10)
+        });
+        let at = |id, on: &str, ranks, min, max| Candidate {
+            approved_on: Some(d(on)),
+            accepts: NeedLevels::from_ranks(ranks),
+            age_min_months: min,
+            age_max_months: max,
+            location: Some(GeoPoint::new(51.7, -0.75)),
+            ..household(id)
+        };
+        let a = at(1, "2022-12-01", [0, 0, 1, 0, 0, 0], 0, 54);
+        let b = at(2, "2022-06-01", [1, 0, 1, 0, 0, 0], 2, 50);
+        for pool in [[a.clone(), b.clone()], [b, a]] {
+            let result = run(&subject, &pool);
+            assert_eq!(ids(&result), vec![2, 1]);
+            assert_eq!(result.suggestions[0].score, 61.4);
+            assert_eq!(result.suggestions[1].score, 61.4);
+        }
+        let steps = |exact: f64| score_steps(exact) as f64 / 10.0;
+        assert_eq!(
+            (
+                steps(61.449_999_999_999_99),
+                steps(61.45),
+                steps(61.450_000_000_000_01)
+            ),
+            (61.5, 61.5, 61.5)
+        );
+        assert_eq!((steps(0.0), steps(100.0), steps(0.049)), (0.0, 100.0, 0.0));
     }
 
     #[test]

@@ -181,7 +181,10 @@ fn exclusions(excluded: &[Exclusion]) -> Vec<ExclusionCount> {
 #[derive(SimpleObject)]
 pub struct CriterionExplanation {
     pub criterion: Criterion,
-    /// 0 to 1.
+    /// 0 to 1. DISTANCE is banded, never exact: both locations are snapped to their square
+    /// of a fixed 50 km grid and the distance between the squares' centres scores 1 within
+    /// 50 km, 0.875 for 50–100 km, 0.625 for 100–150 km, 0.375 for 150–200 km, 0.125 for
+    /// 200–250 km and 0 from 250 km (0.5 when a location is not recorded).
     pub score: f64,
     pub weight: f64,
     /// One line, with no personal data.
@@ -205,7 +208,8 @@ fn explanations(criteria: Vec<CriterionScore>) -> Vec<CriterionExplanation> {
 pub struct HouseholdSuggestion {
     /// The full record for a household of the caller's authority, else its shared profile.
     pub household: HouseholdRecord,
-    /// 0 to 100: `100 × Σ weight·score / Σ weight`.
+    /// 0 to 100: `100 × Σ weight·score / Σ weight` over the criteria (DISTANCE banded),
+    /// rounded to 0.1, halves up. Suggestions are ranked on this rounded score.
     pub score: f64,
     /// Every criterion, weight 0 included.
     pub criteria: Vec<CriterionExplanation>,
@@ -241,6 +245,8 @@ pub struct ChildSuggestion {
     /// the caller's authority, else shared profiles.
     pub children: Vec<ChildRecord>,
     pub sibling_group_id: Option<ID>,
+    /// 0 to 100: `100 × Σ weight·score / Σ weight` over the criteria (DISTANCE banded),
+    /// rounded to 0.1, halves up. Suggestions are ranked on this rounded score.
     pub score: f64,
     pub criteria: Vec<CriterionExplanation>,
 }
@@ -382,14 +388,14 @@ pub struct MatchingQuery;
 #[Object]
 impl MatchingQuery {
     /// Households for a child — or for its must-stay-together sibling group, matched as one
-    /// unit — ranked by score; ties go to the household waiting longest since approval,
-    /// then the lowest id (FAMILY_FINDER, DECISION_MAKER). Name either `childId` or
-    /// `siblingGroupId`. `weights` overrides some of the consortium's weights for this
-    /// query (audited). `asOf` (not in the future, not before 1900) is the date ages,
-    /// waiting days and the time since approval are counted to; nothing else is turned
-    /// back: who is in the pool, the records' needs, preferences and locations, declined
-    /// pairs and holding links are as they stand now, so an earlier result is reproduced
-    /// only while none of those has changed since.
+    /// unit — ranked by score (rounded to 0.1); ties go to the household waiting longest
+    /// since approval, then the lowest id (FAMILY_FINDER, DECISION_MAKER). Name either
+    /// `childId` or `siblingGroupId`. `weights` overrides some of the consortium's weights
+    /// for this query (audited). `asOf` (not in the future, not before 1900) is the date
+    /// ages, waiting days and the time since approval are counted to; nothing else is
+    /// turned back: who is in the pool, the records' needs, preferences and locations,
+    /// declined pairs and holding links are as they stand now, so an earlier result is
+    /// reproduced only while none of those has changed since.
     #[graphql(
         complexity = "crate::graphql::limits::page_cost(first, DEFAULT_SUGGESTIONS, child_complexity)"
     )]
@@ -485,10 +491,10 @@ impl MatchingQuery {
     }
 
     /// Waiting children — single children, and must-stay-together sibling groups as one
-    /// unit — for a household, ranked by score; ties go to the child waiting longest
-    /// (FAMILY_FINDER, DECISION_MAKER). The same rules and scores as `matchSuggestions`,
-    /// and the same `asOf`: ages and waiting counted to that date, everything else as it
-    /// stands now.
+    /// unit — for a household, ranked by score (rounded to 0.1); ties go to the child
+    /// waiting longest, then the lowest id (FAMILY_FINDER, DECISION_MAKER). The same
+    /// rules and scores as `matchSuggestions`, and the same `asOf`: ages and waiting
+    /// counted to that date, everything else as it stands now.
     #[graphql(
         complexity = "crate::graphql::limits::page_cost(first, DEFAULT_SUGGESTIONS, child_complexity)"
     )]

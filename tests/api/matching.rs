@@ -315,16 +315,16 @@ async fn suggestions_are_explained_as_worked_by_hand(app: TestApp) {
     //     (2+2+1+2+0+2)/6 = 1.5 levels, /3 = 0.5;
     //   age fit: 0–96 months, centre 48, child 48 months: 1;
     //   identity: religion and language both met: 1;
-    //   distance: 1° of latitude = 111.195 km, (250 − 111.195)/200 = 0.694;
+    //   distance: 1° of latitude = 111.195 km, but the 50 km grid squares' centres are
+    //     152 km apart: the 150–200 km band, scored at 175 km, (250 − 175)/200 = 0.375;
     //   waiting: approved 365 days before: 1;
     //   same authority (alder): 1.
-    //   score = 100 × (3·0.5 + 2·1 + 2·1 + 1·0.694 + 1·1 + 0.5·1) / 9.5 = 80.99.
-    let one_degree_km = 6371.0088 * 1f64.to_radians();
-    let h1_distance = (250.0 - one_degree_km) / 200.0;
+    //   score = 100 × (3·0.5 + 2·1 + 2·1 + 1·0.375 + 1·1 + 0.5·1) / 9.5 = 77.63 → 77.6.
+    let h1_distance: f64 = 0.375;
     let h1_score = 100.0 * (1.5 + 2.0 + 2.0 + h1_distance + 1.0 + 0.5) / 9.5;
-    assert!((h1_score - 80.9897).abs() < 1e-3);
+    assert!((h1_score - 77.6316).abs() < 1e-3);
     let top = &s[0];
-    assert!(close(&top["score"], h1_score), "{top:#}");
+    assert!(close(&top["score"], 77.6), "{top:#}");
     assert_eq!(top["household"]["__typename"], "Household");
     assert_eq!(top["household"]["applicantOneName"], "Alder Oak Applicant");
     let criteria = top["criteria"].as_array().unwrap();
@@ -352,7 +352,7 @@ async fn suggestions_are_explained_as_worked_by_hand(app: TestApp) {
             "DISTANCE",
             h1_distance,
             1.0,
-            "100–150 km from the birth family area, for contact",
+            "about 150–200 km from the birth family area, for contact",
         ),
         (
             "WAITING_TIME",
@@ -370,11 +370,17 @@ async fn suggestions_are_explained_as_worked_by_hand(app: TestApp) {
         assert_eq!(c["reason"], reason);
     }
 
-    // H2 (birch) 61.45 and H3 (elm, another authority so 0 for same authority) 49.12.
-    let h2_score = 100.0 * (2.5 + 4.0 / 3.0 + 1.0 + 0.5 + 184.0 / 365.0) / 9.5;
-    let h3_score = 100.0 * (12.0 / 18.0 + 1.0 + 1.0 + 1.0 + 1.0) / 9.5;
-    assert!(close(&s[1]["score"], h2_score), "{:#}", s[1]);
-    assert!(close(&s[2]["score"], h3_score), "{:#}", s[2]);
+    // H2 (birch) 61.45 → 61.4 and H3 (elm, another authority so 0 for same authority;
+    // 22 km away but in the next grid square, 55 km between centres: 0.875) 47.81 → 47.8.
+    let h2_score: f64 = 100.0 * (2.5 + 4.0 / 3.0 + 1.0 + 0.5 + 184.0 / 365.0) / 9.5;
+    let h3_score: f64 = 100.0 * (12.0 / 18.0 + 1.0 + 1.0 + 0.875 + 1.0) / 9.5;
+    assert!((h2_score - 61.4468).abs() < 1e-3 && (h3_score - 47.8070).abs() < 1e-3);
+    assert!(close(&s[1]["score"], 61.4), "{:#}", s[1]);
+    assert!(close(&s[2]["score"], 47.8), "{:#}", s[2]);
+    assert_eq!(
+        s[2]["criteria"][3]["reason"],
+        "about 50–100 km from the birth family area, for contact"
+    );
     assert_eq!(
         s[1]["criteria"][5]["reason"],
         "another authority (cross-boundary)"
@@ -487,8 +493,8 @@ async fn weights_are_set_by_the_consortium_and_overridden_per_query(app: TestApp
     let w = example(&app).await;
     let ff = app.role("alder", "FAMILY_FINDER");
     // Needs headroom and same authority set to 0 (weights 2 + 2 + 1 + 1 = 6):
-    //   H1 = 100 × (2 + 2 + 0.694 + 1) / 6 = 94.9; H2 = 100 × (4/3 + 1 + 0.5 + 0.504) / 6
-    //   = 55.6; H3 = 100 × (1 + 1 + 1 + 1) / 6 = 66.7: H3 now ranks above H2.
+    //   H1 = 100 × (2 + 2 + 0.375 + 1) / 6 = 89.6; H2 = 100 × (4/3 + 1 + 0.5 + 0.504) / 6
+    //   = 55.6; H3 = 100 × (1 + 1 + 0.875 + 1) / 6 = 64.6: H3 now ranks above H2.
     let data = app
         .ok(
             &ff,
@@ -514,7 +520,7 @@ async fn weights_are_set_by_the_consortium_and_overridden_per_query(app: TestApp
         ids,
         vec![w.h1.clone(), profile_id(&w.h3), profile_id(&w.h2)]
     );
-    assert!(close(&r["suggestions"][1]["score"], 400.0 / 6.0));
+    assert!(close(&r["suggestions"][1]["score"], 64.6));
 
     // Refused weights name the field.
     let body = app
@@ -1283,4 +1289,311 @@ async fn suggestions_see_every_write_at_once_on_every_replica(app: TestApp) {
         let body = replica.ok(&ff, SUGGESTIONS, variables.clone()).await;
         assert!(!offered(&body), "offered while on hold: {body:#}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// No exact location crosses authorities
+// ---------------------------------------------------------------------------------------
+
+both_backends!(
+    many_own_households_locate_another_authoritys_birth_family_no_finer_than_a_band,
+    many_own_children_locate_another_authoritys_household_no_finer_than_a_band
+);
+
+const CHILD_SUGGESTIONS_WEIGHTED: &str = r#"
+query($household: ID!, $weights: MatchWeightsInput, $asOf: Date) {
+  childSuggestions(householdId: $household, first: 100, weights: $weights, asOf: $asOf) {
+    suggestions {
+      score
+      children { ... on Child { id } ... on ChildProfile { id } }
+      criteria { criterion score reason }
+    }
+  }
+}"#;
+
+/// What a caller reads of a suggestion that could depend on a location: the score, and
+/// the DISTANCE criterion's score and reason.
+type Observed = (f64, f64, String);
+
+fn observed_in_answer(suggestion: &Value) -> Observed {
+    let distance = suggestion["criteria"]
+        .as_array()
+        .expect("criteria")
+        .iter()
+        .find(|c| c["criterion"] == "DISTANCE")
+        .expect("DISTANCE explained");
+    (
+        suggestion["score"].as_f64().expect("score"),
+        distance["score"].as_f64().expect("distance score"),
+        distance["reason"].as_str().expect("reason").to_owned(),
+    )
+}
+
+fn observed_in_result(result: &permanence::domain::matching::MatchResult) -> Option<Observed> {
+    let s = result.suggestions.first()?;
+    let d = s
+        .criteria
+        .iter()
+        .find(|c| c.criterion == permanence::domain::matching::Criterion::Distance)?;
+    Some((s.score, d.score, d.reason.clone()))
+}
+
+/// The weights a caller may send to isolate the distance criterion, and the consortium's.
+fn probe_weights() -> [(Value, ValidWeights); 2] {
+    use permanence::domain::matching::{Criterion, Weights};
+    let distance_only = Criterion::ALL
+        .iter()
+        .fold(Weights::default(), |w, c| {
+            w.with(*c, if *c == Criterion::Distance { 1.0 } else { 0.0 })
+        })
+        .validate()
+        .expect("valid");
+    [
+        (
+            json!({ "needsHeadroom": 0.0, "ageFit": 0.0, "identity": 0.0, "distance": 1.0,
+                    "waitingTime": 0.0, "sameAuthority": 0.0 }),
+            distance_only,
+        ),
+        (Value::Null, ValidWeights::default()),
+    ]
+}
+
+/// 25 own positions on a 5 × 5 grid, 0.3° of latitude and 0.45° of longitude apart,
+/// around (not on) `hidden`.
+fn own_positions(hidden: (f64, f64)) -> Vec<(f64, f64)> {
+    let (lat, lon) = (hidden.0 + 0.07, hidden.1 - 0.11);
+    (-2..=2)
+        .flat_map(|i| (-2..=2).map(move |j| (lat + f64::from(i) * 0.3, lon + f64::from(j) * 0.45)))
+        .collect()
+}
+
+/// Every position (searched every 0.02° around `hidden`) at which the hidden record would
+/// have given every answer observed; `answer(own, at, weights)` is what the engine reports
+/// for the caller's own position `own` and the hidden record at `at`.
+fn consistent_region(
+    hidden: (f64, f64),
+    seen: &[((f64, f64), usize, Observed)],
+    answer: impl Fn((f64, f64), (f64, f64), &ValidWeights) -> Option<Observed>,
+) -> Vec<(f64, f64)> {
+    let weights = probe_weights();
+    let mut region = Vec::new();
+    for i in -45..=45 {
+        for j in -70..=70 {
+            let at = (
+                hidden.0 + f64::from(i) * 0.02,
+                hidden.1 + f64::from(j) * 0.02,
+            );
+            // Within 10⁻⁹: the positions sent as JSON may come back an ulp apart.
+            let same = |replayed: Option<Observed>, obs: &Observed| {
+                replayed.is_some_and(|r| {
+                    (r.0 - obs.0).abs() < 1e-9 && (r.1 - obs.1).abs() < 1e-9 && r.2 == obs.2
+                })
+            };
+            if seen
+                .iter()
+                .all(|(own, w, obs)| same(answer(*own, at, &weights[*w].1), obs))
+            {
+                region.push(at);
+            }
+        }
+    }
+    region
+}
+
+/// North–south and east–west extent (km) of a set of positions.
+fn extent_km(region: &[(f64, f64)]) -> (f64, f64) {
+    let span = |xs: Vec<f64>| {
+        xs.iter().cloned().fold(f64::MIN, f64::max) - xs.iter().cloned().fold(f64::MAX, f64::min)
+    };
+    let km_per_degree = 6371.0088 * 1f64.to_radians();
+    let mid = region.iter().map(|p| p.0).sum::<f64>() / region.len() as f64;
+    (
+        span(region.iter().map(|p| p.0).collect()) * km_per_degree,
+        span(region.iter().map(|p| p.1).collect()) * km_per_degree * mid.to_radians().cos(),
+    )
+}
+
+async fn many_own_households_locate_another_authoritys_birth_family_no_finer_than_a_band(
+    app: TestApp,
+) {
+    // Birch's child, whose birth family area is never shown across authorities.
+    let hidden = (51.87, -2.04);
+    let secret = waiting_child(
+        &app,
+        "birch",
+        "Secret",
+        json!({ "birthFamilyArea": { "location": { "lat": hidden.0, "lon": hidden.1 } } }),
+    )
+    .await;
+    // An alder household that alder's recruitment officer moves from place to place,
+    // alder's family finder asking each time for children, with the consortium's weights
+    // and with distance alone weighted: 25 own households, in effect.
+    let own = household_approved_on(
+        &app,
+        "alder",
+        "Alder Mover",
+        "2023-01-15",
+        json!({ "approval": { "capacity": 2, "ageMinMonths": 0, "ageMaxMonths": 120,
+                              "acceptsNeeds": needs("HIGH"), "acceptsSiblings": true } }),
+    )
+    .await;
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    let ff = app.role("alder", "FAMILY_FINDER");
+    let mut version = app
+        .ok(
+            &ro,
+            "query($id: ID!) { household(id: $id) { version } }",
+            json!({ "id": own }),
+        )
+        .await["household"]["version"]
+        .as_i64()
+        .expect("version");
+    let mut seen = Vec::new();
+    for position in own_positions(hidden) {
+        let data = app
+            .ok(
+                &ro,
+                "mutation($i: UpdateHouseholdInput!) { updateHousehold(input: $i) { household { version } } }",
+                json!({ "i": { "id": own, "expectedVersion": version,
+                               "location": { "lat": position.0, "lon": position.1 } } }),
+            )
+            .await;
+        version = data["updateHousehold"]["household"]["version"]
+            .as_i64()
+            .expect("version");
+        for (w, (weights, _)) in probe_weights().iter().enumerate() {
+            let data = app
+                .ok(
+                    &ff,
+                    CHILD_SUGGESTIONS_WEIGHTED,
+                    json!({ "household": own, "weights": weights, "asOf": AS_OF }),
+                )
+                .await;
+            let suggestion = data["childSuggestions"]["suggestions"]
+                .as_array()
+                .expect("suggestions")
+                .iter()
+                .find(|s| number(s["children"][0]["id"].as_str().unwrap()) == number(&secret))
+                .expect("the secret child suggested")
+                .clone();
+            seen.push((position, w, observed_in_answer(&suggestion)));
+        }
+    }
+
+    // What the engine reports for the household at `own` and the birth family at `at`.
+    let db = &app.state.db;
+    let child_row = entity::child::Entity::find_by_id(number(&secret))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("child");
+    let household_row = entity::household::Entity::find_by_id(number(&own))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("household");
+    let as_of: NaiveDate = AS_OF.parse().unwrap();
+    let answer = |own: (f64, f64), at: (f64, f64), weights: &ValidWeights| {
+        let mut child = matching_store::match_child(&child_row);
+        child.birth_family = Some(permanence::domain::matching::GeoPoint::new(at.0, at.1));
+        let subject = MatchSubject::new(&[child]).expect("subject");
+        let mut household = matching_store::candidate(&household_row, false);
+        household.location = Some(permanence::domain::matching::GeoPoint::new(own.0, own.1));
+        observed_in_result(&permanence::domain::matching::evaluate_children(
+            &household,
+            &[subject],
+            weights,
+            as_of,
+            1,
+        ))
+    };
+    let region = consistent_region(hidden, &seen, answer);
+    assert!(region.contains(&hidden), "the engine replayed as served");
+    // A 50 km band each way at least (less twice the 0.02° search step, 4.4 km): exact
+    // scores left the one true position.
+    let (north_south, east_west) = extent_km(&region);
+    assert!(north_south >= 45.0, "{north_south} km north–south");
+    assert!(east_west >= 45.0, "{east_west} km east–west");
+}
+
+async fn many_own_children_locate_another_authoritys_household_no_finer_than_a_band(app: TestApp) {
+    // Birch's household, whose shared profile shows its area to 0.1°.
+    let hidden = (52.33, -1.27);
+    let secret = household_approved_on(
+        &app,
+        "birch",
+        "Birch Secret",
+        "2023-01-15",
+        json!({ "approval": { "capacity": 2, "ageMinMonths": 0, "ageMaxMonths": 120,
+                              "acceptsNeeds": needs("HIGH"), "acceptsSiblings": true },
+                "location": { "lat": hidden.0, "lon": hidden.1 } }),
+    )
+    .await;
+    // An alder child whose social worker moves its birth family area from place to
+    // place, alder's family finder asking each time for households: 25 own children, in
+    // effect.
+    let own = waiting_child(&app, "alder", "Mover", json!({})).await;
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    let ff = app.role("alder", "FAMILY_FINDER");
+    let mut seen = Vec::new();
+    for position in own_positions(hidden) {
+        let version = app
+            .ok(
+                &sw,
+                "query($id: ID!) { child(id: $id) { version } }",
+                json!({ "id": own }),
+            )
+            .await["child"]["version"]
+            .clone();
+        app.ok(
+            &sw,
+            "mutation($i: UpdateChildInput!) { updateChild(input: $i) { child { id } } }",
+            json!({ "i": { "id": own, "expectedVersion": version,
+                           "birthFamilyArea": { "location": { "lat": position.0, "lon": position.1 } } } }),
+        )
+        .await;
+        for (w, (weights, _)) in probe_weights().iter().enumerate() {
+            let data = app
+                .ok(
+                    &ff,
+                    SUGGESTIONS,
+                    json!({ "child": own, "weights": weights, "asOf": AS_OF, "first": 100 }),
+                )
+                .await;
+            let suggestion = data["matchSuggestions"]["suggestions"]
+                .as_array()
+                .expect("suggestions")
+                .iter()
+                .find(|s| number(s["household"]["id"].as_str().unwrap()) == number(&secret))
+                .expect("the secret household suggested")
+                .clone();
+            seen.push((position, w, observed_in_answer(&suggestion)));
+        }
+    }
+
+    let db = &app.state.db;
+    let child_row = entity::child::Entity::find_by_id(number(&own))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("child");
+    let household_row = entity::household::Entity::find_by_id(number(&secret))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("household");
+    let as_of: NaiveDate = AS_OF.parse().unwrap();
+    let answer = |own: (f64, f64), at: (f64, f64), weights: &ValidWeights| {
+        let mut child = matching_store::match_child(&child_row);
+        child.birth_family = Some(permanence::domain::matching::GeoPoint::new(own.0, own.1));
+        let subject = MatchSubject::new(&[child]).expect("subject");
+        let mut household = matching_store::candidate(&household_row, false);
+        household.location = Some(permanence::domain::matching::GeoPoint::new(at.0, at.1));
+        observed_in_result(&evaluate(&subject, &[household], weights, as_of, 1))
+    };
+    let region = consistent_region(hidden, &seen, answer);
+    assert!(region.contains(&hidden), "the engine replayed as served");
+    let (north_south, east_west) = extent_km(&region);
+    assert!(north_south >= 45.0, "{north_south} km north–south");
+    assert!(east_west >= 45.0, "{east_west} km east–west");
 }
