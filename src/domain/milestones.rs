@@ -230,13 +230,22 @@ impl MilestoneDates {
     }
 
     /// Whether the child has an active adoption plan and is not yet matched: the condition
-    /// (with sharing) for appearing in the consortium pool.
+    /// (with sharing) for appearing in the consortium pool. The one definition of
+    /// "waiting for a match"; the store's SQL form (`store::children::status_condition`)
+    /// is tested against it.
     pub fn is_waiting(&self) -> bool {
-        self.waiting_since().is_some()
-            && self.match_decision_on.is_none()
-            && self.placed_on.is_none()
-            && self.plan_changed_on.is_none()
-            && self.placement_order_revoked_on.is_none()
+        self.is_waiting_on(NaiveDate::MAX)
+    }
+
+    /// [`Self::is_waiting`] as of a date: an active plan (a SHOBPA decision or a placement
+    /// order) on or before it, and no match, placement, plan change or revocation by then.
+    pub fn is_waiting_on(&self, as_of: NaiveDate) -> bool {
+        let by = |d: Option<NaiveDate>| d.is_some_and(|d| d <= as_of);
+        by(self.waiting_since())
+            && !by(self.match_decision_on)
+            && !by(self.placed_on)
+            && !by(self.plan_changed_on)
+            && !by(self.placement_order_revoked_on)
     }
 }
 

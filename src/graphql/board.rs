@@ -818,14 +818,21 @@ fn fee(children: Shown<u64>, fees: u64) -> SuppressedCount {
     }
 }
 
-/// Whether a child not yet placed was waiting for a match as of the date: an active plan
-/// (SHOBPA decision or placement order) and no match, plan change or revocation by then.
+/// Whether a child not yet placed was waiting for a match as of the date
+/// ([`MilestoneDates::is_waiting_on`]).
 fn waiting_for_match(c: &store::reports::UnplacedRow, as_of: NaiveDate) -> bool {
-    let by = |d: Option<NaiveDate>| d.is_some_and(|d| d <= as_of);
-    (by(c.shobpa_decision_on) || by(c.placement_order_on))
-        && !by(c.match_decision_on)
-        && !by(c.plan_changed_on)
-        && !by(c.placement_order_revoked_on)
+    crate::domain::MilestoneDates {
+        entered_care_on: c.entered_care_on,
+        adoption_plan_on: c.adoption_plan_on,
+        shobpa_decision_on: c.shobpa_decision_on,
+        placement_order_on: c.placement_order_on,
+        match_decision_on: c.match_decision_on,
+        placed_on: c.placed_on,
+        plan_changed_on: c.plan_changed_on,
+        placement_order_revoked_on: c.placement_order_revoked_on,
+        ..Default::default()
+    }
+    .is_waiting_on(as_of)
 }
 
 /// The authorities of an adoption report: those named, else the actor's own, else (board
