@@ -417,11 +417,18 @@ impl Extension for AdmissionExtension {
 /// abort the process.
 pub fn check_document(query: &str, limits: &QueryLimits) -> ServerResult<()> {
     check_size(query, limits)?;
-    let depth = bracket_depth(query, limits.max_nesting);
-    if depth > limits.max_nesting {
-        return Err(too_nested("query", limits.max_nesting));
+    match bracket_depth(query, limits.max_nesting) {
+        Ok(depth) if depth > limits.max_nesting => Err(too_nested("query", limits.max_nesting)),
+        Ok(_) => Ok(()),
+        Err(why) => {
+            let mut extensions = ErrorExtensionValues::default();
+            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("field", "query");
+            let mut error = ServerError::new(format!("the query does not parse: {why}"), None);
+            error.extensions = Some(extensions);
+            Err(error)
+        }
     }
-    Ok(())
 }
 
 /// Refuses variables whose lists and objects nest deeper than the nesting limit, or that
@@ -551,7 +558,15 @@ fn too_nested(field: &str, max: usize) -> ServerError {
 /// The deepest nesting of `{`, `[` and `(` in a GraphQL document, outside strings, block
 /// strings and comments. The scan stops once the depth is over `max` (and returns it), so
 /// it costs at most one pass over the text and no recursion.
-fn bracket_depth(text: &str, max: usize) -> usize {
+///
+/// Brackets inside a string are not counted, so the scan must read strings exactly as the
+/// parser will, or a crafted string could hide real nesting from it. It therefore refuses
+/// (`Err`) every string the GraphQL lexer would refuse: a block string without its closing
+/// `"""`, a string broken by a line end or the end of the text, an escape other than
+/// `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t` and `\u`. (The parser backtracks over such
+/// text — an unclosed `"""` is read as `""` followed by a new string — and sees brackets
+/// the scan skipped.) What is left has one reading, the parser's.
+fn bracket_depth(text: &str, max: usize) -> Result<usize, &'static str> {
     let bytes = text.as_bytes();
     let at = |i: usize, pattern: &[u8]| bytes.get(i..).is_some_and(|r| r.starts_with(pattern));
     let (mut i, mut depth, mut deepest) = (0, 0usize, 0usize);
@@ -565,8 +580,10 @@ fn bracket_depth(text: &str, max: usize) -> usize {
             }
             b'"' if at(i, b"\"\"\"") => {
                 i += 3;
-                while i < bytes.len() {
-                    if at(i, b"\\\"\"\"") {
+                loop {
+                    if i >= bytes.len() {
+                        return Err("a block string is not closed with \"\"\"");
+                    } else if at(i, b"\\\"\"\"") {
                         i += 4;
                     } else if at(i, b"\"\"\"") {
                         i += 3;
@@ -579,15 +596,22 @@ fn bracket_depth(text: &str, max: usize) -> usize {
             }
             b'"' => {
                 i += 1;
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'\\' => i += 2,
-                        b'"' => {
+                loop {
+                    match bytes.get(i) {
+                        None | Some(b'\n' | b'\r') => {
+                            return Err("a string is not closed on its line");
+                        }
+                        Some(b'\\') => match bytes.get(i + 1) {
+                            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u') => {
+                                i += 2;
+                            }
+                            _ => return Err("a string has an escape GraphQL does not know"),
+                        },
+                        Some(b'"') => {
                             i += 1;
                             break;
                         }
-                        b'\n' | b'\r' => break,
-                        _ => i += 1,
+                        Some(_) => i += 1,
                     }
                 }
                 continue;
@@ -597,7 +621,7 @@ fn bracket_depth(text: &str, max: usize) -> usize {
                 if depth > deepest {
                     deepest = depth;
                     if deepest > max {
-                        return deepest;
+                        return Ok(deepest);
                     }
                 }
             }
@@ -606,7 +630,7 @@ fn bracket_depth(text: &str, max: usize) -> usize {
         }
         i += 1;
     }
-    deepest
+    Ok(deepest)
 }
 
 /// Refuses a document over the size limit (before anything reads it).
@@ -815,17 +839,37 @@ mod tests {
 
     #[test]
     fn brackets_in_strings_block_strings_and_comments_are_not_nesting() {
-        assert_eq!(bracket_depth("{ a(b: [[1]]) { c } }", 99), 4);
-        assert_eq!(bracket_depth(r#"{ a(b: "[[[\"[[[") }"#, 99), 2);
+        assert_eq!(bracket_depth("{ a(b: [[1]]) { c } }", 99), Ok(4));
+        assert_eq!(bracket_depth(r#"{ a(b: "[[[\"[[[") }"#, 99), Ok(2));
+        assert_eq!(bracket_depth(r#"{ a(b: "\\[[[\u00e9\/") }"#, 99), Ok(2));
         assert_eq!(
             bracket_depth("{ a(b: \"\"\"[[[ \\\"\"\" ((( \"\"\") }", 99),
-            2
+            Ok(2)
         );
-        assert_eq!(bracket_depth("{ a # {{{{{{\n }", 99), 1);
-        // An unterminated string ends at the line's end, as the lexer ends it.
-        assert_eq!(bracket_depth("{ a(b: \"[[[\n [[[ ) }", 99), 5);
+        assert_eq!(bracket_depth("{ a # {{{{{{\n }", 99), Ok(1));
         // The scan stops one past the limit.
-        assert_eq!(bracket_depth(&"[".repeat(10_000), 32), 33);
+        assert_eq!(bracket_depth(&"[".repeat(10_000), 32), Ok(33));
+    }
+
+    #[test]
+    fn strings_the_lexer_would_refuse_are_refused_before_their_brackets_can_hide() {
+        // An unclosed block string: the parser reads `""` and then a new string, and sees
+        // the brackets after it.
+        let hidden = format!(
+            "{{ a(b: [\"\"\" \" {}1{} ]) }}",
+            "[".repeat(3000),
+            "]".repeat(3000)
+        );
+        assert!(bracket_depth(&hidden, 32).is_err());
+        for malformed in [
+            "{ a(b: \"\"\"[[[ ) }",
+            "{ a(b: \"[[[\n ) }",
+            "{ a(b: \"[[[",
+            "{ a(b: \"\\q[[[\") }",
+            "{ a(b: \"abc\\\n[[[\") }",
+        ] {
+            assert!(bracket_depth(malformed, 99).is_err(), "{malformed:?}");
+        }
     }
 }
 
@@ -925,6 +969,56 @@ mod fuzz {
         })
     }
 
+    const QUOTES: &[&str] = &[
+        "\"",
+        "\"\"\"",
+        "\"\"\" \"",
+        "\"\"\"\"",
+        "\\",
+        "\\\"",
+        "\\\"\"\"",
+        "\n",
+        "#",
+        " ",
+        "a",
+        "\\u",
+    ];
+
+    /// Openings that have fooled, or could fool, a scan reading strings differently from
+    /// the parser (an unclosed block string is read by the parser as `""` then a string).
+    const OPENINGS: &[&str] = &[
+        "\"\"\" \" ",
+        "\"\"\" \"",
+        "\"\"\"",
+        "\"\"\"\" ",
+        "\" ",
+        "\"\\\" ",
+        "\"\\q ",
+        "\"\"\"\\\"\"\" ",
+        "# ",
+        "\"a\n",
+    ];
+
+    /// Deep brackets behind quotes, escapes and comment marks: whatever reading of the
+    /// quotes the scan takes, it must not be one that hides brackets the parser sees.
+    fn quoted_then_deep() -> impl Strategy<Value = String> {
+        (
+            proptest::sample::select(OPENINGS),
+            proptest::collection::vec(proptest::sample::select(QUOTES), 0..3),
+            300usize..1_500,
+            proptest::collection::vec(proptest::sample::select(QUOTES), 0..4),
+        )
+            .prop_map(|(opening, more, depth, after)| {
+                format!(
+                    "{{ echo(lists: [{opening}{}{}1{} {}]) }}",
+                    more.concat(),
+                    "[".repeat(depth),
+                    "]".repeat(depth),
+                    after.concat()
+                )
+            })
+    }
+
     /// A JSON value nested up to `max` deep (within serde_json's own limit of 128).
     fn deep_json() -> impl Strategy<Value = (serde_json::Value, usize)> {
         (0usize..120, any::<bool>()).prop_map(|(depth, lists)| {
@@ -968,10 +1062,15 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(192))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn malformed_documents_are_answered(document in token_soup()) {
+            let _ = run(Request::new(document));
+        }
+
+        #[test]
+        fn deep_brackets_behind_quotes_never_reach_the_parser(document in quoted_then_deep()) {
             let _ = run(Request::new(document));
         }
 

@@ -734,6 +734,26 @@ async fn values_nested_thousands_deep_are_refused_over_post_get_and_the_websocke
         assert_too_nested(&body, "query");
     }
 
+    // A block string left open hides nothing: the parser would read `""` and then a new
+    // string, and see the brackets after it; such a string is refused before parsing.
+    let unclosed = format!(
+        "{{ children(filter: {{ authorityIds: [\"\"\" \" {}\"x\"{} ] }}) {{ totalCount }} }}",
+        "[".repeat(1_000),
+        "]".repeat(1_000)
+    );
+    let (status, _, body) = post(&app, None, &json!({ "query": unclosed })).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{body:#}"
+    );
+    assert!(
+        message_of(&body).contains("block string is not closed"),
+        "{body:#}"
+    );
+    still_answers(&app).await;
+
     // Brackets inside strings, block strings and comments are text, not nesting.
     let quoted = format!(
         "{{ node(id: \"{}\") {{ id }} }} # {}\n",
