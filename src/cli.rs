@@ -379,7 +379,7 @@ mod tests {
     #[test]
     fn ttl_refuses_what_is_not_a_duration() {
         for bad in ["", "8x", "h", "-1h", "eight hours"] {
-            let error = ttl_of(&["--ttl", bad]).expect_err(bad);
+            let error = ttl_of(&[&format!("--ttl={bad}")]).expect_err(bad);
             assert_eq!(
                 error.kind(),
                 clap::error::ErrorKind::ValueValidation,

@@ -25,7 +25,10 @@ fn the_bench_is_refused_in_production_before_it_contacts_the_server() {
         .expect("run permanence-bench");
 
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "the bench must be refused: {stderr}");
+    assert!(
+        !output.status.success(),
+        "the bench must be refused: {stderr}"
+    );
     assert!(
         stderr.contains("refused when PERMANENCE_ENV=production"),
         "says why: {stderr}"
