@@ -240,9 +240,6 @@ pub enum Command {
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
-    /// Drive load against a running server and report latency, throughput, errors and the
-    /// server's peak memory (refused in production: it mints its own tokens).
-    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -310,80 +307,84 @@ pub struct TokenArgs {
         value_delimiter = ','
     )]
     pub consortium_roles: Vec<String>,
-    /// Lifetime, e.g. `8h`, `30m`, `2d`.
-    #[arg(long, env = "PERMANENCE_TOKEN_TTL", default_value = "8h")]
-    pub ttl: String,
+    /// Lifetime: a duration such as `8h`, `30m`, `2d` or `1h30m`, or a number of seconds.
+    #[arg(
+        long,
+        env = "PERMANENCE_TOKEN_TTL",
+        default_value = "8h",
+        value_parser = parse_ttl
+    )]
+    pub ttl: std::time::Duration,
 }
 
-/// `permanence bench`: a reproducible HTTP load run against a real server (see
-/// [`crate::bench`]). The tokens are minted with the global JWT settings, which must match
-/// the server's.
-#[derive(Clone, Debug, Args)]
-pub struct BenchArgs {
-    /// The server: its base URL or its `/graphql` endpoint.
-    #[arg(
-        long,
-        env = "PERMANENCE_BENCH_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub url: String,
-    /// Scenarios to run, in this order (repeatable or comma-separated); `recruitmentFunnel`
-    /// and `scorecard` stand for their cold and warm runs. Default: all of them.
-    #[arg(
-        long = "scenario",
-        env = "PERMANENCE_BENCH_SCENARIOS",
-        value_delimiter = ','
-    )]
-    pub scenarios: Vec<String>,
-    /// Measured time of each scenario, e.g. `10s`, `1m` (ignored with `--requests`).
-    #[arg(
-        long,
-        env = "PERMANENCE_BENCH_DURATION",
-        default_value = "10s",
-        value_parser = humantime::parse_duration
-    )]
-    pub duration: std::time::Duration,
-    /// Unmeasured warm-up before each scenario's measured run, e.g. `2s`; `0s` for none.
-    #[arg(
-        long,
-        env = "PERMANENCE_BENCH_WARMUP",
-        default_value = "2s",
-        value_parser = humantime::parse_duration
-    )]
-    pub warmup: std::time::Duration,
-    /// Measure exactly this many requests per scenario instead of a duration (for the write
-    /// mix: writes, not counting the re-reads and retries after a `CONFLICT`).
-    #[arg(long, env = "PERMANENCE_BENCH_REQUESTS")]
-    pub requests: Option<u64>,
-    /// Concurrent clients for every scenario, instead of each scenario's own default.
-    #[arg(long, env = "PERMANENCE_BENCH_CLIENTS")]
-    pub clients: Option<usize>,
-    /// The server's process id: its peak RSS (`VmHWM`) is read from `/proc` at the end,
-    /// and its RSS sampled during each scenario.
-    #[arg(long, env = "PERMANENCE_BENCH_SERVER_PID")]
-    pub server_pid: Option<u32>,
-    /// Print a machine-readable JSON summary on stdout instead of the table.
-    #[arg(long, env = "PERMANENCE_BENCH_JSON")]
-    pub json: bool,
-    /// The consortium to load (`synthetic` from `seed synthetic`, `demo` from `seed demo`).
-    #[arg(long, env = "PERMANENCE_BENCH_CONSORTIUM", default_value = "synthetic")]
-    pub consortium: String,
-    /// Random seed for the choice of records and the order of operations.
-    #[arg(long, env = "PERMANENCE_BENCH_SEED", default_value_t = 1)]
-    pub seed: u64,
-    /// Most records of each kind collected per authority when looking up ids at start-up.
-    #[arg(long, env = "PERMANENCE_BENCH_DISCOVER_LIMIT", default_value_t = 5000)]
-    pub discover_limit: usize,
-    /// Children and households of each kind the write mix works on; fewer means more
-    /// contention (and more expected `CONFLICT`s).
-    #[arg(long, env = "PERMANENCE_BENCH_WRITE_TARGETS", default_value_t = 64)]
-    pub write_targets: usize,
-    /// Longest wait for one response before it counts as a `TIMEOUT` error.
-    #[arg(
-        long,
-        env = "PERMANENCE_BENCH_TIMEOUT",
-        default_value = "30s",
-        value_parser = humantime::parse_duration
-    )]
-    pub timeout: std::time::Duration,
+/// A token lifetime: a `humantime` duration (`8h`, `30m`, `2d`, `1h30m`), or a bare number
+/// of seconds, which `--ttl` has always accepted.
+pub fn parse_ttl(ttl: &str) -> Result<std::time::Duration, humantime::DurationError> {
+    let ttl = ttl.trim();
+    match ttl.parse::<u64>() {
+        Ok(seconds) => Ok(std::time::Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(ttl),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn ttl_of(args: &[&str]) -> Result<Duration, clap::Error> {
+        let base = [
+            "permanence",
+            "token",
+            "--sub",
+            "u-1",
+            "--consortium",
+            "demo",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(args))?;
+        match cli.command {
+            Command::Token(token) => Ok(token.ttl),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ttl_takes_durations_with_units_and_bare_seconds() {
+        assert_eq!(
+            ttl_of(&[]).unwrap(),
+            Duration::from_secs(8 * 3600),
+            "default"
+        );
+        assert_eq!(
+            ttl_of(&["--ttl", "8h"]).unwrap(),
+            Duration::from_secs(8 * 3600)
+        );
+        assert_eq!(
+            ttl_of(&["--ttl", "30m"]).unwrap(),
+            Duration::from_secs(30 * 60)
+        );
+        assert_eq!(
+            ttl_of(&["--ttl", "1d"]).unwrap(),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(ttl_of(&["--ttl", "90s"]).unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            ttl_of(&["--ttl", "1h30m"]).unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(ttl_of(&["--ttl", "90"]).unwrap(), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn ttl_refuses_what_is_not_a_duration() {
+        for bad in ["", "8x", "h", "-1h", "eight hours"] {
+            let error = ttl_of(&[&format!("--ttl={bad}")]).expect_err(bad);
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad}"
+            );
+        }
+    }
 }

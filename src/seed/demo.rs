@@ -6,6 +6,8 @@
 //! every stage of the funnel and every exit. The random generator has a fixed seed, so the
 //! demo is the same every time it is loaded on a given day; only the dates move with the
 //! calendar.
+use std::time::Duration;
+
 use chrono::{NaiveDate, Utc};
 use entity::consortium;
 use rand::{Rng, SeedableRng};
@@ -14,6 +16,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr}
 
 use super::bulk;
 use super::generator::{AuthorityPlan, Dataset, FirstIds, Mix, Spec, generate};
+use crate::auth::jwt::{JwtKeys, MembershipClaim};
+use crate::auth::tokens::{self, Grant};
 use crate::domain::AuthorityKind;
 use crate::store;
 use crate::store::tenancy::{create_authority, create_consortium};
@@ -97,6 +101,94 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<bool> {
         "demo consortium loaded"
     );
     Ok(true)
+}
+
+/// A demo person: subject, display name, authority, roles there, consortium roles.
+type DemoPerson = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// The people `serve --demo` prints a token for, one per role.
+const PEOPLE: [DemoPerson; 6] = [
+    (
+        "demo-sw-alder",
+        "Social worker, alder",
+        Some("alder"),
+        &["SOCIAL_WORKER"],
+        &[],
+    ),
+    (
+        "demo-ff-alder",
+        "Family finder, alder",
+        Some("alder"),
+        &["FAMILY_FINDER"],
+        &[],
+    ),
+    (
+        "demo-ro-elm",
+        "Recruitment officer, elm",
+        Some("elm"),
+        &["RECRUITMENT_OFFICER"],
+        &[],
+    ),
+    (
+        "demo-dm-birch",
+        "Decision maker, birch",
+        Some("birch"),
+        &["DECISION_MAKER"],
+        &[],
+    ),
+    (
+        "demo-mgr-alder",
+        "Manager, alder",
+        Some("alder"),
+        &["MANAGER"],
+        &[],
+    ),
+    (
+        "demo-board",
+        "Board analyst",
+        None,
+        &[],
+        &["BOARD_ANALYST", "CONSORTIUM_ADMIN"],
+    ),
+];
+
+/// How long the printed tokens live.
+const TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// Prints where the demo server listens, a token for each of the demo's people (minted
+/// with `keys`) and a first `curl` to try. The caller refuses this in production.
+pub fn print_tokens(keys: &JwtKeys, bind: &str, port: u16) -> anyhow::Result<()> {
+    let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    println!("\nPermanence demo is up on http://{host}:{port}/graphql (GraphiQL in a browser).\n");
+    println!("Tokens (valid 8 hours):");
+    for (sub, name, authority, roles, consortium_roles) in PEOPLE {
+        let grant = Grant {
+            subject: sub.into(),
+            name: Some(name.into()),
+            consortium: CODE.into(),
+            memberships: authority
+                .map(|code| MembershipClaim {
+                    authority: code.into(),
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                })
+                .into_iter()
+                .collect(),
+            consortium_roles: consortium_roles.iter().map(|r| r.to_string()).collect(),
+            ttl: TOKEN_TTL,
+        };
+        let token = tokens::mint(keys, grant)?;
+        println!("\n  {name}:\n  export TOKEN='{token}'");
+    }
+    println!(
+        "\nTry:\n  curl -s http://{host}:{port}/graphql -H \"Authorization: Bearer $TOKEN\" \\\n    -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ subject memberships {{ authority {{ code }} roles }} }} }}\"}}'\n"
+    );
+    Ok(())
 }
 
 /// The demo rows for a consortium whose authorities (in the order of `AUTHORITIES`) have

@@ -22,9 +22,7 @@ pub const CHILDREN_PAGE: usize = 50;
 /// An authority of the consortium.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Authority {
-    pub id: String,
     pub code: String,
-    pub kind: String,
 }
 
 /// A child as the scenarios need it.
@@ -83,7 +81,7 @@ impl Fixture {
     }
 }
 
-const AUTHORITIES: &str = "query BenchAuthorities { authorities { id code kind } }";
+const AUTHORITIES: &str = "query BenchAuthorities { authorities { code } }";
 
 const CHILDREN: &str = r#"query BenchDiscoverChildren($after: String) {
   children(first: 100, after: $after) {

@@ -1,4 +1,7 @@
-//! `permanence bench`: a reproducible HTTP load run against a real server.
+//! `permanence-bench`: a reproducible HTTP load run against a real server. The load driver
+//! is a workspace member of its own so that the server binary does not ship it (nor its
+//! HTTP client and histograms); it uses the `permanence` library for the configuration and
+//! the tokens.
 //!
 //! A run
 //! 1. mints a fixed mix of tokens with the server's JWT settings ([`tokens`]);
@@ -16,28 +19,33 @@
 //! than an expected `CONFLICT`, a write not found afterwards, or a scenario that found no
 //! records to work on. CI uses that as a smoke test.
 //!
+//! It mints tokens with the configured secret, so it refuses to run when
+//! `PERMANENCE_ENV=production`, like `permanence token`.
+//!
 //! The server must not rate-limit the benchmark's subjects (start it with
 //! `PERMANENCE_RATE_LIMIT_CAPACITY=0`): `RATE_LIMITED` answers count as errors.
-pub mod client;
-pub mod discovery;
-pub mod driver;
-pub mod report;
-pub mod scenarios;
-pub mod stats;
-pub mod tokens;
-pub mod writes;
+mod cli;
+mod client;
+mod discovery;
+mod driver;
+mod report;
+mod scenarios;
+mod stats;
+mod tokens;
+mod writes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use chrono::{SecondsFormat, Utc};
+use clap::Parser;
+use permanence::config::Config;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::de::IgnoredAny;
 
-use crate::cli::BenchArgs;
-use crate::config::Config;
+use cli::{BenchArgs, Cli};
 use client::Gql;
 use discovery::Fixture;
 use driver::{Until, client_seed, read_client, run_phase};
@@ -50,8 +58,18 @@ use writes::WriteMix;
 /// How often the server's RSS is sampled.
 const RSS_EVERY: Duration = Duration::from_millis(100);
 
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::from_args(&cli.global)?;
+    if config.is_production() {
+        bail!("permanence-bench mints tokens and is refused when PERMANENCE_ENV=production");
+    }
+    run(&config, &cli.bench).await
+}
+
 /// Runs the benchmark `args` describe; an error when any scenario had unexpected errors.
-pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
     let scenarios = Scenario::parse_list(&args.scenarios)?;
     let most_clients = scenarios
         .iter()

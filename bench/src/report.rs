@@ -78,7 +78,7 @@ impl Summary {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "permanence bench: {} (consortium {}, seed {})",
+            "permanence-bench: {} (consortium {}, seed {})",
             self.endpoint, self.consortium, self.seed
         );
         let _ = writeln!(

@@ -1,5 +1,5 @@
 //! The fixed mix of tokens a benchmark run uses, minted in-process with the same JWT
-//! settings as the server (the global `--jwt-secret`, `--jwt-issuer`, `--jwt-audience`).
+//! settings as the server (`--jwt-secret`, `--jwt-issuer`, `--jwt-audience`).
 //!
 //! | who | claims | used by |
 //! | --- | --- | --- |
@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::auth::jwt::{Claims, MembershipClaim};
-use crate::config::Config;
+use permanence::auth::jwt::MembershipClaim;
+use permanence::auth::tokens::{self, Grant};
+use permanence::config::Config;
 
 /// How long the minted tokens live: longer than any sensible run.
 const TTL: Duration = Duration::from_secs(12 * 3600);
@@ -94,23 +95,17 @@ impl<'a> Minter<'a> {
         memberships: Vec<MembershipClaim>,
         consortium_roles: &[&str],
     ) -> anyhow::Result<Token> {
-        let now = Utc::now().timestamp();
-        let claims = Claims {
-            sub: subject.to_owned(),
+        let grant = Grant {
+            subject: subject.to_owned(),
             name: Some(format!("Benchmark {subject}")),
-            iss: self.config.jwt.issuer().to_owned(),
-            aud: self.config.jwt.audience().to_owned(),
-            iat: now,
-            exp: now + TTL.as_secs() as i64,
-            jti: Some(uuid::Uuid::new_v4().to_string()),
-            nbf: None,
             consortium: self.consortium.clone(),
             memberships,
             consortium_roles: consortium_roles.iter().map(|r| (*r).to_owned()).collect(),
+            ttl: TTL,
         };
         Ok(Token {
             subject: subject.to_owned(),
-            bearer: self.config.jwt.mint(&claims)?,
+            bearer: tokens::mint(&self.config.jwt, grant)?,
         })
     }
 }
