@@ -15,6 +15,7 @@ pub mod graphql;
 pub mod infra;
 pub mod run;
 pub mod seed;
+pub mod state;
 pub mod store;
 
 pub use run::run;
