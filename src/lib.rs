@@ -13,6 +13,8 @@ pub mod error;
 pub mod export;
 pub mod graphql;
 pub mod infra;
+#[cfg(test)]
+mod layering;
 pub mod run;
 pub mod seed;
 pub mod state;

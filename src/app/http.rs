@@ -175,7 +175,9 @@ fn error_code(error: &ServerError) -> String {
         .unwrap_or_else(|| "BAD_USER_INPUT".into())
 }
 
-/// `POST /graphql`: one operation as a JSON object, or a batch as a JSON array.
+/// `POST /graphql`: one operation as a JSON object, or a batch as a JSON array. The
+/// [`Caller`] is authenticated before the body is read: a bad token is a 401 whatever the
+/// body holds.
 pub(super) async fn graphql_post(
     State(shared): State<Shared>,
     Received { id, at: started }: Received,
@@ -195,7 +197,8 @@ pub(super) async fn graphql_post(
     .await
 }
 
-/// `GET /graphql`: a query in the query string, or GraphiQL outside production.
+/// `GET /graphql`: a query in the query string, or GraphiQL outside production (a request
+/// with a bad token is refused either way, by [`Caller`]).
 pub(super) async fn graphql_get(
     State(shared): State<Shared>,
     Received { id, at: started }: Received,
