@@ -2,11 +2,11 @@
 //! graceful shutdown), the shutdown signal, and the operational routes (`/healthz`,
 //! `/readyz`, `/metrics`). Each other surface has a module of its own:
 //!
-//! - [`http`]: GraphQL over HTTP (`POST`/`GET /graphql`): media negotiation, refusals,
+//! - `http`: GraphQL over HTTP (`POST`/`GET /graphql`): media negotiation, refusals,
 //!   running operations;
-//! - [`ws`]: GraphQL over websocket (`/graphql/ws`, graphql-transport-ws);
-//! - [`export`]: the CSV exports (`/export/{file}`; the CSV itself is `crate::export`'s);
-//! - [`caller`]: who is asking: the request id and the authenticated caller, as axum
+//! - `ws`: GraphQL over websocket (`/graphql/ws`, graphql-transport-ws);
+//! - `export`: the CSV exports (`/export/{file}`; the CSV itself is `crate::export`'s);
+//! - `caller`: who is asking: the request id and the authenticated caller, as axum
 //!   extractors, and the token check shared with the websocket.
 //!
 //! The state is [`crate::state`]'s: `app` imports `graphql` and `state`; neither imports
