@@ -12,8 +12,11 @@ pub mod error;
 pub mod export;
 pub mod graphql;
 pub mod infra;
+#[cfg(test)]
+mod layering;
 pub mod run;
 pub mod seed;
+pub mod state;
 pub mod store;
 
 pub use run::run;

@@ -9,11 +9,11 @@ use chrono::{NaiveDate, Utc};
 use entity::audit_event;
 use sea_orm::ActiveValue::Set;
 
-use crate::app::AppState;
 use crate::auth::Actor;
 use crate::domain::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::infra::audit::AuditMark;
+use crate::state::AppState;
 
 /// Per-request data, put into every GraphQL request by the HTTP layer.
 #[derive(Clone)]

@@ -28,9 +28,9 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::{MergedObject, MergedSubscription, Response, Schema, SchemaBuilder};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::domain::AuditAction;
 use crate::error::DeniedRecord;
+use crate::state::AppState;
 use context::{RequestContext, audit_row};
 
 /// All queries.

@@ -46,15 +46,15 @@ use super::context::{ContextExt, RequestContext, audit_row};
 use super::links::{LinkView, find_visible_link, owner};
 use super::report_cache::as_graphql;
 use super::types::Child;
-use crate::app::AppState;
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability};
 use crate::domain::AuditAction;
 use crate::domain::links::LinkState;
 use crate::domain::scorecard::{A1_THRESHOLD_DAYS, ChildAlert, ChildAlertKind, TrackedChild};
 use crate::error::{AppError, AppResult};
-use crate::infra::metrics::{NOTIFICATIONS_DELIVERED, SUBSCRIPTIONS_OPEN};
+use crate::infra::metrics::NOTIFICATIONS_DELIVERED;
 use crate::infra::shared::SharedStore;
+use crate::state::{AppState, OpenSubscription};
 use crate::store;
 
 /// How often each replica sweeps for tracking alerts the calendar raised (the first sweep
@@ -539,63 +539,6 @@ impl Feed {
     }
 }
 
-/// The open subscriptions of this replica (also in the metrics, process-wide).
-#[derive(Debug)]
-pub struct OpenSubscriptions {
-    count: Arc<watch::Sender<usize>>,
-}
-
-impl Default for OpenSubscriptions {
-    fn default() -> Self {
-        OpenSubscriptions {
-            count: Arc::new(watch::Sender::new(0)),
-        }
-    }
-}
-
-impl OpenSubscriptions {
-    /// How many are open now.
-    pub fn count(&self) -> usize {
-        *self.count.borrow()
-    }
-
-    /// Resolves once at least `n` are open.
-    pub async fn wait_for(&self, n: usize) {
-        self.wait_until(|open| open >= n).await;
-    }
-
-    /// Resolves once at most `n` are open.
-    pub async fn wait_for_at_most(&self, n: usize) {
-        self.wait_until(|open| open <= n).await;
-    }
-
-    async fn wait_until(&self, mut condition: impl FnMut(usize) -> bool) {
-        let mut rx = self.count.subscribe();
-        // The sender lives as long as `self`: the wait cannot fail.
-        let _ = rx.wait_for(|open| condition(*open)).await;
-    }
-
-    fn open(&self) -> OpenSubscription {
-        self.count.send_modify(|n| *n += 1);
-        metrics::gauge!(SUBSCRIPTIONS_OPEN).increment(1.0);
-        OpenSubscription {
-            count: self.count.clone(),
-        }
-    }
-}
-
-/// Counts one subscription as open until dropped.
-struct OpenSubscription {
-    count: Arc<watch::Sender<usize>>,
-}
-
-impl Drop for OpenSubscription {
-    fn drop(&mut self) {
-        self.count.send_modify(|n| *n = n.saturating_sub(1));
-        metrics::gauge!(SUBSCRIPTIONS_OPEN).decrement(1.0);
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The daily sweep
 // ---------------------------------------------------------------------------------------
@@ -670,7 +613,7 @@ pub fn start_sweeps(state: Weak<AppState>, mut stopping: watch::Receiver<bool>) 
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = crate::app::stopped(&mut stopping) => return,
+                _ = crate::state::stopped(&mut stopping) => return,
             }
             let Some(state) = state.upgrade() else { return };
             let today = Utc::now().date_naive();

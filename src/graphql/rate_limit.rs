@@ -19,10 +19,10 @@ use async_graphql::{Response, ServerError, ValidationResult, value};
 
 use super::context::RequestContext;
 use super::limits::{Limit, limit_error};
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::infra::bucket::BucketDecision;
 use crate::infra::metrics::RATE_LIMITED;
+use crate::state::AppState;
 
 /// The schema extension; register it before the limits extension, so that only operations
 /// that pass every limit are charged.

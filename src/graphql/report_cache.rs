@@ -38,9 +38,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::context::{ContextExt, RequestContext};
-use crate::app::AppState;
 use crate::error::AppResult;
 use crate::infra::metrics::{CACHE_HITS, CACHE_MISSES};
+use crate::state::AppState;
 
 /// How long a cached report lives at most.
 pub const TTL: Duration = Duration::from_secs(300);

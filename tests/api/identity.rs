@@ -208,6 +208,94 @@ async fn bad_tokens_are_refused_as_unauthenticated(app: TestApp) {
     assert_eq!(body["data"]["viewer"]["subject"], "u-bad");
 }
 
+both_backends!(every_route_refuses_a_bad_token_alike);
+
+/// The routes that authenticate by header (GraphQL over POST and GET, the CSV exports) take
+/// their caller from one extractor: a bad token gets the same refusal from each — 401,
+/// `UNAUTHENTICATED`, no data, in the media type the request negotiated, with its request
+/// id — before anything else of the request is looked at.
+async fn every_route_refuses_a_bad_token_alike(app: TestApp) {
+    let routes = [
+        (
+            "POST /graphql",
+            app.client
+                .post(format!("{}/graphql", app.address))
+                .json(&json!({ "query": VIEWER })),
+        ),
+        (
+            "GET /graphql",
+            app.client
+                .get(format!("{}/graphql", app.address))
+                .query(&[("query", VIEWER)]),
+        ),
+        (
+            "GET /export",
+            app.client
+                .get(format!("{}/export/scorecard.csv", app.address)),
+        ),
+        // The body is not read: a bad token is refused whatever the body holds.
+        (
+            "POST /graphql, not JSON",
+            app.client
+                .post(format!("{}/graphql", app.address))
+                .header("Content-Type", "text/plain")
+                .body("{ viewer { subject } }"),
+        ),
+    ];
+    for (case, request) in routes {
+        for (accept, media) in [
+            (
+                "application/graphql-response+json",
+                "application/graphql-response+json",
+            ),
+            ("application/json", "application/json"),
+            ("*/*", "application/json"),
+        ] {
+            let request = request
+                .try_clone()
+                .expect("a request without a stream body");
+            let response = request
+                .header("Authorization", "Bearer not-a-token")
+                .header("Accept", accept)
+                .header("x-request-id", "bad-token-1")
+                .send()
+                .await
+                .expect("request sent");
+            let case = format!("{case}, Accept: {accept}");
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                content_type.starts_with(media),
+                "{case}: content type {content_type}"
+            );
+            assert_eq!(response.headers()["x-request-id"], "bad-token-1", "{case}");
+            let body: Value = response.json().await.expect("JSON body");
+            assert_unauthenticated(&case, status, &body);
+        }
+    }
+
+    // An export needs a token; an unknown export is not found before anyone is asked for one.
+    let anonymous = app
+        .client
+        .get(format!("{}/export/scorecard.csv", app.address))
+        .send()
+        .await
+        .expect("sent");
+    let status = anonymous.status().as_u16();
+    let body: Value = anonymous.json().await.expect("JSON body");
+    assert_unauthenticated("an export without a token", status, &body);
+    let unknown = app
+        .client
+        .get(format!("{}/export/no-such-report.csv", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(unknown.status().as_u16(), 404);
+}
+
 both_backends!(a_refused_token_cannot_write_either);
 
 async fn a_refused_token_cannot_write_either(app: TestApp) {

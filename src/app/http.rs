@@ -1,0 +1,531 @@
+//! GraphQL over HTTP (`POST` and `GET /graphql`): reading a request (JSON only, size and
+//! batch limits, parameters of the right type), media negotiation
+//! (`application/graphql-response+json` or legacy `application/json`), refusals with their
+//! statuses, and running the operations as the [`Caller`] with their audit committed
+//! before the answer leaves.
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{ServerError, Variables};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value as JsonValue;
+use tracing::Instrument;
+
+use super::Shared;
+use super::caller::{Caller, Received};
+use crate::auth::Actor;
+use crate::error::{AppError, RETRY_AFTER_SECS};
+use crate::graphql::context::RequestContext;
+use crate::graphql::limits::{self, Limit, OperationTrace, QueryLimits};
+use crate::infra::audit::COMMIT_WITHIN;
+use crate::infra::metrics::{self, OperationRecord, Outcome};
+
+/// The media type of a GraphQL response, from the request's `Accept` (GraphQL over HTTP):
+/// `application/graphql-response+json` when the client accepts it at least as readily as
+/// `application/json`, else `application/json` — also for a missing `Accept` or `*/*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Media {
+    GraphQLResponse,
+    Json,
+}
+
+impl Media {
+    pub(super) fn negotiate(headers: &HeaderMap) -> Media {
+        let (mut graphql_response, mut json) = (0.0_f32, 0.0_f32);
+        let ranges = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for range in ranges {
+            let mut parts = range.split(';');
+            let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media_type.as_str() {
+                "application/graphql-response+json" => {
+                    graphql_response = graphql_response.max(quality)
+                }
+                "application/json" => json = json.max(quality),
+                _ => {}
+            }
+        }
+        if graphql_response > 0.0 && graphql_response >= json {
+            Media::GraphQLResponse
+        } else {
+            Media::Json
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        match self {
+            Media::GraphQLResponse => {
+                HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+            }
+            Media::Json => HeaderValue::from_static("application/json; charset=utf-8"),
+        }
+    }
+
+    /// The status of a response whose operation never ran (it did not parse, failed
+    /// validation or went over a limit): 400 under `application/graphql-response+json`; 200
+    /// under legacy `application/json`, as the spec asks. (A rate-limited operation is a
+    /// 429 with `Retry-After` under either: load balancers and HTTP clients back off on
+    /// the status, whatever the body's media type; see `run`.)
+    fn not_run_status(self) -> StatusCode {
+        match self {
+            Media::GraphQLResponse => StatusCode::BAD_REQUEST,
+            Media::Json => StatusCode::OK,
+        }
+    }
+}
+
+/// What one HTTP request on /graphql carries.
+enum Incoming {
+    Single(Box<async_graphql::Request>),
+    /// A JSON array of operations, run one after the other (at most `max_batch`).
+    Batch(Vec<async_graphql::Request>),
+}
+
+/// A request answered without running anything: an HTTP status and one error.
+pub(super) struct Refusal {
+    status: StatusCode,
+    error: Box<ServerError>,
+}
+
+impl Refusal {
+    fn bad_request(message: &str) -> Refusal {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            AppError::bad_input("request", message),
+        )
+    }
+
+    pub(super) fn new(status: StatusCode, error: AppError) -> Refusal {
+        let error: async_graphql::Error = error.into();
+        Refusal {
+            status,
+            error: Box::new(error.into_server_error(async_graphql::Pos::default())),
+        }
+    }
+
+    fn over_limit(status: StatusCode, limit: Limit, max: usize, message: String) -> Refusal {
+        Refusal {
+            status,
+            error: Box::new(limits::limit_error(limit, max, message)),
+        }
+    }
+
+    /// The response, counted as a rejected operation.
+    pub(super) fn respond(self, media: Media, request_id: &str, started: Instant) -> Response {
+        metrics::record_operation(OperationRecord {
+            operation_type: "unknown",
+            root_field: None,
+            outcome: Outcome::Rejected,
+            elapsed: started.elapsed(),
+            error_codes: vec![error_code(&self.error).as_str()],
+        });
+        self.answer(media, request_id)
+    }
+
+    /// The response, not counted in the GraphQL metrics.
+    pub(super) fn answer(self, media: Media, request_id: &str) -> Response {
+        let code = error_code(&self.error);
+        tracing::info!(status = self.status.as_u16(), code = %code, "request refused");
+        let mut error = self.error;
+        error.locations.clear();
+        let body = serde_json::json!({ "errors": [error] });
+        let mut response = graphql_http_response(self.status, media, request_id, &body);
+        // A body refused for its size is not read to its end, so the connection cannot
+        // carry another request: say so, or a client reusing it gets a broken answer.
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+fn graphql_http_response(
+    status: StatusCode,
+    media: Media,
+    request_id: &str,
+    body: &JsonValue,
+) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.content_type());
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", value);
+    }
+    response
+}
+
+fn error_code(error: &ServerError) -> String {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .map(|v| v.to_string().trim_matches('"').to_owned())
+        .unwrap_or_else(|| "BAD_USER_INPUT".into())
+}
+
+/// `POST /graphql`: one operation as a JSON object, or a batch as a JSON array. The
+/// [`Caller`] is authenticated before the body is read: a bad token is a 401 whatever the
+/// body holds.
+pub(super) async fn graphql_post(
+    State(shared): State<Shared>,
+    Received { id, at: started }: Received,
+    Caller(actor): Caller,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let media = Media::negotiate(&headers);
+    let span = tracing::info_span!("graphql", request_id = %id);
+    async move {
+        match read_post(&headers, body, &shared.state.config.limits).await {
+            Ok(incoming) => run(&shared, actor, &id, incoming, media, started).await,
+            Err(refusal) => refusal.respond(media, &id, started),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// `GET /graphql`: a query in the query string, or GraphiQL outside production (a request
+/// with a bad token is refused either way, by [`Caller`]).
+pub(super) async fn graphql_get(
+    State(shared): State<Shared>,
+    Received { id, at: started }: Received,
+    Caller(actor): Caller,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let media = Media::negotiate(&headers);
+    let Some(query) = uri.query().filter(|q| !q.is_empty()) else {
+        if shared.state.config.is_production() {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .finish(),
+        )
+        .into_response();
+    };
+    let span = tracing::info_span!("graphql", request_id = %id);
+    async move {
+        let request = match async_graphql::http::parse_query_string(query) {
+            Ok(request) => request,
+            Err(_) => {
+                return Refusal::bad_request("the query string is not a GraphQL request")
+                    .respond(media, &id, started);
+            }
+        };
+        // The size and nesting first: `changes_state` parses the document.
+        if let Err(error) = limits::check_document(&request.query, &shared.state.config.limits) {
+            return Refusal {
+                status: media.not_run_status(),
+                error: Box::new(error),
+            }
+            .respond(media, &id, started);
+        }
+        if changes_state(&request) {
+            let mut response = Refusal::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                AppError::bad_input(
+                    "query",
+                    "mutations must be sent with POST (subscriptions over /graphql/ws)",
+                ),
+            )
+            .respond(media, &id, started);
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        run(
+            &shared,
+            actor,
+            &id,
+            Incoming::Single(Box::new(request)),
+            media,
+            started,
+        )
+        .await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reads a POST body: JSON only (which also keeps HTML forms from posting cross-site), no
+/// larger than `max_body_bytes`, every parameter of the right JSON type.
+async fn read_post(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limits: &QueryLimits,
+) -> Result<Incoming, Refusal> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::bad_input(
+                "request",
+                "send the request as Content-Type: application/json",
+            ),
+        ));
+    }
+    let too_large = || {
+        Refusal::over_limit(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Limit::BodySize,
+            limits.max_body_bytes,
+            format!(
+                "the request body is too large: the limit is {} bytes",
+                limits.max_body_bytes
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    // Past the declared length, the only way reading fails with a response still wanted is
+    // the limit (a client that hangs up reads nothing).
+    let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
+        .await
+        .map_err(|_| too_large())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Refusal::bad_request("the request has no body"));
+    }
+    let value: JsonValue = serde_json::from_slice(&bytes)
+        .map_err(|_| Refusal::bad_request("the request body is not valid JSON"))?;
+    match value {
+        JsonValue::Object(params) => Ok(Incoming::Single(Box::new(request_from(params)?))),
+        JsonValue::Array(items) => {
+            if items.is_empty() {
+                return Err(Refusal::bad_request("the batch is empty"));
+            }
+            if items.len() > limits.max_batch {
+                return Err(Refusal::over_limit(
+                    StatusCode::BAD_REQUEST,
+                    Limit::BatchSize,
+                    limits.max_batch,
+                    format!(
+                        "the batch is too large: {} operations, the limit is {}",
+                        items.len(),
+                        limits.max_batch
+                    ),
+                ));
+            }
+            let requests = items
+                .into_iter()
+                .map(|item| match item {
+                    JsonValue::Object(params) => request_from(params),
+                    _ => Err(Refusal::bad_request(
+                        "each operation of a batch must be a JSON object",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Incoming::Batch(requests))
+        }
+        _ => Err(Refusal::bad_request(
+            "the request body must be a JSON object with a query",
+        )),
+    }
+}
+
+/// One operation from its JSON parameters: `query` (a string), and optionally
+/// `operationName` (a string), `variables` and `extensions` (objects); null is absent.
+fn request_from(
+    mut params: serde_json::Map<String, JsonValue>,
+) -> Result<async_graphql::Request, Refusal> {
+    let query = match params.remove("query") {
+        Some(JsonValue::String(query)) => query,
+        None | Some(JsonValue::Null) => {
+            return Err(Refusal::bad_request("the request has no query"));
+        }
+        Some(_) => return Err(Refusal::bad_request("query must be a string")),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match params.remove("operationName") {
+        None | Some(JsonValue::Null) => {}
+        Some(JsonValue::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err(Refusal::bad_request("operationName must be a string")),
+    }
+    match params.remove("variables") {
+        None | Some(JsonValue::Null) => {}
+        Some(variables @ JsonValue::Object(_)) => {
+            request = request.variables(Variables::from_json(variables));
+        }
+        Some(_) => return Err(Refusal::bad_request("variables must be an object")),
+    }
+    // No extension is supported (persisted queries neither); a well-formed map is ignored.
+    match params.remove("extensions") {
+        None | Some(JsonValue::Null) | Some(JsonValue::Object(_)) => {}
+        Some(_) => return Err(Refusal::bad_request("extensions must be an object")),
+    }
+    Ok(request)
+}
+
+/// Runs the operation(s) as `actor` (authenticated by [`Caller`]) and answers.
+async fn run(
+    shared: &Shared,
+    actor: Option<Arc<Actor>>,
+    id: &str,
+    incoming: Incoming,
+    media: Media,
+    started: Instant,
+) -> Response {
+    match incoming {
+        Incoming::Single(request) => {
+            let (body, ran) = execute(shared, actor, id, *request, started).await;
+            let retry_after = body["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["extensions"]["code"] == "RATE_LIMITED")
+                .find_map(|e| e["extensions"]["retryAfterSeconds"].as_u64());
+            let unavailable = unavailable(&body);
+            let status = match (ran, retry_after, media) {
+                _ if unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                (true, _, _) => StatusCode::OK,
+                (false, Some(_), _) => StatusCode::TOO_MANY_REQUESTS,
+                (false, _, _) => media.not_run_status(),
+            };
+            let mut response = graphql_http_response(status, media, id, &body);
+            if let Some(seconds) = retry_after.or(unavailable.then_some(RETRY_AFTER_SECS)) {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
+        Incoming::Batch(requests) => {
+            let mut bodies = Vec::with_capacity(requests.len());
+            for request in requests {
+                let (body, _) = execute(shared, actor.clone(), id, request, Instant::now()).await;
+                bodies.push(body);
+            }
+            // Each operation answers for itself (an `UNAVAILABLE` one among them too).
+            graphql_http_response(StatusCode::OK, media, id, &JsonValue::Array(bodies))
+        }
+    }
+}
+
+/// Whether a response body carries an `UNAVAILABLE` error: the database did not answer
+/// in time, or the audit of the answer could not be committed (answered 503 with
+/// `Retry-After`).
+fn unavailable(body: &JsonValue) -> bool {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["extensions"]["code"] == "UNAVAILABLE")
+}
+
+/// The body that replaces an answer whose audit events could not be committed: no data.
+fn audit_not_committed() -> JsonValue {
+    let error: async_graphql::Error = AppError::Unavailable.into();
+    let error = error.into_server_error(async_graphql::Pos::default());
+    serde_json::json!({ "errors": [{
+        "message": error.message,
+        "extensions": error.extensions,
+    }] })
+}
+
+/// Runs one operation; returns the response body and whether the operation ran (a body
+/// for one that did not has no `data`, as GraphQL over HTTP asks). The body is returned
+/// once the audit events the operation queued are committed (group commit); if they
+/// cannot be within [`COMMIT_WITHIN`], it is an `UNAVAILABLE` error without data instead.
+async fn execute(
+    shared: &Shared,
+    actor: Option<Arc<Actor>>,
+    id: &str,
+    request: async_graphql::Request,
+    started: Instant,
+) -> (JsonValue, bool) {
+    // Reads are audited after the fact: wait while the audit writer is far behind.
+    shared.state.audit.admit().await;
+    let trace = OperationTrace::new(request.operation_name.clone());
+    let context = RequestContext::new(actor, id.to_owned());
+    let audited = context.audited.clone();
+    let request = request.data(context).data(trace.clone());
+    let mut result = shared.schema.execute(request).await;
+    // Parse and validation errors (and input values that fail to parse) come from the
+    // executor without a code; every error carries one.
+    for error in &mut result.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+    let ran = trace.executed();
+    let outcome = match (ran, result.errors.is_empty()) {
+        (false, _) => Outcome::Rejected,
+        (true, true) => Outcome::Ok,
+        (true, false) => Outcome::Error,
+    };
+    let codes: Vec<String> = result.errors.iter().map(error_code).collect();
+    let operation_name = trace.operation_name();
+    let elapsed = started.elapsed();
+    tracing::info!(
+        operation_type = trace.operation_type(),
+        operation = operation_name.as_deref().unwrap_or("anonymous"),
+        outcome = ?outcome,
+        errors = codes.len(),
+        elapsed_ms = elapsed.as_millis() as u64,
+        "graphql operation"
+    );
+    let root_field = trace.root_field();
+    metrics::record_operation(OperationRecord {
+        operation_type: trace.operation_type(),
+        root_field: root_field.as_deref(),
+        outcome,
+        elapsed,
+        error_codes: codes.iter().map(String::as_str).collect(),
+    });
+    let mut body = serde_json::to_value(&result).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "response not serialisable");
+        serde_json::json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] })
+    });
+    if !ran && let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    if shared
+        .state
+        .audit
+        .committed(&audited, COMMIT_WITHIN)
+        .await
+        .is_err()
+    {
+        return (audit_not_committed(), ran);
+    }
+    (body, ran)
+}
+
+/// Whether a request's document holds a mutation or subscription (refused over GET).
+fn changes_state(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::OperationType;
+    match async_graphql::parser::parse_query(&request.query) {
+        Ok(document) => document
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty != OperationType::Query),
+        // A document that does not parse is answered by the executor with its errors.
+        Err(_) => false,
+    }
+}
