@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     // Pure rules: no I/O, no clock, nothing of the service.
     ("domain", &[]),
-    ("auth", &["domain", "error", "store"]),
+    ("auth", &["cli", "domain", "error", "store"]),
     ("store", &["domain", "error", "infra"]),
     ("infra", &["domain", "error", "store"]),
     // The state both `app` and `graphql` use: imports neither.
