@@ -20,9 +20,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("infra", &["domain", "error", "store"]),
     // The state both `app` and `graphql` use: imports neither.
     ("state", &["config", "domain", "error", "infra", "store"]),
+    // The use cases: what every entry point calls.
+    (
+        "service",
+        &["auth", "domain", "error", "infra", "state", "store"],
+    ),
     (
         "graphql",
-        &["auth", "domain", "error", "infra", "state", "store"],
+        &[
+            "auth", "domain", "error", "infra", "service", "state", "store",
+        ],
     ),
 ];
 

@@ -16,6 +16,7 @@ pub mod infra;
 mod layering;
 pub mod run;
 pub mod seed;
+pub mod service;
 pub mod state;
 pub mod store;
 

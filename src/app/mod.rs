@@ -24,9 +24,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::error::RETRY_AFTER_SECS;
-use crate::graphql::notifications;
 use crate::graphql::{self, AppSchema};
 use crate::infra::metrics;
+use crate::service::events;
 use crate::state::stopped;
 use crate::store;
 
@@ -68,7 +68,7 @@ impl Application {
     pub async fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
         let metrics_bind = config.metrics.bind.clone();
         let state = AppState::start(config).await?;
-        notifications::start_sweeps(Arc::downgrade(&state), state.stopping.subscribe());
+        events::start_sweeps(Arc::downgrade(&state), state.stopping.subscribe());
         let listener = TcpListener::bind(bind).await?;
         let metrics_listener = match metrics_bind {
             Some(address) => Some(TcpListener::bind(&address).await?),

@@ -146,3 +146,22 @@ coded! {
         Denied,
     }
 }
+
+/// Serde through the GraphQL value, for fields whose types are GraphQL input types (the
+/// `Date` scalar, enums, and lists and options of them).
+pub mod as_graphql {
+    use async_graphql::InputType;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: InputType, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        value.to_value().serialize(s)
+    }
+
+    pub fn deserialize<'de, T: InputType, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let value = async_graphql::Value::deserialize(d)?;
+        T::parse(Some(value)).map_err(|e| {
+            D::Error::custom(e.into_server_error(async_graphql::Pos::default()).message)
+        })
+    }
+}

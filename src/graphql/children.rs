@@ -13,9 +13,9 @@ use super::inputs::{
     AreaInput, NeedsInput, area, filter_authorities, free_text, months, optional_text,
     target_authority, text,
 };
+use super::links;
 use super::scalars::Date;
 use super::types::{Child, SiblingGroup};
-use super::{links, notifications};
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::links::LinkState;
@@ -23,6 +23,7 @@ use crate::domain::{
     AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason,
 };
 use crate::error::{AppError, AppResult, DeniedRecord};
+use crate::service::events;
 use crate::store;
 use crate::store::children::{ChildFilter, ChildOrder, ChildScope};
 
@@ -162,7 +163,7 @@ async fn save_child(
     let audit = ctx.audit_row(action, "Child", Some(c.id), Some(c.authority_id), detail);
     let updated =
         store::children::update(&ctx.state().db, c.id, expected_version, am, audit).await?;
-    notifications::child_changed(ctx.state(), Some(c), &updated, ctx.request().today).await;
+    events::child_changed(ctx.state(), Some(c), &updated, ctx.request().today).await;
     Ok(ChildPayload {
         child: Child(updated),
     })
@@ -644,7 +645,7 @@ impl ChildMutation {
             )
         })
         .await?;
-        notifications::child_changed(ctx.state(), None, &created, today).await;
+        events::child_changed(ctx.state(), None, &created, today).await;
         Ok(ChildPayload {
             child: Child(created),
         })

@@ -1,44 +1,19 @@
-//! What a resolver knows about the request: the actor, the request id, the service state,
-//! and "today" (the only clock reading, taken once per request — and, for a subscription,
-//! once per event delivered: see [`CurrentDay`]).
+//! What a resolver knows about the request: the [`RequestContext`] (the actor, the request
+//! id and "today", re-dated for a subscription once per event delivered: see
+//! [`CurrentDay`]), the service state, and the [`Service`] it calls.
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, Data, Response};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use entity::audit_event;
-use sea_orm::ActiveValue::Set;
 
 use crate::auth::Actor;
 use crate::domain::AuditAction;
-use crate::error::{AppError, AppResult};
-use crate::infra::audit::AuditMark;
+use crate::error::AppResult;
+use crate::service::Service;
+pub use crate::service::{RequestContext, audit_row};
 use crate::state::AppState;
-
-/// Per-request data, put into every GraphQL request by the HTTP layer.
-#[derive(Clone)]
-pub struct RequestContext {
-    pub actor: Option<Arc<Actor>>,
-    pub request_id: String,
-    pub today: NaiveDate,
-    /// The request feeds a CSV export (reports audit it as `EXPORT`).
-    pub export: bool,
-    /// The request's last audit event queued: its answer waits until it is committed.
-    pub audited: AuditMark,
-}
-
-impl RequestContext {
-    /// A context for `actor`, dated today.
-    pub fn new(actor: Option<Arc<Actor>>, request_id: String) -> Self {
-        RequestContext {
-            actor,
-            request_id,
-            today: Utc::now().date_naive(),
-            export: false,
-            audited: AuditMark::default(),
-        }
-    }
-}
 
 /// The schema extension that keeps "today" current on long-lived connections. A
 /// websocket's [`RequestContext`] is made once, at `connection_init`; each event a
@@ -83,6 +58,8 @@ pub trait ContextExt {
     fn actor(&self) -> AppResult<&Actor>;
     /// The service state.
     fn state(&self) -> &AppState;
+    /// The services, as this request.
+    fn service(&self) -> Service<'_>;
     /// Queues a read-side audit event (view, search, export).
     fn audit(
         &self,
@@ -109,14 +86,15 @@ impl ContextExt for Context<'_> {
     }
 
     fn actor(&self) -> AppResult<&Actor> {
-        self.request()
-            .actor
-            .as_deref()
-            .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))
+        self.request().actor()
     }
 
     fn state(&self) -> &AppState {
         self.data_unchecked::<Arc<AppState>>()
+    }
+
+    fn service(&self) -> Service<'_> {
+        Service::new(self.state(), self.request())
     }
 
     fn audit(
@@ -127,8 +105,8 @@ impl ContextExt for Context<'_> {
         owner: Option<i64>,
         detail: serde_json::Value,
     ) {
-        let row = self.audit_row(action, entity_type, entity_id, owner, detail);
-        self.state().audit.record(&self.request().audited, row);
+        self.service()
+            .audit(action, entity_type, entity_id, owner, detail);
     }
 
     fn audit_row(
@@ -147,33 +125,6 @@ impl ContextExt for Context<'_> {
             owner,
             detail,
         )
-    }
-}
-
-/// An audit event of `request`.
-pub fn audit_row(
-    request: &RequestContext,
-    action: AuditAction,
-    entity_type: &str,
-    entity_id: Option<i64>,
-    owner: Option<i64>,
-    detail: serde_json::Value,
-) -> audit_event::ActiveModel {
-    let actor = request.actor.as_deref();
-    audit_event::ActiveModel {
-        occurred_at: Set(Utc::now()),
-        consortium_id: Set(actor.map(|a| a.consortium_id)),
-        subject: Set(actor
-            .map(|a| a.subject.clone())
-            .unwrap_or_else(|| "anonymous".into())),
-        acting_authority_id: Set(actor.and_then(|a| a.acting_authority_for(owner))),
-        action: Set(action.code().into()),
-        entity_type: Set(entity_type.into()),
-        entity_id: Set(entity_id),
-        owning_authority_id: Set(owner),
-        request_id: Set(request.request_id.clone()),
-        detail: Set(detail.to_string()),
-        ..Default::default()
     }
 }
 

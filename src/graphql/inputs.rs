@@ -7,6 +7,7 @@ use super::ids::{IdKind, decode};
 use crate::auth::{Actor, Capability};
 use crate::domain::{NeedLevel, NeedLevels};
 use crate::error::{AppError, AppResult};
+pub use crate::service::input::{free_text, months, optional_text, text};
 
 /// A level per need category; categories left out are `NONE`.
 #[derive(InputObject, Clone, Copy, Default)]
@@ -54,49 +55,6 @@ pub fn area(field: &str, a: AreaInput) -> AppResult<(f64, f64)> {
         ));
     }
     Ok((a.lat, a.lon))
-}
-
-/// A required text: trimmed, not empty, at most `max` characters.
-pub fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(AppError::bad_input(
-            field,
-            format!("{field} cannot be empty"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(AppError::bad_input(
-            field,
-            format!("{field} contains a control character"),
-        ));
-    }
-    if value.chars().count() > max {
-        return Err(AppError::bad_input(
-            field,
-            format!("{field} is longer than {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-/// A free text that may be empty (a profile text): trimmed, at most `max` characters.
-pub fn free_text(field: &str, value: &str, max: usize) -> AppResult<String> {
-    match value.trim() {
-        "" => Ok(String::new()),
-        v => text(field, v, max),
-    }
-}
-
-/// An optional text: trimmed; empty means none.
-pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> AppResult<Option<String>> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => text(field, v, max).map(Some),
-    }
 }
 
 /// The authority a new record goes into: the one named (which the actor must hold
@@ -155,15 +113,4 @@ pub fn filter_authorities(
         ids.push(authority_id);
     }
     Ok(Some(ids))
-}
-
-/// Checks an age bound in months.
-pub fn months(field: &str, value: i32) -> AppResult<i32> {
-    if !(0..=216).contains(&value) {
-        return Err(AppError::bad_input(
-            field,
-            "ages are given in months, from 0 to 216",
-        ));
-    }
-    Ok(value)
 }

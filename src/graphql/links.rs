@@ -37,7 +37,6 @@ use super::context::ContextExt;
 use super::ids::{IdKind, decode, encode};
 use super::inputs::text;
 use super::matching::load_unit;
-use super::notifications;
 use super::scalars::Date;
 use super::types::{Authority, ChildRecord, HouseholdRecord, authority, child_records};
 use crate::auth::policy::milestones_of;
@@ -45,6 +44,7 @@ use crate::auth::{Actor, Capability, View};
 use crate::domain::links::{LinkDates, LinkState, LinkStep};
 use crate::domain::{AuditAction, RecruitmentEvent, Stage, StageMachine};
 use crate::error::{AppError, AppResult};
+use crate::service::events;
 use crate::store;
 use crate::store::links::{
     ChildGuard, ChildWrite, HouseholdWrite, LinkFilter, LinkScope, StepWrite,
@@ -740,7 +740,7 @@ impl LinkMutation {
             )
         })
         .await?;
-        notifications::link_changed(ctx.state(), &created).await;
+        events::link_changed(ctx.state(), &created).await;
         Ok(LinkPayload {
             link: LinkView(created),
         })
@@ -1067,14 +1067,14 @@ async fn write(ctx: &Context<'_>, step: StepWrite) -> AppResult<LinkPayload> {
         store::links::children(&state.db, link_id).await?
     };
     let updated = store::links::write_step(&state.db, step).await?;
-    notifications::link_changed(state, &updated).await;
+    events::link_changed(state, &updated).await;
     if !before.is_empty() {
         match store::links::children(&state.db, link_id).await {
             Ok(after) => {
                 let today = ctx.request().today;
                 for c in &after {
                     let earlier = before.iter().find(|b| b.id == c.id);
-                    notifications::child_changed(state, earlier, c, today).await;
+                    events::child_changed(state, earlier, c, today).await;
                 }
             }
             // The step itself has committed: it is answered; only the alerts are missed.

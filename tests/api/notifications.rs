@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use entity::audit_event;
 use futures_util::{SinkExt, StreamExt};
-use permanence::graphql::notifications::{SweepReport, sweep};
+use permanence::service::events::{SweepReport, sweep};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;

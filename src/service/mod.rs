@@ -1,0 +1,140 @@
+//! The use cases of the service, one function each: load, check the policy, validate in
+//! the domain, write in one transaction with its audit event, publish. Every entry point —
+//! the GraphQL resolvers, the CSV export, the daily sweep — goes through here, so a rule
+//! about a child or a link is written once.
+//!
+//! A use case takes a [`Service`] (the state and the request: who asks, when) and plain
+//! values (ids decoded, inputs unwrapped); it returns records or [`AppError`]s naming the
+//! input field at fault. It knows nothing of GraphQL.
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use entity::audit_event;
+use sea_orm::ActiveValue::Set;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Actor;
+use crate::domain::AuditAction;
+use crate::error::{AppError, AppResult};
+use crate::infra::audit::AuditMark;
+use crate::state::AppState;
+
+pub mod events;
+pub mod input;
+
+/// Who asks, and when: made once per request by the HTTP layer (once per connection for a
+/// websocket).
+#[derive(Clone)]
+pub struct RequestContext {
+    pub actor: Option<Arc<Actor>>,
+    pub request_id: String,
+    pub today: NaiveDate,
+    /// The request feeds a CSV export (reports audit it as `EXPORT`).
+    pub export: bool,
+    /// The request's last audit event queued: its answer waits until it is committed.
+    pub audited: AuditMark,
+}
+
+impl RequestContext {
+    /// A context for `actor`, dated today.
+    pub fn new(actor: Option<Arc<Actor>>, request_id: String) -> Self {
+        RequestContext {
+            actor,
+            request_id,
+            today: Utc::now().date_naive(),
+            export: false,
+            audited: AuditMark::default(),
+        }
+    }
+}
+
+impl RequestContext {
+    /// The authenticated actor, or `UNAUTHENTICATED`.
+    pub fn actor(&self) -> AppResult<&Actor> {
+        self.actor
+            .as_deref()
+            .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))
+    }
+}
+
+/// One request's way into the use cases: the service state, and the request.
+#[derive(Clone, Copy)]
+pub struct Service<'a> {
+    pub state: &'a AppState,
+    pub request: &'a RequestContext,
+}
+
+impl<'a> Service<'a> {
+    /// The use cases as `request`.
+    pub fn new(state: &'a AppState, request: &'a RequestContext) -> Self {
+        Service { state, request }
+    }
+
+    /// The authenticated actor, or `UNAUTHENTICATED`.
+    pub fn actor(&self) -> AppResult<&'a Actor> {
+        self.request.actor()
+    }
+
+    /// The database.
+    pub fn db(&self) -> &'a DatabaseConnection {
+        &self.state.db
+    }
+
+    /// The request's "today": the only clock reading of a use case.
+    pub fn today(&self) -> NaiveDate {
+        self.request.today
+    }
+
+    /// Queues a read-side audit event (view, search, export); the request's answer waits
+    /// until it is committed.
+    pub fn audit(
+        &self,
+        action: AuditAction,
+        entity_type: &str,
+        entity_id: Option<i64>,
+        owner: Option<i64>,
+        detail: serde_json::Value,
+    ) {
+        let row = self.audit_row(action, entity_type, entity_id, owner, detail);
+        self.state.audit.record(&self.request.audited, row);
+    }
+
+    /// An audit event of this request, for a write to commit with it.
+    pub fn audit_row(
+        &self,
+        action: AuditAction,
+        entity_type: &str,
+        entity_id: Option<i64>,
+        owner: Option<i64>,
+        detail: serde_json::Value,
+    ) -> audit_event::ActiveModel {
+        audit_row(self.request, action, entity_type, entity_id, owner, detail)
+    }
+}
+
+/// An audit event of `request`.
+pub fn audit_row(
+    request: &RequestContext,
+    action: AuditAction,
+    entity_type: &str,
+    entity_id: Option<i64>,
+    owner: Option<i64>,
+    detail: serde_json::Value,
+) -> audit_event::ActiveModel {
+    let actor = request.actor.as_deref();
+    audit_event::ActiveModel {
+        occurred_at: Set(Utc::now()),
+        consortium_id: Set(actor.map(|a| a.consortium_id)),
+        subject: Set(actor
+            .map(|a| a.subject.clone())
+            .unwrap_or_else(|| "anonymous".into())),
+        acting_authority_id: Set(actor.and_then(|a| a.acting_authority_for(owner))),
+        action: Set(action.code().into()),
+        entity_type: Set(entity_type.into()),
+        entity_id: Set(entity_id),
+        owning_authority_id: Set(owner),
+        request_id: Set(request.request_id.clone()),
+        detail: Set(detail.to_string()),
+        ..Default::default()
+    }
+}
