@@ -19,8 +19,16 @@ use crate::error::{AppError, AppResult};
 use crate::infra::audit::AuditMark;
 use crate::state::AppState;
 
+pub mod audit_log;
+pub mod board;
+pub mod children;
 pub mod events;
+pub mod households;
 pub mod input;
+pub mod links;
+pub mod loaders;
+pub mod matching;
+pub mod reports;
 
 /// Who asks, and when: made once per request by the HTTP layer (once per connection for a
 /// websocket).

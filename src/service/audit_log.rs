@@ -1,0 +1,1 @@
+//! Reading the audit log, within the scope the policy gives the actor.

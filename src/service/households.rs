@@ -1,0 +1,2 @@
+//! Adopter households: registering and changing a household, its recruitment stages and
+//! its matching profile.

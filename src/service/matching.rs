@@ -1,0 +1,1 @@
+//! Match suggestions: the pool each side is matched against, explained.

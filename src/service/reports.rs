@@ -1,0 +1,2 @@
+//! Reports: scorecard, funnel, flows, sufficiency, tracking, for the audiences the policy
+//! admits.
