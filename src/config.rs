@@ -50,21 +50,20 @@ impl MetricsAccess {
     }
 
     /// Whether `authorization` (an `Authorization` header value) may read `/metrics`:
-    /// always without a token, else only `Bearer <token>` (compared in constant time).
+    /// always without a token, else only `Bearer <token>` (the scheme in any case; the
+    /// token compared in constant time).
     pub fn admits(&self, authorization: Option<&[u8]>) -> bool {
+        use subtle::ConstantTimeEq;
         let Some(token) = &self.token else {
             return true;
         };
-        let Some(given) = authorization.and_then(|v| v.strip_prefix(b"Bearer ")) else {
+        let Some(given) = authorization
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(crate::auth::bearer)
+        else {
             return false;
         };
-        let expected = token.as_bytes();
-        given.len() == expected.len()
-            && given
-                .iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        given.as_bytes().ct_eq(token.as_bytes()).into()
     }
 }
 

@@ -28,6 +28,12 @@ pub enum AppError {
     /// The database did not answer in time (or the audit of the answer could not be
     /// committed): nothing was done or shown; retry after [`RETRY_AFTER_SECS`] seconds.
     Unavailable,
+    /// A mutation lost the database after it began writing (a connection cut during
+    /// `COMMIT`): the change may have been made. Not to be retried blindly.
+    OutcomeUnknown,
+    /// A mutation's answer could not be audited in time and is withheld: the change may
+    /// have been made. Not to be retried blindly.
+    AnswerWithheld,
     /// Anything else. Logged, never shown.
     Internal(std::sync::Arc<anyhow::Error>),
     /// A refusal (`NotFound` or `Forbidden`) of a record that exists in the actor's
@@ -104,6 +110,8 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Unavailable => "UNAVAILABLE",
+            AppError::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            AppError::AnswerWithheld => "ANSWER_WITHHELD",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -122,6 +130,15 @@ impl AppError {
             AppError::Unavailable => {
                 format!("the service is unavailable; retry after {RETRY_AFTER_SECS} s")
             }
+            AppError::OutcomeUnknown => {
+                "the connection to the database failed while the change was being \
+                written: it may have been made; read the record before sending it again"
+                    .into()
+            }
+            AppError::AnswerWithheld => "the answer is withheld because its audit could not \
+                be recorded in time; the change may have been made: read the record before \
+                sending it again"
+                .into(),
             AppError::Internal(_) => "internal error".into(),
             AppError::Denied(denied) => denied.0.client_message(),
         }

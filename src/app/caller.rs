@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::http::{Media, Refusal};
-use crate::auth::Actor;
+use crate::auth::{Actor, bearer};
 use crate::error::{AppError, RETRY_AFTER_SECS};
 use crate::state::AppState;
 
@@ -183,10 +183,6 @@ async fn authenticate(
 }
 
 /// The token of an `Authorization` value: `Bearer <token>`.
-pub(super) fn bearer(value: &str) -> Option<&str> {
-    value.strip_prefix("Bearer ").map(str::trim)
-}
-
 /// A verified token: who it stands for, and until when (Unix seconds).
 pub(super) struct Session {
     pub(super) actor: Arc<Actor>,

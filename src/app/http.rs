@@ -20,8 +20,9 @@ use crate::auth::Actor;
 use crate::error::{AppError, RETRY_AFTER_SECS};
 use crate::graphql::context::RequestContext;
 use crate::graphql::limits::{self, Limit, OperationTrace, QueryLimits};
-use crate::infra::audit::COMMIT_WITHIN;
+use crate::infra::audit::{COMMIT_WITHIN, NotCommitted};
 use crate::infra::metrics::{self, OperationRecord, Outcome};
+use crate::store;
 
 /// The media type of a GraphQL response, from the request's `Accept` (GraphQL over HTTP):
 /// `application/graphql-response+json` when the client accepts it at least as readily as
@@ -399,7 +400,9 @@ async fn run(
                 .flatten()
                 .filter(|e| e["extensions"]["code"] == "RATE_LIMITED")
                 .find_map(|e| e["extensions"]["retryAfterSeconds"].as_u64());
-            let unavailable = unavailable(&body);
+            // Worth retrying only when nothing was answered: a mutation that may have
+            // committed never carries `UNAVAILABLE` (see [`execute`]).
+            let unavailable = unavailable(&body) && body["data"].is_null();
             let status = match (ran, retry_after, media) {
                 _ if unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 (true, _, _) => StatusCode::OK,
@@ -437,9 +440,9 @@ fn unavailable(body: &JsonValue) -> bool {
         .any(|e| e["extensions"]["code"] == "UNAVAILABLE")
 }
 
-/// The body that replaces an answer whose audit events could not be committed: no data.
-fn audit_not_committed() -> JsonValue {
-    let error: async_graphql::Error = AppError::Unavailable.into();
+/// A body of one error and no data.
+fn error_body(error: AppError) -> JsonValue {
+    let error: async_graphql::Error = error.into();
     let error = error.into_server_error(async_graphql::Pos::default());
     serde_json::json!({ "errors": [{
         "message": error.message,
@@ -450,7 +453,12 @@ fn audit_not_committed() -> JsonValue {
 /// Runs one operation; returns the response body and whether the operation ran (a body
 /// for one that did not has no `data`, as GraphQL over HTTP asks). The body is returned
 /// once the audit events the operation queued are committed (group commit); if they
-/// cannot be within [`COMMIT_WITHIN`], it is an `UNAVAILABLE` error without data instead.
+/// cannot be within [`COMMIT_WITHIN`], it is an error without data instead.
+///
+/// `UNAVAILABLE` (503, `Retry-After`) promises that nothing changed. A mutation that began
+/// writing may have committed whatever failed after, so its `UNAVAILABLE` errors become
+/// `OUTCOME_UNKNOWN`, and its answer withheld for want of an audit is `ANSWER_WITHHELD`:
+/// neither asks to be retried. An answer whose audit the database refused is `INTERNAL`.
 async fn execute(
     shared: &Shared,
     actor: Option<Arc<Actor>>,
@@ -464,13 +472,21 @@ async fn execute(
     let context = RequestContext::new(actor, id.to_owned());
     let audited = context.audited.clone();
     let request = request.data(context).data(trace.clone());
-    let mut result = shared.schema.execute(request).await;
+    let (mut result, wrote) = store::watching_writes(shared.schema.execute(request)).await;
+    let may_have_committed = wrote && trace.operation_type() == "mutation";
     // Parse and validation errors (and input values that fail to parse) come from the
     // executor without a code; every error carries one.
     for error in &mut result.errors {
+        let unavailable = error_code(error) == AppError::Unavailable.code();
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "BAD_USER_INPUT");
+        }
+        if may_have_committed && unavailable {
+            let outcome = AppError::OutcomeUnknown;
+            extensions.set("code", outcome.code());
+            extensions.unset("retryAfterSeconds");
+            error.message = outcome.client_message();
         }
     }
     let ran = trace.executed();
@@ -505,16 +521,19 @@ async fn execute(
     if !ran && let Some(fields) = body.as_object_mut() {
         fields.remove("data");
     }
-    if shared
-        .state
-        .audit
-        .committed(&audited, COMMIT_WITHIN)
-        .await
-        .is_err()
-    {
-        return (audit_not_committed(), ran);
+    match shared.state.audit.committed(&audited, COMMIT_WITHIN).await {
+        Ok(()) => (body, ran),
+        Err(NotCommitted::Refused) => (
+            error_body(AppError::Internal(Arc::new(anyhow::anyhow!(
+                "an audit event of the answer was refused"
+            )))),
+            ran,
+        ),
+        Err(NotCommitted::TimedOut) if may_have_committed => {
+            (error_body(AppError::AnswerWithheld), ran)
+        }
+        Err(NotCommitted::TimedOut) => (error_body(AppError::Unavailable), ran),
     }
-    (body, ran)
 }
 
 /// Whether a request's document holds a mutation or subscription (refused over GET).

@@ -15,9 +15,11 @@ use serde_json::Value as JsonValue;
 use tracing::Instrument;
 
 use super::Shared;
-use super::caller::{Received, Session, bearer, session};
+use super::caller::{Received, Session, session};
+use crate::auth::bearer;
 use crate::error::AppError;
 use crate::graphql::context::RequestContext;
+use crate::graphql::limits::OverWebsocket;
 use crate::infra::audit::{AuditMark, COMMIT_WITHIN};
 use crate::state::{AppState, stopped};
 
@@ -137,6 +139,7 @@ async fn serve_socket(shared: Shared, socket: axum::extract::ws::WebSocket, requ
                     let mut context = RequestContext::new(Some(session.actor.clone()), request_id);
                     context.audited = audited;
                     data.insert(context);
+                    data.insert(OverWebsocket);
                     connection.session = Some(session);
                     tracing::info!("websocket connection accepted");
                     Ok(data)

@@ -33,8 +33,8 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextValidation,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection,
-    SelectionSet,
+    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationDefinition, OperationType,
+    Selection, SelectionSet,
 };
 use async_graphql::{
     ErrorExtensionValues, Name, Positioned, Request, Response, ServerError, ServerResult,
@@ -229,18 +229,7 @@ impl OperationTrace {
 
     fn read(&self, document: &ExecutableDocument) {
         let mut operation = self.lock();
-        let chosen = match (&document.operations, operation.name.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some((&op.node, None)),
-            (DocumentOperations::Multiple(ops), Some(name)) => {
-                ops.get(name).map(|op| (&op.node, Some(name.to_owned())))
-            }
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
-                .iter()
-                .next()
-                .map(|(name, op)| (&op.node, Some(name.to_string()))),
-            (DocumentOperations::Multiple(_), None) => None,
-        };
-        if let Some((op, name)) = chosen {
+        if let Some((op, name)) = chosen_operation(document, operation.name.as_deref()) {
             operation.ty = Some(op.ty);
             if name.is_some() {
                 operation.name = name;
@@ -254,6 +243,55 @@ impl OperationTrace {
                 _ => Some(MULTIPLE_ROOT_FIELDS.to_owned()),
             };
         }
+    }
+}
+
+/// The operation of `document` a request naming `name` (if it does) runs, with its name
+/// when the document names it; `None` when the choice is left open.
+fn chosen_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(&'a OperationDefinition, Option<String>)> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some((&op.node, None)),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).map(|op| (&op.node, Some(name.to_owned())))
+        }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
+            .iter()
+            .next()
+            .map(|(name, op)| (&op.node, Some(name.to_string()))),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Marks a request that came over the websocket, where mutations are not taken: an
+/// answer lost with the connection would leave the client not knowing whether its change
+/// was made, and only HTTP says so ([`crate::error::AppError::OutcomeUnknown`]).
+pub struct OverWebsocket;
+
+/// Refuses a mutation sent over the websocket.
+fn check_transport(
+    ctx: &ExtensionContext<'_>,
+    operation_name: Option<&str>,
+    document: &ExecutableDocument,
+) -> ServerResult<()> {
+    if ctx.data_opt::<OverWebsocket>().is_none() {
+        return Ok(());
+    }
+    match chosen_operation(document, operation_name) {
+        Some((op, _)) if op.ty == OperationType::Mutation => {
+            let mut extensions = ErrorExtensionValues::default();
+            extensions.set("code", "BAD_USER_INPUT");
+            extensions.set("field", "query");
+            let mut error = ServerError::new(
+                "mutations are not taken over the websocket: send them to POST /graphql",
+                None,
+            );
+            error.extensions = Some(extensions);
+            Err(error)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -355,6 +393,7 @@ impl Extension for AdmissionExtension {
         // Parsed here, once (the executor reuses the document), so that the shape is checked
         // before async-graphql's own recursion check, which expands every fragment spread.
         // A document that does not parse is left to the executor, which reports why.
+        let operation_name = request.operation_name.clone();
         let uncached = match self.1.get(&request.query) {
             Some(document) => {
                 request.set_parsed_query(document);
@@ -369,6 +408,7 @@ impl Extension for AdmissionExtension {
             if let Some(trace) = trace {
                 trace.read(document);
             }
+            check_transport(ctx, operation_name.as_deref(), document)?;
             check_shape(document, &self.0)?;
             check_lists(document, &self.0)?;
         }

@@ -3,14 +3,18 @@
 //! Production turns introspection off, but async-graphql's validation messages name the
 //! schema's types (`Unknown field "x" on type "Child"`, `unknown field "y" of type
 //! "UpdateChildInput"`), so a client probing with wrong fields could map the schema
-//! anyway. [`TypeNamesHidden`] rewrites each validation error: the clause naming a type
-//! goes (`Unknown field "x".`), built-in scalars may stay, and a message still naming a
-//! type of the schema becomes [`NOT_VALID`]. The error keeps its location and gets its code
-//! like any other validation error.
+//! anyway. [`TypeNamesHidden`] rewrites each validation error, and each error of a running
+//! operation that did not come from a resolver (variables that do not coerce to their
+//! input types are refused then): the clause naming a type goes (`Unknown field "x".`),
+//! built-in scalars may stay, and a message still naming a type of the schema becomes
+//! [`NOT_VALID`]. The error keeps its location and gets its code like any other
+//! validation error.
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
-use async_graphql::{ServerError, ValidationResult};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation,
+};
+use async_graphql::{Response, ServerError, ValidationResult};
 
 /// The message of a validation error that cannot be said without naming a type.
 pub const NOT_VALID: &str = "the query is not valid for this schema";
@@ -43,6 +47,26 @@ impl Extension for TypeNamesHidden {
                 })
                 .collect()
         })
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        // A resolver's error always carries a code, and its message is the service's own.
+        for error in &mut response.errors {
+            if error
+                .extensions
+                .as_ref()
+                .is_none_or(|e| e.get("code").is_none())
+            {
+                error.message = without_type_names(&error.message);
+            }
+        }
+        response
     }
 }
 

@@ -24,8 +24,15 @@ pub mod viewer;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::{MergedObject, MergedSubscription, Response, Schema, SchemaBuilder};
+use std::collections::HashMap;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{
+    MergedObject, MergedSubscription, Response, Schema, SchemaBuilder, ServerResult, Variables,
+};
 use serde_json::json;
 
 use crate::domain::AuditAction;
@@ -108,16 +115,102 @@ pub fn sdl() -> String {
 /// record was loaded), the record's owning authority gets an event naming the entity, its
 /// id and itself as owner, so that its managers see who probed its records. For a record
 /// of an authority the actor belongs to, that one event serves both.
+///
+/// The record-less event is written whether or not the record exists, even when the
+/// record's event is filed under another authority the actor belongs to: else an actor of
+/// several authorities would read the existence of a record from the log of its own.
+/// Only when both would be filed under the same acting authority does one serve both.
+///
+/// `detail.path` names the schema's fields, not the client's aliases (which are free text
+/// and would land in the log): an alias becomes its field's name, or `_` where the
+/// document gives one alias to different fields.
 struct DeniedAudit;
 
 impl ExtensionFactory for DeniedAudit {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DeniedAudit)
+        Arc::new(DeniedAuditOf::default())
+    }
+}
+
+/// [`DeniedAudit`] for one request: the field each response key of the document stands for.
+#[derive(Default)]
+struct DeniedAuditOf {
+    fields: std::sync::Mutex<HashMap<String, Option<String>>>,
+}
+
+impl DeniedAuditOf {
+    /// The path of `error`, with field names for response keys.
+    fn field_path(&self, error: &async_graphql::ServerError) -> Vec<String> {
+        let fields = self
+            .fields
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        error
+            .path
+            .iter()
+            .map(|p| match p {
+                async_graphql::PathSegment::Field(key) => match fields.get(key) {
+                    Some(Some(name)) => name.clone(),
+                    Some(None) => "_".to_owned(),
+                    None => key.clone(),
+                },
+                async_graphql::PathSegment::Index(i) => i.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Notes, for every field of `set` and below, the field its response key stands for
+/// (`None` once a key stands for two).
+fn note_fields(set: &SelectionSet, fields: &mut HashMap<String, Option<String>>) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let name = field.name.node.as_str();
+                let key = field.alias.as_ref().map_or(name, |a| a.node.as_str());
+                fields
+                    .entry(key.to_owned())
+                    .and_modify(|known| {
+                        if known.as_deref() != Some(name) {
+                            *known = None;
+                        }
+                    })
+                    .or_insert_with(|| Some(name.to_owned()));
+                note_fields(&field.selection_set.node, fields);
+            }
+            Selection::InlineFragment(fragment) => {
+                note_fields(&fragment.node.selection_set.node, fields);
+            }
+            Selection::FragmentSpread(_) => {}
+        }
     }
 }
 
 #[async_trait::async_trait]
-impl Extension for DeniedAudit {
+impl Extension for DeniedAuditOf {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let mut fields = HashMap::new();
+        for (_, operation) in document.operations.iter() {
+            note_fields(&operation.node.selection_set.node, &mut fields);
+        }
+        for fragment in document.fragments.values() {
+            note_fields(&fragment.node.selection_set.node, &mut fields);
+        }
+        *self
+            .fields
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fields;
+        Ok(document)
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -143,14 +236,7 @@ impl Extension for DeniedAudit {
             let Some(code @ ("FORBIDDEN" | "NOT_FOUND")) = code.as_deref() else {
                 continue;
             };
-            let path: Vec<String> = error
-                .path
-                .iter()
-                .map(|p| match p {
-                    async_graphql::PathSegment::Field(name) => name.clone(),
-                    async_graphql::PathSegment::Index(i) => i.to_string(),
-                })
-                .collect();
+            let path = self.field_path(error);
             let detail = json!({ "code": code, "path": path.join(".") });
             let record = error.source::<DeniedRecord>();
             if let Some(record) = record {
@@ -165,7 +251,7 @@ impl Extension for DeniedAudit {
                         detail.clone(),
                     ),
                 );
-                if actor.is_member_of(record.owner) {
+                if actor.acting_authority_for(None) == Some(record.owner) {
                     continue;
                 }
             }

@@ -2,8 +2,12 @@
 //!
 //! Events go into a channel; one task writes whatever has queued up (up to [`MAX_BATCH`])
 //! in one insert, so an idle service writes an event at once and a busy one writes in
-//! batches. A failed insert is retried (the batch is kept) until it succeeds. `flush`
-//! waits until everything queued before it is in the database; graceful shutdown calls it.
+//! batches. An insert the database could not take (unreachable, shutting down) is retried,
+//! the batch kept, until it succeeds. An insert the database refused is split in halves
+//! until the events it refuses are found: the others are written, and the requests whose
+//! events were refused are answered without their data (one bad event must not hold up
+//! every read). `flush` waits until everything queued before it is settled; graceful
+//! shutdown calls it.
 //! Writes are audited in their own transaction instead (see the store), so a write and its
 //! audit event are committed together.
 //!
@@ -22,7 +26,7 @@
 //! [`MAX_QUEUED`] events are waiting ([`AuditSink::admit`]): when reads outpace the
 //! database, they slow down to its pace rather than the queue growing without end (in
 //! memory, and in what a crash would lose).
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -30,6 +34,7 @@ use entity::audit_event;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, TryIntoModel};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::error::db_unavailable;
 use crate::store;
 
 /// The most events written in one insert.
@@ -41,30 +46,52 @@ pub const MAX_QUEUED: usize = 20_000;
 pub const COMMIT_WITHIN: Duration = Duration::from_secs(5);
 
 enum Message {
-    /// An event and its sequence number.
-    Event(u64, Box<audit_event::Model>),
+    /// An event, its sequence number and the mark of the request that queued it.
+    Event(u64, Box<audit_event::Model>, AuditMark),
     Flush(oneshot::Sender<()>),
 }
 
 /// The highest sequence number of the audit events one request (or one websocket
-/// connection) has queued; 0 for none. Clones share it.
+/// connection) has queued (0 for none), and whether one of them could not be written.
+/// Clones share it.
 #[derive(Clone, Debug, Default)]
-pub struct AuditMark(Arc<AtomicU64>);
+pub struct AuditMark(Arc<MarkState>);
+
+#[derive(Debug, Default)]
+struct MarkState {
+    last: AtomicU64,
+    failed: AtomicBool,
+}
 
 impl AuditMark {
     /// The sequence number of the request's last event (0: it queued none).
     pub fn last(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        self.0.last.load(Ordering::Acquire)
+    }
+
+    /// Whether one of the request's events could not be queued or was refused by the
+    /// database: its answer must not go out.
+    pub fn failed(&self) -> bool {
+        self.0.failed.load(Ordering::Acquire)
     }
 
     fn note(&self, sequence: u64) {
-        self.0.fetch_max(sequence, Ordering::AcqRel);
+        self.0.last.fetch_max(sequence, Ordering::AcqRel);
+    }
+
+    fn fail(&self) {
+        self.0.failed.store(true, Ordering::Release);
     }
 }
 
-/// The audit events of an answer were not committed in time.
-#[derive(Debug)]
-pub struct NotCommitted;
+/// Why the audit events of an answer are not committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCommitted {
+    /// Not within the time allowed (the database is slow or unreachable): worth retrying.
+    TimedOut,
+    /// One of them could not be queued or was refused by the database.
+    Refused,
+}
 
 /// Where audit events are sent. Cheap to clone.
 #[derive(Clone)]
@@ -112,6 +139,7 @@ impl AuditSink {
             Ok(event) => event,
             Err(e) => {
                 tracing::error!(error = %e, "an audit event with a column unset was not queued");
+                mark.fail();
                 return;
             }
         };
@@ -123,7 +151,7 @@ impl AuditSink {
         let sequence = *last + 1;
         if self
             .tx
-            .send(Message::Event(sequence, Box::new(event)))
+            .send(Message::Event(sequence, Box::new(event), mark.clone()))
             .is_err()
         {
             drop(last);
@@ -157,21 +185,29 @@ impl AuditSink {
     }
 
     /// Waits until every event noted in `mark` is committed, for at most `within`; at once
-    /// when it holds none. The answer of a request may go out only once this is `Ok`.
+    /// when it holds none. The answer of a request may go out only once this is `Ok`: it is
+    /// an error when the time is up or one of the events was refused.
     pub async fn committed(&self, mark: &AuditMark, within: Duration) -> Result<(), NotCommitted> {
         let last = mark.last();
+        if mark.failed() {
+            return Err(NotCommitted::Refused);
+        }
         if last == 0 {
             return Ok(());
         }
         let mut committed = self.committed.clone();
         match tokio::time::timeout(within, committed.wait_for(|c| *c >= last)).await {
+            Ok(Ok(_)) if mark.failed() => {
+                tracing::error!("an audit event of the answer was refused; the answer is withheld");
+                Err(NotCommitted::Refused)
+            }
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) | Err(_) => {
                 tracing::error!(
                     pending = self.depth(),
                     "audit events not committed in time; the answer is withheld"
                 );
-                Err(NotCommitted)
+                Err(NotCommitted::TimedOut)
             }
         }
     }
@@ -201,8 +237,8 @@ async fn write_loop(
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Event(sequence, e) => {
-                    batch.push(*e);
+                Message::Event(sequence, e, mark) => {
+                    batch.push((*e, mark));
                     last = Some(sequence);
                 }
                 Message::Flush(done) => waiters.push(done),
@@ -222,31 +258,58 @@ async fn write_loop(
     }
 }
 
+/// How often an insert the database refused is tried again before it is split: a
+/// refusal may be passing (a lock, a cancelled statement) rather than about the events.
+const TRIES_BEFORE_SPLIT: u32 = 3;
+
+/// Writes `batch`, retrying while the database cannot be reached. An insert the database
+/// still refuses after [`TRIES_BEFORE_SPLIT`] tries is split in halves, down to the events
+/// it refuses: those are dropped (logged without their content) and their requests' marks
+/// failed; every other event is written.
 async fn write_batch(
     db: &DatabaseConnection,
-    batch: &mut Vec<audit_event::Model>,
+    batch: &mut Vec<(audit_event::Model, AuditMark)>,
     queued: &AtomicUsize,
 ) {
+    let settled = batch.len();
+    let mut pieces = vec![(std::mem::take(batch), 0)];
     let mut delay = Duration::from_millis(50);
-    while !batch.is_empty() {
-        match store::audit::insert_new(db, batch).await {
-            Ok(()) => {
-                queued.fetch_sub(batch.len(), Ordering::Relaxed);
-                batch.clear();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, pending = batch.len(), "audit batch not written; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
+    while let Some((mut piece, tries)) = pieces.pop() {
+        let events: Vec<audit_event::Model> = piece.iter().map(|(e, _)| e.clone()).collect();
+        let Err(e) = store::audit::insert_new(db, &events).await else {
+            delay = Duration::from_millis(50);
+            continue;
+        };
+        let unavailable = db_unavailable(&e);
+        if unavailable || tries + 1 < TRIES_BEFORE_SPLIT {
+            tracing::error!(error = %e, pending = piece.len(), "audit batch not written; retrying");
+            pieces.push((piece, if unavailable { 0 } else { tries + 1 }));
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        } else if piece.len() == 1 {
+            let (event, mark) = &piece[0];
+            tracing::error!(
+                error = %e,
+                action = %event.action,
+                entity_type = %event.entity_type,
+                "an audit event was refused by the database; its answer is withheld"
+            );
+            mark.fail();
+        } else {
+            tracing::warn!(error = %e, events = piece.len(), "audit batch refused; splitting it");
+            let second = piece.split_off(piece.len() / 2);
+            // The first half is written first: events keep their queue order.
+            pieces.push((second, 0));
+            pieces.push((piece, 0));
         }
     }
+    queued.fetch_sub(settled, Ordering::Relaxed);
 }
 
 #[cfg(test)]
 mod tests {
     use futures_util::FutureExt;
-    use sea_orm::{EntityTrait, PaginatorTrait};
+    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 
     use super::*;
 
@@ -341,5 +404,41 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// An event the database refuses fails its own request only: the other requests of
+    /// its batch are answered and their events written.
+    #[tokio::test]
+    async fn an_event_the_database_refuses_fails_only_its_own_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir, true).await;
+        db.execute_unprepared(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON audit_event WHEN NEW.subject = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .await
+        .unwrap();
+        let sink = AuditSink::start(db.clone());
+        let good: Vec<AuditMark> = (0..4).map(|_| AuditMark::default()).collect();
+        let bad = AuditMark::default();
+        // Queued before the writer runs, so they share batches with the bad one.
+        for (i, mark) in good.iter().enumerate() {
+            sink.record(mark, event(i));
+            if i == 1 {
+                let mut refused = event(99);
+                refused.subject = Set("bad".into());
+                sink.record(&bad, refused);
+            }
+        }
+        for mark in &good {
+            sink.committed(mark, COMMIT_WITHIN)
+                .await
+                .expect("the other answers go out");
+        }
+        assert!(sink.committed(&bad, COMMIT_WITHIN).await.is_err());
+        sink.flush().await;
+        assert_eq!(sink.depth(), 0);
+        let written = audit_event::Entity::find().count(&db).await.unwrap();
+        assert_eq!(written, 4);
     }
 }

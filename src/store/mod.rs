@@ -22,6 +22,8 @@ use sea_orm::{
 };
 
 use crate::error::{AppError, AppResult};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -82,15 +84,33 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
+tokio::task_local! {
+    /// Set while an operation runs under [`watching_writes`]: whether it began a write.
+    static WRITE_BEGAN: Arc<AtomicBool>;
+}
+
+/// Runs `operation` and says whether it began a write transaction ([`begin_write`]). An
+/// operation that did may have committed it even when it failed afterwards (a connection
+/// cut during `COMMIT`), so its failure must not be answered "nothing changed, retry".
+pub async fn watching_writes<F: Future>(operation: F) -> (F::Output, bool) {
+    let began = Arc::new(AtomicBool::new(false));
+    let output = WRITE_BEGAN.scope(began.clone(), operation).await;
+    (output, began.load(Ordering::Acquire))
+}
+
 /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
-/// IMMEDIATE`), so two writers queue on the busy timeout instead of failing midway.
+/// IMMEDIATE`), so two writers queue on the busy timeout instead of failing midway. Once
+/// it has begun, the operation running it (see [`watching_writes`]) is marked as writing.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: (db.get_database_backend() == DbBackend::Sqlite)
             .then_some(sea_orm::SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    db.begin_with_options(options).await
+    let txn = db.begin_with_options(options).await?;
+    // Outside an operation (the audit writer, seeds, sweeps) there is nothing to mark.
+    let _ = WRITE_BEGAN.try_with(|began| began.store(true, Ordering::Release));
+    Ok(txn)
 }
 
 /// Whose data a write transaction changes: a consortium named outright, or the consortium

@@ -337,6 +337,47 @@ async fn refusals_are_audited_as_denied(app: TestApp) {
     assert!(data["child"]["notes"].is_null());
 }
 
+both_backends!(a_probe_reads_alike_in_the_log_whether_the_record_exists_or_not);
+
+/// An actor of two authorities probes a child of the one where it may not read children:
+/// the log of its other authority (where it is a manager) must read the same whether the
+/// child exists or not, and name fields, not the client's aliases.
+async fn a_probe_reads_alike_in_the_log_whether_the_record_exists_or_not(app: TestApp) {
+    let (id, _) = create_child(&app, "birch", "Wren", json!({})).await;
+    let (_, number) = decode_id(&id);
+    let missing = encode_id("Child", number + 1_000);
+    let multi = app.token(
+        "multi",
+        &[("alder", &["MANAGER"]), ("birch", &["RECRUITMENT_OFFICER"])],
+    );
+    let probe = "query($id: ID!) { peek: child(id: $id) { id } }";
+    for (probes, probed) in [&id, &missing].into_iter().enumerate() {
+        let body = app.gql(Some(&multi), probe, json!({ "id": probed })).await;
+        assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body:#}");
+        // Newest first.
+        let own = audit_log(&app, &multi, json!({ "action": "DENIED" })).await;
+        assert_eq!(
+            own.len(),
+            probes + 1,
+            "one event in alder's log per probe: {own:#?}"
+        );
+        assert_eq!(own[0]["actingAuthority"]["code"], "alder", "{own:#?}");
+        assert!(own[0]["entityId"].is_null(), "{own:#?}");
+        assert_eq!(own[0]["entityType"], "child", "{own:#?}");
+        assert_eq!(own[0]["detail"]["path"], "child", "{own:#?}");
+    }
+    // birch's own managers see the probe of their record, and only that one.
+    let birch = audit_log(
+        &app,
+        &app.role("birch", "MANAGER"),
+        json!({ "action": "DENIED" }),
+    )
+    .await;
+    assert_eq!(birch.len(), 1, "{birch:#?}");
+    assert_eq!(birch[0]["entityId"], id.as_str(), "{birch:#?}");
+    assert_eq!(birch[0]["detail"]["path"], "child", "{birch:#?}");
+}
+
 both_backends!(the_audit_log_is_scoped_to_authority_and_consortium);
 
 async fn the_audit_log_is_scoped_to_authority_and_consortium(app: TestApp) {

@@ -16,6 +16,7 @@ mod matching;
 mod notifications;
 mod observability;
 mod outages;
+mod outcomes;
 mod pool_rules;
 mod processes;
 mod replicas;

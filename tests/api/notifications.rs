@@ -44,6 +44,8 @@ subscription($kinds: [NotificationKind!]) {
 }"#;
 
 const MILESTONES: &str = "mutation($i: RecordChildMilestonesInput!) { recordChildMilestones(input: $i) { child { id version } } }";
+const MILESTONES_UPDATE: &str =
+    "mutation($i: UpdateChildInput!) { updateChild(input: $i) { child { id version } } }";
 const REVOKE: &str = "mutation($i: RevokeSessionsInput!) { revokeSessions(input: $i) { subject } }";
 
 /// What a client reads from the socket.
@@ -227,6 +229,7 @@ both_backends!(
     a_revocation_ends_an_open_subscription,
     the_sweep_announces_a_day_once,
     the_subscription_document_is_held_to_the_limits,
+    a_mutation_over_the_websocket_is_refused_and_changes_nothing,
     shutdown_closes_open_subscriptions
 );
 
@@ -638,6 +641,49 @@ async fn the_subscription_document_is_held_to_the_limits(app: TestApp) {
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(app.state.subscriptions.count(), 0);
+}
+
+/// Mutations are taken over HTTP only, where an answer lost with its connection can be
+/// told apart from a change not made (`OUTCOME_UNKNOWN`).
+async fn a_mutation_over_the_websocket_is_refused_and_changes_nothing(app: TestApp) {
+    let token = app.role("alder", "SOCIAL_WORKER");
+    let (id, version) = create_child(&app, "alder", "Fen", json!({})).await;
+    let mut socket = connected(&app, &token).await;
+    send(
+        &mut socket,
+        json!({ "id": "m", "type": "subscribe", "payload": {
+            "query": MILESTONES_UPDATE,
+            "variables": { "i": { "id": id, "expectedVersion": version, "notes": "by socket" } } } }),
+    )
+    .await;
+    let errors = match receive(&mut socket, EXPECTED_WITHIN).await {
+        Some(Received::Message(m)) if m["id"] == "m" => match &m["payload"] {
+            Value::Array(errors) => errors.clone(),
+            payload => payload["errors"].as_array().cloned().unwrap_or_default(),
+        },
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{errors:?}"
+    );
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("POST /graphql"),
+        "{errors:?}"
+    );
+    let data = app
+        .ok(
+            &token,
+            "query($id: ID!) { child(id: $id) { version notes } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["child"]["version"].as_i64(), Some(version));
+    assert!(data["child"]["notes"].is_null(), "{data:#}");
 }
 
 async fn shutdown_closes_open_subscriptions(mut app: TestApp) {

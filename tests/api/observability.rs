@@ -276,6 +276,15 @@ async fn metrics_need_a_listener_of_their_own_or_a_token() {
     assert_eq!(answered.status(), 200);
     let body = answered.text().await.unwrap();
     assert!(body.contains("permanence_audit_queue_depth"), "{body}");
+    // The scheme's name is case-insensitive (RFC 9110 §11.1), as scrapers may send it.
+    let lowercase = app
+        .client
+        .get(&url)
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lowercase.status(), 200);
 }
 
 #[tokio::test]
