@@ -1,5 +1,6 @@
 //! Command-line interface. Every flag is also an environment variable.
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 use crate::graphql::limits;
 
@@ -28,8 +29,8 @@ pub struct GlobalArgs {
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
     /// HS256 secret for bearer tokens; unset means the built-in development secret.
-    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true, value_parser = secret)]
+    pub jwt_secret: Option<SecretString>,
     /// PEM file with an RS256 public key; when set, tokens are verified with it.
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
     pub jwt_public_key_file: Option<std::path::PathBuf>,
@@ -74,9 +75,10 @@ pub struct GlobalArgs {
         long,
         env = "PERMANENCE_METRICS_TOKEN",
         global = true,
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = secret
     )]
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<SecretString>,
     /// Longest a request waits for a database connection (and for a new one to open)
     /// before it is answered `UNAVAILABLE` (HTTP 503, `Retry-After`).
     #[arg(
@@ -327,11 +329,41 @@ pub fn parse_ttl(ttl: &str) -> Result<std::time::Duration, humantime::DurationEr
     }
 }
 
+/// A secret argument: kept out of `Debug` output (and so out of logs and panics).
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Secrets given on the command line never show in the arguments' `Debug` output.
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let secret = "a-jwt-secret-of-at-least-thirty-two-bytes";
+        let token = "a-metrics-token-of-at-least-thirty-two-bytes";
+        let cli = Cli::try_parse_from([
+            "permanence",
+            "--jwt-secret",
+            secret,
+            "--metrics-token",
+            token,
+            "migrate",
+        ])
+        .expect("parses");
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains(secret) && !shown.contains(token), "{shown}");
+        let args = &cli.global;
+        assert_eq!(
+            args.jwt_secret
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret),
+            Some(secret)
+        );
+    }
 
     fn ttl_of(args: &[&str]) -> Result<Duration, clap::Error> {
         let base = [

@@ -2,6 +2,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::jwt::{DEVELOPMENT_SECRET, JwtKeys};
 use crate::cli::{Environment, GlobalArgs, SharedArgs};
@@ -39,7 +40,7 @@ pub struct MetricsAccess {
     /// A listener of its own for `/metrics` (the API port then does not serve it).
     pub bind: Option<String>,
     /// The bearer token `/metrics` requires wherever it is served.
-    pub token: Option<String>,
+    pub token: Option<SecretString>,
 }
 
 impl MetricsAccess {
@@ -63,7 +64,10 @@ impl MetricsAccess {
         else {
             return false;
         };
-        given.as_bytes().ct_eq(token.as_bytes()).into()
+        given
+            .as_bytes()
+            .ct_eq(token.expose_secret().as_bytes())
+            .into()
     }
 }
 
@@ -97,6 +101,7 @@ impl Config {
                 JwtKeys::rs256(&pem, &args.jwt_issuer, &args.jwt_audience)?
             }
             (None, Some(secret)) => {
+                let secret = secret.expose_secret();
                 if production && secret == DEVELOPMENT_SECRET {
                     bail!("PERMANENCE_ENV=production refuses the built-in development JWT secret");
                 }
@@ -123,9 +128,16 @@ impl Config {
         let rate_limit = rate_limit(&args.shared, &limits)?;
         let metrics = MetricsAccess {
             bind: args.metrics_bind.clone().filter(|b| !b.is_empty()),
-            token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+            token: args
+                .metrics_token
+                .clone()
+                .filter(|t| !t.expose_secret().is_empty()),
         };
-        if metrics.token.as_ref().is_some_and(|t| t.len() < 32) {
+        if metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 32)
+        {
             bail!("PERMANENCE_METRICS_TOKEN must be at least 32 bytes");
         }
         Ok(Config {
