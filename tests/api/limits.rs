@@ -974,36 +974,20 @@ async fn wildcards_in_contains_filters_match_only_themselves(app: TestApp) {
         ("an", vec!["Ann"]),
         ("%%", vec![]),
     ] {
-        let data = app
-            .ok(
-                &sw,
-                "query($t: String) { children(first: 10, filter: { profileNameContains: $t }) { nodes { profileName } } }",
-                json!({ "t": text }),
-            )
-            .await;
-        let mut names: Vec<&str> = data["children"]["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .filter_map(|n| n["profileName"].as_str())
-            .collect();
-        names.sort_unstable();
-        assert_eq!(names, expected, "children containing {text:?}");
-        let data = app
-            .ok(
-                &ro,
-                "query($t: String) { households(first: 10, filter: { profileNameContains: $t }) { nodes { profileName } } }",
-                json!({ "t": text }),
-            )
-            .await;
-        let mut names: Vec<&str> = data["households"]["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .filter_map(|n| n["profileName"].as_str())
-            .collect();
-        names.sort_unstable();
-        assert_eq!(names, expected, "households containing {text:?}");
+        for (token, register) in [(&sw, "children"), (&ro, "households")] {
+            let query = format!(
+                "query($t: String) {{ {register}(first: 10, filter: {{ profileNameContains: $t }}) {{ nodes {{ profileName }} }} }}"
+            );
+            let data = app.ok(token, &query, json!({ "t": text })).await;
+            let mut names: Vec<&str> = data[register]["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .filter_map(|n| n["profileName"].as_str())
+                .collect();
+            names.sort_unstable();
+            assert_eq!(names, expected, "{register} containing {text:?}");
+        }
     }
 }
 

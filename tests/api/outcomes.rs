@@ -76,38 +76,16 @@ async fn a_mutation_cut_off_while_writing_is_not_answered_retry() {
         .await
         .expect("trigger");
     let sw = app.role("alder", "SOCIAL_WORKER");
-    let update = {
-        let (app_address, client, sw, id) = (
-            app.address.clone(),
-            app.client.clone(),
-            sw.clone(),
-            id.clone(),
-        );
-        tokio::spawn(async move {
-            let response = client
-                .post(format!("{app_address}/graphql"))
-                .bearer_auth(sw)
-                .json(&json!({ "query": UPDATE, "variables": { "input": {
-                    "id": id, "expectedVersion": version, "notes": "slow" } } }))
-                .send()
-                .await
-                .expect("request sent");
-            let status = response.status();
-            let retry_after = response.headers().contains_key("retry-after");
-            (
-                status,
-                retry_after,
-                response.json::<Value>().await.expect("JSON body"),
-            )
-        })
+    let input = json!({ "input": { "id": id, "expectedVersion": version, "notes": "slow" } });
+    // Once the write has begun and sleeps in its trigger, the database ends its session.
+    let cut = async {
+        let pid = sleeping_session(&admin).await;
+        admin
+            .execute_unprepared(&format!("SELECT pg_terminate_backend({pid})"))
+            .await
+            .expect("terminate");
     };
-    // The write has begun and sleeps in its trigger: the database ends its session.
-    let pid = sleeping_session(&admin).await;
-    admin
-        .execute_unprepared(&format!("SELECT pg_terminate_backend({pid})"))
-        .await
-        .expect("terminate");
-    let (status, retry_after, body) = update.await.expect("the request task");
+    let ((status, retry_after, body), ()) = tokio::join!(post(&app, &sw, UPDATE, input), cut);
     assert_eq!(
         error_code(&body).as_deref(),
         Some("OUTCOME_UNKNOWN"),

@@ -51,6 +51,35 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A server on a fresh demo database of `backend` (a SQLite file `name` in `dir`), with
+/// rate limiting off (the tests that use it send more than any sensible bucket); the
+/// database's URL and the server.
+pub async fn demo_server(
+    backend: crate::helpers::Backend,
+    dir: &tempfile::TempDir,
+    name: &str,
+) -> (String, Server) {
+    let database_url = match backend {
+        crate::helpers::Backend::Sqlite => {
+            format!("sqlite://{}?mode=rwc", dir.path().join(name).display())
+        }
+        crate::helpers::Backend::Postgres => crate::helpers::fresh_postgres_database().await,
+    };
+    let server = demo_server_on(&database_url).await;
+    (database_url, server)
+}
+
+/// A server on `database_url`, seeded with the demo data, with rate limiting off.
+pub async fn demo_server_on(database_url: &str) -> Server {
+    seed_demo(database_url);
+    Server::start(
+        database_url,
+        &[("PERMANENCE_RATE_LIMIT_CAPACITY", "0")],
+        &[],
+    )
+    .await
+}
+
 /// `permanence seed demo` on `database_url` (migrates first): consortium `demo` with
 /// alder, birch, cedar, damson and elm, and their synthetic histories.
 pub fn seed_demo(database_url: &str) {

@@ -28,7 +28,7 @@ use crate::helpers::{
     Backend, CREATE_CHILD, CREATE_HOUSEHOLD, RECORD_EVENT, after_second_of, cost, decode_id,
     encode_id, error_code, fresh_postgres_database, test_redis_url, within,
 };
-use crate::process::{OwnRedis, Server, role_token, seed_demo, token};
+use crate::process::{OwnRedis, Server, demo_server, role_token, seed_demo, token};
 
 const SCORECARD: &str = r#"{ scorecard(asOf: "2024-06-01", period: { from: "2021-04-01", to: "2024-03-31" }) {
   period { total { cohort { value suppressed } } } } }"#;
@@ -975,21 +975,7 @@ const WRITES_BEFORE_SIGNAL: usize = 40;
 /// its audit event, and every audit event of an acknowledged read, is in the database.
 async fn sigterm_during_a_burst(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("burst.db").display()
-        ),
-        Backend::Postgres => fresh_postgres_database().await,
-    };
-    seed_demo(&database_url);
-    // Rate limiting off: the burst is one subject per role, far over any sensible bucket.
-    let mut server = Server::start(
-        &database_url,
-        &[("PERMANENCE_RATE_LIMIT_CAPACITY", "0")],
-        &[],
-    )
-    .await;
+    let (database_url, mut server) = demo_server(backend, &dir, "burst.db").await;
     let social_worker = role_token("alder", "SOCIAL_WORKER");
     let recruiter = role_token("alder", "RECRUITMENT_OFFICER");
     let manager = role_token("alder", "MANAGER");
