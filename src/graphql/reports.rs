@@ -608,7 +608,7 @@ impl ReportQuery {
             ));
         }
         let today = ctx.request().today;
-        let as_of = as_of.map(|d| d.0).unwrap_or(today);
+        let as_of = report_date(as_of.map(|d| d.0).unwrap_or(today), "asOf")?;
         if as_of > today {
             return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
         }
@@ -726,7 +726,7 @@ impl ReportQuery {
             None => own,
         };
         let today = ctx.request().today;
-        let as_of: NaiveDate = as_of.map(|d| d.0).unwrap_or(today);
+        let as_of: NaiveDate = report_date(as_of.map(|d| d.0).unwrap_or(today), "asOf")?;
         if as_of > today {
             return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
         }
