@@ -575,7 +575,6 @@ impl ReportQuery {
         after: Option<String>,
     ) -> AppResult<Conn<AdopterAlert>> {
         let svc = ctx.service();
-        svc.actor()?;
         let scope = reports::adopter_alert_scope(
             &svc,
             as_of.map(|d| d.0),
