@@ -377,6 +377,175 @@ impl Actor {
 // Reports, the audit log and subscriptions (DESIGN §3, §5, §6)
 // ---------------------------------------------------------------------------------------
 
+impl Actor {
+    /// The authorities a report covers when none are named: the actor's own with
+    /// `capability`; for a board analyst without it, the whole consortium (`None`);
+    /// `FORBIDDEN` otherwise.
+    ///
+    /// A board analyst who also holds `capability` somewhere gets its own authorities,
+    /// which [`Actor::report_view`] then shows as they are.
+    pub fn default_report_authorities(
+        &self,
+        capability: Capability,
+    ) -> Result<Option<Vec<i64>>, AppError> {
+        if self.has_consortium_role(Role::BoardAnalyst) && !self.can_anywhere(capability) {
+            Ok(None)
+        } else {
+            self.require_anywhere(capability).map(Some)
+        }
+    }
+
+    /// `Ok` if the actor may read some report needing `capability` for the unrestricted
+    /// view: staff holding it somewhere, or a board analyst; else `FORBIDDEN`.
+    pub fn require_report_reader(&self, capability: Capability) -> Result<(), AppError> {
+        if !self.can_anywhere(capability) && !self.has_consortium_role(Role::BoardAnalyst) {
+            return Err(AppError::forbidden("your roles do not allow this report"));
+        }
+        Ok(())
+    }
+
+    /// Which of `authorities` the actor sees as they are in a report needing `capability`
+    /// (the others with disclosure control, the known rows treated as known to it);
+    /// `FORBIDDEN` if the actor may see none of the report
+    /// ([`Actor::require_report_reader`]).
+    ///
+    /// Unlike [`Actor::report_view`], a report mixing the actor's own authorities with
+    /// others is not refused: the suppression of the scorecard accounts for what the actor
+    /// knows.
+    pub fn report_known_rows(
+        &self,
+        capability: Capability,
+        authorities: &[i64],
+    ) -> Result<Vec<bool>, AppError> {
+        self.require_report_reader(capability)?;
+        Ok(authorities
+            .iter()
+            .map(|a| self.can(capability, *a))
+            .collect())
+    }
+}
+
+/// The audit events an actor may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditLogScope {
+    /// Every event of the consortium (consortium admins).
+    Consortium,
+    /// The events about records of these authorities, and those of their staff that
+    /// concern no single record (managers).
+    Authorities(Vec<i64>),
+}
+
+impl Actor {
+    /// The audit events the actor may read: the whole consortium for a consortium admin,
+    /// else those of the authorities where it holds [`Capability::ReadAuditLog`];
+    /// `FORBIDDEN` when none.
+    pub fn audit_log_scope(&self) -> Result<AuditLogScope, AppError> {
+        if self.has_consortium_role(Role::ConsortiumAdmin) {
+            Ok(AuditLogScope::Consortium)
+        } else {
+            Ok(AuditLogScope::Authorities(
+                self.require_anywhere(Capability::ReadAuditLog)?,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn actor(memberships: &[(i64, Role)], consortium_roles: &[Role]) -> Actor {
+        Actor {
+            subject: "u-1".into(),
+            name: None,
+            consortium_id: 1,
+            consortium_code: "demo".into(),
+            memberships: memberships
+                .iter()
+                .map(|(a, r)| super::super::Membership {
+                    authority_id: *a,
+                    authority_code: format!("a{a}"),
+                    roles: BTreeSet::from([*r]),
+                })
+                .collect(),
+            consortium_roles: consortium_roles.iter().copied().collect(),
+            issued_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_report_naming_no_authority_covers_the_own_or_for_board_analysts_the_consortium() {
+        use Capability::*;
+        let manager = actor(&[(10, Role::Manager)], &[]);
+        let analyst = actor(&[], &[Role::BoardAnalyst]);
+        let analyst_manager = actor(&[(10, Role::Manager)], &[Role::BoardAnalyst]);
+        let worker = actor(&[(10, Role::SocialWorker)], &[]);
+        assert_eq!(
+            manager
+                .default_report_authorities(ReadAdoptionReports)
+                .unwrap(),
+            Some(vec![10])
+        );
+        assert_eq!(
+            analyst
+                .default_report_authorities(ReadAdoptionReports)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            analyst_manager
+                .default_report_authorities(ReadAdoptionReports)
+                .unwrap(),
+            Some(vec![10])
+        );
+        assert!(
+            worker
+                .default_report_authorities(ReadAdoptionReports)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_scorecard_knows_the_own_rows_and_refuses_those_who_read_no_report() {
+        use Capability::*;
+        let manager = actor(&[(10, Role::Manager)], &[]);
+        let analyst = actor(&[], &[Role::BoardAnalyst]);
+        let worker = actor(&[(10, Role::SocialWorker)], &[]);
+        assert_eq!(
+            manager
+                .report_known_rows(ReadAdoptionReports, &[10, 20])
+                .unwrap(),
+            vec![true, false]
+        );
+        assert_eq!(
+            analyst
+                .report_known_rows(ReadAdoptionReports, &[10])
+                .unwrap(),
+            vec![false]
+        );
+        assert!(
+            worker
+                .report_known_rows(ReadAdoptionReports, &[10])
+                .is_err()
+        );
+        assert!(worker.require_report_reader(ReadAdoptionReports).is_err());
+    }
+
+    #[test]
+    fn the_audit_log_is_the_consortiums_for_admins_and_the_authorities_for_managers() {
+        let admin = actor(&[], &[Role::ConsortiumAdmin]);
+        let manager = actor(&[(10, Role::Manager), (20, Role::SocialWorker)], &[]);
+        let worker = actor(&[(10, Role::SocialWorker)], &[]);
+        assert_eq!(admin.audit_log_scope().unwrap(), AuditLogScope::Consortium);
+        assert_eq!(
+            manager.audit_log_scope().unwrap(),
+            AuditLogScope::Authorities(vec![10])
+        );
+        assert!(worker.audit_log_scope().is_err());
+    }
+}
+
 #[cfg(test)]
 mod link_tests {
     use super::*;

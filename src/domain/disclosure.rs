@@ -126,6 +126,18 @@ pub fn rate(numerator: u64, denominator: u64, audience: Audience) -> Shown<f64> 
     Shown::visible(100.0 * numerator as f64 / denominator as f64)
 }
 
+/// A share (the scorecard's A3: children placed within the threshold, of the cohort) as a
+/// percentage, from its two counts as they are published: shown only when both counts are,
+/// and then by the [`rate`] rule; no figure when the cohort is shown as 0; withheld
+/// otherwise.
+pub fn share_of_shown(within: Shown<u64>, cohort: Shown<u64>, audience: Audience) -> Shown<f64> {
+    match (within.value, cohort.value) {
+        (Some(within), Some(cohort)) => rate(within, cohort, audience),
+        _ if cohort.value == Some(0) => Shown::absent(),
+        _ => Shown::withheld(),
+    }
+}
+
 /// A mean (of days, say) computed over `cases` cases.
 ///
 /// DESIGN's "numerator ≤ 5 or denominator ≤ 10" is read for a mean as: both the numerator
@@ -537,6 +549,26 @@ mod tests {
     use super::Audience::{Restricted, Unrestricted};
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_share_is_shown_only_with_both_its_counts() {
+        let r = Audience::Restricted;
+        let u = Audience::Unrestricted;
+        let v = Shown::visible;
+        assert_eq!(share_of_shown(v(3), v(4), u), Shown::visible(75.0));
+        assert_eq!(share_of_shown(v(3), v(40), r), Shown::withheld());
+        assert_eq!(share_of_shown(v(20), v(40), r), Shown::visible(50.0));
+        assert_eq!(
+            share_of_shown(Shown::withheld(), v(40), r),
+            Shown::withheld()
+        );
+        assert_eq!(
+            share_of_shown(v(0), Shown::withheld(), r),
+            Shown::withheld()
+        );
+        assert_eq!(share_of_shown(v(0), v(0), u), Shown::absent());
+        assert_eq!(share_of_shown(Shown::withheld(), v(0), r), Shown::absent());
+    }
 
     fn is_withheld<T>(shown: &Shown<T>) -> bool {
         shown.suppressed && shown.value.is_none()

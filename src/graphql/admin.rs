@@ -3,18 +3,13 @@
 //! `revokeSessions` refuses, on every replica, every token of a subject in the admin's
 //! consortium issued at or before the revocation instant (whole seconds: a token issued in
 //! the same second is refused too, so that no token minted before the revocation slips
-//! through). The revocation is stored with its audit event, noted here at once, and
-//! announced to the other replicas (see [`crate::infra::revocations`]).
+//! through). The use case is [`crate::service::sessions::revoke_sessions`].
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use chrono::{DateTime, SubsecRound, Utc};
-use serde_json::json;
+use chrono::{DateTime, Utc};
 
 use super::context::ContextExt;
-use super::inputs::text;
-use crate::domain::{AuditAction, Role};
 use crate::error::AppResult;
-use crate::infra::revocations::{self, Revocation};
-use crate::store;
+use crate::service::sessions;
 
 /// Whose sessions to revoke.
 #[derive(InputObject)]
@@ -45,35 +40,8 @@ impl AdminMutation {
         ctx: &Context<'_>,
         input: RevokeSessionsInput,
     ) -> AppResult<RevokeSessionsPayload> {
-        let actor = ctx.actor()?;
-        actor.require_consortium_role(Role::ConsortiumAdmin)?;
-        let subject = text("input.subject", &input.subject, 255)?;
-        let revoked_at = Utc::now().trunc_subsecs(0);
-        let audit = ctx.audit_row(
-            AuditAction::Update,
-            "Session",
-            None,
-            None,
-            json!({ "revokedSubject": subject, "revokedAt": revoked_at }),
-        );
-        let state = ctx.state();
-        store::revocations::revoke(
-            &state.db,
-            actor.consortium_id,
-            &subject,
-            revoked_at,
-            &actor.subject,
-            audit,
-        )
-        .await?;
-        let revocation = Revocation {
-            consortium_id: actor.consortium_id,
-            subject: subject.clone(),
-            revoked_at: revoked_at.timestamp(),
-        };
-        state.revocations.note(&revocation);
-        revocations::announce(&state.shared, &revocation).await;
-        tracing::info!(revoked_at = %revoked_at, "sessions revoked");
+        let (subject, revoked_at) =
+            sessions::revoke_sessions(&ctx.service(), &input.subject).await?;
         Ok(RevokeSessionsPayload {
             subject,
             revoked_at,

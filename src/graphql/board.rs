@@ -1,14 +1,16 @@
 //! Board reports: the adoption scorecard, the child tracking list and sufficiency.
 //!
-//! Figures are computed by domain code over compact rows. Staff with the adoption reports
-//! capability (MANAGER, DECISION_MAKER) see their own authorities as they are; everything
-//! about another authority, and everything a board analyst sees, goes through disclosure
-//! control — with the caller's own rows treated as known to them, so that no suppressed
-//! figure of another authority can be worked out from a total.
+//! The use cases are in [`crate::service::board`]: they check the arguments, pick the
+//! authorities, let the policy decide the view, compute the figures by domain code over
+//! compact rows and audit every run; this module decodes, caches and shapes the output
+//! with disclosure control. Staff with the adoption reports capability (MANAGER,
+//! DECISION_MAKER) see their own authorities as they are; everything about another
+//! authority, and everything a board analyst sees, goes through disclosure control — with
+//! the caller's own rows treated as known to them, so that no suppressed figure of another
+//! authority can be worked out from a total.
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -16,22 +18,21 @@ use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::report_cache::{self, ReportKey, as_authority, as_graphql};
 use super::reports::{
-    PeriodInput, SuppressedCount, SuppressedNumber, costed_authorities, period, report_action,
-    report_authorities, report_cost, report_date,
+    PeriodInput, SuppressedCount, SuppressedNumber, audience, costed_authorities, days,
+    named_authorities, report_cost,
 };
 use super::scalars::Date;
 use super::types::{Authority, Child, authority};
 use crate::auth::policy::ReportView;
-use crate::auth::{Actor, Capability};
 use crate::domain::disclosure::{self, Audience, Shown};
 use crate::domain::scorecard::{
     A1_THRESHOLD_DAYS, A2_THRESHOLD_DAYS, ChildAlertKind, MeanFigure, Scorecard, ScorecardChild,
     yearly_windows,
 };
-use crate::domain::sufficiency::{self, Characteristic, Unit, WaitingChild, WaitingHousehold};
-use crate::domain::{AuditAction, Ethnicity, NeedLevel, Period, Role, report_bounds};
-use crate::error::{AppError, AppResult};
-use crate::store;
+use crate::domain::sufficiency::Characteristic;
+use crate::domain::{Period, Role, report_bounds};
+use crate::error::AppResult;
+use crate::service::board;
 
 /// A mean number of days with its cohort and threshold.
 #[derive(SimpleObject, Serialize, Deserialize)]
@@ -265,19 +266,15 @@ fn scorecard_report(
             .map(|a| !known[a])
             .unwrap_or_else(|| known.iter().any(|k| !k));
         // A3's percentage is shown only with both its counts, and by the rate rule.
-        let percent = match (c[4].value, c[5].value) {
-            (Some(within), Some(cohort)) => disclosure::rate(
-                within,
-                cohort,
-                if restricted {
-                    Audience::Restricted
-                } else {
-                    Audience::Unrestricted
-                },
-            ),
-            _ if c[5].value == Some(0) => Shown::absent(),
-            _ => Shown::withheld(),
-        };
+        let percent = disclosure::share_of_shown(
+            c[4],
+            c[5],
+            if restricted {
+                Audience::Restricted
+            } else {
+                Audience::Unrestricted
+            },
+        );
         ScorecardFigures {
             authority: authority.and_then(|a| self::authority(ctx, authorities[a])),
             suppression_applied: restricted,
@@ -326,18 +323,6 @@ fn mean_figure(mean: Shown<i64>, cohort: Shown<u64>, threshold: i64) -> Scorecar
         threshold_days: threshold,
         met: mean.value.map(|d| d <= threshold),
     }
-}
-
-/// Which of `authorities` the actor sees as they are; `FORBIDDEN` if the actor may see
-/// none of this report (neither staff with `capability` nor a board analyst).
-fn known_rows(actor: &Actor, capability: Capability, authorities: &[i64]) -> AppResult<Vec<bool>> {
-    if !actor.can_anywhere(capability) && !actor.has_consortium_role(Role::BoardAnalyst) {
-        return Err(AppError::forbidden("your roles do not allow this report"));
-    }
-    Ok(authorities
-        .iter()
-        .map(|a| actor.can(capability, *a))
-        .collect())
 }
 
 /// A child past a tracking timescale.
@@ -416,15 +401,6 @@ pub struct CrossBoundaryFlows {
     pub cross_boundary_fees_pence: SuppressedCount,
 }
 
-fn as_of_or_today(ctx: &Context<'_>, as_of: Option<Date>) -> AppResult<NaiveDate> {
-    let today = ctx.request().today;
-    let as_of = report_date(as_of.map(|d| d.0).unwrap_or(today), "asOf")?;
-    if as_of > today {
-        return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
-    }
-    Ok(as_of)
-}
-
 /// The cost of `scorecard`: a figure set per authority and in total, for the period and for
 /// each of its years (the default period has three). The selection counts four: `period`
 /// and `years`, each with `total` and `authorities`.
@@ -470,51 +446,39 @@ impl BoardQuery {
         period: Option<PeriodInput>,
         authority_ids: Option<Vec<ID>>,
     ) -> AppResult<ScorecardReport> {
+        let svc = ctx.service();
         let actor = ctx.actor()?;
-        let as_of = as_of_or_today(ctx, as_of)?;
-        let period = match period {
-            Some(p) => self::period(p, "period")?,
-            None => Period::years_to_march(as_of, 3),
-        };
-        let authorities = scorecard_authorities(ctx, actor, authority_ids.as_deref())?;
-        let known = known_rows(actor, Capability::ReadAdoptionReports, &authorities)?;
+        let run = board::scorecard_run(
+            &svc,
+            as_of.map(|d| d.0),
+            period.as_ref().map(days),
+            named_authorities(&authority_ids),
+        )?;
         // Report cache: the key holds everything the result depends on besides the data.
         let key = ReportKey::new(
             "scorecard",
             actor.consortium_id,
-            json!({ "from": period.from(), "to": period.to(), "asOf": as_of,
-                    "authorities": authorities, "known": known,
+            json!({ "from": run.period.from(), "to": run.period.to(), "asOf": run.as_of,
+                    "authorities": run.authorities, "known": run.known,
                     "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
         );
         let report = report_cache::cached(ctx, key, async {
-            let children = store::reports::adopted_children(
-                &ctx.state().db,
-                actor.consortium_id,
-                &authorities,
-                &period,
-            )
-            .await?;
-            let mut by_authority: BTreeMap<i64, Vec<ScorecardChild>> = BTreeMap::new();
-            for c in children {
-                by_authority.entry(c.authority_id).or_default().push(c);
-            }
-            let (whole, years) =
-                scorecard_report(ctx, &authorities, &by_authority, &period, &known);
+            let by_authority = board::scorecard_children(&svc, &run).await?;
+            let (whole, years) = scorecard_report(
+                ctx,
+                &run.authorities,
+                &by_authority,
+                &run.period,
+                &run.known,
+            );
             Ok(ScorecardReport {
-                as_of: as_of.into(),
+                as_of: run.as_of.into(),
                 period: whole,
                 years,
             })
         })
         .await?;
-        ctx.audit(
-            report_action(ctx),
-            "Scorecard",
-            None,
-            None,
-            json!({ "from": period.from(), "to": period.to(), "asOf": as_of, "authorities": authorities.len(),
-                    "suppressed": known.iter().any(|k| !k) }),
-        );
+        board::audit_scorecard(&svc, &run);
         Ok(report)
     }
 
@@ -532,79 +496,28 @@ impl BoardQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> AppResult<Conn<ChildTrackingAlert>> {
-        let actor = ctx.actor()?;
-        let own = actor.require_anywhere(Capability::ReadChildren)?;
-        // Each kind once: the list is matched against every alert.
-        let kinds = kinds.map(|mut k| {
-            k.sort();
-            k.dedup();
-            k
-        });
-        let authorities = match authority_ids.as_deref() {
-            Some(named) => {
-                let ids = report_authorities(ctx, actor, Some(named), Capability::ReadChildren)?;
-                if ids.iter().any(|a| !own.contains(a)) {
-                    return Err(AppError::forbidden(
-                        "tracking alerts are for your own authorities only",
-                    ));
-                }
-                ids
-            }
-            None => own,
-        };
-        let as_of = as_of_or_today(ctx, as_of)?;
+        let svc = ctx.service();
+        let scope = board::tracking_scope(
+            &svc,
+            as_of.map(|d| d.0),
+            kinds,
+            named_authorities(&authority_ids),
+        )?;
         let page = page(first, after)?;
-        let rows = store::reports::unplaced_children(
-            &ctx.state().db,
-            actor.consortium_id,
-            &authorities,
-            as_of,
-        )
-        .await?;
-        let mut alerts: Vec<(i64, crate::domain::scorecard::ChildAlert, Option<i64>)> = rows
-            .iter()
-            .flat_map(|r| {
-                let tracked = r.tracked();
-                let days = tracked.days_in_care(as_of);
-                tracked
-                    .alerts(as_of)
-                    .into_iter()
-                    .map(move |a| (r.id, a, days))
-            })
-            .filter(|(_, a, _)| kinds.as_ref().is_none_or(|k| k.contains(&a.kind)))
-            .collect();
-        alerts.sort_by_key(|(id, a, _)| (std::cmp::Reverse(a.days_overdue), *id, a.kind));
-        let total = alerts.len() as u64;
-        ctx.audit(
-            report_action(ctx),
-            "TrackingAlert",
-            None,
-            None,
-            json!({ "asOf": as_of, "authorities": authorities.len() }),
-        );
-        let mut items = Vec::new();
-        for (id, alert, days) in alerts
+        let (alerts, total) = board::tracking_alerts(&svc, &scope, page).await?;
+        let items = alerts
             .into_iter()
-            .skip(page.offset as usize)
-            .take(page.limit as usize)
-        {
-            let child = super::children::visible_child(ctx, actor, id).await?;
-            ctx.audit(
-                AuditAction::View,
-                "Child",
-                Some(child.id),
-                Some(child.authority_id),
-                json!({ "via": "trackingAlerts" }),
-            );
-            items.push(ChildTrackingAlert {
-                kind: alert.kind,
-                child: Child(child),
-                since: alert.since.into(),
-                days_overdue: alert.days_overdue,
-                projected_a1_days: days,
-                projected_over_threshold: days.is_some_and(|d| d > A1_THRESHOLD_DAYS),
-            });
-        }
+            .map(|a| ChildTrackingAlert {
+                kind: a.alert.kind,
+                child: Child(a.child),
+                since: a.alert.since.into(),
+                days_overdue: a.alert.days_overdue,
+                projected_a1_days: a.projected_a1_days,
+                projected_over_threshold: a
+                    .projected_a1_days
+                    .is_some_and(|d| d > A1_THRESHOLD_DAYS),
+            })
+            .collect();
         Ok(connection(items, page, total))
     }
 
@@ -620,18 +533,13 @@ impl BoardQuery {
         period: PeriodInput,
         authority_ids: Option<Vec<ID>>,
     ) -> AppResult<CrossBoundaryFlows> {
-        let actor = ctx.actor()?;
-        let period = self::period(period, "period")?;
-        let authorities = scorecard_authorities(ctx, actor, authority_ids.as_deref())?;
-        let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
-        let audience = if view == ReportView::Restricted {
-            Audience::Restricted
-        } else {
-            Audience::Unrestricted
-        };
-        let placements =
-            store::reports::placements(&ctx.state().db, actor.consortium_id, &period).await?;
-        let m = crate::domain::flows::matrix(&placements, &authorities);
+        let svc = ctx.service();
+        let flows =
+            board::cross_boundary_flows(&svc, days(&period), named_authorities(&authority_ids))
+                .await?;
+        let (period, authorities, view, m) =
+            (flows.period, flows.authorities, flows.view, flows.matrix);
+        let audience = audience(view);
         let table: Vec<Vec<u64>> = m
             .iter()
             .map(|r| r.iter().map(|f| f.children).collect())
@@ -668,13 +576,6 @@ impl BoardQuery {
             Some(x) => disclosure::rate(x, total_children, audience),
             None => Shown::withheld(),
         };
-        ctx.audit(
-            report_action(ctx),
-            "CrossBoundaryFlows",
-            None,
-            None,
-            json!({ "from": period.from(), "to": period.to(), "authorities": n, "suppressed": view == ReportView::Restricted }),
-        );
         Ok(CrossBoundaryFlows {
             from: period.from().into(),
             to: period.to().into(),
@@ -715,65 +616,22 @@ impl BoardQuery {
         as_of: Option<Date>,
         authority_ids: Option<Vec<ID>>,
     ) -> AppResult<SufficiencyReport> {
+        let svc = ctx.service();
         let actor = ctx.actor()?;
-        let as_of = as_of_or_today(ctx, as_of)?;
-        let authorities = scorecard_authorities(ctx, actor, authority_ids.as_deref())?;
-        let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
-        let audience = if view == ReportView::Restricted {
-            Audience::Restricted
-        } else {
-            Audience::Unrestricted
-        };
+        let run =
+            board::sufficiency_run(&svc, as_of.map(|d| d.0), named_authorities(&authority_ids))?;
+        let audience = audience(run.view);
         // Report cache: the key holds everything the result depends on besides the data.
         let key = ReportKey::new(
             "sufficiency",
             actor.consortium_id,
-            json!({ "asOf": as_of, "authorities": authorities,
-                    "restricted": view == ReportView::Restricted,
+            json!({ "asOf": run.as_of, "authorities": run.authorities,
+                    "restricted": run.view == ReportView::Restricted,
                     "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
         );
         let report = report_cache::cached(ctx, key, async {
-            let db = &ctx.state().db;
-            let children =
-                store::reports::unplaced_children(db, actor.consortium_id, &authorities, as_of)
-                    .await?;
-            let waiting: Vec<_> = children
-                .iter()
-                .filter(|c| waiting_for_match(c, as_of))
-                .collect();
-            let group_ids: Vec<i64> = waiting.iter().filter_map(|c| c.sibling_group_id).collect();
-            let together = store::reports::together_groups(db, group_ids).await?;
-            let mut units: BTreeMap<(bool, i64), Unit> = BTreeMap::new();
-            for c in waiting {
-                let key = match c.sibling_group_id.filter(|g| together.contains(g)) {
-                    Some(group) => (true, group),
-                    None => (false, c.id),
-                };
-                let five = as_of
-                    .checked_sub_months(Months::new(60))
-                    .is_some_and(|d| c.date_of_birth <= d);
-                units.entry(key).or_default().children.push(WaitingChild {
-                    aged_five_plus: five,
-                    ethnic_minority: Ethnicity::from_code(&c.ethnicity)
-                        .is_some_and(|e| e.is_minority()),
-                    disability: NeedLevel::from_rank(c.need_disability) > NeedLevel::None,
-                });
-            }
-            let households: Vec<WaitingHousehold> =
-                store::reports::waiting_households(db, actor.consortium_id, &authorities, as_of)
-                    .await?
-                    .into_iter()
-                    .map(|h| WaitingHousehold {
-                        accepts_aged_five_plus: h.age_max_months >= 60,
-                        accepts_sibling_group: h.accepts_siblings && h.capacity >= 2,
-                        ethnic_minority: Ethnicity::from_code(&h.ethnicity)
-                            .is_some_and(|e| e.is_minority()),
-                        accepts_disability: NeedLevel::from_rank(h.accepts_disability)
-                            > NeedLevel::None,
-                    })
-                    .collect();
-            let units: Vec<Unit> = units.into_values().collect();
-            let rows = sufficiency::sufficiency(&units, &households)
+            let rows = board::sufficiency_rows(&svc, &run)
+                .await?
                 .into_iter()
                 .map(|r| {
                     let units = disclosure::count(r.units, audience);
@@ -788,23 +646,18 @@ impl BoardQuery {
                 })
                 .collect();
             Ok(SufficiencyReport {
-                as_of: as_of.into(),
-                authorities: authorities
+                as_of: run.as_of.into(),
+                authorities: run
+                    .authorities
                     .iter()
                     .filter_map(|a| authority(ctx, *a))
                     .collect(),
-                suppression_applied: view == ReportView::Restricted,
+                suppression_applied: run.view == ReportView::Restricted,
                 rows,
             })
         })
         .await?;
-        ctx.audit(
-            report_action(ctx),
-            "Sufficiency",
-            None,
-            None,
-            json!({ "asOf": as_of, "authorities": authorities.len(), "suppressed": view == ReportView::Restricted }),
-        );
+        board::audit_sufficiency(&svc, &run);
         Ok(report)
     }
 }
@@ -816,37 +669,4 @@ fn fee(children: Shown<u64>, fees: u64) -> SuppressedCount {
     } else {
         Shown::visible(fees).into()
     }
-}
-
-/// Whether a child not yet placed was waiting for a match as of the date
-/// ([`MilestoneDates::is_waiting_on`]).
-fn waiting_for_match(c: &store::reports::UnplacedRow, as_of: NaiveDate) -> bool {
-    crate::domain::MilestoneDates {
-        entered_care_on: c.entered_care_on,
-        adoption_plan_on: c.adoption_plan_on,
-        shobpa_decision_on: c.shobpa_decision_on,
-        placement_order_on: c.placement_order_on,
-        match_decision_on: c.match_decision_on,
-        placed_on: c.placed_on,
-        plan_changed_on: c.plan_changed_on,
-        placement_order_revoked_on: c.placement_order_revoked_on,
-        ..Default::default()
-    }
-    .is_waiting_on(as_of)
-}
-
-/// The authorities of an adoption report: those named, else the actor's own, else (board
-/// analysts) the whole consortium.
-fn scorecard_authorities(
-    ctx: &Context<'_>,
-    actor: &Actor,
-    named: Option<&[ID]>,
-) -> AppResult<Vec<i64>> {
-    if named.is_none()
-        && !actor.can_anywhere(Capability::ReadAdoptionReports)
-        && !actor.has_consortium_role(Role::BoardAnalyst)
-    {
-        return Err(AppError::forbidden("your roles do not allow this report"));
-    }
-    report_authorities(ctx, actor, named, Capability::ReadAdoptionReports)
 }

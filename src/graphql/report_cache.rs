@@ -17,8 +17,8 @@
 //! not go through the API (seeding, directory changes). While Redis is down the version is
 //! unknown and reports are computed afresh.
 //!
-//! **Auditing** stays in the resolvers, after the lookup: a hit is audited exactly like a
-//! computed result. The response's `extensions.reportCache` lists each report run with
+//! **Auditing** follows the lookup (the resolver calls the service's audit of the run): a
+//! hit is audited exactly like a computed result. The response's `extensions.reportCache` lists each report run with
 //! `HIT`, `MISS` or `BYPASS`, and the cache metrics count hits and misses.
 //!
 //! **Values** are the resolvers' output structs as JSON. Fields of types that do not know

@@ -1,9 +1,9 @@
 //! Reports: the recruitment funnel and the adopter tracking alerts (board reports join
-//! them here). Figures are computed by domain code from compact rows the store aggregates;
-//! this module picks the authorities, decides the view (as they are, or with disclosure
-//! control) and shapes the output. Every run is audited.
-use std::collections::BTreeMap;
-
+//! them here). The use cases are in [`crate::service::reports`]: they check the arguments,
+//! pick the authorities, decide the view (as they are, or with disclosure control), compute
+//! the figures by domain code from compact rows the store aggregates, and audit every run;
+//! this module decodes the arguments, caches the results and shapes the output, with
+//! disclosure control.
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -17,17 +17,13 @@ use super::report_cache::{self, ReportKey, as_authority, as_graphql};
 use super::scalars::Date;
 use super::types::{Authority, authority};
 use crate::auth::policy::ReportView;
-use crate::auth::{Actor, Capability};
 use crate::domain::disclosure::{self, Audience, Shown};
 use crate::domain::funnel::{
-    self, AdopterAlertKind, FUNNEL_STAGES, FunnelFigures, FunnelGroupBy, GroupKey, Step,
+    AdopterAlertKind, FUNNEL_STAGES, FunnelFigures, FunnelGroupBy, GroupKey, Step,
 };
-use crate::domain::{
-    AuditAction, EnquiryChannel, Period, RecruitmentReason, Role, Stage, report_bounds,
-};
-use crate::error::{AppError, AppResult};
-use crate::store;
-use crate::store::recruitment::JourneyScope;
+use crate::domain::{EnquiryChannel, RecruitmentReason, Role, Stage, report_bounds};
+use crate::error::AppResult;
+use crate::service::reports;
 
 /// A count after disclosure control: `value` is null when `suppressed`.
 #[derive(SimpleObject, Clone, Copy, Serialize, Deserialize)]
@@ -70,41 +66,21 @@ pub struct PeriodInput {
     pub to: Date,
 }
 
-/// The audit action of a report run: `EXPORT` when it feeds a CSV export, else `SEARCH`.
-pub fn report_action(ctx: &Context<'_>) -> AuditAction {
-    if ctx.request().export {
-        AuditAction::Export
-    } else {
-        AuditAction::Search
-    }
+/// The period input's days, for the report services to check.
+pub fn days(input: &PeriodInput) -> (NaiveDate, NaiveDate) {
+    (input.from.0, input.to.0)
 }
 
-/// Checks a period input against the report bounds (`domain::report_bounds`): a refusal
-/// names `field`, or `field.from` / `field.to` when one day is out of range.
-pub fn period(input: PeriodInput, field: &str) -> AppResult<Period> {
-    report_bounds::report_period(input.from.0, input.to.0).map_err(|e| {
-        let field = match e.part() {
-            Some(part) => format!("{field}.{part}"),
-            None => field.to_owned(),
-        };
-        AppError::bad_input(field, e.message())
+/// The `authorityIds` of a report, each decoded when the service reads it (so that the
+/// checks run in their order: how many, then each id, then whether it is of the
+/// consortium).
+pub fn named_authorities(
+    ids: &Option<Vec<ID>>,
+) -> Option<impl ExactSizeIterator<Item = AppResult<i64>> + '_> {
+    ids.as_ref().map(|ids| {
+        ids.iter()
+            .map(|id| decode(id, "authorityIds", &[IdKind::Authority]))
     })
-}
-
-/// Refuses an `asOf` outside the years reports cover (on `field`).
-pub fn report_date(date: NaiveDate, field: &str) -> AppResult<NaiveDate> {
-    if report_bounds::in_report_range(date) {
-        Ok(date)
-    } else {
-        Err(AppError::bad_input(
-            field,
-            format!(
-                "{field} must fall between {}-01-01 and {}-12-31",
-                report_bounds::EARLIEST_REPORT_YEAR,
-                report_bounds::LATEST_REPORT_YEAR
-            ),
-        ))
-    }
 }
 
 /// The cost of a report field (its `complexity`): `child_complexity` counts each figure set
@@ -160,58 +136,8 @@ pub fn funnel_cost(
     report_cost(groups.saturating_add(1), 2, child_complexity)
 }
 
-/// The authorities a report covers: those named (all of the actor's consortium), else the
-/// actor's own authorities with `capability`, else (board analysts) the whole consortium.
-pub fn report_authorities(
-    ctx: &Context<'_>,
-    actor: &Actor,
-    named: Option<&[ID]>,
-    capability: Capability,
-) -> AppResult<Vec<i64>> {
-    let directory = ctx.state().directory.current();
-    let consortium = directory
-        .consortium_by_id(actor.consortium_id)
-        .ok_or(AppError::NotFound)?;
-    let ids = match named {
-        Some(named) if named.len() > report_bounds::MAX_REPORT_AUTHORITIES => {
-            return Err(AppError::bad_input(
-                "authorityIds",
-                format!(
-                    "name at most {} authorities",
-                    report_bounds::MAX_REPORT_AUTHORITIES
-                ),
-            ));
-        }
-        Some(named) => {
-            let mut ids = Vec::new();
-            for id in named {
-                let a = decode(id, "authorityIds", &[IdKind::Authority])?;
-                if !consortium.authorities.iter().any(|x| x.id == a) {
-                    return Err(AppError::NotFound);
-                }
-                if !ids.contains(&a) {
-                    ids.push(a);
-                }
-            }
-            ids
-        }
-        None if actor.has_consortium_role(Role::BoardAnalyst)
-            && !actor.can_anywhere(capability) =>
-        {
-            consortium.authorities.iter().map(|a| a.id).collect()
-        }
-        None => actor.require_anywhere(capability)?,
-    };
-    if ids.is_empty() {
-        return Err(AppError::bad_input(
-            "authorityIds",
-            "name at least one authority",
-        ));
-    }
-    Ok(ids)
-}
-
-fn audience(view: ReportView) -> Audience {
+/// The audience of a report's figures in the view the policy gives.
+pub fn audience(view: ReportView) -> Audience {
     match view {
         ReportView::Unrestricted => Audience::Unrestricted,
         ReportView::Restricted => Audience::Restricted,
@@ -584,72 +510,27 @@ impl ReportQuery {
         authority_ids: Option<Vec<ID>>,
         #[graphql(default)] group_by: Vec<FunnelGroupBy>,
     ) -> AppResult<RecruitmentFunnel> {
+        let svc = ctx.service();
         let actor = ctx.actor()?;
-        let period = self::period(period, "period")?;
-        for (i, g) in group_by.iter().enumerate() {
-            if group_by[..i].contains(g) {
-                return Err(AppError::bad_input(
-                    "groupBy",
-                    "name each breakdown at most once",
-                ));
-            }
-        }
-        if group_by.contains(&FunnelGroupBy::EnquiryMonth)
-            && report_bounds::calendar_months(&period) > report_bounds::MAX_ENQUIRY_MONTHS
-        {
-            return Err(AppError::bad_input(
-                "period",
-                format!(
-                    "a breakdown by ENQUIRY_MONTH covers at most {} calendar months; this \
-                     period touches {}",
-                    report_bounds::MAX_ENQUIRY_MONTHS,
-                    report_bounds::calendar_months(&period)
-                ),
-            ));
-        }
-        let today = ctx.request().today;
-        let as_of = as_of.map(|d| d.0).unwrap_or(today);
-        if as_of > today {
-            return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
-        }
-        if as_of < period.from() {
-            return Err(AppError::bad_input(
-                "asOf",
-                "asOf cannot be before the period starts",
-            ));
-        }
-        let authorities = report_authorities(
-            ctx,
-            actor,
-            authority_ids.as_deref(),
-            Capability::ReadRecruitmentReports,
+        let run = reports::funnel_run(
+            &svc,
+            days(&period),
+            as_of.map(|d| d.0),
+            named_authorities(&authority_ids),
+            group_by,
         )?;
-        let view = actor.report_view(Capability::ReadRecruitmentReports, &authorities)?;
-        let audience = audience(view);
-        let grouping: Vec<String> = group_by.iter().map(|g| format!("{g:?}")).collect();
+        let audience = audience(run.view);
         // Report cache: the key holds everything the result depends on besides the data.
         let key = ReportKey::new(
             "recruitmentFunnel",
             actor.consortium_id,
-            json!({ "from": period.from(), "to": period.to(), "asOf": as_of,
-                    "authorities": authorities, "groupBy": grouping,
-                    "restricted": view == ReportView::Restricted,
+            json!({ "from": run.period.from(), "to": run.period.to(), "asOf": run.as_of,
+                    "authorities": run.authorities, "groupBy": run.grouping(),
+                    "restricted": run.view == ReportView::Restricted,
                     "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
         );
         let report = report_cache::cached(ctx, key, async {
-            let scope = JourneyScope {
-                consortium_id: actor.consortium_id,
-                authority_ids: authorities.clone(),
-            };
-            let state = ctx.state();
-            let journeys =
-                store::recruitment::snapshot(&state.db, &state.journeys, scope.consortium_id)
-                    .await?;
-            let (groups, total) = funnel::funnel(
-                journeys.journeys(&scope, Some(&period), as_of),
-                &period,
-                &group_by,
-            );
+            let (groups, total) = reports::funnel_figures(&svc, &run).await?;
             let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(&total)).collect();
             let columns = Columns::of(&all);
             let rows: Vec<Vec<u64>> = groups.values().map(|f| columns.counts(f)).collect();
@@ -660,29 +541,22 @@ impl ReportQuery {
                 .map(|((key, f), counts)| columns.group(ctx, Some(key), f, counts, audience))
                 .collect();
             Ok(RecruitmentFunnel {
-                from: period.from().into(),
-                to: period.to().into(),
-                as_of: as_of.into(),
-                group_by: group_by.clone(),
-                authorities: authorities
+                from: run.period.from().into(),
+                to: run.period.to().into(),
+                as_of: run.as_of.into(),
+                group_by: run.group_by.clone(),
+                authorities: run
+                    .authorities
                     .iter()
                     .filter_map(|a| authority(ctx, *a))
                     .collect(),
-                suppression_applied: view == ReportView::Restricted,
+                suppression_applied: run.view == ReportView::Restricted,
                 total: columns.group(ctx, None, &total, &suppressed.total, audience),
                 groups: group_views,
             })
         })
         .await?;
-        ctx.audit(
-            report_action(ctx),
-            "RecruitmentFunnel",
-            None,
-            None,
-            json!({ "from": period.from(), "to": period.to(), "asOf": as_of, "authorities": authorities.len(),
-                    "groupBy": grouping,
-                    "suppressed": view == ReportView::Restricted }),
-        );
+        reports::audit_funnel(&svc, &run);
         Ok(report)
     }
 
@@ -700,90 +574,25 @@ impl ReportQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> AppResult<Conn<AdopterAlert>> {
-        let actor = ctx.actor()?;
-        let own = actor.require_anywhere(Capability::ReadRecruitmentReports)?;
-        // Each kind once: the list is matched against every alert.
-        let kinds = kinds.map(|mut k| {
-            k.sort();
-            k.dedup();
-            k
-        });
-        let authorities = match authority_ids.as_deref() {
-            Some(named) => {
-                let ids = report_authorities(
-                    ctx,
-                    actor,
-                    Some(named),
-                    Capability::ReadRecruitmentReports,
-                )?;
-                if ids.iter().any(|a| !own.contains(a)) {
-                    return Err(AppError::forbidden(
-                        "tracking alerts are for your own authorities only",
-                    ));
-                }
-                ids
-            }
-            None => own,
-        };
-        let today = ctx.request().today;
-        let as_of: NaiveDate = as_of.map(|d| d.0).unwrap_or(today);
-        if as_of > today {
-            return Err(AppError::bad_input("asOf", "asOf cannot be in the future"));
-        }
+        let svc = ctx.service();
+        let scope = reports::adopter_alert_scope(
+            &svc,
+            as_of.map(|d| d.0),
+            kinds,
+            named_authorities(&authority_ids),
+        )?;
         let page = page(first, after)?;
-        let scope = JourneyScope {
-            consortium_id: actor.consortium_id,
-            authority_ids: authorities,
-        };
-        let state = ctx.state();
-        let journeys =
-            store::recruitment::snapshot(&state.db, &state.journeys, scope.consortium_id).await?;
-        let mut alerts: Vec<_> = journeys
-            .journeys(&scope, None, as_of)
-            .filter_map(|j| funnel::adopter_alert(&j, as_of))
-            .filter(|a| kinds.as_ref().is_none_or(|k| k.contains(&a.kind)))
-            .collect();
-        alerts.sort_by_key(|a| (std::cmp::Reverse(a.days_overdue), a.household_id));
-        let total = alerts.len() as u64;
-        let window: Vec<_> = alerts
+        let (alerts, total) = reports::adopter_alerts(&svc, &scope, page).await?;
+        let items = alerts
             .into_iter()
-            .skip(page.offset as usize)
-            .take(page.limit as usize)
-            .collect();
-        let ids: Vec<i64> = window.iter().map(|a| a.household_id).collect();
-        let households: BTreeMap<i64, entity::household::Model> =
-            store::households::find_many(&ctx.state().db, actor.consortium_id, &ids)
-                .await?
-                .into_iter()
-                .map(|h| (h.id, h))
-                .collect();
-        ctx.audit(
-            report_action(ctx),
-            "AdopterAlert",
-            None,
-            None,
-            json!({ "asOf": as_of, "kinds": kinds.as_ref().map(|k| k.len()) }),
-        );
-        let mut items = Vec::with_capacity(window.len());
-        for a in window {
-            let Some(h) = households.get(&a.household_id) else {
-                continue;
-            };
-            ctx.audit(
-                AuditAction::View,
-                "Household",
-                Some(h.id),
-                Some(h.authority_id),
-                json!({ "via": "adopterAlerts" }),
-            );
-            items.push(AdopterAlert {
+            .map(|(a, h)| AdopterAlert {
                 kind: a.kind,
-                household: super::types::Household(h.clone()),
+                household: super::types::Household(h),
                 since: a.since.into(),
                 days_overdue: a.days_overdue,
                 on_hold: a.on_hold,
-            });
-        }
+            })
+            .collect();
         Ok(connection(items, page, total))
     }
 }

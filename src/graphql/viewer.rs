@@ -12,11 +12,9 @@ use super::pool::{visible_child_profile, visible_household_profile};
 use super::types::{
     AuditEventView, Authority, Child, Household, MembershipView, Node, SiblingGroup, authority,
 };
-use crate::auth::Capability;
 use crate::domain::{AuditAction, Role};
 use crate::error::{AppError, AppResult};
-use crate::store;
-use crate::store::audit::{AuditFilter, AuditScope};
+use crate::service::audit_log::{self, AuditLogFilter};
 
 /// A consortium.
 #[derive(SimpleObject)]
@@ -161,15 +159,8 @@ impl ViewerQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> AppResult<Conn<AuditEventView>> {
-        let actor = ctx.actor()?;
-        let scope = if actor.has_consortium_role(Role::ConsortiumAdmin) {
-            AuditScope::Consortium(actor.consortium_id)
-        } else {
-            AuditScope::Owners {
-                consortium_id: actor.consortium_id,
-                authority_ids: actor.require_anywhere(Capability::ReadAuditLog)?,
-            }
-        };
+        let svc = ctx.service();
+        let scope = audit_log::scope(&svc)?;
         let page = page(first, after)?;
         let f = filter.unwrap_or_default();
         let entity = match &f.entity_id {
@@ -193,20 +184,13 @@ impl ViewerQuery {
             }
             None => None,
         };
-        let filter = AuditFilter {
-            subject: f.subject.clone(),
-            action: f.action.map(|a| a.code().to_owned()),
-            entity_type: f.entity_type.clone(),
+        let filter = AuditLogFilter {
+            subject: f.subject,
+            action: f.action,
+            entity_type: f.entity_type,
             entity,
         };
-        let (rows, total) = store::audit::list(&ctx.state().db, &scope, &filter, page).await?;
-        ctx.audit(
-            AuditAction::Search,
-            "AuditEvent",
-            None,
-            None,
-            json!({ "subject": f.subject.is_some(), "action": f.action.map(|a| a.code()), "entityType": f.entity_type }),
-        );
+        let (rows, total) = audit_log::search(&svc, &scope, filter, page).await?;
         Ok(connection(
             rows.into_iter().map(AuditEventView).collect(),
             page,

@@ -1,1 +1,354 @@
 //! The board's views: tracking alerts and the figures a board paper carries.
+//!
+//! The adoption scorecard, the child tracking alerts, the cross-boundary flows and
+//! sufficiency: each checks its arguments, picks its authorities, lets the policy decide
+//! the view, reads compact rows and computes the figures as they are; disclosure control
+//! is applied to them where they are shown. Every run is audited.
+use std::collections::BTreeMap;
+
+use chrono::{Months, NaiveDate};
+use entity::child;
+use serde_json::json;
+
+use super::Service;
+use super::reports::{
+    as_of_or_today, distinct_kinds, own_report_authorities, period, report_action,
+    report_authorities,
+};
+use crate::auth::Capability;
+use crate::auth::policy::{ReportView, View};
+use crate::domain::flows::{self, Flow};
+use crate::domain::scorecard::{ChildAlert, ChildAlertKind, ScorecardChild};
+use crate::domain::sufficiency::{self, SufficiencyRow, Unit, WaitingChild, WaitingHousehold};
+use crate::domain::{AuditAction, Ethnicity, MilestoneDates, NeedLevel, Period};
+use crate::error::{AppError, AppResult};
+use crate::store::{self, Page};
+
+/// The authorities of an adoption report: those named, else the actor's own, else (board
+/// analysts) the whole consortium.
+fn scorecard_authorities<I>(svc: &Service<'_>, named: Option<I>) -> AppResult<Vec<i64>>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    if named.is_none() {
+        svc.actor()?
+            .require_report_reader(Capability::ReadAdoptionReports)?;
+    }
+    report_authorities(svc, named, Capability::ReadAdoptionReports)
+}
+
+/// Loads a child the actor sees in full, or answers `NOT_FOUND` (naming the child to the
+/// audit when it exists): the rule for a child a report lists.
+pub async fn child_seen_in_full(svc: &Service<'_>, id: i64) -> AppResult<child::Model> {
+    let actor = svc.actor()?;
+    match store::children::find(svc.db(), actor.consortium_id, id).await? {
+        Some(c) if actor.child_view(&c) == View::Full => Ok(c),
+        Some(c) => Err(AppError::hidden("Child", c.id, c.authority_id)),
+        None => Err(AppError::NotFound),
+    }
+}
+
+/// A run of the scorecard, its arguments checked and defaulted.
+pub struct ScorecardRun {
+    pub as_of: NaiveDate,
+    pub period: Period,
+    pub authorities: Vec<i64>,
+    /// Which of the authorities the actor sees as they are (its own rows, known to it).
+    pub known: Vec<bool>,
+}
+
+/// Checks the scorecard's arguments (the period defaults to the three years to the latest
+/// 31 March), picks its authorities and which of them the actor knows.
+pub fn scorecard_run<I>(
+    svc: &Service<'_>,
+    as_of: Option<NaiveDate>,
+    period: Option<(NaiveDate, NaiveDate)>,
+    named: Option<I>,
+) -> AppResult<ScorecardRun>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    let actor = svc.actor()?;
+    let as_of = as_of_or_today(svc, as_of)?;
+    let period = match period {
+        Some((from, to)) => self::period(from, to, "period")?,
+        None => Period::years_to_march(as_of, 3),
+    };
+    let authorities = scorecard_authorities(svc, named)?;
+    let known = actor.report_known_rows(Capability::ReadAdoptionReports, &authorities)?;
+    Ok(ScorecardRun {
+        as_of,
+        period,
+        authorities,
+        known,
+    })
+}
+
+/// The children of the scorecard's authorities adopted in its period, by authority.
+pub async fn scorecard_children(
+    svc: &Service<'_>,
+    run: &ScorecardRun,
+) -> AppResult<BTreeMap<i64, Vec<ScorecardChild>>> {
+    let actor = svc.actor()?;
+    let children = store::reports::adopted_children(
+        svc.db(),
+        actor.consortium_id,
+        &run.authorities,
+        &run.period,
+    )
+    .await?;
+    let mut by_authority: BTreeMap<i64, Vec<ScorecardChild>> = BTreeMap::new();
+    for c in children {
+        by_authority.entry(c.authority_id).or_default().push(c);
+    }
+    Ok(by_authority)
+}
+
+/// Audits a scorecard run.
+pub fn audit_scorecard(svc: &Service<'_>, run: &ScorecardRun) {
+    svc.audit(
+        report_action(svc),
+        "Scorecard",
+        None,
+        None,
+        json!({ "from": run.period.from(), "to": run.period.to(), "asOf": run.as_of,
+                "authorities": run.authorities.len(),
+                "suppressed": run.known.iter().any(|k| !k) }),
+    );
+}
+
+/// The child tracking alerts asked for, checked.
+pub struct TrackingScope {
+    pub as_of: NaiveDate,
+    pub kinds: Option<Vec<ChildAlertKind>>,
+    pub authorities: Vec<i64>,
+}
+
+/// Checks the arguments of the tracking alerts: own authorities only.
+pub fn tracking_scope<I>(
+    svc: &Service<'_>,
+    as_of: Option<NaiveDate>,
+    kinds: Option<Vec<ChildAlertKind>>,
+    named: Option<I>,
+) -> AppResult<TrackingScope>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    let authorities = own_report_authorities(svc, named, Capability::ReadChildren)?;
+    let kinds = distinct_kinds(kinds);
+    let as_of = as_of_or_today(svc, as_of)?;
+    Ok(TrackingScope {
+        as_of,
+        kinds,
+        authorities,
+    })
+}
+
+/// A child past a tracking timescale.
+pub struct TrackedAlert {
+    pub alert: ChildAlert,
+    pub child: child::Model,
+    /// Days in care as of the date: the child's A1 figure were it placed that day.
+    pub projected_a1_days: Option<i64>,
+}
+
+/// One page of the tracking alerts, most overdue first, each child seen in full (and
+/// audited as viewed), and how many there are in all.
+pub async fn tracking_alerts(
+    svc: &Service<'_>,
+    scope: &TrackingScope,
+    page: Page,
+) -> AppResult<(Vec<TrackedAlert>, u64)> {
+    let actor = svc.actor()?;
+    let as_of = scope.as_of;
+    let rows =
+        store::reports::unplaced_children(svc.db(), actor.consortium_id, &scope.authorities, as_of)
+            .await?;
+    let mut alerts: Vec<(i64, ChildAlert, Option<i64>)> = rows
+        .iter()
+        .flat_map(|r| {
+            let tracked = r.tracked();
+            let days = tracked.days_in_care(as_of);
+            tracked
+                .alerts(as_of)
+                .into_iter()
+                .map(move |a| (r.id, a, days))
+        })
+        .filter(|(_, a, _)| scope.kinds.as_ref().is_none_or(|k| k.contains(&a.kind)))
+        .collect();
+    alerts.sort_by_key(|(id, a, _)| (std::cmp::Reverse(a.days_overdue), *id, a.kind));
+    let total = alerts.len() as u64;
+    svc.audit(
+        report_action(svc),
+        "TrackingAlert",
+        None,
+        None,
+        json!({ "asOf": as_of, "authorities": scope.authorities.len() }),
+    );
+    let mut items = Vec::new();
+    for (id, alert, days) in alerts
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.limit as usize)
+    {
+        let child = child_seen_in_full(svc, id).await?;
+        svc.audit(
+            AuditAction::View,
+            "Child",
+            Some(child.id),
+            Some(child.authority_id),
+            json!({ "via": "trackingAlerts" }),
+        );
+        items.push(TrackedAlert {
+            alert,
+            child,
+            projected_a1_days: days,
+        });
+    }
+    Ok((items, total))
+}
+
+/// Placements in a period between the authorities of a report, as they are.
+pub struct Flows {
+    pub period: Period,
+    pub authorities: Vec<i64>,
+    pub view: ReportView,
+    /// The child's authority (row) by the household's authority (column).
+    pub matrix: Vec<Vec<Flow>>,
+}
+
+/// The cross-boundary flows of a period (audited).
+pub async fn cross_boundary_flows<I>(
+    svc: &Service<'_>,
+    (from, to): (NaiveDate, NaiveDate),
+    named: Option<I>,
+) -> AppResult<Flows>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    let actor = svc.actor()?;
+    let period = self::period(from, to, "period")?;
+    let authorities = scorecard_authorities(svc, named)?;
+    let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
+    let placements = store::reports::placements(svc.db(), actor.consortium_id, &period).await?;
+    let matrix = flows::matrix(&placements, &authorities);
+    svc.audit(
+        report_action(svc),
+        "CrossBoundaryFlows",
+        None,
+        None,
+        json!({ "from": period.from(), "to": period.to(), "authorities": authorities.len(),
+                "suppressed": view == ReportView::Restricted }),
+    );
+    Ok(Flows {
+        period,
+        authorities,
+        view,
+        matrix,
+    })
+}
+
+/// A run of the sufficiency report, its arguments checked and defaulted.
+pub struct SufficiencyRun {
+    pub as_of: NaiveDate,
+    pub authorities: Vec<i64>,
+    pub view: ReportView,
+}
+
+/// Checks the arguments of the sufficiency report, picks its authorities and decides the
+/// view.
+pub fn sufficiency_run<I>(
+    svc: &Service<'_>,
+    as_of: Option<NaiveDate>,
+    named: Option<I>,
+) -> AppResult<SufficiencyRun>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    let actor = svc.actor()?;
+    let as_of = as_of_or_today(svc, as_of)?;
+    let authorities = scorecard_authorities(svc, named)?;
+    let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
+    Ok(SufficiencyRun {
+        as_of,
+        authorities,
+        view,
+    })
+}
+
+/// Sufficiency by characteristic, as it is: waiting children in placement units (a
+/// sibling group placed together is one unit) against approved households waiting.
+pub async fn sufficiency_rows(
+    svc: &Service<'_>,
+    run: &SufficiencyRun,
+) -> AppResult<Vec<SufficiencyRow>> {
+    let actor = svc.actor()?;
+    let db = svc.db();
+    let as_of = run.as_of;
+    let children =
+        store::reports::unplaced_children(db, actor.consortium_id, &run.authorities, as_of).await?;
+    let waiting: Vec<_> = children
+        .iter()
+        .filter(|c| waiting_for_match(c, as_of))
+        .collect();
+    let group_ids: Vec<i64> = waiting.iter().filter_map(|c| c.sibling_group_id).collect();
+    let together = store::reports::together_groups(db, group_ids).await?;
+    let mut units: BTreeMap<(bool, i64), Unit> = BTreeMap::new();
+    for c in waiting {
+        let key = match c.sibling_group_id.filter(|g| together.contains(g)) {
+            Some(group) => (true, group),
+            None => (false, c.id),
+        };
+        let five = as_of
+            .checked_sub_months(Months::new(60))
+            .is_some_and(|d| c.date_of_birth <= d);
+        units.entry(key).or_default().children.push(WaitingChild {
+            aged_five_plus: five,
+            ethnic_minority: Ethnicity::from_code(&c.ethnicity).is_some_and(|e| e.is_minority()),
+            disability: NeedLevel::from_rank(c.need_disability) > NeedLevel::None,
+        });
+    }
+    let households: Vec<WaitingHousehold> =
+        store::reports::waiting_households(db, actor.consortium_id, &run.authorities, as_of)
+            .await?
+            .into_iter()
+            .map(|h| WaitingHousehold {
+                accepts_aged_five_plus: h.age_max_months >= 60,
+                accepts_sibling_group: h.accepts_siblings && h.capacity >= 2,
+                ethnic_minority: Ethnicity::from_code(&h.ethnicity)
+                    .is_some_and(|e| e.is_minority()),
+                accepts_disability: NeedLevel::from_rank(h.accepts_disability) > NeedLevel::None,
+            })
+            .collect();
+    let units: Vec<Unit> = units.into_values().collect();
+    Ok(sufficiency::sufficiency(&units, &households))
+}
+
+/// Audits a sufficiency run.
+pub fn audit_sufficiency(svc: &Service<'_>, run: &SufficiencyRun) {
+    svc.audit(
+        report_action(svc),
+        "Sufficiency",
+        None,
+        None,
+        json!({ "asOf": run.as_of, "authorities": run.authorities.len(),
+                "suppressed": run.view == ReportView::Restricted }),
+    );
+}
+
+/// Whether a child not yet placed was waiting for a match as of the date
+/// ([`MilestoneDates::is_waiting_on`]).
+fn waiting_for_match(c: &store::reports::UnplacedRow, as_of: NaiveDate) -> bool {
+    MilestoneDates {
+        entered_care_on: c.entered_care_on,
+        adoption_plan_on: c.adoption_plan_on,
+        shobpa_decision_on: c.shobpa_decision_on,
+        placement_order_on: c.placement_order_on,
+        match_decision_on: c.match_decision_on,
+        placed_on: c.placed_on,
+        plan_changed_on: c.plan_changed_on,
+        placement_order_revoked_on: c.placement_order_revoked_on,
+        ..Default::default()
+    }
+    .is_waiting_on(as_of)
+}

@@ -29,6 +29,7 @@ pub mod links;
 pub mod loaders;
 pub mod matching;
 pub mod reports;
+pub mod sessions;
 
 /// Who asks, and when: made once per request by the HTTP layer (once per connection for a
 /// websocket).

@@ -21,6 +21,7 @@ both_backends!(
     a_breakdown_by_authority_gives_no_withheld_count_back,
     funnel_access_and_audit,
     adopter_alerts_fire_the_day_after_each_timescale,
+    funnel_and_adopter_alert_dates_are_within_the_report_years,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -2180,4 +2181,39 @@ async fn funnel_periods_and_breakdowns_are_bounded(app: TestApp) {
         )
         .await;
     assert_eq!(sixty["recruitmentFunnel"]["to"], "2024-12-31");
+}
+
+/// `asOf` of the funnel and of the adopter alerts falls in 1900–2199, like every report
+/// date (`domain::report_bounds`): outside, BAD_USER_INPUT naming `asOf`.
+async fn funnel_and_adopter_alert_dates_are_within_the_report_years(app: TestApp) {
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    let alder = app.authority_id("alder");
+    let refused = |body: &Value| {
+        assert_eq!(
+            error_code(body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{body}"
+        );
+        assert_eq!(error_field(body).as_deref(), Some("asOf"), "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("1900-01-01") && message.contains("2199-12-31"),
+            "{body}"
+        );
+    };
+    for as_of in ["1899-12-31", "2200-01-01"] {
+        let body = app
+            .gql(
+                Some(&ro),
+                FUNNEL,
+                json!({ "period": { "from": "1900-01-01", "to": "1900-12-31" }, "asOf": as_of,
+                        "ids": [alder], "groupBy": [] }),
+            )
+            .await;
+        refused(&body);
+        let body = app
+            .gql(Some(&ro), ALERTS_QUERY, json!({ "asOf": as_of }))
+            .await;
+        refused(&body);
+    }
 }
