@@ -165,11 +165,6 @@ pub fn owner(actor: &Actor, l: &link::Model) -> i64 {
     actor.link_side(l)
 }
 
-/// Loads a link the actor sees, or answers `NOT_FOUND`.
-pub async fn visible_link(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<link::Model> {
-    find_visible_link(&ctx.state().db, actor, id).await
-}
-
 /// Loads a link the actor sees, or answers `NOT_FOUND` (see
 /// [`crate::service::links::visible_link`]).
 pub async fn find_visible_link(
