@@ -19,8 +19,8 @@ use serde_json::json;
 use super::Service;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::matching::{
-    Criterion, CriterionScore, Exclusion, MatchSubject, ValidWeights, Weights, evaluate,
-    evaluate_children,
+    Criterion, CriterionScore, Exclusion, MatchResult, MatchSubject, Suggestion, ValidWeights,
+    Weights, evaluate, evaluate_children,
 };
 use crate::domain::{AuditAction, Role};
 use crate::error::{AppError, AppResult};
@@ -107,12 +107,17 @@ pub struct Unit {
     pub group: Option<sibling_group::Model>,
 }
 
+/// How declined pairs name a unit: its group, else its one child.
+fn subject_key(group: Option<&sibling_group::Model>, first_child: &child::Model) -> SubjectKey {
+    match group {
+        Some(g) => SubjectKey::Group(g.id),
+        None => SubjectKey::Child(first_child.id),
+    }
+}
+
 impl Unit {
     fn key(&self) -> SubjectKey {
-        match &self.group {
-            Some(g) => SubjectKey::Group(g.id),
-            None => SubjectKey::Child(self.children[0].id),
-        }
+        subject_key(self.group.as_ref(), &self.children[0])
     }
 
     /// The children at the views `actor` has of them.
@@ -132,10 +137,7 @@ struct UnitRef<'a> {
 
 impl UnitRef<'_> {
     fn key(&self) -> SubjectKey {
-        match self.group {
-            Some(g) => SubjectKey::Group(g.id),
-            None => SubjectKey::Child(self.children[0].id),
-        }
+        subject_key(self.group, self.children[0])
     }
 
     fn to_unit(&self) -> Unit {
@@ -230,6 +232,26 @@ pub struct MatchTally {
     pub weights_overridden: bool,
 }
 
+impl MatchTally {
+    /// The tally of `result`, and its suggestions.
+    fn split(
+        result: MatchResult,
+        as_of: NaiveDate,
+        weights: &ValidWeights,
+        weights_overridden: bool,
+    ) -> (MatchTally, Vec<Suggestion>) {
+        let tally = MatchTally {
+            as_of,
+            pool_size: result.pool_size,
+            eligible: result.eligible,
+            excluded: result.excluded,
+            weights: weights.weights(),
+            weights_overridden,
+        };
+        (tally, result.suggestions)
+    }
+}
+
 /// A household suggested for a unit, at the view the actor has of it.
 pub struct HouseholdMatch {
     pub household: household::Model,
@@ -317,10 +339,11 @@ pub async fn match_suggestions(
         }),
     );
 
-    let ids: Vec<i64> = result.suggestions.iter().map(|s| s.household_id).collect();
+    let (tally, found) = MatchTally::split(result, as_of, &weights, overridden);
+    let ids: Vec<i64> = found.iter().map(|s| s.household_id).collect();
     let mut households = store::households::find_many(db, actor.consortium_id, &ids).await?;
-    let mut suggestions = Vec::with_capacity(result.suggestions.len());
-    for s in result.suggestions {
+    let mut suggestions = Vec::with_capacity(found.len());
+    for s in found {
         let Some(at) = households.iter().position(|h| h.id == s.household_id) else {
             continue;
         };
@@ -336,14 +359,7 @@ pub async fn match_suggestions(
     Ok(HouseholdMatches {
         children: unit.viewed(actor),
         sibling_group_id: unit.group.as_ref().map(|g| g.id),
-        tally: MatchTally {
-            as_of,
-            pool_size: result.pool_size,
-            eligible: result.eligible,
-            excluded: result.excluded,
-            weights: weights.weights(),
-            weights_overridden: overridden,
-        },
+        tally,
         suggestions,
     })
 }
@@ -446,8 +462,9 @@ pub async fn child_suggestions(
             "returned": result.suggestions.len(),
         }),
     );
-    let mut suggestions = Vec::with_capacity(result.suggestions.len());
-    for s in result.suggestions {
+    let (tally, found) = MatchTally::split(result, as_of, &weights, overridden);
+    let mut suggestions = Vec::with_capacity(found.len());
+    for s in found {
         let Some(unit) = kept
             .iter()
             .find(|u| u.children.iter().map(|c| c.id).min() == s.child_ids.first().copied())
@@ -465,14 +482,7 @@ pub async fn child_suggestions(
     let view = actor.household_view(&household);
     Ok(ChildMatches {
         household: (household, view),
-        tally: MatchTally {
-            as_of,
-            pool_size: result.pool_size,
-            eligible: result.eligible,
-            excluded: result.excluded,
-            weights: weights.weights(),
-            weights_overridden: overridden,
-        },
+        tally,
         suggestions,
     })
 }
