@@ -331,6 +331,20 @@ impl Actor {
             })
     }
 
+    /// The side of `link` the actor acts for, under which its events on the link are
+    /// filed: the household's authority when the actor is a member there and not of the
+    /// child's authority; otherwise the child's authority, whose record the link is first
+    /// of all.
+    pub fn link_side(&self, link: &link::Model) -> i64 {
+        if !self.is_member_of(link.child_authority_id)
+            && self.is_member_of(link.household_authority_id)
+        {
+            link.household_authority_id
+        } else {
+            link.child_authority_id
+        }
+    }
+
     /// `Ok` if the actor may take `step` on `link` (which it sees), else `FORBIDDEN`.
     ///
     /// * accept: the side that did not propose (for a link within one authority, that
@@ -624,6 +638,9 @@ mod link_tests {
         let l = link(matched);
         assert!(child_sw.sees_link(&l) && household_ff.sees_link(&l));
         assert!(!stranger.sees_link(&l));
+        assert_eq!(child_sw.link_side(&l), 10);
+        assert_eq!(household_ff.link_side(&l), 20);
+        assert_eq!(stranger.link_side(&l), 10);
         assert_eq!(child_ff.proposing_authority(10, 20).unwrap(), 10);
         assert_eq!(household_ff.proposing_authority(10, 20).unwrap(), 20);
         assert!(child_sw.proposing_authority(10, 20).is_err());

@@ -7,7 +7,7 @@ use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::households::visible_household;
 use super::ids::{IdKind, decode_any};
-use super::links::{self, LinkView, visible_link};
+use super::links::LinkView;
 use super::pool::{visible_child_profile, visible_household_profile};
 use super::types::{
     AuditEventView, Authority, Child, Household, MembershipView, Node, SiblingGroup, authority,
@@ -135,14 +135,8 @@ impl ViewerQuery {
                 _ => Err(AppError::NotFound),
             },
             IdKind::Link => {
-                let l = visible_link(ctx, actor, number).await?;
-                ctx.audit(
-                    AuditAction::View,
-                    "Link",
-                    Some(l.id),
-                    Some(links::owner(actor, &l)),
-                    json!({ "via": "node" }),
-                );
+                let via = json!({ "via": "node" });
+                let l = crate::service::links::view(ctx.service(), Ok(number), via).await?;
                 Ok(Node::Link(LinkView(l)))
             }
             IdKind::RecruitmentEvent | IdKind::AuditEvent => Err(AppError::NotFound),
