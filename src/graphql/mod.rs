@@ -1,5 +1,5 @@
-//! The GraphQL schema, one module per area. Resolvers are thin: actor → policy → store →
-//! domain → output types.
+//! The GraphQL schema, one module per area. Resolvers are thin: they decode ids and
+//! inputs, call a [`crate::service`] use case, and map its records to output types.
 
 pub mod admin;
 pub mod board;
