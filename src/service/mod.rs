@@ -28,6 +28,8 @@ pub mod input;
 pub mod links;
 pub mod loaders;
 pub mod matching;
+pub mod pool;
+pub mod records;
 pub mod reports;
 
 /// Who asks, and when: made once per request by the HTTP layer (once per connection for a
