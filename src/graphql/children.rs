@@ -18,7 +18,7 @@ use crate::service::children::{
     GroupChanges, Identity, MilestoneChanges, NewChild,
 };
 pub use crate::service::children::{child_record, find_visible_child};
-use crate::service::records::Decoded;
+use crate::service::records::{Decoded, Reach};
 
 /// Filters on the children register.
 #[derive(InputObject, Default)]
@@ -280,8 +280,14 @@ impl ChildQuery {
         after: Option<String>,
     ) -> AppResult<Conn<Child>> {
         let criteria = filter.unwrap_or_default().into();
-        let listed =
-            service::list_children(ctx.service(), criteria, order_by, page(first, after)).await?;
+        let listed = service::search(
+            ctx.service(),
+            Reach::Register,
+            criteria,
+            order_by,
+            page(first, after),
+        )
+        .await?;
         Ok(connection_by_id(
             listed.rows.into_iter().map(Child).collect(),
             listed.page,

@@ -21,6 +21,7 @@ use crate::service::households::{
     self as service, ApprovalChanges, HouseholdChanges, HouseholdCriteria, HouseholdOrder,
     NewHousehold,
 };
+use crate::service::records::Reach;
 
 /// Filters on the households register.
 #[derive(InputObject, Default)]
@@ -172,8 +173,14 @@ impl HouseholdQuery {
         after: Option<String>,
     ) -> AppResult<Conn<Household>> {
         let criteria = filter.unwrap_or_default().into();
-        let listed =
-            service::list_households(ctx.service(), criteria, order_by, page(first, after)).await?;
+        let listed = service::search(
+            ctx.service(),
+            Reach::Register,
+            criteria,
+            order_by,
+            page(first, after),
+        )
+        .await?;
         Ok(connection_by_id(
             listed.rows.into_iter().map(Household).collect(),
             listed.page,

@@ -11,7 +11,8 @@ use super::Service;
 use super::events;
 use super::input::{free_text, months, optional_text, text};
 use super::records::{
-    Decoded, Listed, area, audit_search, audit_view, filter_authorities, target_authority, used,
+    Decoded, Listed, Reach, area, audit_search, audit_view, filter_authorities, target_authority,
+    used,
 };
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
@@ -207,28 +208,40 @@ pub fn child_filter(
     })
 }
 
-/// Full records of children of the authorities where the actor may read them; the search
-/// and each record shown are audited.
-pub async fn list_children(
+/// Children of the register or the pool (`reach`) matching `criteria`; the search and each
+/// record shown are audited (as `Child`, or `ChildProfile` for the pool).
+pub async fn search(
     svc: Service<'_>,
+    reach: Reach,
     criteria: ChildCriteria,
     order: ChildOrder,
     page: Decoded<store::Page>,
 ) -> AppResult<Listed<child::Model>> {
     let actor = svc.actor()?;
-    let allowed = actor.require_anywhere(Capability::ReadChildren)?;
+    let allowed = reach.allowed(actor, Capability::ReadChildren)?;
     let page = page?;
-    let summary = json!({ "filters": criteria.used(), "orderBy": format!("{order:?}") });
-    let filter = child_filter(svc, actor, criteria, Some(&allowed))?;
-    let scope = ChildScope::Authorities {
-        consortium_id: actor.consortium_id,
-        authority_ids: allowed,
+    let summary = reach.summary(criteria.used(), order);
+    let filter = child_filter(svc, actor, criteria, allowed.as_deref())?;
+    let (scope, entity_type) = match allowed {
+        Some(authority_ids) => (
+            ChildScope::Authorities {
+                consortium_id: actor.consortium_id,
+                authority_ids,
+            },
+            "Child",
+        ),
+        None => (
+            ChildScope::Pool {
+                consortium_id: actor.consortium_id,
+            },
+            "ChildProfile",
+        ),
     };
     let (rows, total) =
         store::children::list(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
     audit_search(
         svc,
-        "Child",
+        entity_type,
         summary,
         rows.iter().map(|c| (c.id, c.authority_id)),
     );
@@ -634,6 +647,24 @@ async fn guard_link_dates(
     )))
 }
 
+/// Checks child `c`'s milestones after a change (`m`: the ordering rules, then the dates
+/// its links record) and writes them with their audit event.
+async fn save_milestones(
+    svc: Service<'_>,
+    c: &child::Model,
+    expected_version: i32,
+    m: MilestoneDates,
+    link_name: LinkName,
+    action: AuditAction,
+    detail: serde_json::Value,
+) -> AppResult<child::Model> {
+    let m = validate_milestones(m, c, svc.today())?;
+    guard_link_dates(svc, c, &m, link_name).await?;
+    let mut am = child::ActiveModel::default();
+    set_milestones(&mut am, &m);
+    save_child(svc, c, expected_version, am, action, detail).await
+}
+
 /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The ordering
 /// rules apply to the whole set after the change.
 pub async fn record_milestones(
@@ -689,15 +720,12 @@ pub async fn record_milestones(
         m.adopted_by_foster_carers = v;
         changed.push("adoptedByFosterCarers");
     }
-    let m = validate_milestones(m, &c, svc.today())?;
-    guard_link_dates(svc, &c, &m, link_name).await?;
-    let mut am = child::ActiveModel::default();
-    set_milestones(&mut am, &m);
-    save_child(
+    save_milestones(
         svc,
         &c,
         expected_version,
-        am,
+        m,
+        link_name,
         AuditAction::Update,
         json!({ "milestones": changed }),
     )
@@ -733,15 +761,12 @@ pub async fn record_decision(
             "matchDecisionOn"
         }
     };
-    let m = validate_milestones(m, &c, svc.today())?;
-    guard_link_dates(svc, &c, &m, link_name).await?;
-    let mut am = child::ActiveModel::default();
-    set_milestones(&mut am, &m);
-    save_child(
+    save_milestones(
         svc,
         &c,
         expected_version,
-        am,
+        m,
+        link_name,
         AuditAction::Decide,
         json!({ "decision": name }),
     )

@@ -10,7 +10,8 @@ use serde_json::json;
 use super::Service;
 use super::input::{free_text, months, optional_text, text};
 use super::records::{
-    Decoded, Listed, area, audit_search, audit_view, filter_authorities, target_authority, used,
+    Decoded, Listed, Reach, area, audit_search, audit_view, filter_authorities, target_authority,
+    used,
 };
 use crate::auth::{Actor, Capability, View};
 use crate::domain::report_bounds;
@@ -135,28 +136,40 @@ pub fn household_filter(
     })
 }
 
-/// Full records of households of the authorities where the actor may read them; the
-/// search and each record shown are audited.
-pub async fn list_households(
+/// Households of the register or the pool (`reach`) matching `criteria`; the search and
+/// each record shown are audited (as `Household`, or `HouseholdProfile` for the pool).
+pub async fn search(
     svc: Service<'_>,
+    reach: Reach,
     criteria: HouseholdCriteria,
     order: HouseholdOrder,
     page: Decoded<store::Page>,
 ) -> AppResult<Listed<household::Model>> {
     let actor = svc.actor()?;
-    let allowed = actor.require_anywhere(Capability::ReadHouseholds)?;
+    let allowed = reach.allowed(actor, Capability::ReadHouseholds)?;
     let page = page?;
-    let summary = json!({ "filters": criteria.used(), "orderBy": format!("{order:?}") });
-    let filter = household_filter(svc, actor, criteria, Some(&allowed))?;
-    let scope = HouseholdScope::Authorities {
-        consortium_id: actor.consortium_id,
-        authority_ids: allowed,
+    let summary = reach.summary(criteria.used(), order);
+    let filter = household_filter(svc, actor, criteria, allowed.as_deref())?;
+    let (scope, entity_type) = match allowed {
+        Some(authority_ids) => (
+            HouseholdScope::Authorities {
+                consortium_id: actor.consortium_id,
+                authority_ids,
+            },
+            "Household",
+        ),
+        None => (
+            HouseholdScope::Pool {
+                consortium_id: actor.consortium_id,
+            },
+            "HouseholdProfile",
+        ),
     };
     let (rows, total) =
         store::households::list(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
     audit_search(
         svc,
-        "Household",
+        entity_type,
         summary,
         rows.iter().map(|h| (h.id, h.authority_id)),
     );

@@ -2,17 +2,13 @@
 //! share, seen by family finders and decision makers of every authority as shared
 //! profiles.
 use entity::{child, household};
-use serde_json::json;
 
 use super::Service;
-use super::children::{ChildCriteria, ChildOrder, child_filter, find_child_as, with_group_sizes};
-use super::households::{HouseholdCriteria, HouseholdOrder, find_household_as, household_filter};
-use super::records::{Decoded, Listed, audit_search, audit_view};
-use crate::auth::Capability;
+use super::children::{self, ChildCriteria, ChildOrder, find_child_as, with_group_sizes};
+use super::households::{self, HouseholdCriteria, HouseholdOrder, find_household_as};
+use super::records::{Decoded, Listed, Reach, audit_view};
 use crate::error::AppResult;
 use crate::store;
-use crate::store::children::ChildScope;
-use crate::store::households::HouseholdScope;
 
 /// Waiting children shared with the consortium, each with its sibling group's size
 /// (FAMILY_FINDER, DECISION_MAKER). Only the criteria a shared profile shows are given.
@@ -22,22 +18,8 @@ pub async fn list_children(
     order: ChildOrder,
     page: Decoded<store::Page>,
 ) -> AppResult<Listed<(child::Model, i64)>> {
-    let actor = svc.actor()?;
-    actor.require_anywhere(Capability::ReadPool)?;
-    let page = page?;
-    let summary = json!({ "filters": criteria.used() });
-    let filter = child_filter(svc, actor, criteria, None)?;
-    let scope = ChildScope::Pool {
-        consortium_id: actor.consortium_id,
-    };
-    let (rows, total) =
-        store::children::list(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
-    audit_search(
-        svc,
-        "ChildProfile",
-        summary,
-        rows.iter().map(|c| (c.id, c.authority_id)),
-    );
+    let Listed { rows, page, total } =
+        children::search(svc, Reach::Pool, criteria, order, page).await?;
     let rows = with_group_sizes(svc.db(), rows).await?;
     Ok(Listed { rows, page, total })
 }
@@ -50,23 +32,7 @@ pub async fn list_households(
     order: HouseholdOrder,
     page: Decoded<store::Page>,
 ) -> AppResult<Listed<household::Model>> {
-    let actor = svc.actor()?;
-    actor.require_anywhere(Capability::ReadPool)?;
-    let page = page?;
-    let summary = json!({ "filters": criteria.used() });
-    let filter = household_filter(svc, actor, criteria, None)?;
-    let scope = HouseholdScope::Pool {
-        consortium_id: actor.consortium_id,
-    };
-    let (rows, total) =
-        store::households::list(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
-    audit_search(
-        svc,
-        "HouseholdProfile",
-        summary,
-        rows.iter().map(|h| (h.id, h.authority_id)),
-    );
-    Ok(Listed { rows, page, total })
+    households::search(svc, Reach::Pool, criteria, order, page).await
 }
 
 /// The shared profile of a child the actor may see, with its sibling group's size, its

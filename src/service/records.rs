@@ -14,6 +14,38 @@ use crate::store::Page;
 /// first, then each input in turn.
 pub type Decoded<T> = AppResult<T>;
 
+/// Which records a search reads: the full records of the authorities where the actor
+/// holds `full` (the register), or the consortium pool's shared profiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    Register,
+    Pool,
+}
+
+impl Reach {
+    /// The authorities whose records the actor may search, or `FORBIDDEN`: where it holds
+    /// `full` (the register), or none in particular (the pool, for a pool reader).
+    pub fn allowed(self, actor: &Actor, full: Capability) -> AppResult<Option<Vec<i64>>> {
+        match self {
+            Reach::Register => actor.require_anywhere(full).map(Some),
+            Reach::Pool => actor.require_anywhere(Capability::ReadPool).map(|_| None),
+        }
+    }
+
+    /// What the audit of a search records: the filters used (never their values), and for
+    /// the register the order.
+    pub fn summary(
+        self,
+        filters: Vec<&'static str>,
+        order: impl std::fmt::Debug,
+    ) -> serde_json::Value {
+        match self {
+            Reach::Register => json!({ "filters": filters, "orderBy": format!("{order:?}") }),
+            Reach::Pool => json!({ "filters": filters }),
+        }
+    }
+}
+
 /// One page of a list, with the page it is and how many match over all pages.
 pub struct Listed<T> {
     pub rows: Vec<T>,
