@@ -164,7 +164,7 @@ const MAX_WAITING_DAYS: i32 = 6600;
 
 /// Turns criteria into store filters, with dates computed from "today"; named authorities
 /// must be in `allowed` when given.
-pub fn child_filter(
+fn child_filter(
     svc: Service<'_>,
     actor: &Actor,
     input: ChildCriteria,

@@ -101,7 +101,7 @@ impl HouseholdCriteria {
 }
 
 /// Turns criteria into a store filter; named authorities must be in `allowed` when given.
-pub fn household_filter(
+fn household_filter(
     svc: Service<'_>,
     actor: &Actor,
     input: HouseholdCriteria,
