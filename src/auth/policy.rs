@@ -243,6 +243,14 @@ pub fn household_in_pool(h: &household::Model) -> bool {
         && Stage::from_code(&h.stage) == Some(Stage::Approved)
 }
 
+impl Actor {
+    /// Whether the actor may see the shared profile of a record it sees as `view`: a
+    /// record it sees at all, when it reads the pool somewhere.
+    pub fn sees_profile(&self, view: View) -> bool {
+        view != View::Hidden && self.can_anywhere(Capability::ReadPool)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Links (DESIGN §2 "Links, matches, placements" and §3)
 // ---------------------------------------------------------------------------------------

@@ -1,21 +1,20 @@
 //! The consortium pool: waiting children and approved households that their authorities
 //! share, seen by family finders and decision makers of every authority as shared profiles.
+//! The resolvers decode ids and inputs, call `service::pool` and map the records found.
 use async_graphql::{Context, Enum, ID, InputObject, Object};
-use serde_json::json;
 
-use super::children::{ChildFilterInput, child_filter};
+use super::children::authority_ids;
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
-use super::households::{HouseholdFilterInput, household_filter, used_household_filters};
 use super::ids::{IdKind, decode};
 use super::inputs::NeedsInput;
 use super::types::{ChildProfile, HouseholdProfile};
-use crate::auth::{Actor, Capability, View};
-use crate::domain::AuditAction;
-use crate::error::{AppError, AppResult};
-use crate::store;
-use crate::store::children::{ChildOrder, ChildScope};
-use crate::store::households::{HouseholdOrder, HouseholdScope};
+use crate::auth::Actor;
+use crate::domain::NeedLevels;
+use crate::error::AppResult;
+use crate::service::children::{ChildCriteria, ChildOrder, with_group_sizes};
+use crate::service::households::{HouseholdCriteria, HouseholdOrder};
+use crate::service::pool as service;
 
 /// Filters on pool children: only what a shared profile shows.
 #[derive(InputObject, Default)]
@@ -46,79 +45,44 @@ pub struct PoolHouseholdFilterInput {
     pub profile_name_contains: Option<String>,
 }
 
+fn child_profile((model, sibling_group_size): (entity::child::Model, i64)) -> ChildProfile {
+    ChildProfile {
+        model,
+        sibling_group_size,
+    }
+}
+
 /// Shared profiles of `rows`, with their sibling group sizes.
 pub async fn child_profiles(
     ctx: &Context<'_>,
     rows: Vec<entity::child::Model>,
 ) -> AppResult<Vec<ChildProfile>> {
-    let group_ids: Vec<i64> = rows.iter().filter_map(|c| c.sibling_group_id).collect();
-    let sizes = if group_ids.is_empty() {
-        Vec::new()
-    } else {
-        store::children::group_sizes(&ctx.state().db, group_ids).await?
-    };
-    Ok(rows
-        .into_iter()
-        .map(|model| {
-            let size = model
-                .sibling_group_id
-                .and_then(|g| sizes.iter().find(|(id, _)| *id == g).map(|(_, n)| *n))
-                .unwrap_or(1);
-            ChildProfile {
-                model,
-                sibling_group_size: size,
-            }
-        })
-        .collect())
+    let rows = with_group_sizes(&ctx.state().db, rows).await?;
+    Ok(rows.into_iter().map(child_profile).collect())
 }
 
-/// Loads the shared profile of a child the actor may see, or answers `NOT_FOUND`.
+/// Loads the shared profile of a child the actor may see, or answers `NOT_FOUND` (the
+/// actor is the request's).
 pub async fn visible_child_profile(
     ctx: &Context<'_>,
-    actor: &Actor,
+    _actor: &Actor,
     id: i64,
 ) -> AppResult<ChildProfile> {
-    match store::children::find(&ctx.state().db, actor.consortium_id, id).await? {
-        Some(c)
-            if actor.child_view(&c) != View::Hidden && actor.can_anywhere(Capability::ReadPool) =>
-        {
-            ctx.audit(
-                AuditAction::View,
-                "ChildProfile",
-                Some(c.id),
-                Some(c.authority_id),
-                json!({}),
-            );
-            Ok(child_profiles(ctx, vec![c]).await?.remove(0))
-        }
-        Some(c) => Err(AppError::hidden("ChildProfile", c.id, c.authority_id)),
-        None => Err(AppError::NotFound),
-    }
+    service::view_child_profile(ctx.service(), Ok(id))
+        .await
+        .map(child_profile)
 }
 
-/// Loads the shared profile of a household the actor may see, or answers `NOT_FOUND`.
+/// Loads the shared profile of a household the actor may see, or answers `NOT_FOUND` (the
+/// actor is the request's).
 pub async fn visible_household_profile(
     ctx: &Context<'_>,
-    actor: &Actor,
+    _actor: &Actor,
     id: i64,
 ) -> AppResult<HouseholdProfile> {
-    match store::households::find(&ctx.state().db, actor.consortium_id, id).await? {
-        Some(h)
-            if actor.household_view(&h) != View::Hidden
-                && actor.can_anywhere(Capability::ReadPool) =>
-        {
-            ctx.audit(
-                AuditAction::View,
-                "HouseholdProfile",
-                Some(h.id),
-                Some(h.authority_id),
-                json!({}),
-            );
-            Ok(HouseholdProfile(h))
-        }
-        Some(h) => Err(AppError::hidden("HouseholdProfile", h.id, h.authority_id)),
-        None => Err(AppError::NotFound),
-    }
+    service::view_household_profile(ctx.service(), Ok(id))
+        .await
+        .map(HouseholdProfile)
 }
 
 /// Pool queries.
@@ -138,73 +102,28 @@ impl PoolQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> AppResult<Conn<ChildProfile>> {
-        let actor = ctx.actor()?;
-        actor.require_anywhere(Capability::ReadPool)?;
-        let page = page(first, after)?;
         let f = filter.unwrap_or_default();
-        let used: Vec<&str> = [
-            (f.authority_ids.is_some(), "authorityIds"),
-            (
-                f.waiting_longer_than_days.is_some(),
-                "waitingLongerThanDays",
-            ),
-            (f.age_min_months.is_some(), "ageMinMonths"),
-            (f.age_max_months.is_some(), "ageMaxMonths"),
-            (f.needs_at_most.is_some(), "needsAtMost"),
-            (f.in_sibling_group.is_some(), "inSiblingGroup"),
-            (f.profile_name_contains.is_some(), "profileNameContains"),
-        ]
-        .into_iter()
-        .filter_map(|(u, n)| u.then_some(n))
-        .collect();
-        let filter = child_filter(
-            ctx,
-            actor,
-            ChildFilterInput {
-                authority_ids: f.authority_ids,
-                waiting_longer_than_days: f.waiting_longer_than_days,
-                age_min_months: f.age_min_months,
-                age_max_months: f.age_max_months,
-                needs_at_most: f.needs_at_most,
-                in_sibling_group: f.in_sibling_group,
-                profile_name_contains: f.profile_name_contains,
-                ..Default::default()
-            },
-            None,
-        )?;
+        let criteria = ChildCriteria {
+            authority_ids: authority_ids(f.authority_ids),
+            waiting_longer_than_days: f.waiting_longer_than_days,
+            age_min_months: f.age_min_months,
+            age_max_months: f.age_max_months,
+            needs_at_most: f.needs_at_most.map(NeedLevels::from),
+            in_sibling_group: f.in_sibling_group,
+            profile_name_contains: f.profile_name_contains,
+            ..Default::default()
+        };
         let order = match order_by {
             PoolOrder::WaitingLongest => ChildOrder::WaitingLongest,
             PoolOrder::ProfileName => ChildOrder::ProfileName,
         };
-        let scope = ChildScope::Pool {
-            consortium_id: actor.consortium_id,
-        };
-        let (rows, total) = store::children::list(
-            &ctx.state().db,
-            &ctx.state().counts,
-            &scope,
-            &filter,
-            order,
-            page,
-        )
-        .await?;
-        ctx.audit(
-            AuditAction::Search,
-            "ChildProfile",
-            None,
-            None,
-            json!({ "filters": used }),
-        );
-        for c in &rows {
-            ctx.audit(
-                AuditAction::View,
-                "ChildProfile",
-                Some(c.id),
-                Some(c.authority_id),
-                json!({}),
-            );
-        }
-        Ok(connection(child_profiles(ctx, rows).await?, page, total))
+        let listed =
+            service::list_children(ctx.service(), criteria, order, page(first, after)).await?;
+        Ok(connection(
+            listed.rows.into_iter().map(child_profile).collect(),
+            listed.page,
+            listed.total,
+        ))
     }
 
     /// Approved, available households shared with the consortium, as shared profiles
@@ -218,69 +137,41 @@ impl PoolQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> AppResult<Conn<HouseholdProfile>> {
-        let actor = ctx.actor()?;
-        actor.require_anywhere(Capability::ReadPool)?;
-        let page = page(first, after)?;
         let f = filter.unwrap_or_default();
-        let input = HouseholdFilterInput {
-            authority_ids: f.authority_ids,
+        let criteria = HouseholdCriteria {
+            authority_ids: authority_ids(f.authority_ids),
             min_capacity: f.min_capacity,
             accepts_age_months: f.accepts_age_months,
             accepts_siblings: f.accepts_siblings,
             profile_name_contains: f.profile_name_contains,
             ..Default::default()
         };
-        let filter = household_filter(ctx, actor, &input, None)?;
         let order = match order_by {
             PoolOrder::WaitingLongest => HouseholdOrder::WaitingLongest,
             PoolOrder::ProfileName => HouseholdOrder::ProfileName,
         };
-        let scope = HouseholdScope::Pool {
-            consortium_id: actor.consortium_id,
-        };
-        let (rows, total) = store::households::list(
-            &ctx.state().db,
-            &ctx.state().counts,
-            &scope,
-            &filter,
-            order,
-            page,
-        )
-        .await?;
-        ctx.audit(
-            AuditAction::Search,
-            "HouseholdProfile",
-            None,
-            None,
-            json!({ "filters": used_household_filters(&input) }),
-        );
-        for h in &rows {
-            ctx.audit(
-                AuditAction::View,
-                "HouseholdProfile",
-                Some(h.id),
-                Some(h.authority_id),
-                json!({}),
-            );
-        }
+        let listed =
+            service::list_households(ctx.service(), criteria, order, page(first, after)).await?;
         Ok(connection(
-            rows.into_iter().map(HouseholdProfile).collect(),
-            page,
-            total,
+            listed.rows.into_iter().map(HouseholdProfile).collect(),
+            listed.page,
+            listed.total,
         ))
     }
 
     /// One child's shared profile (from a `ChildProfile` or `Child` id).
     async fn child_profile(&self, ctx: &Context<'_>, id: ID) -> AppResult<ChildProfile> {
-        let actor = ctx.actor()?;
-        let id = decode(&id, "id", &[IdKind::ChildProfile, IdKind::Child])?;
-        visible_child_profile(ctx, actor, id).await
+        let id = decode(&id, "id", &[IdKind::ChildProfile, IdKind::Child]);
+        service::view_child_profile(ctx.service(), id)
+            .await
+            .map(child_profile)
     }
 
     /// One household's shared profile (from a `HouseholdProfile` or `Household` id).
     async fn household_profile(&self, ctx: &Context<'_>, id: ID) -> AppResult<HouseholdProfile> {
-        let actor = ctx.actor()?;
-        let id = decode(&id, "id", &[IdKind::HouseholdProfile, IdKind::Household])?;
-        visible_household_profile(ctx, actor, id).await
+        let id = decode(&id, "id", &[IdKind::HouseholdProfile, IdKind::Household]);
+        service::view_household_profile(ctx.service(), id)
+            .await
+            .map(HouseholdProfile)
     }
 }

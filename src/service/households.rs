@@ -1,2 +1,623 @@
 //! Adopter households: registering and changing a household, its recruitment stages and
-//! its matching profile.
+//! its matching profile; the households register and the rule "find the record, check the
+//! view, else `NOT_FOUND`" that every reader of a household uses.
+use chrono::{NaiveDate, Utc};
+use entity::{household, recruitment_event};
+use sea_orm::ActiveValue::Set;
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use super::Service;
+use super::input::{free_text, months, optional_text, text};
+use super::records::{
+    Decoded, Listed, Reach, area, audit_search, audit_view, filter_authorities, target_authority,
+    used,
+};
+use crate::auth::{Actor, Capability, View};
+use crate::domain::report_bounds;
+use crate::domain::{
+    AuditAction, EnquiryChannel, Ethnicity, GenderPreference, NeedLevels, RecruitmentEvent, Stage,
+    StageMachine,
+};
+use crate::error::{AppError, AppResult, DeniedRecord};
+use crate::store;
+pub use crate::store::households::HouseholdOrder;
+use crate::store::households::{HouseholdFilter, HouseholdScope};
+
+// ---------------------------------------------------------------------------------------
+// Finding a household
+// ---------------------------------------------------------------------------------------
+
+/// Loads household `id` if the actor's view of it is admitted by `admits`; a household
+/// seen otherwise is refused as hidden (`entity_type` names it to the audit), a missing
+/// one is `NOT_FOUND`: both answer alike.
+pub async fn find_household_as(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+    entity_type: &'static str,
+    admits: impl FnOnce(View) -> bool,
+) -> AppResult<household::Model> {
+    match store::households::find(db, actor.consortium_id, id).await? {
+        Some(h) if admits(actor.household_view(&h)) => Ok(h),
+        Some(h) => Err(AppError::hidden(entity_type, h.id, h.authority_id)),
+        None => Err(AppError::NotFound),
+    }
+}
+
+/// Loads a household the actor can see in full, or answers `NOT_FOUND`.
+pub async fn find_visible_household(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<household::Model> {
+    find_household_as(db, actor, id, "Household", |view| view == View::Full).await
+}
+
+/// One household's full record, its view audited.
+pub async fn view_household(svc: Service<'_>, id: Decoded<i64>) -> AppResult<household::Model> {
+    let actor = svc.actor()?;
+    let h = find_visible_household(svc.db(), actor, id?).await?;
+    audit_view(svc, "Household", h.id, h.authority_id);
+    Ok(h)
+}
+
+// ---------------------------------------------------------------------------------------
+// The register
+// ---------------------------------------------------------------------------------------
+
+/// Filters on a list of households, as asked.
+#[derive(Default)]
+pub struct HouseholdCriteria {
+    pub authority_ids: Option<Vec<Decoded<i64>>>,
+    pub stages: Option<Vec<Stage>>,
+    pub on_hold: Option<bool>,
+    /// Approved, available for matching and not on hold.
+    pub approved_and_available: Option<bool>,
+    pub min_capacity: Option<i32>,
+    /// Accepts a child of this age, in months.
+    pub accepts_age_months: Option<i32>,
+    pub accepts_siblings: Option<bool>,
+    pub profile_name_contains: Option<String>,
+}
+
+impl HouseholdCriteria {
+    /// Names of the filters used, for the audit log (never their values).
+    pub fn used(&self) -> Vec<&'static str> {
+        used(&[
+            (self.authority_ids.is_some(), "authorityIds"),
+            (self.stages.is_some(), "stages"),
+            (self.on_hold.is_some(), "onHold"),
+            (
+                self.approved_and_available.is_some(),
+                "approvedAndAvailable",
+            ),
+            (self.min_capacity.is_some(), "minCapacity"),
+            (self.accepts_age_months.is_some(), "acceptsAgeMonths"),
+            (self.accepts_siblings.is_some(), "acceptsSiblings"),
+            (self.profile_name_contains.is_some(), "profileNameContains"),
+        ])
+    }
+}
+
+/// Turns criteria into a store filter; named authorities must be in `allowed` when given.
+fn household_filter(
+    svc: Service<'_>,
+    actor: &Actor,
+    input: HouseholdCriteria,
+    allowed: Option<&[i64]>,
+) -> AppResult<HouseholdFilter> {
+    let min_capacity = match input.min_capacity {
+        Some(n) if !(1..=10).contains(&n) => {
+            return Err(AppError::bad_input(
+                "filter.minCapacity",
+                "must be between 1 and 10",
+            ));
+        }
+        n => n.map(|n| n as i16),
+    };
+    let accepts_age_months = match input.accepts_age_months {
+        Some(m) => Some(months("filter.acceptsAgeMonths", m)?),
+        None => None,
+    };
+    Ok(HouseholdFilter {
+        authority_ids: filter_authorities(svc, actor, input.authority_ids, allowed)?,
+        stages: input.stages,
+        on_hold: input.on_hold,
+        approved_and_available: input.approved_and_available,
+        min_capacity,
+        accepts_age_months,
+        accepts_siblings: input.accepts_siblings,
+        profile_name_contains: optional_text(
+            "filter.profileNameContains",
+            input.profile_name_contains.as_deref(),
+            100,
+        )?,
+    })
+}
+
+/// Households of the register or the pool (`reach`) matching `criteria`; the search and
+/// each record shown are audited (as `Household`, or `HouseholdProfile` for the pool).
+pub async fn search(
+    svc: Service<'_>,
+    reach: Reach,
+    criteria: HouseholdCriteria,
+    order: HouseholdOrder,
+    page: Decoded<store::Page>,
+) -> AppResult<Listed<household::Model>> {
+    let actor = svc.actor()?;
+    let allowed = reach.allowed(actor, Capability::ReadHouseholds)?;
+    let page = page?;
+    let summary = reach.summary(criteria.used(), order);
+    let filter = household_filter(svc, actor, criteria, allowed.as_deref())?;
+    let (scope, entity_type) = match allowed {
+        Some(authority_ids) => (
+            HouseholdScope::Authorities {
+                consortium_id: actor.consortium_id,
+                authority_ids,
+            },
+            "Household",
+        ),
+        None => (
+            HouseholdScope::Pool {
+                consortium_id: actor.consortium_id,
+            },
+            "HouseholdProfile",
+        ),
+    };
+    let (rows, total) =
+        store::households::list(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
+    audit_search(
+        svc,
+        entity_type,
+        summary,
+        rows.iter().map(|h| (h.id, h.authority_id)),
+    );
+    Ok(Listed { rows, page, total })
+}
+
+// ---------------------------------------------------------------------------------------
+// Changing a household
+// ---------------------------------------------------------------------------------------
+
+/// A new household, registered at its enquiry.
+pub struct NewHousehold {
+    /// The recruiting authority; may be left out by staff of a single authority.
+    pub authority_id: Option<Decoded<i64>>,
+    pub applicant_one_name: String,
+    pub applicant_two_name: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub profile_name: String,
+    pub ethnicity: Ethnicity,
+    pub channel: EnquiryChannel,
+    pub enquiry_on: NaiveDate,
+    pub fast_track: bool,
+}
+
+/// What a household is approved for; `None` leaves a field as it is, `Some(None)` clears
+/// it.
+#[derive(Default)]
+pub struct ApprovalChanges {
+    pub capacity: Option<i32>,
+    pub age_min_months: Option<i32>,
+    pub age_max_months: Option<i32>,
+    pub accepts_needs: Option<NeedLevels>,
+    pub accepts_siblings: Option<bool>,
+    pub gender_preference: Option<GenderPreference>,
+    pub early_permanence_approved: Option<bool>,
+    pub religion: Option<Option<String>>,
+    pub languages: Option<Vec<String>>,
+    pub culture: Option<Option<String>>,
+}
+
+/// Changes to a household; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Default)]
+pub struct HouseholdChanges {
+    pub applicant_one_name: Option<String>,
+    pub applicant_two_name: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+    pub notes: Option<Option<String>>,
+    pub profile_name: Option<String>,
+    pub ethnicity: Option<Ethnicity>,
+    pub approval: Option<ApprovalChanges>,
+    /// Latitude and longitude.
+    pub location: Option<Option<(f64, f64)>>,
+    pub profile_text: Option<String>,
+    pub available_for_matching: Option<bool>,
+    pub shared_with_consortium: Option<bool>,
+}
+
+async fn household_for_change(
+    svc: Service<'_>,
+    actor: &Actor,
+    id: Decoded<i64>,
+    expected_version: i32,
+    capability: Capability,
+) -> AppResult<household::Model> {
+    let h = find_household_as(svc.db(), actor, id?, "Household", |view| {
+        view != View::Hidden
+    })
+    .await?;
+    actor.require(capability, h.authority_id).map_err(|e| {
+        e.about(DeniedRecord {
+            entity_type: "Household",
+            id: h.id,
+            owner: h.authority_id,
+        })
+    })?;
+    if h.version != expected_version {
+        return Err(AppError::Conflict(store::stale("household")));
+    }
+    Ok(h)
+}
+
+fn set_accepts(am: &mut household::ActiveModel, needs: NeedLevels) {
+    let r = needs.ranks();
+    am.accepts_physical_health = Set(r[0]);
+    am.accepts_disability = Set(r[1]);
+    am.accepts_learning = Set(r[2]);
+    am.accepts_developmental_uncertainty = Set(r[3]);
+    am.accepts_emotional_behavioural = Set(r[4]);
+    am.accepts_prenatal_exposure = Set(r[5]);
+}
+
+/// The most languages a household's profile may list.
+const MAX_LANGUAGES: usize = 20;
+
+fn language_list(languages: &[String]) -> AppResult<Option<String>> {
+    if languages.len() > MAX_LANGUAGES {
+        return Err(AppError::bad_input(
+            "approval.languages",
+            format!("list at most {MAX_LANGUAGES} languages"),
+        ));
+    }
+    let mut codes = Vec::new();
+    for l in languages {
+        let code = text("approval.languages", l, 50)?;
+        if code.contains(',') {
+            return Err(AppError::bad_input(
+                "approval.languages",
+                "a language code cannot contain a comma",
+            ));
+        }
+        codes.push(code);
+    }
+    Ok((!codes.is_empty()).then(|| codes.join(",")))
+}
+
+fn apply_approval(
+    am: &mut household::ActiveModel,
+    current: &household::Model,
+    input: &ApprovalChanges,
+    changed: &mut Vec<&'static str>,
+) -> AppResult<()> {
+    if let Some(n) = input.capacity {
+        if !(1..=6).contains(&n) {
+            return Err(AppError::bad_input(
+                "approval.capacity",
+                "capacity is between 1 and 6 children",
+            ));
+        }
+        am.capacity = Set(n as i16);
+        changed.push("capacity");
+    }
+    let min = match input.age_min_months {
+        Some(m) => months("approval.ageMinMonths", m)?,
+        None => current.age_min_months,
+    };
+    let max = match input.age_max_months {
+        Some(m) => months("approval.ageMaxMonths", m)?,
+        None => current.age_max_months,
+    };
+    if min > max {
+        return Err(AppError::bad_input(
+            "approval.ageMaxMonths",
+            "the age range ends before it starts",
+        ));
+    }
+    if input.age_min_months.is_some() || input.age_max_months.is_some() {
+        am.age_min_months = Set(min);
+        am.age_max_months = Set(max);
+        changed.push("ageRange");
+    }
+    if let Some(n) = input.accepts_needs {
+        set_accepts(am, n);
+        changed.push("acceptsNeeds");
+    }
+    if let Some(v) = input.accepts_siblings {
+        am.accepts_siblings = Set(v);
+        changed.push("acceptsSiblings");
+    }
+    if let Some(v) = input.gender_preference {
+        am.gender_preference = Set(v.code().into());
+        changed.push("genderPreference");
+    }
+    if let Some(v) = input.early_permanence_approved {
+        am.early_permanence_approved = Set(v);
+        changed.push("earlyPermanenceApproved");
+    }
+    if let Some(v) = &input.religion {
+        am.religion = Set(optional_text("approval.religion", v.as_deref(), 50)?);
+        changed.push("religion");
+    }
+    if let Some(v) = &input.languages {
+        am.languages = Set(language_list(v)?);
+        changed.push("languages");
+    }
+    if let Some(v) = &input.culture {
+        am.culture = Set(optional_text("approval.culture", v.as_deref(), 50)?);
+        changed.push("culture");
+    }
+    Ok(())
+}
+
+/// Registers a household at its enquiry (RECRUITMENT_OFFICER); records the `ENQUIRY`.
+pub async fn create_household(
+    svc: Service<'_>,
+    input: NewHousehold,
+) -> AppResult<household::Model> {
+    let actor = svc.actor()?;
+    let authority_id =
+        target_authority(svc, actor, input.authority_id, Capability::WriteHouseholds)?;
+    let today = svc.today();
+    if input.enquiry_on > today {
+        return Err(AppError::bad_input(
+            "enquiryOn",
+            "the date cannot be in the future",
+        ));
+    }
+    if !report_bounds::in_report_range(input.enquiry_on) {
+        return Err(AppError::bad_input(
+            "enquiryOn",
+            format!(
+                "the date cannot be before {}-01-01",
+                report_bounds::EARLIEST_REPORT_YEAR
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let mut am = household::ActiveModel {
+        consortium_id: Set(actor.consortium_id),
+        authority_id: Set(authority_id),
+        version: Set(1),
+        applicant_one_name: Set(text("applicantOneName", &input.applicant_one_name, 200)?),
+        applicant_two_name: Set(optional_text(
+            "applicantTwoName",
+            input.applicant_two_name.as_deref(),
+            200,
+        )?),
+        address: Set(optional_text("address", input.address.as_deref(), 500)?),
+        notes: Set(optional_text("notes", input.notes.as_deref(), 5000)?),
+        profile_name: Set(text("profileName", &input.profile_name, 100)?),
+        ethnicity: Set(input.ethnicity.code().into()),
+        enquiry_channel: Set(input.channel.code().into()),
+        enquiry_on: Set(input.enquiry_on),
+        fast_track: Set(input.fast_track),
+        stage: Set(Stage::Enquiry.code().into()),
+        stage_on: Set(input.enquiry_on),
+        on_hold: Set(false),
+        approved_on: Set(None),
+        capacity: Set(1),
+        age_min_months: Set(0),
+        age_max_months: Set(60),
+        accepts_siblings: Set(false),
+        gender_preference: Set(GenderPreference::Any.code().into()),
+        early_permanence_approved: Set(false),
+        religion: Set(None),
+        languages: Set(None),
+        culture: Set(None),
+        lat: Set(None),
+        lon: Set(None),
+        profile_text: Set(String::new()),
+        available_for_matching: Set(false),
+        shared_with_consortium: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    set_accepts(&mut am, NeedLevels::default());
+    let enquiry_on = input.enquiry_on;
+    let channel = input.channel;
+    let consortium_id = actor.consortium_id;
+    let subject = actor.subject.clone();
+    store::households::create(
+        svc.db(),
+        am,
+        |id| recruitment_event::ActiveModel {
+            consortium_id: Set(consortium_id),
+            authority_id: Set(authority_id),
+            household_id: Set(id),
+            stage: Set(Stage::Enquiry.code().into()),
+            occurred_on: Set(enquiry_on),
+            reason: Set(None),
+            recorded_by: Set(subject),
+            recorded_at: Set(now),
+            ..Default::default()
+        },
+        |id| {
+            svc.audit_row(
+                AuditAction::Create,
+                "Household",
+                Some(id),
+                Some(authority_id),
+                json!({ "channel": channel.code() }),
+            )
+        },
+    )
+    .await
+}
+
+/// Changes a household's details, approval profile, availability or sharing
+/// (RECRUITMENT_OFFICER).
+pub async fn update_household(
+    svc: Service<'_>,
+    id: Decoded<i64>,
+    expected_version: i32,
+    input: HouseholdChanges,
+) -> AppResult<household::Model> {
+    let actor = svc.actor()?;
+    let h = household_for_change(
+        svc,
+        actor,
+        id,
+        expected_version,
+        Capability::WriteHouseholds,
+    )
+    .await?;
+    let mut am = household::ActiveModel::default();
+    let mut changed = Vec::new();
+    if let Some(v) = &input.applicant_one_name {
+        am.applicant_one_name = Set(text("applicantOneName", v, 200)?);
+        changed.push("applicantOneName");
+    }
+    if let Some(v) = &input.applicant_two_name {
+        am.applicant_two_name = Set(optional_text("applicantTwoName", v.as_deref(), 200)?);
+        changed.push("applicantTwoName");
+    }
+    if let Some(v) = &input.address {
+        am.address = Set(optional_text("address", v.as_deref(), 500)?);
+        changed.push("address");
+    }
+    if let Some(v) = &input.notes {
+        am.notes = Set(optional_text("notes", v.as_deref(), 5000)?);
+        changed.push("notes");
+    }
+    if let Some(v) = &input.profile_name {
+        am.profile_name = Set(text("profileName", v, 100)?);
+        changed.push("profileName");
+    }
+    if let Some(v) = input.ethnicity {
+        am.ethnicity = Set(v.code().into());
+        changed.push("ethnicity");
+    }
+    if let Some(approval) = &input.approval {
+        apply_approval(&mut am, &h, approval, &mut changed)?;
+    }
+    match input.location {
+        None => {}
+        Some(None) => {
+            am.lat = Set(None);
+            am.lon = Set(None);
+            changed.push("location");
+        }
+        Some(Some(a)) => {
+            let (lat, lon) = area("location", a)?;
+            am.lat = Set(Some(lat));
+            am.lon = Set(Some(lon));
+            changed.push("location");
+        }
+    }
+    if let Some(v) = &input.profile_text {
+        am.profile_text = Set(free_text("profileText", v, 5000)?);
+        changed.push("profileText");
+    }
+    if let Some(v) = input.available_for_matching {
+        let stage = Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry);
+        if v && !stage.may_be_available() {
+            return Err(AppError::bad_input(
+                "availableForMatching",
+                format!(
+                    "only an approved household can be available for matching (this one is {})",
+                    stage.code()
+                ),
+            ));
+        }
+        am.available_for_matching = Set(v);
+        changed.push("availableForMatching");
+    }
+    if let Some(v) = input.shared_with_consortium {
+        am.shared_with_consortium = Set(v);
+        changed.push("sharedWithConsortium");
+    }
+    let audit = svc.audit_row(
+        AuditAction::Update,
+        "Household",
+        Some(h.id),
+        Some(h.authority_id),
+        json!({ "fields": changed }),
+    );
+    store::households::update(svc.db(), h.id, expected_version, am, None, audit).await
+}
+
+/// Records the next step of a household's journey: the household after it and the event
+/// recorded. `APPROVED` is a decision (DECISION_MAKER); `MATCHED`, `PLACED` and
+/// `ADOPTION_ORDER` come from the link workflow; everything else is for
+/// RECRUITMENT_OFFICERs.
+pub async fn record_recruitment_event(
+    svc: Service<'_>,
+    household_id: Decoded<i64>,
+    expected_version: i32,
+    event: RecruitmentEvent,
+) -> AppResult<(household::Model, recruitment_event::Model)> {
+    let actor = svc.actor()?;
+    let capability = match event.stage {
+        Stage::Approved => Capability::ApproveHouseholds,
+        _ => Capability::WriteHouseholds,
+    };
+    let h = household_for_change(svc, actor, household_id, expected_version, capability).await?;
+    if event.stage.is_link_outcome() {
+        return Err(AppError::bad_input(
+            "stage",
+            format!("{} is recorded by the link workflow", event.stage.code()),
+        ));
+    }
+    let current = StageMachine {
+        stage: Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry),
+        on_hold: h.on_hold,
+        last_on: h.stage_on,
+        fast_track: h.fast_track,
+    };
+    let RecruitmentEvent {
+        stage,
+        occurred_on,
+        reason,
+    } = event;
+    let next = current
+        .record(event, svc.today())
+        .map_err(|e| AppError::bad_input(e.field, e.message))?;
+    let mut am = household::ActiveModel {
+        stage: Set(next.stage.code().into()),
+        stage_on: Set(next.last_on),
+        on_hold: Set(next.on_hold),
+        ..Default::default()
+    };
+    if stage == Stage::Approved {
+        am.approved_on = Set(Some(occurred_on));
+        am.available_for_matching = Set(true);
+    }
+    if stage.is_exit() {
+        am.available_for_matching = Set(false);
+    }
+    let now = Utc::now();
+    let row = recruitment_event::ActiveModel {
+        consortium_id: Set(h.consortium_id),
+        authority_id: Set(h.authority_id),
+        household_id: Set(h.id),
+        stage: Set(stage.code().into()),
+        occurred_on: Set(occurred_on),
+        reason: Set(reason.map(|r| r.code().into())),
+        recorded_by: Set(actor.subject.clone()),
+        recorded_at: Set(now),
+        ..Default::default()
+    };
+    let action = if stage == Stage::Approved {
+        AuditAction::Decide
+    } else {
+        AuditAction::Update
+    };
+    let audit = svc.audit_row(
+        action,
+        "Household",
+        Some(h.id),
+        Some(h.authority_id),
+        json!({ "stage": stage.code() }),
+    );
+    let updated =
+        store::households::update(svc.db(), h.id, expected_version, am, Some(row), audit).await?;
+    let recorded = store::households::events(svc.db(), h.id)
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::from(anyhow::anyhow!("recorded event not found")))?;
+    Ok((updated, recorded))
+}

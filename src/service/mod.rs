@@ -28,6 +28,8 @@ pub mod input;
 pub mod links;
 pub mod loaders;
 pub mod matching;
+pub mod pool;
+pub mod records;
 pub mod reports;
 pub mod sessions;
 

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use super::lists::{CountCache, page_of};
+use super::records::commit_audited;
 use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const CHILD: Versioned<child::Column> = Versioned {
@@ -24,7 +25,7 @@ const GROUP: Versioned<sibling_group::Column> = Versioned {
     what: "sibling group",
 };
 use crate::domain::{ChildStatus, NeedLevels};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 /// Which children a list may return, as decided by the policy.
 #[derive(Clone, Debug)]
@@ -286,13 +287,7 @@ pub async fn create(
         .exec(&txn)
         .await?
         .last_insert_id;
-    super::audit::insert_many(&txn, vec![audit(id)]).await?;
-    let created = child::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    txn.commit().await?;
-    Ok(created)
+    commit_audited::<child::Entity>(txn, audit(id), id).await
 }
 
 /// Applies `changes` to child `id` if it is still at `expected_version`, bumping the
@@ -307,13 +302,7 @@ pub async fn update(
 ) -> AppResult<child::Model> {
     let txn = begin_consortium_write(db, Writes::RowOf("child", id)).await?;
     update_versioned::<child::Entity>(&txn, changes, CHILD, id, expected_version).await?;
-    super::audit::insert_many(&txn, vec![audit]).await?;
-    let updated = child::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    txn.commit().await?;
-    Ok(updated)
+    commit_audited::<child::Entity>(txn, audit, id).await
 }
 
 /// Creates a sibling group and puts `child_ids` in it, all in one transaction.
@@ -330,13 +319,7 @@ pub async fn create_group(
         .await?
         .last_insert_id;
     set_group(&txn, child_ids, Some(id)).await?;
-    super::audit::insert_many(&txn, vec![audit(id)]).await?;
-    let created = sibling_group::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    txn.commit().await?;
-    Ok(created)
+    commit_audited::<sibling_group::Entity>(txn, audit(id), id).await
 }
 
 async fn set_group(
@@ -373,11 +356,5 @@ pub async fn update_group(
     update_versioned::<sibling_group::Entity>(&txn, changes, GROUP, id, expected_version).await?;
     set_group(&txn, add, Some(id)).await?;
     set_group(&txn, remove, None).await?;
-    super::audit::insert_many(&txn, vec![audit]).await?;
-    let updated = sibling_group::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    txn.commit().await?;
-    Ok(updated)
+    commit_audited::<sibling_group::Entity>(txn, audit, id).await
 }

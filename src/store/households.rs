@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::lists::{CountCache, page_of};
+use super::records::commit_audited;
 use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const HOUSEHOLD: Versioned<household::Column> = Versioned {
@@ -16,7 +17,7 @@ const HOUSEHOLD: Versioned<household::Column> = Versioned {
     what: "household",
 };
 use crate::domain::Stage;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 /// Which households a list may return, as decided by the policy.
 #[derive(Clone, Debug)]
@@ -207,13 +208,7 @@ pub async fn create(
     recruitment_event::Entity::insert(enquiry(id))
         .exec_without_returning(&txn)
         .await?;
-    super::audit::insert_many(&txn, vec![audit(id)]).await?;
-    let created = household::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    txn.commit().await?;
-    Ok(created)
+    commit_audited::<household::Entity>(txn, audit(id), id).await
 }
 
 /// Applies `changes` to household `id` if it is still at `expected_version` (bumping the
@@ -234,11 +229,5 @@ pub async fn update(
             .exec_without_returning(&txn)
             .await?;
     }
-    super::audit::insert_many(&txn, vec![audit]).await?;
-    let updated = household::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    txn.commit().await?;
-    Ok(updated)
+    commit_audited::<household::Entity>(txn, audit, id).await
 }

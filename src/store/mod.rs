@@ -9,6 +9,7 @@ pub mod links;
 pub mod lists;
 pub mod matching;
 pub mod pool;
+pub mod records;
 pub mod recruitment;
 pub mod reports;
 pub mod revocations;

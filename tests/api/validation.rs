@@ -1203,3 +1203,56 @@ async fn dates_before_1900_are_refused_with_their_field(app: TestApp) {
         .await;
     assert_eq!(data["households"]["totalCount"], 0);
 }
+
+both_backends!(checks_run_in_order_who_may_ask_then_each_input_in_turn);
+
+/// Ids and cursors are decoded before the use case runs, yet refused where it reaches
+/// them: the caller's access first, then the page, then the filter; list members in turn.
+async fn checks_run_in_order_who_may_ask_then_each_input_in_turn(app: TestApp) {
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    let (birch_child, _) = create_child(&app, "birch", "Juniper", json!({})).await;
+
+    const CHILDREN: &str = r#"
+query($after: String, $filter: ChildFilterInput) {
+  children(after: $after, filter: $filter) { totalCount }
+}"#;
+    let body = app
+        .gql(Some(&ro), CHILDREN, json!({ "after": "garbage!" }))
+        .await;
+    assert_refused(&body, "FORBIDDEN", None);
+    let body = app
+        .gql(
+            Some(&sw),
+            CHILDREN,
+            json!({ "after": "garbage!", "filter": { "authorityIds": ["garbage!"] } }),
+        )
+        .await;
+    assert_refused(&body, "BAD_USER_INPUT", Some("after"));
+    let body = app
+        .gql(
+            Some(&sw),
+            CHILDREN,
+            json!({ "filter": { "authorityIds": ["garbage!"], "siblingGroupId": "garbage!" } }),
+        )
+        .await;
+    assert_refused(&body, "BAD_USER_INPUT", Some("filter.authorityIds"));
+
+    const CREATE_GROUP: &str = "mutation($input: CreateSiblingGroupInput!) { createSiblingGroup(input: $input) { siblingGroup { id } } }";
+    let body = app
+        .gql(
+            Some(&sw),
+            CREATE_GROUP,
+            json!({ "input": { "childIds": [birch_child, "garbage!"], "label": "Hidden first" } }),
+        )
+        .await;
+    assert_refused(&body, "NOT_FOUND", None);
+    let body = app
+        .gql(
+            Some(&sw),
+            CREATE_GROUP,
+            json!({ "input": { "childIds": ["garbage!", birch_child], "label": "Garbage first" } }),
+        )
+        .await;
+    assert_refused(&body, "BAD_USER_INPUT", Some("childIds"));
+}
