@@ -13,7 +13,6 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::link;
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::connection::{Conn, connection, page};
@@ -22,7 +21,6 @@ use super::ids::{IdKind, decode, encode};
 use super::matching::unit_ids;
 use super::scalars::Date;
 use super::types::{Authority, ChildRecord, HouseholdRecord, authority, child_records};
-use crate::auth::Actor;
 use crate::domain::links::LinkState;
 use crate::error::AppResult;
 use crate::service::links::{self, LinkFilter, Proposal, Step};
@@ -158,21 +156,6 @@ fn link_filter(input: &LinkFilterInput) -> AppResult<LinkFilter> {
             .transpose()?,
         cross_boundary: input.cross_boundary,
     })
-}
-
-/// The authority a link event is filed under: the side the actor acts for.
-pub fn owner(actor: &Actor, l: &link::Model) -> i64 {
-    actor.link_side(l)
-}
-
-/// Loads a link the actor sees, or answers `NOT_FOUND` (see
-/// [`crate::service::links::visible_link`]).
-pub async fn find_visible_link(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: i64,
-) -> AppResult<link::Model> {
-    links::visible_link(db, actor, id).await
 }
 
 /// Link queries.

@@ -21,16 +21,17 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::board::ChildTrackingAlert;
-use super::children::find_visible_child;
 use super::context::{ContextExt, RequestContext, audit_row};
-use super::links::{LinkView, find_visible_link, owner};
+use super::links::LinkView;
 use super::types::Child;
 use crate::auth::{Actor, Capability};
 use crate::domain::AuditAction;
 use crate::domain::scorecard::A1_THRESHOLD_DAYS;
 use crate::error::{AppError, AppResult};
 use crate::infra::metrics::NOTIFICATIONS_DELIVERED;
+use crate::service::children::find_visible_child;
 use crate::service::events::{About, Event, NotificationKind, topic, tracked};
+use crate::service::links::visible_link;
 use crate::state::{AppState, OpenSubscription};
 
 // ---------------------------------------------------------------------------------------
@@ -236,9 +237,9 @@ impl Feed {
         let db = &self.state.db;
         let actor = &self.actor;
         let (link, alert) = match &event.about {
-            About::Link { link_id } => match find_visible_link(db, actor, *link_id).await {
+            About::Link { link_id } => match visible_link(db, actor, *link_id).await {
                 Ok(l) => {
-                    self.audit("Link", l.id, owner(actor, &l));
+                    self.audit("Link", l.id, actor.link_side(&l));
                     (Some(LinkView(l)), None)
                 }
                 Err(e) if e.is_not_found() => return Ok(None),

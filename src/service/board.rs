@@ -10,18 +10,18 @@ use chrono::{Months, NaiveDate};
 use entity::child;
 use serde_json::json;
 
-use super::Service;
 use super::reports::{
     as_of_or_today, distinct_kinds, own_report_authorities, period, report_action,
     report_authorities,
 };
+use super::{Service, children};
 use crate::auth::Capability;
-use crate::auth::policy::{ReportView, View};
+use crate::auth::policy::ReportView;
 use crate::domain::flows::{self, Flow};
 use crate::domain::scorecard::{ChildAlert, ChildAlertKind, ScorecardChild};
 use crate::domain::sufficiency::{self, SufficiencyRow, Unit, WaitingChild, WaitingHousehold};
 use crate::domain::{AuditAction, Ethnicity, MilestoneDates, NeedLevel, Period};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::store::{self, Page};
 
 /// The authorities of an adoption report: those named, else the actor's own, else (board
@@ -35,17 +35,6 @@ where
             .require_report_reader(Capability::ReadAdoptionReports)?;
     }
     report_authorities(svc, named, Capability::ReadAdoptionReports)
-}
-
-/// Loads a child the actor sees in full, or answers `NOT_FOUND` (naming the child to the
-/// audit when it exists): the rule for a child a report lists.
-pub async fn child_seen_in_full(svc: &Service<'_>, id: i64) -> AppResult<child::Model> {
-    let actor = svc.actor()?;
-    match store::children::find(svc.db(), actor.consortium_id, id).await? {
-        Some(c) if actor.child_view(&c) == View::Full => Ok(c),
-        Some(c) => Err(AppError::hidden("Child", c.id, c.authority_id)),
-        None => Err(AppError::NotFound),
-    }
 }
 
 /// A run of the scorecard, its arguments checked and defaulted.
@@ -191,7 +180,7 @@ pub async fn tracking_alerts(
         .skip(page.offset as usize)
         .take(page.limit as usize)
     {
-        let child = child_seen_in_full(svc, id).await?;
+        let child = children::find_visible_child(svc.db(), svc.actor()?, id).await?;
         svc.audit(
             AuditAction::View,
             "Child",
