@@ -5,6 +5,7 @@
 //!
 //! Below `app` and `graphql`, which both use it: it imports neither (see `crate::layering`).
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
@@ -39,6 +40,9 @@ pub struct AppState {
     /// Turns true when the server starts shutting down: websockets close and the
     /// background sweeps stop.
     pub stopping: watch::Sender<bool>,
+    /// The reading statements (`SELECT`) run on the serving pool since start-up, by every
+    /// task (requests, the revocation poll, the sweeps): what the query-count test reads.
+    pub reads: Arc<AtomicU64>,
     /// Websockets open on this replica (the shutdown waits for them to close).
     sockets: Arc<watch::Sender<usize>>,
 }
@@ -53,12 +57,23 @@ impl AppState {
         let migrating = store::connect(&config.database_url).await?;
         store::migrate(&migrating).await?;
         migrating.close().await?;
-        let db = store::connect_with(
+        let mut db = store::connect_with(
             &config.database_url,
             config.statement_timeout,
             config.availability.db_acquire_timeout,
         )
         .await?;
+        let reads = Arc::new(AtomicU64::new(0));
+        let counted = reads.clone();
+        db.set_metric_callback(move |info| {
+            let sql = info.statement.sql.trim_start();
+            if sql
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("select"))
+            {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        });
         let directory = DirectoryCache::default();
         directory.reload(&db).await?;
         let audit = AuditSink::start(db.clone());
@@ -77,6 +92,7 @@ impl AppState {
             counts: Default::default(),
             subscriptions: OpenSubscriptions::default(),
             stopping: watch::Sender::new(false),
+            reads,
             sockets: Arc::new(watch::Sender::new(0)),
         });
         Ok(state)

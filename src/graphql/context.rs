@@ -12,6 +12,7 @@ use crate::auth::Actor;
 use crate::domain::AuditAction;
 use crate::error::AppResult;
 use crate::service::Service;
+use crate::service::loaders::PerRequest;
 pub use crate::service::{RequestContext, audit_row};
 use crate::state::AppState;
 
@@ -19,6 +20,9 @@ use crate::state::AppState;
 /// websocket's [`RequestContext`] is made once, at `connection_init`; each event a
 /// subscription delivers is executed with a copy dated on the day it is delivered, if that
 /// is a later day. (A request over HTTP is dated when it arrives and is left alone.)
+///
+/// Each operation also runs with a loader of nested records of its own, whose batches
+/// start when the operation waits ([`PerRequest::drive`]).
 pub struct CurrentDay;
 
 impl ExtensionFactory for CurrentDay {
@@ -37,15 +41,20 @@ impl Extension for CurrentDay {
     ) -> Response {
         let today = Utc::now().date_naive();
         match ctx.data_opt::<RequestContext>() {
-            Some(request) if request.today < today => {
-                let mut data = Data::default();
-                data.insert(RequestContext {
-                    today,
+            Some(request) => {
+                let request = RequestContext {
+                    today: request.today.max(today),
+                    loaders: PerRequest::default(),
                     ..request.clone()
-                });
-                next.run_with_data(ctx, operation_name, data).await
+                };
+                let loaders = request.loaders.clone();
+                let mut data = Data::default();
+                data.insert(request);
+                loaders
+                    .drive(next.run_with_data(ctx, operation_name, data))
+                    .await
             }
-            _ => next.run(ctx, operation_name).await,
+            None => next.run(ctx, operation_name).await,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::domain::{EnquiryChannel, PlanChangeReason};
 use crate::error::AppResult;
-use crate::store;
+use crate::service::loaders;
 
 /// Anything with a global id.
 #[derive(Interface)]
@@ -301,17 +301,7 @@ impl Child {
         let Some(group_id) = self.0.sibling_group_id else {
             return Ok(None);
         };
-        let group =
-            store::children::find_group(&ctx.state().db, self.0.consortium_id, group_id).await?;
-        if let Some(g) = &group {
-            ctx.audit(
-                AuditAction::View,
-                "SiblingGroup",
-                Some(g.id),
-                Some(g.authority_id),
-                serde_json::json!({}),
-            );
-        }
+        let group = loaders::sibling_group(ctx.service(), self.0.consortium_id, group_id).await?;
         Ok(group.map(SiblingGroup))
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -391,16 +381,7 @@ impl SiblingGroup {
         self.0.must_stay_together
     }
     async fn members(&self, ctx: &Context<'_>) -> AppResult<Vec<Child>> {
-        let members = store::children::members(&ctx.state().db, self.0.id).await?;
-        for c in &members {
-            ctx.audit(
-                AuditAction::View,
-                "Child",
-                Some(c.id),
-                Some(c.authority_id),
-                serde_json::json!({}),
-            );
-        }
+        let members = loaders::members(ctx.service(), &self.0).await?;
         Ok(members.into_iter().map(Child).collect())
     }
 }
@@ -551,7 +532,7 @@ impl Household {
     }
     /// The recruitment journey so far, oldest first.
     async fn events(&self, ctx: &Context<'_>) -> AppResult<Vec<RecruitmentEventView>> {
-        let events = store::households::events(&ctx.state().db, self.0.id).await?;
+        let events = loaders::household_events(ctx.service(), &self.0).await?;
         Ok(events.into_iter().map(RecruitmentEventView).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -701,9 +682,17 @@ pub async fn child_records(
         .filter(|(_, v)| *v == View::Profile)
         .map(|(c, _)| c.clone())
         .collect();
-    let mut profiles = super::pool::child_profiles(ctx, profiles)
-        .await?
-        .into_iter();
+    let sizes = loaders::group_sizes(ctx.service(), &profiles).await?;
+    let mut profiles = profiles.into_iter().map(|model| {
+        let size = model
+            .sibling_group_id
+            .and_then(|g| sizes.get(&g).copied())
+            .unwrap_or(1);
+        ChildProfile {
+            model,
+            sibling_group_size: size,
+        }
+    });
     let mut records = Vec::with_capacity(children.len());
     for (c, view) in children {
         let (record, entity) = match view {

@@ -141,7 +141,7 @@ pub async fn children(
     link: &link::Model,
 ) -> AppResult<Vec<(child::Model, View)>> {
     let actor = svc.actor()?;
-    let children = store::links::children(svc.db(), link.id).await?;
+    let children = super::loaders::link_children(svc, link.consortium_id, link.id).await?;
     Ok(children
         .into_iter()
         .map(|c| {
@@ -157,7 +157,7 @@ pub async fn household(
     link: &link::Model,
 ) -> AppResult<Option<(household::Model, View)>> {
     let actor = svc.actor()?;
-    let found = store::households::find(svc.db(), link.consortium_id, link.household_id).await?;
+    let found = super::loaders::household(svc, link.consortium_id, link.household_id).await?;
     Ok(found.map(|h| {
         let view = actor.linked_household_view(link, &h);
         (h, view)

@@ -1,1 +1,444 @@
-//! Batch loads of nested records (one query per kind per request, not one per row).
+//! Nested records loaded in batches: a page of children asking for their sibling groups,
+//! a page of households asking for their events, a page of links asking for their
+//! children and households each cost one statement per kind of record (see
+//! [`crate::store::batch`]), not one per row.
+//!
+//! The loader is async-graphql's [`DataLoader`]: the loads a request's resolvers start
+//! together are collected and read at once. It belongs to one operation's
+//! [`RequestContext`] (made on first use, see [`PerRequest`]) and keeps no cache — it only
+//! batches — so nothing it read for one request, or for an earlier event of a long-lived
+//! subscription, is ever served again. Every read stays scoped to the consortium of the record asking for it;
+//! the view checks and the `VIEW` audit events stay with the use cases here and in
+//! [`super::links`], one event per record shown, as before.
+//!
+//! [`RequestContext`]: super::RequestContext
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use async_graphql::dataloader::{DataLoader, Loader, NoCache};
+use entity::{child, household, recruitment_event, sibling_group};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use super::Service;
+use crate::domain::AuditAction;
+use crate::error::{AppError, AppResult};
+use crate::store::batch;
+
+/// Sibling group `id` of consortium `consortium_id`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct GroupKey {
+    pub consortium_id: i64,
+    pub id: i64,
+}
+
+/// The members of sibling group `id` of consortium `consortium_id`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct MembersKey {
+    pub consortium_id: i64,
+    pub id: i64,
+}
+
+/// How many children sibling group `id` of consortium `consortium_id` has.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct GroupSizeKey {
+    pub consortium_id: i64,
+    pub id: i64,
+}
+
+/// The recruitment events of household `id` of consortium `consortium_id`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct EventsKey {
+    pub consortium_id: i64,
+    pub id: i64,
+}
+
+/// Household `id` of consortium `consortium_id`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct HouseholdKey {
+    pub consortium_id: i64,
+    pub id: i64,
+}
+
+/// The children link `id` of consortium `consortium_id` covers.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct LinkChildrenKey {
+    pub consortium_id: i64,
+    pub id: i64,
+}
+
+/// Reads the keys a batch collected, one consortium at a time (a request only ever asks
+/// for its caller's).
+pub struct Batch {
+    db: DatabaseConnection,
+}
+
+/// The ids of `keys`, by consortium.
+fn by_consortium<K: Copy>(keys: &[K], split: impl Fn(K) -> (i64, i64)) -> HashMap<i64, Vec<i64>> {
+    let mut ids: HashMap<i64, Vec<i64>> = HashMap::new();
+    for key in keys {
+        let (consortium_id, id) = split(*key);
+        ids.entry(consortium_id).or_default().push(id);
+    }
+    ids
+}
+
+/// Loads `keys` with `read` (ids of one consortium → values by id) and keys the values.
+async fn load_by<K, V, F, Fut>(
+    keys: &[K],
+    split: impl Fn(K) -> (i64, i64),
+    make: impl Fn(i64, i64) -> K,
+    read: F,
+) -> AppResult<HashMap<K, V>>
+where
+    K: Copy + Hash + Eq,
+    F: Fn(i64, Vec<i64>) -> Fut,
+    Fut: Future<Output = Result<HashMap<i64, V>, sea_orm::DbErr>>,
+{
+    let mut found = HashMap::new();
+    for (consortium_id, ids) in by_consortium(keys, split) {
+        for (id, value) in read(consortium_id, ids).await? {
+            found.insert(make(consortium_id, id), value);
+        }
+    }
+    Ok(found)
+}
+
+impl Loader<GroupKey> for Batch {
+    type Value = sibling_group::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[GroupKey]) -> AppResult<HashMap<GroupKey, Self::Value>> {
+        load_by(
+            keys,
+            |k| (k.consortium_id, k.id),
+            |consortium_id, id| GroupKey { consortium_id, id },
+            |consortium_id, ids| async move {
+                let groups = batch::sibling_groups(&self.db, consortium_id, &ids).await?;
+                Ok(groups.into_iter().map(|g| (g.id, g)).collect())
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<MembersKey> for Batch {
+    type Value = Vec<child::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[MembersKey]) -> AppResult<HashMap<MembersKey, Self::Value>> {
+        load_by(
+            keys,
+            |k| (k.consortium_id, k.id),
+            |consortium_id, id| MembersKey { consortium_id, id },
+            |consortium_id, ids| async move {
+                batch::group_members(&self.db, consortium_id, &ids).await
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<GroupSizeKey> for Batch {
+    type Value = i64;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[GroupSizeKey]) -> AppResult<HashMap<GroupSizeKey, i64>> {
+        load_by(
+            keys,
+            |k| (k.consortium_id, k.id),
+            |consortium_id, id| GroupSizeKey { consortium_id, id },
+            |consortium_id, ids| async move {
+                batch::group_sizes(&self.db, consortium_id, &ids).await
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<EventsKey> for Batch {
+    type Value = Vec<recruitment_event::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[EventsKey]) -> AppResult<HashMap<EventsKey, Self::Value>> {
+        load_by(
+            keys,
+            |k| (k.consortium_id, k.id),
+            |consortium_id, id| EventsKey { consortium_id, id },
+            |consortium_id, ids| async move {
+                batch::household_events(&self.db, consortium_id, &ids).await
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<HouseholdKey> for Batch {
+    type Value = household::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[HouseholdKey]) -> AppResult<HashMap<HouseholdKey, Self::Value>> {
+        load_by(
+            keys,
+            |k| (k.consortium_id, k.id),
+            |consortium_id, id| HouseholdKey { consortium_id, id },
+            |consortium_id, ids| async move {
+                let households = batch::households(&self.db, consortium_id, &ids).await?;
+                Ok(households.into_iter().map(|h| (h.id, h)).collect())
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<LinkChildrenKey> for Batch {
+    type Value = Vec<child::Model>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[LinkChildrenKey],
+    ) -> AppResult<HashMap<LinkChildrenKey, Self::Value>> {
+        load_by(
+            keys,
+            |k| (k.consortium_id, k.id),
+            |consortium_id, id| LinkChildrenKey { consortium_id, id },
+            |consortium_id, ids| async move {
+                batch::link_children(&self.db, consortium_id, &ids).await
+            },
+        )
+        .await
+    }
+}
+
+/// One operation's loader.
+pub type Loaders = DataLoader<Batch, NoCache>;
+
+/// A batch read, started by the loader.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The loader of one [`super::RequestContext`], made on first use, and the batches it
+/// started that wait for the operation to ask for everything it can ask for now.
+///
+/// While an operation runs under [`PerRequest::drive`], a batch starts only once every
+/// resolver of the operation that could run has run and waits (its future answered
+/// `Pending`): the batch then holds every key the page asked for, whatever the machine's
+/// load, so a page costs the same statements whatever its length. Outside `drive` (a use
+/// case called with no GraphQL operation around it) batches start on their own after the
+/// loader's default delay.
+#[derive(Clone, Default)]
+pub struct PerRequest(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    loader: OnceLock<Loaders>,
+    driven: AtomicBool,
+    waiting: Mutex<Vec<Task>>,
+}
+
+impl PerRequest {
+    /// The loader, reading from `db`.
+    pub fn get(&self, db: &DatabaseConnection) -> &Loaders {
+        self.0.loader.get_or_init(|| {
+            // Weak: the loader lives in `Shared` and must not keep it alive.
+            let shared = Arc::downgrade(&self.0);
+            DataLoader::new(Batch { db: db.clone() }, move |task: Task| {
+                match shared.upgrade() {
+                    Some(s) if s.driven.load(Ordering::Acquire) => s
+                        .waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(task),
+                    _ => {
+                        tokio::spawn(task);
+                    }
+                }
+            })
+        })
+    }
+
+    /// Runs `operation`, starting the loader's batches each time it waits.
+    pub async fn drive<F: Future>(&self, operation: F) -> F::Output {
+        self.0.driven.store(true, Ordering::Release);
+        let mut running: FuturesUnordered<Task> = FuturesUnordered::new();
+        let mut operation = std::pin::pin!(operation);
+        let output = std::future::poll_fn(|cx| {
+            loop {
+                // An operation that wakes itself while it runs (it used up its budget)
+                // has more to do before it waits: its batches wait too.
+                let flag = Arc::new(WakeFlag {
+                    woken: AtomicBool::new(false),
+                    waker: cx.waker().clone(),
+                });
+                let waker = Waker::from(flag.clone());
+                let polled = operation.as_mut().poll(&mut Context::from_waker(&waker));
+                if let Poll::Ready(output) = polled {
+                    return Poll::Ready(output);
+                }
+                if flag.woken.load(Ordering::Acquire) {
+                    return Poll::Pending;
+                }
+                running.extend(
+                    self.0
+                        .waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .drain(..),
+                );
+                // A batch that finished has answered its resolvers: let them go on.
+                let mut finished = false;
+                while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {
+                    finished = true;
+                }
+                if !finished {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await;
+        self.0.driven.store(false, Ordering::Release);
+        output
+    }
+}
+
+/// A waker that notes whether it was woken, for [`PerRequest::drive`].
+struct WakeFlag {
+    woken: AtomicBool,
+    waker: Waker,
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake_by_ref();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The nested reads
+// ---------------------------------------------------------------------------------------
+
+/// Sibling group `group_id` of a child of `consortium_id` (same authority as the child, so
+/// the same access), its read audited as a `VIEW`.
+pub async fn sibling_group(
+    svc: Service<'_>,
+    consortium_id: i64,
+    group_id: i64,
+) -> AppResult<Option<sibling_group::Model>> {
+    let group = svc
+        .loaders()
+        .load_one(GroupKey {
+            consortium_id,
+            id: group_id,
+        })
+        .await?;
+    if let Some(g) = &group {
+        svc.audit(
+            AuditAction::View,
+            "SiblingGroup",
+            Some(g.id),
+            Some(g.authority_id),
+            json!({}),
+        );
+    }
+    Ok(group)
+}
+
+/// The members of `group`, oldest first (then by id), each read audited as a `VIEW`.
+pub async fn members(
+    svc: Service<'_>,
+    group: &sibling_group::Model,
+) -> AppResult<Vec<child::Model>> {
+    let members = svc
+        .loaders()
+        .load_one(MembersKey {
+            consortium_id: group.consortium_id,
+            id: group.id,
+        })
+        .await?
+        .unwrap_or_default();
+    for c in &members {
+        svc.audit(
+            AuditAction::View,
+            "Child",
+            Some(c.id),
+            Some(c.authority_id),
+            json!({}),
+        );
+    }
+    Ok(members)
+}
+
+/// How many children each sibling group of `children` has (groups are keyed by id; a
+/// group without children is left out).
+pub async fn group_sizes(
+    svc: Service<'_>,
+    children: &[child::Model],
+) -> AppResult<HashMap<i64, i64>> {
+    let keys: Vec<GroupSizeKey> = children
+        .iter()
+        .filter_map(|c| {
+            c.sibling_group_id.map(|id| GroupSizeKey {
+                consortium_id: c.consortium_id,
+                id,
+            })
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sizes = svc.loaders().load_many(keys).await?;
+    Ok(sizes.into_iter().map(|(k, n)| (k.id, n)).collect())
+}
+
+/// `household`'s recruitment events, in the order they were recorded.
+pub async fn household_events(
+    svc: Service<'_>,
+    household: &household::Model,
+) -> AppResult<Vec<recruitment_event::Model>> {
+    Ok(svc
+        .loaders()
+        .load_one(EventsKey {
+            consortium_id: household.consortium_id,
+            id: household.id,
+        })
+        .await?
+        .unwrap_or_default())
+}
+
+/// The children link `link_id` of `consortium_id` covers, ascending by id.
+pub async fn link_children(
+    svc: Service<'_>,
+    consortium_id: i64,
+    link_id: i64,
+) -> AppResult<Vec<child::Model>> {
+    Ok(svc
+        .loaders()
+        .load_one(LinkChildrenKey {
+            consortium_id,
+            id: link_id,
+        })
+        .await?
+        .unwrap_or_default())
+}
+
+/// Household `id` of `consortium_id`, if any.
+pub async fn household(
+    svc: Service<'_>,
+    consortium_id: i64,
+    id: i64,
+) -> AppResult<Option<household::Model>> {
+    svc.loaders()
+        .load_one(HouseholdKey { consortium_id, id })
+        .await
+}

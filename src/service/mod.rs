@@ -44,6 +44,8 @@ pub struct RequestContext {
     pub export: bool,
     /// The request's last audit event queued: its answer waits until it is committed.
     pub audited: AuditMark,
+    /// The request's loader of nested records (see [`loaders`]).
+    pub loaders: loaders::PerRequest,
 }
 
 impl RequestContext {
@@ -55,6 +57,7 @@ impl RequestContext {
             today: Utc::now().date_naive(),
             export: false,
             audited: AuditMark::default(),
+            loaders: loaders::PerRequest::default(),
         }
     }
 }
@@ -89,6 +92,11 @@ impl<'a> Service<'a> {
     /// The database.
     pub fn db(&self) -> &'a DatabaseConnection {
         &self.state.db
+    }
+
+    /// The request's loader of nested records.
+    pub fn loaders(&self) -> &'a loaders::Loaders {
+        self.request.loaders.get(&self.state.db)
     }
 
     /// The request's "today": the only clock reading of a use case.

@@ -3,6 +3,7 @@
 //! and filters by it in SQL. Store functions never decide who may see what.
 
 pub mod audit;
+pub mod batch;
 pub mod children;
 pub mod households;
 pub mod links;

@@ -19,6 +19,7 @@ mod outages;
 mod outcomes;
 mod pool_rules;
 mod processes;
+mod query_count;
 mod replicas;
 mod smoke;
 mod validation;
