@@ -25,11 +25,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         "service",
         &["auth", "domain", "error", "infra", "state", "store"],
     ),
+    // The schema: resolvers reach the database only through the use cases.
     (
         "graphql",
-        &[
-            "auth", "domain", "error", "infra", "service", "state", "store",
-        ],
+        &["auth", "domain", "error", "infra", "service", "state"],
     ),
 ];
 

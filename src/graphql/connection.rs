@@ -8,7 +8,7 @@ use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult};
-use crate::store::Page;
+use crate::service::Page;
 
 /// Page size when `first` is not given.
 pub const DEFAULT_FIRST: i32 = 20;

@@ -19,6 +19,9 @@ use crate::error::{AppError, AppResult};
 use crate::infra::audit::AuditMark;
 use crate::state::AppState;
 
+/// A page of a list, as the entry points ask for it (see [`crate::store::lists::page_of`]).
+pub use crate::store::Page;
+
 pub mod audit_log;
 pub mod board;
 pub mod children;
