@@ -477,7 +477,8 @@ mod report_tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    fn actor(memberships: &[(i64, Role)], consortium_roles: &[Role]) -> Actor {
+    /// An actor of consortium 1 holding one role in each of `memberships`.
+    pub(super) fn actor(memberships: &[(i64, Role)], consortium_roles: &[Role]) -> Actor {
         Actor {
             subject: "u-1".into(),
             name: None,
@@ -571,25 +572,9 @@ mod report_tests {
 #[cfg(test)]
 mod link_tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     fn actor(memberships: &[(i64, Role)]) -> Actor {
-        Actor {
-            subject: "u-1".into(),
-            name: None,
-            consortium_id: 1,
-            consortium_code: "demo".into(),
-            memberships: memberships
-                .iter()
-                .map(|(a, r)| super::super::Membership {
-                    authority_id: *a,
-                    authority_code: format!("a{a}"),
-                    roles: BTreeSet::from([*r]),
-                })
-                .collect(),
-            consortium_roles: BTreeSet::new(),
-            issued_at: 0,
-        }
+        super::report_tests::actor(memberships, &[])
     }
 
     fn link(state: LinkState) -> link::Model {

@@ -160,6 +160,17 @@ impl DeniedAuditOf {
     }
 }
 
+/// Whether a field of `set`, or below, has an alias.
+fn has_alias(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            field.node.alias.is_some() || has_alias(&field.node.selection_set.node)
+        }
+        Selection::InlineFragment(fragment) => has_alias(&fragment.node.selection_set.node),
+        Selection::FragmentSpread(_) => false,
+    })
+}
+
 /// Notes, for every field of `set` and below, the field its response key stands for
 /// (`None` once a key stands for two).
 fn note_fields(set: &SelectionSet, fields: &mut HashMap<String, Option<String>>) {
@@ -197,12 +208,25 @@ impl Extension for DeniedAuditOf {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let mut fields = HashMap::new();
-        for (_, operation) in document.operations.iter() {
-            note_fields(&operation.node.selection_set.node, &mut fields);
+        // Most documents alias nothing: then every key is its field's name, and no map.
+        let sets = || {
+            document
+                .operations
+                .iter()
+                .map(|(_, op)| &op.node.selection_set.node)
+                .chain(
+                    document
+                        .fragments
+                        .values()
+                        .map(|f| &f.node.selection_set.node),
+                )
+        };
+        if !sets().any(has_alias) {
+            return Ok(document);
         }
-        for fragment in document.fragments.values() {
-            note_fields(&fragment.node.selection_set.node, &mut fields);
+        let mut fields = HashMap::new();
+        for set in sets() {
+            note_fields(set, &mut fields);
         }
         *self
             .fields

@@ -228,7 +228,7 @@ async fn write_loop(
     queued: Arc<AtomicUsize>,
     written: Arc<Notify>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Batch::default();
     let mut waiters = Vec::new();
     // Whatever has queued while the previous batch was being written goes into the next:
     // the requests waiting on it share one commit.
@@ -238,12 +238,13 @@ async fn write_loop(
         while let Some(message) = next.take() {
             match message {
                 Message::Event(sequence, e, mark) => {
-                    batch.push((*e, mark));
+                    batch.events.push(*e);
+                    batch.marks.push(mark);
                     last = Some(sequence);
                 }
                 Message::Flush(done) => waiters.push(done),
             }
-            if batch.len() < MAX_BATCH {
+            if batch.events.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
@@ -258,6 +259,24 @@ async fn write_loop(
     }
 }
 
+/// Events to write, and the mark of the request that queued each (same order).
+#[derive(Default)]
+struct Batch {
+    events: Vec<audit_event::Model>,
+    marks: Vec<AuditMark>,
+}
+
+impl Batch {
+    /// The second half, split off.
+    fn split_off_half(&mut self) -> Batch {
+        let at = self.events.len() / 2;
+        Batch {
+            events: self.events.split_off(at),
+            marks: self.marks.split_off(at),
+        }
+    }
+}
+
 /// How often an insert the database refused is tried again before it is split: a
 /// refusal may be passing (a lock, a cancelled statement) rather than about the events.
 const TRIES_BEFORE_SPLIT: u32 = 3;
@@ -266,28 +285,22 @@ const TRIES_BEFORE_SPLIT: u32 = 3;
 /// still refuses after [`TRIES_BEFORE_SPLIT`] tries is split in halves, down to the events
 /// it refuses: those are dropped (logged without their content) and their requests' marks
 /// failed; every other event is written.
-async fn write_batch(
-    db: &DatabaseConnection,
-    batch: &mut Vec<(audit_event::Model, AuditMark)>,
-    queued: &AtomicUsize,
-) {
-    let settled = batch.len();
+async fn write_batch(db: &DatabaseConnection, batch: &mut Batch, queued: &AtomicUsize) {
+    let settled = batch.events.len();
     let mut pieces = vec![(std::mem::take(batch), 0)];
     let mut delay = Duration::from_millis(50);
     while let Some((mut piece, tries)) = pieces.pop() {
-        let events: Vec<audit_event::Model> = piece.iter().map(|(e, _)| e.clone()).collect();
-        let Err(e) = store::audit::insert_new(db, &events).await else {
+        let Err(e) = store::audit::insert_new(db, &piece.events).await else {
             delay = Duration::from_millis(50);
             continue;
         };
         let unavailable = db_unavailable(&e);
         if unavailable || tries + 1 < TRIES_BEFORE_SPLIT {
-            tracing::error!(error = %e, pending = piece.len(), "audit batch not written; retrying");
+            tracing::error!(error = %e, pending = piece.events.len(), "audit batch not written; retrying");
             pieces.push((piece, if unavailable { 0 } else { tries + 1 }));
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
-        } else if piece.len() == 1 {
-            let (event, mark) = &piece[0];
+        } else if let ([event], [mark]) = (&piece.events[..], &piece.marks[..]) {
             tracing::error!(
                 error = %e,
                 action = %event.action,
@@ -296,8 +309,8 @@ async fn write_batch(
             );
             mark.fail();
         } else {
-            tracing::warn!(error = %e, events = piece.len(), "audit batch refused; splitting it");
-            let second = piece.split_off(piece.len() / 2);
+            tracing::warn!(error = %e, events = piece.events.len(), "audit batch refused; splitting it");
+            let second = piece.split_off_half();
             // The first half is written first: events keep their queue order.
             pieces.push((second, 0));
             pieces.push((piece, 0));
