@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader, NoCache};
 use entity::{child, household, recruitment_event, sibling_group};
@@ -217,6 +218,9 @@ impl Loader<LinkChildrenKey> for Batch {
     }
 }
 
+/// How long a batch started outside [`PerRequest::drive`] collects keys before it reads.
+const UNDRIVEN_DELAY: Duration = Duration::from_millis(1);
+
 /// One operation's loader.
 pub type Loaders = DataLoader<Batch, NoCache>;
 
@@ -230,8 +234,12 @@ type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// resolver of the operation that could run has run and waits (its future answered
 /// `Pending`): the batch then holds every key the page asked for, whatever the machine's
 /// load, so a page costs the same statements whatever its length. Outside `drive` (a use
-/// case called with no GraphQL operation around it) batches start on their own after the
-/// loader's default delay.
+/// case called with no GraphQL operation around it) batches start on their own after
+/// [`UNDRIVEN_DELAY`].
+///
+/// The loader's own delay is zero: under `drive` the wait is the operation's, and a
+/// timer per batch would only add a wake-up (async-graphql's timer runs on a thread of
+/// its own) and a millisecond to every nesting level of every request.
 #[derive(Clone, Default)]
 pub struct PerRequest(Arc<Shared>);
 
@@ -256,10 +264,14 @@ impl PerRequest {
                         .unwrap_or_else(PoisonError::into_inner)
                         .push(task),
                     _ => {
-                        tokio::spawn(task);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(UNDRIVEN_DELAY).await;
+                            task.await
+                        });
                     }
                 }
             })
+            .delay(Duration::ZERO)
         })
     }
 
