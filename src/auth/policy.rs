@@ -470,6 +470,28 @@ impl Actor {
             ))
         }
     }
+
+    /// Where a subscriber hears of events: `(links, children)`, the authorities whose link
+    /// events it may receive (where it reads links) and whose tracking alerts it may receive
+    /// (where it reads children), each empty when that kind was not asked for. Each event
+    /// is checked again against its record on delivery.
+    pub fn subscription_reach(
+        &self,
+        link_events: bool,
+        tracking_alerts: bool,
+    ) -> (Vec<i64>, Vec<i64>) {
+        let reach = |asked: bool, capability| {
+            if asked {
+                self.authorities_with(capability)
+            } else {
+                Vec::new()
+            }
+        };
+        (
+            reach(link_events, Capability::ReadLinks),
+            reach(tracking_alerts, Capability::ReadChildren),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -527,6 +549,33 @@ mod report_tests {
                 .default_report_authorities(ReadAdoptionReports)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_subscriber_hears_of_links_where_it_reads_links_and_of_alerts_where_it_reads_children() {
+        let finder_and_recruiter = actor(
+            &[(10, Role::FamilyFinder), (20, Role::RecruitmentOfficer)],
+            &[],
+        );
+        let sorted = |(mut links, mut children): (Vec<i64>, Vec<i64>)| {
+            links.sort_unstable();
+            children.sort_unstable();
+            (links, children)
+        };
+        assert_eq!(
+            sorted(finder_and_recruiter.subscription_reach(true, true)),
+            (vec![10, 20], vec![10])
+        );
+        assert_eq!(
+            sorted(finder_and_recruiter.subscription_reach(false, true)),
+            (vec![], vec![10])
+        );
+        assert_eq!(
+            sorted(finder_and_recruiter.subscription_reach(true, false)),
+            (vec![10, 20], vec![])
+        );
+        let analyst = actor(&[], &[Role::BoardAnalyst]);
+        assert_eq!(analyst.subscription_reach(true, true), (vec![], vec![]));
     }
 
     #[test]

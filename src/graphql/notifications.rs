@@ -24,7 +24,7 @@ use super::board::ChildTrackingAlert;
 use super::context::{ContextExt, RequestContext, audit_row};
 use super::links::LinkView;
 use super::types::Child;
-use crate::auth::{Actor, Capability};
+use crate::auth::Actor;
 use crate::domain::AuditAction;
 use crate::domain::scorecard::A1_THRESHOLD_DAYS;
 use crate::error::{AppError, AppResult};
@@ -129,16 +129,10 @@ struct Scope {
 
 impl Scope {
     fn of(actor: &Actor, kinds: Vec<NotificationKind>) -> Scope {
-        let links = if kinds.iter().any(|k| k.is_link()) {
-            actor.authorities_with(Capability::ReadLinks)
-        } else {
-            Vec::new()
-        };
-        let children = if kinds.contains(&NotificationKind::TrackingAlert) {
-            actor.authorities_with(Capability::ReadChildren)
-        } else {
-            Vec::new()
-        };
+        let (links, children) = actor.subscription_reach(
+            kinds.iter().any(|k| k.is_link()),
+            kinds.contains(&NotificationKind::TrackingAlert),
+        );
         Scope {
             kinds,
             links,
