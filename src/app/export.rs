@@ -1,7 +1,9 @@
-//! The CSV exports (`GET /export/{file}`): the report named by the path, run as the
-//! [`Authenticated`] caller through the GraphQL schema (page after page), answered once
-//! its audit is committed. The reports, their queries and the CSV writing are
-//! `crate::export`'s.
+//! The CSV exports (`GET /export/{file}`): the report named by the path, charged to the
+//! caller's rate limit ([`EXPORT_COST`](crate::service::rate_limit::EXPORT_COST)), run as
+//! the [`Authenticated`] caller through the report's service — the one its GraphQL field
+//! calls — and answered once its audit is committed. A refusal (`FORBIDDEN`, `NOT_FOUND`)
+//! is audited as `DENIED` like the GraphQL field's. The reports, their parameters and the
+//! CSV writing are `crate::export`'s.
 use std::collections::HashMap;
 
 use axum::Json;
@@ -14,20 +16,34 @@ use tracing::Instrument;
 use super::Shared;
 use super::caller::{Authenticated, Received};
 use crate::error::{AppError, RETRY_AFTER_SECS};
-use crate::export::{Report, csv_response, next_page, request_for, status_of, to_csv};
-use crate::graphql::context::RequestContext;
+use crate::export::{Report, csv_response, params, run, status_of};
+use crate::graphql::ids::{IdKind, encode};
 use crate::infra::audit::COMMIT_WITHIN;
+use crate::service::rate_limit::charge_export;
+use crate::service::{RequestContext, Service};
 
-/// An export refused after authentication: a GraphQL-style error list as JSON.
-fn error_response(status: StatusCode, error: AppError) -> Response {
+/// An export refused after authentication: a GraphQL-style error list as JSON, with the
+/// status of its code, `extensions.field` for bad input and `Retry-After` where retrying
+/// later helps.
+fn error_response(error: AppError) -> Response {
+    error.log();
+    let mut extensions = serde_json::json!({ "code": error.code() });
+    if let AppError::BadInput { field, .. } = &error {
+        extensions["field"] = field.as_str().into();
+    }
     let body = serde_json::json!({
-        "errors": [{ "message": error.client_message(), "extensions": { "code": error.code() } }]
+        "errors": [{ "message": error.client_message(), "extensions": extensions }]
     });
-    let mut response = (status, Json(body)).into_response();
-    if let AppError::Unavailable = error {
+    let mut response = (status_of(error.code()), Json(body)).into_response();
+    let retry_after = match error {
+        AppError::Unavailable => Some(RETRY_AFTER_SECS),
+        AppError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+        _ => None,
+    };
+    if let Some(seconds) = retry_after {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -53,71 +69,51 @@ impl<S: Send + Sync> FromRequestParts<S> for ExportFile {
     }
 }
 
-/// `GET /export/{report}.csv`: runs the report's query as the caller, writes it as CSV.
+/// `GET /export/{report}.csv`: charges the export to the caller's rate limit, runs the
+/// report's service as the caller (a request marked as an export), writes it as CSV and
+/// answers once the audit is committed.
 pub(super) async fn export(
     State(shared): State<Shared>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(raw): Query<HashMap<String, String>>,
     ExportFile { report, file }: ExportFile,
     Received { id, .. }: Received,
     Authenticated(actor): Authenticated,
 ) -> Response {
     let span = tracing::info_span!("export", request_id = %id);
     async move {
-        let directory = shared.state.directory.current();
-        let consortium = directory.consortium_by_id(actor.consortium_id).cloned();
-        let lookup = |code: &str| {
-            let a = consortium.as_ref()?.authority_id(code)?;
-            Some(crate::graphql::ids::encode(crate::graphql::ids::IdKind::Authority, a).to_string())
+        let state = &shared.state;
+        let directory = state.directory.current();
+        let consortium = directory.consortium_by_id(actor.consortium_id);
+        let params = match params(report, &raw, |code| consortium?.authority_id(code)) {
+            Ok(p) => p,
+            Err(e) => return error_response(e),
         };
-        let (query, variables) = match request_for(report, &params, lookup) {
-            Ok(q) => q,
-            Err(e) => return error_response(status_of(e.code()), e),
-        };
-        let mut context = RequestContext::new(Some(actor), id.clone());
-        context.export = true;
-        let audited = context.audited.clone();
-        let mut pages = Vec::new();
-        let mut vars = variables.clone();
-        loop {
-            let request = async_graphql::Request::new(query.clone()).variables(vars.clone()).data(context.clone());
-            let result = shared.schema.execute(request).await;
-            if let Some(error) = result.errors.first() {
-                let code = error
-                    .extensions
-                    .as_ref()
-                    .and_then(|e| e.get("code"))
-                    .map(|v| v.to_string().trim_matches('"').to_owned())
-                    .unwrap_or_else(|| "BAD_USER_INPUT".into());
-                let field = error.extensions.as_ref().and_then(|e| e.get("field")).map(|v| v.to_string().trim_matches('"').to_owned());
-                let mut extensions = serde_json::json!({ "code": code });
-                if let Some(field) = field {
-                    extensions["field"] = field.into();
-                }
-                let body = serde_json::json!({ "errors": [{ "message": error.message, "extensions": extensions }] });
-                let mut response = (status_of(&code), Json(body)).into_response();
-                if code == "UNAVAILABLE" {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-                }
-                return response;
-            }
-            let data = result.data.into_json().unwrap_or_default();
-            let next = data["trackingAlerts"]["pageInfo"]["hasNextPage"].as_bool() == Some(true);
-            let cursor = data["trackingAlerts"]["pageInfo"]["endCursor"].as_str().map(str::to_owned);
-            pages.push(data);
-            match (next, cursor) {
-                (true, Some(cursor)) => vars = next_page(&variables, &cursor),
-                _ => break,
-            }
+        if let Err(e) = charge_export(state, &actor).await {
+            return error_response(e);
+        }
+        let mut request = RequestContext::new(Some(actor), id.clone());
+        request.export = true;
+        let svc = Service::new(state, &request);
+        let code = |a: i64| directory.authority(a).map(|a| a.code.clone());
+        let child_id = |c: i64| encode(IdKind::Child, c).to_string();
+        let csv = run(&svc, report, &params, code, child_id).await;
+        if let Err(e) = &csv
+            && matches!(e.code(), "FORBIDDEN" | "NOT_FOUND")
+        {
+            svc.audit_denied(e.code(), &[report.field().to_owned()], e.denied_record());
         }
         // The export goes out only once its audit is committed.
-        if shared.state.audit.committed(&audited, COMMIT_WITHIN).await.is_err() {
-            return error_response(StatusCode::SERVICE_UNAVAILABLE, AppError::Unavailable);
+        if state
+            .audit
+            .committed(&request.audited, COMMIT_WITHIN)
+            .await
+            .is_err()
+        {
+            return error_response(AppError::Unavailable);
         }
-        match to_csv(report, &pages) {
+        match csv {
             Ok(body) => csv_response(&file, body),
-            Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, AppError::from(anyhow::Error::from(e))),
+            Err(e) => error_response(e),
         }
     }
     .instrument(span)

@@ -49,7 +49,7 @@ impl Audience {
 /// Kept free of GraphQL derives: a generic `SimpleObject` needs `T: OutputType` on the
 /// struct itself, which would follow every generic use of it. The GraphQL layer maps it to
 /// its `{ value, suppressed }` objects.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Shown<T> {
     /// The figure; `null` when it is withheld or does not exist.
     pub value: Option<T>,
@@ -95,6 +95,11 @@ impl<T> Shown<T> {
 /// identifies no one.
 fn is_small(n: u64) -> bool {
     (1..=LARGEST_SUPPRESSED_COUNT).contains(&n)
+}
+
+/// A percentage, mean or median as published: rounded to one decimal place.
+pub fn one_decimal(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
 }
 
 /// A count of children, households or events: withheld from a restricted audience when it

@@ -21,6 +21,10 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Months, NaiveDate};
 
+use serde::{Deserialize, Serialize};
+
+use super::codes::as_graphql;
+use super::disclosure::{self, Audience, Shown};
 use super::period::Period;
 use super::{EnquiryChannel, RecruitmentReason, Stage};
 
@@ -399,6 +403,331 @@ pub fn adopter_alert(j: &Journey, as_of: NaiveDate) -> Option<AdopterAlert> {
         days_overdue: (as_of - limit).num_days(),
         on_hold: j.on_hold,
     })
+}
+
+/// A stage and how many households reached it, as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedStageCount {
+    #[serde(with = "as_graphql")]
+    pub stage: Stage,
+    pub count: Shown<u64>,
+}
+
+/// A cohort stage, as published: reached by `as_of`, and the conversion rates into it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedCohortStage {
+    #[serde(with = "as_graphql")]
+    pub stage: Stage,
+    pub reached: Shown<u64>,
+    /// The population the stage could be reached from.
+    pub eligible: Shown<u64>,
+    /// Percentage of `eligible` that reached the stage.
+    pub from_previous: Shown<f64>,
+    /// Percentage of the cohort that reached the stage.
+    pub from_enquiry: Shown<f64>,
+}
+
+/// Households that left, by exit and reason, as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedExit {
+    #[serde(with = "as_graphql")]
+    pub stage: Stage,
+    #[serde(with = "as_graphql")]
+    pub reason: Option<RecruitmentReason>,
+    pub count: Shown<u64>,
+}
+
+/// Households that left after reaching a stage (and no later one), as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedLeftAfter {
+    #[serde(with = "as_graphql")]
+    pub stage: Stage,
+    pub count: Shown<u64>,
+}
+
+/// The cohort of a group (households whose enquiry is in the period, followed to
+/// `as_of`), as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedCohort {
+    pub size: Shown<u64>,
+    pub fast_track: Shown<u64>,
+    pub stages: Vec<PublishedCohortStage>,
+    pub approved: Shown<u64>,
+    pub left_before_approval: Shown<u64>,
+    pub in_progress: Shown<u64>,
+    pub on_hold: Shown<u64>,
+    pub exits: Vec<PublishedExit>,
+    pub left_after: Vec<PublishedLeftAfter>,
+}
+
+/// How long a step took, for steps completed in the period, as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedStep {
+    #[serde(with = "as_graphql")]
+    pub step: Step,
+    pub target_months: Option<u32>,
+    pub count: Shown<u64>,
+    pub mean_days: Shown<f64>,
+    pub median_days: Shown<f64>,
+    /// Percentage completed within the target (absent where the step has no target).
+    pub within_target: Shown<f64>,
+}
+
+/// The figures of one group of the breakdown (or of the whole), as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedGroup {
+    pub authority: Option<i64>,
+    #[serde(with = "as_graphql")]
+    pub channel: Option<EnquiryChannel>,
+    /// `YYYY-MM` of the enquiry.
+    pub enquiry_month: Option<String>,
+    pub stage_counts: Vec<PublishedStageCount>,
+    pub cohort: PublishedCohort,
+    pub timeliness: Vec<PublishedStep>,
+}
+
+/// The funnel ([`funnel`]'s groups and total) as published to `audience`: every count of
+/// every group suppressed as one breakdown whose total row is the whole's, in a column
+/// order shared by all groups; the populations and rates derived from the counts withheld
+/// wherever a count they are made of is, and nothing about a step whose count is withheld.
+/// The total first, then the groups.
+pub fn publish(
+    groups: &BTreeMap<GroupKey, FunnelFigures>,
+    total: &FunnelFigures,
+    audience: Audience,
+) -> (PublishedGroup, Vec<PublishedGroup>) {
+    let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(total)).collect();
+    let columns = Columns::of(&all);
+    let rows: Vec<Vec<u64>> = groups.values().map(|f| columns.counts(f)).collect();
+    let suppressed = breakdown(&rows, &columns.counts(total), audience);
+    let published = groups
+        .iter()
+        .zip(suppressed.rows.iter())
+        .map(|((key, f), counts)| columns.group(Some(key), f, counts, audience))
+        .collect();
+    (
+        columns.group(None, total, &suppressed.total, audience),
+        published,
+    )
+}
+
+const EXIT_STAGES: [Stage; 2] = [Stage::Withdrawn, Stage::EndedByAgency];
+
+/// Counts of several groups and their total, suppressed as one breakdown: the groups are
+/// the rows, the figures the columns, and the total row holds the column totals.
+struct Breakdown {
+    rows: Vec<Vec<Shown<u64>>>,
+    total: Vec<Shown<u64>>,
+}
+
+fn breakdown(rows: &[Vec<u64>], total: &[u64], audience: Audience) -> Breakdown {
+    if rows.is_empty() {
+        let table = disclosure::suppress_table(&[total.to_vec()], audience);
+        return Breakdown {
+            rows: Vec::new(),
+            total: table.cells.into_iter().next().unwrap_or_default(),
+        };
+    }
+    let table = disclosure::suppress_table(rows, audience);
+    Breakdown {
+        rows: table.cells,
+        total: table.column_totals,
+    }
+}
+
+/// The counts of a funnel group, in a fixed column order shared by all groups.
+struct Columns {
+    exits: Vec<(Stage, Option<RecruitmentReason>)>,
+    left_after: Vec<Stage>,
+}
+
+impl Columns {
+    fn of(figures: &[&FunnelFigures]) -> Columns {
+        let mut exits: Vec<_> = figures
+            .iter()
+            .flat_map(|f| f.exits.keys().copied())
+            .collect();
+        exits.sort();
+        exits.dedup();
+        let mut left_after: Vec<_> = figures
+            .iter()
+            .flat_map(|f| f.left_after.keys().copied())
+            .collect();
+        left_after.sort();
+        left_after.dedup();
+        Columns { exits, left_after }
+    }
+
+    /// Every count of `f`, in column order.
+    fn counts(&self, f: &FunnelFigures) -> Vec<u64> {
+        let mut v = Vec::new();
+        for stage in FUNNEL_STAGES.iter().chain(EXIT_STAGES.iter()) {
+            v.push(f.stage_counts.get(stage).copied().unwrap_or(0));
+        }
+        v.extend(f.cohort_stages.iter().map(|s| s.reached));
+        v.extend([
+            f.cohort_size,
+            f.fast_track,
+            f.approved,
+            f.left_before_approval,
+            f.in_progress,
+            f.on_hold,
+        ]);
+        v.extend(
+            self.exits
+                .iter()
+                .map(|k| f.exits.get(k).copied().unwrap_or(0)),
+        );
+        v.extend(
+            self.left_after
+                .iter()
+                .map(|k| f.left_after.get(k).copied().unwrap_or(0)),
+        );
+        v.extend(
+            Step::ALL
+                .iter()
+                .map(|s| f.steps.get(s).map(|x| x.count()).unwrap_or(0)),
+        );
+        v
+    }
+
+    fn group(
+        &self,
+        key: Option<&GroupKey>,
+        f: &FunnelFigures,
+        counts: &[Shown<u64>],
+        audience: Audience,
+    ) -> PublishedGroup {
+        let mut next = counts.iter().copied();
+        let mut take = || next.next().unwrap_or_else(Shown::absent);
+        let stage_counts = FUNNEL_STAGES
+            .iter()
+            .chain(EXIT_STAGES.iter())
+            .map(|stage| PublishedStageCount {
+                stage: *stage,
+                count: take(),
+            })
+            .collect();
+        let reached: Vec<Shown<u64>> = FUNNEL_STAGES.iter().map(|_| take()).collect();
+        let [
+            size,
+            fast_track,
+            approved,
+            left_before_approval,
+            in_progress,
+            on_hold,
+        ] = std::array::from_fn(|_| take());
+        // `eligible` and the rates are derived from counts of the suppressed breakdown, so
+        // they are withheld wherever a count they are made of is: a figure withheld next to
+        // a small one must not show through a population or a percentage.
+        let derived = |parts: &[Shown<u64>], value: u64| {
+            if parts.iter().any(|p| p.suppressed) {
+                Shown::withheld()
+            } else {
+                Shown::visible(value)
+            }
+        };
+        let at = |stage: Stage| FUNNEL_STAGES.iter().position(|s| *s == stage).unwrap_or(0);
+        let rate =
+            |reached: Shown<u64>, of: Shown<u64>, numerator: u64, denominator: u64| -> Shown<f64> {
+                if (reached.suppressed || of.suppressed) && denominator > 0 {
+                    Shown::withheld()
+                } else {
+                    disclosure::rate(numerator, denominator, audience)
+                }
+            };
+        let stages = FUNNEL_STAGES
+            .iter()
+            .enumerate()
+            .zip(f.cohort_stages.iter())
+            .map(|((i, stage), raw)| {
+                let eligible = match stage {
+                    Stage::Enquiry | Stage::InformationEvent => size,
+                    Stage::StageOneStarted => derived(&[size, fast_track], raw.eligible),
+                    Stage::StageOneCompleted => reached[at(Stage::StageOneStarted)],
+                    Stage::StageTwoStarted => derived(
+                        &[reached[at(Stage::StageOneCompleted)], fast_track],
+                        raw.eligible,
+                    ),
+                    _ => reached[i - 1],
+                };
+                PublishedCohortStage {
+                    stage: *stage,
+                    reached: reached[i],
+                    eligible,
+                    from_previous: rate(reached[i], eligible, raw.reached, raw.eligible),
+                    from_enquiry: rate(reached[i], size, raw.reached, f.cohort_size),
+                }
+            })
+            .collect();
+        let exits = self
+            .exits
+            .iter()
+            .map(|(stage, reason)| PublishedExit {
+                stage: *stage,
+                reason: *reason,
+                count: take(),
+            })
+            .collect();
+        let left_after = self
+            .left_after
+            .iter()
+            .map(|stage| PublishedLeftAfter {
+                stage: *stage,
+                count: take(),
+            })
+            .collect();
+        let timeliness = Step::ALL
+            .iter()
+            .map(|step| {
+                let count = take();
+                let figures = f.steps.get(step).cloned().unwrap_or_default();
+                let n = figures.count();
+                // Nothing about a step whose count is withheld.
+                let hide = count.suppressed && n > 0;
+                PublishedStep {
+                    step: *step,
+                    target_months: step.target_months(),
+                    count,
+                    mean_days: match figures.mean() {
+                        Some(_) if hide => Shown::withheld(),
+                        Some(m) => disclosure::mean(n, m, audience),
+                        None => Shown::absent(),
+                    },
+                    median_days: match figures.median() {
+                        Some(_) if hide => Shown::withheld(),
+                        Some(m) => disclosure::median(n, m, audience),
+                        None => Shown::absent(),
+                    },
+                    within_target: match step.target_months() {
+                        Some(_) if hide => Shown::withheld(),
+                        Some(_) => disclosure::rate(figures.within_target, n, audience),
+                        None => Shown::absent(),
+                    },
+                }
+            })
+            .collect();
+        PublishedGroup {
+            authority: key.and_then(|k| k.authority_id),
+            channel: key.and_then(|k| k.channel),
+            enquiry_month: key
+                .and_then(|k| k.enquiry_month)
+                .map(|(y, m)| format!("{y:04}-{m:02}")),
+            stage_counts,
+            cohort: PublishedCohort {
+                size,
+                fast_track,
+                stages,
+                approved,
+                left_before_approval,
+                in_progress,
+                on_hold,
+                exits,
+                left_after,
+            },
+            timeliness,
+        }
+    }
 }
 
 #[cfg(test)]

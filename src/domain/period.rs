@@ -1,5 +1,28 @@
-//! A reporting period: two dates, both included, the first not after the second.
+//! A reporting period: two dates, both included, the first not after the second; and the
+//! dates the API takes at all ([`parse_date`]).
 use chrono::{Datelike, NaiveDate};
+
+/// The earliest date the API takes (year 0000 and before are refused outright).
+pub const EARLIEST: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("a date");
+/// The latest date the API takes.
+pub const LATEST: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+
+/// `text` as a date if it is exactly `YYYY-MM-DD`, a real day, within the accepted range.
+/// chrono alone would also take `2026-1-1`, `+2026-01-01` and years such as `0000`.
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (EARLIEST..=LATEST).contains(d))
+}
 
 /// A period of days, `from` and `to` both included. Built only through [`Period::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -11,8 +11,12 @@
 //! - **A3**: how many of the cohort (and what share) moved in within 426 days of entering care.
 //!
 //! Means are rounded to the nearest day, halves up.
-use chrono::{Months, NaiveDate};
+use std::collections::BTreeMap;
 
+use chrono::{Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use super::disclosure::{self, Audience, Shown};
 use super::period::Period;
 
 /// A1's threshold in days (also A10's, and A3's limit per child).
@@ -238,6 +242,286 @@ impl TrackedChild {
             ));
         }
         alerts
+    }
+}
+
+/// A mean number of days with its cohort and threshold, as published.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedMean {
+    /// Mean days, rounded to the nearest day (halves up).
+    pub days: Shown<u64>,
+    pub cohort: Shown<u64>,
+    pub threshold_days: i64,
+    /// Whether the mean is within the threshold; `None` when the mean is not shown.
+    pub met: Option<bool>,
+}
+
+/// A3 (children placed within 426 days of entering care), as published.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedShare {
+    pub count: Shown<u64>,
+    pub percent: Shown<f64>,
+    pub cohort: Shown<u64>,
+    pub threshold_days: i64,
+}
+
+/// The scorecard of one authority, or of all those asked for together (`authority`
+/// `None`), as published.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedFigures {
+    pub authority: Option<i64>,
+    /// Whether disclosure control applies to these figures.
+    pub suppression_applied: bool,
+    /// Children adopted in the period.
+    pub cohort: Shown<u64>,
+    pub a1: PublishedMean,
+    pub a10: PublishedMean,
+    pub a2: PublishedMean,
+    pub a3: PublishedShare,
+}
+
+/// The scorecard over one period, as published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedPeriod {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub total: PublishedFigures,
+    pub authorities: Vec<PublishedFigures>,
+}
+
+/// The scorecard figures of every authority, for each window of the report (the years, or
+/// the period alone when it is not made of whole years).
+struct ScorecardGrid {
+    /// `[authority][window]`.
+    cells: Vec<Vec<Scorecard>>,
+}
+
+/// The count measures of a scorecard, each suppressed as its own breakdown.
+const COUNTS: [fn(&Scorecard) -> u64; 6] = [
+    |s| s.cohort,
+    |s| s.a1.cohort,
+    |s| s.a10.cohort,
+    |s| s.a2.cohort,
+    |s| s.a3_within,
+    |s| s.a3_cohort,
+];
+
+/// The mean measures.
+const MEANS: [fn(&Scorecard) -> &MeanFigure; 3] = [|s| &s.a1, |s| &s.a10, |s| &s.a2];
+
+/// One published figure set: per authority and in total, for the whole period and per
+/// window.
+struct GridFigures<T> {
+    authority_period: Vec<T>,
+    total_period: T,
+    authority_window: Vec<Vec<T>>,
+    total_window: Vec<T>,
+}
+
+impl ScorecardGrid {
+    /// Suppresses `table` (`[authority][window]`) as one breakdown whose row totals are the
+    /// authorities' whole-period figures, whose column totals are the windows' totals, and
+    /// whose grand total is the period's total: every additive relation a reader could
+    /// subtract along is in the one grid, with the caller's own rows known to them.
+    fn publish(table: &[Vec<u64>], known: &[bool]) -> GridFigures<Shown<u64>> {
+        let t = disclosure::suppress_table_known(table, known);
+        let single = table.first().is_some_and(|r| r.len() == 1);
+        GridFigures {
+            // With one window the period is that window: its cell and row total coincide.
+            authority_period: if single {
+                t.cells.iter().map(|r| r[0]).collect()
+            } else {
+                t.row_totals.clone()
+            },
+            total_period: if single {
+                t.column_totals[0]
+            } else {
+                t.grand_total
+            },
+            authority_window: t.cells,
+            total_window: t.column_totals,
+        }
+    }
+
+    fn counts(&self, measure: fn(&Scorecard) -> u64, known: &[bool]) -> GridFigures<Shown<u64>> {
+        let table: Vec<Vec<u64>> = self
+            .cells
+            .iter()
+            .map(|r| r.iter().map(measure).collect())
+            .collect();
+        Self::publish(&table, known)
+    }
+
+    /// Which means may be shown: a restricted mean over 10 cases or fewer is withheld, and
+    /// more are withheld wherever a withheld mean could be worked back from the others
+    /// through the case counts and day totals along a row or column. Each case count is
+    /// mapped to 1 when it is 1–10 (so the table's "small" rule is the mean rule) and the
+    /// grid's suppression then protects it like a count.
+    fn means(
+        &self,
+        measure: fn(&Scorecard) -> &MeanFigure,
+        known: &[bool],
+    ) -> GridFigures<Shown<i64>> {
+        let small = |n: u64| if (1..=10).contains(&n) { 1 } else { n };
+        let table: Vec<Vec<u64>> = self
+            .cells
+            .iter()
+            .map(|r| r.iter().map(|s| small(measure(s).cohort)).collect())
+            .collect();
+        let pattern = Self::publish(&table, known);
+        let sum = |figures: &mut dyn Iterator<Item = &Scorecard>| {
+            figures.fold(MeanFigure::default(), |mut acc, s| {
+                acc.cohort += measure(s).cohort;
+                acc.total_days += measure(s).total_days;
+                acc
+            })
+        };
+        let show = |m: MeanFigure, shown: Shown<u64>| match m.mean_days() {
+            None => Shown::absent(),
+            Some(_) if shown.suppressed => Shown::withheld(),
+            Some(days) => Shown::visible(days),
+        };
+        let windows = self.cells.first().map(Vec::len).unwrap_or(0);
+        GridFigures {
+            authority_period: self
+                .cells
+                .iter()
+                .zip(&pattern.authority_period)
+                .map(|(row, p)| show(sum(&mut row.iter()), *p))
+                .collect(),
+            total_period: show(sum(&mut self.cells.iter().flatten()), pattern.total_period),
+            authority_window: self
+                .cells
+                .iter()
+                .zip(&pattern.authority_window)
+                .map(|(row, p)| {
+                    row.iter()
+                        .zip(p)
+                        .map(|(s, p)| show(*measure(s), *p))
+                        .collect()
+                })
+                .collect(),
+            total_window: (0..windows)
+                .map(|w| {
+                    show(
+                        sum(&mut self.cells.iter().map(|r| &r[w])),
+                        pattern.total_window[w],
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Which figure of a published set: an authority or the total, the period or a window.
+#[derive(Clone, Copy)]
+enum At {
+    Period(Option<usize>),
+    Window(Option<usize>, usize),
+}
+
+fn pick<T: Copy>(p: &GridFigures<T>, at: At) -> T {
+    match at {
+        At::Period(Some(a)) => p.authority_period[a],
+        At::Period(None) => p.total_period,
+        At::Window(Some(a), w) => p.authority_window[a][w],
+        At::Window(None, w) => p.total_window[w],
+    }
+}
+
+/// The scorecard as published: the period, and the years when the period is made of them,
+/// per authority and in total. The counts and the means are each suppressed as one grid
+/// ([`ScorecardGrid`]) with the caller's `known` rows (of `authorities`) treated as known to
+/// it; A3's percentage is shown only with both its counts, and by the rate rule.
+pub fn publish(
+    authorities: &[i64],
+    children: &BTreeMap<i64, Vec<ScorecardChild>>,
+    period: &Period,
+    known: &[bool],
+) -> (PublishedPeriod, Vec<PublishedPeriod>) {
+    let years = yearly_windows(period);
+    let windows = if years.is_empty() {
+        vec![*period]
+    } else {
+        years.clone()
+    };
+    let grid = ScorecardGrid {
+        cells: authorities
+            .iter()
+            .map(|a| {
+                windows
+                    .iter()
+                    .map(|w| Scorecard::of(children.get(a).into_iter().flatten(), w))
+                    .collect()
+            })
+            .collect(),
+    };
+    let counts: Vec<GridFigures<Shown<u64>>> =
+        COUNTS.iter().map(|m| grid.counts(*m, known)).collect();
+    let means: Vec<GridFigures<Shown<i64>>> = MEANS.iter().map(|m| grid.means(*m, known)).collect();
+    let figures = |authority: Option<usize>, at: At| -> PublishedFigures {
+        let c: Vec<Shown<u64>> = counts.iter().map(|p| pick(p, at)).collect();
+        let m: Vec<Shown<i64>> = means.iter().map(|p| pick(p, at)).collect();
+        let restricted = authority
+            .map(|a| !known[a])
+            .unwrap_or_else(|| known.iter().any(|k| !k));
+        // A3's percentage is shown only with both its counts, and by the rate rule.
+        let percent = disclosure::share_of_shown(
+            c[4],
+            c[5],
+            if restricted {
+                Audience::Restricted
+            } else {
+                Audience::Unrestricted
+            },
+        );
+        PublishedFigures {
+            authority: authority.map(|a| authorities[a]),
+            suppression_applied: restricted,
+            cohort: c[0],
+            a1: mean_figure(m[0], c[1], A1_THRESHOLD_DAYS),
+            a10: mean_figure(m[1], c[2], A1_THRESHOLD_DAYS),
+            a2: mean_figure(m[2], c[3], A2_THRESHOLD_DAYS),
+            a3: PublishedShare {
+                count: c[4],
+                percent,
+                cohort: c[5],
+                threshold_days: A1_THRESHOLD_DAYS,
+            },
+        }
+    };
+    let whole = PublishedPeriod {
+        from: period.from(),
+        to: period.to(),
+        total: figures(None, At::Period(None)),
+        authorities: (0..authorities.len())
+            .map(|a| figures(Some(a), At::Period(Some(a))))
+            .collect(),
+    };
+    let by_year = years
+        .iter()
+        .enumerate()
+        .map(|(w, y)| PublishedPeriod {
+            from: y.from(),
+            to: y.to(),
+            total: figures(None, At::Window(None, w)),
+            authorities: (0..authorities.len())
+                .map(|a| figures(Some(a), At::Window(Some(a), w)))
+                .collect(),
+        })
+        .collect();
+    (whole, by_year)
+}
+
+fn mean_figure(mean: Shown<i64>, cohort: Shown<u64>, threshold: i64) -> PublishedMean {
+    PublishedMean {
+        days: Shown {
+            value: mean.value.map(|d| d.max(0) as u64),
+            suppressed: mean.suppressed,
+        },
+        cohort,
+        threshold_days: threshold,
+        met: mean.value.map(|d| d <= threshold),
     }
 }
 

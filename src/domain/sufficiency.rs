@@ -9,6 +9,10 @@
 //! children, when the household's own ethnicity is a minority one — ethnicity is never a
 //! matching rule, so this row measures the diversity of the adopters waiting, the usual
 //! sufficiency reading.
+use serde::{Deserialize, Serialize};
+
+use super::codes::as_graphql;
+use super::disclosure::{self, Audience, Shown};
 
 /// What the sufficiency report breaks children down by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
@@ -111,6 +115,36 @@ pub fn sufficiency(units: &[Unit], households: &[WaitingHousehold]) -> Vec<Suffi
                 children: with.iter().map(|u| u.children.len() as u64).sum(),
                 units: with.len() as u64,
                 households: households.iter().filter(|h| h.accepts(*c)).count() as u64,
+            }
+        })
+        .collect()
+}
+
+/// One row of the report as published to an audience.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedRow {
+    #[serde(with = "as_graphql")]
+    pub characteristic: Characteristic,
+    pub children: Shown<u64>,
+    pub units: Shown<u64>,
+    pub households: Shown<u64>,
+    /// Households less units; `None` when either is not shown.
+    pub gap: Option<i64>,
+}
+
+/// The rows as published to `audience`: each count by the count rule, the gap only where
+/// both its figures are shown.
+pub fn publish(rows: &[SufficiencyRow], audience: Audience) -> Vec<PublishedRow> {
+    rows.iter()
+        .map(|r| {
+            let units = disclosure::count(r.units, audience);
+            let households = disclosure::count(r.households, audience);
+            PublishedRow {
+                characteristic: r.characteristic,
+                children: disclosure::count(r.children, audience),
+                gap: (units.value.is_some() && households.value.is_some()).then(|| r.gap()),
+                units,
+                households,
             }
         })
         .collect()

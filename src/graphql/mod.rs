@@ -33,12 +33,11 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
     MergedObject, MergedSubscription, Response, Schema, SchemaBuilder, ServerResult, Variables,
 };
-use serde_json::json;
 
-use crate::domain::AuditAction;
 use crate::error::DeniedRecord;
+use crate::service::Service;
 use crate::state::AppState;
-use context::{RequestContext, audit_row};
+use context::RequestContext;
 
 /// All queries.
 #[derive(MergedObject, Default)]
@@ -248,9 +247,9 @@ impl Extension for DeniedAuditOf {
         ) else {
             return response;
         };
-        let Some(actor) = request.actor.as_deref() else {
+        if request.actor.is_none() {
             return response;
-        };
+        }
         for error in &response.errors {
             let code = error
                 .extensions
@@ -261,29 +260,7 @@ impl Extension for DeniedAuditOf {
                 continue;
             };
             let path = self.field_path(error);
-            let detail = json!({ "code": code, "path": path.join(".") });
-            let record = error.source::<DeniedRecord>();
-            if let Some(record) = record {
-                state.audit.record(
-                    &request.audited,
-                    audit_row(
-                        request,
-                        AuditAction::Denied,
-                        record.entity_type,
-                        Some(record.id),
-                        Some(record.owner),
-                        detail.clone(),
-                    ),
-                );
-                if actor.acting_authority_for(None) == Some(record.owner) {
-                    continue;
-                }
-            }
-            let entity = path.first().cloned().unwrap_or_default();
-            state.audit.record(
-                &request.audited,
-                audit_row(request, AuditAction::Denied, &entity, None, None, detail),
-            );
+            Service::new(state, request).audit_denied(code, &path, error.source::<DeniedRecord>());
         }
         response
     }

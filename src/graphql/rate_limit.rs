@@ -2,10 +2,10 @@
 //!
 //! An operation costs its complexity as async-graphql's validation computes it (each field
 //! 1, a page `first` × one item: see [`super::limits`]), once it has passed every other
-//! check. The cost is poured into the subject's [`LeakyBucket`] in the shared store — in
-//! Redis, so one bucket serves the subject on every replica; in-process without Redis or
-//! while it is down. An operation that would overflow the bucket is refused before it runs
-//! with `RATE_LIMITED` and `extensions.retryAfterSeconds`, and pours nothing.
+//! check. It is charged with [`crate::service::rate_limit::charge`], the charge every
+//! entry point makes (a CSV export too), to the subject's bucket in the shared store. An
+//! operation that would overflow the bucket is refused before it runs with `RATE_LIMITED`
+//! and `extensions.retryAfterSeconds`, and pours nothing.
 //!
 //! Every answered operation of an authenticated actor carries `extensions.cost =
 //! { requested, remaining, limit, restoreRate }` so that clients can pace themselves.
@@ -19,9 +19,8 @@ use async_graphql::{Response, ServerError, ValidationResult, value};
 
 use super::context::RequestContext;
 use super::limits::{Limit, limit_error};
-use crate::error::AppError;
 use crate::infra::bucket::BucketDecision;
-use crate::infra::metrics::RATE_LIMITED;
+use crate::service::rate_limit::{Charge, charge};
 use crate::state::AppState;
 
 /// The schema extension; register it before the limits extension, so that only operations
@@ -70,38 +69,29 @@ impl Extension for RateLimitExtension {
         ) else {
             return Ok(result);
         };
-        let (Some(bucket), Some(actor)) = (state.config.rate_limit, request.actor.as_deref())
-        else {
+        let Some(actor) = request.actor.as_deref() else {
             return Ok(result);
         };
         let cost = result.complexity as u64;
-        if cost > bucket.capacity {
-            return Err(vec![limit_error(
-                Limit::Complexity,
-                bucket.capacity as usize,
-                format!(
-                    "the query costs {cost} points, more than the rate limit allows at once \
-                     ({})",
-                    bucket.capacity
-                ),
-            )]);
-        }
-        let key = format!("{}:{}", actor.consortium_id, actor.subject);
-        let decision = state.shared.pour(&key, &bucket, cost).await;
+        let decision = match charge(state, actor, cost).await {
+            Charge::Unmetered => return Ok(result),
+            Charge::OverCapacity { capacity } => {
+                return Err(vec![limit_error(
+                    Limit::Complexity,
+                    capacity as usize,
+                    format!(
+                        "the query costs {cost} points, more than the rate limit allows at \
+                         once ({capacity})"
+                    ),
+                )]);
+            }
+            Charge::Poured(decision) => decision,
+        };
         *self.decision.lock().unwrap_or_else(PoisonError::into_inner) = Some(decision);
         if decision.allowed {
             return Ok(result);
         }
-        metrics::counter!(RATE_LIMITED, "limit" => "cost").increment(1);
-        tracing::info!(
-            cost,
-            retry_after_secs = decision.retry_after_secs,
-            "rate limited"
-        );
-        let error: async_graphql::Error = AppError::RateLimited {
-            retry_after_secs: decision.retry_after_secs,
-        }
-        .into();
+        let error: async_graphql::Error = Charge::refusal(&decision).into();
         let mut refusal = ServerError::new(error.message, None);
         refusal.extensions = error.extensions;
         Err(vec![refusal])

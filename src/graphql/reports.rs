@@ -6,27 +6,22 @@
 //! disclosure control.
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use strum::IntoEnumIterator;
 
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
-use super::report_cache::{self, ReportKey, as_authority, as_graphql};
+use super::report_cache;
 use super::scalars::Date;
-use super::types::{Authority, authority};
-use crate::auth::policy::ReportView;
-use crate::domain::disclosure::{self, Audience, Shown};
-use crate::domain::funnel::{
-    AdopterAlertKind, FUNNEL_STAGES, FunnelFigures, FunnelGroupBy, GroupKey, Step,
-};
-use crate::domain::{EnquiryChannel, RecruitmentReason, Role, Stage, report_bounds};
+use super::types::{Authority, authorities, authority};
+use crate::domain::disclosure::{self, Shown};
+use crate::domain::funnel::{AdopterAlertKind, FunnelGroupBy, PublishedGroup, Step};
+use crate::domain::{EnquiryChannel, RecruitmentReason, Stage, report_bounds};
 use crate::error::AppResult;
 use crate::service::reports;
 
 /// A count after disclosure control: `value` is null when `suppressed`.
-#[derive(SimpleObject, Clone, Copy, Serialize, Deserialize)]
+#[derive(SimpleObject, Clone, Copy)]
 pub struct SuppressedCount {
     pub value: Option<u64>,
     pub suppressed: bool,
@@ -43,7 +38,7 @@ impl From<Shown<u64>> for SuppressedCount {
 
 /// A percentage, mean or median after disclosure control, rounded to one decimal place;
 /// null when `suppressed` (or when there is nothing to compute it over).
-#[derive(SimpleObject, Clone, Copy, Serialize, Deserialize)]
+#[derive(SimpleObject, Clone, Copy)]
 pub struct SuppressedNumber {
     pub value: Option<f64>,
     pub suppressed: bool,
@@ -51,7 +46,7 @@ pub struct SuppressedNumber {
 
 impl From<Shown<f64>> for SuppressedNumber {
     fn from(s: Shown<f64>) -> Self {
-        let s = s.map(|v| (v * 10.0).round() / 10.0);
+        let s = s.map(disclosure::one_decimal);
         SuppressedNumber {
             value: s.value,
             suppressed: s.suppressed,
@@ -136,26 +131,16 @@ pub fn funnel_cost(
     report_cost(groups.saturating_add(1), 2, child_complexity)
 }
 
-/// The audience of a report's figures in the view the policy gives.
-pub fn audience(view: ReportView) -> Audience {
-    match view {
-        ReportView::Unrestricted => Audience::Unrestricted,
-        ReportView::Restricted => Audience::Restricted,
-    }
-}
-
 /// A stage and how many households reached it.
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct FunnelStageCount {
-    #[serde(with = "as_graphql")]
     pub stage: Stage,
     pub count: SuppressedCount,
 }
 
 /// A cohort stage: reached by `asOf`, and the conversion rates into it.
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct FunnelCohortStage {
-    #[serde(with = "as_graphql")]
     pub stage: Stage,
     pub reached: SuppressedCount,
     /// The population the stage could be reached from (see the README's funnel section).
@@ -167,25 +152,22 @@ pub struct FunnelCohortStage {
 }
 
 /// Households that left, by exit and reason.
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct FunnelExit {
-    #[serde(with = "as_graphql")]
     pub stage: Stage,
-    #[serde(with = "as_graphql")]
     pub reason: Option<RecruitmentReason>,
     pub count: SuppressedCount,
 }
 
 /// Households that left after reaching a stage (and no later one).
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct FunnelLeftAfter {
-    #[serde(with = "as_graphql")]
     pub stage: Stage,
     pub count: SuppressedCount,
 }
 
 /// Households whose enquiry is in the period, followed to `asOf`.
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct FunnelCohort {
     pub size: SuppressedCount,
     pub fast_track: SuppressedCount,
@@ -199,9 +181,8 @@ pub struct FunnelCohort {
 }
 
 /// How long a step took, for steps completed in the period.
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct FunnelStep {
-    #[serde(with = "as_graphql")]
     pub step: Step,
     pub target_months: Option<u32>,
     pub count: SuppressedCount,
@@ -212,11 +193,9 @@ pub struct FunnelStep {
 }
 
 /// The figures of one group of the breakdown (or of the whole).
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct FunnelGroup {
-    #[serde(with = "as_authority")]
     pub authority: Option<Authority>,
-    #[serde(with = "as_graphql")]
     pub channel: Option<EnquiryChannel>,
     /// `YYYY-MM` of the enquiry.
     pub enquiry_month: Option<String>,
@@ -226,17 +205,12 @@ pub struct FunnelGroup {
 }
 
 /// The recruitment funnel.
-#[derive(SimpleObject, Serialize, Deserialize)]
+#[derive(SimpleObject)]
 pub struct RecruitmentFunnel {
-    #[serde(with = "as_graphql")]
     pub from: Date,
-    #[serde(with = "as_graphql")]
     pub to: Date,
-    #[serde(with = "as_graphql")]
     pub as_of: Date,
-    #[serde(with = "as_graphql")]
     pub group_by: Vec<FunnelGroupBy>,
-    #[serde(with = "as_authority")]
     pub authorities: Vec<Authority>,
     /// Whether disclosure control was applied (the actor is not a member of the
     /// authorities the figures are about).
@@ -245,237 +219,69 @@ pub struct RecruitmentFunnel {
     pub groups: Vec<FunnelGroup>,
 }
 
-const EXIT_STAGES: [Stage; 2] = [Stage::Withdrawn, Stage::EndedByAgency];
-
-/// Counts of several groups and their total, suppressed as one breakdown: the groups are
-/// the rows, the figures the columns, and the total row holds the column totals.
-struct Breakdown {
-    rows: Vec<Vec<Shown<u64>>>,
-    total: Vec<Shown<u64>>,
-}
-
-fn breakdown(rows: &[Vec<u64>], total: &[u64], audience: Audience) -> Breakdown {
-    if rows.is_empty() {
-        let table = disclosure::suppress_table(&[total.to_vec()], audience);
-        return Breakdown {
-            rows: Vec::new(),
-            total: table.cells.into_iter().next().unwrap_or_default(),
-        };
-    }
-    let table = disclosure::suppress_table(rows, audience);
-    Breakdown {
-        rows: table.cells,
-        total: table.column_totals,
-    }
-}
-
-/// The counts of a funnel group, in a fixed column order shared by all groups.
-struct Columns {
-    exits: Vec<(Stage, Option<RecruitmentReason>)>,
-    left_after: Vec<Stage>,
-}
-
-impl Columns {
-    fn of(figures: &[&FunnelFigures]) -> Columns {
-        let mut exits: Vec<_> = figures
-            .iter()
-            .flat_map(|f| f.exits.keys().copied())
-            .collect();
-        exits.sort();
-        exits.dedup();
-        let mut left_after: Vec<_> = figures
-            .iter()
-            .flat_map(|f| f.left_after.keys().copied())
-            .collect();
-        left_after.sort();
-        left_after.dedup();
-        Columns { exits, left_after }
-    }
-
-    /// Every count of `f`, in column order.
-    fn counts(&self, f: &FunnelFigures) -> Vec<u64> {
-        let mut v = Vec::new();
-        for stage in FUNNEL_STAGES.iter().chain(EXIT_STAGES.iter()) {
-            v.push(f.stage_counts.get(stage).copied().unwrap_or(0));
-        }
-        v.extend(f.cohort_stages.iter().map(|s| s.reached));
-        v.extend([
-            f.cohort_size,
-            f.fast_track,
-            f.approved,
-            f.left_before_approval,
-            f.in_progress,
-            f.on_hold,
-        ]);
-        v.extend(
-            self.exits
-                .iter()
-                .map(|k| f.exits.get(k).copied().unwrap_or(0)),
-        );
-        v.extend(
-            self.left_after
-                .iter()
-                .map(|k| f.left_after.get(k).copied().unwrap_or(0)),
-        );
-        v.extend(
-            Step::ALL
-                .iter()
-                .map(|s| f.steps.get(s).map(|x| x.count()).unwrap_or(0)),
-        );
-        v
-    }
-
-    fn group(
-        &self,
-        ctx: &Context<'_>,
-        key: Option<&GroupKey>,
-        f: &FunnelFigures,
-        counts: &[Shown<u64>],
-        audience: Audience,
-    ) -> FunnelGroup {
-        let mut next = counts.iter().copied();
-        let mut take = || SuppressedCount::from(next.next().unwrap_or_else(Shown::absent));
-        let stage_counts = FUNNEL_STAGES
-            .iter()
-            .chain(EXIT_STAGES.iter())
-            .map(|stage| FunnelStageCount {
-                stage: *stage,
-                count: take(),
+/// A published funnel group as its GraphQL object.
+fn funnel_group(ctx: &Context<'_>, g: PublishedGroup) -> FunnelGroup {
+    let c = g.cohort;
+    FunnelGroup {
+        authority: g.authority.and_then(|a| authority(ctx, a)),
+        channel: g.channel,
+        enquiry_month: g.enquiry_month,
+        stage_counts: g
+            .stage_counts
+            .into_iter()
+            .map(|s| FunnelStageCount {
+                stage: s.stage,
+                count: s.count.into(),
             })
-            .collect();
-        let reached: Vec<SuppressedCount> = FUNNEL_STAGES.iter().map(|_| take()).collect();
-        let [
-            size,
-            fast_track,
-            approved,
-            left_before_approval,
-            in_progress,
-            on_hold,
-        ] = std::array::from_fn(|_| take());
-        // `eligible` and the rates are derived from counts of the suppressed breakdown, so
-        // they are withheld wherever a count they are made of is: a figure withheld next to
-        // a small one must not show through a population or a percentage.
-        let derived = |parts: &[SuppressedCount], value: u64| {
-            if parts.iter().any(|p| p.suppressed) {
-                SuppressedCount {
-                    value: None,
-                    suppressed: true,
-                }
-            } else {
-                SuppressedCount {
-                    value: Some(value),
-                    suppressed: false,
-                }
-            }
-        };
-        let at = |stage: Stage| FUNNEL_STAGES.iter().position(|s| *s == stage).unwrap_or(0);
-        let rate = |reached: SuppressedCount,
-                    of: SuppressedCount,
-                    numerator: u64,
-                    denominator: u64|
-         -> SuppressedNumber {
-            if (reached.suppressed || of.suppressed) && denominator > 0 {
-                Shown::<f64>::withheld().into()
-            } else {
-                disclosure::rate(numerator, denominator, audience).into()
-            }
-        };
-        let stages = FUNNEL_STAGES
-            .iter()
-            .enumerate()
-            .zip(f.cohort_stages.iter())
-            .map(|((i, stage), raw)| {
-                let eligible = match stage {
-                    Stage::Enquiry | Stage::InformationEvent => size,
-                    Stage::StageOneStarted => derived(&[size, fast_track], raw.eligible),
-                    Stage::StageOneCompleted => reached[at(Stage::StageOneStarted)],
-                    Stage::StageTwoStarted => derived(
-                        &[reached[at(Stage::StageOneCompleted)], fast_track],
-                        raw.eligible,
-                    ),
-                    _ => reached[i - 1],
-                };
-                FunnelCohortStage {
-                    stage: *stage,
-                    reached: reached[i],
-                    eligible,
-                    from_previous: rate(reached[i], eligible, raw.reached, raw.eligible),
-                    from_enquiry: rate(reached[i], size, raw.reached, f.cohort_size),
-                }
+            .collect(),
+        cohort: FunnelCohort {
+            size: c.size.into(),
+            fast_track: c.fast_track.into(),
+            stages: c
+                .stages
+                .into_iter()
+                .map(|s| FunnelCohortStage {
+                    stage: s.stage,
+                    reached: s.reached.into(),
+                    eligible: s.eligible.into(),
+                    from_previous: s.from_previous.into(),
+                    from_enquiry: s.from_enquiry.into(),
+                })
+                .collect(),
+            approved: c.approved.into(),
+            left_before_approval: c.left_before_approval.into(),
+            in_progress: c.in_progress.into(),
+            on_hold: c.on_hold.into(),
+            exits: c
+                .exits
+                .into_iter()
+                .map(|e| FunnelExit {
+                    stage: e.stage,
+                    reason: e.reason,
+                    count: e.count.into(),
+                })
+                .collect(),
+            left_after: c
+                .left_after
+                .into_iter()
+                .map(|l| FunnelLeftAfter {
+                    stage: l.stage,
+                    count: l.count.into(),
+                })
+                .collect(),
+        },
+        timeliness: g
+            .timeliness
+            .into_iter()
+            .map(|t| FunnelStep {
+                step: t.step,
+                target_months: t.target_months,
+                count: t.count.into(),
+                mean_days: t.mean_days.into(),
+                median_days: t.median_days.into(),
+                within_target: t.within_target.into(),
             })
-            .collect();
-        let exits = self
-            .exits
-            .iter()
-            .map(|(stage, reason)| FunnelExit {
-                stage: *stage,
-                reason: *reason,
-                count: take(),
-            })
-            .collect();
-        let left_after = self
-            .left_after
-            .iter()
-            .map(|stage| FunnelLeftAfter {
-                stage: *stage,
-                count: take(),
-            })
-            .collect();
-        let timeliness = Step::ALL
-            .iter()
-            .map(|step| {
-                let count = take();
-                let figures = f.steps.get(step).cloned().unwrap_or_default();
-                let n = figures.count();
-                // Nothing about a step whose count is withheld.
-                let hide = count.suppressed && n > 0;
-                FunnelStep {
-                    step: *step,
-                    target_months: step.target_months(),
-                    count,
-                    mean_days: match figures.mean() {
-                        Some(_) if hide => Shown::withheld(),
-                        Some(m) => disclosure::mean(n, m, audience),
-                        None => Shown::absent(),
-                    }
-                    .into(),
-                    median_days: match figures.median() {
-                        Some(_) if hide => Shown::withheld(),
-                        Some(m) => disclosure::median(n, m, audience),
-                        None => Shown::absent(),
-                    }
-                    .into(),
-                    within_target: match step.target_months() {
-                        Some(_) if hide => Shown::withheld(),
-                        Some(_) => disclosure::rate(figures.within_target, n, audience),
-                        None => Shown::absent(),
-                    }
-                    .into(),
-                }
-            })
-            .collect();
-        FunnelGroup {
-            authority: key
-                .and_then(|k| k.authority_id)
-                .and_then(|a| authority(ctx, a)),
-            channel: key.and_then(|k| k.channel),
-            enquiry_month: key
-                .and_then(|k| k.enquiry_month)
-                .map(|(y, m)| format!("{y:04}-{m:02}")),
-            stage_counts,
-            cohort: FunnelCohort {
-                size,
-                fast_track,
-                stages,
-                approved,
-                left_before_approval,
-                in_progress,
-                on_hold,
-                exits,
-                left_after,
-            },
-            timeliness,
-        }
+            .collect(),
     }
 }
 
@@ -511,53 +317,29 @@ impl ReportQuery {
         #[graphql(default)] group_by: Vec<FunnelGroupBy>,
     ) -> AppResult<RecruitmentFunnel> {
         let svc = ctx.service();
-        let actor = ctx.actor()?;
-        let run = reports::funnel_run(
+        let report = reports::funnel(
             &svc,
             days(&period),
             as_of.map(|d| d.0),
             named_authorities(&authority_ids),
             group_by,
-        )?;
-        let audience = audience(run.view);
-        // Report cache: the key holds everything the result depends on besides the data.
-        let key = ReportKey::new(
-            "recruitmentFunnel",
-            actor.consortium_id,
-            json!({ "from": run.period.from(), "to": run.period.to(), "asOf": run.as_of,
-                    "authorities": run.authorities, "groupBy": run.grouping(),
-                    "restricted": run.view == ReportView::Restricted,
-                    "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
-        );
-        let report = report_cache::cached(ctx, key, async {
-            let (groups, total) = reports::funnel_figures(&svc, &run).await?;
-            let all: Vec<&FunnelFigures> = groups.values().chain(std::iter::once(&total)).collect();
-            let columns = Columns::of(&all);
-            let rows: Vec<Vec<u64>> = groups.values().map(|f| columns.counts(f)).collect();
-            let suppressed = breakdown(&rows, &columns.counts(&total), audience);
-            let group_views = groups
-                .iter()
-                .zip(suppressed.rows.iter())
-                .map(|((key, f), counts)| columns.group(ctx, Some(key), f, counts, audience))
-                .collect();
-            Ok(RecruitmentFunnel {
-                from: run.period.from().into(),
-                to: run.period.to().into(),
-                as_of: run.as_of.into(),
-                group_by: run.group_by.clone(),
-                authorities: run
-                    .authorities
-                    .iter()
-                    .filter_map(|a| authority(ctx, *a))
-                    .collect(),
-                suppression_applied: run.view == ReportView::Restricted,
-                total: columns.group(ctx, None, &total, &suppressed.total, audience),
-                groups: group_views,
-            })
-        })
+        )
         .await?;
-        reports::audit_funnel(&svc, &run);
-        Ok(report)
+        let report = report_cache::note(ctx, report);
+        Ok(RecruitmentFunnel {
+            from: report.from.into(),
+            to: report.to.into(),
+            as_of: report.as_of.into(),
+            group_by: report.group_by,
+            authorities: authorities(ctx, &report.authorities),
+            suppression_applied: report.suppression_applied,
+            total: funnel_group(ctx, report.total),
+            groups: report
+                .groups
+                .into_iter()
+                .map(|g| funnel_group(ctx, g))
+                .collect(),
+        })
     }
 
     /// Households past a recruitment timescale as of a date (Stage One over 2 months, over

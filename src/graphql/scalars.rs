@@ -2,10 +2,7 @@
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::NaiveDate;
 
-/// The earliest date the scalar takes (year 0000 and before are refused outright).
-pub const EARLIEST: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("a date");
-/// The latest date the scalar takes.
-pub const LATEST: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+pub use crate::domain::period::{EARLIEST, LATEST, parse_date as parse};
 
 /// A calendar date, exactly `YYYY-MM-DD` (four-digit year from 0001, two-digit month and
 /// day, nothing around them). Narrower bounds belong to the fields that take dates, which
@@ -35,23 +32,6 @@ impl From<NaiveDate> for Date {
     fn from(d: NaiveDate) -> Self {
         Date(d)
     }
-}
-
-/// `text` as a date if it is exactly `YYYY-MM-DD`, a real day, within the accepted range.
-/// chrono alone would also take `2026-1-1`, `+2026-01-01` and years such as `0000`.
-pub fn parse(text: &str) -> Option<NaiveDate> {
-    let bytes = text.as_bytes();
-    let shaped = bytes.len() == 10
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            4 | 7 => *b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    if !shaped {
-        return None;
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (EARLIEST..=LATEST).contains(d))
 }
 
 #[cfg(test)]

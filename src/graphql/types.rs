@@ -60,6 +60,11 @@ pub fn authority(ctx: &Context<'_>, id: i64) -> Option<Authority> {
         .map(Authority)
 }
 
+/// The authorities with `ids` that the directory knows, in order.
+pub fn authorities(ctx: &Context<'_>, ids: &[i64]) -> Vec<Authority> {
+    ids.iter().filter_map(|a| authority(ctx, *a)).collect()
+}
+
 /// Age in whole years and months.
 #[derive(SimpleObject)]
 pub struct Age {

@@ -8,19 +8,21 @@ use std::collections::BTreeMap;
 
 use chrono::{Months, NaiveDate};
 use entity::child;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::report_cache::{self, Cached, ReportKey};
 use super::reports::{
-    as_of_or_today, distinct_kinds, own_report_authorities, period, report_action,
+    as_of_or_today, audience, distinct_kinds, own_report_authorities, period, report_action,
     report_authorities,
 };
 use super::{Service, children};
 use crate::auth::Capability;
 use crate::auth::policy::ReportView;
-use crate::domain::flows::{self, Flow};
-use crate::domain::scorecard::{ChildAlert, ChildAlertKind, ScorecardChild};
+use crate::domain::flows::{self, PublishedFlows};
+use crate::domain::scorecard::{self, ChildAlert, ChildAlertKind, PublishedPeriod, ScorecardChild};
 use crate::domain::sufficiency::{self, SufficiencyRow, Unit, WaitingChild, WaitingHousehold};
-use crate::domain::{AuditAction, Ethnicity, MilestoneDates, NeedLevel, Period};
+use crate::domain::{AuditAction, Ethnicity, MilestoneDates, NeedLevel, Period, Role};
 use crate::error::AppResult;
 use crate::store::{self, Page};
 
@@ -106,6 +108,53 @@ pub fn audit_scorecard(svc: &Service<'_>, run: &ScorecardRun) {
     );
 }
 
+/// The adoption scorecard as published to the actor.
+#[derive(Serialize, Deserialize)]
+pub struct ScorecardReport {
+    pub as_of: NaiveDate,
+    /// The whole period (by default the three years to the latest 31 March).
+    pub period: PublishedPeriod,
+    /// The same window year by year (1 April to 31 March), when it is made of whole years.
+    pub years: Vec<PublishedPeriod>,
+}
+
+/// The adoption scorecard: its arguments checked, its authorities picked with which of
+/// them the actor knows, the figures computed (or found in the report cache) and
+/// published, the run audited.
+pub async fn scorecard<I>(
+    svc: &Service<'_>,
+    as_of: Option<NaiveDate>,
+    period: Option<(NaiveDate, NaiveDate)>,
+    named: Option<I>,
+) -> AppResult<Cached<ScorecardReport>>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    let actor = svc.actor()?;
+    let run = scorecard_run(svc, as_of, period, named)?;
+    // The key holds everything the result depends on besides the data.
+    let key = ReportKey::new(
+        "scorecard",
+        actor.consortium_id,
+        json!({ "from": run.period.from(), "to": run.period.to(), "asOf": run.as_of,
+                "authorities": run.authorities, "known": run.known,
+                "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
+    );
+    let report = report_cache::cached(svc, key, async {
+        let by_authority = scorecard_children(svc, &run).await?;
+        let (whole, years) =
+            scorecard::publish(&run.authorities, &by_authority, &run.period, &run.known);
+        Ok(ScorecardReport {
+            as_of: run.as_of,
+            period: whole,
+            years,
+        })
+    })
+    .await?;
+    audit_scorecard(svc, &run);
+    Ok(report)
+}
+
 /// The child tracking alerts asked for, checked.
 pub struct TrackingScope {
     pub as_of: NaiveDate,
@@ -139,6 +188,14 @@ pub struct TrackedAlert {
     pub child: child::Model,
     /// Days in care as of the date: the child's A1 figure were it placed that day.
     pub projected_a1_days: Option<i64>,
+}
+
+impl TrackedAlert {
+    /// Whether the projected A1 figure is over A1's threshold.
+    pub fn projected_over_threshold(&self) -> bool {
+        self.projected_a1_days
+            .is_some_and(|d| d > scorecard::A1_THRESHOLD_DAYS)
+    }
 }
 
 /// One page of the tracking alerts, most overdue first, each child seen in full (and
@@ -197,13 +254,14 @@ pub async fn tracking_alerts(
     Ok((items, total))
 }
 
-/// Placements in a period between the authorities of a report, as they are.
-pub struct Flows {
+/// The cross-boundary flows of a period between the authorities of a report, as
+/// published to the actor.
+pub struct FlowsReport {
     pub period: Period,
     pub authorities: Vec<i64>,
-    pub view: ReportView,
-    /// The child's authority (row) by the household's authority (column).
-    pub matrix: Vec<Vec<Flow>>,
+    /// Whether disclosure control was applied.
+    pub suppression_applied: bool,
+    pub flows: PublishedFlows,
 }
 
 /// The cross-boundary flows of a period (audited).
@@ -211,7 +269,7 @@ pub async fn cross_boundary_flows<I>(
     svc: &Service<'_>,
     (from, to): (NaiveDate, NaiveDate),
     named: Option<I>,
-) -> AppResult<Flows>
+) -> AppResult<FlowsReport>
 where
     I: ExactSizeIterator<Item = AppResult<i64>>,
 {
@@ -229,11 +287,12 @@ where
         json!({ "from": period.from(), "to": period.to(), "authorities": authorities.len(),
                 "suppressed": view == ReportView::Restricted }),
     );
-    Ok(Flows {
+    let flows = flows::publish(&matrix, &authorities, audience(view));
+    Ok(FlowsReport {
         period,
         authorities,
-        view,
-        matrix,
+        suppression_applied: view == ReportView::Restricted,
+        flows,
     })
 }
 
@@ -323,6 +382,51 @@ pub fn audit_sufficiency(svc: &Service<'_>, run: &SufficiencyRun) {
         json!({ "asOf": run.as_of, "authorities": run.authorities.len(),
                 "suppressed": run.view == ReportView::Restricted }),
     );
+}
+
+/// Sufficiency as of a date, as published to the actor.
+#[derive(Serialize, Deserialize)]
+pub struct SufficiencyReport {
+    pub as_of: NaiveDate,
+    pub authorities: Vec<i64>,
+    /// Whether disclosure control was applied.
+    pub suppression_applied: bool,
+    pub rows: Vec<sufficiency::PublishedRow>,
+}
+
+/// The sufficiency report: its arguments checked, its authorities picked, the view
+/// decided, the rows computed (or found in the report cache) and published, the run
+/// audited.
+pub async fn sufficiency<I>(
+    svc: &Service<'_>,
+    as_of: Option<NaiveDate>,
+    named: Option<I>,
+) -> AppResult<Cached<SufficiencyReport>>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    let actor = svc.actor()?;
+    let run = sufficiency_run(svc, as_of, named)?;
+    // The key holds everything the result depends on besides the data.
+    let key = ReportKey::new(
+        "sufficiency",
+        actor.consortium_id,
+        json!({ "asOf": run.as_of, "authorities": run.authorities,
+                "restricted": run.view == ReportView::Restricted,
+                "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
+    );
+    let report = report_cache::cached(svc, key, async {
+        let rows = sufficiency_rows(svc, &run).await?;
+        Ok(SufficiencyReport {
+            as_of: run.as_of,
+            authorities: run.authorities.clone(),
+            suppression_applied: run.view == ReportView::Restricted,
+            rows: sufficiency::publish(&rows, audience(run.view)),
+        })
+    })
+    .await?;
+    audit_sufficiency(svc, &run);
+    Ok(report)
 }
 
 /// Whether a child not yet placed was waiting for a match as of the date

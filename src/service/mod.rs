@@ -15,7 +15,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::auth::Actor;
 use crate::domain::AuditAction;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, DeniedRecord};
 use crate::infra::audit::AuditMark;
 use crate::state::AppState;
 
@@ -32,7 +32,9 @@ pub mod links;
 pub mod loaders;
 pub mod matching;
 pub mod pool;
+pub mod rate_limit;
 pub mod records;
+pub mod report_cache;
 pub mod reports;
 pub mod sessions;
 
@@ -119,6 +121,32 @@ impl<'a> Service<'a> {
     ) {
         let row = self.audit_row(action, entity_type, entity_id, owner, detail);
         self.state.audit.record(&self.request.audited, row);
+    }
+
+    /// Records the `DENIED` audit events of a refusal (`code`: `FORBIDDEN` or `NOT_FOUND`)
+    /// at `path` (field names; the first stands for the entity): an event naming no record,
+    /// and, when the refusal was about a record of the actor's consortium, one naming it
+    /// under its owning authority — one event serves both when the actor acts for that
+    /// authority (see the GraphQL layer's `DeniedAudit` for why).
+    pub fn audit_denied(&self, code: &str, path: &[String], record: Option<&DeniedRecord>) {
+        let Ok(actor) = self.actor() else {
+            return;
+        };
+        let detail = serde_json::json!({ "code": code, "path": path.join(".") });
+        if let Some(record) = record {
+            self.audit(
+                AuditAction::Denied,
+                record.entity_type,
+                Some(record.id),
+                Some(record.owner),
+                detail.clone(),
+            );
+            if actor.acting_authority_for(None) == Some(record.owner) {
+                return;
+            }
+        }
+        let entity = path.first().cloned().unwrap_or_default();
+        self.audit(AuditAction::Denied, &entity, None, None, detail);
     }
 
     /// An audit event of this request, for a write to commit with it.

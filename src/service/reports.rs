@@ -8,15 +8,19 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use entity::household;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Service;
+use super::report_cache::{self, Cached, ReportKey};
 use crate::auth::Capability;
 use crate::auth::policy::ReportView;
+use crate::domain::codes::as_graphql;
+use crate::domain::disclosure::Audience;
 use crate::domain::funnel::{
-    self, AdopterAlert, AdopterAlertKind, FunnelFigures, FunnelGroupBy, GroupKey,
+    self, AdopterAlert, AdopterAlertKind, FunnelFigures, FunnelGroupBy, GroupKey, PublishedGroup,
 };
-use crate::domain::{AuditAction, Period, report_bounds};
+use crate::domain::{AuditAction, Period, Role, report_bounds};
 use crate::error::{AppError, AppResult};
 use crate::store::recruitment::JourneyScope;
 use crate::store::{self, Page};
@@ -27,6 +31,14 @@ pub fn report_action(svc: &Service<'_>) -> AuditAction {
         AuditAction::Export
     } else {
         AuditAction::Search
+    }
+}
+
+/// The audience of a report's figures in the view the policy gives.
+pub fn audience(view: ReportView) -> Audience {
+    match view {
+        ReportView::Unrestricted => Audience::Unrestricted,
+        ReportView::Restricted => Audience::Restricted,
     }
 }
 
@@ -254,6 +266,65 @@ pub fn audit_funnel(svc: &Service<'_>, run: &FunnelRun) {
                 "authorities": run.authorities.len(), "groupBy": run.grouping(),
                 "suppressed": run.view == ReportView::Restricted }),
     );
+}
+
+/// The recruitment funnel as published to the actor.
+#[derive(Serialize, Deserialize)]
+pub struct FunnelReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub as_of: NaiveDate,
+    #[serde(with = "as_graphql")]
+    pub group_by: Vec<FunnelGroupBy>,
+    pub authorities: Vec<i64>,
+    /// Whether disclosure control was applied (the actor is not a member of the
+    /// authorities the figures are about).
+    pub suppression_applied: bool,
+    pub total: PublishedGroup,
+    pub groups: Vec<PublishedGroup>,
+}
+
+/// The recruitment funnel: its arguments checked, its authorities picked, the view
+/// decided, the figures computed (or found in the report cache) and published, the run
+/// audited.
+pub async fn funnel<I>(
+    svc: &Service<'_>,
+    period: (NaiveDate, NaiveDate),
+    as_of: Option<NaiveDate>,
+    named: Option<I>,
+    group_by: Vec<FunnelGroupBy>,
+) -> AppResult<Cached<FunnelReport>>
+where
+    I: ExactSizeIterator<Item = AppResult<i64>>,
+{
+    let actor = svc.actor()?;
+    let run = funnel_run(svc, period, as_of, named, group_by)?;
+    // The key holds everything the result depends on besides the data.
+    let key = ReportKey::new(
+        "recruitmentFunnel",
+        actor.consortium_id,
+        json!({ "from": run.period.from(), "to": run.period.to(), "asOf": run.as_of,
+                "authorities": run.authorities, "groupBy": run.grouping(),
+                "restricted": run.view == ReportView::Restricted,
+                "boardAnalyst": actor.has_consortium_role(Role::BoardAnalyst) }),
+    );
+    let report = report_cache::cached(svc, key, async {
+        let (groups, total) = funnel_figures(svc, &run).await?;
+        let (total, groups) = funnel::publish(&groups, &total, audience(run.view));
+        Ok(FunnelReport {
+            from: run.period.from(),
+            to: run.period.to(),
+            as_of: run.as_of,
+            group_by: run.group_by.clone(),
+            authorities: run.authorities.clone(),
+            suppression_applied: run.view == ReportView::Restricted,
+            total,
+            groups,
+        })
+    })
+    .await?;
+    audit_funnel(svc, &run);
+    Ok(report)
 }
 
 /// The adopter tracking alerts asked for, checked.
