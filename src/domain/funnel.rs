@@ -1,6 +1,8 @@
 //! The recruitment funnel: from each household's journey (the first date it reached every
 //! stage, as of a date) to stage counts, cohort conversion and timeliness, and to the
 //! adopter tracking alerts. One pass over compact rows; no clock (`as_of` is an argument).
+//! [`publish`] gives the funnel as a caller sees it, with disclosure control over the whole
+//! breakdown.
 //!
 //! Definitions, for a period and an `as_of` date:
 //! - **Stage counts**: households that first reached each stage within the period (exits

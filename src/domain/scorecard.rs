@@ -10,7 +10,8 @@
 //!   before the placement order counts 0 days.
 //! - **A3**: how many of the cohort (and what share) moved in within 426 days of entering care.
 //!
-//! Means are rounded to the nearest day, halves up.
+//! Means are rounded to the nearest day, halves up. [`publish`] gives the scorecard as a
+//! caller sees it, with disclosure control over the whole grid of authorities and years.
 use std::collections::BTreeMap;
 
 use chrono::{Months, NaiveDate};

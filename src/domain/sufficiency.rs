@@ -1,5 +1,6 @@
 //! Sufficiency: do the approved households waiting fit the children waiting? Pure: units
-//! of children and households in, a row per characteristic out.
+//! of children and households in, a row per characteristic out, and the rows as published
+//! to an audience ([`publish`]).
 //!
 //! A *placement unit* is a child on their own, or a sibling group that must be placed
 //! together (counted once). A unit has a characteristic when any of its children has it.

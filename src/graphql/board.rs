@@ -2,8 +2,9 @@
 //!
 //! The use cases are in [`crate::service::board`]: they check the arguments, pick the
 //! authorities, let the policy decide the view, compute the figures by domain code over
-//! compact rows and audit every run; this module decodes, caches and shapes the output
-//! with disclosure control. Staff with the adoption reports capability (MANAGER,
+//! compact rows, publish them with disclosure control (in `domain`), cache and audit
+//! every run; this module decodes the arguments and maps the published reports to its
+//! objects. Staff with the adoption reports capability (MANAGER,
 //! DECISION_MAKER) see their own authorities as they are; everything about another
 //! authority, and everything a board analyst sees, goes through disclosure control — with
 //! the caller's own rows treated as known to them, so that no suppressed figure of another

@@ -1,9 +1,9 @@
 //! Reports: the recruitment funnel and the adopter tracking alerts (board reports join
 //! them here). The use cases are in [`crate::service::reports`]: they check the arguments,
 //! pick the authorities, decide the view (as they are, or with disclosure control), compute
-//! the figures by domain code from compact rows the store aggregates, and audit every run;
-//! this module decodes the arguments, caches the results and shapes the output, with
-//! disclosure control.
+//! the figures by domain code from compact rows the store aggregates, publish them to the
+//! caller (in `domain`), cache and audit every run; this module decodes the arguments and
+//! maps the published reports to its objects.
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
 use strum::IntoEnumIterator;

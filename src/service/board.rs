@@ -2,8 +2,10 @@
 //!
 //! The adoption scorecard, the child tracking alerts, the cross-boundary flows and
 //! sufficiency: each checks its arguments, picks its authorities, lets the policy decide
-//! the view, reads compact rows and computes the figures as they are; disclosure control
-//! is applied to them where they are shown. Every run is audited.
+//! the view, reads compact rows, computes the figures as they are and publishes them to
+//! the actor with disclosure control (the `publish` of each report in `domain`); the
+//! scorecard and sufficiency go through the [report cache](super::report_cache). Every
+//! run is audited. The GraphQL fields and the CSV export call these same functions.
 use std::collections::BTreeMap;
 
 use chrono::{Months, NaiveDate};

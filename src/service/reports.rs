@@ -1,8 +1,9 @@
 //! Reports: scorecard, funnel, flows, sufficiency, tracking, for the audiences the policy
 //! admits.
 //!
-//! This module holds the recruitment reports — the funnel and the adopter tracking alerts —
-//! and what every report shares: the checks on its dates, the authorities it covers and
+//! This module holds the recruitment reports — the funnel (published with disclosure
+//! control by `domain::funnel::publish`, through the report cache) and the adopter tracking
+//! alerts — and what every report shares: the checks on its dates, the authorities it covers and
 //! the audit action of a run. The board's reports are in [`super::board`].
 use std::collections::BTreeMap;
 
