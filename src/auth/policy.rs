@@ -8,7 +8,7 @@ use entity::{child, household, link};
 
 use super::Actor;
 use crate::domain::links::{LinkState, LinkStep};
-use crate::domain::{MilestoneDates, Role, Stage};
+use crate::domain::{MilestoneDates, MilestoneDraft, Role, Stage};
 use crate::error::AppError;
 
 /// Something a role allows, in the authorities where the role is held.
@@ -211,9 +211,9 @@ impl Actor {
     }
 }
 
-/// Milestones of a stored child.
+/// Milestones of a stored child (checked when they were written).
 pub fn milestones_of(c: &child::Model) -> MilestoneDates {
-    MilestoneDates {
+    MilestoneDates::recorded(MilestoneDraft {
         entered_care_on: c.entered_care_on,
         adoption_plan_on: c.adoption_plan_on,
         shobpa_decision_on: c.shobpa_decision_on,
@@ -225,7 +225,7 @@ pub fn milestones_of(c: &child::Model) -> MilestoneDates {
         adopted_by_foster_carers: c.adopted_by_foster_carers,
         plan_changed_on: c.plan_changed_on,
         placement_order_revoked_on: c.placement_order_revoked_on,
-    }
+    })
 }
 
 /// Whether a child is in the consortium pool: an active adoption plan, not yet matched,

@@ -52,9 +52,11 @@ fn fail<T>(field: MilestoneField, message: String) -> Result<T, MilestoneError> 
     Err(MilestoneError { field, message })
 }
 
-/// A child's milestone dates. Built with [`MilestoneDates::validate`] before being stored.
+/// A child's milestone dates as entered or edited, not yet checked. The only way to a
+/// [`MilestoneDates`] is [`MilestoneDraft::validate`] (or, for dates read back from the
+/// store, which were checked when written, [`MilestoneDates::recorded`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MilestoneDates {
+pub struct MilestoneDraft {
     pub entered_care_on: Option<NaiveDate>,
     pub adoption_plan_on: Option<NaiveDate>,
     pub shobpa_decision_on: Option<NaiveDate>,
@@ -68,7 +70,22 @@ pub struct MilestoneDates {
     pub placement_order_revoked_on: Option<NaiveDate>,
 }
 
-impl MilestoneDates {
+/// A child's milestone dates that passed every rule: built only by
+/// [`MilestoneDraft::validate`] or, for dates read back from the store,
+/// [`MilestoneDates::recorded`]. Read through `Deref`; changed through
+/// [`MilestoneDates::edit`], which gives back a draft to validate again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MilestoneDates(MilestoneDraft);
+
+impl std::ops::Deref for MilestoneDates {
+    type Target = MilestoneDraft;
+
+    fn deref(&self) -> &MilestoneDraft {
+        &self.0
+    }
+}
+
+impl MilestoneDraft {
     fn dated(&self) -> [(MilestoneField, Option<NaiveDate>); 10] {
         use MilestoneField::*;
         [
@@ -85,12 +102,17 @@ impl MilestoneDates {
         ]
     }
 
+    /// The latest date recorded, of any milestone.
+    pub fn latest(&self) -> Option<NaiveDate> {
+        self.dated().into_iter().filter_map(|(_, d)| d).max()
+    }
+
     /// Checks every rule for a child born on `date_of_birth`, as of `today`.
     pub fn validate(
         self,
         date_of_birth: NaiveDate,
         today: NaiveDate,
-    ) -> Result<Self, MilestoneError> {
+    ) -> Result<MilestoneDates, MilestoneError> {
         use MilestoneField::*;
 
         for (field, date) in self.dated() {
@@ -220,7 +242,20 @@ impl MilestoneDates {
             PlacementOrderOn,
             self.placement_order_on,
         )?;
-        Ok(self)
+        Ok(MilestoneDates(self))
+    }
+}
+
+impl MilestoneDates {
+    /// Dates read back from the store: they were checked by [`MilestoneDraft::validate`]
+    /// when written, so they are trusted as they are.
+    pub fn recorded(dates: MilestoneDraft) -> Self {
+        MilestoneDates(dates)
+    }
+
+    /// A draft of these dates to change; it must pass [`MilestoneDraft::validate`] again.
+    pub fn edit(self) -> MilestoneDraft {
+        self.0
     }
 
     /// The date a child started waiting for a family: the SHOBPA decision, or the placement
@@ -301,8 +336,8 @@ mod tests {
     const DOB: &str = "2020-03-01";
     const TODAY: &str = "2024-06-30";
 
-    fn full() -> MilestoneDates {
-        MilestoneDates {
+    fn full() -> MilestoneDraft {
+        MilestoneDraft {
             entered_care_on: Some(d("2021-01-10")),
             adoption_plan_on: Some(d("2021-04-01")),
             shobpa_decision_on: Some(d("2021-05-01")),
@@ -314,7 +349,7 @@ mod tests {
         }
     }
 
-    fn check(m: MilestoneDates) -> Result<MilestoneDates, MilestoneError> {
+    fn check(m: MilestoneDraft) -> Result<MilestoneDates, MilestoneError> {
         m.validate(d(DOB), d(TODAY))
     }
 
@@ -325,12 +360,12 @@ mod tests {
 
     #[test]
     fn a_later_milestone_before_an_earlier_one_is_refused_on_the_later_field() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             placed_on: Some(d("2021-11-30")),
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adoption_plan_on: None,
             shobpa_decision_on: Some(d("2020-12-01")),
             ..full()
@@ -343,19 +378,19 @@ mod tests {
 
     #[test]
     fn a_match_may_come_before_the_placement_order() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: Some(d("2021-06-01")),
             ..full()
         };
         assert!(check(m).is_ok());
         // ...but not before the SHOBPA decision.
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: Some(d("2021-04-15")),
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::MatchDecisionOn);
         // ...and placement still follows the placement order.
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: Some(d("2021-06-01")),
             placed_on: Some(d("2021-07-01")),
             ..full()
@@ -365,14 +400,14 @@ mod tests {
 
     #[test]
     fn future_dates_and_dates_before_birth_are_refused() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adoption_order_on: Some(d("2024-07-01")),
             ..full()
         };
         let err = check(m).unwrap_err();
         assert_eq!(err.field, MilestoneField::AdoptionOrderOn);
         assert!(err.message.contains("future"));
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             entered_care_on: Some(d("2020-02-28")),
             ..full()
         };
@@ -381,17 +416,17 @@ mod tests {
 
     #[test]
     fn later_milestones_need_their_prerequisites() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             entered_care_on: None,
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::AdoptionPlanOn);
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: None,
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adopted_by_foster_carers: true,
             ..full()
         };
@@ -399,7 +434,7 @@ mod tests {
             check(m).unwrap_err().field,
             MilestoneField::AdoptedByFosterCarers
         );
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adopted_by_foster_carers: true,
             foster_placement_started_on: Some(d("2021-02-01")),
             ..full()
@@ -409,17 +444,17 @@ mod tests {
 
     #[test]
     fn waiting_means_an_active_plan_and_no_match() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             entered_care_on: Some(d("2021-01-10")),
             shobpa_decision_on: Some(d("2021-05-01")),
             ..Default::default()
         };
-        assert!(m.is_waiting());
-        assert!(!full().is_waiting());
-        let changed = MilestoneDates {
+        assert!(MilestoneDates::recorded(m).is_waiting());
+        assert!(!MilestoneDates::recorded(full()).is_waiting());
+        let changed = MilestoneDraft {
             plan_changed_on: Some(d("2021-08-01")),
             ..m
         };
-        assert!(!changed.is_waiting());
+        assert!(!MilestoneDates::recorded(changed).is_waiting());
     }
 }

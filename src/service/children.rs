@@ -18,7 +18,8 @@ use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::links::LinkState;
 use crate::domain::{
-    AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason,
+    AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, MilestoneDraft, NeedLevels,
+    PlanChangeReason,
 };
 use crate::error::{AppError, AppResult, DeniedRecord};
 use crate::store;
@@ -348,7 +349,7 @@ fn date_of_birth(dob: NaiveDate, today: NaiveDate) -> AppResult<NaiveDate> {
 }
 
 fn validate_milestones(
-    m: MilestoneDates,
+    m: MilestoneDraft,
     c: &child::Model,
     today: NaiveDate,
 ) -> AppResult<MilestoneDates> {
@@ -455,7 +456,7 @@ pub async fn create_child(svc: Service<'_>, input: NewChild) -> AppResult<child:
     set_needs(&mut am, input.needs);
     set_identity(&mut am, &input.identity)?;
     set_birth_family_area(&mut am, input.birth_family_area.as_ref())?;
-    let milestones = MilestoneDates {
+    let milestones = MilestoneDraft {
         entered_care_on: input.entered_care_on,
         ..Default::default()
     };
@@ -653,7 +654,7 @@ async fn save_milestones(
     svc: Service<'_>,
     c: &child::Model,
     expected_version: i32,
-    m: MilestoneDates,
+    m: MilestoneDraft,
     link_name: LinkName,
     action: AuditAction,
     detail: serde_json::Value,
@@ -676,7 +677,7 @@ pub async fn record_milestones(
 ) -> AppResult<child::Model> {
     let actor = svc.actor()?;
     let c = child_for_change(svc, actor, id, expected_version, Capability::WriteChildren).await?;
-    let mut m = milestones_of(&c);
+    let mut m = milestones_of(&c).edit();
     let mut changed = Vec::new();
     for (target, value, name) in [
         (
@@ -750,7 +751,7 @@ pub async fn record_decision(
         Capability::DecideForChildren,
     )
     .await?;
-    let mut m = milestones_of(&c);
+    let mut m = milestones_of(&c).edit();
     let name = match decision {
         Decision::Shobpa => {
             m.shobpa_decision_on = Some(decided_on);
@@ -789,7 +790,7 @@ pub async fn change_plan(
             "the child is already adopted",
         ));
     }
-    let mut m = milestones_of(&c);
+    let mut m = milestones_of(&c).edit();
     m.plan_changed_on = Some(changed_on);
     let m = validate_milestones(m, &c, svc.today()).map_err(|e| match e {
         AppError::BadInput { message, .. } => AppError::bad_input("changedOn", message),

@@ -45,7 +45,7 @@ use super::matching::load_unit;
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::links::{LinkDates, LinkState, LinkStep};
-use crate::domain::{AuditAction, MilestoneDates, RecruitmentEvent, Stage, StageMachine};
+use crate::domain::{AuditAction, MilestoneDraft, RecruitmentEvent, Stage, StageMachine};
 use crate::error::{AppError, AppResult};
 use crate::store;
 use crate::store::Page;
@@ -659,11 +659,11 @@ fn child_writes(
     field: &'static str,
     today: NaiveDate,
     guard: ChildGuard,
-    set: impl Fn(&mut MilestoneDates),
+    set: impl Fn(&mut MilestoneDraft),
 ) -> AppResult<Vec<ChildWrite>> {
     let mut writes = Vec::with_capacity(children.len());
     for c in children {
-        let mut m = milestones_of(c);
+        let mut m = milestones_of(c).edit();
         set(&mut m);
         let m = m
             .validate(c.date_of_birth, today)
@@ -701,7 +701,7 @@ async fn outcome_step(
     l: &link::Model,
     step: LinkStep,
     outcome: &Outcome,
-    set_child: impl Fn(&mut MilestoneDates),
+    set_child: impl Fn(&mut MilestoneDraft),
 ) -> AppResult<(
     Vec<ChildWrite>,
     HouseholdWrite,
