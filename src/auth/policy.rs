@@ -10,6 +10,7 @@ use super::Actor;
 use crate::domain::links::{LinkState, LinkStep};
 use crate::domain::{MilestoneDates, MilestoneDraft, Role, Stage};
 use crate::error::AppError;
+use crate::store::codes::{self, HouseholdCodes};
 
 /// Something a role allows, in the authorities where the role is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,7 +241,7 @@ pub fn household_in_pool(h: &household::Model) -> bool {
     h.shared_with_consortium
         && h.available_for_matching
         && !h.on_hold
-        && Stage::from_code(&h.stage) == Some(Stage::Approved)
+        && h.stage_code() == Stage::Approved
 }
 
 impl Actor {
@@ -374,7 +375,7 @@ impl Actor {
             self.can(capability, link.child_authority_id)
                 || self.can(capability, link.household_authority_id)
         };
-        let proposed = LinkState::from_code(&link.state) == Some(LinkState::Proposed);
+        let proposed = codes::link_state(link) == Some(LinkState::Proposed);
         let allowed = match step {
             LinkStep::Accept => self.can(ProgressLinks, answering),
             LinkStep::Decline if proposed => self.can(ProgressLinks, answering),

@@ -208,7 +208,7 @@ pub async fn waiting_households(
         ])
         .filter(C::ConsortiumId.eq(consortium_id))
         .filter(C::AuthorityId.is_in(authority_ids.to_vec()))
-        .filter(C::Stage.eq(Stage::Approved.code()))
+        .filter(C::Stage.eq(Stage::Approved))
         .filter(C::AvailableForMatching.eq(true))
         .filter(C::OnHold.eq(false))
         .filter(C::ApprovedOn.lte(as_of))
