@@ -86,6 +86,7 @@ impl std::ops::Deref for MilestoneDates {
 }
 
 impl MilestoneDraft {
+    /// Every date with its field: the main chain in order (the first seven), then the rest.
     fn dated(&self) -> [(MilestoneField, Option<NaiveDate>); 10] {
         use MilestoneField::*;
         [
@@ -100,6 +101,22 @@ impl MilestoneDraft {
             (PlanChangedOn, self.plan_changed_on),
             (PlacementOrderRevokedOn, self.placement_order_revoked_on),
         ]
+    }
+
+    /// The date of `field` (`None` for `adoptedByFosterCarers`, which is not a date).
+    fn date(&self, field: MilestoneField) -> Option<NaiveDate> {
+        self.dated()
+            .into_iter()
+            .find(|(f, _)| *f == field)
+            .and_then(|(_, d)| d)
+    }
+
+    /// Whether `field` is recorded.
+    fn has(&self, field: MilestoneField) -> bool {
+        match field {
+            MilestoneField::AdoptedByFosterCarers => self.adopted_by_foster_carers,
+            _ => self.date(field).is_some(),
+        }
     }
 
     /// The latest date recorded, of any milestone.
@@ -130,15 +147,8 @@ impl MilestoneDraft {
 
         // The main chain, in order; each date must be on or after every earlier one, except
         // that the match decision may come before the placement order (early permanence).
-        let chain = [
-            (EnteredCareOn, self.entered_care_on),
-            (AdoptionPlanOn, self.adoption_plan_on),
-            (ShobpaDecisionOn, self.shobpa_decision_on),
-            (PlacementOrderOn, self.placement_order_on),
-            (MatchDecisionOn, self.match_decision_on),
-            (PlacedOn, self.placed_on),
-            (AdoptionOrderOn, self.adoption_order_on),
-        ];
+        let dated = self.dated();
+        let chain = &dated[..7];
         for (i, (later, later_on)) in chain.iter().enumerate() {
             let Some(later_on) = later_on else { continue };
             for (earlier, earlier_on) in &chain[..i] {
@@ -155,16 +165,6 @@ impl MilestoneDraft {
             }
         }
 
-        let needs = |field: MilestoneField, present: bool, needed: MilestoneField, have: bool| {
-            if present && !have {
-                fail(
-                    field,
-                    format!("{} needs {} to be recorded", field.name(), needed.name()),
-                )
-            } else {
-                Ok(())
-            }
-        };
         if self.entered_care_on.is_none()
             && let Some((field, _)) = self.dated()[1..].iter().find(|(_, d)| d.is_some())
         {
@@ -173,75 +173,37 @@ impl MilestoneDraft {
                 format!("{} needs enteredCareOn to be recorded", field.name()),
             );
         }
-        needs(
-            PlacedOn,
-            self.placed_on.is_some(),
-            MatchDecisionOn,
-            self.match_decision_on.is_some(),
-        )?;
-        needs(
-            AdoptionOrderOn,
-            self.adoption_order_on.is_some(),
-            PlacedOn,
-            self.placed_on.is_some(),
-        )?;
-        needs(
-            AdoptedByFosterCarers,
-            self.adopted_by_foster_carers,
-            FosterPlacementStartedOn,
-            self.foster_placement_started_on.is_some(),
-        )?;
-        needs(
-            PlanChangedOn,
-            self.plan_changed_on.is_some(),
-            AdoptionPlanOn,
-            self.adoption_plan_on.is_some(),
-        )?;
-        needs(
-            PlacementOrderRevokedOn,
-            self.placement_order_revoked_on.is_some(),
-            PlacementOrderOn,
-            self.placement_order_on.is_some(),
-        )?;
-
-        let not_before = |field,
-                          on: Option<NaiveDate>,
-                          earlier_field,
-                          earlier: Option<NaiveDate>| match (on, earlier) {
-            (Some(on), Some(earlier)) if on < earlier => fail(
-                field,
-                format!(
-                    "{} cannot be before {}",
-                    MilestoneField::name(field),
-                    MilestoneField::name(earlier_field)
-                ),
-            ),
-            _ => Ok(()),
-        };
-        not_before(
-            FosterPlacementStartedOn,
-            self.foster_placement_started_on,
-            EnteredCareOn,
-            self.entered_care_on,
-        )?;
-        not_before(
-            PlacedOn,
-            self.placed_on,
-            FosterPlacementStartedOn,
-            self.foster_placement_started_on,
-        )?;
-        not_before(
-            PlanChangedOn,
-            self.plan_changed_on,
-            AdoptionPlanOn,
-            self.adoption_plan_on,
-        )?;
-        not_before(
-            PlacementOrderRevokedOn,
-            self.placement_order_revoked_on,
-            PlacementOrderOn,
-            self.placement_order_on,
-        )?;
+        // Milestones that need another to be recorded first.
+        for (field, needed) in [
+            (PlacedOn, MatchDecisionOn),
+            (AdoptionOrderOn, PlacedOn),
+            (AdoptedByFosterCarers, FosterPlacementStartedOn),
+            (PlanChangedOn, AdoptionPlanOn),
+            (PlacementOrderRevokedOn, PlacementOrderOn),
+        ] {
+            if self.has(field) && !self.has(needed) {
+                return fail(
+                    field,
+                    format!("{} needs {} to be recorded", field.name(), needed.name()),
+                );
+            }
+        }
+        // Milestones off the main chain, each on or after the one it follows.
+        for (field, earlier) in [
+            (FosterPlacementStartedOn, EnteredCareOn),
+            (PlacedOn, FosterPlacementStartedOn),
+            (PlanChangedOn, AdoptionPlanOn),
+            (PlacementOrderRevokedOn, PlacementOrderOn),
+        ] {
+            if let (Some(on), Some(earlier_on)) = (self.date(field), self.date(earlier))
+                && on < earlier_on
+            {
+                return fail(
+                    field,
+                    format!("{} cannot be before {}", field.name(), earlier.name()),
+                );
+            }
+        }
         Ok(MilestoneDates(self))
     }
 }

@@ -648,22 +648,28 @@ async fn guard_link_dates(
     )))
 }
 
-/// Checks child `c`'s milestones after a change (`m`: the ordering rules, then the dates
-/// its links record) and writes them with their audit event.
-async fn save_milestones(
+/// Changes the milestones of child `id` (loaded for a change needing `capability` at
+/// `expected_version`): `change` edits a draft of them and gives the audit detail; the
+/// draft must pass the ordering rules, then may not change the dates its links record.
+/// Written with its audit event.
+async fn change_milestones(
     svc: Service<'_>,
-    c: &child::Model,
+    id: Decoded<i64>,
     expected_version: i32,
-    m: MilestoneDraft,
+    capability: Capability,
     link_name: LinkName,
     action: AuditAction,
-    detail: serde_json::Value,
+    change: impl FnOnce(&mut MilestoneDraft) -> serde_json::Value,
 ) -> AppResult<child::Model> {
-    let m = validate_milestones(m, c, svc.today())?;
-    guard_link_dates(svc, c, &m, link_name).await?;
+    let actor = svc.actor()?;
+    let c = child_for_change(svc, actor, id, expected_version, capability).await?;
+    let mut draft = milestones_of(&c).edit();
+    let detail = change(&mut draft);
+    let m = validate_milestones(draft, &c, svc.today())?;
+    guard_link_dates(svc, &c, &m, link_name).await?;
     let mut am = child::ActiveModel::default();
     set_milestones(&mut am, &m);
-    save_child(svc, c, expected_version, am, action, detail).await
+    save_child(svc, &c, expected_version, am, action, detail).await
 }
 
 /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The ordering
@@ -675,60 +681,62 @@ pub async fn record_milestones(
     input: MilestoneChanges,
     link_name: LinkName,
 ) -> AppResult<child::Model> {
-    let actor = svc.actor()?;
-    let c = child_for_change(svc, actor, id, expected_version, Capability::WriteChildren).await?;
-    let mut m = milestones_of(&c).edit();
-    let mut changed = Vec::new();
-    for (target, value, name) in [
-        (
-            &mut m.entered_care_on,
-            input.entered_care_on,
-            "enteredCareOn",
-        ),
-        (
-            &mut m.adoption_plan_on,
-            input.adoption_plan_on,
-            "adoptionPlanOn",
-        ),
-        (
-            &mut m.placement_order_on,
-            input.placement_order_on,
-            "placementOrderOn",
-        ),
-        (&mut m.placed_on, input.placed_on, "placedOn"),
-        (
-            &mut m.adoption_order_on,
-            input.adoption_order_on,
-            "adoptionOrderOn",
-        ),
-        (
-            &mut m.foster_placement_started_on,
-            input.foster_placement_started_on,
-            "fosterPlacementStartedOn",
-        ),
-        (
-            &mut m.placement_order_revoked_on,
-            input.placement_order_revoked_on,
-            "placementOrderRevokedOn",
-        ),
-    ] {
-        if let Some(value) = value {
-            *target = value;
-            changed.push(name);
+    let change = |m: &mut MilestoneDraft| {
+        let mut changed = Vec::new();
+        for (target, value, name) in [
+            (
+                &mut m.entered_care_on,
+                input.entered_care_on,
+                "enteredCareOn",
+            ),
+            (
+                &mut m.adoption_plan_on,
+                input.adoption_plan_on,
+                "adoptionPlanOn",
+            ),
+            (
+                &mut m.placement_order_on,
+                input.placement_order_on,
+                "placementOrderOn",
+            ),
+            (&mut m.placed_on, input.placed_on, "placedOn"),
+            (
+                &mut m.adoption_order_on,
+                input.adoption_order_on,
+                "adoptionOrderOn",
+            ),
+            (
+                &mut m.foster_placement_started_on,
+                input.foster_placement_started_on,
+                "fosterPlacementStartedOn",
+            ),
+            (
+                &mut m.placement_order_revoked_on,
+                input.placement_order_revoked_on,
+                "placementOrderRevokedOn",
+            ),
+        ] {
+            if let Some(value) = value {
+                *target = value;
+                changed.push(name);
+            }
         }
-    }
-    if let Some(v) = input.adopted_by_foster_carers {
-        m.adopted_by_foster_carers = v;
-        changed.push("adoptedByFosterCarers");
-    }
-    save_milestones(
+        if let Some(v) = input.adopted_by_foster_carers {
+            m.adopted_by_foster_carers = v;
+            changed.push("adoptedByFosterCarers");
+        }
+        json!({ "milestones": changed })
+    };
+    let capability = Capability::WriteChildren;
+    let action = AuditAction::Update;
+    change_milestones(
         svc,
-        &c,
+        id,
         expected_version,
-        m,
+        capability,
         link_name,
-        AuditAction::Update,
-        json!({ "milestones": changed }),
+        action,
+        change,
     )
     .await
 }
@@ -742,34 +750,29 @@ pub async fn record_decision(
     decided_on: NaiveDate,
     link_name: LinkName,
 ) -> AppResult<child::Model> {
-    let actor = svc.actor()?;
-    let c = child_for_change(
+    let change = |m: &mut MilestoneDraft| {
+        let name = match decision {
+            Decision::Shobpa => {
+                m.shobpa_decision_on = Some(decided_on);
+                "shobpaDecisionOn"
+            }
+            Decision::Match => {
+                m.match_decision_on = Some(decided_on);
+                "matchDecisionOn"
+            }
+        };
+        json!({ "decision": name })
+    };
+    let capability = Capability::DecideForChildren;
+    let action = AuditAction::Decide;
+    change_milestones(
         svc,
-        actor,
         id,
         expected_version,
-        Capability::DecideForChildren,
-    )
-    .await?;
-    let mut m = milestones_of(&c).edit();
-    let name = match decision {
-        Decision::Shobpa => {
-            m.shobpa_decision_on = Some(decided_on);
-            "shobpaDecisionOn"
-        }
-        Decision::Match => {
-            m.match_decision_on = Some(decided_on);
-            "matchDecisionOn"
-        }
-    };
-    save_milestones(
-        svc,
-        &c,
-        expected_version,
-        m,
+        capability,
         link_name,
-        AuditAction::Decide,
-        json!({ "decision": name }),
+        action,
+        change,
     )
     .await
 }
