@@ -326,7 +326,7 @@ pub fn audit_sufficiency(svc: &Service<'_>, run: &SufficiencyRun) {
 }
 
 /// Whether a child not yet placed was waiting for a match as of the date
-/// ([`MilestoneDates::is_waiting_on`]).
+/// ([`MilestoneDates::is_waiting_on`](crate::domain::MilestoneDates::is_waiting_on)).
 fn waiting_for_match(c: &store::reports::UnplacedRow, as_of: NaiveDate) -> bool {
     c.milestones().is_waiting_on(as_of)
 }

@@ -648,28 +648,45 @@ async fn guard_link_dates(
     )))
 }
 
-/// Changes the milestones of child `id` (loaded for a change needing `capability` at
-/// `expected_version`): `change` edits a draft of them and gives the audit detail; the
-/// draft must pass the ordering rules, then may not change the dates its links record.
-/// Written with its audit event.
+/// Who may change milestones one way, and how the change is audited.
+struct MilestoneWrite {
+    capability: Capability,
+    action: AuditAction,
+}
+
+/// Recording or correcting dates: a SOCIAL_WORKER's update.
+const RECORD: MilestoneWrite = MilestoneWrite {
+    capability: Capability::WriteChildren,
+    action: AuditAction::Update,
+};
+
+/// Recording a decision: a DECISION_MAKER's.
+const DECIDE: MilestoneWrite = MilestoneWrite {
+    capability: Capability::DecideForChildren,
+    action: AuditAction::Decide,
+};
+
+/// Changes the milestones of child `id` (loaded at `expected_version` for a change `write`
+/// allows): `change` edits a draft of them and gives the audit detail; the draft must pass
+/// the ordering rules, then may not change the dates its links record. Written with its
+/// audit event.
 async fn change_milestones(
     svc: Service<'_>,
     id: Decoded<i64>,
     expected_version: i32,
-    capability: Capability,
     link_name: LinkName,
-    action: AuditAction,
+    write: MilestoneWrite,
     change: impl FnOnce(&mut MilestoneDraft) -> serde_json::Value,
 ) -> AppResult<child::Model> {
     let actor = svc.actor()?;
-    let c = child_for_change(svc, actor, id, expected_version, capability).await?;
+    let c = child_for_change(svc, actor, id, expected_version, write.capability).await?;
     let mut draft = milestones_of(&c).edit();
     let detail = change(&mut draft);
     let m = validate_milestones(draft, &c, svc.today())?;
     guard_link_dates(svc, &c, &m, link_name).await?;
     let mut am = child::ActiveModel::default();
     set_milestones(&mut am, &m);
-    save_child(svc, &c, expected_version, am, action, detail).await
+    save_child(svc, &c, expected_version, am, write.action, detail).await
 }
 
 /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The ordering
@@ -727,18 +744,7 @@ pub async fn record_milestones(
         }
         json!({ "milestones": changed })
     };
-    let capability = Capability::WriteChildren;
-    let action = AuditAction::Update;
-    change_milestones(
-        svc,
-        id,
-        expected_version,
-        capability,
-        link_name,
-        action,
-        change,
-    )
-    .await
+    change_milestones(svc, id, expected_version, link_name, RECORD, change).await
 }
 
 /// Records the SHOBPA or match decision (DECISION_MAKER of the child's authority).
@@ -763,18 +769,7 @@ pub async fn record_decision(
         };
         json!({ "decision": name })
     };
-    let capability = Capability::DecideForChildren;
-    let action = AuditAction::Decide;
-    change_milestones(
-        svc,
-        id,
-        expected_version,
-        capability,
-        link_name,
-        action,
-        change,
-    )
-    .await
+    change_milestones(svc, id, expected_version, link_name, DECIDE, change).await
 }
 
 /// Records that the plan changed away from adoption (SOCIAL_WORKER).
