@@ -8,8 +8,9 @@ use entity::{child, household, link};
 
 use super::Actor;
 use crate::domain::links::{LinkState, LinkStep};
-use crate::domain::{MilestoneDates, Role, Stage};
+use crate::domain::{MilestoneDates, MilestoneDraft, Role, Stage};
 use crate::error::AppError;
+use crate::store::codes::{self, HouseholdCodes};
 
 /// Something a role allows, in the authorities where the role is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,9 +212,9 @@ impl Actor {
     }
 }
 
-/// Milestones of a stored child.
+/// Milestones of a stored child (checked when they were written).
 pub fn milestones_of(c: &child::Model) -> MilestoneDates {
-    MilestoneDates {
+    MilestoneDates::recorded(MilestoneDraft {
         entered_care_on: c.entered_care_on,
         adoption_plan_on: c.adoption_plan_on,
         shobpa_decision_on: c.shobpa_decision_on,
@@ -225,7 +226,7 @@ pub fn milestones_of(c: &child::Model) -> MilestoneDates {
         adopted_by_foster_carers: c.adopted_by_foster_carers,
         plan_changed_on: c.plan_changed_on,
         placement_order_revoked_on: c.placement_order_revoked_on,
-    }
+    })
 }
 
 /// Whether a child is in the consortium pool: an active adoption plan, not yet matched,
@@ -240,7 +241,7 @@ pub fn household_in_pool(h: &household::Model) -> bool {
     h.shared_with_consortium
         && h.available_for_matching
         && !h.on_hold
-        && Stage::from_code(&h.stage) == Some(Stage::Approved)
+        && h.stage_code() == Stage::Approved
 }
 
 impl Actor {
@@ -374,7 +375,7 @@ impl Actor {
             self.can(capability, link.child_authority_id)
                 || self.can(capability, link.household_authority_id)
         };
-        let proposed = LinkState::from_code(&link.state) == Some(LinkState::Proposed);
+        let proposed = codes::link_state(link) == Some(LinkState::Proposed);
         let allowed = match step {
             LinkStep::Accept => self.can(ProgressLinks, answering),
             LinkStep::Decline if proposed => self.can(ProgressLinks, answering),

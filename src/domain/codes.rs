@@ -1,13 +1,28 @@
 //! The closed vocabularies of the domain. Each is stored as its SCREAMING_SNAKE_CASE code
 //! and exposed in GraphQL under the same name.
-use async_graphql::Enum;
-use strum::{EnumIter, EnumString, IntoStaticStr};
+//!
+//! One mechanism for all of them, [`coded!`]: it derives the GraphQL enum, the code (strum)
+//! and a sea-orm value type stored as that code (`DeriveValueType` on a string column), so
+//! store filters compare a column with the enum (`C::Stage.eq(Stage::Approved)`) and rows
+//! the store reads with its own queries carry the enum. The entity crate's columns stay
+//! `String` (the entities know nothing of the domain): a row read as an entity model is
+//! turned into codes with `from_code`, and written with `code()`. The stored strings are
+//! the codes as they always were, so the schema and the data are unchanged.
 
+/// Declares a closed vocabulary: a copyable enum whose GraphQL name, stored code and
+/// sea-orm value are its SCREAMING_SNAKE_CASE variant name (or the `strum`/`graphql` name
+/// given to a variant).
 macro_rules! coded {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Enum, EnumString, IntoStaticStr, EnumIter)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+            async_graphql::Enum,
+            strum::EnumString, strum::IntoStaticStr, strum::EnumIter, strum::Display,
+            sea_orm::DeriveValueType,
+        )]
         #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+        #[sea_orm(value_type = "String")]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
@@ -23,6 +38,7 @@ macro_rules! coded {
         }
     };
 }
+pub(crate) use coded;
 
 coded! {
     /// A role, held per authority (or, for the consortium roles, across the consortium).

@@ -6,56 +6,32 @@
 //! by the child's authority) `→ PLACED → ADOPTED`; an open link (`PROPOSED`, `EXPLORING`)
 //! may end as `DECLINED` or `WITHDRAWN`; a match or placement that breaks down before the
 //! adoption order ends as `DISRUPTED`.
-use async_graphql::Enum;
+use super::codes::coded;
 use chrono::NaiveDate;
-use strum::{EnumIter, EnumString, IntoStaticStr};
 
-/// Where a link stands.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Enum,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-pub enum LinkState {
-    /// Proposed by one side; the other side has not answered yet.
-    Proposed,
-    /// The other side accepted: both are exploring the match.
-    Exploring,
-    /// The child's authority decided the match.
-    Matched,
-    /// The child moved in with the family.
-    Placed,
-    /// The adoption order was made.
-    Adopted,
-    /// One side said no. The pair is not suggested again.
-    Declined,
-    /// One side withdrew the proposal before a match.
-    Withdrawn,
-    /// The match or placement broke down before the adoption order.
-    Disrupted,
+coded! {
+    /// Where a link stands.
+    pub enum LinkState {
+        /// Proposed by one side; the other side has not answered yet.
+        Proposed,
+        /// The other side accepted: both are exploring the match.
+        Exploring,
+        /// The child's authority decided the match.
+        Matched,
+        /// The child moved in with the family.
+        Placed,
+        /// The adoption order was made.
+        Adopted,
+        /// One side said no. The pair is not suggested again.
+        Declined,
+        /// One side withdrew the proposal before a match.
+        Withdrawn,
+        /// The match or placement broke down before the adoption order.
+        Disrupted,
+    }
 }
 
 impl LinkState {
-    /// The stored code.
-    pub fn code(self) -> &'static str {
-        self.into()
-    }
-
-    /// Parses a stored code.
-    pub fn from_code(code: &str) -> Option<Self> {
-        code.parse().ok()
-    }
-
     /// Still being worked on, before a decision: at most one such link per pair.
     pub fn is_open(self) -> bool {
         matches!(self, LinkState::Proposed | LinkState::Exploring)

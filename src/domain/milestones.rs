@@ -52,9 +52,11 @@ fn fail<T>(field: MilestoneField, message: String) -> Result<T, MilestoneError> 
     Err(MilestoneError { field, message })
 }
 
-/// A child's milestone dates. Built with [`MilestoneDates::validate`] before being stored.
+/// A child's milestone dates as entered or edited, not yet checked. The only way to a
+/// [`MilestoneDates`] is [`MilestoneDraft::validate`] (or, for dates read back from the
+/// store, which were checked when written, [`MilestoneDates::recorded`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MilestoneDates {
+pub struct MilestoneDraft {
     pub entered_care_on: Option<NaiveDate>,
     pub adoption_plan_on: Option<NaiveDate>,
     pub shobpa_decision_on: Option<NaiveDate>,
@@ -68,7 +70,23 @@ pub struct MilestoneDates {
     pub placement_order_revoked_on: Option<NaiveDate>,
 }
 
-impl MilestoneDates {
+/// A child's milestone dates that passed every rule: built only by
+/// [`MilestoneDraft::validate`] or, for dates read back from the store,
+/// [`MilestoneDates::recorded`]. Read through `Deref`; changed through
+/// [`MilestoneDates::edit`], which gives back a draft to validate again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MilestoneDates(MilestoneDraft);
+
+impl std::ops::Deref for MilestoneDates {
+    type Target = MilestoneDraft;
+
+    fn deref(&self) -> &MilestoneDraft {
+        &self.0
+    }
+}
+
+impl MilestoneDraft {
+    /// Every date with its field: the main chain in order (the first seven), then the rest.
     fn dated(&self) -> [(MilestoneField, Option<NaiveDate>); 10] {
         use MilestoneField::*;
         [
@@ -85,12 +103,33 @@ impl MilestoneDates {
         ]
     }
 
+    /// The date of `field` (`None` for `adoptedByFosterCarers`, which is not a date).
+    fn date(&self, field: MilestoneField) -> Option<NaiveDate> {
+        self.dated()
+            .into_iter()
+            .find(|(f, _)| *f == field)
+            .and_then(|(_, d)| d)
+    }
+
+    /// Whether `field` is recorded.
+    fn has(&self, field: MilestoneField) -> bool {
+        match field {
+            MilestoneField::AdoptedByFosterCarers => self.adopted_by_foster_carers,
+            _ => self.date(field).is_some(),
+        }
+    }
+
+    /// The latest date recorded, of any milestone.
+    pub fn latest(&self) -> Option<NaiveDate> {
+        self.dated().into_iter().filter_map(|(_, d)| d).max()
+    }
+
     /// Checks every rule for a child born on `date_of_birth`, as of `today`.
     pub fn validate(
         self,
         date_of_birth: NaiveDate,
         today: NaiveDate,
-    ) -> Result<Self, MilestoneError> {
+    ) -> Result<MilestoneDates, MilestoneError> {
         use MilestoneField::*;
 
         for (field, date) in self.dated() {
@@ -108,15 +147,8 @@ impl MilestoneDates {
 
         // The main chain, in order; each date must be on or after every earlier one, except
         // that the match decision may come before the placement order (early permanence).
-        let chain = [
-            (EnteredCareOn, self.entered_care_on),
-            (AdoptionPlanOn, self.adoption_plan_on),
-            (ShobpaDecisionOn, self.shobpa_decision_on),
-            (PlacementOrderOn, self.placement_order_on),
-            (MatchDecisionOn, self.match_decision_on),
-            (PlacedOn, self.placed_on),
-            (AdoptionOrderOn, self.adoption_order_on),
-        ];
+        let dated = self.dated();
+        let chain = &dated[..7];
         for (i, (later, later_on)) in chain.iter().enumerate() {
             let Some(later_on) = later_on else { continue };
             for (earlier, earlier_on) in &chain[..i] {
@@ -133,16 +165,6 @@ impl MilestoneDates {
             }
         }
 
-        let needs = |field: MilestoneField, present: bool, needed: MilestoneField, have: bool| {
-            if present && !have {
-                fail(
-                    field,
-                    format!("{} needs {} to be recorded", field.name(), needed.name()),
-                )
-            } else {
-                Ok(())
-            }
-        };
         if self.entered_care_on.is_none()
             && let Some((field, _)) = self.dated()[1..].iter().find(|(_, d)| d.is_some())
         {
@@ -151,76 +173,51 @@ impl MilestoneDates {
                 format!("{} needs enteredCareOn to be recorded", field.name()),
             );
         }
-        needs(
-            PlacedOn,
-            self.placed_on.is_some(),
-            MatchDecisionOn,
-            self.match_decision_on.is_some(),
-        )?;
-        needs(
-            AdoptionOrderOn,
-            self.adoption_order_on.is_some(),
-            PlacedOn,
-            self.placed_on.is_some(),
-        )?;
-        needs(
-            AdoptedByFosterCarers,
-            self.adopted_by_foster_carers,
-            FosterPlacementStartedOn,
-            self.foster_placement_started_on.is_some(),
-        )?;
-        needs(
-            PlanChangedOn,
-            self.plan_changed_on.is_some(),
-            AdoptionPlanOn,
-            self.adoption_plan_on.is_some(),
-        )?;
-        needs(
-            PlacementOrderRevokedOn,
-            self.placement_order_revoked_on.is_some(),
-            PlacementOrderOn,
-            self.placement_order_on.is_some(),
-        )?;
+        // Milestones that need another to be recorded first.
+        for (field, needed) in [
+            (PlacedOn, MatchDecisionOn),
+            (AdoptionOrderOn, PlacedOn),
+            (AdoptedByFosterCarers, FosterPlacementStartedOn),
+            (PlanChangedOn, AdoptionPlanOn),
+            (PlacementOrderRevokedOn, PlacementOrderOn),
+        ] {
+            if self.has(field) && !self.has(needed) {
+                return fail(
+                    field,
+                    format!("{} needs {} to be recorded", field.name(), needed.name()),
+                );
+            }
+        }
+        // Milestones off the main chain, each on or after the one it follows.
+        for (field, earlier) in [
+            (FosterPlacementStartedOn, EnteredCareOn),
+            (PlacedOn, FosterPlacementStartedOn),
+            (PlanChangedOn, AdoptionPlanOn),
+            (PlacementOrderRevokedOn, PlacementOrderOn),
+        ] {
+            if let (Some(on), Some(earlier_on)) = (self.date(field), self.date(earlier))
+                && on < earlier_on
+            {
+                return fail(
+                    field,
+                    format!("{} cannot be before {}", field.name(), earlier.name()),
+                );
+            }
+        }
+        Ok(MilestoneDates(self))
+    }
+}
 
-        let not_before = |field,
-                          on: Option<NaiveDate>,
-                          earlier_field,
-                          earlier: Option<NaiveDate>| match (on, earlier) {
-            (Some(on), Some(earlier)) if on < earlier => fail(
-                field,
-                format!(
-                    "{} cannot be before {}",
-                    MilestoneField::name(field),
-                    MilestoneField::name(earlier_field)
-                ),
-            ),
-            _ => Ok(()),
-        };
-        not_before(
-            FosterPlacementStartedOn,
-            self.foster_placement_started_on,
-            EnteredCareOn,
-            self.entered_care_on,
-        )?;
-        not_before(
-            PlacedOn,
-            self.placed_on,
-            FosterPlacementStartedOn,
-            self.foster_placement_started_on,
-        )?;
-        not_before(
-            PlanChangedOn,
-            self.plan_changed_on,
-            AdoptionPlanOn,
-            self.adoption_plan_on,
-        )?;
-        not_before(
-            PlacementOrderRevokedOn,
-            self.placement_order_revoked_on,
-            PlacementOrderOn,
-            self.placement_order_on,
-        )?;
-        Ok(self)
+impl MilestoneDates {
+    /// Dates read back from the store: they were checked by [`MilestoneDraft::validate`]
+    /// when written, so they are trusted as they are.
+    pub fn recorded(dates: MilestoneDraft) -> Self {
+        MilestoneDates(dates)
+    }
+
+    /// A draft of these dates to change; it must pass [`MilestoneDraft::validate`] again.
+    pub fn edit(self) -> MilestoneDraft {
+        self.0
     }
 
     /// The date a child started waiting for a family: the SHOBPA decision, or the placement
@@ -301,8 +298,8 @@ mod tests {
     const DOB: &str = "2020-03-01";
     const TODAY: &str = "2024-06-30";
 
-    fn full() -> MilestoneDates {
-        MilestoneDates {
+    fn full() -> MilestoneDraft {
+        MilestoneDraft {
             entered_care_on: Some(d("2021-01-10")),
             adoption_plan_on: Some(d("2021-04-01")),
             shobpa_decision_on: Some(d("2021-05-01")),
@@ -314,7 +311,7 @@ mod tests {
         }
     }
 
-    fn check(m: MilestoneDates) -> Result<MilestoneDates, MilestoneError> {
+    fn check(m: MilestoneDraft) -> Result<MilestoneDates, MilestoneError> {
         m.validate(d(DOB), d(TODAY))
     }
 
@@ -325,12 +322,12 @@ mod tests {
 
     #[test]
     fn a_later_milestone_before_an_earlier_one_is_refused_on_the_later_field() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             placed_on: Some(d("2021-11-30")),
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adoption_plan_on: None,
             shobpa_decision_on: Some(d("2020-12-01")),
             ..full()
@@ -343,19 +340,19 @@ mod tests {
 
     #[test]
     fn a_match_may_come_before_the_placement_order() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: Some(d("2021-06-01")),
             ..full()
         };
         assert!(check(m).is_ok());
         // ...but not before the SHOBPA decision.
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: Some(d("2021-04-15")),
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::MatchDecisionOn);
         // ...and placement still follows the placement order.
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: Some(d("2021-06-01")),
             placed_on: Some(d("2021-07-01")),
             ..full()
@@ -365,14 +362,14 @@ mod tests {
 
     #[test]
     fn future_dates_and_dates_before_birth_are_refused() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adoption_order_on: Some(d("2024-07-01")),
             ..full()
         };
         let err = check(m).unwrap_err();
         assert_eq!(err.field, MilestoneField::AdoptionOrderOn);
         assert!(err.message.contains("future"));
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             entered_care_on: Some(d("2020-02-28")),
             ..full()
         };
@@ -381,17 +378,17 @@ mod tests {
 
     #[test]
     fn later_milestones_need_their_prerequisites() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             entered_care_on: None,
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::AdoptionPlanOn);
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             match_decision_on: None,
             ..full()
         };
         assert_eq!(check(m).unwrap_err().field, MilestoneField::PlacedOn);
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adopted_by_foster_carers: true,
             ..full()
         };
@@ -399,7 +396,7 @@ mod tests {
             check(m).unwrap_err().field,
             MilestoneField::AdoptedByFosterCarers
         );
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             adopted_by_foster_carers: true,
             foster_placement_started_on: Some(d("2021-02-01")),
             ..full()
@@ -409,17 +406,17 @@ mod tests {
 
     #[test]
     fn waiting_means_an_active_plan_and_no_match() {
-        let m = MilestoneDates {
+        let m = MilestoneDraft {
             entered_care_on: Some(d("2021-01-10")),
             shobpa_decision_on: Some(d("2021-05-01")),
             ..Default::default()
         };
-        assert!(m.is_waiting());
-        assert!(!full().is_waiting());
-        let changed = MilestoneDates {
+        assert!(MilestoneDates::recorded(m).is_waiting());
+        assert!(!MilestoneDates::recorded(full()).is_waiting());
+        let changed = MilestoneDraft {
             plan_changed_on: Some(d("2021-08-01")),
             ..m
         };
-        assert!(!changed.is_waiting());
+        assert!(!MilestoneDates::recorded(changed).is_waiting());
     }
 }

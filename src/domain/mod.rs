@@ -16,7 +16,7 @@ pub mod scorecard;
 pub mod sufficiency;
 
 pub use codes::*;
-pub use milestones::{ChildStatus, MilestoneDates, MilestoneError, MilestoneField};
+pub use milestones::{ChildStatus, MilestoneDates, MilestoneDraft, MilestoneError, MilestoneField};
 pub use needs::{NeedCategory, NeedLevel, NeedLevels};
 pub use period::Period;
 pub use recruitment::{RecruitmentEvent, Stage, StageError, StageMachine};

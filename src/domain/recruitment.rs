@@ -5,57 +5,33 @@
 //! ADOPTION_ORDER`, with exits (`WITHDRAWN`, `ENDED_BY_AGENCY`, each with a reason) and
 //! pauses (`ON_HOLD` / `RESUMED`). Fast-track households (second-time adopters, the child's
 //! foster carers) go from enquiry straight to `STAGE_TWO_STARTED`.
-use async_graphql::Enum;
+use super::codes::coded;
 use chrono::NaiveDate;
-use strum::{EnumIter, EnumString, IntoStaticStr};
 
 use super::RecruitmentReason;
 
-/// A recruitment stage (or exit, or pause) as recorded in a `recruitment_event`.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Enum,
-    EnumString,
-    IntoStaticStr,
-    EnumIter,
-)]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
-pub enum Stage {
-    Enquiry,
-    InformationEvent,
-    StageOneStarted,
-    StageOneCompleted,
-    StageTwoStarted,
-    StageTwoCompleted,
-    Panel,
-    Approved,
-    Matched,
-    Placed,
-    AdoptionOrder,
-    Withdrawn,
-    EndedByAgency,
-    OnHold,
-    Resumed,
+coded! {
+    /// A recruitment stage (or exit, or pause) as recorded in a `recruitment_event`.
+    pub enum Stage {
+        Enquiry,
+        InformationEvent,
+        StageOneStarted,
+        StageOneCompleted,
+        StageTwoStarted,
+        StageTwoCompleted,
+        Panel,
+        Approved,
+        Matched,
+        Placed,
+        AdoptionOrder,
+        Withdrawn,
+        EndedByAgency,
+        OnHold,
+        Resumed,
+    }
 }
 
 impl Stage {
-    /// The stored code.
-    pub fn code(self) -> &'static str {
-        self.into()
-    }
-
-    /// Parses a stored code.
-    pub fn from_code(code: &str) -> Option<Self> {
-        code.parse().ok()
-    }
-
     /// Whether the stage ends the household's journey.
     pub fn is_exit(self) -> bool {
         matches!(self, Stage::Withdrawn | Stage::EndedByAgency)

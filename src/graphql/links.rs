@@ -23,6 +23,7 @@ use super::scalars::Date;
 use super::types::{Authority, ChildRecord, HouseholdRecord, authority, child_records};
 use crate::domain::links::LinkState;
 use crate::error::AppResult;
+use crate::service::codes;
 use crate::service::links::{self, LinkFilter, Proposal, Step};
 
 /// The global id of link `id`.
@@ -50,7 +51,7 @@ impl LinkView {
         self.0.version
     }
     async fn state(&self) -> LinkState {
-        LinkState::from_code(&self.0.state).unwrap_or(LinkState::Proposed)
+        codes::link_state(&self.0).unwrap_or(LinkState::Proposed)
     }
     /// The child, or every member of the sibling group linked as one unit: full records in
     /// the child's authority, shared profiles for the household's side.

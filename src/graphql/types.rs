@@ -15,6 +15,7 @@ use crate::domain::{
 };
 use crate::domain::{EnquiryChannel, PlanChangeReason};
 use crate::error::AppResult;
+use crate::service::codes::{self, ChildCodes, EventCodes, HouseholdCodes};
 use crate::service::loaders;
 
 /// Anything with a global id.
@@ -46,7 +47,7 @@ impl Authority {
         &self.0.name
     }
     async fn kind(&self) -> AuthorityKind {
-        AuthorityKind::from_code(&self.0.kind).unwrap_or(AuthorityKind::LocalAuthority)
+        codes::authority_kind(&self.0)
     }
 }
 
@@ -191,14 +192,6 @@ pub struct Milestones {
     pub placement_order_revoked_on: Option<Date>,
 }
 
-fn gender(code: &str) -> Gender {
-    Gender::from_code(code).unwrap_or(Gender::Other)
-}
-
-fn ethnicity(code: &str) -> Ethnicity {
-    Ethnicity::from_code(code).unwrap_or(Ethnicity::NotRecorded)
-}
-
 fn waiting_days(c: &child::Model, today: NaiveDate) -> Option<i64> {
     let m = milestones_of(c);
     m.is_waiting()
@@ -235,10 +228,10 @@ impl Child {
         &self.0.profile_name
     }
     async fn gender(&self) -> Gender {
-        gender(&self.0.gender)
+        self.0.gender_code()
     }
     async fn ethnicity(&self) -> Ethnicity {
-        ethnicity(&self.0.ethnicity)
+        self.0.ethnicity_code()
     }
     async fn needs(&self) -> Needs {
         child_needs(&self.0).into()
@@ -294,10 +287,7 @@ impl Child {
             foster_placement_started_on: c.foster_placement_started_on.map(Date),
             adopted_by_foster_carers: c.adopted_by_foster_carers,
             plan_changed_on: c.plan_changed_on.map(Date),
-            plan_change_reason: c
-                .plan_change_reason
-                .as_deref()
-                .and_then(PlanChangeReason::from_code),
+            plan_change_reason: c.plan_change_reason_code(),
             placement_order_revoked_on: c.placement_order_revoked_on.map(Date),
         }
     }
@@ -340,7 +330,7 @@ impl ChildProfile {
         Age::of(self.model.date_of_birth, ctx.request().today)
     }
     async fn gender(&self) -> Gender {
-        gender(&self.model.gender)
+        self.model.gender_code()
     }
     async fn needs(&self) -> Needs {
         child_needs(&self.model).into()
@@ -435,8 +425,7 @@ fn approval_profile(h: &household::Model) -> ApprovalProfile {
         },
         accepts_needs: household_accepts(h).into(),
         accepts_siblings: h.accepts_siblings,
-        gender_preference: GenderPreference::from_code(&h.gender_preference)
-            .unwrap_or(GenderPreference::Any),
+        gender_preference: h.gender_preference_code(),
         early_permanence_approved: h.early_permanence_approved,
         religion: h.religion.clone(),
         languages: split_list(h.languages.as_deref()),
@@ -488,10 +477,10 @@ impl Household {
         &self.0.profile_name
     }
     async fn ethnicity(&self) -> Ethnicity {
-        ethnicity(&self.0.ethnicity)
+        self.0.ethnicity_code()
     }
     async fn enquiry_channel(&self) -> EnquiryChannel {
-        EnquiryChannel::from_code(&self.0.enquiry_channel).unwrap_or(EnquiryChannel::Other)
+        self.0.channel_code()
     }
     async fn enquiry_on(&self) -> Date {
         self.0.enquiry_on.into()
@@ -501,7 +490,7 @@ impl Household {
     }
     /// The latest stage reached, or the exit once the household has left.
     async fn stage(&self) -> Stage {
-        Stage::from_code(&self.0.stage).unwrap_or(Stage::Enquiry)
+        self.0.stage_code()
     }
     async fn stage_on(&self) -> Date {
         self.0.stage_on.into()
@@ -558,16 +547,13 @@ impl RecruitmentEventView {
         encode(IdKind::RecruitmentEvent, self.0.id)
     }
     async fn stage(&self) -> Stage {
-        Stage::from_code(&self.0.stage).unwrap_or(Stage::Enquiry)
+        self.0.stage_code()
     }
     async fn occurred_on(&self) -> Date {
         self.0.occurred_on.into()
     }
     async fn reason(&self) -> Option<RecruitmentReason> {
-        self.0
-            .reason
-            .as_deref()
-            .and_then(RecruitmentReason::from_code)
+        self.0.reason_code()
     }
     /// The subject who recorded the event.
     async fn recorded_by(&self) -> &str {
@@ -623,7 +609,7 @@ impl AuditEventView {
         authority(ctx, self.0.acting_authority_id?)
     }
     async fn action(&self) -> AuditAction {
-        AuditAction::from_code(&self.0.action).unwrap_or(AuditAction::View)
+        codes::audit_action(&self.0)
     }
     async fn entity_type(&self) -> &str {
         &self.0.entity_type

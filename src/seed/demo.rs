@@ -231,8 +231,8 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
+    use crate::auth::policy::milestones_of;
     use crate::domain::{ChildStatus, EnquiryChannel, PlanChangeReason, Stage};
-    use crate::seed::generator::milestones;
     use strum::IntoEnumIterator;
 
     fn today() -> NaiveDate {
@@ -265,7 +265,7 @@ mod tests {
         let statuses: HashSet<ChildStatus> = data
             .children
             .iter()
-            .map(|c| milestones(c).status())
+            .map(|c| milestones_of(c).status())
             .collect();
         assert_eq!(statuses.len(), 7, "every status: {statuses:?}");
         let reasons: HashSet<&str> = data

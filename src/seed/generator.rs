@@ -6,7 +6,7 @@
 //! the same [`Spec`] and a generator in the same state, [`generate`] returns the same rows.
 //!
 //! Every row is valid by construction and checked before it is returned:
-//! - a child's milestones pass [`MilestoneDates::validate`] as of the reference date, the
+//! - a child's milestones pass [`MilestoneDraft::validate`](crate::domain::MilestoneDraft::validate) as of the reference date, the
 //!   child is under 18 then and entered care on or after birth;
 //! - a household's events replay with [`StageMachine::replay`](crate::domain::StageMachine::replay) and the household row says
 //!   what the events say (stage, stage date, hold, approval date, enquiry, fast track);
@@ -18,7 +18,8 @@ use rand::Rng;
 use super::children::{ChildOutcome, generate_children};
 use super::households::{HouseholdOutcome, generate_households};
 use super::vocabulary::{IDENTITIES, IdentityProfile};
-use crate::domain::{MilestoneDates, Stage};
+use crate::auth::policy::milestones_of;
+use crate::domain::Stage;
 
 /// Who the seeds record as having written every event.
 pub const RECORDED_BY: &str = "seed";
@@ -237,25 +238,8 @@ impl Dataset {
     pub fn waiting_children(&self) -> usize {
         self.children
             .iter()
-            .filter(|c| milestones(c).is_waiting())
+            .filter(|c| milestones_of(c).is_waiting())
             .count()
-    }
-}
-
-/// The milestone dates of a child row.
-pub fn milestones(c: &child::Model) -> MilestoneDates {
-    MilestoneDates {
-        entered_care_on: c.entered_care_on,
-        adoption_plan_on: c.adoption_plan_on,
-        shobpa_decision_on: c.shobpa_decision_on,
-        placement_order_on: c.placement_order_on,
-        match_decision_on: c.match_decision_on,
-        placed_on: c.placed_on,
-        adoption_order_on: c.adoption_order_on,
-        foster_placement_started_on: c.foster_placement_started_on,
-        adopted_by_foster_carers: c.adopted_by_foster_carers,
-        plan_changed_on: c.plan_changed_on,
-        placement_order_revoked_on: c.placement_order_revoked_on,
     }
 }
 

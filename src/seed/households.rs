@@ -24,6 +24,7 @@
 //! stage, stage date and hold flag.
 use chrono::NaiveDate;
 use entity::{household, recruitment_event};
+
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -585,12 +586,13 @@ pub(super) fn check_household(
     events: &[&recruitment_event::Model],
     as_of: NaiveDate,
 ) -> Result<(), String> {
+    use crate::store::codes::EventCodes;
     let parsed: Vec<RecruitmentEvent> = events
         .iter()
         .map(|e| RecruitmentEvent {
-            stage: Stage::from_code(&e.stage).unwrap_or(Stage::Enquiry),
+            stage: e.stage_code(),
             occurred_on: e.occurred_on,
-            reason: e.reason.as_deref().and_then(RecruitmentReason::from_code),
+            reason: e.reason_code(),
         })
         .collect();
     let m = StageMachine::replay(&parsed, h.fast_track, as_of)

@@ -44,7 +44,7 @@ pub async fn search(
     let f = filter;
     let filter = AuditFilter {
         subject: f.subject.clone(),
-        action: f.action.map(|a| a.code().to_owned()),
+        action: f.action,
         entity_type: f.entity_type.clone(),
         entity: f.entity,
     };

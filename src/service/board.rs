@@ -24,7 +24,7 @@ use crate::auth::policy::ReportView;
 use crate::domain::flows::{self, PublishedFlows};
 use crate::domain::scorecard::{self, ChildAlert, ChildAlertKind, PublishedPeriod, ScorecardChild};
 use crate::domain::sufficiency::{self, SufficiencyRow, Unit, WaitingChild, WaitingHousehold};
-use crate::domain::{AuditAction, Ethnicity, MilestoneDates, NeedLevel, Period, Role};
+use crate::domain::{AuditAction, Ethnicity, NeedLevel, Period, Role};
 use crate::error::AppResult;
 use crate::store::{self, Page};
 
@@ -432,18 +432,7 @@ where
 }
 
 /// Whether a child not yet placed was waiting for a match as of the date
-/// ([`MilestoneDates::is_waiting_on`]).
+/// ([`MilestoneDates::is_waiting_on`](crate::domain::MilestoneDates::is_waiting_on)).
 fn waiting_for_match(c: &store::reports::UnplacedRow, as_of: NaiveDate) -> bool {
-    MilestoneDates {
-        entered_care_on: c.entered_care_on,
-        adoption_plan_on: c.adoption_plan_on,
-        shobpa_decision_on: c.shobpa_decision_on,
-        placement_order_on: c.placement_order_on,
-        match_decision_on: c.match_decision_on,
-        placed_on: c.placed_on,
-        plan_changed_on: c.plan_changed_on,
-        placement_order_revoked_on: c.placement_order_revoked_on,
-        ..Default::default()
-    }
-    .is_waiting_on(as_of)
+    c.milestones().is_waiting_on(as_of)
 }

@@ -18,7 +18,8 @@ use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::links::LinkState;
 use crate::domain::{
-    AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, NeedLevels, PlanChangeReason,
+    AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, MilestoneDraft, NeedLevels,
+    PlanChangeReason,
 };
 use crate::error::{AppError, AppResult, DeniedRecord};
 use crate::store;
@@ -348,7 +349,7 @@ fn date_of_birth(dob: NaiveDate, today: NaiveDate) -> AppResult<NaiveDate> {
 }
 
 fn validate_milestones(
-    m: MilestoneDates,
+    m: MilestoneDraft,
     c: &child::Model,
     today: NaiveDate,
 ) -> AppResult<MilestoneDates> {
@@ -455,7 +456,7 @@ pub async fn create_child(svc: Service<'_>, input: NewChild) -> AppResult<child:
     set_needs(&mut am, input.needs);
     set_identity(&mut am, &input.identity)?;
     set_birth_family_area(&mut am, input.birth_family_area.as_ref())?;
-    let milestones = MilestoneDates {
+    let milestones = MilestoneDraft {
         entered_care_on: input.entered_care_on,
         ..Default::default()
     };
@@ -647,22 +648,45 @@ async fn guard_link_dates(
     )))
 }
 
-/// Checks child `c`'s milestones after a change (`m`: the ordering rules, then the dates
-/// its links record) and writes them with their audit event.
-async fn save_milestones(
-    svc: Service<'_>,
-    c: &child::Model,
-    expected_version: i32,
-    m: MilestoneDates,
-    link_name: LinkName,
+/// Who may change milestones one way, and how the change is audited.
+struct MilestoneWrite {
+    capability: Capability,
     action: AuditAction,
-    detail: serde_json::Value,
+}
+
+/// Recording or correcting dates: a SOCIAL_WORKER's update.
+const RECORD: MilestoneWrite = MilestoneWrite {
+    capability: Capability::WriteChildren,
+    action: AuditAction::Update,
+};
+
+/// Recording a decision: a DECISION_MAKER's.
+const DECIDE: MilestoneWrite = MilestoneWrite {
+    capability: Capability::DecideForChildren,
+    action: AuditAction::Decide,
+};
+
+/// Changes the milestones of child `id` (loaded at `expected_version` for a change `write`
+/// allows): `change` edits a draft of them and gives the audit detail; the draft must pass
+/// the ordering rules, then may not change the dates its links record. Written with its
+/// audit event.
+async fn change_milestones(
+    svc: Service<'_>,
+    id: Decoded<i64>,
+    expected_version: i32,
+    link_name: LinkName,
+    write: MilestoneWrite,
+    change: impl FnOnce(&mut MilestoneDraft) -> serde_json::Value,
 ) -> AppResult<child::Model> {
-    let m = validate_milestones(m, c, svc.today())?;
-    guard_link_dates(svc, c, &m, link_name).await?;
+    let actor = svc.actor()?;
+    let c = child_for_change(svc, actor, id, expected_version, write.capability).await?;
+    let mut draft = milestones_of(&c).edit();
+    let detail = change(&mut draft);
+    let m = validate_milestones(draft, &c, svc.today())?;
+    guard_link_dates(svc, &c, &m, link_name).await?;
     let mut am = child::ActiveModel::default();
     set_milestones(&mut am, &m);
-    save_child(svc, c, expected_version, am, action, detail).await
+    save_child(svc, &c, expected_version, am, write.action, detail).await
 }
 
 /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The ordering
@@ -674,62 +698,53 @@ pub async fn record_milestones(
     input: MilestoneChanges,
     link_name: LinkName,
 ) -> AppResult<child::Model> {
-    let actor = svc.actor()?;
-    let c = child_for_change(svc, actor, id, expected_version, Capability::WriteChildren).await?;
-    let mut m = milestones_of(&c);
-    let mut changed = Vec::new();
-    for (target, value, name) in [
-        (
-            &mut m.entered_care_on,
-            input.entered_care_on,
-            "enteredCareOn",
-        ),
-        (
-            &mut m.adoption_plan_on,
-            input.adoption_plan_on,
-            "adoptionPlanOn",
-        ),
-        (
-            &mut m.placement_order_on,
-            input.placement_order_on,
-            "placementOrderOn",
-        ),
-        (&mut m.placed_on, input.placed_on, "placedOn"),
-        (
-            &mut m.adoption_order_on,
-            input.adoption_order_on,
-            "adoptionOrderOn",
-        ),
-        (
-            &mut m.foster_placement_started_on,
-            input.foster_placement_started_on,
-            "fosterPlacementStartedOn",
-        ),
-        (
-            &mut m.placement_order_revoked_on,
-            input.placement_order_revoked_on,
-            "placementOrderRevokedOn",
-        ),
-    ] {
-        if let Some(value) = value {
-            *target = value;
-            changed.push(name);
+    let change = |m: &mut MilestoneDraft| {
+        let mut changed = Vec::new();
+        for (target, value, name) in [
+            (
+                &mut m.entered_care_on,
+                input.entered_care_on,
+                "enteredCareOn",
+            ),
+            (
+                &mut m.adoption_plan_on,
+                input.adoption_plan_on,
+                "adoptionPlanOn",
+            ),
+            (
+                &mut m.placement_order_on,
+                input.placement_order_on,
+                "placementOrderOn",
+            ),
+            (&mut m.placed_on, input.placed_on, "placedOn"),
+            (
+                &mut m.adoption_order_on,
+                input.adoption_order_on,
+                "adoptionOrderOn",
+            ),
+            (
+                &mut m.foster_placement_started_on,
+                input.foster_placement_started_on,
+                "fosterPlacementStartedOn",
+            ),
+            (
+                &mut m.placement_order_revoked_on,
+                input.placement_order_revoked_on,
+                "placementOrderRevokedOn",
+            ),
+        ] {
+            if let Some(value) = value {
+                *target = value;
+                changed.push(name);
+            }
         }
-    }
-    if let Some(v) = input.adopted_by_foster_carers {
-        m.adopted_by_foster_carers = v;
-        changed.push("adoptedByFosterCarers");
-    }
-    save_milestones(
-        svc,
-        &c,
-        expected_version,
-        m,
-        link_name,
-        AuditAction::Update,
-        json!({ "milestones": changed }),
-    )
-    .await
+        if let Some(v) = input.adopted_by_foster_carers {
+            m.adopted_by_foster_carers = v;
+            changed.push("adoptedByFosterCarers");
+        }
+        json!({ "milestones": changed })
+    };
+    change_milestones(svc, id, expected_version, link_name, RECORD, change).await
 }
 
 /// Records the SHOBPA or match decision (DECISION_MAKER of the child's authority).
@@ -741,36 +756,20 @@ pub async fn record_decision(
     decided_on: NaiveDate,
     link_name: LinkName,
 ) -> AppResult<child::Model> {
-    let actor = svc.actor()?;
-    let c = child_for_change(
-        svc,
-        actor,
-        id,
-        expected_version,
-        Capability::DecideForChildren,
-    )
-    .await?;
-    let mut m = milestones_of(&c);
-    let name = match decision {
-        Decision::Shobpa => {
-            m.shobpa_decision_on = Some(decided_on);
-            "shobpaDecisionOn"
-        }
-        Decision::Match => {
-            m.match_decision_on = Some(decided_on);
-            "matchDecisionOn"
-        }
+    let change = |m: &mut MilestoneDraft| {
+        let name = match decision {
+            Decision::Shobpa => {
+                m.shobpa_decision_on = Some(decided_on);
+                "shobpaDecisionOn"
+            }
+            Decision::Match => {
+                m.match_decision_on = Some(decided_on);
+                "matchDecisionOn"
+            }
+        };
+        json!({ "decision": name })
     };
-    save_milestones(
-        svc,
-        &c,
-        expected_version,
-        m,
-        link_name,
-        AuditAction::Decide,
-        json!({ "decision": name }),
-    )
-    .await
+    change_milestones(svc, id, expected_version, link_name, DECIDE, change).await
 }
 
 /// Records that the plan changed away from adoption (SOCIAL_WORKER).
@@ -789,7 +788,7 @@ pub async fn change_plan(
             "the child is already adopted",
         ));
     }
-    let mut m = milestones_of(&c);
+    let mut m = milestones_of(&c).edit();
     m.plan_changed_on = Some(changed_on);
     let m = validate_milestones(m, &c, svc.today()).map_err(|e| match e {
         AppError::BadInput { message, .. } => AppError::bad_input("changedOn", message),

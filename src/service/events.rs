@@ -35,6 +35,7 @@ use crate::domain::scorecard::{ChildAlert, ChildAlertKind, TrackedChild};
 use crate::infra::shared::SharedStore;
 use crate::state::AppState;
 use crate::store;
+use crate::store::codes;
 
 /// How often each replica sweeps for tracking alerts the calendar raised (the first sweep
 /// runs at start-up; a day already swept by any replica is skipped).
@@ -156,7 +157,7 @@ pub enum About {
 impl Event {
     /// The event of the step that left `l` as it is.
     pub fn of_link(l: &link::Model) -> Event {
-        let state = LinkState::from_code(&l.state).unwrap_or(LinkState::Proposed);
+        let state = codes::link_state(l).unwrap_or(LinkState::Proposed);
         let mut authority_ids = vec![l.child_authority_id];
         if l.household_authority_id != l.child_authority_id {
             authority_ids.push(l.household_authority_id);

@@ -21,6 +21,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, AppResult, DeniedRecord};
 use crate::store;
+use crate::store::codes::HouseholdCodes;
 pub use crate::store::households::HouseholdOrder;
 use crate::store::households::{HouseholdFilter, HouseholdScope};
 
@@ -513,7 +514,7 @@ pub async fn update_household(
         changed.push("profileText");
     }
     if let Some(v) = input.available_for_matching {
-        let stage = Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry);
+        let stage = h.stage_code();
         if v && !stage.may_be_available() {
             return Err(AppError::bad_input(
                 "availableForMatching",
@@ -563,7 +564,7 @@ pub async fn record_recruitment_event(
         ));
     }
     let current = StageMachine {
-        stage: Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry),
+        stage: h.stage_code(),
         on_hold: h.on_hold,
         last_on: h.stage_on,
         fast_track: h.fast_track,

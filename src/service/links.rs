@@ -45,10 +45,11 @@ use super::matching::load_unit;
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::links::{LinkDates, LinkState, LinkStep};
-use crate::domain::{AuditAction, MilestoneDates, RecruitmentEvent, Stage, StageMachine};
+use crate::domain::{AuditAction, MilestoneDraft, RecruitmentEvent, Stage, StageMachine};
 use crate::error::{AppError, AppResult};
 use crate::store;
 use crate::store::Page;
+use crate::store::codes::{self, HouseholdCodes};
 pub use crate::store::links::LinkFilter;
 use crate::store::links::{ChildGuard, ChildWrite, HouseholdWrite, LinkScope, StepWrite};
 
@@ -229,7 +230,7 @@ pub async fn propose(svc: Service<'_>, input: Proposal) -> AppResult<link::Model
              linked",
         ));
     }
-    let approved = Stage::from_code(&h.stage) == Some(Stage::Approved);
+    let approved = h.stage_code() == Stage::Approved;
     if !(approved && h.available_for_matching && !h.on_hold) {
         return Err(AppError::bad_input(
             "householdId",
@@ -482,8 +483,8 @@ pub async fn take_step(
                     m.placed_on = None;
                 },
             )?;
-            let from = match Stage::from_code(&h.stage) {
-                Some(stage @ (Stage::Matched | Stage::Placed)) => stage,
+            let from = match h.stage_code() {
+                stage @ (Stage::Matched | Stage::Placed) => stage,
                 _ => {
                     return Err(AppError::Conflict(
                         "the household is no longer matched or placed".into(),
@@ -554,7 +555,7 @@ fn next_state(
     (field, on): (&'static str, NaiveDate),
     today: NaiveDate,
 ) -> AppResult<LinkState> {
-    let state = LinkState::from_code(&l.state)
+    let state = codes::link_state(l)
         .ok_or_else(|| AppError::from(anyhow::anyhow!("link {} has state {}", l.id, l.state)))?;
     let dates = LinkDates {
         proposed_on: Some(l.proposed_on),
@@ -582,7 +583,7 @@ fn household_step(
     today: NaiveDate,
 ) -> AppResult<()> {
     let machine = StageMachine {
-        stage: Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry),
+        stage: h.stage_code(),
         on_hold: h.on_hold,
         last_on: h.stage_on,
         fast_track: h.fast_track,
@@ -617,7 +618,7 @@ fn household_write(
     changes.stage_on = Set(on);
     HouseholdWrite {
         id: h.id,
-        from: Stage::from_code(&h.stage).unwrap_or(Stage::Enquiry),
+        from: h.stage_code(),
         changes,
         event: Some(recruitment_event::ActiveModel {
             consortium_id: Set(h.consortium_id),
@@ -659,11 +660,11 @@ fn child_writes(
     field: &'static str,
     today: NaiveDate,
     guard: ChildGuard,
-    set: impl Fn(&mut MilestoneDates),
+    set: impl Fn(&mut MilestoneDraft),
 ) -> AppResult<Vec<ChildWrite>> {
     let mut writes = Vec::with_capacity(children.len());
     for c in children {
-        let mut m = milestones_of(c);
+        let mut m = milestones_of(c).edit();
         set(&mut m);
         let m = m
             .validate(c.date_of_birth, today)
@@ -701,7 +702,7 @@ async fn outcome_step(
     l: &link::Model,
     step: LinkStep,
     outcome: &Outcome,
-    set_child: impl Fn(&mut MilestoneDates),
+    set_child: impl Fn(&mut MilestoneDraft),
 ) -> AppResult<(
     Vec<ChildWrite>,
     HouseholdWrite,

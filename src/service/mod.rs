@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 /// A page of a list, as the entry points ask for it (see [`crate::store::lists::page_of`]).
 pub use crate::store::Page;
+pub use crate::store::codes;
 
 pub mod audit_log;
 pub mod board;

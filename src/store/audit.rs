@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::Page;
+use crate::domain::AuditAction;
 
 /// The most rows of one insert on SQLite.
 const SQLITE_MOST_ROWS: usize = 256;
@@ -102,7 +103,7 @@ pub enum AuditScope {
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     pub subject: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub entity_type: Option<String>,
     /// An entity, with the entity types its id may be recorded under (a child's events
     /// are recorded as `Child` and as `ChildProfile`).
@@ -137,7 +138,7 @@ pub async fn list(
         query = query.filter(C::Subject.eq(subject.clone()));
     }
     if let Some(action) = &filter.action {
-        query = query.filter(C::Action.eq(action.clone()));
+        query = query.filter(C::Action.eq(*action));
     }
     if let Some(entity_type) = &filter.entity_type {
         query = query.filter(C::EntityType.eq(entity_type.clone()));

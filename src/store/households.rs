@@ -70,7 +70,7 @@ pub enum HouseholdOrder {
 
 fn available() -> Condition {
     Condition::all()
-        .add(household::Column::Stage.eq(Stage::Approved.code()))
+        .add(household::Column::Stage.eq(Stage::Approved))
         .add(household::Column::OnHold.eq(false))
         .add(household::Column::AvailableForMatching.eq(true))
 }
@@ -97,7 +97,7 @@ fn filter_condition(filter: &HouseholdFilter) -> Condition {
         cond = cond.add(C::AuthorityId.is_in(ids.clone()));
     }
     if let Some(stages) = &filter.stages {
-        cond = cond.add(C::Stage.is_in(stages.iter().map(|s| s.code()).collect::<Vec<_>>()));
+        cond = cond.add(C::Stage.is_in(stages.iter().copied()));
     }
     if let Some(on_hold) = filter.on_hold {
         cond = cond.add(C::OnHold.eq(on_hold));

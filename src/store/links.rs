@@ -41,10 +41,6 @@ pub struct LinkFilter {
     pub cross_boundary: Option<bool>,
 }
 
-fn codes(states: &[LinkState]) -> Vec<&'static str> {
-    states.iter().map(|s| s.code()).collect()
-}
-
 fn scope_condition(scope: &LinkScope) -> Condition {
     use link::Column as L;
     Condition::all()
@@ -60,7 +56,7 @@ fn filter_condition(filter: &LinkFilter) -> Condition {
     use link::Column as L;
     let mut cond = Condition::all();
     if let Some(states) = &filter.states {
-        cond = cond.add(L::State.is_in(codes(states)));
+        cond = cond.add(L::State.is_in(states.iter().copied()));
     }
     if let Some(child_id) = filter.child_id {
         cond = cond.add(
@@ -176,11 +172,11 @@ pub async fn covering_child(
     child_id: i64,
     states: &[LinkState],
 ) -> Result<Vec<(i64, LinkState)>, DbErr> {
-    let rows: Vec<(i64, String)> = link::Entity::find()
+    link::Entity::find()
         .select_only()
         .column(link::Column::Id)
         .column(link::Column::State)
-        .filter(link::Column::State.is_in(codes(states)))
+        .filter(link::Column::State.is_in(states.iter().copied()))
         .filter(link::Column::Id.in_subquery(link_child_subquery(
             link_child::Column::LinkId,
             link_child::Column::ChildId,
@@ -189,18 +185,14 @@ pub async fn covering_child(
         .order_by_asc(link::Column::Id)
         .into_tuple()
         .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, code)| Some((id, LinkState::from_code(&code)?)))
-        .collect())
+        .await
 }
 
 /// Whether the household is held by a `MATCHED`/`PLACED` link.
 pub async fn household_held(db: &impl ConnectionTrait, household_id: i64) -> Result<bool, DbErr> {
     Ok(link::Entity::find()
         .filter(link::Column::HouseholdId.eq(household_id))
-        .filter(link::Column::State.is_in(codes(&LinkState::HOLDING)))
+        .filter(link::Column::State.is_in(LinkState::HOLDING))
         .count(db)
         .await?
         > 0)
@@ -345,7 +337,7 @@ pub async fn write_step(db: &DatabaseConnection, step: StepWrite) -> AppResult<l
     if let Some(h) = step.household {
         let mut guard = Condition::all()
             .add(household::Column::Id.eq(h.id))
-            .add(household::Column::Stage.eq(h.from.code()));
+            .add(household::Column::Stage.eq(h.from));
         if h.from == Stage::Approved {
             guard = guard.add(household::Column::OnHold.eq(false));
         }

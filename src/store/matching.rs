@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::HashSet;
 
+use super::codes::ChildCodes;
 use super::pool::PoolChild;
 use super::{Writes, begin_consortium_write};
 use crate::domain::links::LinkState;
 use crate::domain::matching::{Candidate, GeoPoint, MatchChild, Weights, split_languages};
-use crate::domain::{ChildStatus, Gender, GenderPreference, NeedLevels, Stage};
+use crate::domain::{ChildStatus, GenderPreference, NeedLevels, Stage};
 use crate::error::{AppError, AppResult};
 
 // ---------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ pub async fn declined_households(
     let query = link::Entity::find()
         .select_only()
         .column(link::Column::HouseholdId)
-        .filter(link::Column::State.eq(LinkState::Declined.code()));
+        .filter(link::Column::State.eq(LinkState::Declined));
     let query = match subject {
         SubjectKey::Child(id) => query.filter(link::Column::ChildId.eq(id)),
         SubjectKey::Group(id) => query.filter(link::Column::SiblingGroupId.eq(id)),
@@ -162,7 +163,7 @@ pub async fn declined_subjects(
         .column(link::Column::ChildId)
         .column(link::Column::SiblingGroupId)
         .filter(link::Column::HouseholdId.eq(household_id))
-        .filter(link::Column::State.eq(LinkState::Declined.code()))
+        .filter(link::Column::State.eq(LinkState::Declined))
         .into_tuple::<(Option<i64>, Option<i64>)>()
         .all(db)
         .await?;
@@ -209,7 +210,7 @@ pub fn match_child(c: &child::Model) -> MatchChild {
         id: c.id,
         authority_id: c.authority_id,
         date_of_birth: c.date_of_birth,
-        gender: Gender::from_code(&c.gender).unwrap_or(Gender::Other),
+        gender: c.gender_code(),
         needs: NeedLevels::from_ranks([
             c.need_physical_health,
             c.need_disability,
@@ -545,7 +546,7 @@ pub async fn held_households(
         .select_only()
         .column(link::Column::HouseholdId)
         .filter(link::Column::ConsortiumId.eq(consortium_id))
-        .filter(link::Column::State.is_in(LinkState::HOLDING.map(|s| s.code())))
+        .filter(link::Column::State.is_in(LinkState::HOLDING))
         .into_tuple::<i64>()
         .all(db)
         .await

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod batch;
 pub mod children;
+pub mod codes;
 pub mod households;
 pub mod links;
 pub mod lists;

@@ -25,9 +25,10 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
+use super::codes::JourneyCodes;
 use super::snapshots::{Snapshot, SnapshotCache, read_only, version_in};
 use crate::domain::funnel::{Exit, Journey};
-use crate::domain::{EnquiryChannel, Period, RecruitmentReason, Stage};
+use crate::domain::{EnquiryChannel, Period, Stage};
 
 /// Which households' journeys to read.
 #[derive(Clone, Debug)]
@@ -57,25 +58,18 @@ pub struct JourneyRecord {
 
 impl JourneyRecord {
     fn from_row(row: household_journey::Model, pauses: Vec<(NaiveDate, bool)>) -> JourneyRecord {
-        let exit = match (
-            row.exit_on,
-            row.exit_stage.as_deref().and_then(Stage::from_code),
-        ) {
+        let exit = match (row.exit_on, row.exit_stage_code()) {
             (Some(on), Some(stage)) => Some(Exit {
                 stage,
                 on,
-                reason: row
-                    .exit_reason
-                    .as_deref()
-                    .and_then(RecruitmentReason::from_code),
+                reason: row.exit_reason_code(),
             }),
             _ => None,
         };
         JourneyRecord {
             household_id: row.household_id,
             authority_id: row.authority_id,
-            channel: EnquiryChannel::from_code(&row.enquiry_channel)
-                .unwrap_or(EnquiryChannel::Other),
+            channel: row.channel_code(),
             enquiry_on: row.enquiry_on,
             fast_track: row.fast_track,
             first_event_on: row.first_event_on,
@@ -228,9 +222,9 @@ async fn read_records(
     let mut pauses = recruitment_event::Entity::find()
         .select_only()
         .columns([E::HouseholdId, E::OccurredOn])
-        .column_as(E::Stage.eq(Stage::OnHold.code()), "hold")
+        .column_as(E::Stage.eq(Stage::OnHold), "hold")
         .filter(E::ConsortiumId.eq(consortium_id))
-        .filter(E::Stage.is_in([Stage::OnHold.code(), Stage::Resumed.code()]))
+        .filter(E::Stage.is_in([Stage::OnHold, Stage::Resumed]))
         .order_by_asc(E::HouseholdId)
         .order_by_asc(E::Id);
     if let Some(since) = since {

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 use crate::domain::scorecard::{ScorecardChild, TrackedChild};
-use crate::domain::{Period, Stage};
+use crate::domain::{MilestoneDates, MilestoneDraft, Period, Stage};
 
 #[derive(FromQueryResult)]
 struct ScorecardRow {
@@ -86,6 +86,22 @@ pub struct UnplacedRow {
 }
 
 impl UnplacedRow {
+    /// The milestone dates read (checked when they were written; the adoption order, the
+    /// foster placement and its adoption are not read: the child is not placed).
+    pub fn milestones(&self) -> MilestoneDates {
+        MilestoneDates::recorded(MilestoneDraft {
+            entered_care_on: self.entered_care_on,
+            adoption_plan_on: self.adoption_plan_on,
+            shobpa_decision_on: self.shobpa_decision_on,
+            placement_order_on: self.placement_order_on,
+            match_decision_on: self.match_decision_on,
+            placed_on: self.placed_on,
+            plan_changed_on: self.plan_changed_on,
+            placement_order_revoked_on: self.placement_order_revoked_on,
+            ..Default::default()
+        })
+    }
+
     /// The dates tracking reads.
     pub fn tracked(&self) -> TrackedChild {
         TrackedChild {
@@ -192,7 +208,7 @@ pub async fn waiting_households(
         ])
         .filter(C::ConsortiumId.eq(consortium_id))
         .filter(C::AuthorityId.is_in(authority_ids.to_vec()))
-        .filter(C::Stage.eq(Stage::Approved.code()))
+        .filter(C::Stage.eq(Stage::Approved))
         .filter(C::AvailableForMatching.eq(true))
         .filter(C::OnHold.eq(false))
         .filter(C::ApprovedOn.lte(as_of))
