@@ -333,6 +333,15 @@ pub fn error_field(body: &Value) -> Option<String> {
         .map(String::from)
 }
 
+/// Asserts that `body` is refused with `code` and, when given, names `field`.
+#[track_caller]
+pub fn assert_refusal(body: &Value, code: &str, field: Option<&str>) {
+    assert_eq!(error_code(body).as_deref(), Some(code), "{body:#}");
+    if let Some(field) = field {
+        assert_eq!(error_field(body).as_deref(), Some(field), "{body:#}");
+    }
+}
+
 pub const CREATE_CHILD: &str = r#"
 mutation($input: CreateChildInput!) {
   createChild(input: $input) { child { id version legalName profileName } }
