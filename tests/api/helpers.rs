@@ -115,6 +115,16 @@ impl TestApp {
         Self::spawn_with(test_config(&database_url), backend, dir, true).await
     }
 
+    /// Starts a seeded server on a fresh SQLite database with the test configuration as
+    /// `configure` changes it.
+    pub async fn spawn_sqlite_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        let mut config = test_config(&url);
+        configure(&mut config);
+        Self::spawn_with(config, Backend::Sqlite, Some(dir), true).await
+    }
+
     /// Starts a server with `config`; seeds the test consortia when `seed` is true.
     pub async fn spawn_with(
         config: Config,
