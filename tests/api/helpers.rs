@@ -388,13 +388,29 @@ pub async fn create_child(
 /// Creates a child and records an adoption plan and SHOBPA decision so that it is in the
 /// pool; returns its id.
 pub async fn pool_child(app: &TestApp, authority: &str, profile_name: &str) -> String {
-    let (id, version) = create_child(app, authority, profile_name, json!({})).await;
+    let milestones = json!({ "adoptionPlanOn": "2022-05-01" });
+    decided_child(app, authority, profile_name, json!({}), milestones).await
+}
+
+/// Creates a child in `authority` with `input` on top of the defaults, records
+/// `milestones` and a SHOBPA decision of 2022-06-01; returns its id.
+pub async fn decided_child(
+    app: &TestApp,
+    authority: &str,
+    name: &str,
+    input: Value,
+    milestones: Value,
+) -> String {
+    let (id, version) = create_child(app, authority, name, input).await;
     let sw = app.role(authority, "SOCIAL_WORKER");
+    let mut milestones = milestones;
+    milestones["id"] = json!(id);
+    milestones["expectedVersion"] = json!(version);
     let data = app
         .ok(
             &sw,
             "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }",
-            json!({ "input": { "id": id, "expectedVersion": version, "adoptionPlanOn": "2022-05-01" } }),
+            json!({ "input": milestones }),
         )
         .await;
     let version = data["recordChildMilestones"]["child"]["version"]

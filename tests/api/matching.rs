@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{
-    CREATE_HOUSEHOLD, TestApp, approved_household, create_child, decode_id, error_code,
+    CREATE_HOUSEHOLD, TestApp, approved_household, decided_child, decode_id, error_code,
     error_field, record_event,
 };
 
@@ -23,27 +23,8 @@ use crate::helpers::{
 /// plan, a placement order and a SHOBPA decision so that it is waiting (and in the pool
 /// unless unshared); returns its id.
 pub async fn waiting_child(app: &TestApp, authority: &str, name: &str, input: Value) -> String {
-    let (id, version) = create_child(app, authority, name, input).await;
-    let sw = app.role(authority, "SOCIAL_WORKER");
-    let data = app
-        .ok(
-            &sw,
-            "mutation($i: RecordChildMilestonesInput!) { recordChildMilestones(input: $i) { child { version } } }",
-            json!({ "i": { "id": id, "expectedVersion": version,
-                    "adoptionPlanOn": "2022-05-01", "placementOrderOn": "2022-08-01" } }),
-        )
-        .await;
-    let version = data["recordChildMilestones"]["child"]["version"]
-        .as_i64()
-        .expect("version");
-    let dm = app.role(authority, "DECISION_MAKER");
-    app.ok(
-        &dm,
-        "mutation($i: RecordChildDecisionInput!) { recordChildDecision(input: $i) { child { status } } }",
-        json!({ "i": { "id": id, "expectedVersion": version, "decision": "SHOBPA", "decidedOn": "2022-06-01" } }),
-    )
-    .await;
-    id
+    let milestones = json!({ "adoptionPlanOn": "2022-05-01", "placementOrderOn": "2022-08-01" });
+    decided_child(app, authority, name, input, milestones).await
 }
 
 /// A fast-track household of `authority` approved on `approved_on`, then given `update`
