@@ -265,20 +265,21 @@ async fn limits_are_configurable() {
     .await;
     let (_, _, body) = post(&app, None, &json!({ "query": "{ viewer { subject } }" })).await;
     assert_eq!(body["data"]["viewer"]["subject"], "social_worker-alder");
-    let (_, _, body) = post(
-        &app,
-        None,
-        &json!({ "query": "{ viewer { consortium { code } } }" }),
-    )
-    .await;
-    assert_refused(&body, "depth", "depth 3, the limit is 2");
-    let (_, _, body) = post(
-        &app,
-        None,
-        &json!({ "query": "{ a: __typename b: __typename }" }),
-    )
-    .await;
-    assert_refused(&body, "aliases", "2, the limit is 1");
+    for (query, limit, words) in [
+        (
+            "{ viewer { consortium { code } } }",
+            "depth",
+            "depth 3, the limit is 2",
+        ),
+        (
+            "{ a: __typename b: __typename }",
+            "aliases",
+            "2, the limit is 1",
+        ),
+    ] {
+        let (_, _, body) = post(&app, None, &json!({ "query": query })).await;
+        assert_refused(&body, limit, words);
+    }
     let (status, _, body) = post(
         &app,
         None,
