@@ -29,3 +29,34 @@ pub async fn run(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr>
     }
     Ok(())
 }
+
+/// A migration that is one script each way, run by [`run`].
+pub struct Script {
+    pub name: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+}
+
+impl Script {
+    /// The migration `name`, running `up` and undone by `down`.
+    pub const fn new(name: &'static str, up: &'static str, down: &'static str) -> Self {
+        Script { name, up, down }
+    }
+}
+
+impl MigrationName for Script {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Script {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run(manager, self.up).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run(manager, self.down).await
+    }
+}

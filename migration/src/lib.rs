@@ -19,9 +19,9 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m20261123_000001_foundation::Migration),
-            Box::new(m20261123_000002_links::Migration),
-            Box::new(m20261123_000003_revocations::Migration),
+            Box::new(m20261123_000001_foundation::MIGRATION),
+            Box::new(m20261123_000002_links::MIGRATION),
+            Box::new(m20261123_000003_revocations::MIGRATION),
             Box::new(m20261123_000004_data_version::Migration),
             Box::new(m20261123_000005_household_journey::Migration),
         ]

@@ -1,15 +1,8 @@
 //! Tenancy, the registers of children and households, recruitment events and the audit log.
-use sea_orm_migration::prelude::*;
-
 use crate::ddl;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261123_000001_foundation"
-    }
-}
+/// The migration: [`UP`] and [`DOWN`].
+pub const MIGRATION: ddl::Script = ddl::Script::new("m20261123_000001_foundation", UP, DOWN);
 
 const UP: &str = r#"
 CREATE TABLE consortium (
@@ -179,14 +172,3 @@ DROP TABLE sibling_group;
 DROP TABLE authority;
 DROP TABLE consortium;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run(manager, DOWN).await
-    }
-}

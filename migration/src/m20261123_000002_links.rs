@@ -26,17 +26,10 @@
 //! Unique indexes treat NULLs as distinct on both backends, so a group link (null
 //! `child_id`) and a single-child link (null `sibling_group_id`) never collide with each
 //! other in the per-pair and per-group indexes.
-use sea_orm_migration::prelude::*;
-
 use crate::ddl;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261123_000002_links"
-    }
-}
+/// The migration: [`UP`] and [`DOWN`].
+pub const MIGRATION: ddl::Script = ddl::Script::new("m20261123_000002_links", UP, DOWN);
 
 const UP: &str = r#"
 CREATE TABLE link (
@@ -104,14 +97,3 @@ DROP INDEX household_match;
 DROP TABLE link_child;
 DROP TABLE link;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run(manager, DOWN).await
-    }
-}

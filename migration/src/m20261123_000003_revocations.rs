@@ -1,17 +1,10 @@
 //! Session revocations: the latest revocation instant per subject and consortium, kept in
 //! the database so that revocations survive restarts and a Redis outage. Replicas hold a
 //! copy in memory (loaded at start, then kept up to date), so a request never reads it.
-use sea_orm_migration::prelude::*;
-
 use crate::ddl;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261123_000003_revocations"
-    }
-}
+/// The migration: [`UP`] and [`DOWN`].
+pub const MIGRATION: ddl::Script = ddl::Script::new("m20261123_000003_revocations", UP, DOWN);
 
 const UP: &str = r#"
 CREATE TABLE session_revocation (
@@ -28,14 +21,3 @@ CREATE INDEX session_revocation_recent ON session_revocation (revoked_at)
 const DOWN: &str = r#"
 DROP TABLE session_revocation;
 "#;
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run(manager, UP).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        ddl::run(manager, DOWN).await
-    }
-}

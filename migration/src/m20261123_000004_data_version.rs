@@ -12,13 +12,8 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::ddl;
 
+#[derive(DeriveMigrationName)]
 pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261123_000004_data_version"
-    }
-}
 
 /// The stamped tables.
 const TABLES: [&str; 2] = ["child", "household"];

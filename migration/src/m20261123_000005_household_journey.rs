@@ -17,13 +17,8 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::ddl;
 
+#[derive(DeriveMigrationName)]
 pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261123_000005_household_journey"
-    }
-}
 
 /// The stages after the enquiry whose first date is kept, as `<code in lower case>_on`.
 const REACHED_STAGES: [&str; 10] = [

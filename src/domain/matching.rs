@@ -2551,6 +2551,23 @@ mod tests {
         (result.eligible, result.excluded)
     }
 
+    /// Asserts that the answers to `asked` (both outcomes among them) leave `hidden`
+    /// anywhere in a 50 km square at least (less twice the 0.02° search step), where the
+    /// exact rule left a region of a few km.
+    fn assert_located_no_finer_than_a_square<Q>(
+        hidden: GeoPoint,
+        asked: &[Q],
+        answer: impl Fn(&Q, GeoPoint) -> (u64, Vec<Exclusion>),
+    ) {
+        let outcomes: HashSet<u64> = asked.iter().map(|q| answer(q, hidden).0).collect();
+        assert_eq!(outcomes.len(), 2, "both excluded and suggested were seen");
+        let region = replay(hidden, asked, answer);
+        assert!(region.contains(&hidden));
+        let (north_south, east_west) = extent_km(&region);
+        assert!(north_south >= 45.0, "{north_south} km north–south");
+        assert!(east_west >= 45.0, "{east_west} km east–west");
+    }
+
     #[test]
     fn minimum_distance_exclusions_locate_another_authoritys_household_no_finer_than_a_square() {
         // A household of authority 2. The caller gives an own child, one at a time, each
@@ -2599,15 +2616,7 @@ mod tests {
                 0,
             ))
         };
-        let outcomes: HashSet<u64> = asked.iter().map(|q| answer(q, hidden).0).collect();
-        assert_eq!(outcomes.len(), 2, "both excluded and suggested were seen");
-        let region = replay(hidden, &asked, answer);
-        assert!(region.contains(&hidden));
-        // A 50 km square at least (less twice the 0.02° search step), where the exact rule
-        // left a region of a few km.
-        let (north_south, east_west) = extent_km(&region);
-        assert!(north_south >= 45.0, "{north_south} km north–south");
-        assert!(east_west >= 45.0, "{east_west} km east–west");
+        assert_located_no_finer_than_a_square(hidden, &asked, answer);
     }
 
     #[test]
@@ -2652,13 +2661,7 @@ mod tests {
                 0,
             ))
         };
-        let outcomes: HashSet<u64> = asked.iter().map(|q| answer(q, hidden).0).collect();
-        assert_eq!(outcomes.len(), 2, "both excluded and suggested were seen");
-        let region = replay(hidden, &asked, answer);
-        assert!(region.contains(&hidden));
-        let (north_south, east_west) = extent_km(&region);
-        assert!(north_south >= 45.0, "{north_south} km north–south");
-        assert!(east_west >= 45.0, "{east_west} km east–west");
+        assert_located_no_finer_than_a_square(hidden, &asked, answer);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{TestApp, approved_household, create_child, error_code, error_field};
+use crate::helpers::{
+    TestApp, approved_household, assert_refusal, create_child, error_code, error_field,
+};
 
 const MILESTONES: &str = "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }";
 const DECISION: &str = "mutation($input: RecordChildDecisionInput!) { recordChildDecision(input: $input) { child { version } } }";
@@ -83,150 +85,65 @@ async fn child_with(app: &TestApp, authority: &str, name: &str, d: Dates) -> Str
     id
 }
 
+/// The dates of a child adopted the usual way: in care, plan, SHOBPA, placement order,
+/// match, placed, adoption order.
+fn adopted(dates: [&'static str; 7]) -> Dates {
+    let [entered, plan, shobpa, order, matched, placed, adopted] = dates.map(Some);
+    Dates {
+        entered: entered.unwrap(),
+        plan,
+        shobpa,
+        order,
+        matched,
+        placed,
+        adopted,
+        ..Default::default()
+    }
+}
+
 /// The scorecard fixture: four alder children adopted in 2023-24, two birch children, and
 /// children outside the cohort.
 async fn scorecard_fixture(app: &TestApp) {
-    // c1: in care 2022-01-10 → placed 2022-10-01 = 264 days; order 2022-06-01 → match
-    //     2022-09-01 = 92 days; adopted 2023-05-01.
-    child_with(
-        app,
-        "alder",
-        "C1",
-        Dates {
-            entered: "2022-01-10",
-            plan: Some("2022-03-01"),
-            shobpa: Some("2022-04-01"),
-            order: Some("2022-06-01"),
-            matched: Some("2022-09-01"),
-            placed: Some("2022-10-01"),
-            adopted: Some("2023-05-01"),
-            ..Default::default()
-        },
-    )
-    .await;
-    // c2: early permanence — matched 2022-03-01 before the order of 2022-04-01: A2 counts 0.
-    //     In care 2021-11-15 → placed 2022-04-20 = 156 days; adopted 2023-09-15.
-    child_with(
-        app,
-        "alder",
-        "C2",
-        Dates {
-            entered: "2021-11-15",
+    #[rustfmt::skip]
+    let children = [
+        // c1: in care 2022-01-10 → placed 2022-10-01 = 264 days; order 2022-06-01 → match
+        //     2022-09-01 = 92 days; adopted 2023-05-01.
+        ("alder", "C1", adopted(["2022-01-10", "2022-03-01", "2022-04-01", "2022-06-01", "2022-09-01", "2022-10-01", "2023-05-01"])),
+        // c2: early permanence — matched 2022-03-01 before the order of 2022-04-01: A2 counts
+        //     0. In care 2021-11-15 → placed 2022-04-20 = 156 days; adopted 2023-09-15.
+        ("alder", "C2", Dates {
             born: Some("2021-10-01"),
-            plan: Some("2022-01-10"),
-            shobpa: Some("2022-02-01"),
-            order: Some("2022-04-01"),
-            matched: Some("2022-03-01"),
-            placed: Some("2022-04-20"),
-            adopted: Some("2023-09-15"),
-            ..Default::default()
-        },
-    )
-    .await;
-    // c3: adopted by foster carers. In care 2021-06-01 → placed 2023-01-10 = 588 days (A1);
-    //     foster placement from 2021-07-01 = 30 days (A10); order 2022-01-01 → match
-    //     2022-12-01 = 334 days; adopted 2023-12-01.
-    child_with(
-        app,
-        "alder",
-        "C3",
-        Dates {
-            entered: "2021-06-01",
-            plan: Some("2021-08-01"),
-            shobpa: Some("2021-09-01"),
-            order: Some("2022-01-01"),
-            matched: Some("2022-12-01"),
-            placed: Some("2023-01-10"),
-            adopted: Some("2023-12-01"),
+            ..adopted(["2021-11-15", "2022-01-10", "2022-02-01", "2022-04-01", "2022-03-01", "2022-04-20", "2023-09-15"])
+        }),
+        // c3: adopted by foster carers. In care 2021-06-01 → placed 2023-01-10 = 588 days
+        //     (A1); foster placement from 2021-07-01 = 30 days (A10); order 2022-01-01 →
+        //     match 2022-12-01 = 334 days; adopted 2023-12-01.
+        ("alder", "C3", Dates {
             foster_started: Some("2021-07-01"),
-            ..Default::default()
-        },
-    )
-    .await;
-    // c4: placed on the day of the adoption order, so not "placed before the order": out of
-    //     A2. In care 2022-02-01 → placed 2024-01-15 = 713 days; adopted 2024-01-15.
-    child_with(
-        app,
-        "alder",
-        "C4",
-        Dates {
-            entered: "2022-02-01",
-            plan: Some("2022-03-01"),
-            shobpa: Some("2022-04-01"),
-            order: Some("2022-05-01"),
-            matched: Some("2022-06-01"),
-            placed: Some("2024-01-15"),
-            adopted: Some("2024-01-15"),
-            ..Default::default()
-        },
-    )
-    .await;
-    // c5: adopted 2024-04-02, after the period: not in the cohort.
-    child_with(
-        app,
-        "alder",
-        "C5",
-        Dates {
-            entered: "2022-01-01",
-            plan: Some("2022-02-01"),
-            shobpa: Some("2022-03-01"),
-            order: Some("2022-04-01"),
-            matched: Some("2022-05-01"),
-            placed: Some("2023-06-01"),
-            adopted: Some("2024-04-02"),
-            ..Default::default()
-        },
-    )
-    .await;
-    // c6: plan changed away from adoption: never in the cohort.
-    child_with(
-        app,
-        "alder",
-        "C6",
-        Dates {
+            ..adopted(["2021-06-01", "2021-08-01", "2021-09-01", "2022-01-01", "2022-12-01", "2023-01-10", "2023-12-01"])
+        }),
+        // c4: placed on the day of the adoption order, so not "placed before the order": out
+        //     of A2. In care 2022-02-01 → placed 2024-01-15 = 713 days; adopted 2024-01-15.
+        ("alder", "C4", adopted(["2022-02-01", "2022-03-01", "2022-04-01", "2022-05-01", "2022-06-01", "2024-01-15", "2024-01-15"])),
+        // c5: adopted 2024-04-02, after the period: not in the cohort.
+        ("alder", "C5", adopted(["2022-01-01", "2022-02-01", "2022-03-01", "2022-04-01", "2022-05-01", "2023-06-01", "2024-04-02"])),
+        // c6: plan changed away from adoption: never in the cohort.
+        ("alder", "C6", Dates {
             entered: "2022-01-01",
             plan: Some("2022-02-01"),
             plan_changed: Some("2023-01-01"),
             ..Default::default()
-        },
-    )
-    .await;
-    // birch b1: in care 2022-01-01 → placed 2023-03-01 = 424 days; order 2022-05-01 → match
-    //     2022-08-01 = 92; adopted 2023-10-01.
-    child_with(
-        app,
-        "birch",
-        "B1",
-        Dates {
-            entered: "2022-01-01",
-            plan: Some("2022-02-01"),
-            shobpa: Some("2022-03-01"),
-            order: Some("2022-05-01"),
-            matched: Some("2022-08-01"),
-            placed: Some("2023-03-01"),
-            adopted: Some("2023-10-01"),
-            ..Default::default()
-        },
-    )
-    .await;
-    // birch b2: in care 2022-01-01 → placed 2023-06-01 = 516 days; order 2022-06-01 → match
-    //     2022-10-01 = 122; adopted 2024-02-01.
-    child_with(
-        app,
-        "birch",
-        "B2",
-        Dates {
-            entered: "2022-01-01",
-            plan: Some("2022-02-01"),
-            shobpa: Some("2022-03-01"),
-            order: Some("2022-06-01"),
-            matched: Some("2022-10-01"),
-            placed: Some("2023-06-01"),
-            adopted: Some("2024-02-01"),
-            ..Default::default()
-        },
-    )
-    .await;
+        }),
+        // birch b1: in care 2022-01-01 → placed 2023-03-01 = 424 days; order 2022-05-01 →
+        //     match 2022-08-01 = 92; adopted 2023-10-01.
+        ("birch", "B1", adopted(["2022-01-01", "2022-02-01", "2022-03-01", "2022-05-01", "2022-08-01", "2023-03-01", "2023-10-01"])),
+        // birch b2: in care 2022-01-01 → placed 2023-06-01 = 516 days; order 2022-06-01 →
+        //     match 2022-10-01 = 122; adopted 2024-02-01.
+        ("birch", "B2", adopted(["2022-01-01", "2022-02-01", "2022-03-01", "2022-06-01", "2022-10-01", "2023-06-01", "2024-02-01"])),
+    ];
+    for (authority, name, dates) in children {
+        child_with(app, authority, name, dates).await;
+    }
 }
 
 const SCORECARD: &str = r#"query($authorityIds: [ID!]) {
@@ -573,6 +490,22 @@ const SUFFICIENCY: &str = r#"query($a: [ID!]) {
   }
 }"#;
 
+/// Reads the version of the `kind` (its field and type names) `id` and updates it with
+/// `fields` at that version.
+async fn update(app: &TestApp, token: &str, (field, kind): (&str, &str), id: &str, fields: Value) {
+    let query = format!("query($id: ID!) {{ {field}(id: $id) {{ version }} }}");
+    let version = app.ok(token, &query, json!({ "id": id })).await[field]["version"].clone();
+    let mut input = json!({ "id": id, "expectedVersion": version });
+    input
+        .as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    let mutation = format!(
+        "mutation($input: Update{kind}Input!) {{ update{kind}(input: $input) {{ {field} {{ id }} }} }}"
+    );
+    app.ok(token, &mutation, json!({ "input": input })).await;
+}
+
 async fn sufficiency_counts_placement_units(app: TestApp) {
     let sw = app.role("alder", "SOCIAL_WORKER");
     let waiting = |born: &'static str| Dates {
@@ -586,20 +519,8 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
     // child with a disability, and two siblings who must stay together.
     child_with(&app, "alder", "Older", waiting("2019-01-01")).await;
     let disabled = child_with(&app, "alder", "Needs", waiting("2021-01-01")).await;
-    let version = app
-        .ok(
-            &sw,
-            "query($id: ID!) { child(id: $id) { version } }",
-            json!({ "id": disabled }),
-        )
-        .await["child"]["version"]
-        .clone();
-    app.ok(
-        &sw,
-        "mutation($input: UpdateChildInput!) { updateChild(input: $input) { child { id } } }",
-        json!({ "input": { "id": disabled, "expectedVersion": version, "needs": { "disability": "MEDIUM" }, "ethnicity": "MIXED" } }),
-    )
-    .await;
+    let needs = json!({ "needs": { "disability": "MEDIUM" }, "ethnicity": "MIXED" });
+    update(&app, &sw, ("child", "Child"), &disabled, needs).await;
     let s1 = child_with(&app, "alder", "Sib One", waiting("2021-03-01")).await;
     let s2 = child_with(&app, "alder", "Sib Two", waiting("2022-01-01")).await;
     app.ok(
@@ -609,22 +530,9 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
     )
     .await;
     // An adopted child does not wait.
-    child_with(
-        &app,
-        "alder",
-        "Adopted",
-        Dates {
-            entered: "2021-01-01",
-            plan: Some("2021-02-01"),
-            shobpa: Some("2021-03-01"),
-            order: Some("2021-04-01"),
-            matched: Some("2021-05-01"),
-            placed: Some("2021-06-01"),
-            adopted: Some("2022-01-01"),
-            ..Default::default()
-        },
-    )
-    .await;
+    #[rustfmt::skip]
+    let dates = adopted(["2021-01-01", "2021-02-01", "2021-03-01", "2021-04-01", "2021-05-01", "2021-06-01", "2022-01-01"]);
+    child_with(&app, "alder", "Adopted", dates).await;
     // Two approved households: one takes siblings up to 6 years old, one a disability.
     let a = approved_household(&app, "alder", "Wide").await;
     let b = approved_household(&app, "alder", "Narrow").await;
@@ -639,20 +547,8 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
             json!({ "acceptsNeeds": { "disability": "HIGH" }, "ageMaxMonths": 48 }),
         ),
     ] {
-        let v = app
-            .ok(
-                &ro,
-                "query($id: ID!) { household(id: $id) { version } }",
-                json!({ "id": id }),
-            )
-            .await["household"]["version"]
-            .clone();
-        app.ok(
-            &ro,
-            "mutation($input: UpdateHouseholdInput!) { updateHousehold(input: $input) { household { id } } }",
-            json!({ "input": { "id": id, "expectedVersion": v, "approval": approval } }),
-        )
-        .await;
+        let approval = json!({ "approval": approval });
+        update(&app, &ro, ("household", "Household"), id, approval).await;
     }
     let manager = app.role("alder", "MANAGER");
     let data = app
@@ -897,54 +793,35 @@ async fn report_periods_are_bounded_and_the_largest_allowed_works(app: TestApp) 
             r#"{{ scorecard(period: {{ from: "{from}", to: "{to}" }}) {{ years {{ from to total {{ cohort {{ value suppressed }} }} }} }} }}"#
         )
     };
-    let refused = |body: &Value, field: &str, words: &str| {
-        assert_eq!(
-            error_code(body).as_deref(),
-            Some("BAD_USER_INPUT"),
-            "{body}"
-        );
-        assert_eq!(
-            body["errors"][0]["extensions"]["field"].as_str(),
-            Some(field),
-            "{body}"
-        );
-        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(words), "{message}");
-        assert!(body["data"]["scorecard"].is_null(), "{body}");
-    };
     for token in [&analyst, &manager] {
-        let body = app
-            .gql(
-                Some(token),
-                &scorecard("0001-04-01", "9999-03-31"),
-                json!({}),
-            )
-            .await;
-        refused(&body, "period.from", "1900-01-01");
-        let body = app
-            .gql(
-                Some(token),
-                &scorecard("2015-04-01", "2026-03-31"),
-                json!({}),
-            )
-            .await;
-        refused(&body, "period", "at most 10 years");
-        let body = app
-            .gql(
-                Some(token),
-                &scorecard("2024-04-01", "2200-03-31"),
-                json!({}),
-            )
-            .await;
-        refused(&body, "period.to", "2199-12-31");
-        let body = app
-            .gql(
-                Some(token),
-                r#"{ scorecard(asOf: "1899-12-31") { period { from } } }"#,
-                json!({}),
-            )
-            .await;
-        refused(&body, "asOf", "1900-01-01");
+        for (query, field, words) in [
+            (
+                scorecard("0001-04-01", "9999-03-31"),
+                "period.from",
+                "1900-01-01",
+            ),
+            (
+                scorecard("2015-04-01", "2026-03-31"),
+                "period",
+                "at most 10 years",
+            ),
+            (
+                scorecard("2024-04-01", "2200-03-31"),
+                "period.to",
+                "2199-12-31",
+            ),
+            (
+                r#"{ scorecard(asOf: "1899-12-31") { period { from } } }"#.to_owned(),
+                "asOf",
+                "1900-01-01",
+            ),
+        ] {
+            let body = app.gql(Some(token), &query, json!({})).await;
+            assert_refusal(&body, "BAD_USER_INPUT", Some(field));
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(words), "{message}");
+            assert!(body["data"]["scorecard"].is_null(), "{body}");
+        }
 
         let data = app
             .ok(token, &scorecard("2016-04-01", "2026-03-31"), json!({}))
@@ -959,22 +836,13 @@ async fn report_periods_are_bounded_and_the_largest_allowed_works(app: TestApp) 
             r#"{{ crossBoundaryFlows(period: {{ from: "{from}", to: "{to}" }}) {{ total {{ children {{ value }} }} }} }}"#
         )
     };
-    let body = app
-        .gql(
-            Some(&analyst),
-            &flows("0001-04-01", "9999-03-31"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(error_field(&body).as_deref(), Some("period.from"), "{body}");
-    let body = app
-        .gql(
-            Some(&analyst),
-            &flows("2014-01-01", "2024-01-01"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(error_field(&body).as_deref(), Some("period"), "{body}");
+    for (from, to, field) in [
+        ("0001-04-01", "9999-03-31", "period.from"),
+        ("2014-01-01", "2024-01-01", "period"),
+    ] {
+        let body = app.gql(Some(&analyst), &flows(from, to), json!({})).await;
+        assert_eq!(error_field(&body).as_deref(), Some(field), "{body}");
+    }
     app.ok(&analyst, &flows("2014-01-02", "2024-01-01"), json!({}))
         .await;
 
@@ -1006,12 +874,7 @@ async fn report_periods_are_bounded_and_the_largest_allowed_works(app: TestApp) 
         .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        error_code(&body).as_deref(),
-        Some("BAD_USER_INPUT"),
-        "{body}"
-    );
-    assert_eq!(error_field(&body).as_deref(), Some("period.from"), "{body}");
+    assert_refusal(&body, "BAD_USER_INPUT", Some("period.from"));
 }
 
 /// Profile names a spreadsheet would run as formulas come out of the tracking export (the

@@ -24,20 +24,7 @@ async fn the_readme_first_query_works_and_sigterm_stops_cleanly() {
     seed_demo(&database_url);
     let mut server = Server::start(&database_url, &[], &[]).await;
     // The README's form of the command.
-    let out = binary()
-        .args([
-            "token",
-            "--sub",
-            "u-1",
-            "--consortium",
-            "demo",
-            "--authority",
-            "alder",
-            "--role",
-            "FAMILY_FINDER",
-        ])
-        .output()
-        .unwrap();
+    let out = binary().args(crate::identity::TOKEN_ARGS).output().unwrap();
     assert!(out.status.success());
     let token = String::from_utf8(out.stdout).unwrap();
     assert_eq!(

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{CREATE_HOUSEHOLD, TestApp, error_code, error_field};
+use crate::helpers::{CREATE_HOUSEHOLD, TestApp, assert_refusal, error_code};
 
 both_backends!(
     funnel_figures_match_the_hand_computed_fixture,
@@ -1674,48 +1674,19 @@ async fn funnel_access_and_audit(app: TestApp) {
     assert!(!body.to_string().contains("alder"), "{body}");
 
     // Bad input.
-    let body = app
-        .gql(
-            Some(&ro),
-            FUNNEL,
-            json!({ "period": { "from": "2024-12-31", "to": "2024-01-01" }, "asOf": AS_OF,
-                    "ids": [alder], "groupBy": [] }),
-        )
-        .await;
-    assert_eq!(
-        error_code(&body).as_deref(),
-        Some("BAD_USER_INPUT"),
-        "{body}"
-    );
-    assert_eq!(error_field(&body).as_deref(), Some("period"), "{body}");
-    let body = app
-        .gql(
-            Some(&ro),
-            FUNNEL,
-            json!({ "period": { "from": FROM, "to": TO }, "asOf": "2999-01-01",
-                    "ids": [alder], "groupBy": [] }),
-        )
-        .await;
-    assert_eq!(
-        error_code(&body).as_deref(),
-        Some("BAD_USER_INPUT"),
-        "{body}"
-    );
-    assert_eq!(error_field(&body).as_deref(), Some("asOf"), "{body}");
-    let body = app
-        .gql(
-            Some(&ro),
-            FUNNEL,
-            json!({ "period": { "from": FROM, "to": TO }, "asOf": "2023-12-31",
-                    "ids": [alder], "groupBy": [] }),
-        )
-        .await;
-    assert_eq!(
-        error_code(&body).as_deref(),
-        Some("BAD_USER_INPUT"),
-        "{body}"
-    );
-    assert_eq!(error_field(&body).as_deref(), Some("asOf"), "{body}");
+    for (period, as_of, field) in [
+        (
+            json!({ "from": "2024-12-31", "to": "2024-01-01" }),
+            AS_OF,
+            "period",
+        ),
+        (json!({ "from": FROM, "to": TO }), "2999-01-01", "asOf"),
+        (json!({ "from": FROM, "to": TO }), "2023-12-31", "asOf"),
+    ] {
+        let vars = json!({ "period": period, "asOf": as_of, "ids": [alder], "groupBy": [] });
+        let body = app.gql(Some(&ro), FUNNEL, vars).await;
+        assert_refusal(&body, "BAD_USER_INPUT", Some(field));
+    }
 
     // A board analyst's run is audited too.
     let ba = board_analyst(&app);
@@ -2114,12 +2085,7 @@ async fn adopter_alerts_fire_the_day_after_each_timescale(app: TestApp) {
     let body = app
         .gql(Some(&ro), ALERTS_QUERY, json!({ "asOf": "2999-01-01" }))
         .await;
-    assert_eq!(
-        error_code(&body).as_deref(),
-        Some("BAD_USER_INPUT"),
-        "{body}"
-    );
-    assert_eq!(error_field(&body).as_deref(), Some("asOf"), "{body}");
+    assert_refusal(&body, "BAD_USER_INPUT", Some("asOf"));
 }
 
 both_backends!(funnel_periods_and_breakdowns_are_bounded);
@@ -2133,40 +2099,41 @@ async fn funnel_periods_and_breakdowns_are_bounded(app: TestApp) {
         json!({ "period": { "from": from, "to": to }, "asOf": "2025-03-31", "ids": null,
                 "groupBy": group_by })
     };
-    let refused = |body: &Value, field: &str, words: &str| {
-        assert_eq!(
-            error_code(body).as_deref(),
-            Some("BAD_USER_INPUT"),
-            "{body}"
-        );
-        assert_eq!(error_field(body).as_deref(), Some(field), "{body}");
+    for (from, to, group_by, field, words) in [
+        (
+            "0001-04-01",
+            "9999-03-31",
+            &[][..],
+            "period.from",
+            "1900-01-01",
+        ),
+        (
+            "2014-01-01",
+            "2024-12-31",
+            &[],
+            "period",
+            "at most 10 years",
+        ),
+        (
+            "2019-12-31",
+            "2024-12-31",
+            &["ENQUIRY_MONTH"],
+            "period",
+            "at most 60 calendar months",
+        ),
+        (
+            "2024-01-01",
+            "2024-12-31",
+            &["CHANNEL", "CHANNEL"],
+            "groupBy",
+            "at most once",
+        ),
+    ] {
+        let body = app.gql(Some(&ba), FUNNEL, vars(from, to, group_by)).await;
+        assert_refusal(&body, "BAD_USER_INPUT", Some(field));
         let message = body["errors"][0]["message"].as_str().unwrap_or_default();
         assert!(message.contains(words), "{message}");
-    };
-    let body = app
-        .gql(Some(&ba), FUNNEL, vars("0001-04-01", "9999-03-31", &[]))
-        .await;
-    refused(&body, "period.from", "1900-01-01");
-    let body = app
-        .gql(Some(&ba), FUNNEL, vars("2014-01-01", "2024-12-31", &[]))
-        .await;
-    refused(&body, "period", "at most 10 years");
-    let body = app
-        .gql(
-            Some(&ba),
-            FUNNEL,
-            vars("2019-12-31", "2024-12-31", &["ENQUIRY_MONTH"]),
-        )
-        .await;
-    refused(&body, "period", "at most 60 calendar months");
-    let body = app
-        .gql(
-            Some(&ba),
-            FUNNEL,
-            vars("2024-01-01", "2024-12-31", &["CHANNEL", "CHANNEL"]),
-        )
-        .await;
-    refused(&body, "groupBy", "at most once");
+    }
 
     // At the bounds: ten years; sixty months by enquiry month.
     let ten = app
@@ -2189,12 +2156,7 @@ async fn funnel_and_adopter_alert_dates_are_within_the_report_years(app: TestApp
     let ro = app.role("alder", "RECRUITMENT_OFFICER");
     let alder = app.authority_id("alder");
     let refused = |body: &Value| {
-        assert_eq!(
-            error_code(body).as_deref(),
-            Some("BAD_USER_INPUT"),
-            "{body}"
-        );
-        assert_eq!(error_field(body).as_deref(), Some("asOf"), "{body}");
+        assert_refusal(body, "BAD_USER_INPUT", Some("asOf"));
         let message = body["errors"][0]["message"].as_str().unwrap_or_default();
         assert!(
             message.contains("1900-01-01") && message.contains("2199-12-31"),

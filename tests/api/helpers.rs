@@ -115,6 +115,16 @@ impl TestApp {
         Self::spawn_with(test_config(&database_url), backend, dir, true).await
     }
 
+    /// Starts a seeded server on a fresh SQLite database with the test configuration as
+    /// `configure` changes it.
+    pub async fn spawn_sqlite_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        let mut config = test_config(&url);
+        configure(&mut config);
+        Self::spawn_with(config, Backend::Sqlite, Some(dir), true).await
+    }
+
     /// Starts a server with `config`; seeds the test consortia when `seed` is true.
     pub async fn spawn_with(
         config: Config,
@@ -333,6 +343,15 @@ pub fn error_field(body: &Value) -> Option<String> {
         .map(String::from)
 }
 
+/// Asserts that `body` is refused with `code` and, when given, names `field`.
+#[track_caller]
+pub fn assert_refusal(body: &Value, code: &str, field: Option<&str>) {
+    assert_eq!(error_code(body).as_deref(), Some(code), "{body:#}");
+    if let Some(field) = field {
+        assert_eq!(error_field(body).as_deref(), Some(field), "{body:#}");
+    }
+}
+
 pub const CREATE_CHILD: &str = r#"
 mutation($input: CreateChildInput!) {
   createChild(input: $input) { child { id version legalName profileName } }
@@ -369,13 +388,29 @@ pub async fn create_child(
 /// Creates a child and records an adoption plan and SHOBPA decision so that it is in the
 /// pool; returns its id.
 pub async fn pool_child(app: &TestApp, authority: &str, profile_name: &str) -> String {
-    let (id, version) = create_child(app, authority, profile_name, json!({})).await;
+    let milestones = json!({ "adoptionPlanOn": "2022-05-01" });
+    decided_child(app, authority, profile_name, json!({}), milestones).await
+}
+
+/// Creates a child in `authority` with `input` on top of the defaults, records
+/// `milestones` and a SHOBPA decision of 2022-06-01; returns its id.
+pub async fn decided_child(
+    app: &TestApp,
+    authority: &str,
+    name: &str,
+    input: Value,
+    milestones: Value,
+) -> String {
+    let (id, version) = create_child(app, authority, name, input).await;
     let sw = app.role(authority, "SOCIAL_WORKER");
+    let mut milestones = milestones;
+    milestones["id"] = json!(id);
+    milestones["expectedVersion"] = json!(version);
     let data = app
         .ok(
             &sw,
             "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }",
-            json!({ "input": { "id": id, "expectedVersion": version, "adoptionPlanOn": "2022-05-01" } }),
+            json!({ "input": milestones }),
         )
         .await;
     let version = data["recordChildMilestones"]["child"]["version"]

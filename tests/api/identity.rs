@@ -533,7 +533,8 @@ fn permanence(dir: &tempfile::TempDir) -> Command {
     command
 }
 
-const TOKEN_ARGS: [&str; 9] = [
+/// The README's `permanence token` command line.
+pub const TOKEN_ARGS: [&str; 9] = [
     "token",
     "--sub",
     "u-1",

@@ -257,29 +257,29 @@ async fn abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps
 
 #[tokio::test]
 async fn limits_are_configurable() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    let mut config = test_config(&url);
-    config.limits.max_depth = 2;
-    config.limits.max_aliases = 1;
-    config.limits.max_batch = 1;
-    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    let app = TestApp::spawn_sqlite_with(|config| {
+        config.limits.max_depth = 2;
+        config.limits.max_aliases = 1;
+        config.limits.max_batch = 1;
+    })
+    .await;
     let (_, _, body) = post(&app, None, &json!({ "query": "{ viewer { subject } }" })).await;
     assert_eq!(body["data"]["viewer"]["subject"], "social_worker-alder");
-    let (_, _, body) = post(
-        &app,
-        None,
-        &json!({ "query": "{ viewer { consortium { code } } }" }),
-    )
-    .await;
-    assert_refused(&body, "depth", "depth 3, the limit is 2");
-    let (_, _, body) = post(
-        &app,
-        None,
-        &json!({ "query": "{ a: __typename b: __typename }" }),
-    )
-    .await;
-    assert_refused(&body, "aliases", "2, the limit is 1");
+    for (query, limit, words) in [
+        (
+            "{ viewer { consortium { code } } }",
+            "depth",
+            "depth 3, the limit is 2",
+        ),
+        (
+            "{ a: __typename b: __typename }",
+            "aliases",
+            "2, the limit is 1",
+        ),
+    ] {
+        let (_, _, body) = post(&app, None, &json!({ "query": query })).await;
+        assert_refused(&body, limit, words);
+    }
     let (status, _, body) = post(
         &app,
         None,
@@ -315,11 +315,10 @@ async fn postgres_cancels_a_statement_that_runs_past_the_timeout() {
 }
 
 async fn production_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    let mut config = test_config(&url);
-    config.environment = Environment::Production;
-    TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await
+    TestApp::spawn_sqlite_with(|config| {
+        config.environment = Environment::Production;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -462,15 +461,14 @@ async fn production_validation_messages_name_no_types() {
 /// README's GraphQL-over-HTTP rules).
 #[tokio::test]
 async fn a_rate_limited_operation_is_a_429_whatever_the_accept_header() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    let mut config = test_config(&url);
-    // Room for one `{ viewer { subject } }` (cost 2), refilling a point a second.
-    config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
-        capacity: 3,
-        leak_per_second: 1,
-    });
-    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    let app = TestApp::spawn_sqlite_with(|config| {
+        // Room for one `{ viewer { subject } }` (cost 2), refilling a point a second.
+        config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
+            capacity: 3,
+            leak_per_second: 1,
+        });
+    })
+    .await;
     // Each media type with a subject (and so a bucket) of its own.
     for (accept, authority) in [
         (None, "alder"),
@@ -996,14 +994,13 @@ async fn wildcards_in_contains_filters_match_only_themselves(app: TestApp) {
 /// (Before the reports were costed by their rows every period cost the same.)
 #[tokio::test]
 async fn a_report_costs_the_rows_it_can_answer_with() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    let mut config = test_config(&url);
-    config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
-        capacity: 100_000,
-        leak_per_second: 1_000,
-    });
-    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    let app = TestApp::spawn_sqlite_with(|config| {
+        config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
+            capacity: 100_000,
+            leak_per_second: 1_000,
+        });
+    })
+    .await;
     let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
     let requested = |body: &Value| {
         assert!(body.get("errors").is_none(), "{body:#}");

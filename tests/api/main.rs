@@ -2,6 +2,7 @@
 
 mod helpers;
 mod process;
+mod shared;
 
 mod access;
 mod audit;

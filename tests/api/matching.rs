@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{
-    CREATE_HOUSEHOLD, TestApp, approved_household, create_child, decode_id, error_code,
+    CREATE_HOUSEHOLD, TestApp, approved_household, decided_child, decode_id, error_code,
     error_field, record_event,
 };
 
@@ -23,27 +23,8 @@ use crate::helpers::{
 /// plan, a placement order and a SHOBPA decision so that it is waiting (and in the pool
 /// unless unshared); returns its id.
 pub async fn waiting_child(app: &TestApp, authority: &str, name: &str, input: Value) -> String {
-    let (id, version) = create_child(app, authority, name, input).await;
-    let sw = app.role(authority, "SOCIAL_WORKER");
-    let data = app
-        .ok(
-            &sw,
-            "mutation($i: RecordChildMilestonesInput!) { recordChildMilestones(input: $i) { child { version } } }",
-            json!({ "i": { "id": id, "expectedVersion": version,
-                    "adoptionPlanOn": "2022-05-01", "placementOrderOn": "2022-08-01" } }),
-        )
-        .await;
-    let version = data["recordChildMilestones"]["child"]["version"]
-        .as_i64()
-        .expect("version");
-    let dm = app.role(authority, "DECISION_MAKER");
-    app.ok(
-        &dm,
-        "mutation($i: RecordChildDecisionInput!) { recordChildDecision(input: $i) { child { status } } }",
-        json!({ "i": { "id": id, "expectedVersion": version, "decision": "SHOBPA", "decidedOn": "2022-06-01" } }),
-    )
-    .await;
-    id
+    let milestones = json!({ "adoptionPlanOn": "2022-05-01", "placementOrderOn": "2022-08-01" });
+    decided_child(app, authority, name, input, milestones).await
 }
 
 /// A fast-track household of `authority` approved on `approved_on`, then given `update`
@@ -1413,6 +1394,86 @@ fn extent_km(region: &[(f64, f64)]) -> (f64, f64) {
     )
 }
 
+/// Asks `query` (with the suggestions at `list` of its answer, and a suggestion's id of
+/// the suggested record at the JSON pointer `id`) with `vars` once for each of the probe
+/// weights; what each answer shows of the suggestion of `secret`, by weights.
+async fn probe(
+    app: &TestApp,
+    token: &str,
+    (query, list, id): (&str, &str, &str),
+    vars: Value,
+    secret: &str,
+) -> Vec<(usize, Observed)> {
+    let mut observed = Vec::new();
+    for (w, (weights, _)) in probe_weights().iter().enumerate() {
+        let mut vars = vars.clone();
+        vars["weights"] = weights.clone();
+        let data = app.ok(token, query, vars).await;
+        let suggestion = data[list]["suggestions"]
+            .as_array()
+            .expect("suggestions")
+            .iter()
+            .find(|s| number(s.pointer(id).unwrap().as_str().unwrap()) == number(secret))
+            .unwrap_or_else(|| panic!("the secret record suggested: {data:#}"))
+            .clone();
+        observed.push((w, observed_in_answer(&suggestion)));
+    }
+    observed
+}
+
+/// The stored rows of the child `child` and the household `household`.
+async fn rows(
+    app: &TestApp,
+    child: &str,
+    household: &str,
+) -> (entity::child::Model, entity::household::Model) {
+    let db = &app.state.db;
+    let child = entity::child::Entity::find_by_id(number(child))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("child");
+    let household = entity::household::Entity::find_by_id(number(household))
+        .one(db)
+        .await
+        .unwrap()
+        .expect("household");
+    (child, household)
+}
+
+/// The engine's view of the stored `child`, its birth family at `child_at`, and of the
+/// stored `household`, at `household_at`.
+fn placed(
+    child: &entity::child::Model,
+    household: &entity::household::Model,
+    child_at: (f64, f64),
+    household_at: (f64, f64),
+) -> (MatchSubject, Candidate) {
+    use permanence::domain::matching::GeoPoint;
+    let mut child = matching_store::match_child(child);
+    child.birth_family = Some(GeoPoint::new(child_at.0, child_at.1));
+    let subject = MatchSubject::new(&[child]).expect("subject");
+    let mut household = matching_store::candidate(household, false);
+    household.location = Some(GeoPoint::new(household_at.0, household_at.1));
+    (subject, household)
+}
+
+/// Asserts that the answers `seen` leave the hidden position anywhere in a band: the
+/// region consistent with them holds `hidden` (the engine replayed as served) and spans 50
+/// km each way at least (less twice the 0.02° search step, 4.4 km), where exact scores
+/// would leave the one true position.
+fn assert_no_finer_than_a_band(
+    hidden: (f64, f64),
+    seen: &[((f64, f64), usize, Observed)],
+    answer: impl Fn((f64, f64), (f64, f64), &ValidWeights) -> Option<Observed>,
+) {
+    let region = consistent_region(hidden, seen, answer);
+    assert!(region.contains(&hidden), "the engine replayed as served");
+    let (north_south, east_west) = extent_km(&region);
+    assert!(north_south >= 45.0, "{north_south} km north–south");
+    assert!(east_west >= 45.0, "{east_west} km east–west");
+}
+
 async fn many_own_households_locate_another_authoritys_birth_family_no_finer_than_a_band(
     app: TestApp,
 ) {
@@ -1461,44 +1522,22 @@ async fn many_own_households_locate_another_authoritys_birth_family_no_finer_tha
         version = data["updateHousehold"]["household"]["version"]
             .as_i64()
             .expect("version");
-        for (w, (weights, _)) in probe_weights().iter().enumerate() {
-            let data = app
-                .ok(
-                    &ff,
-                    CHILD_SUGGESTIONS_WEIGHTED,
-                    json!({ "household": own, "weights": weights, "asOf": AS_OF }),
-                )
-                .await;
-            let suggestion = data["childSuggestions"]["suggestions"]
-                .as_array()
-                .expect("suggestions")
-                .iter()
-                .find(|s| number(s["children"][0]["id"].as_str().unwrap()) == number(&secret))
-                .expect("the secret child suggested")
-                .clone();
-            seen.push((position, w, observed_in_answer(&suggestion)));
+        let vars = json!({ "household": own, "asOf": AS_OF });
+        let query = (
+            CHILD_SUGGESTIONS_WEIGHTED,
+            "childSuggestions",
+            "/children/0/id",
+        );
+        for (w, observed) in probe(&app, &ff, query, vars, &secret).await {
+            seen.push((position, w, observed));
         }
     }
 
     // What the engine reports for the household at `own` and the birth family at `at`.
-    let db = &app.state.db;
-    let child_row = entity::child::Entity::find_by_id(number(&secret))
-        .one(db)
-        .await
-        .unwrap()
-        .expect("child");
-    let household_row = entity::household::Entity::find_by_id(number(&own))
-        .one(db)
-        .await
-        .unwrap()
-        .expect("household");
+    let (child_row, household_row) = rows(&app, &secret, &own).await;
     let as_of: NaiveDate = AS_OF.parse().unwrap();
     let answer = |own: (f64, f64), at: (f64, f64), weights: &ValidWeights| {
-        let mut child = matching_store::match_child(&child_row);
-        child.birth_family = Some(permanence::domain::matching::GeoPoint::new(at.0, at.1));
-        let subject = MatchSubject::new(&[child]).expect("subject");
-        let mut household = matching_store::candidate(&household_row, false);
-        household.location = Some(permanence::domain::matching::GeoPoint::new(own.0, own.1));
+        let (subject, household) = placed(&child_row, &household_row, at, own);
         observed_in_result(&permanence::domain::matching::evaluate_children(
             &household,
             &[subject],
@@ -1507,13 +1546,7 @@ async fn many_own_households_locate_another_authoritys_birth_family_no_finer_tha
             1,
         ))
     };
-    let region = consistent_region(hidden, &seen, answer);
-    assert!(region.contains(&hidden), "the engine replayed as served");
-    // A 50 km band each way at least (less twice the 0.02° search step, 4.4 km): exact
-    // scores left the one true position.
-    let (north_south, east_west) = extent_km(&region);
-    assert!(north_south >= 45.0, "{north_south} km north–south");
-    assert!(east_west >= 45.0, "{east_west} km east–west");
+    assert_no_finer_than_a_band(hidden, &seen, answer);
 }
 
 async fn many_own_children_locate_another_authoritys_household_no_finer_than_a_band(app: TestApp) {
@@ -1552,48 +1585,18 @@ async fn many_own_children_locate_another_authoritys_household_no_finer_than_a_b
                            "birthFamilyArea": { "location": { "lat": position.0, "lon": position.1 } } } }),
         )
         .await;
-        for (w, (weights, _)) in probe_weights().iter().enumerate() {
-            let data = app
-                .ok(
-                    &ff,
-                    SUGGESTIONS,
-                    json!({ "child": own, "weights": weights, "asOf": AS_OF, "first": 100 }),
-                )
-                .await;
-            let suggestion = data["matchSuggestions"]["suggestions"]
-                .as_array()
-                .expect("suggestions")
-                .iter()
-                .find(|s| number(s["household"]["id"].as_str().unwrap()) == number(&secret))
-                .expect("the secret household suggested")
-                .clone();
-            seen.push((position, w, observed_in_answer(&suggestion)));
+        let vars = json!({ "child": own, "asOf": AS_OF, "first": 100 });
+        let query = (SUGGESTIONS, "matchSuggestions", "/household/id");
+        for (w, observed) in probe(&app, &ff, query, vars, &secret).await {
+            seen.push((position, w, observed));
         }
     }
 
-    let db = &app.state.db;
-    let child_row = entity::child::Entity::find_by_id(number(&own))
-        .one(db)
-        .await
-        .unwrap()
-        .expect("child");
-    let household_row = entity::household::Entity::find_by_id(number(&secret))
-        .one(db)
-        .await
-        .unwrap()
-        .expect("household");
+    let (child_row, household_row) = rows(&app, &own, &secret).await;
     let as_of: NaiveDate = AS_OF.parse().unwrap();
     let answer = |own: (f64, f64), at: (f64, f64), weights: &ValidWeights| {
-        let mut child = matching_store::match_child(&child_row);
-        child.birth_family = Some(permanence::domain::matching::GeoPoint::new(own.0, own.1));
-        let subject = MatchSubject::new(&[child]).expect("subject");
-        let mut household = matching_store::candidate(&household_row, false);
-        household.location = Some(permanence::domain::matching::GeoPoint::new(at.0, at.1));
+        let (subject, household) = placed(&child_row, &household_row, own, at);
         observed_in_result(&evaluate(&subject, &[household], weights, as_of, 1))
     };
-    let region = consistent_region(hidden, &seen, answer);
-    assert!(region.contains(&hidden), "the engine replayed as served");
-    let (north_south, east_west) = extent_km(&region);
-    assert!(north_south >= 45.0, "{north_south} km north–south");
-    assert!(east_west >= 45.0, "{east_west} km east–west");
+    assert_no_finer_than_a_band(hidden, &seen, answer);
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use permanence::config::MetricsAccess;
 
-use crate::helpers::{Backend, TestApp, encode_id, error_code, test_config};
+use crate::helpers::{Backend, TestApp, encode_id, error_code};
 
 both_backends!(a_database_failure_reaches_the_client_only_as_internal);
 
@@ -243,15 +243,14 @@ async fn metrics_need_a_listener_of_their_own_or_a_token() {
     let body = metrics(&app).await;
     assert!(body.contains("permanence_audit_queue_depth"), "{body}");
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-    let mut config = test_config(&url);
     let token = "metrics-scraper-token-0123456789abcdef";
-    config.metrics = MetricsAccess {
-        bind: None,
-        token: Some(token.into()),
-    };
-    let app = TestApp::spawn_with(config, Backend::Sqlite, Some(dir), true).await;
+    let app = TestApp::spawn_sqlite_with(|config| {
+        config.metrics = MetricsAccess {
+            bind: None,
+            token: Some(token.into()),
+        };
+    })
+    .await;
     assert!(app.metrics_address.is_none());
     let url = format!("{}/metrics", app.address);
     let refused = app.client.get(&url).send().await.unwrap();

@@ -29,15 +29,8 @@ use crate::helpers::{
     encode_id, error_code, fresh_postgres_database, test_redis_url, within,
 };
 use crate::process::{OwnRedis, Server, demo_server, role_token, seed_demo, token};
+use crate::shared::{self, DECISION, MILESTONES, VIEWER, VIEWER_4, revoke, scorecard};
 
-const SCORECARD: &str = r#"{ scorecard(asOf: "2024-06-01", period: { from: "2021-04-01", to: "2024-03-31" }) {
-  period { total { cohort { value suppressed } } } } }"#;
-const VIEWER: &str = "{ viewer { subject } }";
-/// Costs 4 points (three fields and `viewer`).
-const VIEWER_4: &str = "{ viewer { subject name consortiumRoles } }";
-const REVOKE: &str = "mutation($input: RevokeSessionsInput!) { revokeSessions(input: $input) { subject revokedAt } }";
-const MILESTONES: &str = "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }";
-const DECISION: &str = "mutation($input: RecordChildDecisionInput!) { recordChildDecision(input: $input) { child { version } } }";
 const CHILD: &str = "query($id: ID!) { child(id: $id) { id profileName } }";
 const HOUSEHOLD: &str = "query($id: ID!) { household(id: $id) { id profileName } }";
 
@@ -58,21 +51,6 @@ async fn replicas_under(redis_url: &str, prefix: &str, env: &[(&str, &str)]) -> 
         Server::start(&database_url, &shared, &[]),
         Server::start(&database_url, &shared, &[]),
     )
-}
-
-/// The scorecard's cohort (children adopted in 2021-24) as `token` sees it, and whether the
-/// report came from the cache (`HIT`, `MISS` or `BYPASS`).
-async fn scorecard(server: &Server, token: &str) -> (u64, String) {
-    let body = server.gql(Some(token), SCORECARD, json!({})).await;
-    assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
-    let cohort = body["data"]["scorecard"]["period"]["total"]["cohort"]["value"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("cohort shown: {body:#}"));
-    let status = body["extensions"]["reportCache"][0]["status"]
-        .as_str()
-        .unwrap_or_else(|| panic!("cache status: {body:#}"))
-        .to_owned();
-    (cohort, status)
 }
 
 /// The tokens of alder's staff the tests act with.
@@ -117,58 +95,14 @@ async fn create_child(server: &Server, social_worker: &str, name: &str) -> (Stri
 /// Records an alder child's journey to an adoption order in 2023 (in the scorecard's
 /// period) through `server`.
 async fn record_adoption(server: &Server, alder: &Alder, name: &str) {
-    let (id, mut v) = create_child(server, &alder.social_worker, name).await;
-    let version =
-        |data: Value, field: &str| data[field]["child"]["version"].as_i64().expect("version");
-    v = version(
-        server
-            .ok(
-                &alder.social_worker,
-                MILESTONES,
-                json!({ "input": { "id": id, "expectedVersion": v,
-                    "adoptionPlanOn": "2022-03-01", "placementOrderOn": "2022-06-01" } }),
-            )
-            .await,
-        "recordChildMilestones",
-    );
-    for (decision, on) in [("SHOBPA", "2022-04-01"), ("MATCH", "2022-09-01")] {
-        v = version(
-            server
-                .ok(
-                    &alder.decision_maker,
-                    DECISION,
-                    json!({ "input": { "id": id, "expectedVersion": v,
-                        "decision": decision, "decidedOn": on } }),
-                )
-                .await,
-            "recordChildDecision",
-        );
-    }
-    server
-        .ok(
-            &alder.social_worker,
-            MILESTONES,
-            json!({ "input": { "id": id, "expectedVersion": v,
-                "placedOn": "2022-10-01", "adoptionOrderOn": "2023-05-01" } }),
-        )
-        .await;
+    let (id, v) = create_child(server, &alder.social_worker, name).await;
+    let staff = (alder.social_worker.as_str(), alder.decision_maker.as_str());
+    shared::record_adoption(server, staff, &id, v).await;
 }
 
 /// A consortium admin of `demo`.
 fn admin() -> String {
     token("admin-1", "demo", &[], &["CONSORTIUM_ADMIN"])
-}
-
-/// Revokes `subject`'s sessions through `server`; the revocation instant as returned.
-async fn revoke(server: &Server, admin: &str, subject: &str) -> String {
-    let data = server
-        .ok(admin, REVOKE, json!({ "input": { "subject": subject } }))
-        .await;
-    assert_eq!(data["revokeSessions"]["subject"], subject);
-    data["revokeSessions"]["revokedAt"]
-        .as_str()
-        .expect("revokedAt")
-        .to_owned()
 }
 
 /// Whether `server` accepts `token` (refusing it, it must be a 401 with UNAUTHENTICATED).

@@ -11,22 +11,14 @@ use std::time::Duration;
 use entity::audit_event;
 use permanence::infra::bucket::LeakyBucket;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{
     Backend, TestApp, after_second_of, cost, create_child, error_code, spawn_replicas, test_config,
     test_redis_url, within,
 };
 use crate::process::OwnRedis;
-
-const SCORECARD: &str = r#"{ scorecard(asOf: "2024-06-01", period: { from: "2021-04-01", to: "2024-03-31" }) {
-  period { total { cohort { value suppressed } } } } }"#;
-const VIEWER: &str = "{ viewer { subject } }";
-/// Costs 4 points (three fields and `viewer`).
-const VIEWER_4: &str = "{ viewer { subject name consortiumRoles } }";
-const REVOKE: &str = "mutation($input: RevokeSessionsInput!) { revokeSessions(input: $input) { subject revokedAt } }";
-const MILESTONES: &str = "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }";
-const DECISION: &str = "mutation($input: RecordChildDecisionInput!) { recordChildDecision(input: $input) { child { version } } }";
+use crate::shared::{self, REVOKE, SCORECARD, VIEWER, VIEWER_4, accepted};
 
 /// A small bucket, so that tests can run it dry: 40 points, one a second.
 const SMALL_BUCKET: LeakyBucket = LeakyBucket {
@@ -34,61 +26,20 @@ const SMALL_BUCKET: LeakyBucket = LeakyBucket {
     leak_per_second: 1,
 };
 
-/// The scorecard's cohort (children adopted in 2021-24) as alder's manager sees it, and
-/// whether the report came from the cache (`HIT`, `MISS` or `BYPASS`).
+/// The scorecard's cohort as alder's manager sees it, and the cache status.
 async fn scorecard(app: &TestApp) -> (u64, String) {
-    let body = app
-        .gql(Some(&app.role("alder", "MANAGER")), SCORECARD, json!({}))
-        .await;
-    assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
-    let cohort = body["data"]["scorecard"]["period"]["total"]["cohort"]["value"]
-        .as_u64()
-        .expect("cohort shown");
-    let status = body["extensions"]["reportCache"][0]["status"]
-        .as_str()
-        .expect("cache status")
-        .to_owned();
-    (cohort, status)
+    shared::scorecard(app, &app.role("alder", "MANAGER")).await
 }
 
 /// Records an alder child's journey to an adoption order in 2023 (in the scorecard's
 /// period) through `app`.
 async fn record_adoption(app: &TestApp, name: &str) {
-    let sw = app.role("alder", "SOCIAL_WORKER");
-    let dm = app.role("alder", "DECISION_MAKER");
-    let (id, v) = create_child(app, "alder", name, json!({ "enteredCareOn": "2022-01-10" })).await;
-    let version =
-        |data: Value, field: &str| data[field]["child"]["version"].as_i64().expect("version");
-    let v = version(
-        app.ok(
-            &sw,
-            MILESTONES,
-            json!({ "input": { "id": id, "expectedVersion": v,
-            "adoptionPlanOn": "2022-03-01", "placementOrderOn": "2022-06-01" } }),
-        )
-        .await,
-        "recordChildMilestones",
+    let staff = (
+        app.role("alder", "SOCIAL_WORKER"),
+        app.role("alder", "DECISION_MAKER"),
     );
-    let mut v = v;
-    for (decision, on) in [("SHOBPA", "2022-04-01"), ("MATCH", "2022-09-01")] {
-        v = version(
-            app.ok(
-                &dm,
-                DECISION,
-                json!({ "input": { "id": id, "expectedVersion": v,
-                "decision": decision, "decidedOn": on } }),
-            )
-            .await,
-            "recordChildDecision",
-        );
-    }
-    app.ok(
-        &sw,
-        MILESTONES,
-        json!({ "input": { "id": id, "expectedVersion": v,
-            "placedOn": "2022-10-01", "adoptionOrderOn": "2023-05-01" } }),
-    )
-    .await;
+    let (id, v) = create_child(app, "alder", name, json!({ "enteredCareOn": "2022-01-10" })).await;
+    shared::record_adoption(app, (&staff.0, &staff.1), &id, v).await;
 }
 
 fn admin(app: &TestApp) -> String {
@@ -97,30 +48,7 @@ fn admin(app: &TestApp) -> String {
 
 /// Revokes `subject`'s sessions through `app`; the revocation instant as returned.
 async fn revoke(app: &TestApp, subject: &str) -> String {
-    let data = app
-        .ok(
-            &admin(app),
-            REVOKE,
-            json!({ "input": { "subject": subject } }),
-        )
-        .await;
-    assert_eq!(data["revokeSessions"]["subject"], subject);
-    data["revokeSessions"]["revokedAt"]
-        .as_str()
-        .expect("revokedAt")
-        .to_owned()
-}
-
-/// Whether `app` accepts `token` (refusing it, it must be as UNAUTHENTICATED).
-async fn accepted(app: &TestApp, token: &str) -> bool {
-    let body = app.gql(Some(token), VIEWER, json!({})).await;
-    match error_code(&body) {
-        None => true,
-        Some(code) => {
-            assert_eq!(code, "UNAUTHENTICATED", "{body:#}");
-            false
-        }
-    }
+    shared::revoke(app, &admin(app), subject).await
 }
 
 async fn audited(app: &TestApp, entity_type: &str, action: &str) -> u64 {

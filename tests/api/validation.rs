@@ -86,6 +86,20 @@ fn assert_refused(body: &Value, code: &str, field: Option<&str>) {
     assert_no_internal_detail(body);
 }
 
+/// Sends `query` with `vars` as `token` and asserts that it is refused with `code` (and
+/// `field`, when given), without data.
+async fn refuses(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    vars: Value,
+    code: &str,
+    field: Option<&str>,
+) {
+    let body = app.gql(Some(token), query, vars).await;
+    assert_refused(&body, code, field);
+}
+
 fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
@@ -180,10 +194,15 @@ async fn milestones_out_of_order_are_refused_and_change_nothing(app: TestApp) {
             .as_object_mut()
             .unwrap()
             .extend(fields.as_object().unwrap().clone());
-        let body = app
-            .gql(Some(&sw), RECORD_MILESTONES, json!({ "input": input }))
-            .await;
-        assert_refused(&body, "BAD_USER_INPUT", Some(field));
+        refuses(
+            &app,
+            &sw,
+            RECORD_MILESTONES,
+            json!({ "input": input }),
+            "BAD_USER_INPUT",
+            Some(field),
+        )
+        .await;
         assert_eq!(
             child_state(&app, &sw, &id).await,
             before,
@@ -218,14 +237,8 @@ async fn milestones_out_of_order_are_refused_and_change_nothing(app: TestApp) {
         ),
     ];
     for (case, decision, on, field) in decision_cases {
-        let body = app
-            .gql(
-                Some(&dm),
-                RECORD_DECISION,
-                json!({ "input": { "id": id, "expectedVersion": v, "decision": decision, "decidedOn": on } }),
-            )
-            .await;
-        assert_refused(&body, "BAD_USER_INPUT", Some(field));
+        refuses(&app, &dm, RECORD_DECISION,
+                json!({ "input": { "id": id, "expectedVersion": v, "decision": decision, "decidedOn": on } }), "BAD_USER_INPUT", Some(field)).await;
         assert_eq!(
             child_state(&app, &sw, &id).await,
             before,
@@ -252,14 +265,15 @@ async fn milestones_out_of_order_are_refused_and_change_nothing(app: TestApp) {
         ("2022-08-15", "placed before the placement order"),
         ("2022-07-20", "placed before the match"),
     ] {
-        let body = app
-            .gql(
-                Some(&sw),
-                RECORD_MILESTONES,
-                json!({ "input": { "id": id, "expectedVersion": v, "placedOn": on } }),
-            )
-            .await;
-        assert_refused(&body, "BAD_USER_INPUT", Some("placedOn"));
+        refuses(
+            &app,
+            &sw,
+            RECORD_MILESTONES,
+            json!({ "input": { "id": id, "expectedVersion": v, "placedOn": on } }),
+            "BAD_USER_INPUT",
+            Some("placedOn"),
+        )
+        .await;
         assert_eq!(
             child_state(&app, &sw, &id).await,
             before,
@@ -341,10 +355,15 @@ async fn a_child_with_bad_details_is_not_created(app: TestApp) {
             .as_object_mut()
             .unwrap()
             .extend(change.as_object().unwrap().clone());
-        let body = app
-            .gql(Some(&sw), CREATE_CHILD_ONLY, json!({ "input": input }))
-            .await;
-        assert_refused(&body, "BAD_USER_INPUT", Some(field));
+        refuses(
+            &app,
+            &sw,
+            CREATE_CHILD_ONLY,
+            json!({ "input": input }),
+            "BAD_USER_INPUT",
+            Some(field),
+        )
+        .await;
         assert_eq!(
             children_count(&app, &sw).await,
             0,
@@ -395,70 +414,25 @@ async fn recruitment_events_follow_the_stage_machine(app: TestApp) {
         );
     }
 
-    let bad = "BAD_USER_INPUT";
-    refused(
-        &app,
-        &ro,
-        &id,
-        json!({ "stage": "STAGE_TWO_STARTED", "occurredOn": "2023-02-01" }),
-        bad,
-        Some("stage"),
-    )
-    .await;
-    refused(
-        &app,
-        &ro,
-        &id,
-        json!({ "stage": "STAGE_ONE_STARTED", "occurredOn": "2023-01-04" }),
-        bad,
-        Some("occurredOn"),
-    )
-    .await;
-    refused(
-        &app,
-        &ro,
-        &id,
-        json!({ "stage": "STAGE_ONE_STARTED", "occurredOn": in_days(2) }),
-        bad,
-        Some("occurredOn"),
-    )
-    .await;
-    refused(
-        &app,
-        &ro,
-        &id,
-        json!({ "stage": "WITHDRAWN", "occurredOn": "2023-02-01" }),
-        bad,
-        Some("reason"),
-    )
-    .await;
-    refused(
-        &app,
-        &ro,
-        &id,
-        json!({ "stage": "ENQUIRY", "occurredOn": "2023-02-01" }),
-        bad,
-        Some("stage"),
-    )
-    .await;
-    refused(
-        &app,
-        &ro,
-        &id,
-        json!({ "stage": "MATCHED", "occurredOn": "2023-02-01" }),
-        bad,
-        Some("stage"),
-    )
-    .await;
-    refused(
-        &app,
-        &ro,
-        &id,
-        json!({ "stage": "RESUMED", "occurredOn": "2023-02-01" }),
-        bad,
-        Some("stage"),
-    )
-    .await;
+    for (stage, on, field) in [
+        ("STAGE_TWO_STARTED", "2023-02-01".to_owned(), "stage"),
+        ("STAGE_ONE_STARTED", "2023-01-04".to_owned(), "occurredOn"),
+        ("STAGE_ONE_STARTED", in_days(2), "occurredOn"),
+        ("WITHDRAWN", "2023-02-01".to_owned(), "reason"),
+        ("ENQUIRY", "2023-02-01".to_owned(), "stage"),
+        ("MATCHED", "2023-02-01".to_owned(), "stage"),
+        ("RESUMED", "2023-02-01".to_owned(), "stage"),
+    ] {
+        refused(
+            &app,
+            &ro,
+            &id,
+            json!({ "stage": stage, "occurredOn": on }),
+            "BAD_USER_INPUT",
+            Some(field),
+        )
+        .await;
+    }
 
     // On hold: only RESUMED (or an exit) may follow.
     let mut v = household_state(&app, &ro, &id).await["version"]
@@ -470,7 +444,7 @@ async fn recruitment_events_follow_the_stage_machine(app: TestApp) {
         &ro,
         &id,
         json!({ "stage": "STAGE_ONE_STARTED", "occurredOn": "2023-02-10" }),
-        bad,
+        "BAD_USER_INPUT",
         Some("stage"),
     )
     .await;
@@ -548,7 +522,7 @@ async fn recruitment_events_follow_the_stage_machine(app: TestApp) {
         &ro,
         &id,
         json!({ "stage": "MATCHED", "occurredOn": "2023-10-01" }),
-        bad,
+        "BAD_USER_INPUT",
         Some("stage"),
     )
     .await;
@@ -581,17 +555,18 @@ async fn nothing_follows_a_withdrawal_and_fast_track_may_skip_stage_one(app: Tes
         ("WITHDRAWN", Some("HEALTH")),
         ("ENDED_BY_AGENCY", Some("SAFEGUARDING")),
     ] {
-        let body = app
-            .gql(
-                Some(&ro),
-                RECORD_EVENT,
-                json!({ "input": {
-                    "householdId": id, "expectedVersion": before["version"], "stage": stage,
-                    "occurredOn": "2023-03-01", "reason": reason
-                }}),
-            )
-            .await;
-        assert_refused(&body, "BAD_USER_INPUT", Some("stage"));
+        refuses(
+            &app,
+            &ro,
+            RECORD_EVENT,
+            json!({ "input": {
+                "householdId": id, "expectedVersion": before["version"], "stage": stage,
+                "occurredOn": "2023-03-01", "reason": reason
+            }}),
+            "BAD_USER_INPUT",
+            Some("stage"),
+        )
+        .await;
         assert_eq!(
             household_state(&app, &ro, &id).await,
             before,
@@ -643,30 +618,23 @@ async fn stale_versions_conflict_and_change_nothing(app: TestApp) {
     )
     .await;
     let before = child_state(&app, &sw, &child).await;
-    let body = app
-        .gql(
-            Some(&sw),
+    for (query, input) in [
+        (
             UPDATE_CHILD,
-            json!({ "input": { "id": child, "expectedVersion": v, "legalName": "Stale Edit" } }),
-        )
-        .await;
-    assert_refused(&body, "CONFLICT", None);
-    let body = app
-        .gql(
-            Some(&sw),
+            json!({ "id": child, "expectedVersion": v, "legalName": "Stale Edit" }),
+        ),
+        (
             RECORD_MILESTONES,
-            json!({ "input": { "id": child, "expectedVersion": v, "adoptionPlanOn": "2022-05-01" } }),
-        )
-        .await;
-    assert_refused(&body, "CONFLICT", None);
-    let body = app
-        .gql(
-            Some(&sw),
+            json!({ "id": child, "expectedVersion": v, "adoptionPlanOn": "2022-05-01" }),
+        ),
+        (
             UPDATE_CHILD,
-            json!({ "input": { "id": child, "expectedVersion": v + 5, "legalName": "Future Edit" } }),
-        )
-        .await;
-    assert_refused(&body, "CONFLICT", None);
+            json!({ "id": child, "expectedVersion": v + 5, "legalName": "Future Edit" }),
+        ),
+    ] {
+        let vars = json!({ "input": input });
+        refuses(&app, &sw, query, vars, "CONFLICT", None).await;
+    }
     let after = child_state(&app, &sw, &child).await;
     assert_eq!(after, before);
     assert_eq!(after["legalName"], "First Edit");
@@ -680,24 +648,21 @@ async fn stale_versions_conflict_and_change_nothing(app: TestApp) {
     )
     .await;
     let before = household_state(&app, &ro, &household).await;
-    let body = app
-        .gql(
-            Some(&ro),
+    for (query, input) in [
+        (
             UPDATE_HOUSEHOLD,
-            json!({ "input": { "id": household, "expectedVersion": v, "profileName": "Stale" } }),
-        )
-        .await;
-    assert_refused(&body, "CONFLICT", None);
-    let body = app
-        .gql(
-            Some(&ro),
+            json!({ "id": household, "expectedVersion": v, "profileName": "Stale" }),
+        ),
+        (
             RECORD_EVENT,
-            json!({ "input": {
+            json!({
                 "householdId": household, "expectedVersion": v, "stage": "STAGE_ONE_STARTED", "occurredOn": "2023-02-01"
-            }}),
-        )
-        .await;
-    assert_refused(&body, "CONFLICT", None);
+            }),
+        ),
+    ] {
+        let vars = json!({ "input": input });
+        refuses(&app, &ro, query, vars, "CONFLICT", None).await;
+    }
     let after = household_state(&app, &ro, &household).await;
     assert_eq!(after, before);
     assert_eq!(after["profileName"], "Dale Two");
@@ -733,14 +698,16 @@ async fn stale_versions_conflict_and_change_nothing(app: TestApp) {
     )
     .await;
     let before = app.ok(&sw, GROUP, json!({ "id": group })).await;
-    let body = app
-        .gql(
-            Some(&sw),
-            UPDATE_GROUP,
-            json!({ "input": { "id": group, "expectedVersion": v, "label": "Stale label", "mustStayTogether": false } }),
-        )
-        .await;
-    assert_refused(&body, "CONFLICT", None);
+    let stale = json!({ "id": group, "expectedVersion": v, "label": "Stale label", "mustStayTogether": false });
+    refuses(
+        &app,
+        &sw,
+        UPDATE_GROUP,
+        json!({ "input": stale }),
+        "CONFLICT",
+        None,
+    )
+    .await;
     let after = app.ok(&sw, GROUP, json!({ "id": group })).await;
     assert_eq!(after, before);
     assert_eq!(after["siblingGroup"]["label"], "The twins");
@@ -832,67 +799,48 @@ async fn malformed_ids_are_bad_input_and_ids_of_another_kind_are_not_found(app: 
         b64("Child"),
         String::new(),
     ] {
-        let body = app.gql(Some(&sw), CHILD, json!({ "id": malformed })).await;
-        assert_refused(&body, "BAD_USER_INPUT", Some("id"));
-        let body = app.gql(Some(&sw), NODE, json!({ "id": malformed })).await;
-        assert_refused(&body, "BAD_USER_INPUT", Some("id"));
+        for query in [CHILD, NODE] {
+            let vars = json!({ "id": malformed });
+            refuses(&app, &sw, query, vars, "BAD_USER_INPUT", Some("id")).await;
+        }
     }
 
     // Well-formed ids of the wrong kind, or of nothing, are simply not found.
     let (_, child_number) = crate::helpers::decode_id(&child);
     let (_, household_number) = crate::helpers::decode_id(&household);
-    let body = app.gql(Some(&sw), CHILD, json!({ "id": household })).await;
-    assert_refused(&body, "NOT_FOUND", None);
-    let body = app
-        .gql(
-            Some(&sw),
-            CHILD,
-            json!({ "id": encode_id("Household", child_number) }),
-        )
-        .await;
-    assert_refused(&body, "NOT_FOUND", None);
-    let body = app
-        .gql(
-            Some(&ro),
-            HOUSEHOLD,
-            json!({ "id": encode_id("Child", household_number) }),
-        )
-        .await;
-    assert_refused(&body, "NOT_FOUND", None);
-    let body = app
-        .gql(
-            Some(&sw),
-            CHILD,
-            json!({ "id": encode_id("Child", 987_654) }),
-        )
-        .await;
-    assert_refused(&body, "NOT_FOUND", None);
+    for (token, query, id) in [
+        (&sw, CHILD, household.clone()),
+        (&sw, CHILD, encode_id("Household", child_number)),
+        (&ro, HOUSEHOLD, encode_id("Child", household_number)),
+        (&sw, CHILD, encode_id("Child", 987_654)),
+    ] {
+        refuses(&app, token, query, json!({ "id": id }), "NOT_FOUND", None).await;
+    }
 
     // Mutations name their own id field.
-    let body = app
-        .gql(
-            Some(&sw),
+    const CREATE_GROUP: &str = "mutation($input: CreateSiblingGroupInput!) { createSiblingGroup(input: $input) { siblingGroup { id } } }";
+    for (query, input, code, field) in [
+        (
             UPDATE_CHILD,
-            json!({ "input": { "id": "garbage!", "expectedVersion": v, "legalName": "X" } }),
-        )
-        .await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("id"));
-    let body = app
-        .gql(
-            Some(&sw),
+            json!({ "id": "garbage!", "expectedVersion": v, "legalName": "X" }),
+            "BAD_USER_INPUT",
+            Some("id"),
+        ),
+        (
             UPDATE_CHILD,
-            json!({ "input": { "id": household, "expectedVersion": v, "legalName": "X" } }),
-        )
-        .await;
-    assert_refused(&body, "NOT_FOUND", None);
-    let body = app
-        .gql(
-            Some(&sw),
-            "mutation($input: CreateSiblingGroupInput!) { createSiblingGroup(input: $input) { siblingGroup { id } } }",
-            json!({ "input": { "childIds": [child, "garbage!"], "label": "Broken" } }),
-        )
-        .await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("childIds"));
+            json!({ "id": household, "expectedVersion": v, "legalName": "X" }),
+            "NOT_FOUND",
+            None,
+        ),
+        (
+            CREATE_GROUP,
+            json!({ "childIds": [child, "garbage!"], "label": "Broken" }),
+            "BAD_USER_INPUT",
+            Some("childIds"),
+        ),
+    ] {
+        refuses(&app, &sw, query, json!({ "input": input }), code, field).await;
+    }
     assert_eq!(
         child_state(&app, &sw, &child).await["version"].as_i64(),
         Some(v),
@@ -962,25 +910,24 @@ async fn pages_are_capped_at_100_and_negative_first_is_refused(app: TestApp) {
         "the default page"
     );
 
-    let body = app.gql(Some(&sw), PAGE, json!({ "first": -1 })).await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("first"));
-    let body = app
-        .gql(
-            Some(&sw),
+    let ro = app.role("alder", "RECRUITMENT_OFFICER");
+    for (token, query, vars, field) in [
+        (&sw, PAGE, json!({ "first": -1 }), "first"),
+        (
+            &sw,
             PAGE,
             json!({ "first": 10, "after": "not a cursor" }),
-        )
-        .await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("after"));
-    let ro = app.role("alder", "RECRUITMENT_OFFICER");
-    let body = app
-        .gql(
-            Some(&ro),
+            "after",
+        ),
+        (
+            &ro,
             "{ households(first: -5) { totalCount } }",
             json!({}),
-        )
-        .await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("first"));
+            "first",
+        ),
+    ] {
+        refuses(&app, token, query, vars, "BAD_USER_INPUT", Some(field)).await;
+    }
 }
 
 both_backends!(paging_visits_every_record_once_and_counts_follow_writes);
@@ -1217,42 +1164,41 @@ async fn checks_run_in_order_who_may_ask_then_each_input_in_turn(app: TestApp) {
 query($after: String, $filter: ChildFilterInput) {
   children(after: $after, filter: $filter) { totalCount }
 }"#;
-    let body = app
-        .gql(Some(&ro), CHILDREN, json!({ "after": "garbage!" }))
-        .await;
-    assert_refused(&body, "FORBIDDEN", None);
-    let body = app
-        .gql(
-            Some(&sw),
-            CHILDREN,
+    for (token, vars, code, field) in [
+        (&ro, json!({ "after": "garbage!" }), "FORBIDDEN", None),
+        (
+            &sw,
             json!({ "after": "garbage!", "filter": { "authorityIds": ["garbage!"] } }),
-        )
-        .await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("after"));
-    let body = app
-        .gql(
-            Some(&sw),
-            CHILDREN,
+            "BAD_USER_INPUT",
+            Some("after"),
+        ),
+        (
+            &sw,
             json!({ "filter": { "authorityIds": ["garbage!"], "siblingGroupId": "garbage!" } }),
-        )
-        .await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("filter.authorityIds"));
+            "BAD_USER_INPUT",
+            Some("filter.authorityIds"),
+        ),
+    ] {
+        refuses(&app, token, CHILDREN, vars, code, field).await;
+    }
 
     const CREATE_GROUP: &str = "mutation($input: CreateSiblingGroupInput!) { createSiblingGroup(input: $input) { siblingGroup { id } } }";
-    let body = app
-        .gql(
-            Some(&sw),
-            CREATE_GROUP,
-            json!({ "input": { "childIds": [birch_child, "garbage!"], "label": "Hidden first" } }),
-        )
-        .await;
-    assert_refused(&body, "NOT_FOUND", None);
-    let body = app
-        .gql(
-            Some(&sw),
-            CREATE_GROUP,
-            json!({ "input": { "childIds": ["garbage!", birch_child], "label": "Garbage first" } }),
-        )
-        .await;
-    assert_refused(&body, "BAD_USER_INPUT", Some("childIds"));
+    refuses(
+        &app,
+        &sw,
+        CREATE_GROUP,
+        json!({ "input": { "childIds": [birch_child, "garbage!"], "label": "Hidden first" } }),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
+    refuses(
+        &app,
+        &sw,
+        CREATE_GROUP,
+        json!({ "input": { "childIds": ["garbage!", birch_child], "label": "Garbage first" } }),
+        "BAD_USER_INPUT",
+        Some("childIds"),
+    )
+    .await;
 }

@@ -1,0 +1,142 @@
+//! What the replica tests (in one process, `replicas`) and the process tests (`permanence
+//! serve` children, `processes`) ask of a server alike: the scorecard with its cache
+//! status, an adoption recorded in its period, a revocation and whether a token is taken.
+use std::future::Future;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code};
+use crate::process::Server;
+
+pub const SCORECARD: &str = r#"{ scorecard(asOf: "2024-06-01", period: { from: "2021-04-01", to: "2024-03-31" }) {
+  period { total { cohort { value suppressed } } } } }"#;
+pub const VIEWER: &str = "{ viewer { subject } }";
+/// Costs 4 points (three fields and `viewer`).
+pub const VIEWER_4: &str = "{ viewer { subject name consortiumRoles } }";
+pub const REVOKE: &str = "mutation($input: RevokeSessionsInput!) { revokeSessions(input: $input) { subject revokedAt } }";
+pub const MILESTONES: &str = "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { version } } }";
+pub const DECISION: &str = "mutation($input: RecordChildDecisionInput!) { recordChildDecision(input: $input) { child { version } } }";
+
+/// A server the tests send GraphQL to: in this process or a child process.
+pub trait Ask {
+    /// POSTs a GraphQL request; the response body.
+    fn ask(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> impl Future<Output = Value>;
+}
+
+impl Ask for TestApp {
+    fn ask(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> impl Future<Output = Value> {
+        self.gql(token, query, variables)
+    }
+}
+
+impl Ask for Server {
+    fn ask(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> impl Future<Output = Value> {
+        self.gql(token, query, variables)
+    }
+}
+
+/// Like `ask`, but fails on any error and returns `data`.
+async fn ask_ok(server: &impl Ask, token: &str, query: &str, variables: Value) -> Value {
+    let body = server.ask(Some(token), query, variables).await;
+    assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+    body["data"].clone()
+}
+
+/// The scorecard's cohort (children adopted in 2021-24) as `token` sees it, and whether the
+/// report came from the cache (`HIT`, `MISS` or `BYPASS`).
+pub async fn scorecard(server: &impl Ask, token: &str) -> (u64, String) {
+    let body = server.ask(Some(token), SCORECARD, json!({})).await;
+    assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+    let cohort = body["data"]["scorecard"]["period"]["total"]["cohort"]["value"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("cohort shown: {body:#}"));
+    let status = body["extensions"]["reportCache"][0]["status"]
+        .as_str()
+        .unwrap_or_else(|| panic!("cache status: {body:#}"))
+        .to_owned();
+    (cohort, status)
+}
+
+/// Records the journey of the alder child `id` (at version `v`, in care since 2022-01-10)
+/// to an adoption order in 2023, in the scorecard's period, as its social worker `sw` and
+/// decision maker `dm`.
+pub async fn record_adoption(server: &impl Ask, (sw, dm): (&str, &str), id: &str, v: i64) {
+    let version =
+        |data: Value, field: &str| data[field]["child"]["version"].as_i64().expect("version");
+    let mut v = version(
+        ask_ok(
+            server,
+            sw,
+            MILESTONES,
+            json!({ "input": { "id": id, "expectedVersion": v,
+                "adoptionPlanOn": "2022-03-01", "placementOrderOn": "2022-06-01" } }),
+        )
+        .await,
+        "recordChildMilestones",
+    );
+    for (decision, on) in [("SHOBPA", "2022-04-01"), ("MATCH", "2022-09-01")] {
+        v = version(
+            ask_ok(
+                server,
+                dm,
+                DECISION,
+                json!({ "input": { "id": id, "expectedVersion": v,
+                    "decision": decision, "decidedOn": on } }),
+            )
+            .await,
+            "recordChildDecision",
+        );
+    }
+    ask_ok(
+        server,
+        sw,
+        MILESTONES,
+        json!({ "input": { "id": id, "expectedVersion": v,
+            "placedOn": "2022-10-01", "adoptionOrderOn": "2023-05-01" } }),
+    )
+    .await;
+}
+
+/// Revokes `subject`'s sessions through `server` as `admin`; the revocation instant as
+/// returned.
+pub async fn revoke(server: &impl Ask, admin: &str, subject: &str) -> String {
+    let data = ask_ok(
+        server,
+        admin,
+        REVOKE,
+        json!({ "input": { "subject": subject } }),
+    )
+    .await;
+    assert_eq!(data["revokeSessions"]["subject"], subject);
+    data["revokeSessions"]["revokedAt"]
+        .as_str()
+        .expect("revokedAt")
+        .to_owned()
+}
+
+/// Whether `server` accepts `token` (refusing it, it must be as UNAUTHENTICATED).
+pub async fn accepted(server: &impl Ask, token: &str) -> bool {
+    let body = server.ask(Some(token), VIEWER, json!({})).await;
+    match error_code(&body) {
+        None => true,
+        Some(code) => {
+            assert_eq!(code, "UNAUTHENTICATED", "{body:#}");
+            false
+        }
+    }
+}
