@@ -111,12 +111,7 @@ pub fn params(
         None => None,
     };
     let period = match report {
-        Report::Flows => {
-            Some(period.ok_or_else(|| AppError::bad_input("from", "flows need from and to"))?)
-        }
-        Report::Funnel => Some(
-            period.ok_or_else(|| AppError::bad_input("from", "the funnel needs from and to"))?,
-        ),
+        Report::Flows | Report::Funnel => Some(period.ok_or_else(|| no_period(report))?),
         _ => period,
     };
     let group_by = match report {
@@ -153,6 +148,15 @@ pub fn params(
         kinds,
         group_by,
     })
+}
+
+/// The refusal of a report over a period asked for without one.
+fn no_period(report: Report) -> AppError {
+    let message = match report {
+        Report::Flows => "flows need from and to",
+        _ => "the funnel needs from and to",
+    };
+    AppError::bad_input("from", message)
 }
 
 /// The items of a comma-separated list, trimmed, the empty ones left out.
@@ -244,17 +248,13 @@ pub async fn run(
             sufficiency_csv(&report.value)
         }
         Report::Flows => {
-            let period = params
-                .period
-                .ok_or_else(|| AppError::bad_input("from", "flows need from and to"))?;
+            let period = params.period.ok_or_else(|| no_period(report))?;
             let report =
                 board::cross_boundary_flows(svc, period, named(&params.authorities)).await?;
             flows_csv(&report, &code)
         }
         Report::Funnel => {
-            let period = params
-                .period
-                .ok_or_else(|| AppError::bad_input("from", "the funnel needs from and to"))?;
+            let period = params.period.ok_or_else(|| no_period(report))?;
             let report = reports::funnel(
                 svc,
                 period,
