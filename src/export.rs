@@ -27,11 +27,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use async_graphql::{InputType, Name, Value};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 
+use crate::domain::Coded;
 use crate::domain::disclosure::{Shown, one_decimal};
 use crate::domain::funnel::{FunnelGroupBy, PublishedGroup};
 use crate::domain::period::parse_date;
@@ -184,16 +184,16 @@ fn date(text: &str, field: &str, in_period: bool) -> AppResult<NaiveDate> {
 
 /// A list of GraphQL enum values (`kinds`, `groupBy`), refused as the GraphQL argument
 /// would refuse it (on `field`).
-fn enums<T: InputType>(value: &str, field: &str) -> AppResult<Vec<T>> {
+fn enums<T: Coded>(value: &str, field: &str) -> AppResult<Vec<T>> {
     list(value)
         .enumerate()
         .map(|(i, name)| {
-            T::parse(Some(Value::Enum(Name::new(name)))).map_err(|_| {
+            T::from_code(name).ok_or_else(|| {
                 AppError::bad_input(
                     field,
                     format!(
                         r#"Invalid value for argument "{field}.{i}", enumeration type "{}" does not contain the value "{name}""#,
-                        T::type_name()
+                        T::TYPE_NAME
                     ),
                 )
             })
@@ -298,16 +298,6 @@ fn optional<T: ToString>(value: Option<T>) -> String {
 /// A day as the API writes it.
 fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
-}
-
-/// An enum value as the API names it (`STAGE_ONE_STARTED`).
-fn name<T: InputType>(value: &T) -> String {
-    match value.to_value() {
-        Value::Enum(name) => name.to_string(),
-        Value::String(s) => s,
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 /// The characters a spreadsheet starts a formula (or a DDE command) with, the full-width
@@ -456,7 +446,7 @@ fn tracking_csv(
             child_id(a.child.id),
             a.child.profile_name.clone(),
             code(a.child.authority_id).unwrap_or_default(),
-            name(&a.alert.kind),
+            a.alert.kind.code().to_owned(),
             day(a.alert.since),
             a.alert.days_overdue.to_string(),
             optional(a.projected_a1_days),
@@ -485,7 +475,7 @@ fn sufficiency_csv(report: &SufficiencyReport) -> Result<Vec<u8>, csv::Error> {
         };
         w.write_record([
             day(report.as_of),
-            name(&r.characteristic),
+            r.characteristic.code().to_owned(),
             count(r.children),
             count(r.units),
             count(r.households),
@@ -567,7 +557,7 @@ fn funnel_group(
         } else {
             g.authority.and_then(code).unwrap_or_default()
         },
-        g.channel.as_ref().map(name).unwrap_or_default(),
+        g.channel.map(|c| c.code().to_owned()).unwrap_or_default(),
         g.enquiry_month.clone().unwrap_or_default(),
     ];
     let mut row = |section: &str, item: &str, detail: &str, measure: &str, value: String| {
@@ -576,7 +566,7 @@ fn funnel_group(
         ])
     };
     for s in &g.stage_counts {
-        row("stage_counts", &name(&s.stage), "", "count", count(s.count))?;
+        row("stage_counts", s.stage.code(), "", "count", count(s.count))?;
     }
     let c = &g.cohort;
     for (item, figure) in [
@@ -589,7 +579,7 @@ fn funnel_group(
         row("cohort", item, "", "count", count(figure))?;
     }
     for s in &c.stages {
-        let stage = name(&s.stage);
+        let stage = s.stage.code().to_owned();
         row("cohort_stage", &stage, "", "reached", count(s.reached))?;
         row(
             "cohort_stage",
@@ -609,14 +599,14 @@ fn funnel_group(
     for e in &c.exits {
         row(
             "cohort_exit",
-            &name(&e.stage),
-            &e.reason.as_ref().map(name).unwrap_or_default(),
+            e.stage.code(),
+            e.reason.map(|r| r.code()).unwrap_or_default(),
             "count",
             count(e.count),
         )?;
     }
     for t in &g.timeliness {
-        let step = name(&t.step);
+        let step = t.step.code().to_owned();
         row("timeliness", &step, "", "count", count(t.count))?;
         row("timeliness", &step, "", "mean_days", number(t.mean_days))?;
         row(
@@ -734,7 +724,7 @@ mod tests {
         assert_eq!(number(Shown::<f64>::withheld()), "c");
         assert_eq!(number(Shown::<f64>::absent()), "");
         assert_eq!(
-            name(&ChildAlertKind::InCareOver426DaysNotPlaced),
+            ChildAlertKind::InCareOver426DaysNotPlaced.code().to_owned(),
             "IN_CARE_OVER_426_DAYS_NOT_PLACED"
         );
     }

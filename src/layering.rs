@@ -25,6 +25,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "service",
         &["auth", "domain", "error", "infra", "state", "store"],
     ),
+    // The CSV export: its parameters and columns, over the same use cases.
+    ("export", &["domain", "error", "service"]),
     // The schema: resolvers reach the database only through the use cases.
     (
         "graphql",

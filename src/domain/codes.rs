@@ -36,7 +36,30 @@ macro_rules! coded {
                 code.parse().ok()
             }
         }
+
+        impl $crate::domain::codes::Coded for $name {
+            const TYPE_NAME: &'static str = stringify!($name);
+
+            fn code(self) -> &'static str {
+                $name::code(self)
+            }
+
+            fn from_code(code: &str) -> Option<Self> {
+                $name::from_code(code)
+            }
+        }
     };
+}
+
+/// What every [`coded!`] vocabulary offers, for code written once over all of them (the
+/// CSV export's parameters and columns).
+pub trait Coded: Copy + Sized + 'static {
+    /// The vocabulary's name, as the GraphQL schema names its enum.
+    const TYPE_NAME: &'static str;
+    /// The code, e.g. `STAGE_ONE_STARTED`: the stored value and the GraphQL name.
+    fn code(self) -> &'static str;
+    /// Parses a code.
+    fn from_code(code: &str) -> Option<Self>;
 }
 pub(crate) use coded;
 
@@ -179,5 +202,51 @@ pub mod as_graphql {
         T::parse(Some(value)).map_err(|e| {
             D::Error::custom(e.into_server_error(async_graphql::Pos::default()).message)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{InputType, Value};
+    use strum::IntoEnumIterator;
+
+    use super::*;
+    use crate::domain::Stage;
+    use crate::domain::funnel::{FunnelGroupBy, Step};
+    use crate::domain::links::LinkState;
+    use crate::domain::scorecard::ChildAlertKind;
+    use crate::domain::sufficiency::Characteristic;
+
+    /// Every value's code is its GraphQL name, parses back, and the vocabulary's name is
+    /// its GraphQL type's: the CSV export and the stored codes speak as the schema does.
+    fn speaks_as_graphql<T: Coded + InputType + IntoEnumIterator + PartialEq + std::fmt::Debug>() {
+        assert_eq!(T::TYPE_NAME, &*<T as InputType>::type_name());
+        for value in T::iter() {
+            let Value::Enum(name) = value.to_value() else {
+                panic!("{value:?} is not a GraphQL enum value");
+            };
+            assert_eq!(value.code(), name.as_str(), "{}", T::TYPE_NAME);
+            assert_eq!(T::from_code(name.as_str()), Some(value), "{}", T::TYPE_NAME);
+        }
+        assert_eq!(T::from_code("NOT_A_CODE"), None);
+    }
+
+    #[test]
+    fn every_code_is_its_graphql_name() {
+        speaks_as_graphql::<Role>();
+        speaks_as_graphql::<AuthorityKind>();
+        speaks_as_graphql::<Gender>();
+        speaks_as_graphql::<GenderPreference>();
+        speaks_as_graphql::<Ethnicity>();
+        speaks_as_graphql::<EnquiryChannel>();
+        speaks_as_graphql::<PlanChangeReason>();
+        speaks_as_graphql::<RecruitmentReason>();
+        speaks_as_graphql::<AuditAction>();
+        speaks_as_graphql::<Stage>();
+        speaks_as_graphql::<LinkState>();
+        speaks_as_graphql::<ChildAlertKind>();
+        speaks_as_graphql::<FunnelGroupBy>();
+        speaks_as_graphql::<Step>();
+        speaks_as_graphql::<Characteristic>();
     }
 }

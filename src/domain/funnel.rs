@@ -18,6 +18,7 @@
 //!   the days it took; the mean, the median, and the share within the statutory target
 //!   (Stage One ≤ 2 months, gap between stages ≤ 6 months, Stage Two ≤ 4 months, matched
 //!   ≤ 3 months after approval). Months are calendar months.
+use super::codes::coded;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
@@ -91,12 +92,13 @@ impl Journey {
     }
 }
 
-/// What the funnel may be broken down by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
-pub enum FunnelGroupBy {
-    Authority,
-    Channel,
-    EnquiryMonth,
+coded! {
+    /// What the funnel may be broken down by.
+    pub enum FunnelGroupBy {
+        Authority,
+        Channel,
+        EnquiryMonth,
+    }
 }
 
 /// One group of a breakdown; a field is `None` when the breakdown is not by it.
@@ -120,21 +122,22 @@ impl GroupKey {
     }
 }
 
-/// A step whose duration is measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
-pub enum Step {
-    /// Enquiry to Stage One started.
-    EnquiryToStageOne,
-    /// Stage One started to completed (target 2 months).
-    StageOne,
-    /// Stage One completed to Stage Two started (target 6 months).
-    GapBetweenStages,
-    /// Stage Two started to completed (target 4 months).
-    StageTwo,
-    /// Stage Two completed to approval.
-    StageTwoToApproval,
-    /// Approval to match (target 3 months).
-    ApprovalToMatch,
+coded! {
+    /// A step whose duration is measured.
+    pub enum Step {
+        /// Enquiry to Stage One started.
+        EnquiryToStageOne,
+        /// Stage One started to completed (target 2 months).
+        StageOne,
+        /// Stage One completed to Stage Two started (target 6 months).
+        GapBetweenStages,
+        /// Stage Two started to completed (target 4 months).
+        StageTwo,
+        /// Stage Two completed to approval.
+        StageTwoToApproval,
+        /// Approval to match (target 3 months).
+        ApprovalToMatch,
+    }
 }
 
 impl Step {

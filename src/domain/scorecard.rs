@@ -12,6 +12,7 @@
 //!
 //! Means are rounded to the nearest day, halves up. [`publish`] gives the scorecard as a
 //! caller sees it, with disclosure control over the whole grid of authorities and years.
+use super::codes::coded;
 use std::collections::BTreeMap;
 
 use chrono::{Months, NaiveDate};
@@ -143,17 +144,21 @@ pub fn yearly_windows(period: &Period) -> Vec<Period> {
     }
 }
 
-/// A child tracking alert of the adoption tracking meeting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
-pub enum ChildAlertKind {
-    /// Placement order and no match after 90 days: refer wider.
-    PlacementOrderNoMatch90Days,
-    /// Placement order and no match after 121 days (A2's threshold).
-    PlacementOrderNoMatch121Days,
-    /// In care more than 426 days and not placed (A1's threshold).
-    InCareOver426DaysNotPlaced,
-    /// 18 months since entering care and not placed.
-    EighteenMonthsSinceEnteringCare,
+coded! {
+    /// A child tracking alert of the adoption tracking meeting.
+    pub enum ChildAlertKind {
+        /// Placement order and no match after 90 days: refer wider.
+        #[strum(serialize = "PLACEMENT_ORDER_NO_MATCH_90_DAYS")]
+        PlacementOrderNoMatch90Days,
+        /// Placement order and no match after 121 days (A2's threshold).
+        #[strum(serialize = "PLACEMENT_ORDER_NO_MATCH_121_DAYS")]
+        PlacementOrderNoMatch121Days,
+        /// In care more than 426 days and not placed (A1's threshold).
+        #[strum(serialize = "IN_CARE_OVER_426_DAYS_NOT_PLACED")]
+        InCareOver426DaysNotPlaced,
+        /// 18 months since entering care and not placed.
+        EighteenMonthsSinceEnteringCare,
+    }
 }
 
 /// The dates tracking reads, as of a date.

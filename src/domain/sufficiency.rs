@@ -10,22 +10,24 @@
 //! children, when the household's own ethnicity is a minority one — ethnicity is never a
 //! matching rule, so this row measures the diversity of the adopters waiting, the usual
 //! sufficiency reading.
+use super::codes::coded;
 use serde::{Deserialize, Serialize};
 
 use super::codes::as_graphql;
 use super::disclosure::{self, Audience, Shown};
 
-/// What the sufficiency report breaks children down by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, async_graphql::Enum)]
-pub enum Characteristic {
-    /// Every waiting child and every waiting household.
-    All,
-    /// Aged five or over.
-    AgedFivePlus,
-    /// In a sibling group to be placed together.
-    SiblingGroup,
-    EthnicMinority,
-    Disability,
+coded! {
+    /// What the sufficiency report breaks children down by.
+    pub enum Characteristic {
+        /// Every waiting child and every waiting household.
+        All,
+        /// Aged five or over.
+        AgedFivePlus,
+        /// In a sibling group to be placed together.
+        SiblingGroup,
+        EthnicMinority,
+        Disability,
+    }
 }
 
 impl Characteristic {

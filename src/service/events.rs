@@ -21,7 +21,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use async_graphql::{Enum, InputType};
+use async_graphql::Enum;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::{child, link};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
@@ -173,10 +173,7 @@ impl Event {
 
     /// The event of `alert` raised on `child` as of `as_of`.
     pub fn of_alert(child: &TrackedChild, alert: &ChildAlert, as_of: NaiveDate) -> Event {
-        let kind = match alert.kind.to_value() {
-            async_graphql::Value::Enum(name) => name.to_string(),
-            other => other.to_string(),
-        };
+        let kind = alert.kind.code();
         Event {
             id: format!("alert:{}:{kind}:{}", child.child_id, alert.since),
             kind: NotificationKind::TrackingAlert,
