@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -160,25 +161,178 @@ struct Tally {
     unknown: u64,
 }
 
-/// A child the mix writes to.
-struct ChildTarget {
-    id: String,
-    initial_version: i64,
-    /// The latest state seen (from a write's answer or a read).
-    seen: ChildState,
-    tally: Tally,
-    /// The acknowledged write with the highest version, and what it wrote.
-    last: Option<(i64, Option<String>)>,
+/// A kind of record the mix writes with optimistic locking (a child's milestones, a
+/// household's recruitment stage): each write is made from the state last seen, and a
+/// `CONFLICT` is answered by reading the state again.
+trait Record: Clone + DeserializeOwned {
+    /// The kind of write, as counted.
+    const KIND: &'static str;
+    /// The mutation (`$input`) and its answer.
+    const WRITE: &'static str;
+    type Written: DeserializeOwned;
+    /// The query of the record's state (`$id`) and its answer.
+    const READ: &'static str;
+    type Read: DeserializeOwned;
+    /// What a write sets, as the verification checks it.
+    type Value: Clone + PartialEq;
+    /// What reading one back is, for an error.
+    const READING_BACK: &'static str;
+
+    fn version(&self) -> i64;
+    fn value(&self) -> Self::Value;
+    fn written(answer: Self::Written) -> Self;
+    fn read(answer: Self::Read) -> Self;
+    /// The input of the next write to the record `id`, last seen as `self`.
+    fn next_write(&self, id: &str) -> Value;
+    /// The records of this kind the mix writes to.
+    fn targets(state: &mut State) -> &mut Vec<Target<Self>>;
+    /// Whether the record as read back after the run (`self`) holds what `target` says
+    /// was acknowledged: its version moved by the acknowledged writes (and perhaps those
+    /// whose answer was lost), the last of them still there.
+    fn holds(&self, target: &Target<Self>) -> bool {
+        let moved = (self.version() - target.initial.version()) as u64;
+        let last_holds = match &target.last {
+            Some((version, value)) if *version == self.version() => self.value() == *value,
+            _ => true,
+        };
+        moved_by(moved, target.tally) && last_holds
+    }
 }
 
-/// A household the mix writes to.
-struct HouseholdTarget {
+impl Record for ChildState {
+    const KIND: &'static str = "milestones";
+    const WRITE: &'static str = MILESTONES;
+    type Written = ChildPayload;
+    const READ: &'static str = CHILD_STATE;
+    type Read = ChildData;
+    type Value = Option<String>;
+    const READING_BACK: &'static str = "reading back a child";
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn value(&self) -> Option<String> {
+        self.milestones.foster_placement_started_on.clone()
+    }
+    fn written(answer: ChildPayload) -> Self {
+        answer.payload.child
+    }
+    fn read(answer: ChildData) -> Self {
+        answer.child
+    }
+    /// Records the foster placement from the day the child entered care, or clears it.
+    fn next_write(&self, id: &str) -> Value {
+        let foster = match self.milestones.foster_placement_started_on {
+            Some(_) => None,
+            None => self.milestones.entered_care_on.clone(),
+        };
+        json!({ "id": id, "expectedVersion": self.version, "fosterPlacementStartedOn": foster })
+    }
+    fn targets(state: &mut State) -> &mut Vec<Target<Self>> {
+        &mut state.children
+    }
+}
+
+impl Record for HouseholdState {
+    const KIND: &'static str = "recruitment";
+    const WRITE: &'static str = RECRUITMENT;
+    type Written = RecruitmentPayload;
+    const READ: &'static str = HOUSEHOLD_STATE;
+    type Read = HouseholdData;
+    type Value = bool;
+    const READING_BACK: &'static str = "reading back a household";
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn value(&self) -> bool {
+        self.on_hold
+    }
+    fn written(answer: RecruitmentPayload) -> Self {
+        answer.payload.household
+    }
+    fn read(answer: HouseholdData) -> Self {
+        answer.household
+    }
+    /// Puts the household on hold, or resumes it.
+    fn next_write(&self, id: &str) -> Value {
+        let stage = if self.on_hold { "RESUMED" } else { "ON_HOLD" };
+        // Today in UTC, as the server dates its requests.
+        let today = chrono::Utc::now().date_naive();
+        json!({ "householdId": id, "expectedVersion": self.version,
+                "stage": stage, "occurredOn": today })
+    }
+    fn targets(state: &mut State) -> &mut Vec<Target<Self>> {
+        &mut state.households
+    }
+    /// Each recruitment write adds an event too.
+    fn holds(&self, target: &Target<Self>) -> bool {
+        let events = self
+            .events
+            .len()
+            .saturating_sub(target.initial.events.len()) as u64;
+        let moved = (self.version - target.initial.version) as u64;
+        let last_holds = match target.last {
+            Some((version, on_hold)) if version == self.version => self.on_hold == on_hold,
+            _ => true,
+        };
+        moved_by(moved, target.tally) && moved_by(events, target.tally) && last_holds
+    }
+}
+
+/// A child or household the mix writes to.
+struct Target<R: Record> {
     id: String,
-    initial_version: i64,
-    initial_events: usize,
-    seen: HouseholdState,
+    /// The state read before the run.
+    initial: R,
+    /// The latest state seen (from a write's answer or a read).
+    seen: R,
     tally: Tally,
-    last: Option<(i64, bool)>,
+    /// The acknowledged write with the highest version, and what it wrote.
+    last: Option<(i64, R::Value)>,
+}
+
+impl<R: Record> Target<R> {
+    fn new(id: &str, initial: R) -> Target<R> {
+        Target {
+            id: id.to_owned(),
+            seen: initial.clone(),
+            initial,
+            tally: Tally::default(),
+            last: None,
+        }
+    }
+
+    /// A copy, to check against once the lock is released.
+    fn snapshot(&self) -> Target<R> {
+        Target {
+            id: self.id.clone(),
+            initial: self.initial.clone(),
+            seen: self.seen.clone(),
+            tally: self.tally,
+            last: self.last.clone(),
+        }
+    }
+
+    /// Takes in the state a write acknowledged.
+    fn acknowledged(&mut self, written: R) {
+        self.tally.acknowledged += 1;
+        if self
+            .last
+            .as_ref()
+            .is_none_or(|(v, _)| *v < written.version())
+        {
+            self.last = Some((written.version(), written.value()));
+        }
+        self.saw(written);
+    }
+
+    /// Takes in a state seen, unless a later one was seen already.
+    fn saw(&mut self, state: R) {
+        if state.version() > self.seen.version() {
+            self.seen = state;
+        }
+    }
 }
 
 /// A link the mix created.
@@ -198,8 +352,8 @@ struct AuditTally {
 
 #[derive(Default)]
 struct State {
-    children: Vec<ChildTarget>,
-    households: Vec<HouseholdTarget>,
+    children: Vec<Target<ChildState>>,
+    households: Vec<Target<HouseholdState>>,
     links: Vec<LinkRecord>,
     /// Per write client.
     audit: BTreeMap<usize, AuditTally>,
@@ -298,13 +452,7 @@ impl WriteMix {
             if seen.milestones.entered_care_on.is_none() {
                 continue;
             }
-            state.children.push(ChildTarget {
-                id: id.clone(),
-                initial_version: seen.version,
-                seen,
-                tally: Tally::default(),
-                last: None,
-            });
+            state.children.push(Target::new(id, seen));
         }
         for id in household_ids {
             let seen = gql
@@ -316,14 +464,7 @@ impl WriteMix {
                 )
                 .await?
                 .household;
-            state.households.push(HouseholdTarget {
-                id: id.clone(),
-                initial_version: seen.version,
-                initial_events: seen.events.len(),
-                seen,
-                tally: Tally::default(),
-                last: None,
-            });
+            state.households.push(Target::new(id, seen));
         }
         Ok(WriteMix {
             gql,
@@ -357,8 +498,8 @@ impl WriteMix {
         let mut open_link: Option<usize> = None;
         while until.another() {
             match rng.random_range(0..3) {
-                0 => self.write_milestones(n, &mut rng, &mut stats).await,
-                1 => self.write_recruitment(n, &mut rng, &mut stats).await,
+                0 => self.write::<ChildState>(n, &mut rng, &mut stats).await,
+                1 => self.write::<HouseholdState>(n, &mut rng, &mut stats).await,
                 _ => open_link = self.step_link(n, open_link, &mut rng, &mut stats).await,
             }
         }
@@ -409,121 +550,43 @@ impl WriteMix {
         }
     }
 
-    async fn write_milestones(&self, n: usize, rng: &mut ChaCha8Rng, stats: &mut Stats) {
-        let index = rng.random_range(0..self.state().children.len());
+    /// One write to a record of kind `R` drawn at random, tried again after a `CONFLICT`
+    /// (with the state read afresh) up to [`ATTEMPTS`] times.
+    async fn write<R: Record>(&self, n: usize, rng: &mut ChaCha8Rng, stats: &mut Stats) {
+        let index = rng.random_range(0..R::targets(&mut self.state()).len());
         for _ in 0..ATTEMPTS {
             let (id, seen) = {
-                let state = self.state();
-                let t = &state.children[index];
+                let mut state = self.state();
+                let t = &R::targets(&mut state)[index];
                 (t.id.clone(), t.seen.clone())
             };
-            let foster = match seen.milestones.foster_placement_started_on {
-                Some(_) => None,
-                None => seen.milestones.entered_care_on.clone(),
-            };
-            let input = json!({ "id": id, "expectedVersion": seen.version,
-                                "fosterPlacementStartedOn": foster });
+            let input = seen.next_write(&id);
             let reply = self
                 .gql
-                .post::<ChildPayload>(self.bearer(n), MILESTONES, json!({ "input": input }))
+                .post::<R::Written>(self.bearer(n), R::WRITE, json!({ "input": input }))
                 .await;
-            match self.settle(n, &reply, stats, "milestones", false) {
+            match self.settle(n, &reply, stats, R::KIND, false) {
                 Settled::Done => {
                     if let Ok(answer) = reply.outcome {
-                        let written = answer.data.payload.child;
-                        let mut state = self.state();
-                        let t = &mut state.children[index];
-                        t.tally.acknowledged += 1;
-                        if t.last.as_ref().is_none_or(|(v, _)| *v < written.version) {
-                            t.last = Some((
-                                written.version,
-                                written.milestones.foster_placement_started_on.clone(),
-                            ));
-                        }
-                        if written.version > t.seen.version {
-                            t.seen = written;
-                        }
+                        R::targets(&mut self.state())[index].acknowledged(R::written(answer.data));
                     }
                     return;
                 }
                 Settled::Conflict => {
                     let read = self
                         .gql
-                        .post::<ChildData>(self.bearer(n), CHILD_STATE, json!({ "id": id }))
+                        .post::<R::Read>(self.bearer(n), R::READ, json!({ "id": id }))
                         .await;
                     stats.record(
                         read.latency,
                         read.outcome.as_ref().err().map(String::as_str),
                     );
                     if let Ok(answer) = read.outcome {
-                        let mut state = self.state();
-                        let t = &mut state.children[index];
-                        if answer.data.child.version > t.seen.version {
-                            t.seen = answer.data.child;
-                        }
+                        R::targets(&mut self.state())[index].saw(R::read(answer.data));
                     }
                 }
                 Settled::Lost => {
-                    self.state().children[index].tally.unknown += 1;
-                    return;
-                }
-                Settled::Failed => return,
-            }
-        }
-    }
-
-    async fn write_recruitment(&self, n: usize, rng: &mut ChaCha8Rng, stats: &mut Stats) {
-        let index = rng.random_range(0..self.state().households.len());
-        for _ in 0..ATTEMPTS {
-            let (id, seen) = {
-                let state = self.state();
-                let t = &state.households[index];
-                (t.id.clone(), t.seen.clone())
-            };
-            let stage = if seen.on_hold { "RESUMED" } else { "ON_HOLD" };
-            // Today in UTC, as the server dates its requests.
-            let today = chrono::Utc::now().date_naive();
-            let input = json!({ "householdId": id, "expectedVersion": seen.version,
-                                "stage": stage, "occurredOn": today });
-            let reply = self
-                .gql
-                .post::<RecruitmentPayload>(self.bearer(n), RECRUITMENT, json!({ "input": input }))
-                .await;
-            match self.settle(n, &reply, stats, "recruitment", false) {
-                Settled::Done => {
-                    if let Ok(answer) = reply.outcome {
-                        let written = answer.data.payload.household;
-                        let mut state = self.state();
-                        let t = &mut state.households[index];
-                        t.tally.acknowledged += 1;
-                        if t.last.is_none_or(|(v, _)| v < written.version) {
-                            t.last = Some((written.version, written.on_hold));
-                        }
-                        if written.version > t.seen.version {
-                            t.seen = written;
-                        }
-                    }
-                    return;
-                }
-                Settled::Conflict => {
-                    let read = self
-                        .gql
-                        .post::<HouseholdData>(self.bearer(n), HOUSEHOLD_STATE, json!({ "id": id }))
-                        .await;
-                    stats.record(
-                        read.latency,
-                        read.outcome.as_ref().err().map(String::as_str),
-                    );
-                    if let Ok(answer) = read.outcome {
-                        let mut state = self.state();
-                        let t = &mut state.households[index];
-                        if answer.data.household.version > t.seen.version {
-                            t.seen = answer.data.household;
-                        }
-                    }
-                }
-                Settled::Lost => {
-                    self.state().households[index].tally.unknown += 1;
+                    R::targets(&mut self.state())[index].tally.unknown += 1;
                     return;
                 }
                 Settled::Failed => return,
@@ -640,33 +703,39 @@ impl WriteMix {
         None
     }
 
+    /// Reads back every record of kind `R` written to (as `reader`); counts each that does
+    /// not hold its acknowledged writes as missing.
+    async fn read_back<R: Record>(
+        &self,
+        reader: &str,
+        stats: &mut Stats,
+        v: &mut Verification,
+    ) -> anyhow::Result<()> {
+        let written: Vec<Target<R>> = R::targets(&mut self.state())
+            .iter()
+            .filter(|t| t.tally.acknowledged + t.tally.unknown > 0)
+            .map(Target::snapshot)
+            .collect();
+        for target in written {
+            let read = self
+                .gql
+                .fetch::<R::Read>(reader, R::READ, json!({ "id": target.id }), R::READING_BACK)
+                .await?;
+            v.records_checked += 1;
+            if !R::read(read).holds(&target) {
+                missing(stats, v);
+            }
+        }
+        Ok(())
+    }
+
     /// Reads back every record written and counts the writers' audit events as `admin`;
     /// each discrepancy is also counted in `stats` (`MISSING_WRITE`, `AUDIT_MISMATCH`).
     pub async fn verify(&self, admin: &Token, stats: &mut Stats) -> anyhow::Result<Verification> {
         let reader = self.bearer(0).to_owned();
-        let (children, households, links, audit, acknowledged) = {
+        let (links, audit, acknowledged) = {
             let state = self.state();
             (
-                state
-                    .children
-                    .iter()
-                    .filter(|t| t.tally.acknowledged + t.tally.unknown > 0)
-                    .map(|t| (t.id.clone(), t.initial_version, t.tally, t.last.clone()))
-                    .collect::<Vec<_>>(),
-                state
-                    .households
-                    .iter()
-                    .filter(|t| t.tally.acknowledged + t.tally.unknown > 0)
-                    .map(|t| {
-                        (
-                            t.id.clone(),
-                            t.initial_version,
-                            t.initial_events,
-                            t.tally,
-                            t.last,
-                        )
-                    })
-                    .collect::<Vec<_>>(),
                 state
                     .links
                     .iter()
@@ -681,51 +750,9 @@ impl WriteMix {
             ..Verification::default()
         };
 
-        for (id, initial, tally, last) in children {
-            let now = self
-                .gql
-                .fetch::<ChildData>(
-                    &reader,
-                    CHILD_STATE,
-                    json!({ "id": id }),
-                    "reading back a child",
-                )
-                .await?
-                .child;
-            v.records_checked += 1;
-            let moved = (now.version - initial) as u64;
-            let value_ok = match &last {
-                Some((version, foster)) if *version == now.version => {
-                    now.milestones.foster_placement_started_on == *foster
-                }
-                _ => true,
-            };
-            if !moved_by(moved, tally) || !value_ok {
-                missing(stats, &mut v);
-            }
-        }
-        for (id, initial, initial_events, tally, last) in households {
-            let now = self
-                .gql
-                .fetch::<HouseholdData>(
-                    &reader,
-                    HOUSEHOLD_STATE,
-                    json!({ "id": id }),
-                    "reading back a household",
-                )
-                .await?
-                .household;
-            v.records_checked += 1;
-            let moved = (now.version - initial) as u64;
-            let events = now.events.len().saturating_sub(initial_events) as u64;
-            let value_ok = match last {
-                Some((version, on_hold)) if version == now.version => now.on_hold == on_hold,
-                _ => true,
-            };
-            if !moved_by(moved, tally) || !moved_by(events, tally) || !value_ok {
-                missing(stats, &mut v);
-            }
-        }
+        self.read_back::<ChildState>(&reader, stats, &mut v).await?;
+        self.read_back::<HouseholdState>(&reader, stats, &mut v)
+            .await?;
         for (last, tally) in links {
             let now = self
                 .gql

@@ -173,6 +173,18 @@ fn row<'a>(data: &'a Value, code: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row for {code}: {data:#}"))
 }
 
+/// The CSV export at `path` as `token` receives it (a success).
+async fn export(app: &TestApp, token: &str, path: &str) -> String {
+    let response = app.get(path).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+/// Variables naming alder alone under `key`.
+fn alder_only(app: &TestApp, key: &str) -> Value {
+    json!({ key: [app.authority_id("alder")] })
+}
+
 both_backends!(
     the_scorecard_matches_the_hand_computed_fixture,
     board_analysts_and_other_authorities_see_suppressed_figures
@@ -182,11 +194,7 @@ async fn the_scorecard_matches_the_hand_computed_fixture(app: TestApp) {
     scorecard_fixture(&app).await;
     let manager = app.role("alder", "MANAGER");
     let data = app
-        .ok(
-            &manager,
-            SCORECARD,
-            json!({ "authorityIds": [app.authority_id("alder")] }),
-        )
+        .ok(&manager, SCORECARD, alder_only(&app, "authorityIds"))
         .await;
     // The default period: the three years to the latest 31 March on or before 2024-06-30.
     assert_eq!(data["scorecard"]["period"]["from"], "2021-04-01");
@@ -326,31 +334,22 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
             .unwrap_or_else(|| panic!("no cohort line for {who} in {text}"))
             .to_owned()
     };
-    assert_eq!(
-        cohort_line(&text, "alder"),
-        "2021-04-01,2024-03-31,alder,COHORT,c,c,,"
-    );
-    assert_eq!(
-        cohort_line(&text, "TOTAL"),
-        "2021-04-01,2024-03-31,TOTAL,COHORT,6,6,,"
-    );
-    let text = csv(manager.clone()).await.text().await.unwrap();
-    assert_eq!(
-        cohort_line(&text, "alder"),
-        "2021-04-01,2024-03-31,alder,COHORT,4,4,,"
-    );
-    assert_eq!(
-        cohort_line(&text, "birch"),
-        "2021-04-01,2024-03-31,birch,COHORT,c,c,,"
-    );
+    let managers = csv(manager.clone()).await.text().await.unwrap();
+    for (reader, text, who, figures) in [
+        ("the analyst", &text, "alder", "c,c"),
+        ("the analyst", &text, "TOTAL", "6,6"),
+        ("alder's manager", &managers, "alder", "4,4"),
+        ("alder's manager", &managers, "birch", "c,c"),
+    ] {
+        assert_eq!(
+            cohort_line(text, who),
+            format!("2021-04-01,2024-03-31,{who},COHORT,{figures},,"),
+            "{reader}"
+        );
+    }
     let refused = csv(app.role("alder", "SOCIAL_WORKER")).await;
     assert_eq!(refused.status(), 403);
-    let anonymous = app
-        .client
-        .get(format!("{}/export/scorecard.csv", app.address))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = app.get("/export/scorecard.csv").send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
     app.flush_audit().await;
@@ -551,13 +550,7 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
         update(&app, &ro, ("household", "Household"), id, approval).await;
     }
     let manager = app.role("alder", "MANAGER");
-    let data = app
-        .ok(
-            &manager,
-            SUFFICIENCY,
-            json!({ "a": [app.authority_id("alder")] }),
-        )
-        .await;
+    let data = app.ok(&manager, SUFFICIENCY, alder_only(&app, "a")).await;
     let rows = data["sufficiency"]["rows"].as_array().unwrap();
     let get = |c: &str| {
         rows.iter()
@@ -601,30 +594,17 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
 
     // A board analyst sees the same with small counts withheld and no gap where a side is.
     let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
-    let data = app
-        .ok(
-            &analyst,
-            SUFFICIENCY,
-            json!({ "a": [app.authority_id("alder")] }),
-        )
-        .await;
+    let data = app.ok(&analyst, SUFFICIENCY, alder_only(&app, "a")).await;
     assert_eq!(data["sufficiency"]["suppressionApplied"], true);
     let all = data["sufficiency"]["rows"][0].clone();
     assert_eq!(all["units"], json!({ "value": null, "suppressed": true }));
     assert_eq!(all["gap"], Value::Null);
-    let csv = app
-        .client
-        .get(format!(
-            "{}/export/sufficiency.csv?asOf=2025-06-30&authorities=alder",
-            app.address
-        ))
-        .bearer_auth(&analyst)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = export(
+        &app,
+        &analyst,
+        "/export/sufficiency.csv?asOf=2025-06-30&authorities=alder",
+    )
+    .await;
     assert!(csv.lines().any(|l| l == "2025-06-30,ALL,c,c,c,c"), "{csv}");
 }
 
@@ -754,20 +734,8 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     }
     assert_eq!(f["crossBoundaryChildren"], hidden);
     assert_eq!(f["crossBoundaryFeesPence"], hidden);
-    let url = format!(
-        "{}/export/flows.csv?from={year_ago}&to={today}&authorities=alder,birch,elm",
-        app.address
-    );
-    let csv = app
-        .client
-        .get(url)
-        .bearer_auth(&analyst)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let path = format!("/export/flows.csv?from={year_ago}&to={today}&authorities=alder,birch,elm");
+    let csv = export(&app, &analyst, &path).await;
     assert!(csv.lines().any(|l| l == "alder,birch,c,c"), "{csv}");
     // A manager of one authority cannot mix its own figures with others'.
     let body = app
@@ -863,11 +831,7 @@ async fn report_periods_are_bounded_and_the_largest_allowed_works(app: TestApp) 
 
     // The CSV export answers 400 naming the field.
     let response = app
-        .client
-        .get(format!(
-            "{}/export/scorecard.csv?from=0001-04-01&to=9999-03-31",
-            app.address
-        ))
+        .get("/export/scorecard.csv?from=0001-04-01&to=9999-03-31")
         .bearer_auth(&analyst)
         .send()
         .await
@@ -904,8 +868,7 @@ async fn csv_exports_write_formulas_as_text(app: TestApp) {
         .await;
     }
     let response = app
-        .client
-        .get(format!("{}/export/tracking.csv", app.address))
+        .get("/export/tracking.csv")
         .bearer_auth(app.role("alder", "MANAGER"))
         .send()
         .await

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{CREATE_HOUSEHOLD, TestApp, assert_refusal, error_code};
+use crate::helpers::{CREATE_HOUSEHOLD, TestApp, assert_refusal, error_code, strings_of};
 
 both_backends!(
     funnel_figures_match_the_hand_computed_fixture,
@@ -28,33 +28,16 @@ both_backends!(
 // Fixtures
 // ---------------------------------------------------------------------------------------
 
-/// A household and its recorded events (stage, date, reason or "").
-struct Fx {
-    label: &'static str,
-    authority: &'static str,
-    channel: &'static str,
-    enquiry: &'static str,
-    fast_track: bool,
-    events: &'static [(&'static str, &'static str, &'static str)],
-}
-
-const fn fx(
-    label: &'static str,
-    authority: &'static str,
-    channel: &'static str,
-    enquiry: &'static str,
-    fast_track: bool,
-    events: &'static [(&'static str, &'static str, &'static str)],
-) -> Fx {
-    Fx {
-        label,
-        authority,
-        channel,
-        enquiry,
-        fast_track,
-        events,
-    }
-}
+/// A household of a fixture: (label, authority, channel, enquiry date, fast track, its
+/// recorded events as (stage, date, reason or "")).
+type Fx = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [(&'static str, &'static str, &'static str)],
+);
 
 const S1S: &str = "STAGE_ONE_STARTED";
 const S1C: &str = "STAGE_ONE_COMPLETED";
@@ -75,442 +58,82 @@ const RESUMED: &str = "RESUMED";
 ///   exits at different stages, holds, fast track, and stages after asOf;
 /// - D01–D02: enquiries after the period (D02 even after asOf): nothing of theirs counts;
 /// - B1–B4: birch, for the breakdown by authority.
+#[rustfmt::skip]
 const FIXTURE: &[Fx] = &[
     // Gap ends on the first day of the period (61 days); Stage Two exactly 4 months
     // (2024-01-01 → 2024-05-01, 121 days): within.
-    fx(
-        "A01",
-        "alder",
-        "WEBSITE",
-        "2023-06-01",
-        false,
-        &[
-            (S1S, "2023-09-01", ""),
-            (S1C, "2023-11-01", ""),
-            (S2S, "2024-01-01", ""),
-            (S2C, "2024-05-01", ""),
-            (PANEL, "2024-05-20", ""),
-            (APPROVED, "2024-06-01", ""),
-        ],
-    ),
+    ("A01", "alder", "WEBSITE", "2023-06-01", false, &[(S1S, "2023-09-01", ""), (S1C, "2023-11-01", ""), (S2S, "2024-01-01", ""), (S2C, "2024-05-01", ""), (PANEL, "2024-05-20", ""), (APPROVED, "2024-06-01", "")]),
     // Stage One exactly 2 months, clamped (2023-12-31 → 2024-02-29, 60 days): within.
     // Gap exactly 6 months (2024-02-29 → 2024-08-29, 182 days): within.
     // Stage Two ends on the last day of the period, 2 days over (limit 2024-12-29, 124 days).
     // Panel and approval after the period, before asOf.
-    fx(
-        "A02",
-        "alder",
-        "CAMPAIGN",
-        "2023-10-15",
-        false,
-        &[
-            (S1S, "2023-12-31", ""),
-            (S1C, "2024-02-29", ""),
-            (S2S, "2024-08-29", ""),
-            (S2C, "2024-12-31", ""),
-            (PANEL, "2025-01-20", ""),
-            (APPROVED, "2025-02-10", ""),
-        ],
-    ),
+    ("A02", "alder", "CAMPAIGN", "2023-10-15", false, &[(S1S, "2023-12-31", ""), (S1C, "2024-02-29", ""), (S2S, "2024-08-29", ""), (S2C, "2024-12-31", ""), (PANEL, "2025-01-20", ""), (APPROVED, "2025-02-10", "")]),
     // Stage One one day over (2024-01-15 → 2024-03-16, limit 2024-03-15, 61 days); withdraws
     // in the period (counted in the WITHDRAWN stage count, not in the cohort).
-    fx(
-        "A03",
-        "alder",
-        "REFERRAL",
-        "2023-11-20",
-        false,
-        &[
-            (S1S, "2024-01-15", ""),
-            (S1C, "2024-03-16", ""),
-            (WITHDRAWN, "2024-05-01", "FINANCIAL"),
-        ],
-    ),
+    ("A03", "alder", "REFERRAL", "2023-11-20", false, &[(S1S, "2024-01-15", ""), (S1C, "2024-03-16", ""), (WITHDRAWN, "2024-05-01", "FINANCIAL")]),
     // Stage Two one day over (2023-12-01 → 2024-04-02, limit 2024-04-01, 123 days); its gap
     // ends before the period (not counted).
-    fx(
-        "A04",
-        "alder",
-        "WEBSITE",
-        "2023-03-01",
-        false,
-        &[
-            (S1S, "2023-04-01", ""),
-            (S1C, "2023-05-31", ""),
-            (S2S, "2023-12-01", ""),
-            (S2C, "2024-04-02", ""),
-            (PANEL, "2024-04-20", ""),
-            (APPROVED, "2024-05-01", ""),
-        ],
-    ),
+    ("A04", "alder", "WEBSITE", "2023-03-01", false, &[(S1S, "2023-04-01", ""), (S1C, "2023-05-31", ""), (S2S, "2023-12-01", ""), (S2C, "2024-04-02", ""), (PANEL, "2024-04-20", ""), (APPROVED, "2024-05-01", "")]),
     // Stage One exactly 2 months (60 days); gap 6 months + 1 day (2024-03-10 → 2024-09-11,
     // limit 2024-09-10, 185 days); Stage Two completed after the period.
-    fx(
-        "A05",
-        "alder",
-        "OTHER",
-        "2023-12-10",
-        false,
-        &[
-            (S1S, "2024-01-10", ""),
-            (S1C, "2024-03-10", ""),
-            (S2S, "2024-09-11", ""),
-            (S2C, "2025-01-05", ""),
-        ],
-    ),
+    ("A05", "alder", "OTHER", "2023-12-10", false, &[(S1S, "2024-01-10", ""), (S1C, "2024-03-10", ""), (S2S, "2024-09-11", ""), (S2C, "2025-01-05", "")]),
     // Enquiry on the first day of the period.
-    fx(
-        "C01",
-        "alder",
-        "WEBSITE",
-        "2024-01-01",
-        false,
-        &[
-            (INFO, "2024-01-20", ""),
-            (S1S, "2024-02-01", ""),
-            (S1C, "2024-03-28", ""),
-            (S2S, "2024-04-15", ""),
-            (S2C, "2024-08-10", ""),
-            (PANEL, "2024-09-01", ""),
-            (APPROVED, "2024-09-15", ""),
-        ],
-    ),
+    ("C01", "alder", "WEBSITE", "2024-01-01", false, &[(INFO, "2024-01-20", ""), (S1S, "2024-02-01", ""), (S1C, "2024-03-28", ""), (S2S, "2024-04-15", ""), (S2C, "2024-08-10", ""), (PANEL, "2024-09-01", ""), (APPROVED, "2024-09-15", "")]),
     // Stage Two exactly 4 months (2024-05-01 → 2024-09-01, 123 days): within.
-    fx(
-        "C02",
-        "alder",
-        "WEBSITE",
-        "2024-01-10",
-        false,
-        &[
-            (S1S, "2024-02-10", ""),
-            (S1C, "2024-04-05", ""),
-            (S2S, "2024-05-01", ""),
-            (S2C, "2024-09-01", ""),
-            (PANEL, "2024-09-20", ""),
-            (APPROVED, "2024-10-01", ""),
-        ],
-    ),
+    ("C02", "alder", "WEBSITE", "2024-01-10", false, &[(S1S, "2024-02-10", ""), (S1C, "2024-04-05", ""), (S2S, "2024-05-01", ""), (S2C, "2024-09-01", ""), (PANEL, "2024-09-20", ""), (APPROVED, "2024-10-01", "")]),
     // Approved on the last day of the period; Stage Two over (limit 2024-10-01).
-    fx(
-        "C03",
-        "alder",
-        "INFORMATION_EVENT",
-        "2024-01-15",
-        false,
-        &[
-            (INFO, "2024-01-25", ""),
-            (S1S, "2024-02-15", ""),
-            (S1C, "2024-04-10", ""),
-            (S2S, "2024-06-01", ""),
-            (S2C, "2024-10-15", ""),
-            (PANEL, "2024-11-01", ""),
-            (APPROVED, "2024-12-31", ""),
-        ],
-    ),
+    ("C03", "alder", "INFORMATION_EVENT", "2024-01-15", false, &[(INFO, "2024-01-25", ""), (S1S, "2024-02-15", ""), (S1C, "2024-04-10", ""), (S2S, "2024-06-01", ""), (S2C, "2024-10-15", ""), (PANEL, "2024-11-01", ""), (APPROVED, "2024-12-31", "")]),
     // Fast track, approved.
-    fx(
-        "C04",
-        "alder",
-        "REFERRAL",
-        "2024-02-01",
-        true,
-        &[
-            (S2S, "2024-02-20", ""),
-            (S2C, "2024-06-10", ""),
-            (PANEL, "2024-07-01", ""),
-            (APPROVED, "2024-07-15", ""),
-        ],
-    ),
+    ("C04", "alder", "REFERRAL", "2024-02-01", true, &[(S2S, "2024-02-20", ""), (S2C, "2024-06-10", ""), (PANEL, "2024-07-01", ""), (APPROVED, "2024-07-15", "")]),
     // Fast track, withdraws in Stage Two.
-    fx(
-        "C05",
-        "alder",
-        "REFERRAL",
-        "2024-02-05",
-        true,
-        &[
-            (S2S, "2024-03-01", ""),
-            (WITHDRAWN, "2024-05-15", "RELATIONSHIP"),
-        ],
-    ),
+    ("C05", "alder", "REFERRAL", "2024-02-05", true, &[(S2S, "2024-03-01", ""), (WITHDRAWN, "2024-05-15", "RELATIONSHIP")]),
     // Withdraws in Stage One.
-    fx(
-        "C06",
-        "alder",
-        "CAMPAIGN",
-        "2024-02-10",
-        false,
-        &[
-            (S1S, "2024-03-01", ""),
-            (WITHDRAWN, "2024-03-20", "NOT_READY"),
-        ],
-    ),
+    ("C06", "alder", "CAMPAIGN", "2024-02-10", false, &[(S1S, "2024-03-01", ""), (WITHDRAWN, "2024-03-20", "NOT_READY")]),
     // Withdraws at enquiry.
-    fx(
-        "C07",
-        "alder",
-        "CAMPAIGN",
-        "2024-02-12",
-        false,
-        &[(WITHDRAWN, "2024-02-28", "NOT_READY")],
-    ),
+    ("C07", "alder", "CAMPAIGN", "2024-02-12", false, &[(WITHDRAWN, "2024-02-28", "NOT_READY")]),
     // Ended by the agency after Stage One.
-    fx(
-        "C08",
-        "alder",
-        "WEBSITE",
-        "2024-03-01",
-        false,
-        &[
-            (S1S, "2024-03-15", ""),
-            (S1C, "2024-05-10", ""),
-            (ENDED, "2024-06-01", "SUITABILITY_CONCERNS"),
-        ],
-    ),
+    ("C08", "alder", "WEBSITE", "2024-03-01", false, &[(S1S, "2024-03-15", ""), (S1C, "2024-05-10", ""), (ENDED, "2024-06-01", "SUITABILITY_CONCERNS")]),
     // Ended by the agency in Stage Two.
-    fx(
-        "C09",
-        "alder",
-        "WEBSITE",
-        "2024-03-05",
-        false,
-        &[
-            (S1S, "2024-04-01", ""),
-            (S1C, "2024-06-01", ""),
-            (S2S, "2024-07-01", ""),
-            (ENDED, "2024-09-01", "SAFEGUARDING"),
-        ],
-    ),
+    ("C09", "alder", "WEBSITE", "2024-03-05", false, &[(S1S, "2024-04-01", ""), (S1C, "2024-06-01", ""), (S2S, "2024-07-01", ""), (ENDED, "2024-09-01", "SAFEGUARDING")]),
     // On hold since 2024-05-01, still at asOf.
-    fx(
-        "C10",
-        "alder",
-        "ACTIVITY_DAY",
-        "2024-03-20",
-        false,
-        &[
-            (INFO, "2024-04-01", ""),
-            (S1S, "2024-04-20", ""),
-            (ON_HOLD, "2024-05-01", "HEALTH"),
-        ],
-    ),
+    ("C10", "alder", "ACTIVITY_DAY", "2024-03-20", false, &[(INFO, "2024-04-01", ""), (S1S, "2024-04-20", ""), (ON_HOLD, "2024-05-01", "HEALTH")]),
     // On hold, resumed: Stage One of 108 days, over.
-    fx(
-        "C11",
-        "alder",
-        "ACTIVITY_DAY",
-        "2024-04-02",
-        false,
-        &[
-            (S1S, "2024-04-15", ""),
-            (ON_HOLD, "2024-05-01", ""),
-            (RESUMED, "2024-07-01", ""),
-            (S1C, "2024-08-01", ""),
-            (S2S, "2024-09-01", ""),
-        ],
-    ),
+    ("C11", "alder", "ACTIVITY_DAY", "2024-04-02", false, &[(S1S, "2024-04-15", ""), (ON_HOLD, "2024-05-01", ""), (RESUMED, "2024-07-01", ""), (S1C, "2024-08-01", ""), (S2S, "2024-09-01", "")]),
     // Panel and approval after the period, before asOf.
-    fx(
-        "C12",
-        "alder",
-        "WEBSITE",
-        "2024-04-10",
-        false,
-        &[
-            (S1S, "2024-05-01", ""),
-            (S1C, "2024-07-01", ""),
-            (S2S, "2024-08-01", ""),
-            (S2C, "2024-11-30", ""),
-            (PANEL, "2025-01-10", ""),
-            (APPROVED, "2025-02-01", ""),
-        ],
-    ),
+    ("C12", "alder", "WEBSITE", "2024-04-10", false, &[(S1S, "2024-05-01", ""), (S1C, "2024-07-01", ""), (S2S, "2024-08-01", ""), (S2C, "2024-11-30", ""), (PANEL, "2025-01-10", ""), (APPROVED, "2025-02-01", "")]),
     // On hold at asOf: resumed only after asOf.
-    fx(
-        "C13",
-        "alder",
-        "WEBSITE",
-        "2024-05-05",
-        false,
-        &[
-            (S1S, "2024-06-01", ""),
-            (S1C, "2024-08-01", ""),
-            (S2S, "2024-10-01", ""),
-            (ON_HOLD, "2025-01-15", "CHANGE_OF_CIRCUMSTANCES"),
-            (RESUMED, "2025-05-01", ""),
-        ],
-    ),
+    ("C13", "alder", "WEBSITE", "2024-05-05", false, &[(S1S, "2024-06-01", ""), (S1C, "2024-08-01", ""), (S2S, "2024-10-01", ""), (ON_HOLD, "2025-01-15", "CHANGE_OF_CIRCUMSTANCES"), (RESUMED, "2025-05-01", "")]),
     // Withdraws after Stage One.
-    fx(
-        "C14",
-        "alder",
-        "OTHER",
-        "2024-05-20",
-        false,
-        &[
-            (S1S, "2024-06-10", ""),
-            (S1C, "2024-08-10", ""),
-            (WITHDRAWN, "2024-10-01", "HEALTH"),
-        ],
-    ),
+    ("C14", "alder", "OTHER", "2024-05-20", false, &[(S1S, "2024-06-10", ""), (S1C, "2024-08-10", ""), (WITHDRAWN, "2024-10-01", "HEALTH")]),
     // Stage One one day over (2024-07-01 → 2024-09-02, limit 2024-09-01, 63 days).
-    fx(
-        "C15",
-        "alder",
-        "INFORMATION_EVENT",
-        "2024-06-03",
-        false,
-        &[
-            (INFO, "2024-06-15", ""),
-            (S1S, "2024-07-01", ""),
-            (S1C, "2024-09-02", ""),
-            (S2S, "2024-10-01", ""),
-        ],
-    ),
+    ("C15", "alder", "INFORMATION_EVENT", "2024-06-03", false, &[(INFO, "2024-06-15", ""), (S1S, "2024-07-01", ""), (S1C, "2024-09-02", ""), (S2S, "2024-10-01", "")]),
     // Stage One exactly 2 months (2024-07-15 → 2024-09-15, 62 days): within.
-    fx(
-        "C16",
-        "alder",
-        "WEBSITE",
-        "2024-06-15",
-        false,
-        &[(S1S, "2024-07-15", ""), (S1C, "2024-09-15", "")],
-    ),
+    ("C16", "alder", "WEBSITE", "2024-06-15", false, &[(S1S, "2024-07-15", ""), (S1C, "2024-09-15", "")]),
     // Withdraws after the period, before asOf.
-    fx(
-        "C17",
-        "alder",
-        "CAMPAIGN",
-        "2024-07-01",
-        false,
-        &[
-            (S1S, "2024-08-01", ""),
-            (S1C, "2024-09-20", ""),
-            (WITHDRAWN, "2025-01-10", "ANOTHER_AGENCY"),
-        ],
-    ),
+    ("C17", "alder", "CAMPAIGN", "2024-07-01", false, &[(S1S, "2024-08-01", ""), (S1C, "2024-09-20", ""), (WITHDRAWN, "2025-01-10", "ANOTHER_AGENCY")]),
     // Stage One started after asOf: not reached.
-    fx(
-        "C18",
-        "alder",
-        "CAMPAIGN",
-        "2024-07-15",
-        false,
-        &[(S1S, "2025-04-10", "")],
-    ),
+    ("C18", "alder", "CAMPAIGN", "2024-07-15", false, &[(S1S, "2025-04-10", "")]),
     // Stage Two started after asOf: not reached.
-    fx(
-        "C19",
-        "alder",
-        "WEBSITE",
-        "2024-08-01",
-        false,
-        &[
-            (S1S, "2024-09-01", ""),
-            (S1C, "2024-11-01", ""),
-            (S2S, "2025-05-01", ""),
-        ],
-    ),
+    ("C19", "alder", "WEBSITE", "2024-08-01", false, &[(S1S, "2024-09-01", ""), (S1C, "2024-11-01", ""), (S2S, "2025-05-01", "")]),
     // Fast track; Stage Two completed before asOf, panel after asOf.
-    fx(
-        "C20",
-        "alder",
-        "REFERRAL",
-        "2024-09-01",
-        true,
-        &[
-            (S2S, "2024-10-01", ""),
-            (S2C, "2025-02-01", ""),
-            (PANEL, "2025-04-15", ""),
-        ],
-    ),
+    ("C20", "alder", "REFERRAL", "2024-09-01", true, &[(S2S, "2024-10-01", ""), (S2C, "2025-02-01", ""), (PANEL, "2025-04-15", "")]),
     // Withdraws after asOf: still in progress at asOf.
-    fx(
-        "C21",
-        "alder",
-        "WEBSITE",
-        "2024-10-01",
-        false,
-        &[(S1S, "2024-11-01", ""), (WITHDRAWN, "2025-06-01", "OTHER")],
-    ),
+    ("C21", "alder", "WEBSITE", "2024-10-01", false, &[(S1S, "2024-11-01", ""), (WITHDRAWN, "2025-06-01", "OTHER")]),
     // Ended by the agency at enquiry.
-    fx(
-        "C22",
-        "alder",
-        "WEBSITE",
-        "2024-11-15",
-        false,
-        &[(ENDED, "2024-12-01", "NO_CONTACT")],
-    ),
+    ("C22", "alder", "WEBSITE", "2024-11-15", false, &[(ENDED, "2024-12-01", "NO_CONTACT")]),
     // Enquiry on the last day of the period; Stage One started after it, before asOf.
-    fx(
-        "C23",
-        "alder",
-        "ACTIVITY_DAY",
-        "2024-12-31",
-        false,
-        &[(S1S, "2025-01-15", "")],
-    ),
+    ("C23", "alder", "ACTIVITY_DAY", "2024-12-31", false, &[(S1S, "2025-01-15", "")]),
     // Enquiry only.
-    fx("C24", "alder", "WEBSITE", "2024-12-01", false, &[]),
+    ("C24", "alder", "WEBSITE", "2024-12-01", false, &[]),
     // Approved, then withdraws after the period (still approved in the cohort).
-    fx(
-        "C25",
-        "alder",
-        "INFORMATION_EVENT",
-        "2024-04-20",
-        false,
-        &[
-            (INFO, "2024-05-01", ""),
-            (S1S, "2024-05-20", ""),
-            (S1C, "2024-07-10", ""),
-            (S2S, "2024-07-20", ""),
-            (S2C, "2024-11-10", ""),
-            (PANEL, "2024-12-01", ""),
-            (APPROVED, "2024-12-15", ""),
-            (WITHDRAWN, "2025-02-01", "CHANGE_OF_CIRCUMSTANCES"),
-        ],
-    ),
-    fx(
-        "D01",
-        "alder",
-        "WEBSITE",
-        "2025-01-10",
-        false,
-        &[(S1S, "2025-02-01", "")],
-    ),
-    fx("D02", "alder", "WEBSITE", "2025-06-01", false, &[]),
+    ("C25", "alder", "INFORMATION_EVENT", "2024-04-20", false, &[(INFO, "2024-05-01", ""), (S1S, "2024-05-20", ""), (S1C, "2024-07-10", ""), (S2S, "2024-07-20", ""), (S2C, "2024-11-10", ""), (PANEL, "2024-12-01", ""), (APPROVED, "2024-12-15", ""), (WITHDRAWN, "2025-02-01", "CHANGE_OF_CIRCUMSTANCES")]),
+    ("D01", "alder", "WEBSITE", "2025-01-10", false, &[(S1S, "2025-02-01", "")]),
+    ("D02", "alder", "WEBSITE", "2025-06-01", false, &[]),
     // birch
-    fx(
-        "B1",
-        "birch",
-        "WEBSITE",
-        "2024-02-01",
-        false,
-        &[
-            (S1S, "2024-03-01", ""),
-            (S1C, "2024-05-01", ""),
-            (S2S, "2024-06-01", ""),
-        ],
-    ),
-    fx(
-        "B2",
-        "birch",
-        "WEBSITE",
-        "2024-03-01",
-        false,
-        &[(S1S, "2024-04-01", ""), (WITHDRAWN, "2024-06-01", "HEALTH")],
-    ),
-    fx("B3", "birch", "CAMPAIGN", "2024-05-01", false, &[]),
-    fx(
-        "B4",
-        "birch",
-        "REFERRAL",
-        "2023-12-01",
-        false,
-        &[(S1S, "2024-01-10", "")],
-    ),
+    ("B1", "birch", "WEBSITE", "2024-02-01", false, &[(S1S, "2024-03-01", ""), (S1C, "2024-05-01", ""), (S2S, "2024-06-01", "")]),
+    ("B2", "birch", "WEBSITE", "2024-03-01", false, &[(S1S, "2024-04-01", ""), (WITHDRAWN, "2024-06-01", "HEALTH")]),
+    ("B3", "birch", "CAMPAIGN", "2024-05-01", false, &[]),
+    ("B4", "birch", "REFERRAL", "2023-12-01", false, &[(S1S, "2024-01-10", "")]),
 ];
 
 const FROM: &str = "2024-01-01";
@@ -525,28 +148,28 @@ mutation($input: RecordRecruitmentEventInput!) {
 /// Creates the households of `fixture` through the API; returns their ids by label.
 async fn build(app: &TestApp, fixture: &[Fx]) -> BTreeMap<&'static str, String> {
     let mut ids = BTreeMap::new();
-    for h in fixture {
-        let ro = app.role(h.authority, "RECRUITMENT_OFFICER");
-        let dm = app.role(h.authority, "DECISION_MAKER");
+    for &(label, authority, channel, enquiry, fast_track, events) in fixture {
+        let ro = app.role(authority, "RECRUITMENT_OFFICER");
+        let dm = app.role(authority, "DECISION_MAKER");
         let data = app
             .ok(
                 &ro,
                 CREATE_HOUSEHOLD,
                 json!({ "input": {
-                    "applicantOneName": format!("Ada {} Fixture", h.label),
-                    "applicantTwoName": format!("Bo {} Fixture", h.label),
-                    "address": format!("{} Fixture Lane", h.label),
-                    "profileName": format!("Profile {} Fixture", h.label),
-                    "channel": h.channel,
-                    "enquiryOn": h.enquiry,
-                    "fastTrack": h.fast_track,
+                    "applicantOneName": format!("Ada {label} Fixture"),
+                    "applicantTwoName": format!("Bo {label} Fixture"),
+                    "address": format!("{label} Fixture Lane"),
+                    "profileName": format!("Profile {label} Fixture"),
+                    "channel": channel,
+                    "enquiryOn": enquiry,
+                    "fastTrack": fast_track,
                 }}),
             )
             .await;
         let hh = &data["createHousehold"]["household"];
         let id = hh["id"].as_str().expect("id").to_owned();
         let mut version = hh["version"].as_i64().expect("version");
-        for (stage, on, reason) in h.events {
+        for (stage, on, reason) in events {
             let token = if *stage == APPROVED { &dm } else { &ro };
             let mut input = json!({ "householdId": id, "expectedVersion": version, "stage": stage, "occurredOn": on });
             if !reason.is_empty() {
@@ -559,7 +182,7 @@ async fn build(app: &TestApp, fixture: &[Fx]) -> BTreeMap<&'static str, String> 
                 .as_i64()
                 .expect("version");
         }
-        ids.insert(h.label, id);
+        ids.insert(label, id);
     }
     ids
 }
@@ -962,6 +585,15 @@ fn group<'a>(funnel: &'a Value, field: &str, value: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no group {field} = {value}"))
 }
 
+/// The column names of `cells` under `prefix` (`exit/`, `leftAfter/`).
+fn columns(cells: &BTreeMap<String, Value>, prefix: &str) -> BTreeSet<String> {
+    cells
+        .keys()
+        .filter(|k| k.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
 /// Checks every figure of the alder total, as it is (no disclosure control).
 fn assert_alder_total(total: &Value) {
     // Every count, including zeros; nothing else is listed.
@@ -975,35 +607,14 @@ fn assert_alder_total(total: &Value) {
         assert!(got.contains_key(key), "{key} missing from {total:#}");
     }
     // Stage counts come in funnel order, then the exits.
-    let order: Vec<&str> = total["stageCounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stage"].as_str().unwrap())
-        .collect();
+    let order = strings_of(&total["stageCounts"], "stage");
     let want: Vec<&str> = STAGE_COUNTS.iter().map(|(s, _)| *s).collect();
     assert_eq!(order, want);
     // Exactly the exits and left-after stages of the fixture.
-    let exits: BTreeSet<String> = got
-        .keys()
-        .filter(|k| k.starts_with("exit/"))
-        .cloned()
-        .collect();
-    let want: BTreeSet<String> = EXITS
-        .iter()
-        .map(|(s, r, _)| format!("exit/{s}/{r}"))
-        .collect();
-    assert_eq!(exits, want);
-    let left: BTreeSet<String> = got
-        .keys()
-        .filter(|k| k.starts_with("leftAfter/"))
-        .cloned()
-        .collect();
-    let want: BTreeSet<String> = LEFT_AFTER
-        .iter()
-        .map(|(s, _)| format!("leftAfter/{s}"))
-        .collect();
-    assert_eq!(left, want);
+    let exits = EXITS.iter().map(|(s, r, _)| format!("exit/{s}/{r}"));
+    assert_eq!(columns(&got, "exit/"), exits.collect());
+    let left = LEFT_AFTER.iter().map(|(s, _)| format!("leftAfter/{s}"));
+    assert_eq!(columns(&got, "leftAfter/"), left.collect());
     // The partition of the cohort.
     assert_eq!(APPROVED_N + LEFT_BEFORE_APPROVAL + IN_PROGRESS, COHORT_SIZE);
     // Rates.
@@ -1087,12 +698,7 @@ async fn funnel_breakdowns_add_up_to_the_total(app: TestApp) {
     // By channel: the groups are the channels of the households with anything in the
     // period (A01–A05 and C01–C25; D01 and D02 have nothing in it).
     let f = funnel(&app, &ro, &["alder"], &["CHANNEL"]).await;
-    let channels: BTreeSet<&str> = f["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["channel"].as_str().unwrap())
-        .collect();
+    let channels: BTreeSet<&str> = strings_of(&f["groups"], "channel").into_iter().collect();
     assert_eq!(
         channels,
         BTreeSet::from([
@@ -1127,30 +733,17 @@ async fn funnel_breakdowns_add_up_to_the_total(app: TestApp) {
     let s1 = cohort_stage(referral, "STAGE_ONE_STARTED");
     assert_eq!(shown_count(&s1["eligible"], "eligible"), 0);
     assert_number(&s1["fromPrevious"], None, "REFERRAL S1 fromPrevious");
-    assert_number(
-        &cohort_stage(referral, "STAGE_TWO_STARTED")["fromPrevious"],
-        Some(100.0),
-        "REFERRAL S2 fromPrevious",
-    );
+    let s2 = cohort_stage(referral, "STAGE_TWO_STARTED");
+    assert_number(&s2["fromPrevious"], Some(100.0), "REFERRAL S2 fromPrevious");
     let referral_cells = cells(referral);
     assert_eq!(shown_count(&referral_cells["stage/WITHDRAWN"], "w"), 2);
     // CAMPAIGN: A02's gap of exactly 6 months is within (100 %), its Stage Two over (0 %).
     let campaign = group(&f, "channel", "CAMPAIGN");
-    assert_number(
-        &step(campaign, "GAP_BETWEEN_STAGES")["withinTarget"],
-        Some(100.0),
-        "CAMPAIGN gap within",
-    );
-    assert_number(
-        &step(campaign, "GAP_BETWEEN_STAGES")["meanDays"],
-        Some(182.0),
-        "CAMPAIGN gap mean",
-    );
-    assert_number(
-        &step(campaign, "STAGE_TWO")["withinTarget"],
-        Some(0.0),
-        "CAMPAIGN S2 within",
-    );
+    let gap = step(campaign, "GAP_BETWEEN_STAGES");
+    assert_number(&gap["withinTarget"], Some(100.0), "CAMPAIGN gap within");
+    assert_number(&gap["meanDays"], Some(182.0), "CAMPAIGN gap mean");
+    let s2 = step(campaign, "STAGE_TWO");
+    assert_number(&s2["withinTarget"], Some(0.0), "CAMPAIGN S2 within");
 
     // By month of enquiry: the 2023 months of A04 (03), A01 (06), A02 (10), A03 (11),
     // A05 (12) have events in the period but no cohort; then every month of 2024.
@@ -1203,16 +796,14 @@ async fn funnel_breakdowns_add_up_to_the_total(app: TestApp) {
     let nov_cells = cells(nov);
     assert_eq!(shown_count(&nov_cells["stage/STAGE_ONE_STARTED"], "s1"), 1);
     assert_eq!(shown_count(&nov_cells["stage/WITHDRAWN"], "w"), 1);
+    let to_stage_one = step(nov, "ENQUIRY_TO_STAGE_ONE");
     assert_number(
-        &step(nov, "ENQUIRY_TO_STAGE_ONE")["meanDays"],
+        &to_stage_one["meanDays"],
         Some(56.0),
         "2023-11 enquiry to Stage One",
     );
-    assert_number(
-        &cohort_stage(nov, "ENQUIRY")["fromPrevious"],
-        None,
-        "no cohort: no rate",
-    );
+    let enquiry = cohort_stage(nov, "ENQUIRY");
+    assert_number(&enquiry["fromPrevious"], None, "no cohort: no rate");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1229,20 +820,27 @@ fn board_analyst(app: &TestApp) -> String {
     app.token_with("ba", "demo", &[], &["BOARD_ANALYST"])
 }
 
+/// A figure withheld by disclosure control.
+fn withheld_figure() -> Value {
+    json!({ "value": null, "suppressed": true })
+}
+
+/// No figure at all (a rate or mean of nobody), not withheld.
+fn no_figure() -> Value {
+    json!({ "value": null, "suppressed": false })
+}
+
+/// A count shown as it is.
+fn shown(n: u64) -> Value {
+    json!({ "value": n, "suppressed": false })
+}
+
 /// A count as disclosure control shows it: 1–5 withheld, anything else as it is.
 fn assert_restricted_count(v: &Value, n: u64, what: &str) {
     if (1..=5).contains(&n) {
-        assert_eq!(
-            v,
-            &json!({ "value": null, "suppressed": true }),
-            "{what} = {n}"
-        );
+        assert_eq!(v, &withheld_figure(), "{what} = {n}");
     } else {
-        assert_eq!(
-            v,
-            &json!({ "value": n, "suppressed": false }),
-            "{what} = {n}"
-        );
+        assert_eq!(v, &shown(n), "{what} = {n}");
     }
 }
 
@@ -1250,13 +848,9 @@ fn assert_restricted_count(v: &Value, n: u64, what: &str) {
 /// is ≤ 5 or the denominator ≤ 10.
 fn assert_restricted_rate(v: &Value, num: u64, den: u64, shown: Option<f64>, what: &str) {
     if den == 0 {
-        assert_eq!(v, &json!({ "value": null, "suppressed": false }), "{what}");
+        assert_eq!(v, &no_figure(), "{what}");
     } else if num <= 5 || den <= 10 {
-        assert_eq!(
-            v,
-            &json!({ "value": null, "suppressed": true }),
-            "{what} {num}/{den}"
-        );
+        assert_eq!(v, &withheld_figure(), "{what} {num}/{den}");
     } else {
         assert_number(v, shown, what);
     }
@@ -1265,13 +859,9 @@ fn assert_restricted_rate(v: &Value, num: u64, den: u64, shown: Option<f64>, wha
 /// A mean or median over `n` cases: withheld when n ≤ 10.
 fn assert_restricted_mean(v: &Value, n: u64, shown: Option<f64>, what: &str) {
     if n == 0 {
-        assert_eq!(v, &json!({ "value": null, "suppressed": false }), "{what}");
+        assert_eq!(v, &no_figure(), "{what}");
     } else if n <= 10 {
-        assert_eq!(
-            v,
-            &json!({ "value": null, "suppressed": true }),
-            "{what} over {n}"
-        );
+        assert_eq!(v, &withheld_figure(), "{what} over {n}");
     } else {
         assert_number(v, shown, what);
     }
@@ -1324,11 +914,7 @@ async fn board_analysts_see_the_funnel_with_disclosure_control(app: TestApp) {
     let got = cells(total);
     for (key, n) in alder_counts() {
         if DERIVED_FROM_FAST_TRACK.contains(&key.as_str()) {
-            assert_eq!(
-                got[&key],
-                json!({ "value": null, "suppressed": true }),
-                "{key}"
-            );
+            assert_eq!(got[&key], withheld_figure(), "{key}");
             continue;
         }
         assert_restricted_count(&got[&key], n, &key);
@@ -1337,35 +923,19 @@ async fn board_analysts_see_the_funnel_with_disclosure_control(app: TestApp) {
         assert!(alder_counts().contains_key(key), "{key} not expected");
     }
     // Spot checks of the rule: 1–5 withheld, zero shown, 6 and more shown.
-    assert_eq!(
-        got["stage/WITHDRAWN"],
-        json!({ "value": null, "suppressed": true })
-    ); // 5
-    assert_eq!(
-        got["stage/ENDED_BY_AGENCY"],
-        json!({ "value": null, "suppressed": true })
-    ); // 3
-    assert_eq!(
-        got["stage/MATCHED"],
-        json!({ "value": 0, "suppressed": false })
-    );
-    assert_eq!(
-        got["reached/PLACED"],
-        json!({ "value": 0, "suppressed": false })
-    );
-    assert_eq!(got["approved"], json!({ "value": 6, "suppressed": false }));
-    assert_eq!(got["onHold"], json!({ "value": null, "suppressed": true })); // 2
+    assert_eq!(got["stage/WITHDRAWN"], withheld_figure()); // 5
+    assert_eq!(got["stage/ENDED_BY_AGENCY"], withheld_figure()); // 3
+    assert_eq!(got["stage/MATCHED"], shown(0));
+    assert_eq!(got["reached/PLACED"], shown(0));
+    assert_eq!(got["approved"], shown(6));
+    assert_eq!(got["onHold"], withheld_figure()); // 2
 
     // Rates: 18/22 shown; 5/25 (numerator ≤ 5), 6/7 (denominator ≤ 10) and 0/6 withheld;
     // 0 of 0 is no figure.
     for (stage, reached, eligible, from_previous, from_enquiry) in COHORT_STAGES {
         let s = cohort_stage(total, stage);
         if DERIVED_FROM_FAST_TRACK.contains(&format!("eligible/{stage}").as_str()) {
-            assert_eq!(
-                s["fromPrevious"],
-                json!({ "value": null, "suppressed": true }),
-                "{stage}"
-            );
+            assert_eq!(s["fromPrevious"], withheld_figure(), "{stage}");
         } else {
             assert_restricted_rate(
                 &s["fromPrevious"],
@@ -1387,11 +957,11 @@ async fn board_analysts_see_the_funnel_with_disclosure_control(app: TestApp) {
     // households (3, withheld): showing it, or a rate over it, would give the 3 away.
     assert_eq!(
         cohort_stage(total, "STAGE_ONE_STARTED")["fromPrevious"],
-        json!({ "value": null, "suppressed": true })
+        withheld_figure()
     );
     assert_eq!(
         cohort_stage(total, "PANEL")["fromPrevious"],
-        json!({ "value": null, "suppressed": true })
+        withheld_figure()
     );
     // Means and medians over ≤ 10 cases withheld (Stage Two: 9, Stage Two → approval: 7);
     // over 19, 17 and 12 shown. Within-target rates as rates.
@@ -1402,17 +972,11 @@ async fn board_analysts_see_the_funnel_with_disclosure_control(app: TestApp) {
         if x.target.is_some() {
             assert_restricted_rate(&s["withinTarget"], x.within, x.count, x.within_pct, x.step);
         } else {
-            assert_eq!(
-                s["withinTarget"],
-                json!({ "value": null, "suppressed": false })
-            );
+            assert_eq!(s["withinTarget"], no_figure());
         }
     }
     assert_number(&step(total, "STAGE_ONE")["meanDays"], Some(61.3), "over 17");
-    assert_eq!(
-        step(total, "STAGE_TWO")["meanDays"],
-        json!({ "value": null, "suppressed": true })
-    );
+    assert_eq!(step(total, "STAGE_TWO")["meanDays"], withheld_figure());
 
     assert_no_personal_data(&f, &ids);
 
@@ -1568,23 +1132,18 @@ async fn a_breakdown_by_authority_gives_no_withheld_count_back(app: TestApp) {
             if !withheld(reached) {
                 continue;
             }
-            if !withheld(&s["fromPrevious"])
-                && !s["fromPrevious"]["value"].is_null()
-                && !withheld(&s["eligible"])
-            {
-                problems.push(format!(
-                    "{name}: reached {stage} withheld, but fromPrevious {} × eligible {} gives it",
-                    s["fromPrevious"]["value"], s["eligible"]["value"]
-                ));
-            }
-            if !withheld(&s["fromEnquiry"])
-                && !s["fromEnquiry"]["value"].is_null()
-                && !withheld(&c["size"])
-            {
-                problems.push(format!(
-                    "{name}: reached {stage} withheld, but fromEnquiry {} × size {} gives it",
-                    s["fromEnquiry"]["value"], c["size"]["value"]
-                ));
+            // A shown rate times its shown base gives the count back.
+            for (rate, base, base_name) in [
+                ("fromPrevious", &s["eligible"], "eligible"),
+                ("fromEnquiry", &c["size"], "size"),
+            ] {
+                let r = &s[rate];
+                if !withheld(r) && !r["value"].is_null() && !withheld(base) {
+                    problems.push(format!(
+                        "{name}: reached {stage} withheld, but {rate} {} × {base_name} {} gives it",
+                        r["value"], base["value"]
+                    ));
+                }
             }
         }
     }
@@ -1600,17 +1159,11 @@ async fn a_breakdown_by_authority_gives_no_withheld_count_back(app: TestApp) {
 // ---------------------------------------------------------------------------------------
 
 /// A small fixture: two alder households and one birch household, all enquiring in 2024.
+#[rustfmt::skip]
 const SMALL: &[Fx] = &[
-    fx("S1", "alder", "WEBSITE", "2024-03-01", false, &[]),
-    fx(
-        "S2",
-        "alder",
-        "CAMPAIGN",
-        "2024-05-01",
-        false,
-        &[(S1S, "2024-06-01", "")],
-    ),
-    fx("S3", "birch", "WEBSITE", "2024-04-01", false, &[]),
+    ("S1", "alder", "WEBSITE", "2024-03-01", false, &[]),
+    ("S2", "alder", "CAMPAIGN", "2024-05-01", false, &[(S1S, "2024-06-01", "")]),
+    ("S3", "birch", "WEBSITE", "2024-04-01", false, &[]),
 ];
 
 async fn funnel_access_and_audit(app: TestApp) {
@@ -1625,14 +1178,10 @@ async fn funnel_access_and_audit(app: TestApp) {
         let token = app.role("alder", role);
         let f = funnel(&app, &token, &["alder"], &[]).await;
         assert_eq!(f["suppressionApplied"], json!(false), "{role}");
-        assert_eq!(
-            f["total"]["cohort"]["size"],
-            json!({ "value": 2, "suppressed": false }),
-            "{role}"
-        );
+        assert_eq!(f["total"]["cohort"]["size"], shown(2), "{role}");
         assert_eq!(
             cohort_stage(&f["total"], "STAGE_ONE_STARTED")["reached"],
-            json!({ "value": 1, "suppressed": false }),
+            shown(1),
             "{role}"
         );
         runs.push(format!("{role}-alder").to_lowercase());
@@ -1735,179 +1284,43 @@ async fn funnel_access_and_audit(app: TestApp) {
 /// The alerts fixture, read as of 2025-01-15 (X) unless said otherwise. "limit" is the
 /// stage's first date plus its timescale in calendar months; an alert fires from the day
 /// after, with daysOverdue = X − limit.
+#[rustfmt::skip]
 const ALERTS: &[Fx] = &[
     // Stage One from 2024-01-31: limit 2024-03-31 (2 months, clamped). None on 2024-03-31,
     // 1 day on 2024-04-01; at X: 2024-03-31 → 2025-01-15 = 290.
-    fx(
-        "L01",
-        "alder",
-        "WEBSITE",
-        "2024-01-01",
-        false,
-        &[(S1S, "2024-01-31", "")],
-    ),
+    ("L01", "alder", "WEBSITE", "2024-01-01", false, &[(S1S, "2024-01-31", "")]),
     // Approved 2024-03-10: limit 2024-06-10; at X 219 (20+31+31+30+31+30+31+15).
-    fx(
-        "L02",
-        "alder",
-        "REFERRAL",
-        "2024-01-02",
-        true,
-        &[
-            (S2S, "2024-01-10", ""),
-            (S2C, "2024-02-20", ""),
-            (PANEL, "2024-03-01", ""),
-            (APPROVED, "2024-03-10", ""),
-        ],
-    ),
+    ("L02", "alder", "REFERRAL", "2024-01-02", true, &[(S2S, "2024-01-10", ""), (S2C, "2024-02-20", ""), (PANEL, "2024-03-01", ""), (APPROVED, "2024-03-10", "")]),
     // Withdrawn in Stage One: never an alert.
-    fx(
-        "L03",
-        "alder",
-        "WEBSITE",
-        "2024-02-01",
-        false,
-        &[
-            (S1S, "2024-03-01", ""),
-            (WITHDRAWN, "2024-05-01", "NOT_READY"),
-        ],
-    ),
+    ("L03", "alder", "WEBSITE", "2024-02-01", false, &[(S1S, "2024-03-01", ""), (WITHDRAWN, "2024-05-01", "NOT_READY")]),
     // Stage One from 2024-06-01: limit 2024-08-01; at X 167 (30+30+31+30+31+15).
-    fx(
-        "L04",
-        "alder",
-        "WEBSITE",
-        "2024-05-01",
-        false,
-        &[(S1S, "2024-06-01", "")],
-    ),
+    ("L04", "alder", "WEBSITE", "2024-05-01", false, &[(S1S, "2024-06-01", "")]),
     // Stage Two from 2024-05-20: limit 2024-09-20; at X 117 (10+31+30+31+15).
-    fx(
-        "L05",
-        "alder",
-        "REFERRAL",
-        "2024-05-01",
-        true,
-        &[(S2S, "2024-05-20", "")],
-    ),
+    ("L05", "alder", "REFERRAL", "2024-05-01", true, &[(S2S, "2024-05-20", "")]),
     // Stage One from 2024-08-01, on hold: limit 2024-10-01; at X 106 (30+30+31+15), on hold.
-    fx(
-        "L06",
-        "alder",
-        "WEBSITE",
-        "2024-07-01",
-        false,
-        &[(S1S, "2024-08-01", ""), (ON_HOLD, "2024-08-15", "")],
-    ),
+    ("L06", "alder", "WEBSITE", "2024-07-01", false, &[(S1S, "2024-08-01", ""), (ON_HOLD, "2024-08-15", "")]),
     // Stage One from 2024-10-01, completed only after X: limit 2024-12-01; at X 45.
-    fx(
-        "L07",
-        "alder",
-        "WEBSITE",
-        "2024-09-01",
-        false,
-        &[(S1S, "2024-10-01", ""), (S1C, "2025-03-01", "")],
-    ),
+    ("L07", "alder", "WEBSITE", "2024-09-01", false, &[(S1S, "2024-10-01", ""), (S1C, "2025-03-01", "")]),
     // Stage One from 2024-10-10, withdraws only after X: limit 2024-12-10; at X 36.
-    fx(
-        "L08",
-        "alder",
-        "WEBSITE",
-        "2024-09-15",
-        false,
-        &[(S1S, "2024-10-10", ""), (WITHDRAWN, "2025-02-01", "OTHER")],
-    ),
+    ("L08", "alder", "WEBSITE", "2024-09-15", false, &[(S1S, "2024-10-10", ""), (WITHDRAWN, "2025-02-01", "OTHER")]),
     // Stage One 2 months + 1 day at X (limit 2025-01-14): 1.
-    fx(
-        "L09",
-        "alder",
-        "WEBSITE",
-        "2024-10-01",
-        false,
-        &[(S1S, "2024-11-14", "")],
-    ),
+    ("L09", "alder", "WEBSITE", "2024-10-01", false, &[(S1S, "2024-11-14", "")]),
     // Stage One exactly 2 months at X (limit 2025-01-15): none.
-    fx(
-        "L10",
-        "alder",
-        "WEBSITE",
-        "2024-10-01",
-        false,
-        &[(S1S, "2024-11-15", "")],
-    ),
+    ("L10", "alder", "WEBSITE", "2024-10-01", false, &[(S1S, "2024-11-15", "")]),
     // Stage Two 4 months + 1 day at X: 1.
-    fx(
-        "L11",
-        "alder",
-        "REFERRAL",
-        "2024-08-01",
-        true,
-        &[(S2S, "2024-09-14", "")],
-    ),
+    ("L11", "alder", "REFERRAL", "2024-08-01", true, &[(S2S, "2024-09-14", "")]),
     // Stage Two exactly 4 months at X: none.
-    fx(
-        "L12",
-        "alder",
-        "REFERRAL",
-        "2024-08-01",
-        true,
-        &[(S2S, "2024-09-15", "")],
-    ),
+    ("L12", "alder", "REFERRAL", "2024-08-01", true, &[(S2S, "2024-09-15", "")]),
     // Stage One completed 6 months + 1 day before X: 1.
-    fx(
-        "L13",
-        "alder",
-        "WEBSITE",
-        "2024-05-01",
-        false,
-        &[(S1S, "2024-05-15", ""), (S1C, "2024-07-14", "")],
-    ),
+    ("L13", "alder", "WEBSITE", "2024-05-01", false, &[(S1S, "2024-05-15", ""), (S1C, "2024-07-14", "")]),
     // Stage One completed exactly 6 months before X: none.
-    fx(
-        "L14",
-        "alder",
-        "WEBSITE",
-        "2024-05-01",
-        false,
-        &[(S1S, "2024-05-15", ""), (S1C, "2024-07-15", "")],
-    ),
+    ("L14", "alder", "WEBSITE", "2024-05-01", false, &[(S1S, "2024-05-15", ""), (S1C, "2024-07-15", "")]),
     // Approved 3 months + 1 day before X: 1.
-    fx(
-        "L15",
-        "alder",
-        "REFERRAL",
-        "2024-06-01",
-        true,
-        &[
-            (S2S, "2024-06-10", ""),
-            (S2C, "2024-09-01", ""),
-            (PANEL, "2024-10-01", ""),
-            (APPROVED, "2024-10-14", ""),
-        ],
-    ),
+    ("L15", "alder", "REFERRAL", "2024-06-01", true, &[(S2S, "2024-06-10", ""), (S2C, "2024-09-01", ""), (PANEL, "2024-10-01", ""), (APPROVED, "2024-10-14", "")]),
     // Approved exactly 3 months before X: none.
-    fx(
-        "L16",
-        "alder",
-        "REFERRAL",
-        "2024-06-01",
-        true,
-        &[
-            (S2S, "2024-06-10", ""),
-            (S2C, "2024-09-01", ""),
-            (PANEL, "2024-10-01", ""),
-            (APPROVED, "2024-10-15", ""),
-        ],
-    ),
+    ("L16", "alder", "REFERRAL", "2024-06-01", true, &[(S2S, "2024-06-10", ""), (S2C, "2024-09-01", ""), (PANEL, "2024-10-01", ""), (APPROVED, "2024-10-15", "")]),
     // birch, in Stage One since 2024-06-01: past its timescale, but not alder's.
-    fx(
-        "M01",
-        "birch",
-        "WEBSITE",
-        "2024-05-01",
-        false,
-        &[(S1S, "2024-06-01", "")],
-    ),
+    ("M01", "birch", "WEBSITE", "2024-05-01", false, &[(S1S, "2024-06-01", "")]),
 ];
 
 const ALERTS_QUERY: &str = r#"

@@ -193,29 +193,8 @@ impl TestApp {
         memberships: &[(&str, &[&str])],
         consortium_roles: &[&str],
     ) -> String {
-        let now = chrono::Utc::now().timestamp();
-        self.config
-            .jwt
-            .mint(&Claims {
-                sub: sub.into(),
-                name: Some(format!("Test {sub}")),
-                iss: "permanence".into(),
-                aud: "permanence".into(),
-                iat: now,
-                exp: now + 3600,
-                jti: None,
-                nbf: None,
-                consortium: consortium.into(),
-                memberships: memberships
-                    .iter()
-                    .map(|(a, roles)| MembershipClaim {
-                        authority: (*a).into(),
-                        roles: roles.iter().map(|r| (*r).into()).collect(),
-                    })
-                    .collect(),
-                consortium_roles: consortium_roles.iter().map(|r| (*r).into()).collect(),
-            })
-            .expect("mint")
+        let claims = test_claims(sub, consortium, memberships, consortium_roles);
+        self.config.jwt.mint(&claims).expect("mint")
     }
 
     /// A token holding one role in one authority of `demo`.
@@ -228,15 +207,14 @@ impl TestApp {
 
     /// POSTs a GraphQL request; returns the whole response body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let request = graphql_request(&self.client, &self.address, token, query, variables);
         let response = request.send().await.expect("request sent");
         response.json().await.expect("JSON body")
+    }
+
+    /// A GET of `path` (from `/`) on the server, to finish and send.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.address))
     }
 
     /// Like `gql`, but panics on any error and returns `data`.
@@ -267,6 +245,54 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// The claims of a test token for `sub`, named "Test `sub`", in `consortium` with
+/// `memberships` (authority code, roles) and `consortium_roles`, valid for an hour.
+pub fn test_claims(
+    sub: &str,
+    consortium: &str,
+    memberships: &[(&str, &[&str])],
+    consortium_roles: &[&str],
+) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        sub: sub.into(),
+        name: Some(format!("Test {sub}")),
+        iss: "permanence".into(),
+        aud: "permanence".into(),
+        iat: now,
+        exp: now + 3600,
+        jti: None,
+        nbf: None,
+        consortium: consortium.into(),
+        memberships: memberships
+            .iter()
+            .map(|(a, roles)| MembershipClaim {
+                authority: (*a).into(),
+                roles: roles.iter().map(|r| (*r).into()).collect(),
+            })
+            .collect(),
+        consortium_roles: consortium_roles.iter().map(|r| (*r).into()).collect(),
+    }
+}
+
+/// A POST of a GraphQL request to the server at `address` (its base URL), with a bearer
+/// `token` if given.
+pub fn graphql_request(
+    client: &reqwest::Client,
+    address: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> reqwest::RequestBuilder {
+    let request = client
+        .post(format!("{address}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
     }
 }
 
@@ -341,6 +367,20 @@ pub fn error_field(body: &Value) -> Option<String> {
     body["errors"][0]["extensions"]["field"]
         .as_str()
         .map(String::from)
+}
+
+/// The string `field` of each element of the JSON list `list`, in order.
+#[track_caller]
+pub fn strings_of<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|e| {
+            e[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {field} in {e}"))
+        })
+        .collect()
 }
 
 /// Asserts that `body` is refused with `code` and, when given, names `field`.

@@ -7,32 +7,21 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use permanence::auth::jwt::{Claims, DEVELOPMENT_SECRET, JwtKeys, MembershipClaim};
+use permanence::auth::jwt::{Claims, DEVELOPMENT_SECRET, JwtKeys};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{CREATE_CHILD, TEST_SECRET, TestApp, error_code, test_config};
+use crate::helpers::{CREATE_CHILD, TEST_SECRET, TestApp, error_code, test_claims, test_config};
 
 const VIEWER: &str = "{ viewer { subject } }";
 
-/// Claims for `sub` in consortium `demo`, a social worker of alder, valid for an hour.
+/// Claims for `sub` in consortium `demo`, a social worker of alder, valid for an hour,
+/// without a name.
 fn claims(sub: &str) -> Claims {
-    let now = chrono::Utc::now().timestamp();
+    let memberships: &[(&str, &[&str])] = &[("alder", &["SOCIAL_WORKER"])];
     Claims {
-        sub: sub.into(),
         name: None,
-        iss: "permanence".into(),
-        aud: "permanence".into(),
-        iat: now,
-        exp: now + 3600,
-        jti: None,
-        nbf: None,
-        consortium: "demo".into(),
-        memberships: vec![MembershipClaim {
-            authority: "alder".into(),
-            roles: vec!["SOCIAL_WORKER".into()],
-        }],
-        consortium_roles: Vec::new(),
+        ..test_claims(sub, "demo", memberships, &[])
     }
 }
 
@@ -224,15 +213,9 @@ async fn every_route_refuses_a_bad_token_alike(app: TestApp) {
         ),
         (
             "GET /graphql",
-            app.client
-                .get(format!("{}/graphql", app.address))
-                .query(&[("query", VIEWER)]),
+            app.get("/graphql").query(&[("query", VIEWER)]),
         ),
-        (
-            "GET /export",
-            app.client
-                .get(format!("{}/export/scorecard.csv", app.address)),
-        ),
+        ("GET /export", app.get("/export/scorecard.csv")),
         // The body is not read: a bad token is refused whatever the body holds.
         (
             "POST /graphql, not JSON",
@@ -278,18 +261,12 @@ async fn every_route_refuses_a_bad_token_alike(app: TestApp) {
     }
 
     // An export needs a token; an unknown export is not found before anyone is asked for one.
-    let anonymous = app
-        .client
-        .get(format!("{}/export/scorecard.csv", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let anonymous = app.get("/export/scorecard.csv").send().await.expect("sent");
     let status = anonymous.status().as_u16();
     let body: Value = anonymous.json().await.expect("JSON body");
     assert_unauthenticated("an export without a token", status, &body);
     let unknown = app
-        .client
-        .get(format!("{}/export/no-such-report.csv", app.address))
+        .get("/export/no-such-report.csv")
         .send()
         .await
         .expect("sent");

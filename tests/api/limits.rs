@@ -244,8 +244,7 @@ async fn abusive_documents_are_refused_with_the_limit_named_and_the_server_keeps
 
     // Over GET, the size is checked before anything parses the document.
     let response = app
-        .client
-        .get(format!("{}/graphql", app.address))
+        .get("/graphql")
         .query(&[("query", format!("{{ __typename }}#{}", "z".repeat(30_000)))])
         .send()
         .await
@@ -360,12 +359,7 @@ async fn production_hides_introspection_suggestions_and_graphiql() {
         "no suggestions in production: {message}"
     );
 
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get("/graphql").send().await.unwrap();
     assert_eq!(page.status(), 404, "no GraphiQL in production");
 
     // The service itself still answers.
@@ -532,12 +526,7 @@ async fn development_shows_introspection_suggestions_and_graphiql() {
         "{misspelled:#}"
     );
 
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get("/graphql").send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
@@ -669,8 +658,7 @@ async fn responses_follow_graphql_over_http_content_negotiation() {
 
     // Mutations are refused over GET, with the media type asked for.
     let response = app
-        .client
-        .get(format!("{}/graphql", app.address))
+        .get("/graphql")
         .query(&[("query", "mutation { __typename }")])
         .header(ACCEPT, GRAPHQL_RESPONSE)
         .send()
@@ -813,8 +801,7 @@ async fn values_nested_thousands_deep_are_refused_over_post_get_and_the_websocke
     // GET: the same documents, and variables in the query string.
     for document in &documents {
         let response = app
-            .client
-            .get(format!("{}/graphql", app.address))
+            .get("/graphql")
             .bearer_auth(app.role("alder", "SOCIAL_WORKER"))
             .query(&[("query", document.as_str())])
             .send()
@@ -825,8 +812,7 @@ async fn values_nested_thousands_deep_are_refused_over_post_get_and_the_websocke
         still_answers(&app).await;
     }
     let response = app
-        .client
-        .get(format!("{}/graphql", app.address))
+        .get("/graphql")
         .bearer_auth(app.role("alder", "SOCIAL_WORKER"))
         .query(&[
             ("query", "query($v: ID!) { node(id: $v) { id } }".to_owned()),

@@ -66,6 +66,18 @@ async fn propose(app: &TestApp, token: &str, input: Value) -> Value {
     step(app, token, "proposeLink", "ProposeLinkInput", input).await
 }
 
+/// The input that ends `link` at its version (`declineLink`, `withdrawLink`) for `reason`.
+fn ending(link: &Value, reason: &str) -> Value {
+    json!({ "id": link["id"], "expectedVersion": link["version"], "reason": reason })
+}
+
+/// Proposes to link the child `child` with the household `household` (each id as the
+/// proposer sees it: the record's own or its shared profile's).
+async fn propose_pair(app: &TestApp, token: &str, child: &str, household: &str) -> Value {
+    let input = json!({ "childId": child, "householdId": household });
+    propose(app, token, input).await
+}
+
 /// A step of `link` at its version: the mutation `name` (its input type named after it),
 /// with `date` (field and value) when the step is dated.
 async fn step_on(
@@ -145,6 +157,14 @@ async fn birch_household(app: &TestApp, name: &str) -> String {
     .await
 }
 
+/// Alder's waiting child Kit and birch's approved household Birch Home, the pair most of
+/// these scenarios link: (child id, household id).
+async fn kit_and_birch_home(app: &TestApp) -> (String, String) {
+    let kit = waiting_child(app, "alder", "Kit", json!({})).await;
+    let home = birch_household(app, "Birch Home").await;
+    (kit, home)
+}
+
 both_backends!(
     the_full_path_fills_the_childs_dates_and_the_households_events,
     each_side_sees_its_links_and_may_take_only_its_steps,
@@ -157,8 +177,7 @@ both_backends!(
 );
 
 async fn the_full_path_fills_the_childs_dates_and_the_households_events(app: TestApp) {
-    let kit = waiting_child(&app, "alder", "Kit", json!({})).await;
-    let home = birch_household(&app, "Birch Home").await;
+    let (kit, home) = kit_and_birch_home(&app).await;
     let today = today();
 
     // alder's family finder proposes, from a suggestion (a shared profile id).
@@ -291,8 +310,7 @@ async fn the_full_path_fills_the_childs_dates_and_the_households_events(app: Tes
 }
 
 async fn each_side_sees_its_links_and_may_take_only_its_steps(app: TestApp) {
-    let kit = waiting_child(&app, "alder", "Kit", json!({})).await;
-    let home = birch_household(&app, "Birch Home").await;
+    let (kit, home) = kit_and_birch_home(&app).await;
     let alder_ff = app.role("alder", "FAMILY_FINDER");
     let input = json!({ "childId": kit, "householdId": profile_id(&home) });
 
@@ -330,8 +348,7 @@ async fn each_side_sees_its_links_and_may_take_only_its_steps(app: TestApp) {
         refused(&app, &alder_ff, "acceptLink", "AcceptLinkInput", at(&link)).await,
         "FORBIDDEN"
     );
-    let mut decline = at(&link);
-    decline["reason"] = json!("not for us");
+    let decline = ending(&link, "not for us");
     assert_eq!(
         refused(&app, &alder_ff, "declineLink", "EndLinkInput", decline).await,
         "FORBIDDEN"
@@ -477,8 +494,7 @@ async fn each_side_sees_its_links_and_may_take_only_its_steps(app: TestApp) {
     let matched = decide(&app, &alder_dm, &accepted, &today).await;
     assert_eq!(matched["state"], "MATCHED");
     // A matched link is not withdrawn: it ends only by disruption.
-    let mut withdraw = at(&matched);
-    withdraw["reason"] = json!("changed our minds");
+    let withdraw = ending(&matched, "changed our minds");
     assert_eq!(
         refused(&app, &alder_ff, "withdrawLink", "EndLinkInput", withdraw).await,
         "CONFLICT"
@@ -501,8 +517,7 @@ async fn each_side_sees_its_links_and_may_take_only_its_steps(app: TestApp) {
 }
 
 async fn declined_pairs_are_not_suggested_again_and_open_pairs_are_unique(app: TestApp) {
-    let kit = waiting_child(&app, "alder", "Kit", json!({})).await;
-    let home = birch_household(&app, "Birch Home").await;
+    let (kit, home) = kit_and_birch_home(&app).await;
     let other = birch_household(&app, "Birch Other").await;
     let alder_ff = app.role("alder", "FAMILY_FINDER");
     let birch_ff = app.role("birch", "FAMILY_FINDER");
@@ -533,19 +548,17 @@ async fn declined_pairs_are_not_suggested_again_and_open_pairs_are_unique(app: T
         .await,
         "CONFLICT"
     );
+    let reason = "the family is not ready for contact needs";
     let declined = step(
         &app,
         &birch_ff,
         "declineLink",
         "EndLinkInput",
-        json!({ "id": link["id"], "expectedVersion": link["version"], "reason": "the family is not ready for contact needs" }),
+        ending(&link, reason),
     )
     .await;
     assert_eq!(declined["state"], "DECLINED");
-    assert_eq!(
-        declined["endReason"],
-        "the family is not ready for contact needs"
-    );
+    assert_eq!(declined["endReason"], reason);
     assert_eq!(declined["endedOn"], today().as_str());
 
     let after = app
@@ -579,38 +592,16 @@ async fn declined_pairs_are_not_suggested_again_and_open_pairs_are_unique(app: T
     );
 
     // A withdrawn link frees the pair for a new proposal.
-    let second = propose(
-        &app,
-        &alder_ff,
-        json!({ "childId": kit, "householdId": profile_id(&other) }),
-    )
-    .await;
-    let withdrawn = step(
-        &app,
-        &birch_ff,
-        "withdrawLink",
-        "EndLinkInput",
-        json!({ "id": second["id"], "expectedVersion": second["version"], "reason": "paused" }),
-    )
-    .await;
+    let second = propose_pair(&app, &alder_ff, &kit, &profile_id(&other)).await;
+    let withdraw = ending(&second, "paused");
+    let withdrawn = step(&app, &birch_ff, "withdrawLink", "EndLinkInput", withdraw).await;
     assert_eq!(withdrawn["state"], "WITHDRAWN");
-    let third = propose(
-        &app,
-        &alder_ff,
-        json!({ "childId": kit, "householdId": profile_id(&other) }),
-    )
-    .await;
+    let third = propose_pair(&app, &alder_ff, &kit, &profile_id(&other)).await;
     assert_eq!(third["state"], "PROPOSED");
     // A blank reason is refused.
+    let decline = ending(&third, " ");
     assert_eq!(
-        refused(
-            &app,
-            &birch_ff,
-            "declineLink",
-            "EndLinkInput",
-            json!({ "id": third["id"], "expectedVersion": third["version"], "reason": " " })
-        )
-        .await,
+        refused(&app, &birch_ff, "declineLink", "EndLinkInput", decline).await,
         "BAD_USER_INPUT"
     );
     // Only waiting children and available households are linked.
@@ -639,17 +630,11 @@ async fn declined_pairs_are_not_suggested_again_and_open_pairs_are_unique(app: T
 }
 
 async fn a_disruption_returns_the_child_to_waiting_and_the_household_to_review(app: TestApp) {
-    let kit = waiting_child(&app, "alder", "Kit", json!({})).await;
-    let home = birch_household(&app, "Birch Home").await;
+    let (kit, home) = kit_and_birch_home(&app).await;
     let today = today();
     // This time the household's side proposes and the child's side accepts.
     let birch_ff = app.role("birch", "FAMILY_FINDER");
-    let link = propose(
-        &app,
-        &birch_ff,
-        json!({ "childId": profile_id(&kit), "householdId": home }),
-    )
-    .await;
+    let link = propose_pair(&app, &birch_ff, &profile_id(&kit), &home).await;
     assert_eq!(link["proposedBy"]["code"], "birch");
     let alder_ff = app.role("alder", "FAMILY_FINDER");
     let link = accept(&app, &alder_ff, &link).await;
@@ -724,12 +709,7 @@ async fn a_disruption_returns_the_child_to_waiting_and_the_household_to_review(a
         json!({ "i": { "id": home, "expectedVersion": h["version"], "availableForMatching": true } }),
     )
     .await;
-    let again = propose(
-        &app,
-        &alder_ff,
-        json!({ "childId": kit, "householdId": profile_id(&home) }),
-    )
-    .await;
+    let again = propose_pair(&app, &alder_ff, &kit, &profile_id(&home)).await;
     let again = accept(&app, &birch_ff, &again).await;
     let again = decide(&app, &alder_dm, &again, &today).await;
     assert_eq!(again["state"], "MATCHED");
@@ -798,20 +778,20 @@ async fn a_must_stay_together_group_is_linked_as_one_unit(app: TestApp) {
     assert_eq!(data["links"]["totalCount"], 1);
 }
 
-/// `count` links proposed by `make(i)` and accepted by birch's family finder: each
-/// `EXPLORING`, as the API returned it.
-async fn exploring_links<F, Fut>(app: &TestApp, count: usize, make: F) -> Vec<Value>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Value>,
-{
+/// Links alder's child and birch's household of each pair (alder's family finder
+/// proposing from the shared profile, birch's accepting), sends every match decision at
+/// once, and asserts that exactly one succeeds and every other is a `CONFLICT`.
+async fn only_one_concurrent_match_succeeds(app: &TestApp, pairs: &[(&str, &str)]) {
+    let alder_ff = app.role("alder", "FAMILY_FINDER");
     let birch_ff = app.role("birch", "FAMILY_FINDER");
-    let mut links = Vec::with_capacity(count);
-    for i in 0..count {
-        let proposed = make(i).await;
+    let mut links = Vec::with_capacity(pairs.len());
+    for (child, household) in pairs {
+        let proposed = propose_pair(app, &alder_ff, child, &profile_id(household)).await;
         links.push(accept(app, &birch_ff, &proposed).await);
     }
-    links
+    let (ok, codes) = decide_all_at_once(app, &links).await;
+    assert_eq!(ok, 1, "{codes:?}");
+    assert_eq!(codes, vec!["CONFLICT".to_owned(); pairs.len() - 1]);
 }
 
 /// Sends every match decision at once; returns how many succeeded and the error codes of
@@ -840,18 +820,12 @@ async fn concurrent_match_decisions_on_one_household_leave_one_match(app: TestAp
     for i in 0..N {
         children.push(waiting_child(&app, "alder", &format!("Child {i}"), json!({})).await);
     }
+    let pairs: Vec<(&str, &str)> = children
+        .iter()
+        .map(|c| (c.as_str(), home.as_str()))
+        .collect();
+    only_one_concurrent_match_succeeds(&app, &pairs).await;
     let alder_ff = app.role("alder", "FAMILY_FINDER");
-    let links = exploring_links(&app, N, |i| {
-        propose(
-            &app,
-            &alder_ff,
-            json!({ "childId": children[i], "householdId": profile_id(&home) }),
-        )
-    })
-    .await;
-    let (ok, codes) = decide_all_at_once(&app, &links).await;
-    assert_eq!(ok, 1, "{codes:?}");
-    assert_eq!(codes, vec!["CONFLICT".to_owned(); N - 1]);
 
     let data = app
         .ok(
@@ -883,18 +857,9 @@ async fn concurrent_match_decisions_for_one_child_leave_one_match(app: TestApp) 
     for i in 0..N {
         homes.push(birch_household(&app, &format!("Birch Home {i}")).await);
     }
+    let pairs: Vec<(&str, &str)> = homes.iter().map(|h| (kit.as_str(), h.as_str())).collect();
+    only_one_concurrent_match_succeeds(&app, &pairs).await;
     let alder_ff = app.role("alder", "FAMILY_FINDER");
-    let links = exploring_links(&app, N, |i| {
-        propose(
-            &app,
-            &alder_ff,
-            json!({ "childId": kit, "householdId": profile_id(&homes[i]) }),
-        )
-    })
-    .await;
-    let (ok, codes) = decide_all_at_once(&app, &links).await;
-    assert_eq!(ok, 1, "{codes:?}");
-    assert_eq!(codes, vec!["CONFLICT".to_owned(); N - 1]);
 
     let data = app
         .ok(
@@ -1050,14 +1015,8 @@ async fn a_link_alone_records_the_dates_of_the_child_it_covers(app: TestApp) {
     assert_eq!(data["recordChildDecision"]["child"]["status"], "MATCHED");
 
     // A proposed, then exploring, link: the match is the link's to record.
-    let kit = waiting_child(&app, "alder", "Kit", json!({})).await;
-    let home = birch_household(&app, "Birch Home").await;
-    let link = propose(
-        &app,
-        &alder_ff,
-        json!({ "childId": kit, "householdId": profile_id(&home) }),
-    )
-    .await;
+    let (kit, home) = kit_and_birch_home(&app).await;
+    let link = propose_pair(&app, &alder_ff, &kit, &profile_id(&home)).await;
     let decision = |version: &Value| json!({ "id": kit, "expectedVersion": version, "decision": "MATCH", "decidedOn": today });
     let version = child(&app, "alder", &kit).await["version"].clone();
     let message =

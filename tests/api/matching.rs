@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::helpers::{
     CREATE_HOUSEHOLD, TestApp, approved_household, decided_child, decode_id, error_code,
-    error_field, record_event,
+    error_field, record_event, strings_of,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -25,6 +25,17 @@ use crate::helpers::{
 pub async fn waiting_child(app: &TestApp, authority: &str, name: &str, input: Value) -> String {
     let milestones = json!({ "adoptionPlanOn": "2022-05-01", "placementOrderOn": "2022-08-01" });
     decided_child(app, authority, name, input, milestones).await
+}
+
+/// A waiting child of `authority` born on `born`; its id.
+pub async fn waiting_child_born(app: &TestApp, authority: &str, name: &str, born: &str) -> String {
+    waiting_child(app, authority, name, json!({ "dateOfBirth": born })).await
+}
+
+/// A waiting child of `authority` not shared with the consortium's pool; its id.
+pub async fn unshared_child(app: &TestApp, authority: &str, name: &str) -> String {
+    let input = json!({ "sharedWithConsortium": false });
+    waiting_child(app, authority, name, input).await
 }
 
 /// A fast-track household of `authority` approved on `approved_on`, then given `update`
@@ -204,40 +215,17 @@ async fn example(app: &TestApp) -> Example {
     .await;
     // Excluded: cedar accepts up to 24 months (age range); damson accepts no needs at all
     // (needs); elm approved after the matching date (not available then).
-    household_approved_on(
-        app,
-        "cedar",
-        "Cedar Ash",
-        "2023-03-01",
-        json!({ "approval": { "ageMinMonths": 0, "ageMaxMonths": 24, "acceptsNeeds": needs("HIGH") } }),
-    )
-    .await;
-    household_approved_on(
-        app,
-        "damson",
-        "Damson Plum",
-        "2023-03-01",
-        json!({ "approval": { "ageMinMonths": 0, "ageMaxMonths": 96 } }),
-    )
-    .await;
-    household_approved_on(
-        app,
-        "elm",
-        "Elm Late",
-        "2024-06-01",
-        json!({ "approval": { "ageMinMonths": 0, "ageMaxMonths": 96, "acceptsNeeds": needs("HIGH") } }),
-    )
-    .await;
-    // Not in alder's pool at all: birch does not share this one.
-    household_approved_on(
-        app,
-        "birch",
-        "Birch Private",
-        "2023-03-01",
-        json!({ "sharedWithConsortium": false,
-                "approval": { "ageMinMonths": 0, "ageMaxMonths": 96, "acceptsNeeds": needs("HIGH") } }),
-    )
-    .await;
+    // Not in alder's pool at all: Birch Private, which birch does not share.
+    #[rustfmt::skip]
+    let not_eligible = [
+        ("cedar", "Cedar Ash", "2023-03-01", json!({ "approval": { "ageMinMonths": 0, "ageMaxMonths": 24, "acceptsNeeds": needs("HIGH") } })),
+        ("damson", "Damson Plum", "2023-03-01", json!({ "approval": { "ageMinMonths": 0, "ageMaxMonths": 96 } })),
+        ("elm", "Elm Late", "2024-06-01", json!({ "approval": { "ageMinMonths": 0, "ageMaxMonths": 96, "acceptsNeeds": needs("HIGH") } })),
+        ("birch", "Birch Private", "2023-03-01", json!({ "sharedWithConsortium": false, "approval": { "ageMinMonths": 0, "ageMaxMonths": 96, "acceptsNeeds": needs("HIGH") } })),
+    ];
+    for (authority, name, approved_on, update) in not_eligible {
+        household_approved_on(app, authority, name, approved_on, update).await;
+    }
     Example { robin, h1, h2, h3 }
 }
 
@@ -693,12 +681,7 @@ async fn sibling_groups_are_matched_as_one_unit(app: TestApp) {
         let data = app.ok(&ff, SUGGESTIONS, variables).await;
         let r = &data["matchSuggestions"];
         assert_eq!(r["siblingGroupId"], group.as_str());
-        let children: Vec<&str> = r["children"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["__typename"].as_str().unwrap())
-            .collect();
+        let children = strings_of(&r["children"], "__typename");
         assert_eq!(children, vec!["ChildProfile", "ChildProfile"]);
         assert_eq!(
             (r["poolSize"].clone(), r["eligible"].clone()),
@@ -770,44 +753,14 @@ async fn children_are_suggested_for_a_household(app: TestApp) {
     // Birch's own child (35 months), a must-stay-together pair of cedar (43 and 31
     // months) and a damson child too old for H2 (24–60 months), besides Robin (alder).
     let birch_child = waiting_child(&app, "birch", "Birchling", json!({})).await;
-    let older = waiting_child(
-        &app,
-        "cedar",
-        "Older",
-        json!({ "dateOfBirth": "2020-06-01" }),
-    )
-    .await;
-    let younger = waiting_child(
-        &app,
-        "cedar",
-        "Younger",
-        json!({ "dateOfBirth": "2021-06-01" }),
-    )
-    .await;
+    let older = waiting_child_born(&app, "cedar", "Older", "2020-06-01").await;
+    let younger = waiting_child_born(&app, "cedar", "Younger", "2021-06-01").await;
     let group = sibling_group(&app, "cedar", &[&older, &younger], true).await;
-    waiting_child(
-        &app,
-        "damson",
-        "Too Old",
-        json!({ "dateOfBirth": "2015-01-01" }),
-    )
-    .await;
+    waiting_child_born(&app, "damson", "Too Old", "2015-01-01").await;
     // A child of birch not shared with the pool is still birch's own to match.
-    let unshared = waiting_child(
-        &app,
-        "birch",
-        "Unshared",
-        json!({ "sharedWithConsortium": false }),
-    )
-    .await;
+    let unshared = unshared_child(&app, "birch", "Unshared").await;
     // A child of cedar not shared is not in birch's view at all.
-    waiting_child(
-        &app,
-        "cedar",
-        "Hidden",
-        json!({ "sharedWithConsortium": false }),
-    )
-    .await;
+    unshared_child(&app, "cedar", "Hidden").await;
 
     let ff = app.role("birch", "FAMILY_FINDER");
     let data = app
@@ -828,12 +781,7 @@ async fn children_are_suggested_for_a_household(app: TestApp) {
         .iter()
         .find(|s| s["siblingGroupId"] == group.as_str())
         .expect("the pair is suggested as one unit");
-    let names: Vec<&str> = pair["children"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["profileName"].as_str().unwrap())
-        .collect();
+    let names = strings_of(&pair["children"], "profileName");
     assert_eq!(names, vec!["Older", "Younger"]);
     let typename = |id: &str| {
         suggestions
@@ -883,13 +831,7 @@ async fn children_are_suggested_for_a_household(app: TestApp) {
 
 async fn suggestions_are_refused_to_whoever_may_not_see_them(app: TestApp) {
     let w = example(&app).await;
-    let unshared = waiting_child(
-        &app,
-        "birch",
-        "Unshared",
-        json!({ "sharedWithConsortium": false }),
-    )
-    .await;
+    let unshared = unshared_child(&app, "birch", "Unshared").await;
     let ff = app.role("alder", "FAMILY_FINDER");
     // Roles that do not find families.
     for role in ["SOCIAL_WORKER", "RECRUITMENT_OFFICER", "MANAGER"] {
@@ -903,36 +845,7 @@ async fn suggestions_are_refused_to_whoever_may_not_see_them(app: TestApp) {
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{role}");
     }
     let analyst = app.token_with("ba", "demo", &[], &["BOARD_ANALYST"]);
-    let body = app
-        .gql(Some(&analyst), SUGGESTIONS, json!({ "child": w.robin }))
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
-    // A child another authority does not share, and anything of another consortium.
-    let body = app
-        .gql(
-            Some(&ff),
-            SUGGESTIONS,
-            json!({ "child": profile_id(&unshared) }),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
     let oak = app.token_with("oak-ff", "other", &[("oak", &["FAMILY_FINDER"])], &[]);
-    let body = app
-        .gql(
-            Some(&oak),
-            SUGGESTIONS,
-            json!({ "child": profile_id(&w.robin) }),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
-    let body = app
-        .gql(
-            Some(&oak),
-            CHILD_SUGGESTIONS,
-            json!({ "household": profile_id(&w.h2) }),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
     // Birch's unshared household: not visible to alder.
     let private = household_approved_on(
         &app,
@@ -942,38 +855,31 @@ async fn suggestions_are_refused_to_whoever_may_not_see_them(app: TestApp) {
         json!({ "sharedWithConsortium": false }),
     )
     .await;
-    let body = app
-        .gql(
-            Some(&ff),
-            CHILD_SUGGESTIONS,
-            json!({ "household": profile_id(&private) }),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
-    // Bad input.
-    let body = app.gql(Some(&ff), SUGGESTIONS, json!({})).await;
-    assert_eq!(error_field(&body).as_deref(), Some("childId"));
-    let body = app
-        .gql(
-            Some(&ff),
-            SUGGESTIONS,
-            json!({ "child": w.robin, "first": -1 }),
-        )
-        .await;
-    assert_eq!(error_field(&body).as_deref(), Some("first"));
-    let body = app
-        .gql(
-            Some(&ff),
-            SUGGESTIONS,
-            json!({ "child": w.robin, "asOf": "2999-01-01" }),
-        )
-        .await;
-    assert_eq!(error_field(&body).as_deref(), Some("asOf"));
-    // A household id where a child id is expected answers like a missing child.
-    let body = app
-        .gql(Some(&ff), SUGGESTIONS, json!({ "child": w.h1 }))
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
+    // (case, token, document, variables, the error's code and field where checked)
+    #[rustfmt::skip]
+    let refused = [
+        ("a board analyst", &analyst, SUGGESTIONS, json!({ "child": w.robin }), Some("FORBIDDEN"), None),
+        // A child another authority does not share, and anything of another consortium.
+        ("birch's unshared child", &ff, SUGGESTIONS, json!({ "child": profile_id(&unshared) }), Some("NOT_FOUND"), None),
+        ("a child of another consortium", &oak, SUGGESTIONS, json!({ "child": profile_id(&w.robin) }), Some("NOT_FOUND"), None),
+        ("a household of another consortium", &oak, CHILD_SUGGESTIONS, json!({ "household": profile_id(&w.h2) }), Some("NOT_FOUND"), None),
+        ("birch's unshared household", &ff, CHILD_SUGGESTIONS, json!({ "household": profile_id(&private) }), Some("NOT_FOUND"), None),
+        // Bad input.
+        ("no child", &ff, SUGGESTIONS, json!({}), None, Some("childId")),
+        ("a negative first", &ff, SUGGESTIONS, json!({ "child": w.robin, "first": -1 }), None, Some("first")),
+        ("a future asOf", &ff, SUGGESTIONS, json!({ "child": w.robin, "asOf": "2999-01-01" }), None, Some("asOf")),
+        // A household id where a child id is expected answers like a missing child.
+        ("a household id for a child", &ff, SUGGESTIONS, json!({ "child": w.h1 }), Some("NOT_FOUND"), None),
+    ];
+    for (case, token, document, variables, code, field) in refused {
+        let body = app.gql(Some(token), document, variables).await;
+        if code.is_some() {
+            assert_eq!(error_code(&body).as_deref(), code, "{case}: {body}");
+        }
+        if field.is_some() {
+            assert_eq!(error_field(&body).as_deref(), field, "{case}: {body}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1161,20 +1067,8 @@ async fn a_refreshed_pool_is_the_pool_read_afresh(app: TestApp) {
     use permanence::store::pool::PoolCache;
     let db = &app.state.db;
     let demo = app.state.directory.current().consortium("demo").unwrap().id;
-    let staying = waiting_child(
-        &app,
-        "alder",
-        "Stays",
-        json!({ "dateOfBirth": "2020-01-01" }),
-    )
-    .await;
-    let unshared = waiting_child(
-        &app,
-        "birch",
-        "Leaves",
-        json!({ "dateOfBirth": "2019-01-01" }),
-    )
-    .await;
+    let staying = waiting_child_born(&app, "alder", "Stays", "2020-01-01").await;
+    let unshared = waiting_child_born(&app, "birch", "Leaves", "2019-01-01").await;
     let held_back = approved_household(&app, "birch", "Holds").await;
     approved_household(&app, "cedar", "Stays").await;
     let before = app.state.pools.get(db, demo).await.unwrap();
@@ -1187,13 +1081,7 @@ async fn a_refreshed_pool_is_the_pool_read_afresh(app: TestApp) {
     let v = version_of(&app, &ro, &held_back).await;
     record_event(&app, &ro, &held_back, v, "ON_HOLD", "2024-02-01").await;
     approved_household(&app, "damson", "Joins").await;
-    waiting_child(
-        &app,
-        "cedar",
-        "Joins",
-        json!({ "dateOfBirth": "2022-01-01" }),
-    )
-    .await;
+    waiting_child_born(&app, "cedar", "Joins", "2022-01-01").await;
     for (authority, id, change) in [
         ("birch", &unshared, json!({ "sharedWithConsortium": false })),
         (
@@ -1241,13 +1129,7 @@ async fn suggestions_see_every_write_at_once_on_every_replica(app: TestApp) {
         .reload(&other.state.db)
         .await
         .expect("directory");
-    let child = waiting_child(
-        &app,
-        "alder",
-        "Fresh",
-        json!({ "dateOfBirth": "2021-03-01" }),
-    )
-    .await;
+    let child = waiting_child_born(&app, "alder", "Fresh", "2021-03-01").await;
     let household = approved_household(&app, "birch", "Ready").await;
     let ff = app.role("alder", "FAMILY_FINDER");
     let variables = json!({ "child": child, "asOf": AS_OF, "first": 50 });
@@ -1421,41 +1303,88 @@ async fn probe(
     observed
 }
 
-/// The stored rows of the child `child` and the household `household`.
-async fn rows(
-    app: &TestApp,
-    child: &str,
-    household: &str,
-) -> (entity::child::Model, entity::household::Model) {
-    let db = &app.state.db;
-    let child = entity::child::Entity::find_by_id(number(child))
-        .one(db)
+/// The stored row of the record whose global id is `id`.
+async fn stored<E>(app: &TestApp, id: &str) -> E::Model
+where
+    E: EntityTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    E::find_by_id(number(id))
+        .one(&app.state.db)
         .await
         .unwrap()
-        .expect("child");
-    let household = entity::household::Entity::find_by_id(number(household))
-        .one(db)
-        .await
-        .unwrap()
-        .expect("household");
-    (child, household)
+        .unwrap_or_else(|| panic!("{id} is stored"))
 }
 
-/// The engine's view of the stored `child`, its birth family at `child_at`, and of the
-/// stored `household`, at `household_at`.
-fn placed(
-    child: &entity::child::Model,
-    household: &entity::household::Model,
-    child_at: (f64, f64),
-    household_at: (f64, f64),
-) -> (MatchSubject, Candidate) {
-    use permanence::domain::matching::GeoPoint;
-    let mut child = matching_store::match_child(child);
-    child.birth_family = Some(GeoPoint::new(child_at.0, child_at.1));
-    let subject = MatchSubject::new(&[child]).expect("subject");
-    let mut household = matching_store::candidate(household, false);
-    household.location = Some(GeoPoint::new(household_at.0, household_at.1));
-    (subject, household)
+/// The matching engine replayed on the stored rows of one child and one household, as of
+/// [`AS_OF`], with the child's birth family and the household put wherever asked: what the
+/// first suggestion shows (see [`observed_in_result`]).
+struct Replay {
+    child: entity::child::Model,
+    household: entity::household::Model,
+    as_of: NaiveDate,
+}
+
+impl Replay {
+    async fn load(app: &TestApp, child: &str, household: &str) -> Replay {
+        let child = stored::<entity::child::Entity>(app, child).await;
+        let household = stored::<entity::household::Entity>(app, household).await;
+        let as_of = AS_OF.parse().unwrap();
+        Replay {
+            child,
+            household,
+            as_of,
+        }
+    }
+
+    /// The engine's view of the child, its birth family at `child_at`, and of the
+    /// household, at `household_at`.
+    fn placed(&self, child_at: (f64, f64), household_at: (f64, f64)) -> (MatchSubject, Candidate) {
+        use permanence::domain::matching::GeoPoint;
+        let mut child = matching_store::match_child(&self.child);
+        child.birth_family = Some(GeoPoint::new(child_at.0, child_at.1));
+        let subject = MatchSubject::new(&[child]).expect("subject");
+        let mut household = matching_store::candidate(&self.household, false);
+        household.location = Some(GeoPoint::new(household_at.0, household_at.1));
+        (subject, household)
+    }
+
+    /// The first suggestion of the engine asked `asking`, the child's birth family at
+    /// `child_at` and the household at `household_at`.
+    fn first_suggestion(
+        &self,
+        asking: Asking,
+        child_at: (f64, f64),
+        household_at: (f64, f64),
+        weights: &ValidWeights,
+    ) -> Option<Observed> {
+        let (subject, household) = self.placed(child_at, household_at);
+        let result = match asking {
+            Asking::HouseholdsForChild => evaluate(&subject, &[household], weights, self.as_of, 1),
+            Asking::ChildrenForHousehold => permanence::domain::matching::evaluate_children(
+                &household,
+                &[subject],
+                weights,
+                self.as_of,
+                1,
+            ),
+        };
+        observed_in_result(&result)
+    }
+}
+
+/// Which way the engine is asked.
+#[derive(Clone, Copy)]
+enum Asking {
+    HouseholdsForChild,
+    ChildrenForHousehold,
+}
+
+/// An approval open to any waiting child of these tests: two places, 0–120 months, any
+/// needs, siblings.
+fn open_approval() -> Value {
+    json!({ "capacity": 2, "ageMinMonths": 0, "ageMaxMonths": 120,
+            "acceptsNeeds": needs("HIGH"), "acceptsSiblings": true })
 }
 
 /// Asserts that the answers `seen` leave the hidden position anywhere in a band: the
@@ -1494,8 +1423,7 @@ async fn many_own_households_locate_another_authoritys_birth_family_no_finer_tha
         "alder",
         "Alder Mover",
         "2023-01-15",
-        json!({ "approval": { "capacity": 2, "ageMinMonths": 0, "ageMaxMonths": 120,
-                              "acceptsNeeds": needs("HIGH"), "acceptsSiblings": true } }),
+        json!({ "approval": open_approval() }),
     )
     .await;
     let ro = app.role("alder", "RECRUITMENT_OFFICER");
@@ -1534,19 +1462,10 @@ async fn many_own_households_locate_another_authoritys_birth_family_no_finer_tha
     }
 
     // What the engine reports for the household at `own` and the birth family at `at`.
-    let (child_row, household_row) = rows(&app, &secret, &own).await;
-    let as_of: NaiveDate = AS_OF.parse().unwrap();
-    let answer = |own: (f64, f64), at: (f64, f64), weights: &ValidWeights| {
-        let (subject, household) = placed(&child_row, &household_row, at, own);
-        observed_in_result(&permanence::domain::matching::evaluate_children(
-            &household,
-            &[subject],
-            weights,
-            as_of,
-            1,
-        ))
-    };
-    assert_no_finer_than_a_band(hidden, &seen, answer);
+    let replay = Replay::load(&app, &secret, &own).await;
+    assert_no_finer_than_a_band(hidden, &seen, |own, at, weights| {
+        replay.first_suggestion(Asking::ChildrenForHousehold, at, own, weights)
+    });
 }
 
 async fn many_own_children_locate_another_authoritys_household_no_finer_than_a_band(app: TestApp) {
@@ -1557,9 +1476,7 @@ async fn many_own_children_locate_another_authoritys_household_no_finer_than_a_b
         "birch",
         "Birch Secret",
         "2023-01-15",
-        json!({ "approval": { "capacity": 2, "ageMinMonths": 0, "ageMaxMonths": 120,
-                              "acceptsNeeds": needs("HIGH"), "acceptsSiblings": true },
-                "location": { "lat": hidden.0, "lon": hidden.1 } }),
+        json!({ "approval": open_approval(), "location": { "lat": hidden.0, "lon": hidden.1 } }),
     )
     .await;
     // An alder child whose social worker moves its birth family area from place to
@@ -1592,11 +1509,8 @@ async fn many_own_children_locate_another_authoritys_household_no_finer_than_a_b
         }
     }
 
-    let (child_row, household_row) = rows(&app, &own, &secret).await;
-    let as_of: NaiveDate = AS_OF.parse().unwrap();
-    let answer = |own: (f64, f64), at: (f64, f64), weights: &ValidWeights| {
-        let (subject, household) = placed(&child_row, &household_row, own, at);
-        observed_in_result(&evaluate(&subject, &[household], weights, as_of, 1))
-    };
-    assert_no_finer_than_a_band(hidden, &seen, answer);
+    let replay = Replay::load(&app, &own, &secret).await;
+    assert_no_finer_than_a_band(hidden, &seen, |own, at, weights| {
+        replay.first_suggestion(Asking::HouseholdsForChild, own, at, weights)
+    });
 }

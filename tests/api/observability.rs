@@ -233,12 +233,7 @@ async fn client_chosen_operation_names_never_become_labels() {
 #[tokio::test]
 async fn metrics_need_a_listener_of_their_own_or_a_token() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let on_api_port = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let on_api_port = app.get("/metrics").send().await.unwrap();
     assert_eq!(on_api_port.status(), 404);
     let body = metrics(&app).await;
     assert!(body.contains("permanence_audit_queue_depth"), "{body}");

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::helpers::graphql_request;
 
 /// Variables the binary reads besides the `PERMANENCE_*` ones; removed from the
 /// environment of every command so that a developer's shell cannot change a test.
@@ -309,13 +311,7 @@ impl Server {
 
     /// POSTs a GraphQL request (with a bearer `token` if given).
     pub async fn send(&self, token: Option<&str>, query: &str, variables: Value) -> Answer {
-        let mut request = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let request = graphql_request(&self.client, &self.address, token, query, variables);
         let response = request.send().await.unwrap_or_else(|e| {
             panic!(
                 "request to {} failed: {e}\n{}",

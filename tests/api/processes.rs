@@ -29,7 +29,9 @@ use crate::helpers::{
     encode_id, error_code, fresh_postgres_database, test_redis_url, within,
 };
 use crate::process::{OwnRedis, Server, demo_server, role_token, seed_demo, token};
-use crate::shared::{self, DECISION, MILESTONES, VIEWER, VIEWER_4, revoke, scorecard};
+use crate::shared::{
+    self, DECISION, MILESTONES, VIEWER, VIEWER_4, one_bucket_spent_from_both, revoke, scorecard,
+};
 
 const CHILD: &str = "query($id: ID!) { child(id: $id) { id profileName } }";
 const HOUSEHOLD: &str = "query($id: ID!) { household(id: $id) { id profileName } }";
@@ -194,15 +196,7 @@ async fn the_rate_limit_is_one_bucket_for_both_processes() {
     ];
     let (a, b) = replicas(&test_redis_url(), &small_bucket).await;
     let token = role_token("alder", "SOCIAL_WORKER");
-    let first = a.gql(Some(&token), VIEWER, json!({})).await;
-    let (requested, remaining) = cost(&first);
-    assert_eq!((requested, remaining), (2, 38), "{first:#}");
-    assert_eq!(first["extensions"]["cost"]["limit"], 40);
-    let (_, remaining_b) = cost(&b.gql(Some(&token), VIEWER, json!({})).await);
-    assert!(
-        remaining_b < remaining,
-        "B spends from the bucket A spent from ({remaining} then {remaining_b})"
-    );
+    one_bucket_spent_from_both(&a, &b, &token).await;
 
     // Spend the rest on A until it refuses…
     let mut refused = None;

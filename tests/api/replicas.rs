@@ -18,7 +18,9 @@ use crate::helpers::{
     test_redis_url, within,
 };
 use crate::process::OwnRedis;
-use crate::shared::{self, REVOKE, SCORECARD, VIEWER, VIEWER_4, accepted};
+use crate::shared::{
+    self, REVOKE, SCORECARD, VIEWER, VIEWER_4, accepted, one_bucket_spent_from_both,
+};
 
 /// A small bucket, so that tests can run it dry: 40 points, one a second.
 const SMALL_BUCKET: LeakyBucket = LeakyBucket {
@@ -158,15 +160,7 @@ async fn a_revocation_on_one_replica_is_enforced_on_the_other_within_a_second() 
 async fn the_rate_limit_is_shared_by_the_replicas() {
     let (a, b) = spawn_replicas(&test_redis_url(), Some(SMALL_BUCKET)).await;
     let token = a.role("alder", "SOCIAL_WORKER");
-    let first = a.gql(Some(&token), VIEWER, json!({})).await;
-    let (requested, remaining) = cost(&first);
-    assert_eq!((requested, remaining), (2, 38));
-    assert_eq!(first["extensions"]["cost"]["limit"], 40);
-    let (_, remaining_b) = cost(&b.gql(Some(&token), VIEWER, json!({})).await);
-    assert!(
-        remaining_b < remaining,
-        "B spends from the bucket A spent from ({remaining} then {remaining_b})"
-    );
+    one_bucket_spent_from_both(&a, &b, &token).await;
 
     // Spend the rest on A until it refuses…
     let mut refused = None;
@@ -208,8 +202,7 @@ async fn the_rate_limit_is_shared_by_the_replicas() {
 }
 
 async fn ready(app: &TestApp) -> u16 {
-    app.client
-        .get(format!("{}/readyz", app.address))
+    app.get("/readyz")
         .send()
         .await
         .expect("readyz")

@@ -1,11 +1,12 @@
 //! What the replica tests (in one process, `replicas`) and the process tests (`permanence
 //! serve` children, `processes`) ask of a server alike: the scorecard with its cache
-//! status, an adoption recorded in its period, a revocation and whether a token is taken.
+//! status, an adoption recorded in its period, a revocation, whether a token is taken and
+//! whether two servers spend from one rate-limit bucket.
 use std::future::Future;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code};
+use crate::helpers::{TestApp, cost, error_code};
 use crate::process::Server;
 
 pub const SCORECARD: &str = r#"{ scorecard(asOf: "2024-06-01", period: { from: "2021-04-01", to: "2024-03-31" }) {
@@ -28,27 +29,23 @@ pub trait Ask {
     ) -> impl Future<Output = Value>;
 }
 
-impl Ask for TestApp {
-    fn ask(
-        &self,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> impl Future<Output = Value> {
-        self.gql(token, query, variables)
-    }
+/// The servers whose own `gql` is their `ask`.
+macro_rules! ask_by_gql {
+    ($($server:ty),*) => { $(
+        impl Ask for $server {
+            fn ask(
+                &self,
+                token: Option<&str>,
+                query: &str,
+                variables: Value,
+            ) -> impl Future<Output = Value> {
+                self.gql(token, query, variables)
+            }
+        }
+    )* };
 }
 
-impl Ask for Server {
-    fn ask(
-        &self,
-        token: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> impl Future<Output = Value> {
-        self.gql(token, query, variables)
-    }
-}
+ask_by_gql!(TestApp, Server);
 
 /// Like `ask`, but fails on any error and returns `data`.
 async fn ask_ok(server: &impl Ask, token: &str, query: &str, variables: Value) -> Value {
@@ -139,4 +136,18 @@ pub async fn accepted(server: &impl Ask, token: &str) -> bool {
             false
         }
     }
+}
+
+/// Spends from a 40-point bucket on `a`, then on `b`, as `token`: the first answer costs 2
+/// of the 40, and `b` is left less than `a` was (it spends from the same bucket).
+pub async fn one_bucket_spent_from_both(a: &impl Ask, b: &impl Ask, token: &str) {
+    let first = a.ask(Some(token), VIEWER, json!({})).await;
+    let (requested, remaining) = cost(&first);
+    assert_eq!((requested, remaining), (2, 38), "{first:#}");
+    assert_eq!(first["extensions"]["cost"]["limit"], 40);
+    let (_, remaining_b) = cost(&b.ask(Some(token), VIEWER, json!({})).await);
+    assert!(
+        remaining_b < remaining,
+        "B spends from the bucket A spent from ({remaining} then {remaining_b})"
+    );
 }

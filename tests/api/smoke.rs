@@ -41,19 +41,9 @@ fn schema_file_is_current() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
 
@@ -62,8 +52,7 @@ async fn queries_run_over_get_but_mutations_do_not() {
     let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
     let token = app.role("alder", "SOCIAL_WORKER");
     let get = |query: &str| {
-        app.client
-            .get(format!("{}/graphql", app.address))
+        app.get("/graphql")
             .query(&[("query", query)])
             .bearer_auth(&token)
             .send()
@@ -86,12 +75,7 @@ async fn queries_run_over_get_but_mutations_do_not() {
         data["children"]["totalCount"], 0,
         "nothing was created over GET"
     );
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get("/graphql").send().await.unwrap();
     assert!(
         page.text()
             .await

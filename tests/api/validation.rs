@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::helpers::{
     CREATE_HOUSEHOLD, RECORD_EVENT, TestApp, create_child, create_household, encode_id, error_code,
-    error_field, pool_child, record_event,
+    error_field, pool_child, record_event, strings_of,
 };
 
 const CHILD_STATE: &str = r#"
@@ -100,6 +100,45 @@ async fn refuses(
     assert_refused(&body, code, field);
 }
 
+/// `base` (an object) with the fields of `change` set on it.
+fn merged(base: &Value, change: &Value) -> Value {
+    let mut merged = base.clone();
+    merged
+        .as_object_mut()
+        .expect("an object")
+        .extend(change.as_object().expect("an object").clone());
+    merged
+}
+
+/// Sends each case `(case, token, mutation, input)` with the alder child `id` at `version`
+/// added to its input, and asserts that it is refused as bad input naming `field`, the
+/// child as it was before.
+async fn refused_leaving_the_child_as_it_was<const N: usize>(
+    app: &TestApp,
+    id: &str,
+    version: i64,
+    cases: [(&str, &String, &str, Value, &str); N],
+) {
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    let before = child_state(app, &sw, id).await;
+    let key = json!({ "id": id, "expectedVersion": version });
+    for (case, token, mutation, input, field) in cases {
+        let body = app
+            .gql(
+                Some(token),
+                mutation,
+                json!({ "input": merged(&key, &input) }),
+            )
+            .await;
+        assert_refused(&body, "BAD_USER_INPUT", Some(field));
+        assert_eq!(
+            child_state(app, &sw, id).await,
+            before,
+            "{case}: the child is unchanged"
+        );
+    }
+}
+
 fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
@@ -142,109 +181,29 @@ async fn milestones_out_of_order_are_refused_and_change_nothing(app: TestApp) {
         data["recordChildMilestones"]["child"]["milestones"]["placementOrderOn"],
         "2022-09-01"
     );
-    let before = child_state(&app, &sw, &id).await;
-    let v = before["version"].as_i64().unwrap();
+    let v = data["recordChildMilestones"]["child"]["version"]
+        .as_i64()
+        .expect("version");
 
     let future = in_days(30);
-    let milestone_cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "adoption plan before entering care",
-            json!({ "adoptionPlanOn": "2021-12-01" }),
-            "adoptionPlanOn",
-        ),
-        (
-            "placement order before SHOBPA",
-            json!({ "placementOrderOn": "2022-05-15" }),
-            "placementOrderOn",
-        ),
-        (
-            "a future date",
-            json!({ "placementOrderOn": future }),
-            "placementOrderOn",
-        ),
-        (
-            "entered care before birth",
-            json!({ "enteredCareOn": "2020-12-31" }),
-            "enteredCareOn",
-        ),
-        (
-            "placed without a match decision",
-            json!({ "placedOn": "2022-10-01" }),
-            "placedOn",
-        ),
-        (
-            "adoption order without placement",
-            json!({ "adoptionOrderOn": "2022-12-01" }),
-            "adoptionOrderOn",
-        ),
-        (
-            "revoked before the order",
-            json!({ "placementOrderRevokedOn": "2022-08-01" }),
-            "placementOrderRevokedOn",
-        ),
-        (
-            "adopted by foster carers without a foster placement",
-            json!({ "adoptedByFosterCarers": true }),
-            "adoptedByFosterCarers",
-        ),
+    let match_on = |on: &str| json!({ "decision": "MATCH", "decidedOn": on });
+    let shobpa_on = |on: &str| json!({ "decision": "SHOBPA", "decidedOn": on });
+    #[rustfmt::skip]
+    let cases = [
+        ("adoption plan before entering care", &sw, RECORD_MILESTONES, json!({ "adoptionPlanOn": "2021-12-01" }), "adoptionPlanOn"),
+        ("placement order before SHOBPA", &sw, RECORD_MILESTONES, json!({ "placementOrderOn": "2022-05-15" }), "placementOrderOn"),
+        ("a future date", &sw, RECORD_MILESTONES, json!({ "placementOrderOn": future }), "placementOrderOn"),
+        ("entered care before birth", &sw, RECORD_MILESTONES, json!({ "enteredCareOn": "2020-12-31" }), "enteredCareOn"),
+        ("placed without a match decision", &sw, RECORD_MILESTONES, json!({ "placedOn": "2022-10-01" }), "placedOn"),
+        ("adoption order without placement", &sw, RECORD_MILESTONES, json!({ "adoptionOrderOn": "2022-12-01" }), "adoptionOrderOn"),
+        ("revoked before the order", &sw, RECORD_MILESTONES, json!({ "placementOrderRevokedOn": "2022-08-01" }), "placementOrderRevokedOn"),
+        ("adopted by foster carers without a foster placement", &sw, RECORD_MILESTONES, json!({ "adoptedByFosterCarers": true }), "adoptedByFosterCarers"),
+        ("SHOBPA before the adoption plan", &dm, RECORD_DECISION, shobpa_on("2022-04-01"), "shobpaDecisionOn"),
+        ("SHOBPA before birth", &dm, RECORD_DECISION, shobpa_on("2020-01-01"), "shobpaDecisionOn"),
+        ("match in the future", &dm, RECORD_DECISION, match_on(&in_days(5)), "matchDecisionOn"),
+        ("match before SHOBPA", &dm, RECORD_DECISION, match_on("2022-05-15"), "matchDecisionOn"),
     ];
-    for (case, fields, field) in milestone_cases {
-        let mut input = json!({ "id": id, "expectedVersion": v });
-        input
-            .as_object_mut()
-            .unwrap()
-            .extend(fields.as_object().unwrap().clone());
-        refuses(
-            &app,
-            &sw,
-            RECORD_MILESTONES,
-            json!({ "input": input }),
-            "BAD_USER_INPUT",
-            Some(field),
-        )
-        .await;
-        assert_eq!(
-            child_state(&app, &sw, &id).await,
-            before,
-            "{case}: the child is unchanged"
-        );
-    }
-
-    let decision_cases = [
-        (
-            "SHOBPA before the adoption plan",
-            "SHOBPA",
-            "2022-04-01".to_owned(),
-            "shobpaDecisionOn",
-        ),
-        (
-            "SHOBPA before birth",
-            "SHOBPA",
-            "2020-01-01".to_owned(),
-            "shobpaDecisionOn",
-        ),
-        (
-            "match in the future",
-            "MATCH",
-            in_days(5),
-            "matchDecisionOn",
-        ),
-        (
-            "match before SHOBPA",
-            "MATCH",
-            "2022-05-15".to_owned(),
-            "matchDecisionOn",
-        ),
-    ];
-    for (case, decision, on, field) in decision_cases {
-        refuses(&app, &dm, RECORD_DECISION,
-                json!({ "input": { "id": id, "expectedVersion": v, "decision": decision, "decidedOn": on } }), "BAD_USER_INPUT", Some(field)).await;
-        assert_eq!(
-            child_state(&app, &sw, &id).await,
-            before,
-            "{case}: the child is unchanged"
-        );
-    }
+    refused_leaving_the_child_as_it_was(&app, &id, v, cases).await;
 
     // Early permanence: a match decided before the placement order is allowed.
     let data = app
@@ -257,29 +216,15 @@ async fn milestones_out_of_order_are_refused_and_change_nothing(app: TestApp) {
     let child = &data["recordChildDecision"]["child"];
     assert_eq!(child["milestones"]["matchDecisionOn"], "2022-08-01");
     assert_eq!(child["version"].as_i64(), Some(v + 1));
-    let before = child_state(&app, &sw, &id).await;
     let v = v + 1;
 
     // ...but the placement still cannot precede the placement order or the match.
-    for (on, case) in [
-        ("2022-08-15", "placed before the placement order"),
-        ("2022-07-20", "placed before the match"),
-    ] {
-        refuses(
-            &app,
-            &sw,
-            RECORD_MILESTONES,
-            json!({ "input": { "id": id, "expectedVersion": v, "placedOn": on } }),
-            "BAD_USER_INPUT",
-            Some("placedOn"),
-        )
-        .await;
-        assert_eq!(
-            child_state(&app, &sw, &id).await,
-            before,
-            "{case}: the child is unchanged"
-        );
-    }
+    #[rustfmt::skip]
+    let cases = [
+        ("placed before the placement order", &sw, RECORD_MILESTONES, json!({ "placedOn": "2022-08-15" }), "placedOn"),
+        ("placed before the match", &sw, RECORD_MILESTONES, json!({ "placedOn": "2022-07-20" }), "placedOn"),
+    ];
+    refused_leaving_the_child_as_it_was(&app, &id, v, cases).await;
     let data = app
         .ok(
             &sw,
@@ -307,54 +252,19 @@ async fn a_child_with_bad_details_is_not_created(app: TestApp) {
         "enteredCareOn": "2022-01-10",
         "birthFamilyArea": { "location": { "lat": 52.5, "lon": -1.9 }, "minDistanceKm": 20.0 },
     });
-    let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "empty legal name",
-            json!({ "legalName": "   " }),
-            "legalName",
-        ),
-        (
-            "empty profile name",
-            json!({ "profileName": "" }),
-            "profileName",
-        ),
-        (
-            "born in the future",
-            json!({ "dateOfBirth": in_days(10) }),
-            "dateOfBirth",
-        ),
-        (
-            "over 18",
-            json!({ "dateOfBirth": "2000-01-01", "enteredCareOn": "2001-01-01" }),
-            "dateOfBirth",
-        ),
-        (
-            "latitude out of range",
-            json!({ "birthFamilyArea": { "location": { "lat": 100.0, "lon": 0.0 } } }),
-            "birthFamilyArea.location",
-        ),
-        (
-            "longitude out of range",
-            json!({ "birthFamilyArea": { "location": { "lat": 0.0, "lon": -200.0 } } }),
-            "birthFamilyArea.location",
-        ),
-        (
-            "entered care before birth",
-            json!({ "enteredCareOn": "2020-01-01" }),
-            "enteredCareOn",
-        ),
-        (
-            "entered care in the future",
-            json!({ "enteredCareOn": in_days(3) }),
-            "enteredCareOn",
-        ),
+    #[rustfmt::skip]
+    let cases = [
+        ("empty legal name", json!({ "legalName": "   " }), "legalName"),
+        ("empty profile name", json!({ "profileName": "" }), "profileName"),
+        ("born in the future", json!({ "dateOfBirth": in_days(10) }), "dateOfBirth"),
+        ("over 18", json!({ "dateOfBirth": "2000-01-01", "enteredCareOn": "2001-01-01" }), "dateOfBirth"),
+        ("latitude out of range", json!({ "birthFamilyArea": { "location": { "lat": 100.0, "lon": 0.0 } } }), "birthFamilyArea.location"),
+        ("longitude out of range", json!({ "birthFamilyArea": { "location": { "lat": 0.0, "lon": -200.0 } } }), "birthFamilyArea.location"),
+        ("entered care before birth", json!({ "enteredCareOn": "2020-01-01" }), "enteredCareOn"),
+        ("entered care in the future", json!({ "enteredCareOn": in_days(3) }), "enteredCareOn"),
     ];
     for (case, change, field) in cases {
-        let mut input = valid.clone();
-        input
-            .as_object_mut()
-            .unwrap()
-            .extend(change.as_object().unwrap().clone());
+        let input = merged(&valid, &change);
         refuses(
             &app,
             &sw,
@@ -399,10 +309,8 @@ async fn recruitment_events_follow_the_stage_machine(app: TestApp) {
     ) {
         let ro = app.role("alder", "RECRUITMENT_OFFICER");
         let before = household_state(app, &ro, id).await;
-        let mut full = json!({ "householdId": id, "expectedVersion": before["version"] });
-        full.as_object_mut()
-            .unwrap()
-            .extend(input.as_object().unwrap().clone());
+        let key = json!({ "householdId": id, "expectedVersion": before["version"] });
+        let full = merged(&key, &input);
         let body = app
             .gql(Some(token), RECORD_EVENT, json!({ "input": full }))
             .await;
@@ -496,12 +404,7 @@ async fn recruitment_events_follow_the_stage_machine(app: TestApp) {
     assert_eq!(state["approval"]["approvedOn"], "2023-09-10");
     assert_eq!(state["inPool"], true);
     assert_eq!(state["version"].as_i64(), Some(v + 1));
-    let stages: Vec<&str> = state["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["stage"].as_str().unwrap())
-        .collect();
+    let stages = strings_of(&state["events"], "stage");
     assert_eq!(
         stages,
         [
