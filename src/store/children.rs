@@ -7,6 +7,7 @@ use sea_orm::{
     Order, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
+use super::lists::contains;
 use super::records::{Register, commit_audited};
 use super::{Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
@@ -166,10 +167,7 @@ impl Register for child::Entity {
             None => {}
         }
         if let Some(text) = &filter.profile_name_contains {
-            cond = cond.add(
-                Expr::expr(Func::lower(Expr::col(C::ProfileName)))
-                    .like(super::lists::contains_pattern(text)),
-            );
+            cond = cond.add(contains(C::ProfileName, text));
         }
         cond
     }

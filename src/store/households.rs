@@ -1,11 +1,11 @@
 //! Adopter households and their recruitment events.
 use entity::{audit_event, household, recruitment_event};
-use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Select,
 };
 
+use super::lists::contains;
 use super::records::{Register, commit_audited};
 use super::{Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
@@ -98,10 +98,7 @@ impl Register for household::Entity {
             cond = cond.add(C::AcceptsSiblings.eq(siblings));
         }
         if let Some(text) = &filter.profile_name_contains {
-            cond = cond.add(
-                Expr::expr(Func::lower(Expr::col(C::ProfileName)))
-                    .like(super::lists::contains_pattern(text)),
-            );
+            cond = cond.add(contains(C::ProfileName, text));
         }
         cond
     }
