@@ -3,7 +3,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use entity::{child, sibling_group};
 
-use super::connection::{Conn, connection_by_id, page};
+use super::connection::{Conn, register_page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use super::inputs::{AreaInput, NeedsInput};
@@ -17,8 +17,7 @@ use crate::service::children::{
     self as service, BirthFamilyArea, ChildChanges, ChildCriteria, ChildOrder, Decision,
     GroupChanges, Identity, MilestoneChanges, NewChild,
 };
-pub use crate::service::children::{child_record, find_visible_child};
-use crate::service::records::{Decoded, Reach};
+use crate::service::records::{self, Decoded};
 
 /// Filters on the children register.
 #[derive(InputObject, Default)]
@@ -69,11 +68,6 @@ impl From<ChildFilterInput> for ChildCriteria {
             profile_name_contains: f.profile_name_contains,
         }
     }
-}
-
-/// Loads a child the actor can see in full, or answers `NOT_FOUND`.
-pub async fn visible_child(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<child::Model> {
-    find_visible_child(&ctx.state().db, actor, id).await
 }
 
 /// Loads a sibling group the actor can read, or answers `NOT_FOUND`.
@@ -280,26 +274,15 @@ impl ChildQuery {
         after: Option<String>,
     ) -> AppResult<Conn<Child>> {
         let criteria = filter.unwrap_or_default().into();
-        let listed = service::search(
-            ctx.service(),
-            Reach::Register,
-            criteria,
-            order_by,
-            page(first, after),
-        )
-        .await?;
-        Ok(connection_by_id(
-            listed.rows.into_iter().map(Child).collect(),
-            listed.page,
-            listed.total,
-            |c| c.0.id,
-        ))
+        register_page::<child::Entity, _>(ctx, criteria, order_by, first, after, Child).await
     }
 
     /// One child's full record.
     async fn child(&self, ctx: &Context<'_>, id: ID) -> AppResult<Child> {
         let id = decode(&id, "id", &[IdKind::Child]);
-        service::view_child(ctx.service(), id).await.map(Child)
+        records::view::<child::Entity>(ctx.service(), id)
+            .await
+            .map(Child)
     }
 
     /// A sibling group of the actor's authority.

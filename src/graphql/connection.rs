@@ -3,12 +3,14 @@
 //! A cursor holds the item's position in the list and, for lists ordered by id, the
 //! item's id: the next page then starts after that id instead of skipping as many rows
 //! (see `store::lists::page_of`).
-use async_graphql::SimpleObject;
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
+use async_graphql::{Context, SimpleObject};
 use serde::{Deserialize, Serialize};
 
+use super::context::ContextExt;
 use crate::error::{AppError, AppResult};
 use crate::service::Page;
+use crate::service::records::{self, Listed, Reach, Record};
 
 /// Page size when `first` is not given.
 pub const DEFAULT_FIRST: i32 = 20;
@@ -60,24 +62,42 @@ pub fn page(first: Option<i32>, after: Option<String>) -> AppResult<Page> {
 
 /// Builds the connection for `items` found at `page`, of `total` in all.
 pub fn connection<T: async_graphql::OutputType>(items: Vec<T>, page: Page, total: u64) -> Conn<T> {
-    build(items, page, total, |_| None)
+    let items = items.into_iter().map(|item| (None, item)).collect();
+    build(items, page, total)
 }
 
-/// [`connection`] for a list ordered by id: each cursor carries its item's id (`id_of`).
-pub fn connection_by_id<T: async_graphql::OutputType>(
-    items: Vec<T>,
-    page: Page,
-    total: u64,
-    id_of: impl Fn(&T) -> i64,
-) -> Conn<T> {
-    build(items, page, total, |item| Some(id_of(item)))
+/// One page of register `R` (`search` of the register, as [`records::search`] reads it),
+/// each record shown as `show` makes it. Each cursor carries its record's id, so a list
+/// ordered by id reads its next page by seeking past it.
+pub async fn register_page<R: Record, T: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    criteria: R::Criteria,
+    order: R::Order,
+    first: Option<i32>,
+    after: Option<String>,
+    show: impl Fn(R::Model) -> T,
+) -> AppResult<Conn<T>> {
+    let Listed { rows, page, total } = records::search::<R>(
+        ctx.service(),
+        Reach::Register,
+        criteria,
+        order,
+        self::page(first, after),
+    )
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| (Some(R::id(&r)), show(r)))
+        .collect();
+    Ok(build(items, page, total))
 }
 
+/// The connection of `items` (each with the id its cursor carries, if any) found at
+/// `page`, of `total` in all.
 fn build<T: async_graphql::OutputType>(
-    items: Vec<T>,
+    items: Vec<(Option<i64>, T)>,
     page: Page,
     total: u64,
-    id_of: impl Fn(&T) -> Option<i64>,
 ) -> Conn<T> {
     let end = page.offset + items.len() as u64;
     let mut conn = Connection::with_additional_fields(
@@ -86,8 +106,8 @@ fn build<T: async_graphql::OutputType>(
         ConnectionFields { total_count: total },
     );
     conn.edges
-        .extend(items.into_iter().enumerate().map(|(i, item)| {
-            let position = Position(page.offset + i as u64, id_of(&item));
+        .extend(items.into_iter().enumerate().map(|(i, (id, item))| {
+            let position = Position(page.offset + i as u64, id);
             Edge::new(OpaqueCursor(position), item)
         }));
     conn

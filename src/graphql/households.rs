@@ -5,13 +5,12 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObje
 use entity::household;
 
 use super::children::{authority_ids, change};
-use super::connection::{Conn, connection_by_id, page};
+use super::connection::{Conn, register_page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use super::inputs::{AreaInput, NeedsInput};
 use super::scalars::Date;
 use super::types::{Household, RecruitmentEventView};
-use crate::auth::Actor;
 use crate::domain::{
     EnquiryChannel, Ethnicity, GenderPreference, NeedLevels, RecruitmentEvent, RecruitmentReason,
     Stage,
@@ -21,7 +20,7 @@ use crate::service::households::{
     self as service, ApprovalChanges, HouseholdChanges, HouseholdCriteria, HouseholdOrder,
     NewHousehold,
 };
-use crate::service::records::Reach;
+use crate::service::records;
 
 /// Filters on the households register.
 #[derive(InputObject, Default)]
@@ -51,15 +50,6 @@ impl From<HouseholdFilterInput> for HouseholdCriteria {
             profile_name_contains: f.profile_name_contains,
         }
     }
-}
-
-/// Loads a household the actor can see in full, or answers `NOT_FOUND`.
-pub async fn visible_household(
-    ctx: &Context<'_>,
-    actor: &Actor,
-    id: i64,
-) -> AppResult<household::Model> {
-    service::find_visible_household(&ctx.state().db, actor, id).await
 }
 
 /// A new household, registered at its enquiry.
@@ -173,26 +163,14 @@ impl HouseholdQuery {
         after: Option<String>,
     ) -> AppResult<Conn<Household>> {
         let criteria = filter.unwrap_or_default().into();
-        let listed = service::search(
-            ctx.service(),
-            Reach::Register,
-            criteria,
-            order_by,
-            page(first, after),
-        )
-        .await?;
-        Ok(connection_by_id(
-            listed.rows.into_iter().map(Household).collect(),
-            listed.page,
-            listed.total,
-            |h| h.0.id,
-        ))
+        register_page::<household::Entity, _>(ctx, criteria, order_by, first, after, Household)
+            .await
     }
 
     /// One household's full record.
     async fn household(&self, ctx: &Context<'_>, id: ID) -> AppResult<Household> {
         let id = decode(&id, "id", &[IdKind::Household]);
-        service::view_household(ctx.service(), id)
+        records::view::<household::Entity>(ctx.service(), id)
             .await
             .map(Household)
     }

@@ -29,9 +29,9 @@ use crate::domain::AuditAction;
 use crate::domain::scorecard::A1_THRESHOLD_DAYS;
 use crate::error::{AppError, AppResult};
 use crate::infra::metrics::NOTIFICATIONS_DELIVERED;
-use crate::service::children::find_visible_child;
 use crate::service::events::{About, Event, NotificationKind, topic, tracked};
 use crate::service::links::visible_link;
+use crate::service::records::find_visible;
 use crate::state::{AppState, OpenSubscription};
 
 // ---------------------------------------------------------------------------------------
@@ -245,7 +245,7 @@ impl Feed {
                 as_of,
                 ..
             } => {
-                let c = match find_visible_child(db, actor, *child_id).await {
+                let c = match find_visible::<entity::child::Entity>(db, actor, *child_id).await {
                     Ok(c) => c,
                     Err(e) if e.is_not_found() => return Ok(None),
                     Err(e) => return Err(e),

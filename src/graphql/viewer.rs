@@ -1,20 +1,36 @@
 //! The viewer, the consortium's authorities, `node(id:)`, and the audit log.
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use entity::{child, household};
 use serde_json::json;
 
-use super::children::{visible_child, visible_group};
+use super::children::visible_group;
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
-use super::households::visible_household;
 use super::ids::{IdKind, decode_any};
 use super::links::LinkView;
 use super::pool::{visible_child_profile, visible_household_profile};
 use super::types::{
     AuditEventView, Authority, Child, Household, MembershipView, Node, SiblingGroup, authority,
 };
+use crate::auth::Actor;
 use crate::domain::{AuditAction, Role};
 use crate::error::{AppError, AppResult};
 use crate::service::audit_log::{self, AuditLogFilter};
+use crate::service::records::{Record, find_visible};
+
+/// A full record of register `R` named to `node`, its view audited as reached through it;
+/// else `NOT_FOUND`.
+async fn node_record<R: Record>(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<R::Model> {
+    let r = find_visible::<R>(&ctx.state().db, actor, id).await?;
+    ctx.audit(
+        AuditAction::View,
+        R::RECORD,
+        Some(R::id(&r)),
+        Some(R::owner(&r)),
+        json!({ "via": "node" }),
+    );
+    Ok(r)
+}
 
 /// A consortium.
 #[derive(SimpleObject)]
@@ -92,28 +108,14 @@ impl ViewerQuery {
         let (kind, number) = decode_any(&id, "id")?;
         match kind {
             IdKind::Child => {
-                let c = visible_child(ctx, actor, number).await?;
-                ctx.audit(
-                    AuditAction::View,
-                    "Child",
-                    Some(c.id),
-                    Some(c.authority_id),
-                    json!({ "via": "node" }),
-                );
+                let c = node_record::<child::Entity>(ctx, actor, number).await?;
                 Ok(Node::Child(Child(c)))
             }
             IdKind::ChildProfile => Ok(Node::ChildProfile(
                 visible_child_profile(ctx, actor, number).await?,
             )),
             IdKind::Household => {
-                let h = visible_household(ctx, actor, number).await?;
-                ctx.audit(
-                    AuditAction::View,
-                    "Household",
-                    Some(h.id),
-                    Some(h.authority_id),
-                    json!({ "via": "node" }),
-                );
+                let h = node_record::<household::Entity>(ctx, actor, number).await?;
                 Ok(Node::Household(Household(h)))
             }
             IdKind::HouseholdProfile => Ok(Node::HouseholdProfile(

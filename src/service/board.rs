@@ -13,12 +13,13 @@ use entity::child;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Service;
+use super::records::find_visible;
 use super::report_cache::{self, Cached, ReportKey};
 use super::reports::{
     as_of_or_today, audience, distinct_kinds, own_report_authorities, period, report_action,
     report_authorities,
 };
-use super::{Service, children};
 use crate::auth::Capability;
 use crate::auth::policy::ReportView;
 use crate::domain::flows::{self, PublishedFlows};
@@ -239,7 +240,7 @@ pub async fn tracking_alerts(
         .skip(page.offset as usize)
         .take(page.limit as usize)
     {
-        let child = children::find_visible_child(svc.db(), svc.actor()?, id).await?;
+        let child = find_visible::<child::Entity>(svc.db(), svc.actor()?, id).await?;
         svc.audit(
             AuditAction::View,
             "Child",

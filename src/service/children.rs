@@ -1,6 +1,6 @@
 //! Children and sibling groups: registering and changing a child, its milestones, decisions
-//! and plan, and the sibling groups of an authority; the children register and the rule
-//! "find the record, check the view, else `NOT_FOUND`" that every reader of a child uses.
+//! and plan, and the sibling groups of an authority; the children register as a [`Record`]
+//! (what the audit calls a child, how much of one an actor sees, the criteria of a search).
 use chrono::{Months, NaiveDate, Utc};
 use entity::{child, sibling_group};
 use sea_orm::ActiveValue::Set;
@@ -11,8 +11,8 @@ use super::Service;
 use super::events;
 use super::input::{free_text, months, optional_text, text};
 use super::records::{
-    Decoded, Listed, Reach, area, audit_search, audit_view, filter_authorities, target_authority,
-    used,
+    Decoded, Record, area, audit_view, filter_authorities, find_visible, for_change,
+    target_authority, used,
 };
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
@@ -21,58 +21,14 @@ use crate::domain::{
     AuditAction, ChildStatus, Ethnicity, Gender, MilestoneDates, MilestoneDraft, NeedLevels,
     PlanChangeReason,
 };
-use crate::error::{AppError, AppResult, DeniedRecord};
+use crate::error::{AppError, AppResult};
 use crate::store;
+use crate::store::children::ChildFilter;
 pub use crate::store::children::ChildOrder;
-use crate::store::children::{ChildFilter, ChildScope};
 
 // ---------------------------------------------------------------------------------------
-// Finding a child
+// Finding a sibling group
 // ---------------------------------------------------------------------------------------
-
-/// Loads child `id` if the actor's view of it is admitted by `admits`; a child seen
-/// otherwise is refused as hidden (`entity_type` names it to the audit), a missing one is
-/// `NOT_FOUND`: both answer alike.
-pub async fn find_child_as(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: i64,
-    entity_type: &'static str,
-    admits: impl FnOnce(View) -> bool,
-) -> AppResult<child::Model> {
-    match store::children::find(db, actor.consortium_id, id).await? {
-        Some(c) if admits(actor.child_view(&c)) => Ok(c),
-        Some(c) => Err(AppError::hidden(entity_type, c.id, c.authority_id)),
-        None => Err(AppError::NotFound),
-    }
-}
-
-/// Loads a child the actor can see in full, or answers `NOT_FOUND`: the rule of the `child`
-/// and `trackingAlerts` queries, and of tracking alerts delivered by `notifications`.
-pub async fn find_visible_child(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: i64,
-) -> AppResult<child::Model> {
-    find_child_as(db, actor, id, "Child", |view| view == View::Full).await
-}
-
-/// A child, as a refusal names it to the audit.
-pub fn child_record(c: &child::Model) -> DeniedRecord {
-    DeniedRecord {
-        entity_type: "Child",
-        id: c.id,
-        owner: c.authority_id,
-    }
-}
-
-/// One child's full record, its view audited.
-pub async fn view_child(svc: Service<'_>, id: Decoded<i64>) -> AppResult<child::Model> {
-    let actor = svc.actor()?;
-    let c = find_visible_child(svc.db(), actor, id?).await?;
-    audit_view(svc, "Child", c.id, c.authority_id);
-    Ok(c)
-}
 
 /// Loads a sibling group the actor can read, or answers `NOT_FOUND`.
 pub async fn find_visible_group(
@@ -140,113 +96,95 @@ pub struct ChildCriteria {
     pub profile_name_contains: Option<String>,
 }
 
-impl ChildCriteria {
-    /// Names of the filters used, for the audit log (never their values).
-    pub fn used(&self) -> Vec<&'static str> {
-        used(&[
-            (self.authority_ids.is_some(), "authorityIds"),
-            (self.statuses.is_some(), "statuses"),
-            (
-                self.waiting_longer_than_days.is_some(),
-                "waitingLongerThanDays",
-            ),
-            (self.age_min_months.is_some(), "ageMinMonths"),
-            (self.age_max_months.is_some(), "ageMaxMonths"),
-            (self.needs_at_most.is_some(), "needsAtMost"),
-            (self.sibling_group_id.is_some(), "siblingGroupId"),
-            (self.in_sibling_group.is_some(), "inSiblingGroup"),
-            (self.profile_name_contains.is_some(), "profileNameContains"),
-        ])
-    }
-}
-
 /// The longest wait a filter may name (about 18 years: no child waits longer).
 const MAX_WAITING_DAYS: i32 = 6600;
 
-/// Turns criteria into store filters, with dates computed from "today"; named authorities
-/// must be in `allowed` when given.
-fn child_filter(
-    svc: Service<'_>,
-    actor: &Actor,
-    input: ChildCriteria,
-    allowed: Option<&[i64]>,
-) -> AppResult<ChildFilter> {
-    let today = svc.today();
-    let authority_ids = filter_authorities(svc, actor, input.authority_ids, allowed)?;
-    let waiting_since_on_or_before = match input.waiting_longer_than_days {
-        Some(n) if !(0..=MAX_WAITING_DAYS).contains(&n) => {
-            return Err(AppError::bad_input(
-                "filter.waitingLongerThanDays",
-                format!("must be between 0 and {MAX_WAITING_DAYS}"),
-            ));
-        }
-        Some(n) => Some(today - chrono::Days::new(n as u64 + 1)),
-        None => None,
-    };
-    let born_on_or_before = match input.age_min_months {
-        Some(m) => Some(today - Months::new(months("filter.ageMinMonths", m)? as u32)),
-        None => None,
-    };
-    let born_after = match input.age_max_months {
-        Some(m) => Some(today - Months::new(months("filter.ageMaxMonths", m)? as u32 + 1)),
-        None => None,
-    };
-    let sibling_group_id = input.sibling_group_id.transpose()?;
-    Ok(ChildFilter {
-        authority_ids,
-        statuses: input.statuses,
-        waiting_since_on_or_before,
-        born_on_or_before,
-        born_after,
-        needs_at_most: input.needs_at_most,
-        sibling_group_id,
-        in_sibling_group: input.in_sibling_group,
-        profile_name_contains: optional_text(
-            "filter.profileNameContains",
-            input.profile_name_contains.as_deref(),
-            100,
-        )?,
-    })
-}
+impl Record for child::Entity {
+    const RECORD: &'static str = "Child";
+    const PROFILE: &'static str = "ChildProfile";
+    const READ: Capability = Capability::ReadChildren;
+    type Criteria = ChildCriteria;
 
-/// Children of the register or the pool (`reach`) matching `criteria`; the search and each
-/// record shown are audited (as `Child`, or `ChildProfile` for the pool).
-pub async fn search(
-    svc: Service<'_>,
-    reach: Reach,
-    criteria: ChildCriteria,
-    order: ChildOrder,
-    page: Decoded<store::Page>,
-) -> AppResult<Listed<child::Model>> {
-    let actor = svc.actor()?;
-    let allowed = reach.allowed(actor, Capability::ReadChildren)?;
-    let page = page?;
-    let summary = reach.summary(criteria.used(), order);
-    let filter = child_filter(svc, actor, criteria, allowed.as_deref())?;
-    let (scope, entity_type) = match allowed {
-        Some(authority_ids) => (
-            ChildScope::Authorities {
-                consortium_id: actor.consortium_id,
-                authority_ids,
-            },
-            "Child",
-        ),
-        None => (
-            ChildScope::Pool {
-                consortium_id: actor.consortium_id,
-            },
-            "ChildProfile",
-        ),
-    };
-    let (rows, total) =
-        store::children::list(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
-    audit_search(
-        svc,
-        entity_type,
-        summary,
-        rows.iter().map(|c| (c.id, c.authority_id)),
-    );
-    Ok(Listed { rows, page, total })
+    fn id(c: &child::Model) -> i64 {
+        c.id
+    }
+
+    fn owner(c: &child::Model) -> i64 {
+        c.authority_id
+    }
+
+    fn version(c: &child::Model) -> i32 {
+        c.version
+    }
+
+    fn view(actor: &Actor, c: &child::Model) -> View {
+        actor.child_view(c)
+    }
+
+    fn used(criteria: &ChildCriteria) -> Vec<&'static str> {
+        used(&[
+            (criteria.authority_ids.is_some(), "authorityIds"),
+            (criteria.statuses.is_some(), "statuses"),
+            (
+                criteria.waiting_longer_than_days.is_some(),
+                "waitingLongerThanDays",
+            ),
+            (criteria.age_min_months.is_some(), "ageMinMonths"),
+            (criteria.age_max_months.is_some(), "ageMaxMonths"),
+            (criteria.needs_at_most.is_some(), "needsAtMost"),
+            (criteria.sibling_group_id.is_some(), "siblingGroupId"),
+            (criteria.in_sibling_group.is_some(), "inSiblingGroup"),
+            (
+                criteria.profile_name_contains.is_some(),
+                "profileNameContains",
+            ),
+        ])
+    }
+
+    /// Dates are computed from "today".
+    fn filter(
+        svc: Service<'_>,
+        actor: &Actor,
+        input: ChildCriteria,
+        allowed: Option<&[i64]>,
+    ) -> AppResult<ChildFilter> {
+        let today = svc.today();
+        let authority_ids = filter_authorities(svc, actor, input.authority_ids, allowed)?;
+        let waiting_since_on_or_before = match input.waiting_longer_than_days {
+            Some(n) if !(0..=MAX_WAITING_DAYS).contains(&n) => {
+                return Err(AppError::bad_input(
+                    "filter.waitingLongerThanDays",
+                    format!("must be between 0 and {MAX_WAITING_DAYS}"),
+                ));
+            }
+            Some(n) => Some(today - chrono::Days::new(n as u64 + 1)),
+            None => None,
+        };
+        let born_on_or_before = match input.age_min_months {
+            Some(m) => Some(today - Months::new(months("filter.ageMinMonths", m)? as u32)),
+            None => None,
+        };
+        let born_after = match input.age_max_months {
+            Some(m) => Some(today - Months::new(months("filter.ageMaxMonths", m)? as u32 + 1)),
+            None => None,
+        };
+        let sibling_group_id = input.sibling_group_id.transpose()?;
+        Ok(ChildFilter {
+            authority_ids,
+            statuses: input.statuses,
+            waiting_since_on_or_before,
+            born_on_or_before,
+            born_after,
+            needs_at_most: input.needs_at_most,
+            sibling_group_id,
+            in_sibling_group: input.in_sibling_group,
+            profile_name_contains: optional_text(
+                "filter.profileNameContains",
+                input.profile_name_contains.as_deref(),
+                100,
+            )?,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -478,24 +416,6 @@ pub async fn create_child(svc: Service<'_>, input: NewChild) -> AppResult<child:
     Ok(created)
 }
 
-/// Loads a child for a change needing `capability` at `expected_version`.
-async fn child_for_change(
-    svc: Service<'_>,
-    actor: &Actor,
-    id: Decoded<i64>,
-    expected_version: i32,
-    capability: Capability,
-) -> AppResult<child::Model> {
-    let c = find_child_as(svc.db(), actor, id?, "Child", |view| view != View::Hidden).await?;
-    actor
-        .require(capability, c.authority_id)
-        .map_err(|e| e.about(child_record(&c)))?;
-    if c.version != expected_version {
-        return Err(AppError::Conflict(store::stale("child")));
-    }
-    Ok(c)
-}
-
 /// Writes `am` to child `c` at `expected_version` with its audit event, and publishes the
 /// change.
 async fn save_child(
@@ -520,7 +440,9 @@ pub async fn update_child(
     input: ChildChanges,
 ) -> AppResult<child::Model> {
     let actor = svc.actor()?;
-    let c = child_for_change(svc, actor, id, expected_version, Capability::WriteChildren).await?;
+    let c =
+        for_change::<child::Entity>(svc, actor, id, expected_version, Capability::WriteChildren)
+            .await?;
     let today = svc.today();
     let mut am = child::ActiveModel::default();
     let mut changed = Vec::new();
@@ -679,7 +601,7 @@ async fn change_milestones(
     change: impl FnOnce(&mut MilestoneDraft) -> serde_json::Value,
 ) -> AppResult<child::Model> {
     let actor = svc.actor()?;
-    let c = child_for_change(svc, actor, id, expected_version, write.capability).await?;
+    let c = for_change::<child::Entity>(svc, actor, id, expected_version, write.capability).await?;
     let mut draft = milestones_of(&c).edit();
     let detail = change(&mut draft);
     let m = validate_milestones(draft, &c, svc.today())?;
@@ -781,7 +703,9 @@ pub async fn change_plan(
     reason: PlanChangeReason,
 ) -> AppResult<child::Model> {
     let actor = svc.actor()?;
-    let c = child_for_change(svc, actor, id, expected_version, Capability::WriteChildren).await?;
+    let c =
+        for_change::<child::Entity>(svc, actor, id, expected_version, Capability::WriteChildren)
+            .await?;
     if c.adoption_order_on.is_some() {
         return Err(AppError::bad_input(
             "changedOn",
@@ -832,7 +756,7 @@ async fn group_candidates(
 ) -> AppResult<Vec<child::Model>> {
     let mut members: Vec<child::Model> = Vec::with_capacity(ids.len());
     for id in ids {
-        let c = find_visible_child(svc.db(), actor, id?).await?;
+        let c = find_visible::<child::Entity>(svc.db(), actor, id?).await?;
         actor.require(Capability::WriteChildren, c.authority_id)?;
         if members.iter().any(|m| m.id == c.id) {
             return Err(AppError::bad_input(field, "a child is named twice"));

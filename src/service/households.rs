@@ -1,17 +1,15 @@
 //! Adopter households: registering and changing a household, its recruitment stages and
-//! its matching profile; the households register and the rule "find the record, check the
-//! view, else `NOT_FOUND`" that every reader of a household uses.
+//! its matching profile; the households register as a [`Record`] (what the audit calls a
+//! household, how much of one an actor sees, the criteria of a search).
 use chrono::{NaiveDate, Utc};
 use entity::{household, recruitment_event};
 use sea_orm::ActiveValue::Set;
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::Service;
 use super::input::{free_text, months, optional_text, text};
 use super::records::{
-    Decoded, Listed, Reach, area, audit_search, audit_view, filter_authorities, target_authority,
-    used,
+    Decoded, Record, area, filter_authorities, for_change, target_authority, used,
 };
 use crate::auth::{Actor, Capability, View};
 use crate::domain::report_bounds;
@@ -19,49 +17,11 @@ use crate::domain::{
     AuditAction, EnquiryChannel, Ethnicity, GenderPreference, NeedLevels, RecruitmentEvent, Stage,
     StageMachine,
 };
-use crate::error::{AppError, AppResult, DeniedRecord};
+use crate::error::{AppError, AppResult};
 use crate::store;
 use crate::store::codes::HouseholdCodes;
+use crate::store::households::HouseholdFilter;
 pub use crate::store::households::HouseholdOrder;
-use crate::store::households::{HouseholdFilter, HouseholdScope};
-
-// ---------------------------------------------------------------------------------------
-// Finding a household
-// ---------------------------------------------------------------------------------------
-
-/// Loads household `id` if the actor's view of it is admitted by `admits`; a household
-/// seen otherwise is refused as hidden (`entity_type` names it to the audit), a missing
-/// one is `NOT_FOUND`: both answer alike.
-pub async fn find_household_as(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: i64,
-    entity_type: &'static str,
-    admits: impl FnOnce(View) -> bool,
-) -> AppResult<household::Model> {
-    match store::households::find(db, actor.consortium_id, id).await? {
-        Some(h) if admits(actor.household_view(&h)) => Ok(h),
-        Some(h) => Err(AppError::hidden(entity_type, h.id, h.authority_id)),
-        None => Err(AppError::NotFound),
-    }
-}
-
-/// Loads a household the actor can see in full, or answers `NOT_FOUND`.
-pub async fn find_visible_household(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    id: i64,
-) -> AppResult<household::Model> {
-    find_household_as(db, actor, id, "Household", |view| view == View::Full).await
-}
-
-/// One household's full record, its view audited.
-pub async fn view_household(svc: Service<'_>, id: Decoded<i64>) -> AppResult<household::Model> {
-    let actor = svc.actor()?;
-    let h = find_visible_household(svc.db(), actor, id?).await?;
-    audit_view(svc, "Household", h.id, h.authority_id);
-    Ok(h)
-}
 
 // ---------------------------------------------------------------------------------------
 // The register
@@ -82,99 +42,81 @@ pub struct HouseholdCriteria {
     pub profile_name_contains: Option<String>,
 }
 
-impl HouseholdCriteria {
-    /// Names of the filters used, for the audit log (never their values).
-    pub fn used(&self) -> Vec<&'static str> {
+impl Record for household::Entity {
+    const RECORD: &'static str = "Household";
+    const PROFILE: &'static str = "HouseholdProfile";
+    const READ: Capability = Capability::ReadHouseholds;
+    type Criteria = HouseholdCriteria;
+
+    fn id(h: &household::Model) -> i64 {
+        h.id
+    }
+
+    fn owner(h: &household::Model) -> i64 {
+        h.authority_id
+    }
+
+    fn version(h: &household::Model) -> i32 {
+        h.version
+    }
+
+    fn view(actor: &Actor, h: &household::Model) -> View {
+        actor.household_view(h)
+    }
+
+    fn used(criteria: &HouseholdCriteria) -> Vec<&'static str> {
         used(&[
-            (self.authority_ids.is_some(), "authorityIds"),
-            (self.stages.is_some(), "stages"),
-            (self.on_hold.is_some(), "onHold"),
+            (criteria.authority_ids.is_some(), "authorityIds"),
+            (criteria.stages.is_some(), "stages"),
+            (criteria.on_hold.is_some(), "onHold"),
             (
-                self.approved_and_available.is_some(),
+                criteria.approved_and_available.is_some(),
                 "approvedAndAvailable",
             ),
-            (self.min_capacity.is_some(), "minCapacity"),
-            (self.accepts_age_months.is_some(), "acceptsAgeMonths"),
-            (self.accepts_siblings.is_some(), "acceptsSiblings"),
-            (self.profile_name_contains.is_some(), "profileNameContains"),
+            (criteria.min_capacity.is_some(), "minCapacity"),
+            (criteria.accepts_age_months.is_some(), "acceptsAgeMonths"),
+            (criteria.accepts_siblings.is_some(), "acceptsSiblings"),
+            (
+                criteria.profile_name_contains.is_some(),
+                "profileNameContains",
+            ),
         ])
     }
-}
 
-/// Turns criteria into a store filter; named authorities must be in `allowed` when given.
-fn household_filter(
-    svc: Service<'_>,
-    actor: &Actor,
-    input: HouseholdCriteria,
-    allowed: Option<&[i64]>,
-) -> AppResult<HouseholdFilter> {
-    let min_capacity = match input.min_capacity {
-        Some(n) if !(1..=10).contains(&n) => {
-            return Err(AppError::bad_input(
-                "filter.minCapacity",
-                "must be between 1 and 10",
-            ));
-        }
-        n => n.map(|n| n as i16),
-    };
-    let accepts_age_months = match input.accepts_age_months {
-        Some(m) => Some(months("filter.acceptsAgeMonths", m)?),
-        None => None,
-    };
-    Ok(HouseholdFilter {
-        authority_ids: filter_authorities(svc, actor, input.authority_ids, allowed)?,
-        stages: input.stages,
-        on_hold: input.on_hold,
-        approved_and_available: input.approved_and_available,
-        min_capacity,
-        accepts_age_months,
-        accepts_siblings: input.accepts_siblings,
-        profile_name_contains: optional_text(
-            "filter.profileNameContains",
-            input.profile_name_contains.as_deref(),
-            100,
-        )?,
-    })
-}
-
-/// Households of the register or the pool (`reach`) matching `criteria`; the search and
-/// each record shown are audited (as `Household`, or `HouseholdProfile` for the pool).
-pub async fn search(
-    svc: Service<'_>,
-    reach: Reach,
-    criteria: HouseholdCriteria,
-    order: HouseholdOrder,
-    page: Decoded<store::Page>,
-) -> AppResult<Listed<household::Model>> {
-    let actor = svc.actor()?;
-    let allowed = reach.allowed(actor, Capability::ReadHouseholds)?;
-    let page = page?;
-    let summary = reach.summary(criteria.used(), order);
-    let filter = household_filter(svc, actor, criteria, allowed.as_deref())?;
-    let (scope, entity_type) = match allowed {
-        Some(authority_ids) => (
-            HouseholdScope::Authorities {
-                consortium_id: actor.consortium_id,
-                authority_ids,
-            },
-            "Household",
-        ),
-        None => (
-            HouseholdScope::Pool {
-                consortium_id: actor.consortium_id,
-            },
-            "HouseholdProfile",
-        ),
-    };
-    let (rows, total) =
-        store::households::list(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
-    audit_search(
-        svc,
-        entity_type,
-        summary,
-        rows.iter().map(|h| (h.id, h.authority_id)),
-    );
-    Ok(Listed { rows, page, total })
+    fn filter(
+        svc: Service<'_>,
+        actor: &Actor,
+        input: HouseholdCriteria,
+        allowed: Option<&[i64]>,
+    ) -> AppResult<HouseholdFilter> {
+        let min_capacity = match input.min_capacity {
+            Some(n) if !(1..=10).contains(&n) => {
+                return Err(AppError::bad_input(
+                    "filter.minCapacity",
+                    "must be between 1 and 10",
+                ));
+            }
+            n => n.map(|n| n as i16),
+        };
+        let accepts_age_months = match input.accepts_age_months {
+            Some(m) => Some(months("filter.acceptsAgeMonths", m)?),
+            None => None,
+        };
+        Ok(HouseholdFilter {
+            authority_ids: filter_authorities(svc, actor, input.authority_ids, allowed)?,
+            stages: input.stages,
+            on_hold: input.on_hold,
+            approved_and_available: input.approved_and_available,
+            min_capacity,
+            accepts_age_months,
+            accepts_siblings: input.accepts_siblings,
+            profile_name_contains: optional_text(
+                "filter.profileNameContains",
+                input.profile_name_contains.as_deref(),
+                100,
+            )?,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -227,30 +169,6 @@ pub struct HouseholdChanges {
     pub profile_text: Option<String>,
     pub available_for_matching: Option<bool>,
     pub shared_with_consortium: Option<bool>,
-}
-
-async fn household_for_change(
-    svc: Service<'_>,
-    actor: &Actor,
-    id: Decoded<i64>,
-    expected_version: i32,
-    capability: Capability,
-) -> AppResult<household::Model> {
-    let h = find_household_as(svc.db(), actor, id?, "Household", |view| {
-        view != View::Hidden
-    })
-    .await?;
-    actor.require(capability, h.authority_id).map_err(|e| {
-        e.about(DeniedRecord {
-            entity_type: "Household",
-            id: h.id,
-            owner: h.authority_id,
-        })
-    })?;
-    if h.version != expected_version {
-        return Err(AppError::Conflict(store::stale("household")));
-    }
-    Ok(h)
 }
 
 fn set_accepts(am: &mut household::ActiveModel, needs: NeedLevels) {
@@ -458,7 +376,7 @@ pub async fn update_household(
     input: HouseholdChanges,
 ) -> AppResult<household::Model> {
     let actor = svc.actor()?;
-    let h = household_for_change(
+    let h = for_change::<household::Entity>(
         svc,
         actor,
         id,
@@ -556,7 +474,8 @@ pub async fn record_recruitment_event(
         Stage::Approved => Capability::ApproveHouseholds,
         _ => Capability::WriteHouseholds,
     };
-    let h = household_for_change(svc, actor, household_id, expected_version, capability).await?;
+    let h = for_change::<household::Entity>(svc, actor, household_id, expected_version, capability)
+        .await?;
     if event.stage.is_link_outcome() {
         return Err(AppError::bad_input(
             "stage",

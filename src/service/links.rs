@@ -42,6 +42,7 @@ use super::Service;
 use super::events;
 use super::input::text;
 use super::matching::load_unit;
+use super::records::find_seen;
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::links::{LinkDates, LinkState, LinkStep};
@@ -203,11 +204,7 @@ pub async fn propose(svc: Service<'_>, input: Proposal) -> AppResult<link::Model
     actor.require_anywhere(Capability::ProgressLinks)?;
     let db = svc.db();
     let household_id = input.household_id?;
-    let h = match store::households::find(db, actor.consortium_id, household_id).await? {
-        Some(h) if actor.household_view(&h) != View::Hidden => h,
-        Some(h) => return Err(AppError::hidden("Household", h.id, h.authority_id)),
-        None => return Err(AppError::NotFound),
-    };
+    let h = find_seen::<household::Entity>(db, actor, household_id).await?;
     let named_child = input.child_id.is_some();
     let unit = load_unit(svc, actor, input.child_id, input.sibling_group_id).await?;
     if named_child && unit.group.is_some() {
@@ -641,7 +638,7 @@ async fn parties(
 ) -> AppResult<(Vec<child::Model>, household::Model)> {
     let db = svc.db();
     let children = store::links::children(db, l.id).await?;
-    let household = store::households::find(db, l.consortium_id, l.household_id)
+    let household = store::records::find::<household::Entity>(db, l.consortium_id, l.household_id)
         .await?
         .ok_or(AppError::NotFound)?;
     if children.is_empty() {

@@ -17,6 +17,7 @@ use entity::{child, household, sibling_group};
 use serde_json::json;
 
 use super::Service;
+use super::records::find_seen;
 use crate::auth::{Actor, Capability, View};
 use crate::domain::matching::{
     Criterion, CriterionScore, Exclusion, MatchResult, MatchSubject, Suggestion, ValidWeights,
@@ -169,11 +170,7 @@ pub async fn load_unit(
         }
         (Some(id), None) => {
             let id = id?;
-            let c = match store::children::find(db, actor.consortium_id, id).await? {
-                Some(c) if actor.child_view(&c) != View::Hidden => c,
-                Some(c) => return Err(AppError::hidden("Child", c.id, c.authority_id)),
-                None => return Err(AppError::NotFound),
-            };
+            let c = find_seen::<child::Entity>(db, actor, id).await?;
             let group = match c.sibling_group_id {
                 Some(g) => store::children::find_group(db, actor.consortium_id, g).await?,
                 None => None,
@@ -379,11 +376,7 @@ pub async fn child_suggestions(
     let (weights, overridden) = query_weights(svc, actor, &query.weights).await?;
     let db = svc.db();
     let id = household_id?;
-    let household = match store::households::find(db, actor.consortium_id, id).await? {
-        Some(h) if actor.household_view(&h) != View::Hidden => h,
-        Some(h) => return Err(AppError::hidden("Household", h.id, h.authority_id)),
-        None => return Err(AppError::NotFound),
-    };
+    let household = find_seen::<household::Entity>(db, actor, id).await?;
     let candidate = store::matching::candidate(
         &household,
         store::links::household_held(db, household.id).await?,

@@ -4,9 +4,9 @@
 use entity::{child, household};
 
 use super::Service;
-use super::children::{self, ChildCriteria, ChildOrder, find_child_as, with_group_sizes};
-use super::households::{self, HouseholdCriteria, HouseholdOrder, find_household_as};
-use super::records::{Decoded, Listed, Reach, audit_view};
+use super::children::{ChildCriteria, ChildOrder, with_group_sizes};
+use super::households::{HouseholdCriteria, HouseholdOrder};
+use super::records::{Decoded, Listed, Reach, search, view_profile};
 use crate::error::AppResult;
 use crate::store;
 
@@ -19,7 +19,7 @@ pub async fn list_children(
     page: Decoded<store::Page>,
 ) -> AppResult<Listed<(child::Model, i64)>> {
     let Listed { rows, page, total } =
-        children::search(svc, Reach::Pool, criteria, order, page).await?;
+        search::<child::Entity>(svc, Reach::Pool, criteria, order, page).await?;
     let rows = with_group_sizes(svc.db(), rows).await?;
     Ok(Listed { rows, page, total })
 }
@@ -32,7 +32,7 @@ pub async fn list_households(
     order: HouseholdOrder,
     page: Decoded<store::Page>,
 ) -> AppResult<Listed<household::Model>> {
-    households::search(svc, Reach::Pool, criteria, order, page).await
+    search::<household::Entity>(svc, Reach::Pool, criteria, order, page).await
 }
 
 /// The shared profile of a child the actor may see, with its sibling group's size, its
@@ -41,12 +41,7 @@ pub async fn view_child_profile(
     svc: Service<'_>,
     id: Decoded<i64>,
 ) -> AppResult<(child::Model, i64)> {
-    let actor = svc.actor()?;
-    let c = find_child_as(svc.db(), actor, id?, "ChildProfile", |view| {
-        actor.sees_profile(view)
-    })
-    .await?;
-    audit_view(svc, "ChildProfile", c.id, c.authority_id);
+    let c = view_profile::<child::Entity>(svc, id).await?;
     Ok(with_group_sizes(svc.db(), vec![c]).await?.remove(0))
 }
 
@@ -56,11 +51,5 @@ pub async fn view_household_profile(
     svc: Service<'_>,
     id: Decoded<i64>,
 ) -> AppResult<household::Model> {
-    let actor = svc.actor()?;
-    let h = find_household_as(svc.db(), actor, id?, "HouseholdProfile", |view| {
-        actor.sees_profile(view)
-    })
-    .await?;
-    audit_view(svc, "HouseholdProfile", h.id, h.authority_id);
-    Ok(h)
+    view_profile::<household::Entity>(svc, id).await
 }

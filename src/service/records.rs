@@ -1,13 +1,17 @@
-//! What the registers of children and households share: decoded inputs that fail where
-//! the use case reaches them, the authority a new record goes into, the authorities a
-//! filter names, and the audit of a search.
+//! What the registers of children and households share: the trait each register's records
+//! implement ([`Record`]) and the use cases written once over it (find a record as the
+//! actor may see it, view it, load it for a change, search the register or the pool);
+//! decoded inputs that fail where the use case reaches them, the authority a new record
+//! goes into, the authorities a filter names, and the audit of a search.
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::Service;
-use crate::auth::{Actor, Capability};
+use crate::auth::{Actor, Capability, View};
 use crate::domain::AuditAction;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, DeniedRecord};
 use crate::store::Page;
+use crate::store::records::{self, Register, Scope};
 
 /// An input as the caller decoded it (a global id, a cursor). A refusal to decode is
 /// raised where the use case reaches the input, so the checks keep their order: who asks
@@ -153,4 +157,162 @@ pub fn used(filters: &[(bool, &'static str)]) -> Vec<&'static str> {
         .iter()
         .filter_map(|(used, name)| used.then_some(*name))
         .collect()
+}
+
+/// A register's records as the use cases see them: what the audit calls a full record and
+/// a shared profile, what reading full records needs, how much of one the actor sees, and
+/// the criteria a search is asked with. What the store knows of the register (its table,
+/// the pool's rule in SQL, its filters and orders) is [`Register`]; who may see what is
+/// decided here, never there. Implemented by `child::Entity` (in `service::children`) and
+/// `household::Entity` (in `service::households`).
+pub trait Record: Register {
+    /// A full record, as audit events and refusals name it (`Child`).
+    const RECORD: &'static str;
+    /// A shared profile, as audit events and refusals name it (`ChildProfile`).
+    const PROFILE: &'static str;
+    /// What reading the register's full records needs.
+    const READ: Capability;
+    /// Filters on a list, as asked.
+    type Criteria: Send;
+    /// The record's id.
+    fn id(record: &Self::Model) -> i64;
+    /// The authority the record belongs to.
+    fn owner(record: &Self::Model) -> i64;
+    /// The version a change must name (`expectedVersion`).
+    fn version(record: &Self::Model) -> i32;
+    /// How much of `record` the actor may see.
+    fn view(actor: &Actor, record: &Self::Model) -> View;
+    /// Names of the filters used, for the audit log (never their values).
+    fn used(criteria: &Self::Criteria) -> Vec<&'static str>;
+    /// Turns criteria into the store's filter; named authorities must be in `allowed` when
+    /// given.
+    fn filter(
+        svc: Service<'_>,
+        actor: &Actor,
+        criteria: Self::Criteria,
+        allowed: Option<&[i64]>,
+    ) -> AppResult<Self::Filter>;
+}
+
+/// `record` of register `R`, as a refusal names it to the audit.
+pub fn denied<R: Record>(record: &R::Model) -> DeniedRecord {
+    DeniedRecord {
+        entity_type: R::RECORD,
+        id: R::id(record),
+        owner: R::owner(record),
+    }
+}
+
+/// Loads record `id` of register `R` if the actor's view of it is admitted by `admits`; a
+/// record seen otherwise is refused as hidden (`entity_type` names it to the audit), a
+/// missing one is `NOT_FOUND`: both answer alike.
+pub async fn find_as<R: Record>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+    entity_type: &'static str,
+    admits: impl FnOnce(View) -> bool,
+) -> AppResult<R::Model> {
+    match records::find::<R>(db, actor.consortium_id, id).await? {
+        Some(r) if admits(R::view(actor, &r)) => Ok(r),
+        Some(r) => Err(AppError::hidden(entity_type, R::id(&r), R::owner(&r))),
+        None => Err(AppError::NotFound),
+    }
+}
+
+/// Loads a record of register `R` the actor can see in full, or answers `NOT_FOUND`: the
+/// rule of the `child` and `household` queries, of `node`, and of tracking alerts.
+pub async fn find_visible<R: Record>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<R::Model> {
+    find_as::<R>(db, actor, id, R::RECORD, |view| view == View::Full).await
+}
+
+/// Loads a record of register `R` the actor can see at all, in full or as a shared
+/// profile, or answers `NOT_FOUND`: the rule for naming a record in a change or a match.
+pub async fn find_seen<R: Record>(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<R::Model> {
+    find_as::<R>(db, actor, id, R::RECORD, |view| view != View::Hidden).await
+}
+
+/// One full record of register `R`, its view audited.
+pub async fn view<R: Record>(svc: Service<'_>, id: Decoded<i64>) -> AppResult<R::Model> {
+    let actor = svc.actor()?;
+    let r = find_visible::<R>(svc.db(), actor, id?).await?;
+    audit_view(svc, R::RECORD, R::id(&r), R::owner(&r));
+    Ok(r)
+}
+
+/// The shared profile of a record of register `R` the actor may see, its view audited;
+/// else `NOT_FOUND`.
+pub async fn view_profile<R: Record>(svc: Service<'_>, id: Decoded<i64>) -> AppResult<R::Model> {
+    let actor = svc.actor()?;
+    let r = find_as::<R>(svc.db(), actor, id?, R::PROFILE, |view| {
+        actor.sees_profile(view)
+    })
+    .await?;
+    audit_view(svc, R::PROFILE, R::id(&r), R::owner(&r));
+    Ok(r)
+}
+
+/// Loads a record of register `R` for a change needing `capability` at
+/// `expected_version`: a record the actor cannot see is `NOT_FOUND`, one it may not
+/// change `FORBIDDEN`, a stale version a `CONFLICT`.
+pub async fn for_change<R: Record>(
+    svc: Service<'_>,
+    actor: &Actor,
+    id: Decoded<i64>,
+    expected_version: i32,
+    capability: Capability,
+) -> AppResult<R::Model> {
+    let r = find_seen::<R>(svc.db(), actor, id?).await?;
+    actor
+        .require(capability, R::owner(&r))
+        .map_err(|e| e.about(denied::<R>(&r)))?;
+    if R::version(&r) != expected_version {
+        return Err(AppError::Conflict(crate::store::stale(R::NAME)));
+    }
+    Ok(r)
+}
+
+/// Records of register `R` in the register or the pool (`reach`) matching `criteria`; the
+/// search and each record shown are audited (as [`Record::RECORD`], or
+/// [`Record::PROFILE`] for the pool).
+pub async fn search<R: Record>(
+    svc: Service<'_>,
+    reach: Reach,
+    criteria: R::Criteria,
+    order: R::Order,
+    page: Decoded<Page>,
+) -> AppResult<Listed<R::Model>> {
+    let actor = svc.actor()?;
+    let allowed = reach.allowed(actor, R::READ)?;
+    let page = page?;
+    let summary = reach.summary(R::used(&criteria), order);
+    let filter = R::filter(svc, actor, criteria, allowed.as_deref())?;
+    let consortium_id = actor.consortium_id;
+    let (scope, entity_type) = match allowed {
+        Some(authority_ids) => (
+            Scope::Authorities {
+                consortium_id,
+                authority_ids,
+            },
+            R::RECORD,
+        ),
+        None => (Scope::Pool { consortium_id }, R::PROFILE),
+    };
+    let (rows, total) =
+        records::list::<R>(svc.db(), &svc.state.counts, &scope, &filter, order, page).await?;
+    audit_search(
+        svc,
+        entity_type,
+        summary,
+        rows.iter().map(|r| (R::id(r), R::owner(r))),
+    );
+    Ok(Listed { rows, page, total })
 }

@@ -4,12 +4,12 @@ use entity::{audit_event, child, sibling_group};
 use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    Order, QueryFilter, QueryOrder, QuerySelect,
+    Order, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
-use super::lists::{CountCache, page_of};
-use super::records::commit_audited;
-use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
+use super::lists::contains;
+use super::records::{Register, commit_audited};
+use super::{Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const CHILD: Versioned<child::Column> = Versioned {
     id: child::Column::Id,
@@ -26,29 +26,6 @@ const GROUP: Versioned<sibling_group::Column> = Versioned {
 };
 use crate::domain::{ChildStatus, NeedLevels};
 use crate::error::AppResult;
-
-/// Which children a list may return, as decided by the policy.
-#[derive(Clone, Debug)]
-pub enum ChildScope {
-    /// Full records of these authorities (all of the same consortium).
-    Authorities {
-        consortium_id: i64,
-        authority_ids: Vec<i64>,
-    },
-    /// The consortium pool: waiting, unmatched children shared by their authority.
-    Pool { consortium_id: i64 },
-}
-
-impl ChildScope {
-    /// The consortium the scope lies in.
-    pub fn consortium_id(&self) -> i64 {
-        match self {
-            ChildScope::Authorities { consortium_id, .. } | ChildScope::Pool { consortium_id } => {
-                *consortium_id
-            }
-        }
-    }
-}
 
 /// Filters on children. Date bounds are computed by the caller from `today`.
 #[derive(Clone, Debug, Default)]
@@ -135,106 +112,76 @@ pub(crate) fn pool_condition(consortium_id: i64) -> Condition {
         .add(status_condition(ChildStatus::Waiting))
 }
 
-fn scope_condition(scope: &ChildScope) -> Condition {
-    match scope {
-        ChildScope::Authorities {
-            consortium_id,
-            authority_ids,
-        } => Condition::all()
-            .add(child::Column::ConsortiumId.eq(*consortium_id))
-            .add(child::Column::AuthorityId.is_in(authority_ids.clone())),
-        ChildScope::Pool { consortium_id } => pool_condition(*consortium_id),
-    }
-}
+impl Register for child::Entity {
+    const NAME: &'static str = "child";
+    const ID: child::Column = child::Column::Id;
+    const CONSORTIUM: child::Column = child::Column::ConsortiumId;
+    const AUTHORITY: child::Column = child::Column::AuthorityId;
+    const BY_ID: ChildOrder = ChildOrder::Created;
+    type Filter = ChildFilter;
+    type Order = ChildOrder;
 
-fn filter_condition(filter: &ChildFilter) -> Condition {
-    use child::Column as C;
-    let mut cond = Condition::all();
-    if let Some(ids) = &filter.authority_ids {
-        cond = cond.add(C::AuthorityId.is_in(ids.clone()));
+    /// Waiting, unmatched children shared by their authority ([`pool_condition`]).
+    fn pool(consortium_id: i64) -> Condition {
+        pool_condition(consortium_id)
     }
-    if let Some(statuses) = &filter.statuses {
-        cond = cond.add(
-            statuses
-                .iter()
-                .fold(Condition::any(), |any, s| any.add(status_condition(*s))),
-        );
-    }
-    if let Some(on) = filter.waiting_since_on_or_before {
-        cond = cond.add(waiting_since().lte(on));
-    }
-    if let Some(on) = filter.born_on_or_before {
-        cond = cond.add(C::DateOfBirth.lte(on));
-    }
-    if let Some(on) = filter.born_after {
-        cond = cond.add(C::DateOfBirth.gt(on));
-    }
-    if let Some(needs) = filter.needs_at_most {
-        let r = needs.ranks();
-        cond = cond
-            .add(C::NeedPhysicalHealth.lte(r[0]))
-            .add(C::NeedDisability.lte(r[1]))
-            .add(C::NeedLearning.lte(r[2]))
-            .add(C::NeedDevelopmentalUncertainty.lte(r[3]))
-            .add(C::NeedEmotionalBehavioural.lte(r[4]))
-            .add(C::NeedPrenatalExposure.lte(r[5]));
-    }
-    if let Some(id) = filter.sibling_group_id {
-        cond = cond.add(C::SiblingGroupId.eq(id));
-    }
-    match filter.in_sibling_group {
-        Some(true) => cond = cond.add(C::SiblingGroupId.is_not_null()),
-        Some(false) => cond = cond.add(C::SiblingGroupId.is_null()),
-        None => {}
-    }
-    if let Some(text) = &filter.profile_name_contains {
-        cond = cond.add(
-            Expr::expr(Func::lower(Expr::col(C::ProfileName)))
-                .like(super::lists::contains_pattern(text)),
-        );
-    }
-    cond
-}
 
-/// A page of children in `scope` matching `filter`, with the total count.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    counts: &CountCache,
-    scope: &ChildScope,
-    filter: &ChildFilter,
-    order: ChildOrder,
-    page: Page,
-) -> Result<(Vec<child::Model>, u64), DbErr> {
-    use child::Column as C;
-    let query = child::Entity::find()
-        .filter(scope_condition(scope))
-        .filter(filter_condition(filter));
-    let key = format!("child:{scope:?}:{filter:?}");
-    let total = counts
-        .count(db, scope.consortium_id(), key, query.clone())
-        .await?;
-    let ordered = match order {
-        ChildOrder::Created => query,
-        ChildOrder::ProfileName => query.order_by_asc(C::ProfileName),
-        ChildOrder::EnteredCare => query.order_by_asc(C::EnteredCareOn),
-        ChildOrder::WaitingLongest => query.order_by(waiting_since(), Order::Asc),
-        ChildOrder::DateOfBirth => query.order_by_asc(C::DateOfBirth),
-    };
-    let by_id = order == ChildOrder::Created;
-    let rows = page_of(db, ordered, C::Id, by_id, page).await?;
-    Ok((rows, total))
-}
+    fn filter_condition(filter: &ChildFilter) -> Condition {
+        use child::Column as C;
+        let mut cond = Condition::all();
+        if let Some(ids) = &filter.authority_ids {
+            cond = cond.add(C::AuthorityId.is_in(ids.clone()));
+        }
+        if let Some(statuses) = &filter.statuses {
+            cond = cond.add(
+                statuses
+                    .iter()
+                    .fold(Condition::any(), |any, s| any.add(status_condition(*s))),
+            );
+        }
+        if let Some(on) = filter.waiting_since_on_or_before {
+            cond = cond.add(waiting_since().lte(on));
+        }
+        if let Some(on) = filter.born_on_or_before {
+            cond = cond.add(C::DateOfBirth.lte(on));
+        }
+        if let Some(on) = filter.born_after {
+            cond = cond.add(C::DateOfBirth.gt(on));
+        }
+        if let Some(needs) = filter.needs_at_most {
+            let r = needs.ranks();
+            cond = cond
+                .add(C::NeedPhysicalHealth.lte(r[0]))
+                .add(C::NeedDisability.lte(r[1]))
+                .add(C::NeedLearning.lte(r[2]))
+                .add(C::NeedDevelopmentalUncertainty.lte(r[3]))
+                .add(C::NeedEmotionalBehavioural.lte(r[4]))
+                .add(C::NeedPrenatalExposure.lte(r[5]));
+        }
+        if let Some(id) = filter.sibling_group_id {
+            cond = cond.add(C::SiblingGroupId.eq(id));
+        }
+        match filter.in_sibling_group {
+            Some(true) => cond = cond.add(C::SiblingGroupId.is_not_null()),
+            Some(false) => cond = cond.add(C::SiblingGroupId.is_null()),
+            None => {}
+        }
+        if let Some(text) = &filter.profile_name_contains {
+            cond = cond.add(contains(C::ProfileName, text));
+        }
+        cond
+    }
 
-/// The child with `id` in `consortium_id`, if any.
-pub async fn find(
-    db: &impl ConnectionTrait,
-    consortium_id: i64,
-    id: i64,
-) -> Result<Option<child::Model>, DbErr> {
-    child::Entity::find_by_id(id)
-        .filter(child::Column::ConsortiumId.eq(consortium_id))
-        .one(db)
-        .await
+    fn order(query: Select<Self>, order: ChildOrder) -> Select<Self> {
+        use child::Column as C;
+        match order {
+            ChildOrder::Created => query,
+            ChildOrder::ProfileName => query.order_by_asc(C::ProfileName),
+            ChildOrder::EnteredCare => query.order_by_asc(C::EnteredCareOn),
+            ChildOrder::WaitingLongest => query.order_by(waiting_since(), Order::Asc),
+            ChildOrder::DateOfBirth => query.order_by_asc(C::DateOfBirth),
+        }
+    }
 }
 
 /// The children of a sibling group, oldest first.

@@ -1,14 +1,13 @@
 //! Adopter households and their recruitment events.
 use entity::{audit_event, household, recruitment_event};
-use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Select,
 };
 
-use super::lists::{CountCache, page_of};
-use super::records::commit_audited;
-use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
+use super::lists::contains;
+use super::records::{Register, commit_audited};
+use super::{Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
 const HOUSEHOLD: Versioned<household::Column> = Versioned {
     id: household::Column::Id,
@@ -18,28 +17,6 @@ const HOUSEHOLD: Versioned<household::Column> = Versioned {
 };
 use crate::domain::Stage;
 use crate::error::AppResult;
-
-/// Which households a list may return, as decided by the policy.
-#[derive(Clone, Debug)]
-pub enum HouseholdScope {
-    /// Full records of these authorities (all of the same consortium).
-    Authorities {
-        consortium_id: i64,
-        authority_ids: Vec<i64>,
-    },
-    /// The consortium pool: approved, available, not on hold, shared.
-    Pool { consortium_id: i64 },
-}
-
-impl HouseholdScope {
-    /// The consortium the scope lies in.
-    pub fn consortium_id(&self) -> i64 {
-        match self {
-            HouseholdScope::Authorities { consortium_id, .. }
-            | HouseholdScope::Pool { consortium_id } => *consortium_id,
-        }
-    }
-}
 
 /// Filters on households.
 #[derive(Clone, Debug, Default)]
@@ -75,96 +52,66 @@ fn available() -> Condition {
         .add(household::Column::AvailableForMatching.eq(true))
 }
 
-fn scope_condition(scope: &HouseholdScope) -> Condition {
-    match scope {
-        HouseholdScope::Authorities {
-            consortium_id,
-            authority_ids,
-        } => Condition::all()
-            .add(household::Column::ConsortiumId.eq(*consortium_id))
-            .add(household::Column::AuthorityId.is_in(authority_ids.clone())),
-        // The SQL form of `policy::household_in_pool`.
-        HouseholdScope::Pool { consortium_id } => available()
-            .add(household::Column::ConsortiumId.eq(*consortium_id))
-            .add(household::Column::SharedWithConsortium.eq(true)),
-    }
-}
+impl Register for household::Entity {
+    const NAME: &'static str = "household";
+    const ID: household::Column = household::Column::Id;
+    const CONSORTIUM: household::Column = household::Column::ConsortiumId;
+    const AUTHORITY: household::Column = household::Column::AuthorityId;
+    const BY_ID: HouseholdOrder = HouseholdOrder::Created;
+    type Filter = HouseholdFilter;
+    type Order = HouseholdOrder;
 
-fn filter_condition(filter: &HouseholdFilter) -> Condition {
-    use household::Column as C;
-    let mut cond = Condition::all();
-    if let Some(ids) = &filter.authority_ids {
-        cond = cond.add(C::AuthorityId.is_in(ids.clone()));
+    /// The SQL form of `policy::household_in_pool`: approved, available, not on hold,
+    /// shared.
+    fn pool(consortium_id: i64) -> Condition {
+        available()
+            .add(household::Column::ConsortiumId.eq(consortium_id))
+            .add(household::Column::SharedWithConsortium.eq(true))
     }
-    if let Some(stages) = &filter.stages {
-        cond = cond.add(C::Stage.is_in(stages.iter().copied()));
-    }
-    if let Some(on_hold) = filter.on_hold {
-        cond = cond.add(C::OnHold.eq(on_hold));
-    }
-    match filter.approved_and_available {
-        Some(true) => cond = cond.add(available()),
-        Some(false) => cond = cond.add(available().not()),
-        None => {}
-    }
-    if let Some(n) = filter.min_capacity {
-        cond = cond.add(C::Capacity.gte(n));
-    }
-    if let Some(age) = filter.accepts_age_months {
-        cond = cond
-            .add(C::AgeMinMonths.lte(age))
-            .add(C::AgeMaxMonths.gte(age));
-    }
-    if let Some(siblings) = filter.accepts_siblings {
-        cond = cond.add(C::AcceptsSiblings.eq(siblings));
-    }
-    if let Some(text) = &filter.profile_name_contains {
-        cond = cond.add(
-            Expr::expr(Func::lower(Expr::col(C::ProfileName)))
-                .like(super::lists::contains_pattern(text)),
-        );
-    }
-    cond
-}
 
-/// A page of households in `scope` matching `filter`, with the total count.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    counts: &CountCache,
-    scope: &HouseholdScope,
-    filter: &HouseholdFilter,
-    order: HouseholdOrder,
-    page: Page,
-) -> Result<(Vec<household::Model>, u64), DbErr> {
-    use household::Column as C;
-    let query = household::Entity::find()
-        .filter(scope_condition(scope))
-        .filter(filter_condition(filter));
-    let key = format!("household:{scope:?}:{filter:?}");
-    let total = counts
-        .count(db, scope.consortium_id(), key, query.clone())
-        .await?;
-    let ordered = match order {
-        HouseholdOrder::Created => query,
-        HouseholdOrder::ProfileName => query.order_by_asc(C::ProfileName),
-        HouseholdOrder::Enquiry => query.order_by_asc(C::EnquiryOn),
-        HouseholdOrder::WaitingLongest => query.order_by_asc(C::ApprovedOn),
-    };
-    let by_id = order == HouseholdOrder::Created;
-    let rows = page_of(db, ordered, C::Id, by_id, page).await?;
-    Ok((rows, total))
-}
+    fn filter_condition(filter: &HouseholdFilter) -> Condition {
+        use household::Column as C;
+        let mut cond = Condition::all();
+        if let Some(ids) = &filter.authority_ids {
+            cond = cond.add(C::AuthorityId.is_in(ids.clone()));
+        }
+        if let Some(stages) = &filter.stages {
+            cond = cond.add(C::Stage.is_in(stages.iter().copied()));
+        }
+        if let Some(on_hold) = filter.on_hold {
+            cond = cond.add(C::OnHold.eq(on_hold));
+        }
+        match filter.approved_and_available {
+            Some(true) => cond = cond.add(available()),
+            Some(false) => cond = cond.add(available().not()),
+            None => {}
+        }
+        if let Some(n) = filter.min_capacity {
+            cond = cond.add(C::Capacity.gte(n));
+        }
+        if let Some(age) = filter.accepts_age_months {
+            cond = cond
+                .add(C::AgeMinMonths.lte(age))
+                .add(C::AgeMaxMonths.gte(age));
+        }
+        if let Some(siblings) = filter.accepts_siblings {
+            cond = cond.add(C::AcceptsSiblings.eq(siblings));
+        }
+        if let Some(text) = &filter.profile_name_contains {
+            cond = cond.add(contains(C::ProfileName, text));
+        }
+        cond
+    }
 
-/// The household with `id` in `consortium_id`, if any.
-pub async fn find(
-    db: &impl ConnectionTrait,
-    consortium_id: i64,
-    id: i64,
-) -> Result<Option<household::Model>, DbErr> {
-    household::Entity::find_by_id(id)
-        .filter(household::Column::ConsortiumId.eq(consortium_id))
-        .one(db)
-        .await
+    fn order(query: Select<Self>, order: HouseholdOrder) -> Select<Self> {
+        use household::Column as C;
+        match order {
+            HouseholdOrder::Created => query,
+            HouseholdOrder::ProfileName => query.order_by_asc(C::ProfileName),
+            HouseholdOrder::Enquiry => query.order_by_asc(C::EnquiryOn),
+            HouseholdOrder::WaitingLongest => query.order_by_asc(C::ApprovedOn),
+        }
+    }
 }
 
 /// The households with `ids` in `consortium_id`.

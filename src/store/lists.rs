@@ -5,16 +5,22 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+use sea_orm::sea_query::{Expr, Func, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 
 use super::Page;
 
+/// A `…Contains` filter: `column`, lower-cased, holds `text` in any case.
+pub fn contains(column: impl ColumnTrait, text: &str) -> SimpleExpr {
+    Expr::expr(Func::lower(Expr::col(column))).like(contains_pattern(text))
+}
+
 /// A case-insensitive "contains" pattern for `LIKE` over lower-cased text: `%`, `_` and
 /// the escape character itself are escaped, so they match only themselves.
-pub fn contains_pattern(text: &str) -> sea_orm::sea_query::LikeExpr {
+fn contains_pattern(text: &str) -> sea_orm::sea_query::LikeExpr {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.to_lowercase().chars() {
