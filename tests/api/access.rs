@@ -163,302 +163,91 @@ both_backends!(
 
 async fn reads_follow_the_matrix(app: TestApp) {
     let w = world(&app).await;
-    let child = "query($id: ID!) { child(id: $id) { __typename id legalName } }";
-    let node = "query($id: ID!) { node(id: $id) { __typename id } }";
-    let profile = "query($id: ID!) { childProfile(id: $id) { __typename id profileName } }";
-    let household = "query($id: ID!) { household(id: $id) { __typename id applicantOneName } }";
-    let hprofile = "query($id: ID!) { householdProfile(id: $id) { __typename id profileName } }";
-
-    //                                                                     SW FF RO DM MG BA CA
-    expect_row(
-        &app,
-        "child own pool",
-        child,
-        "child",
-        json!({"id": w.alder_pool_child}),
-        "DDNDDNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "child own",
-        child,
-        "child",
-        json!({"id": w.alder_child}),
-        "DDNDDNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "child other pool",
-        child,
-        "child",
-        json!({"id": w.birch_pool_child}),
-        "NNNNNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "child other",
-        child,
-        "child",
-        json!({"id": w.birch_child}),
-        "NNNNNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "child other consortium",
-        child,
-        "child",
-        json!({"id": w.other_child}),
-        "NNNNNNN",
-    )
-    .await;
-
-    expect_row(
-        &app,
-        "node own child",
-        node,
-        "node",
-        json!({"id": w.alder_child}),
-        "DDNDDNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "node other pool child",
-        node,
-        "node",
-        json!({"id": w.birch_pool_child}),
-        "NNNNNNN",
-    )
-    .await;
+    // A query of the matrix: its document (with `$id`) and the field it answers in.
+    #[rustfmt::skip]
+    let [child, node, profile, household, hprofile] = [
+        ("query($id: ID!) { child(id: $id) { __typename id legalName } }", "child"),
+        ("query($id: ID!) { node(id: $id) { __typename id } }", "node"),
+        ("query($id: ID!) { childProfile(id: $id) { __typename id profileName } }", "childProfile"),
+        ("query($id: ID!) { household(id: $id) { __typename id applicantOneName } }", "household"),
+        ("query($id: ID!) { householdProfile(id: $id) { __typename id profileName } }", "householdProfile"),
+    ];
     let birch_profile = profile_id(&w.birch_pool_child);
-    expect_row(
-        &app,
-        "node other pool profile",
-        node,
-        "node",
-        json!({"id": birch_profile}),
-        "NPNPNNN",
-    )
-    .await;
     let birch_care_profile = profile_id(&w.birch_child);
-    expect_row(
-        &app,
-        "node other non-pool profile",
-        node,
-        "node",
-        json!({"id": birch_care_profile}),
-        "NNNNNNN",
-    )
-    .await;
     let other_profile = profile_id(&w.other_child);
-    expect_row(
-        &app,
-        "node other consortium profile",
-        node,
-        "node",
-        json!({"id": other_profile}),
-        "NNNNNNN",
-    )
-    .await;
-
-    expect_row(
-        &app,
-        "profile own pool",
-        profile,
-        "childProfile",
-        json!({"id": w.alder_pool_child}),
-        "NPNPNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "profile other pool",
-        profile,
-        "childProfile",
-        json!({"id": birch_profile}),
-        "NPNPNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "profile other non-pool",
-        profile,
-        "childProfile",
-        json!({"id": birch_care_profile}),
-        "NNNNNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "profile other consortium",
-        profile,
-        "childProfile",
-        json!({"id": other_profile}),
-        "NNNNNNN",
-    )
-    .await;
-
-    expect_row(
-        &app,
-        "household own approved",
-        household,
-        "household",
-        json!({"id": w.alder_approved}),
-        "NDDDDNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "household own enquiry",
-        household,
-        "household",
-        json!({"id": w.alder_enquiry}),
-        "NDDDDNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "household other",
-        household,
-        "household",
-        json!({"id": w.birch_approved}),
-        "NNNNNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "household other consortium",
-        household,
-        "household",
-        json!({"id": w.other_approved}),
-        "NNNNNNN",
-    )
-    .await;
-
     let birch_hprofile = profile_id(&w.birch_approved);
-    expect_row(
-        &app,
-        "household profile own",
-        hprofile,
-        "householdProfile",
-        json!({"id": w.alder_approved}),
-        "NPNPNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "household profile other pool",
-        hprofile,
-        "householdProfile",
-        json!({"id": birch_hprofile}),
-        "NPNPNNN",
-    )
-    .await;
     let enquiry_profile = profile_id(&w.birch_enquiry);
-    expect_row(
-        &app,
-        "household profile other enquiry",
-        hprofile,
-        "householdProfile",
-        json!({"id": enquiry_profile}),
-        "NNNNNNN",
-    )
-    .await;
     let other_hprofile = profile_id(&w.other_approved);
-    expect_row(
-        &app,
-        "household profile other consortium",
-        hprofile,
-        "householdProfile",
-        json!({"id": other_hprofile}),
-        "NNNNNNN",
-    )
-    .await;
-    expect_row(
-        &app,
-        "node household profile",
-        node,
-        "node",
-        json!({"id": birch_hprofile}),
-        "NPNPNNN",
-    )
-    .await;
 
-    let children = "{ children { totalCount edges { node { __typename id } } } }";
-    expect_row(&app, "children", children, "children", json!({}), "DDFDDFF").await;
-    let households = "{ households { totalCount edges { node { __typename id } } } }";
-    expect_row(
-        &app,
-        "households",
-        households,
-        "households",
-        json!({}),
-        "FDDDDFF",
-    )
-    .await;
-    let pool = "{ poolChildren { totalCount edges { node { __typename id } } } }";
-    expect_row(
-        &app,
-        "poolChildren",
-        pool,
-        "poolChildren",
-        json!({}),
-        "FPFPFFF",
-    )
-    .await;
-    let hpool = "{ poolHouseholds { totalCount edges { node { __typename id } } } }";
-    expect_row(
-        &app,
-        "poolHouseholds",
-        hpool,
-        "poolHouseholds",
-        json!({}),
-        "FPFPFFF",
-    )
-    .await;
-    let audit = "{ auditLog(first: 1) { totalCount edges { node { __typename } } } }";
-    expect_row(&app, "auditLog", audit, "auditLog", json!({}), "FFFFDFD").await;
+    // Each row: the outcome per role, in column order SW FF RO DM MG BA CA.
+    #[rustfmt::skip]
+    let cases = [
+        ("child own pool", child, &w.alder_pool_child, "DDNDDNN"),
+        ("child own", child, &w.alder_child, "DDNDDNN"),
+        ("child other pool", child, &w.birch_pool_child, "NNNNNNN"),
+        ("child other", child, &w.birch_child, "NNNNNNN"),
+        ("child other consortium", child, &w.other_child, "NNNNNNN"),
+        ("node own child", node, &w.alder_child, "DDNDDNN"),
+        ("node other pool child", node, &w.birch_pool_child, "NNNNNNN"),
+        ("node other pool profile", node, &birch_profile, "NPNPNNN"),
+        ("node other non-pool profile", node, &birch_care_profile, "NNNNNNN"),
+        ("node other consortium profile", node, &other_profile, "NNNNNNN"),
+        ("profile own pool", profile, &w.alder_pool_child, "NPNPNNN"),
+        ("profile other pool", profile, &birch_profile, "NPNPNNN"),
+        ("profile other non-pool", profile, &birch_care_profile, "NNNNNNN"),
+        ("profile other consortium", profile, &other_profile, "NNNNNNN"),
+        ("household own approved", household, &w.alder_approved, "NDDDDNN"),
+        ("household own enquiry", household, &w.alder_enquiry, "NDDDDNN"),
+        ("household other", household, &w.birch_approved, "NNNNNNN"),
+        ("household other consortium", household, &w.other_approved, "NNNNNNN"),
+        ("household profile own", hprofile, &w.alder_approved, "NPNPNNN"),
+        ("household profile other pool", hprofile, &birch_hprofile, "NPNPNNN"),
+        ("household profile other enquiry", hprofile, &enquiry_profile, "NNNNNNN"),
+        ("household profile other consortium", hprofile, &other_hprofile, "NNNNNNN"),
+        ("node household profile", node, &birch_hprofile, "NPNPNNN"),
+    ];
+    for (label, (query, field), id, expected) in cases {
+        expect_row(&app, label, query, field, json!({"id": id}), expected).await;
+    }
+
+    // The lists, each named by its field.
+    #[rustfmt::skip]
+    let lists = [
+        ("children", "{ children { totalCount edges { node { __typename id } } } }", "DDFDDFF"),
+        ("households", "{ households { totalCount edges { node { __typename id } } } }", "FDDDDFF"),
+        ("poolChildren", "{ poolChildren { totalCount edges { node { __typename id } } } }", "FPFPFFF"),
+        ("poolHouseholds", "{ poolHouseholds { totalCount edges { node { __typename id } } } }", "FPFPFFF"),
+        ("auditLog", "{ auditLog(first: 1) { totalCount edges { node { __typename } } } }", "FFFFDFD"),
+    ];
+    for (field, query, expected) in lists {
+        expect_row(&app, field, query, field, json!({}), expected).await;
+    }
 
     // What lists hold: the actor's authority in full, the pool as profiles, never more.
     let ff = app.role("alder", "FAMILY_FINDER");
-    let ids = |data: &Value, field: &str| -> Vec<String> {
-        data[field]["edges"]
+    for (field, mut want) in [
+        (
+            "children",
+            vec![w.alder_pool_child.clone(), w.alder_child.clone()],
+        ),
+        (
+            "poolChildren",
+            vec![profile_id(&w.alder_pool_child), birch_profile.clone()],
+        ),
+    ] {
+        let q = format!("{{ {field} {{ totalCount edges {{ node {{ id }} }} }} }}");
+        let data = app.ok(&ff, &q, json!({})).await;
+        assert_eq!(data[field]["totalCount"], want.len(), "{field}");
+        let mut got: Vec<&str> = data[field]["edges"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let data = app
-        .ok(
-            &ff,
-            "{ children { totalCount edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(data["children"]["totalCount"], 2);
-    let mut got = ids(&data, "children");
-    got.sort();
-    let mut want = vec![w.alder_pool_child.clone(), w.alder_child.clone()];
-    want.sort();
-    assert_eq!(got, want);
-    let data = app
-        .ok(
-            &ff,
-            "{ poolChildren { totalCount edges { node { id } } } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(data["poolChildren"]["totalCount"], 2);
-    let mut got = ids(&data, "poolChildren");
-    got.sort();
-    let mut want = vec![profile_id(&w.alder_pool_child), birch_profile.clone()];
-    want.sort();
-    assert_eq!(got, want);
+            .map(|e| e["node"]["id"].as_str().unwrap())
+            .collect();
+        got.sort_unstable();
+        want.sort();
+        assert_eq!(got, want, "{field}");
+    }
     let data = app
         .ok(
             &ff,
@@ -525,27 +314,73 @@ async fn version(app: &TestApp, token: &str, field: &str, id: &str) -> i64 {
         .unwrap()
 }
 
+/// A mutation of the write matrix.
+struct Write {
+    /// `mutation($input: …Input!) { field(input: $input) { returns { id } } }`.
+    document: String,
+    /// The field the mutation answers in.
+    field: &'static str,
+    /// The record it returns; for an update, the query field that reads its version.
+    returns: &'static str,
+    /// For an update: the input key that names the record.
+    key: Option<&'static str>,
+    /// The input, less the record, its version and its authority.
+    input: Value,
+}
+
+impl Write {
+    fn new(
+        (field, returns, key, input): (&'static str, &'static str, Option<&'static str>, Value),
+    ) -> Self {
+        let input_type = format!("{}{}", field[..1].to_uppercase(), &field[1..]);
+        let document = format!(
+            "mutation($input: {input_type}Input!) {{ {field}(input: $input) {{ {returns} {{ id }} }} }}"
+        );
+        Write {
+            document,
+            field,
+            returns,
+            key,
+            input,
+        }
+    }
+}
+
+/// What one row of the write matrix writes to.
+enum Target<'a> {
+    /// An existing record, its current version read by `reader`.
+    Record { reader: &'a str, id: &'a str },
+    /// A new record in this authority.
+    Authority(&'a str),
+    /// Nothing beyond the mutation's own input.
+    Input,
+}
+
 /// Runs a mutation for every role (with the record's current version) and checks the row.
 async fn expect_write_row(
     app: &TestApp,
     label: &str,
-    mutation: &str,
-    field: &str,
-    reader: Option<(&str, &str, &str)>,
-    input: impl Fn(i64) -> Value,
+    write: &Write,
+    target: &Target<'_>,
     expected: &str,
 ) {
     let mut got = String::new();
     for role in ROLES {
-        let v = match reader {
-            Some((token, read_field, id)) => version(app, token, read_field, id).await,
-            None => 0,
-        };
+        let mut input = write.input.clone();
+        match target {
+            Target::Record { reader, id } => {
+                let key = write.key.expect("an update names its record");
+                input[key] = json!(id);
+                input["expectedVersion"] = json!(version(app, reader, write.returns, id).await);
+            }
+            Target::Authority(authority) => input["authorityId"] = json!(authority),
+            Target::Input => {}
+        }
         let body = app
             .gql(
                 Some(&token(app, role)),
-                mutation,
-                json!({ "input": input(v) }),
+                &write.document,
+                json!({ "input": input }),
             )
             .await;
         got.push(match error_code(&body).as_deref() {
@@ -553,7 +388,7 @@ async fn expect_write_row(
             Some("FORBIDDEN") => 'F',
             Some(other) => panic!("{label} as {role}: unexpected {other}: {body:#}"),
             None => {
-                assert!(!body["data"][field].is_null(), "{label}: {body:#}");
+                assert!(!body["data"][write.field].is_null(), "{label}: {body:#}");
                 'D'
             }
         });
@@ -574,249 +409,58 @@ async fn writes_follow_the_matrix(app: TestApp) {
         &[("oak", &["RECRUITMENT_OFFICER"])],
         &[],
     );
-
-    let update_child =
-        "mutation($input: UpdateChildInput!) { updateChild(input: $input) { child { id } } }";
-    let upd = |id: String| move |v: i64| json!({ "id": id, "expectedVersion": v, "profileText": "Updated text" });
-    //                                                                                                   SW FF RO DM MG BA CA
-    expect_write_row(
-        &app,
-        "updateChild own",
-        update_child,
-        "updateChild",
-        Some((&alder_sw, "child", &w.alder_pool_child)),
-        upd(w.alder_pool_child.clone()),
-        "DFNFFNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "updateChild other pool",
-        update_child,
-        "updateChild",
-        Some((&birch_sw, "child", &w.birch_pool_child)),
-        upd(w.birch_pool_child.clone()),
-        "NFNFNNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "updateChild other",
-        update_child,
-        "updateChild",
-        Some((&birch_sw, "child", &w.birch_child)),
-        upd(w.birch_child.clone()),
-        "NNNNNNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "updateChild other consortium",
-        update_child,
-        "updateChild",
-        Some((&other_sw, "child", &w.other_child)),
-        upd(w.other_child.clone()),
-        "NNNNNNN",
-    )
-    .await;
-
-    let milestones = "mutation($input: RecordChildMilestonesInput!) { recordChildMilestones(input: $input) { child { id } } }";
-    let ms = |id: String| move |v: i64| json!({ "id": id, "expectedVersion": v, "adoptionPlanOn": "2022-05-01" });
-    expect_write_row(
-        &app,
-        "milestones own",
-        milestones,
-        "recordChildMilestones",
-        Some((&alder_sw, "child", &w.alder_child)),
-        ms(w.alder_child.clone()),
-        "DFNFFNN",
-    )
-    .await;
-
-    let decision = "mutation($input: RecordChildDecisionInput!) { recordChildDecision(input: $input) { child { id } } }";
-    let dec = |id: String| move |v: i64| json!({ "id": id, "expectedVersion": v, "decision": "SHOBPA", "decidedOn": "2022-06-01" });
-    expect_write_row(
-        &app,
-        "decision own",
-        decision,
-        "recordChildDecision",
-        Some((&alder_sw, "child", &w.alder_pool_child)),
-        dec(w.alder_pool_child.clone()),
-        "FFNDFNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "decision other pool",
-        decision,
-        "recordChildDecision",
-        Some((&birch_sw, "child", &w.birch_pool_child)),
-        dec(w.birch_pool_child.clone()),
-        "NFNFNNN",
-    )
-    .await;
-
-    let plan = "mutation($input: ChangeChildPlanInput!) { changeChildPlan(input: $input) { child { id } } }";
-    let pc = |id: String| move |v: i64| json!({ "id": id, "expectedVersion": v, "changedOn": "2023-01-01", "reason": "RD1" });
-    expect_write_row(
-        &app,
-        "plan change other",
-        plan,
-        "changeChildPlan",
-        Some((&birch_sw, "child", &w.birch_child)),
-        pc(w.birch_child.clone()),
-        "NNNNNNN",
-    )
-    .await;
-
-    let create_child_m =
-        "mutation($input: CreateChildInput!) { createChild(input: $input) { child { id } } }";
-    let new_child = |authority: String| {
-        move |_: i64| {
-            json!({ "authorityId": authority, "legalName": "New Child", "dateOfBirth": "2022-01-01",
-                              "profileName": "Newby", "gender": "MALE" })
-        }
-    };
-    expect_write_row(
-        &app,
-        "createChild own",
-        create_child_m,
-        "createChild",
-        None,
-        new_child(app.authority_id("alder")),
-        "DFFFFFF",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "createChild other",
-        create_child_m,
-        "createChild",
-        None,
-        new_child(app.authority_id("birch")),
-        "FFFFFFF",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "createChild other consortium",
-        create_child_m,
-        "createChild",
-        None,
-        new_child(app.authority_id_in("other", "oak")),
-        "NNNNNNN",
-    )
-    .await;
-
-    let create_household = "mutation($input: CreateHouseholdInput!) { createHousehold(input: $input) { household { id } } }";
-    let new_household = |authority: String| {
-        move |_: i64| {
-            json!({ "authorityId": authority, "applicantOneName": "New Applicant", "profileName": "New Household",
-                              "channel": "CAMPAIGN", "enquiryOn": "2024-01-01" })
-        }
-    };
-    expect_write_row(
-        &app,
-        "createHousehold own",
-        create_household,
-        "createHousehold",
-        None,
-        new_household(app.authority_id("alder")),
-        "FFDFFFF",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "createHousehold other",
-        create_household,
-        "createHousehold",
-        None,
-        new_household(app.authority_id("elm")),
-        "FFFFFFF",
-    )
-    .await;
-
-    let update_household = "mutation($input: UpdateHouseholdInput!) { updateHousehold(input: $input) { household { id } } }";
-    let uh = |id: String| move |v: i64| json!({ "id": id, "expectedVersion": v, "profileText": "Updated" });
-    expect_write_row(
-        &app,
-        "updateHousehold own",
-        update_household,
-        "updateHousehold",
-        Some((&alder_ro, "household", &w.alder_approved)),
-        uh(w.alder_approved.clone()),
-        "NFDFFNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "updateHousehold other pool",
-        update_household,
-        "updateHousehold",
-        Some((&birch_ro, "household", &w.birch_approved)),
-        uh(w.birch_approved.clone()),
-        "NFNFNNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "updateHousehold other",
-        update_household,
-        "updateHousehold",
-        Some((&birch_ro, "household", &w.birch_enquiry)),
-        uh(w.birch_enquiry.clone()),
-        "NNNNNNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "updateHousehold other consortium",
-        update_household,
-        "updateHousehold",
-        Some((&other_ro, "household", &w.other_approved)),
-        uh(w.other_approved.clone()),
-        "NNNNNNN",
-    )
-    .await;
-
-    let event = "mutation($input: RecordRecruitmentEventInput!) { recordRecruitmentEvent(input: $input) { household { id } } }";
-    let hold = |id: String| move |v: i64| json!({ "householdId": id, "expectedVersion": v, "stage": "ON_HOLD", "occurredOn": "2024-01-01" });
-    expect_write_row(
-        &app,
-        "recruitment event own",
-        event,
-        "recordRecruitmentEvent",
-        Some((&alder_ro, "household", &w.alder_enquiry)),
-        hold(w.alder_enquiry.clone()),
-        "NFDFFNN",
-    )
-    .await;
-    expect_write_row(
-        &app,
-        "recruitment event other",
-        event,
-        "recordRecruitmentEvent",
-        Some((&birch_ro, "household", &w.birch_enquiry)),
-        hold(w.birch_enquiry.clone()),
-        "NNNNNNN",
-    )
-    .await;
-
-    let group = "mutation($input: CreateSiblingGroupInput!) { createSiblingGroup(input: $input) { siblingGroup { id } } }";
     let (a, _) = create_child(&app, "alder", "Sib A", json!({})).await;
     let (b, _) = create_child(&app, "alder", "Sib B", json!({})).await;
-    let sg =
-        move |_: i64| json!({ "childIds": [a, b], "label": "The As", "mustStayTogether": true });
-    expect_write_row(
-        &app,
-        "createSiblingGroup own",
-        group,
-        "createSiblingGroup",
-        None,
-        sg,
-        "DFNFFNN",
-    )
-    .await;
+
+    // Each mutation: its field, the record it returns, for an update the input key naming
+    // that record, and the rest of its input.
+    #[rustfmt::skip]
+    let [update_child, milestones, decision, plan, new_child, new_household, update_household, event, group] = [
+        ("updateChild", "child", Some("id"), json!({ "profileText": "Updated text" })),
+        ("recordChildMilestones", "child", Some("id"), json!({ "adoptionPlanOn": "2022-05-01" })),
+        ("recordChildDecision", "child", Some("id"), json!({ "decision": "SHOBPA", "decidedOn": "2022-06-01" })),
+        ("changeChildPlan", "child", Some("id"), json!({ "changedOn": "2023-01-01", "reason": "RD1" })),
+        ("createChild", "child", None, json!({ "legalName": "New Child", "dateOfBirth": "2022-01-01", "profileName": "Newby", "gender": "MALE" })),
+        ("createHousehold", "household", None, json!({ "applicantOneName": "New Applicant", "profileName": "New Household", "channel": "CAMPAIGN", "enquiryOn": "2024-01-01" })),
+        ("updateHousehold", "household", Some("id"), json!({ "profileText": "Updated" })),
+        ("recordRecruitmentEvent", "household", Some("householdId"), json!({ "stage": "ON_HOLD", "occurredOn": "2024-01-01" })),
+        ("createSiblingGroup", "siblingGroup", None, json!({ "childIds": [a, b], "label": "The As", "mustStayTogether": true })),
+    ]
+    .map(Write::new);
+
+    let rec = |reader, id| Target::Record { reader, id };
+    let alder = app.authority_id("alder");
+    let birch = app.authority_id("birch");
+    let elm = app.authority_id("elm");
+    let oak = app.authority_id_in("other", "oak");
+    // Each row: whose record, and the outcome per role in column order SW FF RO DM MG BA CA.
+    #[rustfmt::skip]
+    let cases = [
+        (&update_child, "own", rec(&alder_sw, &w.alder_pool_child), "DFNFFNN"),
+        (&update_child, "other pool", rec(&birch_sw, &w.birch_pool_child), "NFNFNNN"),
+        (&update_child, "other", rec(&birch_sw, &w.birch_child), "NNNNNNN"),
+        (&update_child, "other consortium", rec(&other_sw, &w.other_child), "NNNNNNN"),
+        (&milestones, "own", rec(&alder_sw, &w.alder_child), "DFNFFNN"),
+        (&decision, "own", rec(&alder_sw, &w.alder_pool_child), "FFNDFNN"),
+        (&decision, "other pool", rec(&birch_sw, &w.birch_pool_child), "NFNFNNN"),
+        (&plan, "other", rec(&birch_sw, &w.birch_child), "NNNNNNN"),
+        (&new_child, "own", Target::Authority(&alder), "DFFFFFF"),
+        (&new_child, "other", Target::Authority(&birch), "FFFFFFF"),
+        (&new_child, "other consortium", Target::Authority(&oak), "NNNNNNN"),
+        (&new_household, "own", Target::Authority(&alder), "FFDFFFF"),
+        (&new_household, "other", Target::Authority(&elm), "FFFFFFF"),
+        (&update_household, "own", rec(&alder_ro, &w.alder_approved), "NFDFFNN"),
+        (&update_household, "other pool", rec(&birch_ro, &w.birch_approved), "NFNFNNN"),
+        (&update_household, "other", rec(&birch_ro, &w.birch_enquiry), "NNNNNNN"),
+        (&update_household, "other consortium", rec(&other_ro, &w.other_approved), "NNNNNNN"),
+        (&event, "own", rec(&alder_ro, &w.alder_enquiry), "NFDFFNN"),
+        (&event, "other", rec(&birch_ro, &w.birch_enquiry), "NNNNNNN"),
+        (&group, "own", Target::Input, "DFNFFNN"),
+    ];
+    for (write, whose, target, expected) in cases {
+        let label = format!("{} {whose}", write.field);
+        expect_write_row(&app, &label, write, &target, expected).await;
+    }
 }
 
 async fn nothing_crosses_consortia(app: TestApp) {

@@ -34,6 +34,12 @@ fn sign(claims: &Claims, algorithm: Algorithm, secret: &[u8]) -> String {
     .expect("sign")
 }
 
+/// `claims` signed RS256 with a private key in PEM.
+fn rs256(claims: &Claims, private_pem: &[u8]) -> String {
+    let key = EncodingKey::from_rsa_pem(private_pem).expect("private key");
+    encode(&Header::new(Algorithm::RS256), claims, &key).expect("sign RS256")
+}
+
 fn hs256(claims: &Claims) -> String {
     sign(claims, Algorithm::HS256, TEST_SECRET.as_bytes())
 }
@@ -56,6 +62,11 @@ async fn post_with_authorization(
     (status, response.json().await.expect("JSON body"))
 }
 
+/// POSTs the viewer query with `Authorization: Bearer {token}`; returns status and body.
+async fn viewer_with_bearer(app: &TestApp, token: &str) -> (u16, Value) {
+    post_with_authorization(app, Some(&format!("Bearer {token}")), VIEWER).await
+}
+
 /// Asserts the request was refused as unauthenticated: HTTP 401, the code, and no data.
 fn assert_unauthenticated(case: &str, status: u16, body: &Value) {
     assert_eq!(
@@ -76,12 +87,7 @@ fn assert_unauthenticated(case: &str, status: u16, body: &Value) {
 both_backends!(a_valid_hs256_token_is_accepted);
 
 async fn a_valid_hs256_token_is_accepted(app: TestApp) {
-    let (status, body) = post_with_authorization(
-        &app,
-        Some(&format!("Bearer {}", hs256(&claims("u-valid")))),
-        VIEWER,
-    )
-    .await;
+    let (status, body) = viewer_with_bearer(&app, &hs256(&claims("u-valid"))).await;
     assert_eq!(status, 200, "{body:#}");
     assert!(body.get("errors").is_none(), "{body:#}");
     assert_eq!(body["data"]["viewer"]["subject"], "u-valid");
@@ -191,8 +197,7 @@ async fn bad_tokens_are_refused_as_unauthenticated(app: TestApp) {
     assert_eq!(status, 200, "{body:#}");
 
     // The untampered token still works: the refusals above are about the changes.
-    let (status, body) =
-        post_with_authorization(&app, Some(&format!("Bearer {good}")), VIEWER).await;
+    let (status, body) = viewer_with_bearer(&app, &good).await;
     assert_eq!(status, 200, "{body:#}");
     assert_eq!(body["data"]["viewer"]["subject"], "u-bad");
 }
@@ -340,48 +345,34 @@ async fn rs256_tokens_are_verified_with_the_public_key_and_algorithm_confusion_i
     config.jwt = JwtKeys::rs256(&public_pem, "permanence", "permanence").expect("RS256 keys");
     let rs_app = TestApp::spawn_with(config, app.backend, None, false).await;
 
-    let rs256 = encode(
-        &Header::new(Algorithm::RS256),
-        &claims("u-rsa"),
-        &EncodingKey::from_rsa_pem(&private_pem).expect("private key"),
-    )
-    .expect("sign RS256");
-    let (status, body) =
-        post_with_authorization(&rs_app, Some(&format!("Bearer {rs256}")), VIEWER).await;
+    let good = rs256(&claims("u-rsa"), &private_pem);
+    let (status, body) = viewer_with_bearer(&rs_app, &good).await;
     assert_eq!(status, 200, "{body:#}");
     assert_eq!(body["data"]["viewer"]["subject"], "u-rsa");
 
-    // The classic confusion: HS256 "signed" with the public key as the shared secret.
-    let confused = sign(&claims("u-confused"), Algorithm::HS256, &public_pem);
-    let (status, body) =
-        post_with_authorization(&rs_app, Some(&format!("Bearer {confused}")), VIEWER).await;
-    assert_unauthenticated("HS256 signed with the RSA public key", status, &body);
-
-    // An HS256 token with the old shared secret is no longer good on the RS256 server...
-    let (status, body) = post_with_authorization(
-        &rs_app,
-        Some(&format!("Bearer {}", hs256(&claims("u-hs")))),
-        VIEWER,
-    )
-    .await;
-    assert_unauthenticated("HS256 on an RS256 server", status, &body);
-
-    // ...nor an RS256 token signed by another key pair.
     let (other_private, _) = rsa_key_pair();
-    let foreign = encode(
-        &Header::new(Algorithm::RS256),
-        &claims("u-foreign"),
-        &EncodingKey::from_rsa_pem(&other_private).expect("private key"),
-    )
-    .expect("sign RS256");
-    let (status, body) =
-        post_with_authorization(&rs_app, Some(&format!("Bearer {foreign}")), VIEWER).await;
-    assert_unauthenticated("RS256 from another key", status, &body);
-
-    // And the HS256 server does not take the RS256 token.
-    let (status, body) =
-        post_with_authorization(&app, Some(&format!("Bearer {rs256}")), VIEWER).await;
-    assert_unauthenticated("RS256 on an HS256 server", status, &body);
+    let refused = [
+        // The classic confusion: HS256 "signed" with the public key as the shared secret.
+        (
+            "HS256 signed with the RSA public key",
+            &rs_app,
+            sign(&claims("u-confused"), Algorithm::HS256, &public_pem),
+        ),
+        // An HS256 token with the old shared secret is no longer good on the RS256 server...
+        ("HS256 on an RS256 server", &rs_app, hs256(&claims("u-hs"))),
+        // ...nor an RS256 token signed by another key pair.
+        (
+            "RS256 from another key",
+            &rs_app,
+            rs256(&claims("u-foreign"), &other_private),
+        ),
+        // And the HS256 server does not take the RS256 token.
+        ("RS256 on an HS256 server", &app, good),
+    ];
+    for (case, server, token) in refused {
+        let (status, body) = viewer_with_bearer(server, &token).await;
+        assert_unauthenticated(case, status, &body);
+    }
 }
 
 both_backends!(a_token_for_an_unknown_consortium_is_refused);
@@ -393,8 +384,7 @@ async fn a_token_for_an_unknown_consortium_is_refused(app: TestApp) {
         &[("alder", &["SOCIAL_WORKER"])],
         &["CONSORTIUM_ADMIN"],
     );
-    let (status, body) =
-        post_with_authorization(&app, Some(&format!("Bearer {token}")), VIEWER).await;
+    let (status, body) = viewer_with_bearer(&app, &token).await;
     assert_unauthenticated("unknown consortium", status, &body);
 }
 
@@ -442,35 +432,26 @@ async fn unknown_authorities_and_misplaced_roles_in_claims_are_ignored(app: Test
         &[],
         &["SOCIAL_WORKER", "MANAGER"],
     );
-    let body = app
-        .gql(
-            Some(&only_consortium_roles),
-            CREATE_CHILD,
-            json!({ "input": {
-                "legalName": "Nobody Child", "dateOfBirth": "2021-01-01", "profileName": "Nobody", "gender": "MALE"
-            }}),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
-    let body = app
-        .gql(
-            Some(&only_consortium_roles),
-            "{ auditLog { totalCount } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
-
     // BOARD_ANALYST or CONSORTIUM_ADMIN inside a membership is not a consortium role.
     let admin_in_membership = app.token("u-fake-admin", &[("alder", &["CONSORTIUM_ADMIN"])]);
-    let body = app
-        .gql(
-            Some(&admin_in_membership),
-            "{ auditLog { totalCount } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
+    let child = json!({ "input": {
+        "legalName": "Nobody Child", "dateOfBirth": "2021-01-01", "profileName": "Nobody", "gender": "MALE"
+    }});
+    let audit_log = "{ auditLog { totalCount } }";
+    #[rustfmt::skip]
+    let cases = [
+        ("consortium SOCIAL_WORKER registers", &only_consortium_roles, CREATE_CHILD, child),
+        ("consortium MANAGER reads the audit log", &only_consortium_roles, audit_log, json!({})),
+        ("CONSORTIUM_ADMIN in a membership", &admin_in_membership, audit_log, json!({})),
+    ];
+    for (case, token, query, variables) in cases {
+        let body = app.gql(Some(token), query, variables).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("FORBIDDEN"),
+            "{case}: {body:#}"
+        );
+    }
 }
 
 // ---- the `permanence` binary ----

@@ -313,6 +313,18 @@ async fn postgres_cancels_a_statement_that_runs_past_the_timeout() {
     still_answers(&app).await;
 }
 
+/// A SQLite app whose callers each have a bucket of `capacity` points, draining
+/// `leak_per_second`.
+async fn rate_limited_app(capacity: u64, leak_per_second: u64) -> TestApp {
+    TestApp::spawn_sqlite_with(|config| {
+        config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
+            capacity,
+            leak_per_second,
+        });
+    })
+    .await
+}
+
 async fn production_app() -> TestApp {
     TestApp::spawn_sqlite_with(|config| {
         config.environment = Environment::Production;
@@ -455,14 +467,8 @@ async fn production_validation_messages_name_no_types() {
 /// README's GraphQL-over-HTTP rules).
 #[tokio::test]
 async fn a_rate_limited_operation_is_a_429_whatever_the_accept_header() {
-    let app = TestApp::spawn_sqlite_with(|config| {
-        // Room for one `{ viewer { subject } }` (cost 2), refilling a point a second.
-        config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
-            capacity: 3,
-            leak_per_second: 1,
-        });
-    })
-    .await;
+    // Room for one `{ viewer { subject } }` (cost 2), refilling a point a second.
+    let app = rate_limited_app(3, 1).await;
     // Each media type with a subject (and so a bucket) of its own.
     for (accept, authority) in [
         (None, "alder"),
@@ -980,13 +986,7 @@ async fn wildcards_in_contains_filters_match_only_themselves(app: TestApp) {
 /// (Before the reports were costed by their rows every period cost the same.)
 #[tokio::test]
 async fn a_report_costs_the_rows_it_can_answer_with() {
-    let app = TestApp::spawn_sqlite_with(|config| {
-        config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
-            capacity: 100_000,
-            leak_per_second: 1_000,
-        });
-    })
-    .await;
+    let app = rate_limited_app(100_000, 1_000).await;
     let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
     let requested = |body: &Value| {
         assert!(body.get("errors").is_none(), "{body:#}");

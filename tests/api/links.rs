@@ -42,6 +42,14 @@ fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
 }
 
+/// Proposes a link that should be refused; returns the whole response.
+async fn propose_refused(app: &TestApp, token: &str, input: Value) -> Value {
+    let document = mutation("proposeLink", "ProposeLinkInput");
+    let body = app.gql(Some(token), &document, json!({ "i": input })).await;
+    assert!(body["errors"].is_array(), "proposeLink succeeded: {body:#}");
+    body
+}
+
 /// Runs a link mutation as `token`; returns the link.
 async fn step(app: &TestApp, token: &str, name: &str, input_type: &str, input: Value) -> Value {
     let data = app
@@ -608,24 +616,22 @@ async fn declined_pairs_are_not_suggested_again_and_open_pairs_are_unique(app: T
     let in_care = crate::helpers::create_child(&app, "alder", "In Care", json!({}))
         .await
         .0;
-    let body = app
-        .gql(
-            Some(&alder_ff),
-            &mutation("proposeLink", "ProposeLinkInput"),
-            json!({ "i": { "childId": in_care, "householdId": profile_id(&other) } }),
-        )
-        .await;
+    let body = propose_refused(
+        &app,
+        &alder_ff,
+        json!({ "childId": in_care, "householdId": profile_id(&other) }),
+    )
+    .await;
     assert_eq!(error_field(&body).as_deref(), Some("childId"));
     // Fees are for cross-boundary links and never negative.
     let alder_home =
         household_approved_on(&app, "alder", "Alder Home", "2024-03-01", json!({})).await;
-    let body = app
-        .gql(
-            Some(&alder_ff),
-            &mutation("proposeLink", "ProposeLinkInput"),
-            json!({ "i": { "childId": kit, "householdId": alder_home, "interAgencyFeePence": 100 } }),
-        )
-        .await;
+    let body = propose_refused(
+        &app,
+        &alder_ff,
+        json!({ "childId": kit, "householdId": alder_home, "interAgencyFeePence": 100 }),
+    )
+    .await;
     assert_eq!(error_field(&body).as_deref(), Some("interAgencyFeePence"));
 }
 
@@ -688,13 +694,12 @@ async fn a_disruption_returns_the_child_to_waiting_and_the_household_to_review(a
     assert_eq!(h["availableForMatching"], false);
     assert_eq!(h["inPool"], false);
     assert_eq!(stages(&h)[5..], ["MATCHED", "PLACED"]);
-    let body = app
-        .gql(
-            Some(&alder_ff),
-            &mutation("proposeLink", "ProposeLinkInput"),
-            json!({ "i": { "childId": kit, "householdId": profile_id(&home) } }),
-        )
-        .await;
+    let body = propose_refused(
+        &app,
+        &alder_ff,
+        json!({ "childId": kit, "householdId": profile_id(&home) }),
+    )
+    .await;
     assert_eq!(
         error_code(&body).as_deref(),
         Some("NOT_FOUND"),
@@ -725,13 +730,12 @@ async fn a_must_stay_together_group_is_linked_as_one_unit(app: TestApp) {
     let home = birch_household(&app, "Birch Home").await;
     let alder_ff = app.role("alder", "FAMILY_FINDER");
     // A member alone is refused.
-    let body = app
-        .gql(
-            Some(&alder_ff),
-            &mutation("proposeLink", "ProposeLinkInput"),
-            json!({ "i": { "childId": sister, "householdId": profile_id(&home) } }),
-        )
-        .await;
+    let body = propose_refused(
+        &app,
+        &alder_ff,
+        json!({ "childId": sister, "householdId": profile_id(&home) }),
+    )
+    .await;
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"));
     assert_eq!(error_field(&body).as_deref(), Some("childId"));
 

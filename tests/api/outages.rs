@@ -10,7 +10,7 @@
 //!   so changes nothing, and once PostgreSQL is back the server recovers by itself with
 //!   every acknowledged write intact.
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -278,18 +278,23 @@ impl OwnPostgres {
         self.dir.path().join("data").display().to_string()
     }
 
+    /// A command running `program`, as `postgres` when the test runs as root.
+    fn command(&self, program: &Path) -> Command {
+        if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
     /// Runs a PostgreSQL program (as `postgres` when the test runs as root); panics with
     /// its output if it fails.
     fn run(&self, program: &str, args: &[&str]) {
         let program = self.bin.join(program);
-        let mut command = if self.as_root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let out = command
+        let out = self
+            .command(&program)
             .args(args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
@@ -330,15 +335,8 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let data = self.data();
-        let program = self.bin.join("pg_ctl");
-        let mut command = if self.as_root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let _ = command
+        let _ = self
+            .command(&self.bin.join("pg_ctl"))
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .current_dir(self.dir.path())
             .stdout(Stdio::null())

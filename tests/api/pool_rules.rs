@@ -10,8 +10,8 @@ use permanence::auth::policy::{child_in_pool, household_in_pool, milestones_of};
 use permanence::cli::SyntheticArgs;
 use permanence::store::matching::{pool_households, waiting_and_pooled_children};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, IntoActiveModel, QueryFilter,
 };
 use serde_json::json;
 
@@ -19,6 +19,24 @@ use crate::both_backends;
 use crate::helpers::TestApp;
 
 both_backends!(the_pool_and_waiting_filters_in_sql_are_the_policys_rules);
+
+/// The ids of the `rows` that `keep` holds for.
+fn ids_where<T>(rows: &[T], keep: impl Fn(&T) -> bool, id: impl Fn(&T) -> i64) -> BTreeSet<i64> {
+    rows.iter().filter(|r| keep(r)).map(id).collect()
+}
+
+/// The rows of entity `E` whose `column` holds the consortium id `cid`.
+async fn of_consortium<E: EntityTrait>(
+    db: &DatabaseConnection,
+    column: E::Column,
+    cid: i64,
+) -> Vec<E::Model> {
+    E::find()
+        .filter(column.eq(cid))
+        .all(db)
+        .await
+        .expect("rows")
+}
 
 async fn the_pool_and_waiting_filters_in_sql_are_the_policys_rules(app: TestApp) {
     let db = &app.state.db;
@@ -43,11 +61,7 @@ async fn the_pool_and_waiting_filters_in_sql_are_the_policys_rules(app: TestApp)
 
     // Vary what the generator keeps uniform: sharing, plan changes, revocations,
     // availability and holds, each on a different stride of ids.
-    let children = child::Entity::find()
-        .filter(child::Column::ConsortiumId.eq(cid))
-        .all(db)
-        .await
-        .expect("children");
+    let children = of_consortium::<child::Entity>(db, child::Column::ConsortiumId, cid).await;
     for c in children {
         let (id, since) = (c.id, c.shobpa_decision_on.or(c.placement_order_on));
         let mut am = c.into_active_model();
@@ -63,11 +77,8 @@ async fn the_pool_and_waiting_filters_in_sql_are_the_policys_rules(app: TestApp)
         }
         am.update(db).await.expect("child varied");
     }
-    let households = household::Entity::find()
-        .filter(household::Column::ConsortiumId.eq(cid))
-        .all(db)
-        .await
-        .expect("households");
+    let households =
+        of_consortium::<household::Entity>(db, household::Column::ConsortiumId, cid).await;
     for h in households {
         let id = h.id;
         let mut am = h.into_active_model();
@@ -91,31 +102,12 @@ async fn the_pool_and_waiting_filters_in_sql_are_the_policys_rules(app: TestApp)
     app.state.directory.reload(db).await.expect("directory");
 
     // What the definitions say.
-    let children = child::Entity::find()
-        .filter(child::Column::ConsortiumId.eq(cid))
-        .all(db)
-        .await
-        .expect("children");
-    let pooled: BTreeSet<i64> = children
-        .iter()
-        .filter(|c| child_in_pool(c))
-        .map(|c| c.id)
-        .collect();
-    let waiting: BTreeSet<i64> = children
-        .iter()
-        .filter(|c| milestones_of(c).is_waiting())
-        .map(|c| c.id)
-        .collect();
-    let households = household::Entity::find()
-        .filter(household::Column::ConsortiumId.eq(cid))
-        .all(db)
-        .await
-        .expect("households");
-    let pool_homes: BTreeSet<i64> = households
-        .iter()
-        .filter(|h| household_in_pool(h))
-        .map(|h| h.id)
-        .collect();
+    let children = of_consortium::<child::Entity>(db, child::Column::ConsortiumId, cid).await;
+    let pooled = ids_where(&children, child_in_pool, |c| c.id);
+    let waiting = ids_where(&children, |c| milestones_of(c).is_waiting(), |c| c.id);
+    let households =
+        of_consortium::<household::Entity>(db, household::Column::ConsortiumId, cid).await;
+    let pool_homes = ids_where(&households, household_in_pool, |h| h.id);
     // Every clause decides something: the test can tell the rules apart.
     let unshared_waiting = children
         .iter()
@@ -151,26 +143,14 @@ async fn the_pool_and_waiting_filters_in_sql_are_the_policys_rules(app: TestApp)
     let (_, rows) = waiting_and_pooled_children(db, cid, None)
         .await
         .expect("matching children");
-    let sql_pooled: BTreeSet<i64> = rows
-        .iter()
-        .filter(|r| r.pooled)
-        .map(|r| r.child.id)
-        .collect();
-    let sql_waiting: BTreeSet<i64> = rows
-        .iter()
-        .filter(|r| r.waiting)
-        .map(|r| r.child.id)
-        .collect();
+    let sql_pooled = ids_where(&rows, |r| r.pooled, |r| r.child.id);
+    let sql_waiting = ids_where(&rows, |r| r.waiting, |r| r.child.id);
     assert_eq!(sql_pooled, pooled, "children in the pool");
     assert_eq!(sql_waiting, waiting, "children waiting");
     let homes = pool_households(db, cid, None)
         .await
         .expect("matching households");
-    let sql_homes: BTreeSet<i64> = homes
-        .iter()
-        .filter(|h| h.shared)
-        .map(|h| h.candidate.id)
-        .collect();
+    let sql_homes = ids_where(&homes, |h| h.shared, |h| h.candidate.id);
     assert_eq!(sql_homes, pool_homes, "households in the pool");
 
     // The pool lists' SQL, through the API.

@@ -674,6 +674,21 @@ struct BurstClient {
     stop: Arc<AtomicBool>,
 }
 
+/// A record a burst writer creates and then changes.
+struct Writes {
+    /// `Child` or `Household`; lower-cased, the field the mutations answer the record in.
+    entity_type: &'static str,
+    /// Its profile name.
+    name: String,
+    /// The creating mutation, the field it answers in, and its input.
+    create: (&'static str, &'static str, Value),
+    created: fn(i64, String) -> Effect,
+    /// The changing mutation, the field it answers in, the input key naming the record,
+    /// and the rest of its input.
+    change: (&'static str, &'static str, &'static str, Value),
+    changed: fn(i64, i64) -> Effect,
+}
+
 /// The number inside the global id at `pointer` of `data`.
 fn id_at(data: &Value, pointer: &str) -> i64 {
     let id = data.pointer(pointer).and_then(Value::as_str);
@@ -753,6 +768,39 @@ impl BurstClient {
         self.tally.acknowledged.lock().expect("tally").push(ack);
     }
 
+    /// Creates a record and then changes it, acknowledging each step the server answers;
+    /// the record's id when both were answered.
+    async fn create_and_change(&self, tag: &str, token: &str, writes: Writes) -> Option<i64> {
+        let record = writes.entity_type.to_lowercase();
+        let (document, field, input) = writes.create;
+        let request_id = format!("{tag}-{field}");
+        let data = self
+            .post(token, &request_id, document, json!({ "input": input }))
+            .await?;
+        let id = id_at(&data, &format!("/{field}/{record}/id"));
+        let v = version_at(&data, &format!("/{field}/{record}/version"));
+        self.acknowledge(
+            request_id,
+            vec![("CREATE", writes.entity_type, Some(id))],
+            (writes.created)(id, writes.name),
+        );
+
+        let (document, field, key, mut input) = writes.change;
+        input[key] = json!(encode_id(writes.entity_type, id));
+        input["expectedVersion"] = json!(v);
+        let request_id = format!("{tag}-{field}");
+        let data = self
+            .post(token, &request_id, document, json!({ "input": input }))
+            .await?;
+        let v = version_at(&data, &format!("/{field}/{record}/version"));
+        self.acknowledge(
+            request_id,
+            vec![("UPDATE", writes.entity_type, Some(id))],
+            (writes.changed)(id, v),
+        );
+        Some(id)
+    }
+
     /// Until stopped: creates a child, records its adoption plan, creates a household,
     /// records its Stage One start, and reads both back; starts over after any failure.
     async fn write(self, social_worker: String, recruiter: String) {
@@ -762,88 +810,58 @@ impl BurstClient {
             let tag = format!("burst-{}-{round}", self.n);
             let name = format!("Burst {}-{round}", self.n);
 
-            let request_id = format!("{tag}-create-child");
-            let input = json!({ "input": {
-                "legalName": format!("{name} Testchild"),
-                "dateOfBirth": "2021-02-03",
-                "profileName": name,
-                "gender": "MALE",
-                "enteredCareOn": "2022-01-10",
-            }});
-            let Some(data) = self
-                .post(&social_worker, &request_id, CREATE_CHILD, input)
-                .await
-            else {
+            let child = Writes {
+                entity_type: "Child",
+                name: name.clone(),
+                create: (
+                    CREATE_CHILD,
+                    "createChild",
+                    json!({
+                        "legalName": format!("{name} Testchild"),
+                        "dateOfBirth": "2021-02-03",
+                        "profileName": name,
+                        "gender": "MALE",
+                        "enteredCareOn": "2022-01-10",
+                    }),
+                ),
+                created: Effect::ChildCreated,
+                change: (
+                    MILESTONES,
+                    "recordChildMilestones",
+                    "id",
+                    json!({ "adoptionPlanOn": "2022-03-01" }),
+                ),
+                changed: Effect::AdoptionPlanRecorded,
+            };
+            let Some(child) = self.create_and_change(&tag, &social_worker, child).await else {
                 continue;
             };
-            let child = id_at(&data, "/createChild/child/id");
-            let v = version_at(&data, "/createChild/child/version");
-            self.acknowledge(
-                request_id,
-                vec![("CREATE", "Child", Some(child))],
-                Effect::ChildCreated(child, name.clone()),
-            );
-
-            let request_id = format!("{tag}-milestones");
-            let input = json!({ "input": {
-                "id": encode_id("Child", child),
-                "expectedVersion": v,
-                "adoptionPlanOn": "2022-03-01",
-            }});
-            let Some(data) = self
-                .post(&social_worker, &request_id, MILESTONES, input)
-                .await
-            else {
+            let household = Writes {
+                entity_type: "Household",
+                name: name.clone(),
+                create: (
+                    CREATE_HOUSEHOLD,
+                    "createHousehold",
+                    json!({
+                        "applicantOneName": format!("{name} Applicant"),
+                        "address": "1 Synthetic Street",
+                        "profileName": name,
+                        "channel": "WEBSITE",
+                        "enquiryOn": "2023-01-05",
+                    }),
+                ),
+                created: Effect::HouseholdCreated,
+                change: (
+                    RECORD_EVENT,
+                    "recordRecruitmentEvent",
+                    "householdId",
+                    json!({ "stage": "STAGE_ONE_STARTED", "occurredOn": "2023-02-01" }),
+                ),
+                changed: Effect::StageOneStarted,
+            };
+            let Some(household) = self.create_and_change(&tag, &recruiter, household).await else {
                 continue;
             };
-            let v = version_at(&data, "/recordChildMilestones/child/version");
-            self.acknowledge(
-                request_id,
-                vec![("UPDATE", "Child", Some(child))],
-                Effect::AdoptionPlanRecorded(child, v),
-            );
-
-            let request_id = format!("{tag}-create-household");
-            let input = json!({ "input": {
-                "applicantOneName": format!("{name} Applicant"),
-                "address": "1 Synthetic Street",
-                "profileName": name,
-                "channel": "WEBSITE",
-                "enquiryOn": "2023-01-05",
-            }});
-            let Some(data) = self
-                .post(&recruiter, &request_id, CREATE_HOUSEHOLD, input)
-                .await
-            else {
-                continue;
-            };
-            let household = id_at(&data, "/createHousehold/household/id");
-            let v = version_at(&data, "/createHousehold/household/version");
-            self.acknowledge(
-                request_id,
-                vec![("CREATE", "Household", Some(household))],
-                Effect::HouseholdCreated(household, name.clone()),
-            );
-
-            let request_id = format!("{tag}-stage-one");
-            let input = json!({ "input": {
-                "householdId": encode_id("Household", household),
-                "expectedVersion": v,
-                "stage": "STAGE_ONE_STARTED",
-                "occurredOn": "2023-02-01",
-            }});
-            let Some(data) = self
-                .post(&recruiter, &request_id, RECORD_EVENT, input)
-                .await
-            else {
-                continue;
-            };
-            let v = version_at(&data, "/recordRecruitmentEvent/household/version");
-            self.acknowledge(
-                request_id,
-                vec![("UPDATE", "Household", Some(household))],
-                Effect::StageOneStarted(household, v),
-            );
 
             for (token, query, entity_type, id) in [
                 (&social_worker, CHILD, "Child", child),

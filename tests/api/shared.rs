@@ -72,41 +72,21 @@ pub async fn scorecard(server: &impl Ask, token: &str) -> (u64, String) {
 /// Records the journey of the alder child `id` (at version `v`, in care since 2022-01-10)
 /// to an adoption order in 2023, in the scorecard's period, as its social worker `sw` and
 /// decision maker `dm`.
-pub async fn record_adoption(server: &impl Ask, (sw, dm): (&str, &str), id: &str, v: i64) {
-    let version =
-        |data: Value, field: &str| data[field]["child"]["version"].as_i64().expect("version");
-    let mut v = version(
-        ask_ok(
-            server,
-            sw,
-            MILESTONES,
-            json!({ "input": { "id": id, "expectedVersion": v,
-                "adoptionPlanOn": "2022-03-01", "placementOrderOn": "2022-06-01" } }),
-        )
-        .await,
-        "recordChildMilestones",
-    );
-    for (decision, on) in [("SHOBPA", "2022-04-01"), ("MATCH", "2022-09-01")] {
-        v = version(
-            ask_ok(
-                server,
-                dm,
-                DECISION,
-                json!({ "input": { "id": id, "expectedVersion": v,
-                    "decision": decision, "decidedOn": on } }),
-            )
-            .await,
-            "recordChildDecision",
-        );
+pub async fn record_adoption(server: &impl Ask, (sw, dm): (&str, &str), id: &str, mut v: i64) {
+    // Each step: who takes it, the mutation, the field it answers in, and its input.
+    #[rustfmt::skip]
+    let steps = [
+        (sw, MILESTONES, "recordChildMilestones", json!({ "adoptionPlanOn": "2022-03-01", "placementOrderOn": "2022-06-01" })),
+        (dm, DECISION, "recordChildDecision", json!({ "decision": "SHOBPA", "decidedOn": "2022-04-01" })),
+        (dm, DECISION, "recordChildDecision", json!({ "decision": "MATCH", "decidedOn": "2022-09-01" })),
+        (sw, MILESTONES, "recordChildMilestones", json!({ "placedOn": "2022-10-01", "adoptionOrderOn": "2023-05-01" })),
+    ];
+    for (token, document, field, mut input) in steps {
+        input["id"] = json!(id);
+        input["expectedVersion"] = json!(v);
+        let data = ask_ok(server, token, document, json!({ "input": input })).await;
+        v = data[field]["child"]["version"].as_i64().expect("version");
     }
-    ask_ok(
-        server,
-        sw,
-        MILESTONES,
-        json!({ "input": { "id": id, "expectedVersion": v,
-            "placedOn": "2022-10-01", "adoptionOrderOn": "2023-05-01" } }),
-    )
-    .await;
 }
 
 /// Revokes `subject`'s sessions through `server` as `admin`; the revocation instant as

@@ -508,69 +508,86 @@ async fn nothing_follows_a_withdrawal_and_fast_track_may_skip_stage_one(app: Tes
 
 both_backends!(stale_versions_conflict_and_change_nothing);
 
+/// Makes `edit` as `token`, then sends each `stale` write (each naming a version the edit
+/// has replaced): every one is a CONFLICT and leaves the record, read with the `state`
+/// query and `id`, as the edit left it. Returns that state.
+async fn stale_writes_conflict(
+    app: &TestApp,
+    token: &str,
+    edit: (&str, Value),
+    (state, id): (&str, &str),
+    stale: Vec<(&str, Value)>,
+) -> Value {
+    app.ok(token, edit.0, json!({ "input": edit.1 })).await;
+    let before = app.ok(token, state, json!({ "id": id })).await;
+    for (query, input) in stale {
+        let vars = json!({ "input": input });
+        refuses(app, token, query, vars, "CONFLICT", None).await;
+    }
+    let after = app.ok(token, state, json!({ "id": id })).await;
+    assert_eq!(after, before);
+    after
+}
+
 async fn stale_versions_conflict_and_change_nothing(app: TestApp) {
     let sw = app.role("alder", "SOCIAL_WORKER");
     let ro = app.role("alder", "RECRUITMENT_OFFICER");
 
     // Child.
     let (child, v) = create_child(&app, "alder", "Cora", json!({})).await;
-    app.ok(
+    let after = stale_writes_conflict(
+        &app,
         &sw,
-        UPDATE_CHILD,
-        json!({ "input": { "id": child, "expectedVersion": v, "legalName": "First Edit" } }),
+        (
+            UPDATE_CHILD,
+            json!({ "id": child, "expectedVersion": v, "legalName": "First Edit" }),
+        ),
+        (CHILD_STATE, &child),
+        vec![
+            (
+                UPDATE_CHILD,
+                json!({ "id": child, "expectedVersion": v, "legalName": "Stale Edit" }),
+            ),
+            (
+                RECORD_MILESTONES,
+                json!({ "id": child, "expectedVersion": v, "adoptionPlanOn": "2022-05-01" }),
+            ),
+            (
+                UPDATE_CHILD,
+                json!({ "id": child, "expectedVersion": v + 5, "legalName": "Future Edit" }),
+            ),
+        ],
     )
     .await;
-    let before = child_state(&app, &sw, &child).await;
-    for (query, input) in [
-        (
-            UPDATE_CHILD,
-            json!({ "id": child, "expectedVersion": v, "legalName": "Stale Edit" }),
-        ),
-        (
-            RECORD_MILESTONES,
-            json!({ "id": child, "expectedVersion": v, "adoptionPlanOn": "2022-05-01" }),
-        ),
-        (
-            UPDATE_CHILD,
-            json!({ "id": child, "expectedVersion": v + 5, "legalName": "Future Edit" }),
-        ),
-    ] {
-        let vars = json!({ "input": input });
-        refuses(&app, &sw, query, vars, "CONFLICT", None).await;
-    }
-    let after = child_state(&app, &sw, &child).await;
-    assert_eq!(after, before);
-    assert_eq!(after["legalName"], "First Edit");
+    assert_eq!(after["child"]["legalName"], "First Edit");
 
     // Household details and recruitment events.
     let (household, v) = create_household(&app, "alder", "Dale").await;
-    app.ok(
+    let after = stale_writes_conflict(
+        &app,
         &ro,
-        UPDATE_HOUSEHOLD,
-        json!({ "input": { "id": household, "expectedVersion": v, "profileName": "Dale Two" } }),
-    )
-    .await;
-    let before = household_state(&app, &ro, &household).await;
-    for (query, input) in [
         (
             UPDATE_HOUSEHOLD,
-            json!({ "id": household, "expectedVersion": v, "profileName": "Stale" }),
+            json!({ "id": household, "expectedVersion": v, "profileName": "Dale Two" }),
         ),
-        (
-            RECORD_EVENT,
-            json!({
-                "householdId": household, "expectedVersion": v, "stage": "STAGE_ONE_STARTED", "occurredOn": "2023-02-01"
-            }),
-        ),
-    ] {
-        let vars = json!({ "input": input });
-        refuses(&app, &ro, query, vars, "CONFLICT", None).await;
-    }
-    let after = household_state(&app, &ro, &household).await;
-    assert_eq!(after, before);
-    assert_eq!(after["profileName"], "Dale Two");
+        (HOUSEHOLD_STATE, &household),
+        vec![
+            (
+                UPDATE_HOUSEHOLD,
+                json!({ "id": household, "expectedVersion": v, "profileName": "Stale" }),
+            ),
+            (
+                RECORD_EVENT,
+                json!({
+                    "householdId": household, "expectedVersion": v, "stage": "STAGE_ONE_STARTED", "occurredOn": "2023-02-01"
+                }),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(after["household"]["profileName"], "Dale Two");
     assert_eq!(
-        after["events"].as_array().unwrap().len(),
+        after["household"]["events"].as_array().unwrap().len(),
         1,
         "only the enquiry"
     );
@@ -594,25 +611,20 @@ async fn stale_versions_conflict_and_change_nothing(app: TestApp) {
         .unwrap();
     const UPDATE_GROUP: &str = "mutation($input: UpdateSiblingGroupInput!) { updateSiblingGroup(input: $input) { siblingGroup { version label } } }";
     const GROUP: &str = "query($id: ID!) { siblingGroup(id: $id) { version label mustStayTogether members { id } } }";
-    app.ok(
-        &sw,
-        UPDATE_GROUP,
-        json!({ "input": { "id": group, "expectedVersion": v, "label": "The twins" } }),
-    )
-    .await;
-    let before = app.ok(&sw, GROUP, json!({ "id": group })).await;
-    let stale = json!({ "id": group, "expectedVersion": v, "label": "Stale label", "mustStayTogether": false });
-    refuses(
+    let after = stale_writes_conflict(
         &app,
         &sw,
-        UPDATE_GROUP,
-        json!({ "input": stale }),
-        "CONFLICT",
-        None,
+        (
+            UPDATE_GROUP,
+            json!({ "id": group, "expectedVersion": v, "label": "The twins" }),
+        ),
+        (GROUP, &group),
+        vec![(
+            UPDATE_GROUP,
+            json!({ "id": group, "expectedVersion": v, "label": "Stale label", "mustStayTogether": false }),
+        )],
     )
     .await;
-    let after = app.ok(&sw, GROUP, json!({ "id": group })).await;
-    assert_eq!(after, before);
     assert_eq!(after["siblingGroup"]["label"], "The twins");
 }
 
