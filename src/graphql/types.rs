@@ -694,7 +694,7 @@ pub async fn child_records(
             },
             View::Hidden => continue,
         };
-        ctx.audit(
+        ctx.service().audit(
             AuditAction::View,
             entity,
             Some(c.id),
@@ -725,7 +725,7 @@ pub fn household_record(
         ),
         View::Hidden => return None,
     };
-    ctx.audit(
+    ctx.service().audit(
         AuditAction::View,
         entity,
         Some(household.id),
