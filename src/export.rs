@@ -225,7 +225,7 @@ pub async fn run(
         }
         Report::Tracking => {
             let scope =
-                board::tracking_scope(svc, params.as_of, params.kinds.clone(), named(&None))?;
+                reports::alert_scope(svc, params.as_of, params.kinds.clone(), named(&None))?;
             let mut alerts = Vec::new();
             let mut offset = 0;
             loop {

@@ -17,8 +17,7 @@ use super::Service;
 use super::records::find_visible;
 use super::report_cache::{self, Cached, ReportKey};
 use super::reports::{
-    as_of_or_today, audience, distinct_kinds, own_report_authorities, period, report_action,
-    report_authorities,
+    AlertScope, as_of_or_today, audience, period, report_action, report_authorities,
 };
 use crate::auth::Capability;
 use crate::auth::policy::ReportView;
@@ -158,33 +157,6 @@ where
     Ok(report)
 }
 
-/// The child tracking alerts asked for, checked.
-pub struct TrackingScope {
-    pub as_of: NaiveDate,
-    pub kinds: Option<Vec<ChildAlertKind>>,
-    pub authorities: Vec<i64>,
-}
-
-/// Checks the arguments of the tracking alerts: own authorities only.
-pub fn tracking_scope<I>(
-    svc: &Service<'_>,
-    as_of: Option<NaiveDate>,
-    kinds: Option<Vec<ChildAlertKind>>,
-    named: Option<I>,
-) -> AppResult<TrackingScope>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
-    let authorities = own_report_authorities(svc, named, Capability::ReadChildren)?;
-    let kinds = distinct_kinds(kinds);
-    let as_of = as_of_or_today(svc, as_of)?;
-    Ok(TrackingScope {
-        as_of,
-        kinds,
-        authorities,
-    })
-}
-
 /// A child past a tracking timescale.
 pub struct TrackedAlert {
     pub alert: ChildAlert,
@@ -205,7 +177,7 @@ impl TrackedAlert {
 /// audited as viewed), and how many there are in all.
 pub async fn tracking_alerts(
     svc: &Service<'_>,
-    scope: &TrackingScope,
+    scope: &AlertScope<ChildAlertKind>,
     page: Page,
 ) -> AppResult<(Vec<TrackedAlert>, u64)> {
     let actor = svc.actor()?;

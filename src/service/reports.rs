@@ -21,6 +21,7 @@ use crate::domain::disclosure::Audience;
 use crate::domain::funnel::{
     self, AdopterAlert, AdopterAlertKind, FunnelFigures, FunnelGroupBy, GroupKey, PublishedGroup,
 };
+use crate::domain::scorecard::ChildAlertKind;
 use crate::domain::{AuditAction, Period, Role, report_bounds};
 use crate::error::{AppError, AppResult};
 use crate::store::recruitment::JourneyScope;
@@ -328,27 +329,44 @@ where
     Ok(report)
 }
 
-/// The adopter tracking alerts asked for, checked.
-pub struct AdopterAlertScope {
+/// A kind of tracking alert, and the capability that lists the records it is raised on.
+pub trait AlertKind: Ord {
+    /// What the actor needs in each authority whose alerts it lists.
+    const CAPABILITY: Capability;
+}
+
+impl AlertKind for AdopterAlertKind {
+    const CAPABILITY: Capability = Capability::ReadRecruitmentReports;
+}
+
+impl AlertKind for ChildAlertKind {
+    const CAPABILITY: Capability = Capability::ReadChildren;
+}
+
+/// The tracking alerts asked for, checked: the adopter alerts
+/// (`AlertScope<AdopterAlertKind>`) or the child ones (`AlertScope<ChildAlertKind>`).
+pub struct AlertScope<K> {
     pub as_of: NaiveDate,
-    pub kinds: Option<Vec<AdopterAlertKind>>,
+    pub kinds: Option<Vec<K>>,
     pub authorities: Vec<i64>,
 }
 
-/// Checks the arguments of the adopter alerts: own authorities only.
-pub fn adopter_alert_scope<I>(
+/// Checks the arguments of a list of tracking alerts: own authorities only (with the
+/// kind's capability), each kind once, `as_of` by default today.
+pub fn alert_scope<K, I>(
     svc: &Service<'_>,
     as_of: Option<NaiveDate>,
-    kinds: Option<Vec<AdopterAlertKind>>,
+    kinds: Option<Vec<K>>,
     named: Option<I>,
-) -> AppResult<AdopterAlertScope>
+) -> AppResult<AlertScope<K>>
 where
+    K: AlertKind,
     I: ExactSizeIterator<Item = AppResult<i64>>,
 {
-    let authorities = own_report_authorities(svc, named, Capability::ReadRecruitmentReports)?;
+    let authorities = own_report_authorities(svc, named, K::CAPABILITY)?;
     let kinds = distinct_kinds(kinds);
     let as_of = as_of_or_today(svc, as_of)?;
-    Ok(AdopterAlertScope {
+    Ok(AlertScope {
         as_of,
         kinds,
         authorities,
@@ -359,7 +377,7 @@ where
 /// viewed), and how many there are in all.
 pub async fn adopter_alerts(
     svc: &Service<'_>,
-    scope: &AdopterAlertScope,
+    scope: &AlertScope<AdopterAlertKind>,
     page: Page,
 ) -> AppResult<(Vec<(AdopterAlert, household::Model)>, u64)> {
     let actor = svc.actor()?;
