@@ -2546,8 +2546,15 @@ mod tests {
             .collect()
     }
 
-    /// What a caller reads of the hard rules: the eligible count and the exclusion tally.
-    fn exclusions(result: MatchResult) -> (u64, Vec<Exclusion>) {
+    /// What a caller reads of the hard rules when `evaluate` puts `own` against the one
+    /// `other` (default weights, no suggestions asked): the eligible count and the
+    /// exclusion tally.
+    fn exclusions<O, S>(
+        evaluate: impl Fn(&O, &[S], &ValidWeights, NaiveDate, usize) -> MatchResult,
+        own: &O,
+        other: S,
+    ) -> (u64, Vec<Exclusion>) {
+        let result = evaluate(own, &[other], &ValidWeights::default(), as_of(), 0);
         (result.eligible, result.excluded)
     }
 
@@ -2608,13 +2615,7 @@ mod tests {
                 location: Some(at),
                 ..other.clone()
             };
-            exclusions(evaluate(
-                own,
-                &[other],
-                &ValidWeights::default(),
-                as_of(),
-                0,
-            ))
+            exclusions(evaluate::<Candidate>, own, other)
         };
         assert_located_no_finer_than_a_square(hidden, &asked, answer);
     }
@@ -2653,13 +2654,7 @@ mod tests {
                 min_distance_km: Some(60.0),
                 ..child(10)
             });
-            exclusions(evaluate_children(
-                own,
-                &[other],
-                &ValidWeights::default(),
-                as_of(),
-                0,
-            ))
+            exclusions(evaluate_children, own, other)
         };
         assert_located_no_finer_than_a_square(hidden, &asked, answer);
     }
