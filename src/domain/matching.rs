@@ -48,6 +48,7 @@ use std::collections::HashSet;
 
 use async_graphql::Enum;
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use strum::IntoStaticStr;
 
 use super::{Gender, GenderPreference, NeedCategory, NeedLevel, NeedLevels};
@@ -677,7 +678,11 @@ impl Criterion {
 /// comfortably within what the family was approved for, whose identity needs they can
 /// meet); distance 1 and waiting time 1 (practical contact, fairness to waiting adopters);
 /// same authority 0.5 (a mild in-house preference that never outweighs a child's needs).
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Stored as JSON named as in the API (`consortium.match_weights`); a weight missing from
+/// the stored JSON takes its built-in default.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Weights {
     pub needs_headroom: f64,
     pub age_fit: f64,
