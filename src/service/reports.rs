@@ -82,17 +82,20 @@ pub fn as_of_or_today(svc: &Service<'_>, as_of: Option<NaiveDate>) -> AppResult<
     Ok(as_of)
 }
 
+/// The authorities a report names (`authorityIds`): each an id decoded, or the refusal of
+/// its decoding; how many is known before any is decoded.
+pub trait NamedAuthorities: ExactSizeIterator<Item = AppResult<i64>> {}
+
+impl<I: ExactSizeIterator<Item = AppResult<i64>>> NamedAuthorities for I {}
+
 /// The authorities a report covers: those named (all of the actor's consortium; each item
 /// an id decoded for `authorityIds`, or the refusal of its decoding), else the actor's own
 /// authorities with `capability`, else (board analysts) the whole consortium.
-pub fn report_authorities<I>(
+pub fn report_authorities(
     svc: &Service<'_>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     capability: Capability,
-) -> AppResult<Vec<i64>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<Vec<i64>> {
     let actor = svc.actor()?;
     let directory = svc.state.directory.current();
     let consortium = directory
@@ -137,14 +140,11 @@ where
 
 /// The authorities of a list of records (tracking alerts): those named, which must all be
 /// the actor's own with `capability`, else all of the actor's own.
-pub fn own_report_authorities<I>(
+pub fn own_report_authorities(
     svc: &Service<'_>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     capability: Capability,
-) -> AppResult<Vec<i64>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<Vec<i64>> {
     let own = svc.actor()?.require_anywhere(capability)?;
     match named {
         Some(named) => {
@@ -186,16 +186,13 @@ impl FunnelRun {
 }
 
 /// Checks the funnel's arguments, picks its authorities and decides the view.
-pub fn funnel_run<I>(
+pub fn funnel_run(
     svc: &Service<'_>,
     (from, to): (NaiveDate, NaiveDate),
     as_of: Option<NaiveDate>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     group_by: Vec<FunnelGroupBy>,
-) -> AppResult<FunnelRun>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<FunnelRun> {
     let actor = svc.actor()?;
     let period = self::period(from, to, "period")?;
     for (i, g) in group_by.iter().enumerate() {
@@ -289,16 +286,13 @@ pub struct FunnelReport {
 /// The recruitment funnel: its arguments checked, its authorities picked, the view
 /// decided, the figures computed (or found in the report cache) and published, the run
 /// audited.
-pub async fn funnel<I>(
+pub async fn funnel(
     svc: &Service<'_>,
     period: (NaiveDate, NaiveDate),
     as_of: Option<NaiveDate>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     group_by: Vec<FunnelGroupBy>,
-) -> AppResult<Cached<FunnelReport>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<Cached<FunnelReport>> {
     let actor = svc.actor()?;
     let run = funnel_run(svc, period, as_of, named, group_by)?;
     // The key holds everything the result depends on besides the data.
@@ -353,16 +347,12 @@ pub struct AlertScope<K> {
 
 /// Checks the arguments of a list of tracking alerts: own authorities only (with the
 /// kind's capability), each kind once, `as_of` by default today.
-pub fn alert_scope<K, I>(
+pub fn alert_scope<K: AlertKind>(
     svc: &Service<'_>,
     as_of: Option<NaiveDate>,
     kinds: Option<Vec<K>>,
-    named: Option<I>,
-) -> AppResult<AlertScope<K>>
-where
-    K: AlertKind,
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<AlertScope<K>> {
     let authorities = own_report_authorities(svc, named, K::CAPABILITY)?;
     let kinds = distinct_kinds(kinds);
     let as_of = as_of_or_today(svc, as_of)?;
