@@ -18,7 +18,7 @@ use crate::domain::disclosure::{self, Shown};
 use crate::domain::funnel::{AdopterAlertKind, FunnelGroupBy, PublishedGroup, Step};
 use crate::domain::{EnquiryChannel, RecruitmentReason, Stage, report_bounds};
 use crate::error::AppResult;
-use crate::service::reports::{self, AlertKind, AlertScope};
+use crate::service::reports::{self, AlertKind, AlertScope, NamedAuthorities};
 use crate::service::{Page, Service};
 
 /// A count after disclosure control: `value` is null when `suppressed`.
@@ -70,9 +70,7 @@ pub fn days(input: &PeriodInput) -> (NaiveDate, NaiveDate) {
 /// The `authorityIds` of a report, each decoded when the service reads it (so that the
 /// checks run in their order: how many, then each id, then whether it is of the
 /// consortium).
-pub fn named_authorities(
-    ids: &Option<Vec<ID>>,
-) -> Option<impl ExactSizeIterator<Item = AppResult<i64>> + '_> {
+pub fn named_authorities(ids: &Option<Vec<ID>>) -> Option<impl NamedAuthorities + '_> {
     ids.as_ref().map(|ids| {
         ids.iter()
             .map(|id| decode(id, "authorityIds", &[IdKind::Authority]))
