@@ -497,27 +497,46 @@ fn flows_csv(
         "household_authority",
         "children",
         "fees_pence",
+        "children_percent",
     ])?;
+    let authority = |id: i64| code(id).unwrap_or_default();
+    let total = || "TOTAL".to_owned();
+    let mut figures = |child: String, household: String, children, fees, percent| {
+        w.write_record([child, household, count(children), count(fees), percent])
+    };
     for c in &f.cells {
-        w.write_record([
-            code(c.child_authority).unwrap_or_default(),
-            code(c.household_authority).unwrap_or_default(),
-            count(c.children),
-            count(c.fees_pence),
-        ])?;
+        figures(
+            authority(c.child_authority),
+            authority(c.household_authority),
+            c.children,
+            c.fees_pence,
+            String::new(),
+        )?;
     }
-    w.write_record([
-        "TOTAL".to_owned(),
-        "TOTAL".to_owned(),
-        count(f.total.children),
-        count(f.total.fees_pence),
-    ])?;
-    w.write_record([
+    // The margins: each authority's children placed anywhere, then the children each
+    // authority's households took from anywhere.
+    for t in &f.by_child_authority {
+        let child = t.authority.map(authority).unwrap_or_default();
+        figures(child, total(), t.children, t.fees_pence, String::new())?;
+    }
+    for t in &f.by_household_authority {
+        let household = t.authority.map(authority).unwrap_or_default();
+        figures(total(), household, t.children, t.fees_pence, String::new())?;
+    }
+    figures(
+        total(),
+        total(),
+        f.total.children,
+        f.total.fees_pence,
+        String::new(),
+    )?;
+    figures(
         "CROSS_BOUNDARY".to_owned(),
         String::new(),
-        count(f.cross_boundary_children),
-        count(f.cross_boundary_fees_pence),
-    ])?;
+        f.cross_boundary_children,
+        f.cross_boundary_fees_pence,
+        number(f.cross_boundary_percent),
+    )?;
     w.finish()
 }
 
@@ -571,6 +590,7 @@ fn funnel_group(
     let c = &g.cohort;
     for (item, figure) in [
         ("size", c.size),
+        ("fastTrack", c.fast_track),
         ("approved", c.approved),
         ("leftBeforeApproval", c.left_before_approval),
         ("inProgress", c.in_progress),
@@ -581,6 +601,7 @@ fn funnel_group(
     for s in &c.stages {
         let stage = s.stage.code().to_owned();
         row("cohort_stage", &stage, "", "reached", count(s.reached))?;
+        row("cohort_stage", &stage, "", "eligible", count(s.eligible))?;
         row(
             "cohort_stage",
             &stage,
@@ -603,6 +624,15 @@ fn funnel_group(
             e.reason.map(|r| r.code()).unwrap_or_default(),
             "count",
             count(e.count),
+        )?;
+    }
+    for l in &c.left_after {
+        row(
+            "cohort_left_after",
+            l.stage.code(),
+            "",
+            "count",
+            count(l.count),
         )?;
     }
     for t in &g.timeliness {

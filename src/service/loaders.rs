@@ -25,6 +25,7 @@ use async_graphql::dataloader::{DataLoader, Loader, NoCache};
 use entity::{child, household, recruitment_event, sibling_group};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::task::AtomicWaker;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
 
@@ -227,15 +228,16 @@ impl PerRequest {
         self.0.driven.store(true, Ordering::Release);
         let mut running: FuturesUnordered<Task> = FuturesUnordered::new();
         let mut operation = std::pin::pin!(operation);
+        // One waker for every poll of the operation, so that what it waits on sees the
+        // same waker each time (and keeps the one it holds).
+        let flag = Arc::new(WakeFlag::default());
+        let waker = Waker::from(flag.clone());
         let output = std::future::poll_fn(|cx| {
             loop {
                 // An operation that wakes itself while it runs (it used up its budget)
                 // has more to do before it waits: its batches wait too.
-                let flag = Arc::new(WakeFlag {
-                    woken: AtomicBool::new(false),
-                    waker: cx.waker().clone(),
-                });
-                let waker = Waker::from(flag.clone());
+                flag.waker.register(cx.waker());
+                flag.woken.store(false, Ordering::Release);
                 let polled = operation.as_mut().poll(&mut Context::from_waker(&waker));
                 if let Poll::Ready(output) = polled {
                     return Poll::Ready(output);
@@ -266,10 +268,12 @@ impl PerRequest {
     }
 }
 
-/// A waker that notes whether it was woken, for [`PerRequest::drive`].
+/// A waker that notes whether it was woken, for [`PerRequest::drive`], and passes the
+/// wake on to the task driving the operation.
+#[derive(Default)]
 struct WakeFlag {
     woken: AtomicBool,
-    waker: Waker,
+    waker: AtomicWaker,
 }
 
 impl Wake for WakeFlag {
@@ -279,7 +283,7 @@ impl Wake for WakeFlag {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        self.waker.wake_by_ref();
+        self.waker.wake();
     }
 }
 

@@ -711,6 +711,27 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     assert_eq!(f["crossBoundaryPercent"]["value"], 50.0);
     assert_eq!(f["crossBoundaryFeesPence"]["value"], 5_400_000);
     assert_eq!(f["byChildAuthority"][0]["children"]["value"], 3);
+    // The CSV holds the same figures, the margins and the cross-boundary percentage too.
+    let path = format!("/export/flows.csv?from={year_ago}&to={today}&authorities=alder,birch,elm");
+    let csv = export(&app, &all, &path).await;
+    for line in [
+        "child_authority,household_authority,children,fees_pence,children_percent",
+        "alder,alder,2,0,",
+        "alder,birch,1,2700000,",
+        "birch,elm,1,2700000,",
+        "birch,alder,0,0,",
+        "alder,TOTAL,3,2700000,",
+        "birch,TOTAL,1,2700000,",
+        "elm,TOTAL,0,0,",
+        "TOTAL,alder,2,0,",
+        "TOTAL,birch,1,2700000,",
+        "TOTAL,elm,1,2700000,",
+        "TOTAL,TOTAL,4,5400000,",
+        "CROSS_BOUNDARY,,2,5400000,50.0",
+    ] {
+        assert!(csv.lines().any(|l| l == line), "{line} missing from {csv}");
+    }
+    assert_eq!(csv.lines().count(), 1 + 9 + 3 + 3 + 2, "{csv}");
 
     // A period that ended yesterday holds none of them.
     let mut earlier = ids.clone();
@@ -736,7 +757,7 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     assert_eq!(f["crossBoundaryFeesPence"], hidden);
     let path = format!("/export/flows.csv?from={year_ago}&to={today}&authorities=alder,birch,elm");
     let csv = export(&app, &analyst, &path).await;
-    assert!(csv.lines().any(|l| l == "alder,birch,c,c"), "{csv}");
+    assert!(csv.lines().any(|l| l == "alder,birch,c,c,"), "{csv}");
     // A manager of one authority cannot mix its own figures with others'.
     let body = app
         .gql(Some(&app.role("alder", "MANAGER")), FLOWS, ids)

@@ -22,6 +22,7 @@ both_backends!(
     funnel_access_and_audit,
     adopter_alerts_fire_the_day_after_each_timescale,
     funnel_and_adopter_alert_dates_are_within_the_report_years,
+    the_funnel_csv_holds_every_figure_of_the_answer,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1590,5 +1591,156 @@ async fn funnel_and_adopter_alert_dates_are_within_the_report_years(app: TestApp
             .gql(Some(&ro), ALERTS_QUERY, json!({ "asOf": as_of }))
             .await;
         refused(&body);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The CSV export
+// ---------------------------------------------------------------------------------------
+
+/// A figure as the CSV writes it: `c` withheld, empty absent, else the number as the
+/// answer writes it.
+fn csv_figure(v: &Value) -> String {
+    if v["suppressed"] == json!(true) {
+        return "c".into();
+    }
+    match &v["value"] {
+        Value::Null => String::new(),
+        n => n.to_string(),
+    }
+}
+
+/// Every figure of a funnel group, keyed as the CSV's columns `section,item,detail,measure`.
+fn csv_rows_of(group: &Value) -> BTreeMap<[String; 4], String> {
+    let mut rows = BTreeMap::new();
+    let mut put = |section: &str, item: &str, detail: &str, measure: &str, v: &Value| {
+        let key = [section, item, detail, measure].map(str::to_owned);
+        assert!(
+            rows.insert(key, csv_figure(v)).is_none(),
+            "{section} {item} twice"
+        );
+    };
+    for s in group["stageCounts"].as_array().expect("stageCounts") {
+        put(
+            "stage_counts",
+            s["stage"].as_str().unwrap(),
+            "",
+            "count",
+            &s["count"],
+        );
+    }
+    let cohort = &group["cohort"];
+    for field in [
+        "size",
+        "fastTrack",
+        "approved",
+        "leftBeforeApproval",
+        "inProgress",
+        "onHold",
+    ] {
+        put("cohort", field, "", "count", &cohort[field]);
+    }
+    for s in cohort["stages"].as_array().expect("stages") {
+        let stage = s["stage"].as_str().unwrap();
+        for (measure, field) in [
+            ("reached", "reached"),
+            ("eligible", "eligible"),
+            ("from_previous_percent", "fromPrevious"),
+            ("from_enquiry_percent", "fromEnquiry"),
+        ] {
+            put("cohort_stage", stage, "", measure, &s[field]);
+        }
+    }
+    for e in cohort["exits"].as_array().expect("exits") {
+        let reason = e["reason"].as_str().unwrap_or_default();
+        put(
+            "cohort_exit",
+            e["stage"].as_str().unwrap(),
+            reason,
+            "count",
+            &e["count"],
+        );
+    }
+    for e in cohort["leftAfter"].as_array().expect("leftAfter") {
+        put(
+            "cohort_left_after",
+            e["stage"].as_str().unwrap(),
+            "",
+            "count",
+            &e["count"],
+        );
+    }
+    for t in group["timeliness"].as_array().expect("timeliness") {
+        let step = t["step"].as_str().unwrap();
+        for (measure, field) in [
+            ("count", "count"),
+            ("mean_days", "meanDays"),
+            ("median_days", "medianDays"),
+            ("within_target_percent", "withinTarget"),
+        ] {
+            put("timeliness", step, "", measure, &t[field]);
+        }
+    }
+    rows
+}
+
+/// The funnel CSV holds every figure of the GraphQL answer, and nothing else: for an
+/// officer (every figure shown) and for a board analyst (withheld ones as `c`), for the
+/// total and every group of a breakdown by authority and channel.
+async fn the_funnel_csv_holds_every_figure_of_the_answer(app: TestApp) {
+    build(&app, FIXTURE).await;
+    let analyst = board_analyst(&app);
+    let officer = app.role("alder", "RECRUITMENT_OFFICER");
+    for (who, token, codes) in [
+        ("officer", &officer, vec!["alder"]),
+        ("analyst", &analyst, vec!["alder", "birch"]),
+    ] {
+        let f = funnel(&app, token, &codes, &["AUTHORITY", "CHANNEL"]).await;
+        let mut want: BTreeMap<[String; 3], BTreeMap<[String; 4], String>> = BTreeMap::new();
+        let groups = f["groups"].as_array().expect("groups");
+        assert!(!groups.is_empty(), "{who}: no groups");
+        for g in std::iter::once(&f["total"]).chain(groups) {
+            let key = [
+                if g["authority"].is_null() && g["channel"].is_null() {
+                    "TOTAL".to_owned()
+                } else {
+                    g["authority"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                },
+                g["channel"].as_str().unwrap_or_default().to_owned(),
+                g["enquiryMonth"].as_str().unwrap_or_default().to_owned(),
+            ];
+            assert!(
+                want.insert(key, csv_rows_of(g)).is_none(),
+                "{who}: a group twice"
+            );
+        }
+        let path = format!(
+            "/export/funnel.csv?from={FROM}&to={TO}&asOf={AS_OF}&authorities={}&groupBy=AUTHORITY,CHANNEL",
+            codes.join(",")
+        );
+        let response = app.get(&path).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{who}: {path}");
+        let text = response.text().await.unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("authority,channel,enquiry_month,section,item,detail,measure,value")
+        );
+        let mut got: BTreeMap<[String; 3], BTreeMap<[String; 4], String>> = BTreeMap::new();
+        for line in lines {
+            let cells: Vec<String> = line.split(',').map(str::to_owned).collect();
+            let [a, c, m, section, item, detail, measure, value] =
+                <[String; 8]>::try_from(cells).unwrap_or_else(|c| panic!("{who}: {c:?}"));
+            let rows = got.entry([a, c, m]).or_default();
+            let previous = rows.insert([section, item, detail, measure], value);
+            assert!(previous.is_none(), "{who}: {line} twice");
+        }
+        assert_eq!(got, want, "{who}: the CSV and the answer differ");
+        if who == "analyst" {
+            assert!(text.contains(",c\n"), "{who}: nothing withheld");
+        }
     }
 }
