@@ -38,7 +38,7 @@ use crate::domain::period::parse_date;
 use crate::domain::scorecard::{ChildAlertKind, PublishedFigures, PublishedPeriod};
 use crate::error::{AppError, AppResult};
 use crate::service::board::{self, FlowsReport, ScorecardReport, SufficiencyReport, TrackedAlert};
-use crate::service::reports::{self, FunnelReport};
+use crate::service::reports::{self, FunnelReport, NamedAuthorities};
 use crate::service::{Page, Service};
 
 /// A report that can be exported.
@@ -202,7 +202,7 @@ fn enums<T: Coded>(value: &str, field: &str) -> AppResult<Vec<T>> {
 }
 
 /// The authorities named, as the services read them.
-fn named(ids: &Option<Vec<i64>>) -> Option<impl ExactSizeIterator<Item = AppResult<i64>> + '_> {
+fn named(ids: &Option<Vec<i64>>) -> Option<impl NamedAuthorities + '_> {
     ids.as_ref().map(|ids| ids.iter().map(|id| Ok(*id)))
 }
 
@@ -225,7 +225,7 @@ pub async fn run(
         }
         Report::Tracking => {
             let scope =
-                board::tracking_scope(svc, params.as_of, params.kinds.clone(), named(&None))?;
+                reports::alert_scope(svc, params.as_of, params.kinds.clone(), named(&None))?;
             let mut alerts = Vec::new();
             let mut offset = 0;
             loop {

@@ -48,6 +48,7 @@ use std::collections::HashSet;
 
 use async_graphql::Enum;
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use strum::IntoStaticStr;
 
 use super::{Gender, GenderPreference, NeedCategory, NeedLevel, NeedLevels};
@@ -677,7 +678,11 @@ impl Criterion {
 /// comfortably within what the family was approved for, whose identity needs they can
 /// meet); distance 1 and waiting time 1 (practical contact, fairness to waiting adopters);
 /// same authority 0.5 (a mild in-house preference that never outweighs a child's needs).
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Stored as JSON named as in the API (`consortium.match_weights`); a weight missing from
+/// the stored JSON takes its built-in default.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Weights {
     pub needs_headroom: f64,
     pub age_fit: f64,
@@ -2546,8 +2551,15 @@ mod tests {
             .collect()
     }
 
-    /// What a caller reads of the hard rules: the eligible count and the exclusion tally.
-    fn exclusions(result: MatchResult) -> (u64, Vec<Exclusion>) {
+    /// What a caller reads of the hard rules when `evaluate` puts `own` against the one
+    /// `other` (default weights, no suggestions asked): the eligible count and the
+    /// exclusion tally.
+    fn exclusions<O, S>(
+        evaluate: impl Fn(&O, &[S], &ValidWeights, NaiveDate, usize) -> MatchResult,
+        own: &O,
+        other: S,
+    ) -> (u64, Vec<Exclusion>) {
+        let result = evaluate(own, &[other], &ValidWeights::default(), as_of(), 0);
         (result.eligible, result.excluded)
     }
 
@@ -2608,13 +2620,7 @@ mod tests {
                 location: Some(at),
                 ..other.clone()
             };
-            exclusions(evaluate(
-                own,
-                &[other],
-                &ValidWeights::default(),
-                as_of(),
-                0,
-            ))
+            exclusions(evaluate::<Candidate>, own, other)
         };
         assert_located_no_finer_than_a_square(hidden, &asked, answer);
     }
@@ -2653,13 +2659,7 @@ mod tests {
                 min_distance_km: Some(60.0),
                 ..child(10)
             });
-            exclusions(evaluate_children(
-                own,
-                &[other],
-                &ValidWeights::default(),
-                as_of(),
-                0,
-            ))
+            exclusions(evaluate_children, own, other)
         };
         assert_located_no_finer_than_a_square(hidden, &asked, answer);
     }

@@ -19,6 +19,7 @@ use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::disclosure::{self, Audience, Shown};
+use super::milestones::MilestoneDates;
 use super::period::Period;
 
 /// A1's threshold in days (also A10's, and A3's limit per child).
@@ -26,18 +27,13 @@ pub const A1_THRESHOLD_DAYS: i64 = 426;
 /// A2's threshold in days.
 pub const A2_THRESHOLD_DAYS: i64 = 121;
 
-/// A child's dates as the scorecard reads them.
+/// A child's dates as the scorecard reads them (entering care, the placement order, the
+/// match, the placement, the adoption order and a foster placement adopted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScorecardChild {
     pub child_id: i64,
     pub authority_id: i64,
-    pub entered_care_on: Option<NaiveDate>,
-    pub placement_order_on: Option<NaiveDate>,
-    pub match_decision_on: Option<NaiveDate>,
-    pub placed_on: Option<NaiveDate>,
-    pub adoption_order_on: Option<NaiveDate>,
-    pub foster_placement_started_on: Option<NaiveDate>,
-    pub adopted_by_foster_carers: bool,
+    pub milestones: MilestoneDates,
 }
 
 /// A mean over a cohort, and its threshold.
@@ -84,26 +80,37 @@ pub struct Scorecard {
 impl Scorecard {
     /// Adds one child (ignored unless adopted within `period`).
     pub fn add(&mut self, c: &ScorecardChild, period: &Period) {
-        let Some(adopted) = c.adoption_order_on.filter(|d| period.contains(*d)) else {
+        let Some(adopted) = c
+            .milestones
+            .adoption_order_on
+            .filter(|d| period.contains(*d))
+        else {
             return;
         };
         self.cohort += 1;
-        if let (Some(entered), Some(placed)) = (c.entered_care_on, c.placed_on) {
+        if let (Some(entered), Some(placed)) =
+            (c.milestones.entered_care_on, c.milestones.placed_on)
+        {
             let days = (placed - entered).num_days();
             self.a1.add(days);
             self.a3_cohort += 1;
             if days <= A1_THRESHOLD_DAYS {
                 self.a3_within += 1;
             }
-            let a10_end = match (c.adopted_by_foster_carers, c.foster_placement_started_on) {
+            let a10_end = match (
+                c.milestones.adopted_by_foster_carers,
+                c.milestones.foster_placement_started_on,
+            ) {
                 (true, Some(started)) => started,
                 _ => placed,
             };
             self.a10.add((a10_end - entered).num_days());
         }
-        if let (Some(order), Some(matched), Some(placed)) =
-            (c.placement_order_on, c.match_decision_on, c.placed_on)
-            && placed < adopted
+        if let (Some(order), Some(matched), Some(placed)) = (
+            c.milestones.placement_order_on,
+            c.milestones.match_decision_on,
+            c.milestones.placed_on,
+        ) && placed < adopted
         {
             self.a2.add((matched - order).num_days().max(0));
         }
@@ -161,19 +168,13 @@ coded! {
     }
 }
 
-/// The dates tracking reads, as of a date.
+/// The dates tracking reads, as of a date (all but the adoption order and a foster
+/// placement: the child is not placed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrackedChild {
     pub child_id: i64,
     pub authority_id: i64,
-    pub entered_care_on: Option<NaiveDate>,
-    pub adoption_plan_on: Option<NaiveDate>,
-    pub shobpa_decision_on: Option<NaiveDate>,
-    pub placement_order_on: Option<NaiveDate>,
-    pub match_decision_on: Option<NaiveDate>,
-    pub placed_on: Option<NaiveDate>,
-    pub plan_changed_on: Option<NaiveDate>,
-    pub placement_order_revoked_on: Option<NaiveDate>,
+    pub milestones: MilestoneDates,
 }
 
 /// One alert: which, since when, how many days past the timescale.
@@ -192,19 +193,19 @@ impl TrackedChild {
     /// Whether the child is on an adoption plan as of the date (a plan recorded, not changed
     /// away, placement order not revoked) and not yet placed.
     pub fn waiting_for_placement(&self, as_of: NaiveDate) -> bool {
-        let planned = Self::by(self.adoption_plan_on, as_of)
-            .or(Self::by(self.shobpa_decision_on, as_of))
-            .or(Self::by(self.placement_order_on, as_of))
+        let planned = Self::by(self.milestones.adoption_plan_on, as_of)
+            .or(Self::by(self.milestones.shobpa_decision_on, as_of))
+            .or(Self::by(self.milestones.placement_order_on, as_of))
             .is_some();
         planned
-            && Self::by(self.plan_changed_on, as_of).is_none()
-            && Self::by(self.placement_order_revoked_on, as_of).is_none()
-            && Self::by(self.placed_on, as_of).is_none()
+            && Self::by(self.milestones.plan_changed_on, as_of).is_none()
+            && Self::by(self.milestones.placement_order_revoked_on, as_of).is_none()
+            && Self::by(self.milestones.placed_on, as_of).is_none()
     }
 
     /// Days in care as of the date: A1's figure for this child were it placed that day.
     pub fn days_in_care(&self, as_of: NaiveDate) -> Option<i64> {
-        Self::by(self.entered_care_on, as_of).map(|e| (as_of - e).num_days())
+        Self::by(self.milestones.entered_care_on, as_of).map(|e| (as_of - e).num_days())
     }
 
     /// Every alert the child raises as of the date.
@@ -221,8 +222,8 @@ impl TrackedChild {
                 days_overdue: (as_of - limit).num_days(),
             })
         };
-        if let Some(order) = Self::by(self.placement_order_on, as_of)
-            && Self::by(self.match_decision_on, as_of).is_none()
+        if let Some(order) = Self::by(self.milestones.placement_order_on, as_of)
+            && Self::by(self.milestones.match_decision_on, as_of).is_none()
         {
             alerts.extend(past(
                 ChildAlertKind::PlacementOrderNoMatch90Days,
@@ -235,7 +236,7 @@ impl TrackedChild {
                 order.checked_add_days(chrono::Days::new(121)),
             ));
         }
-        if let Some(entered) = Self::by(self.entered_care_on, as_of) {
+        if let Some(entered) = Self::by(self.milestones.entered_care_on, as_of) {
             alerts.extend(past(
                 ChildAlertKind::InCareOver426DaysNotPlaced,
                 entered,
@@ -534,6 +535,7 @@ fn mean_figure(mean: Shown<i64>, cohort: Shown<u64>, threshold: i64) -> Publishe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MilestoneDraft;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -549,13 +551,14 @@ mod tests {
         ScorecardChild {
             child_id: 1,
             authority_id: 1,
-            entered_care_on: Some(d(entered)),
-            placement_order_on: order.map(d),
-            match_decision_on: matched.map(d),
-            placed_on: Some(d(placed)),
-            adoption_order_on: Some(d(adopted)),
-            foster_placement_started_on: None,
-            adopted_by_foster_carers: false,
+            milestones: MilestoneDates::recorded(MilestoneDraft {
+                entered_care_on: Some(d(entered)),
+                placement_order_on: order.map(d),
+                match_decision_on: matched.map(d),
+                placed_on: Some(d(placed)),
+                adoption_order_on: Some(d(adopted)),
+                ..Default::default()
+            }),
         }
     }
 
@@ -604,8 +607,11 @@ mod tests {
             "2023-07-01",
         );
         // Placed on the day of the order: not placed before it, so not in A2.
-        foster.adopted_by_foster_carers = true;
-        foster.foster_placement_started_on = Some(d("2022-07-01"));
+        foster.milestones = MilestoneDates::recorded(MilestoneDraft {
+            adopted_by_foster_carers: true,
+            foster_placement_started_on: Some(d("2022-07-01")),
+            ..*foster.milestones
+        });
         let all: Vec<_> = children.iter().chain(std::iter::once(&foster)).collect();
         let s = Scorecard::of(all, &period);
         assert_eq!(s.cohort, 3);
@@ -636,14 +642,12 @@ mod tests {
         TrackedChild {
             child_id: 1,
             authority_id: 1,
-            entered_care_on: Some(d(entered)),
-            adoption_plan_on: Some(d(entered)),
-            shobpa_decision_on: None,
-            placement_order_on: order.map(d),
-            match_decision_on: None,
-            placed_on: None,
-            plan_changed_on: None,
-            placement_order_revoked_on: None,
+            milestones: MilestoneDates::recorded(MilestoneDraft {
+                entered_care_on: Some(d(entered)),
+                adoption_plan_on: Some(d(entered)),
+                placement_order_on: order.map(d),
+                ..Default::default()
+            }),
         }
     }
 
@@ -675,7 +679,10 @@ mod tests {
         assert!(on("2025-03-03"));
         // A placed child raises nothing.
         let placed = TrackedChild {
-            placed_on: Some(d("2024-06-01")),
+            milestones: MilestoneDates::recorded(MilestoneDraft {
+                placed_on: Some(d("2024-06-01")),
+                ..*c.milestones
+            }),
             ..c
         };
         assert!(placed.alerts(d("2025-06-01")).is_empty());

@@ -11,12 +11,12 @@
 //! authority can be worked out from a total.
 use async_graphql::{Context, ID, Object, SimpleObject};
 
-use super::connection::{Conn, connection, page};
+use super::connection::{Conn, connection};
 use super::context::ContextExt;
 use super::report_cache;
 use super::reports::{
-    PeriodInput, SuppressedCount, SuppressedNumber, costed_authorities, days, named_authorities,
-    report_cost,
+    PeriodInput, SuppressedCount, SuppressedNumber, alert_page, costed_authorities, days,
+    named_authorities, report_cost,
 };
 use super::scalars::Date;
 use super::types::{Authority, Child, authorities, authority};
@@ -261,13 +261,7 @@ impl BoardQuery {
         after: Option<String>,
     ) -> AppResult<Conn<ChildTrackingAlert>> {
         let svc = ctx.service();
-        let scope = board::tracking_scope(
-            &svc,
-            as_of.map(|d| d.0),
-            kinds,
-            named_authorities(&authority_ids),
-        )?;
-        let page = page(first, after)?;
+        let (scope, page) = alert_page(&svc, as_of, kinds, &authority_ids, first, after)?;
         let (alerts, total) = board::tracking_alerts(&svc, &scope, page).await?;
         let items = alerts
             .into_iter()

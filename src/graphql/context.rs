@@ -6,14 +6,12 @@ use std::sync::Arc;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, Data, Response};
 use chrono::Utc;
-use entity::audit_event;
 
 use crate::auth::Actor;
-use crate::domain::AuditAction;
 use crate::error::AppResult;
+pub use crate::service::RequestContext;
 use crate::service::Service;
 use crate::service::loaders::PerRequest;
-pub use crate::service::{RequestContext, audit_row};
 use crate::state::AppState;
 
 /// The schema extension that keeps "today" current on long-lived connections. A
@@ -69,24 +67,6 @@ pub trait ContextExt {
     fn state(&self) -> &AppState;
     /// The services, as this request.
     fn service(&self) -> Service<'_>;
-    /// Queues a read-side audit event (view, search, export).
-    fn audit(
-        &self,
-        action: AuditAction,
-        entity_type: &str,
-        entity_id: Option<i64>,
-        owner: Option<i64>,
-        detail: serde_json::Value,
-    );
-    /// Builds an audit event for a write, to be committed with it.
-    fn audit_row(
-        &self,
-        action: AuditAction,
-        entity_type: &str,
-        entity_id: Option<i64>,
-        owner: Option<i64>,
-        detail: serde_json::Value,
-    ) -> audit_event::ActiveModel;
 }
 
 impl ContextExt for Context<'_> {
@@ -104,36 +84,6 @@ impl ContextExt for Context<'_> {
 
     fn service(&self) -> Service<'_> {
         Service::new(self.state(), self.request())
-    }
-
-    fn audit(
-        &self,
-        action: AuditAction,
-        entity_type: &str,
-        entity_id: Option<i64>,
-        owner: Option<i64>,
-        detail: serde_json::Value,
-    ) {
-        self.service()
-            .audit(action, entity_type, entity_id, owner, detail);
-    }
-
-    fn audit_row(
-        &self,
-        action: AuditAction,
-        entity_type: &str,
-        entity_id: Option<i64>,
-        owner: Option<i64>,
-        detail: serde_json::Value,
-    ) -> audit_event::ActiveModel {
-        audit_row(
-            self.request(),
-            action,
-            entity_type,
-            entity_id,
-            owner,
-            detail,
-        )
     }
 }
 

@@ -4,8 +4,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{AppError, AppResult};
 
-/// The kinds of object a global id can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kinds of object a global id can name; each is written in the id as its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 pub enum IdKind {
     Child,
     ChildProfile,
@@ -18,42 +18,9 @@ pub enum IdKind {
     AuditEvent,
 }
 
-impl IdKind {
-    fn name(self) -> &'static str {
-        match self {
-            IdKind::Child => "Child",
-            IdKind::ChildProfile => "ChildProfile",
-            IdKind::SiblingGroup => "SiblingGroup",
-            IdKind::Household => "Household",
-            IdKind::HouseholdProfile => "HouseholdProfile",
-            IdKind::Authority => "Authority",
-            IdKind::Link => "Link",
-            IdKind::RecruitmentEvent => "RecruitmentEvent",
-            IdKind::AuditEvent => "AuditEvent",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        use IdKind::*;
-        [
-            Child,
-            ChildProfile,
-            SiblingGroup,
-            Household,
-            HouseholdProfile,
-            Authority,
-            Link,
-            RecruitmentEvent,
-            AuditEvent,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
-    }
-}
-
 /// The global id of `kind` number `id`.
 pub fn encode(kind: IdKind, id: i64) -> async_graphql::ID {
-    async_graphql::ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.name())))
+    async_graphql::ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", <&str>::from(kind))))
 }
 
 /// Splits a global id; a malformed one is bad input on `field`.
@@ -62,7 +29,7 @@ pub fn decode_any(id: &str, field: &str) -> AppResult<(IdKind, i64)> {
     let bytes = URL_SAFE_NO_PAD.decode(id).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (kind, number) = text.split_once(':').ok_or_else(bad)?;
-    let kind = IdKind::parse(kind).ok_or_else(bad)?;
+    let kind: IdKind = kind.parse().map_err(|_| bad())?;
     let number = number.parse().map_err(|_| bad())?;
     Ok((kind, number))
 }
@@ -92,6 +59,13 @@ mod tests {
         ));
         assert!(matches!(
             decode("!!", "id", &[IdKind::Child]),
+            Err(AppError::BadInput { .. })
+        ));
+        let id = encode(IdKind::RecruitmentEvent, 7);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&*id).unwrap(), b"RecruitmentEvent:7");
+        let unknown = URL_SAFE_NO_PAD.encode("Widget:7");
+        assert!(matches!(
+            decode_any(&unknown, "id"),
             Err(AppError::BadInput { .. })
         ));
     }

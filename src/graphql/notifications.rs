@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::board::ChildTrackingAlert;
-use super::context::{ContextExt, RequestContext, audit_row};
+use super::context::{ContextExt, RequestContext};
 use super::links::LinkView;
 use super::types::Child;
 use crate::auth::Actor;
@@ -29,6 +29,7 @@ use crate::domain::AuditAction;
 use crate::domain::scorecard::A1_THRESHOLD_DAYS;
 use crate::error::{AppError, AppResult};
 use crate::infra::metrics::NOTIFICATIONS_DELIVERED;
+use crate::service::Service;
 use crate::service::events::{About, Event, NotificationKind, topic, tracked};
 use crate::service::links::visible_link;
 use crate::service::records::find_visible;
@@ -91,7 +92,7 @@ impl NotificationSubscription {
         };
         let scope = Scope::of(&actor, kinds);
         if scope.is_empty() {
-            ctx.audit(
+            ctx.service().audit(
                 AuditAction::Denied,
                 "notifications",
                 None,
@@ -277,16 +278,12 @@ impl Feed {
     }
 
     fn audit(&self, entity_type: &str, id: i64, owner: i64) {
-        self.state.audit.record(
-            &self.request.audited,
-            audit_row(
-                &self.request,
-                AuditAction::View,
-                entity_type,
-                Some(id),
-                Some(owner),
-                json!({ "via": "notifications" }),
-            ),
+        Service::new(&self.state, &self.request).audit(
+            AuditAction::View,
+            entity_type,
+            Some(id),
+            Some(owner),
+            json!({ "via": "notifications" }),
         );
     }
 }

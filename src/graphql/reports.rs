@@ -18,7 +18,8 @@ use crate::domain::disclosure::{self, Shown};
 use crate::domain::funnel::{AdopterAlertKind, FunnelGroupBy, PublishedGroup, Step};
 use crate::domain::{EnquiryChannel, RecruitmentReason, Stage, report_bounds};
 use crate::error::AppResult;
-use crate::service::reports;
+use crate::service::reports::{self, AlertKind, AlertScope, NamedAuthorities};
+use crate::service::{Page, Service};
 
 /// A count after disclosure control: `value` is null when `suppressed`.
 #[derive(SimpleObject, Clone, Copy)]
@@ -69,13 +70,25 @@ pub fn days(input: &PeriodInput) -> (NaiveDate, NaiveDate) {
 /// The `authorityIds` of a report, each decoded when the service reads it (so that the
 /// checks run in their order: how many, then each id, then whether it is of the
 /// consortium).
-pub fn named_authorities(
-    ids: &Option<Vec<ID>>,
-) -> Option<impl ExactSizeIterator<Item = AppResult<i64>> + '_> {
+pub fn named_authorities(ids: &Option<Vec<ID>>) -> Option<impl NamedAuthorities + '_> {
     ids.as_ref().map(|ids| {
         ids.iter()
             .map(|id| decode(id, "authorityIds", &[IdKind::Authority]))
     })
+}
+
+/// The checked scope and the page of a list of tracking alerts, from the field's arguments.
+pub fn alert_page<K: AlertKind>(
+    svc: &Service<'_>,
+    as_of: Option<Date>,
+    kinds: Option<Vec<K>>,
+    authority_ids: &Option<Vec<ID>>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<(AlertScope<K>, Page)> {
+    let named = named_authorities(authority_ids);
+    let scope = reports::alert_scope(svc, as_of.map(|d| d.0), kinds, named)?;
+    Ok((scope, page(first, after)?))
 }
 
 /// The cost of a report field (its `complexity`): `child_complexity` counts each figure set
@@ -357,13 +370,7 @@ impl ReportQuery {
         after: Option<String>,
     ) -> AppResult<Conn<AdopterAlert>> {
         let svc = ctx.service();
-        let scope = reports::adopter_alert_scope(
-            &svc,
-            as_of.map(|d| d.0),
-            kinds,
-            named_authorities(&authority_ids),
-        )?;
-        let page = page(first, after)?;
+        let (scope, page) = alert_page(&svc, as_of, kinds, &authority_ids, first, after)?;
         let (alerts, total) = reports::adopter_alerts(&svc, &scope, page).await?;
         let items = alerts
             .into_iter()

@@ -112,28 +112,6 @@ impl From<NeedLevels> for Needs {
     }
 }
 
-fn child_needs(c: &child::Model) -> NeedLevels {
-    NeedLevels::from_ranks([
-        c.need_physical_health,
-        c.need_disability,
-        c.need_learning,
-        c.need_developmental_uncertainty,
-        c.need_emotional_behavioural,
-        c.need_prenatal_exposure,
-    ])
-}
-
-fn household_accepts(h: &household::Model) -> NeedLevels {
-    NeedLevels::from_ranks([
-        h.accepts_physical_health,
-        h.accepts_disability,
-        h.accepts_learning,
-        h.accepts_developmental_uncertainty,
-        h.accepts_emotional_behavioural,
-        h.accepts_prenatal_exposure,
-    ])
-}
-
 /// Identity considerations: religion, language and culture (codes), and notes.
 #[derive(SimpleObject)]
 pub struct Identity {
@@ -234,7 +212,7 @@ impl Child {
         self.0.ethnicity_code()
     }
     async fn needs(&self) -> Needs {
-        child_needs(&self.0).into()
+        self.0.needs().into()
     }
     async fn identity(&self) -> Identity {
         child_identity(&self.0)
@@ -333,7 +311,7 @@ impl ChildProfile {
         self.model.gender_code()
     }
     async fn needs(&self) -> Needs {
-        child_needs(&self.model).into()
+        self.model.needs().into()
     }
     async fn identity(&self) -> Identity {
         child_identity(&self.model)
@@ -423,7 +401,7 @@ fn approval_profile(h: &household::Model) -> ApprovalProfile {
             min_months: h.age_min_months,
             max_months: h.age_max_months,
         },
-        accepts_needs: household_accepts(h).into(),
+        accepts_needs: h.accepts_needs().into(),
         accepts_siblings: h.accepts_siblings,
         gender_preference: h.gender_preference_code(),
         early_permanence_approved: h.early_permanence_approved,
@@ -694,7 +672,7 @@ pub async fn child_records(
             },
             View::Hidden => continue,
         };
-        ctx.audit(
+        ctx.service().audit(
             AuditAction::View,
             entity,
             Some(c.id),
@@ -725,7 +703,7 @@ pub fn household_record(
         ),
         View::Hidden => return None,
     };
-    ctx.audit(
+    ctx.service().audit(
         AuditAction::View,
         entity,
         Some(household.id),

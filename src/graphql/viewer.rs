@@ -22,7 +22,7 @@ use crate::service::records::{Record, find_visible};
 /// else `NOT_FOUND`.
 async fn node_record<R: Record>(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<R::Model> {
     let r = find_visible::<R>(&ctx.state().db, actor, id).await?;
-    ctx.audit(
+    ctx.service().audit(
         AuditAction::View,
         R::RECORD,
         Some(R::id(&r)),
@@ -123,7 +123,7 @@ impl ViewerQuery {
             )),
             IdKind::SiblingGroup => {
                 let g = visible_group(ctx, actor, number).await?;
-                ctx.audit(
+                ctx.service().audit(
                     AuditAction::View,
                     "SiblingGroup",
                     Some(g.id),

@@ -34,6 +34,7 @@ use super::generator::{
 use super::vocabulary::{
     FIRST_NAMES, HOUSEHOLD_ACTIVITIES, HOUSEHOLD_PROFILE_NAMES, STREETS, SURNAMES, TOWNS,
 };
+use crate::domain::funnel::FUNNEL_STAGES;
 use crate::domain::{
     EnquiryChannel, GenderPreference, RecruitmentEvent, RecruitmentReason, Stage, StageError,
     StageMachine,
@@ -57,28 +58,10 @@ pub const MAX_PAUSES: u32 = 6;
 const ATTEMPTS: usize = 4;
 
 /// The route of an ordinary application, after the enquiry and information event.
-const ROUTE: [Stage; 9] = [
-    Stage::StageOneStarted,
-    Stage::StageOneCompleted,
-    Stage::StageTwoStarted,
-    Stage::StageTwoCompleted,
-    Stage::Panel,
-    Stage::Approved,
-    Stage::Matched,
-    Stage::Placed,
-    Stage::AdoptionOrder,
-];
+const ROUTE: &[Stage] = FUNNEL_STAGES.split_at(2).1;
 
 /// The fast-track route: straight to Stage Two.
-const FAST_ROUTE: [Stage; 7] = [
-    Stage::StageTwoStarted,
-    Stage::StageTwoCompleted,
-    Stage::Panel,
-    Stage::Approved,
-    Stage::Matched,
-    Stage::Placed,
-    Stage::AdoptionOrder,
-];
+const FAST_ROUTE: &[Stage] = FUNNEL_STAGES.split_at(4).1;
 
 /// A household's journey before dates are drawn.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,7 +132,7 @@ impl Plan {
 
     /// The progress stages, in order, from the enquiry to the stage reached.
     fn progress(&self) -> Vec<Stage> {
-        let route: &[Stage] = if self.fast_track { &FAST_ROUTE } else { &ROUTE };
+        let route = if self.fast_track { FAST_ROUTE } else { ROUTE };
         let mut stages = vec![Stage::Enquiry];
         if self.information_event {
             stages.push(Stage::InformationEvent);

@@ -17,7 +17,7 @@ use super::Service;
 use super::records::find_visible;
 use super::report_cache::{self, Cached, ReportKey};
 use super::reports::{
-    as_of_or_today, audience, distinct_kinds, own_report_authorities, period, report_action,
+    AlertScope, NamedAuthorities, as_of_or_today, audience, period, report_action,
     report_authorities,
 };
 use crate::auth::Capability;
@@ -31,10 +31,10 @@ use crate::store::{self, Page};
 
 /// The authorities of an adoption report: those named, else the actor's own, else (board
 /// analysts) the whole consortium.
-fn scorecard_authorities<I>(svc: &Service<'_>, named: Option<I>) -> AppResult<Vec<i64>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+fn scorecard_authorities(
+    svc: &Service<'_>,
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<Vec<i64>> {
     if named.is_none() {
         svc.actor()?
             .require_report_reader(Capability::ReadAdoptionReports)?;
@@ -53,15 +53,12 @@ pub struct ScorecardRun {
 
 /// Checks the scorecard's arguments (the period defaults to the three years to the latest
 /// 31 March), picks its authorities and which of them the actor knows.
-pub fn scorecard_run<I>(
+pub fn scorecard_run(
     svc: &Service<'_>,
     as_of: Option<NaiveDate>,
     period: Option<(NaiveDate, NaiveDate)>,
-    named: Option<I>,
-) -> AppResult<ScorecardRun>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<ScorecardRun> {
     let actor = svc.actor()?;
     let as_of = as_of_or_today(svc, as_of)?;
     let period = match period {
@@ -124,15 +121,12 @@ pub struct ScorecardReport {
 /// The adoption scorecard: its arguments checked, its authorities picked with which of
 /// them the actor knows, the figures computed (or found in the report cache) and
 /// published, the run audited.
-pub async fn scorecard<I>(
+pub async fn scorecard(
     svc: &Service<'_>,
     as_of: Option<NaiveDate>,
     period: Option<(NaiveDate, NaiveDate)>,
-    named: Option<I>,
-) -> AppResult<Cached<ScorecardReport>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<Cached<ScorecardReport>> {
     let actor = svc.actor()?;
     let run = scorecard_run(svc, as_of, period, named)?;
     // The key holds everything the result depends on besides the data.
@@ -158,33 +152,6 @@ where
     Ok(report)
 }
 
-/// The child tracking alerts asked for, checked.
-pub struct TrackingScope {
-    pub as_of: NaiveDate,
-    pub kinds: Option<Vec<ChildAlertKind>>,
-    pub authorities: Vec<i64>,
-}
-
-/// Checks the arguments of the tracking alerts: own authorities only.
-pub fn tracking_scope<I>(
-    svc: &Service<'_>,
-    as_of: Option<NaiveDate>,
-    kinds: Option<Vec<ChildAlertKind>>,
-    named: Option<I>,
-) -> AppResult<TrackingScope>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
-    let authorities = own_report_authorities(svc, named, Capability::ReadChildren)?;
-    let kinds = distinct_kinds(kinds);
-    let as_of = as_of_or_today(svc, as_of)?;
-    Ok(TrackingScope {
-        as_of,
-        kinds,
-        authorities,
-    })
-}
-
 /// A child past a tracking timescale.
 pub struct TrackedAlert {
     pub alert: ChildAlert,
@@ -205,7 +172,7 @@ impl TrackedAlert {
 /// audited as viewed), and how many there are in all.
 pub async fn tracking_alerts(
     svc: &Service<'_>,
-    scope: &TrackingScope,
+    scope: &AlertScope<ChildAlertKind>,
     page: Page,
 ) -> AppResult<(Vec<TrackedAlert>, u64)> {
     let actor = svc.actor()?;
@@ -268,14 +235,11 @@ pub struct FlowsReport {
 }
 
 /// The cross-boundary flows of a period (audited).
-pub async fn cross_boundary_flows<I>(
+pub async fn cross_boundary_flows(
     svc: &Service<'_>,
     (from, to): (NaiveDate, NaiveDate),
-    named: Option<I>,
-) -> AppResult<FlowsReport>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<FlowsReport> {
     let actor = svc.actor()?;
     let period = self::period(from, to, "period")?;
     let authorities = scorecard_authorities(svc, named)?;
@@ -308,14 +272,11 @@ pub struct SufficiencyRun {
 
 /// Checks the arguments of the sufficiency report, picks its authorities and decides the
 /// view.
-pub fn sufficiency_run<I>(
+pub fn sufficiency_run(
     svc: &Service<'_>,
     as_of: Option<NaiveDate>,
-    named: Option<I>,
-) -> AppResult<SufficiencyRun>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<SufficiencyRun> {
     let actor = svc.actor()?;
     let as_of = as_of_or_today(svc, as_of)?;
     let authorities = scorecard_authorities(svc, named)?;
@@ -400,14 +361,11 @@ pub struct SufficiencyReport {
 /// The sufficiency report: its arguments checked, its authorities picked, the view
 /// decided, the rows computed (or found in the report cache) and published, the run
 /// audited.
-pub async fn sufficiency<I>(
+pub async fn sufficiency(
     svc: &Service<'_>,
     as_of: Option<NaiveDate>,
-    named: Option<I>,
-) -> AppResult<Cached<SufficiencyReport>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<Cached<SufficiencyReport>> {
     let actor = svc.actor()?;
     let run = sufficiency_run(svc, as_of, named)?;
     // The key holds everything the result depends on besides the data.

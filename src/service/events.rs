@@ -221,18 +221,10 @@ pub async fn child_changed(
 
 /// The dates tracking reads of a stored child.
 pub fn tracked(c: &child::Model) -> TrackedChild {
-    let m = milestones_of(c);
     TrackedChild {
         child_id: c.id,
         authority_id: c.authority_id,
-        entered_care_on: m.entered_care_on,
-        adoption_plan_on: m.adoption_plan_on,
-        shobpa_decision_on: m.shobpa_decision_on,
-        placement_order_on: m.placement_order_on,
-        match_decision_on: m.match_decision_on,
-        placed_on: m.placed_on,
-        plan_changed_on: m.plan_changed_on,
-        placement_order_revoked_on: m.placement_order_revoked_on,
+        milestones: milestones_of(c),
     }
 }
 
@@ -345,6 +337,7 @@ pub fn start_sweeps(state: Weak<AppState>, mut stopping: watch::Receiver<bool>) 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::domain::{MilestoneDates, MilestoneDraft};
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -354,14 +347,13 @@ pub(crate) mod tests {
         TrackedChild {
             child_id: 7,
             authority_id: 3,
-            entered_care_on: Some(d("2024-01-10")),
-            adoption_plan_on: Some(d("2024-02-01")),
-            shobpa_decision_on: Some(d("2024-03-01")),
-            placement_order_on: Some(d(order)),
-            match_decision_on: None,
-            placed_on: None,
-            plan_changed_on: None,
-            placement_order_revoked_on: None,
+            milestones: MilestoneDates::recorded(MilestoneDraft {
+                entered_care_on: Some(d("2024-01-10")),
+                adoption_plan_on: Some(d("2024-02-01")),
+                shobpa_decision_on: Some(d("2024-03-01")),
+                placement_order_on: Some(d(order)),
+                ..Default::default()
+            }),
         }
     }
 
@@ -384,7 +376,10 @@ pub(crate) mod tests {
     #[test]
     fn a_write_raises_the_alerts_the_child_did_not_have() {
         let before = TrackedChild {
-            placement_order_on: None,
+            milestones: MilestoneDates::recorded(MilestoneDraft {
+                placement_order_on: None,
+                ..*waiting("2024-04-01").milestones
+            }),
             ..waiting("2024-04-01")
         };
         let after = waiting("2024-04-01");
@@ -401,7 +396,10 @@ pub(crate) mod tests {
             ]
         );
         let matched = TrackedChild {
-            match_decision_on: Some(d("2024-08-01")),
+            milestones: MilestoneDates::recorded(MilestoneDraft {
+                match_decision_on: Some(d("2024-08-01")),
+                ..*after.milestones
+            }),
             ..after
         };
         assert!(raised(Some(&after), today, &matched, today).is_empty());

@@ -14,6 +14,7 @@
 //! [`RequestContext`]: super::RequestContext
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -25,7 +26,7 @@ use entity::{child, household, recruitment_event, sibling_group};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
 
 use super::Service;
@@ -33,46 +34,108 @@ use crate::domain::AuditAction;
 use crate::error::{AppError, AppResult};
 use crate::store::batch;
 
-/// Sibling group `id` of consortium `consortium_id`.
+/// Record `id` of consortium `consortium_id`, read as `R` says (one of the markers below:
+/// which record, and what of it).
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub struct GroupKey {
+pub struct Key<R> {
     pub consortium_id: i64,
     pub id: i64,
+    read: PhantomData<fn() -> R>,
 }
 
-/// The members of sibling group `id` of consortium `consortium_id`.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub struct MembersKey {
-    pub consortium_id: i64,
-    pub id: i64,
+impl<R> Key<R> {
+    /// Record `id` of consortium `consortium_id`.
+    pub fn new(consortium_id: i64, id: i64) -> Self {
+        Key {
+            consortium_id,
+            id,
+            read: PhantomData,
+        }
+    }
 }
 
-/// How many children sibling group `id` of consortium `consortium_id` has.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub struct GroupSizeKey {
-    pub consortium_id: i64,
-    pub id: i64,
+/// The values of a batch's ids, by id (an id with none is left out).
+type Found<V> = Result<HashMap<i64, V>, DbErr>;
+
+/// What a [`Key`] reads, and how a batch of ids of one consortium is read.
+pub trait Read: Copy + Hash + Eq + Send + Sync + 'static {
+    /// What one key reads.
+    type Value: Clone + Send + Sync + 'static;
+
+    /// Reads `ids` of consortium `consortium`.
+    fn read(
+        db: &DatabaseConnection,
+        consortium: i64,
+        ids: Vec<i64>,
+    ) -> impl Future<Output = Found<Self::Value>> + Send;
 }
 
-/// The recruitment events of household `id` of consortium `consortium_id`.
+/// A sibling group.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub struct EventsKey {
-    pub consortium_id: i64,
-    pub id: i64,
+pub struct Group;
+
+impl Read for Group {
+    type Value = sibling_group::Model;
+    async fn read(db: &DatabaseConnection, consortium: i64, ids: Vec<i64>) -> Found<Self::Value> {
+        let groups = batch::sibling_groups(db, consortium, &ids).await?;
+        Ok(groups.into_iter().map(|g| (g.id, g)).collect())
+    }
 }
 
-/// Household `id` of consortium `consortium_id`.
+/// The members of a sibling group.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub struct HouseholdKey {
-    pub consortium_id: i64,
-    pub id: i64,
+pub struct Members;
+
+impl Read for Members {
+    type Value = Vec<child::Model>;
+    async fn read(db: &DatabaseConnection, consortium: i64, ids: Vec<i64>) -> Found<Self::Value> {
+        batch::group_members(db, consortium, &ids).await
+    }
 }
 
-/// The children link `id` of consortium `consortium_id` covers.
+/// How many children a sibling group has.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub struct LinkChildrenKey {
-    pub consortium_id: i64,
-    pub id: i64,
+pub struct GroupSize;
+
+impl Read for GroupSize {
+    type Value = i64;
+    async fn read(db: &DatabaseConnection, consortium: i64, ids: Vec<i64>) -> Found<Self::Value> {
+        batch::group_sizes(db, consortium, &ids).await
+    }
+}
+
+/// The recruitment events of a household.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct Events;
+
+impl Read for Events {
+    type Value = Vec<recruitment_event::Model>;
+    async fn read(db: &DatabaseConnection, consortium: i64, ids: Vec<i64>) -> Found<Self::Value> {
+        batch::household_events(db, consortium, &ids).await
+    }
+}
+
+/// A household.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct Household;
+
+impl Read for Household {
+    type Value = household::Model;
+    async fn read(db: &DatabaseConnection, consortium: i64, ids: Vec<i64>) -> Found<Self::Value> {
+        let households = batch::households(db, consortium, &ids).await?;
+        Ok(households.into_iter().map(|h| (h.id, h)).collect())
+    }
+}
+
+/// The children a link covers.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct LinkChildren;
+
+impl Read for LinkChildren {
+    type Value = Vec<child::Model>;
+    async fn read(db: &DatabaseConnection, consortium: i64, ids: Vec<i64>) -> Found<Self::Value> {
+        batch::link_children(db, consortium, &ids).await
+    }
 }
 
 /// Reads the keys a batch collected, one consortium at a time (a request only ever asks
@@ -81,141 +144,25 @@ pub struct Batch {
     db: DatabaseConnection,
 }
 
-/// The ids of `keys`, by consortium.
-fn by_consortium<K: Copy>(keys: &[K], split: impl Fn(K) -> (i64, i64)) -> HashMap<i64, Vec<i64>> {
-    let mut ids: HashMap<i64, Vec<i64>> = HashMap::new();
-    for key in keys {
-        let (consortium_id, id) = split(*key);
-        ids.entry(consortium_id).or_default().push(id);
-    }
-    ids
-}
+impl<R: Read> Loader<Key<R>> for Batch {
+    type Value = R::Value;
+    type Error = AppError;
 
-/// Loads `keys` with `read` (ids of one consortium → values by id) and keys the values.
-async fn load_by<K, V, F, Fut>(
-    keys: &[K],
-    split: impl Fn(K) -> (i64, i64),
-    make: impl Fn(i64, i64) -> K,
-    read: F,
-) -> AppResult<HashMap<K, V>>
-where
-    K: Copy + Hash + Eq,
-    F: Fn(i64, Vec<i64>) -> Fut,
-    Fut: Future<Output = Result<HashMap<i64, V>, sea_orm::DbErr>>,
-{
-    let mut found = HashMap::new();
-    for (consortium_id, ids) in by_consortium(keys, split) {
-        for (id, value) in read(consortium_id, ids).await? {
-            found.insert(make(consortium_id, id), value);
+    async fn load(&self, keys: &[Key<R>]) -> AppResult<HashMap<Key<R>, R::Value>> {
+        let mut by_consortium: HashMap<i64, Vec<i64>> = HashMap::new();
+        for key in keys {
+            by_consortium
+                .entry(key.consortium_id)
+                .or_default()
+                .push(key.id);
         }
-    }
-    Ok(found)
-}
-
-impl Loader<GroupKey> for Batch {
-    type Value = sibling_group::Model;
-    type Error = AppError;
-
-    async fn load(&self, keys: &[GroupKey]) -> AppResult<HashMap<GroupKey, Self::Value>> {
-        load_by(
-            keys,
-            |k| (k.consortium_id, k.id),
-            |consortium_id, id| GroupKey { consortium_id, id },
-            |consortium_id, ids| async move {
-                let groups = batch::sibling_groups(&self.db, consortium_id, &ids).await?;
-                Ok(groups.into_iter().map(|g| (g.id, g)).collect())
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<MembersKey> for Batch {
-    type Value = Vec<child::Model>;
-    type Error = AppError;
-
-    async fn load(&self, keys: &[MembersKey]) -> AppResult<HashMap<MembersKey, Self::Value>> {
-        load_by(
-            keys,
-            |k| (k.consortium_id, k.id),
-            |consortium_id, id| MembersKey { consortium_id, id },
-            |consortium_id, ids| async move {
-                batch::group_members(&self.db, consortium_id, &ids).await
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<GroupSizeKey> for Batch {
-    type Value = i64;
-    type Error = AppError;
-
-    async fn load(&self, keys: &[GroupSizeKey]) -> AppResult<HashMap<GroupSizeKey, i64>> {
-        load_by(
-            keys,
-            |k| (k.consortium_id, k.id),
-            |consortium_id, id| GroupSizeKey { consortium_id, id },
-            |consortium_id, ids| async move {
-                batch::group_sizes(&self.db, consortium_id, &ids).await
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<EventsKey> for Batch {
-    type Value = Vec<recruitment_event::Model>;
-    type Error = AppError;
-
-    async fn load(&self, keys: &[EventsKey]) -> AppResult<HashMap<EventsKey, Self::Value>> {
-        load_by(
-            keys,
-            |k| (k.consortium_id, k.id),
-            |consortium_id, id| EventsKey { consortium_id, id },
-            |consortium_id, ids| async move {
-                batch::household_events(&self.db, consortium_id, &ids).await
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<HouseholdKey> for Batch {
-    type Value = household::Model;
-    type Error = AppError;
-
-    async fn load(&self, keys: &[HouseholdKey]) -> AppResult<HashMap<HouseholdKey, Self::Value>> {
-        load_by(
-            keys,
-            |k| (k.consortium_id, k.id),
-            |consortium_id, id| HouseholdKey { consortium_id, id },
-            |consortium_id, ids| async move {
-                let households = batch::households(&self.db, consortium_id, &ids).await?;
-                Ok(households.into_iter().map(|h| (h.id, h)).collect())
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<LinkChildrenKey> for Batch {
-    type Value = Vec<child::Model>;
-    type Error = AppError;
-
-    async fn load(
-        &self,
-        keys: &[LinkChildrenKey],
-    ) -> AppResult<HashMap<LinkChildrenKey, Self::Value>> {
-        load_by(
-            keys,
-            |k| (k.consortium_id, k.id),
-            |consortium_id, id| LinkChildrenKey { consortium_id, id },
-            |consortium_id, ids| async move {
-                batch::link_children(&self.db, consortium_id, &ids).await
-            },
-        )
-        .await
+        let mut found = HashMap::new();
+        for (consortium_id, ids) in by_consortium {
+            for (id, value) in R::read(&self.db, consortium_id, ids).await? {
+                found.insert(Key::new(consortium_id, id), value);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -353,10 +300,7 @@ pub async fn sibling_group(
 ) -> AppResult<Option<sibling_group::Model>> {
     let group = svc
         .loaders()
-        .load_one(GroupKey {
-            consortium_id,
-            id: group_id,
-        })
+        .load_one(Key::<Group>::new(consortium_id, group_id))
         .await?;
     if let Some(g) = &group {
         svc.audit(
@@ -377,10 +321,7 @@ pub async fn members(
 ) -> AppResult<Vec<child::Model>> {
     let members = svc
         .loaders()
-        .load_one(MembersKey {
-            consortium_id: group.consortium_id,
-            id: group.id,
-        })
+        .load_one(Key::<Members>::new(group.consortium_id, group.id))
         .await?
         .unwrap_or_default();
     for c in &members {
@@ -401,14 +342,9 @@ pub async fn group_sizes(
     svc: Service<'_>,
     children: &[child::Model],
 ) -> AppResult<HashMap<i64, i64>> {
-    let keys: Vec<GroupSizeKey> = children
+    let keys: Vec<Key<GroupSize>> = children
         .iter()
-        .filter_map(|c| {
-            c.sibling_group_id.map(|id| GroupSizeKey {
-                consortium_id: c.consortium_id,
-                id,
-            })
-        })
+        .filter_map(|c| c.sibling_group_id.map(|id| Key::new(c.consortium_id, id)))
         .collect();
     if keys.is_empty() {
         return Ok(HashMap::new());
@@ -424,10 +360,7 @@ pub async fn household_events(
 ) -> AppResult<Vec<recruitment_event::Model>> {
     Ok(svc
         .loaders()
-        .load_one(EventsKey {
-            consortium_id: household.consortium_id,
-            id: household.id,
-        })
+        .load_one(Key::<Events>::new(household.consortium_id, household.id))
         .await?
         .unwrap_or_default())
 }
@@ -440,10 +373,7 @@ pub async fn link_children(
 ) -> AppResult<Vec<child::Model>> {
     Ok(svc
         .loaders()
-        .load_one(LinkChildrenKey {
-            consortium_id,
-            id: link_id,
-        })
+        .load_one(Key::<LinkChildren>::new(consortium_id, link_id))
         .await?
         .unwrap_or_default())
 }
@@ -455,6 +385,6 @@ pub async fn household(
     id: i64,
 ) -> AppResult<Option<household::Model>> {
     svc.loaders()
-        .load_one(HouseholdKey { consortium_id, id })
+        .load_one(Key::<Household>::new(consortium_id, id))
         .await
 }

@@ -159,33 +159,22 @@ impl<'a> Service<'a> {
         owner: Option<i64>,
         detail: serde_json::Value,
     ) -> audit_event::ActiveModel {
-        audit_row(self.request, action, entity_type, entity_id, owner, detail)
-    }
-}
-
-/// An audit event of `request`.
-pub fn audit_row(
-    request: &RequestContext,
-    action: AuditAction,
-    entity_type: &str,
-    entity_id: Option<i64>,
-    owner: Option<i64>,
-    detail: serde_json::Value,
-) -> audit_event::ActiveModel {
-    let actor = request.actor.as_deref();
-    audit_event::ActiveModel {
-        occurred_at: Set(Utc::now()),
-        consortium_id: Set(actor.map(|a| a.consortium_id)),
-        subject: Set(actor
-            .map(|a| a.subject.clone())
-            .unwrap_or_else(|| "anonymous".into())),
-        acting_authority_id: Set(actor.and_then(|a| a.acting_authority_for(owner))),
-        action: Set(action.code().into()),
-        entity_type: Set(entity_type.into()),
-        entity_id: Set(entity_id),
-        owning_authority_id: Set(owner),
-        request_id: Set(request.request_id.clone()),
-        detail: Set(detail.to_string()),
-        ..Default::default()
+        let request = self.request;
+        let actor = request.actor.as_deref();
+        audit_event::ActiveModel {
+            occurred_at: Set(Utc::now()),
+            consortium_id: Set(actor.map(|a| a.consortium_id)),
+            subject: Set(actor
+                .map(|a| a.subject.clone())
+                .unwrap_or_else(|| "anonymous".into())),
+            acting_authority_id: Set(actor.and_then(|a| a.acting_authority_for(owner))),
+            action: Set(action.code().into()),
+            entity_type: Set(entity_type.into()),
+            entity_id: Set(entity_id),
+            owning_authority_id: Set(owner),
+            request_id: Set(request.request_id.clone()),
+            detail: Set(detail.to_string()),
+            ..Default::default()
+        }
     }
 }

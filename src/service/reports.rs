@@ -21,6 +21,7 @@ use crate::domain::disclosure::Audience;
 use crate::domain::funnel::{
     self, AdopterAlert, AdopterAlertKind, FunnelFigures, FunnelGroupBy, GroupKey, PublishedGroup,
 };
+use crate::domain::scorecard::ChildAlertKind;
 use crate::domain::{AuditAction, Period, Role, report_bounds};
 use crate::error::{AppError, AppResult};
 use crate::store::recruitment::JourneyScope;
@@ -81,17 +82,20 @@ pub fn as_of_or_today(svc: &Service<'_>, as_of: Option<NaiveDate>) -> AppResult<
     Ok(as_of)
 }
 
+/// The authorities a report names (`authorityIds`): each an id decoded, or the refusal of
+/// its decoding; how many is known before any is decoded.
+pub trait NamedAuthorities: ExactSizeIterator<Item = AppResult<i64>> {}
+
+impl<I: ExactSizeIterator<Item = AppResult<i64>>> NamedAuthorities for I {}
+
 /// The authorities a report covers: those named (all of the actor's consortium; each item
 /// an id decoded for `authorityIds`, or the refusal of its decoding), else the actor's own
 /// authorities with `capability`, else (board analysts) the whole consortium.
-pub fn report_authorities<I>(
+pub fn report_authorities(
     svc: &Service<'_>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     capability: Capability,
-) -> AppResult<Vec<i64>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<Vec<i64>> {
     let actor = svc.actor()?;
     let directory = svc.state.directory.current();
     let consortium = directory
@@ -136,14 +140,11 @@ where
 
 /// The authorities of a list of records (tracking alerts): those named, which must all be
 /// the actor's own with `capability`, else all of the actor's own.
-pub fn own_report_authorities<I>(
+pub fn own_report_authorities(
     svc: &Service<'_>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     capability: Capability,
-) -> AppResult<Vec<i64>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<Vec<i64>> {
     let own = svc.actor()?.require_anywhere(capability)?;
     match named {
         Some(named) => {
@@ -185,16 +186,13 @@ impl FunnelRun {
 }
 
 /// Checks the funnel's arguments, picks its authorities and decides the view.
-pub fn funnel_run<I>(
+pub fn funnel_run(
     svc: &Service<'_>,
     (from, to): (NaiveDate, NaiveDate),
     as_of: Option<NaiveDate>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     group_by: Vec<FunnelGroupBy>,
-) -> AppResult<FunnelRun>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<FunnelRun> {
     let actor = svc.actor()?;
     let period = self::period(from, to, "period")?;
     for (i, g) in group_by.iter().enumerate() {
@@ -288,16 +286,13 @@ pub struct FunnelReport {
 /// The recruitment funnel: its arguments checked, its authorities picked, the view
 /// decided, the figures computed (or found in the report cache) and published, the run
 /// audited.
-pub async fn funnel<I>(
+pub async fn funnel(
     svc: &Service<'_>,
     period: (NaiveDate, NaiveDate),
     as_of: Option<NaiveDate>,
-    named: Option<I>,
+    named: Option<impl NamedAuthorities>,
     group_by: Vec<FunnelGroupBy>,
-) -> AppResult<Cached<FunnelReport>>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
+) -> AppResult<Cached<FunnelReport>> {
     let actor = svc.actor()?;
     let run = funnel_run(svc, period, as_of, named, group_by)?;
     // The key holds everything the result depends on besides the data.
@@ -328,27 +323,40 @@ where
     Ok(report)
 }
 
-/// The adopter tracking alerts asked for, checked.
-pub struct AdopterAlertScope {
+/// A kind of tracking alert, and the capability that lists the records it is raised on.
+pub trait AlertKind: Ord {
+    /// What the actor needs in each authority whose alerts it lists.
+    const CAPABILITY: Capability;
+}
+
+impl AlertKind for AdopterAlertKind {
+    const CAPABILITY: Capability = Capability::ReadRecruitmentReports;
+}
+
+impl AlertKind for ChildAlertKind {
+    const CAPABILITY: Capability = Capability::ReadChildren;
+}
+
+/// The tracking alerts asked for, checked: the adopter alerts
+/// (`AlertScope<AdopterAlertKind>`) or the child ones (`AlertScope<ChildAlertKind>`).
+pub struct AlertScope<K> {
     pub as_of: NaiveDate,
-    pub kinds: Option<Vec<AdopterAlertKind>>,
+    pub kinds: Option<Vec<K>>,
     pub authorities: Vec<i64>,
 }
 
-/// Checks the arguments of the adopter alerts: own authorities only.
-pub fn adopter_alert_scope<I>(
+/// Checks the arguments of a list of tracking alerts: own authorities only (with the
+/// kind's capability), each kind once, `as_of` by default today.
+pub fn alert_scope<K: AlertKind>(
     svc: &Service<'_>,
     as_of: Option<NaiveDate>,
-    kinds: Option<Vec<AdopterAlertKind>>,
-    named: Option<I>,
-) -> AppResult<AdopterAlertScope>
-where
-    I: ExactSizeIterator<Item = AppResult<i64>>,
-{
-    let authorities = own_report_authorities(svc, named, Capability::ReadRecruitmentReports)?;
+    kinds: Option<Vec<K>>,
+    named: Option<impl NamedAuthorities>,
+) -> AppResult<AlertScope<K>> {
+    let authorities = own_report_authorities(svc, named, K::CAPABILITY)?;
     let kinds = distinct_kinds(kinds);
     let as_of = as_of_or_today(svc, as_of)?;
-    Ok(AdopterAlertScope {
+    Ok(AlertScope {
         as_of,
         kinds,
         authorities,
@@ -359,7 +367,7 @@ where
 /// viewed), and how many there are in all.
 pub async fn adopter_alerts(
     svc: &Service<'_>,
-    scope: &AdopterAlertScope,
+    scope: &AlertScope<AdopterAlertKind>,
     page: Page,
 ) -> AppResult<(Vec<(AdopterAlert, household::Model)>, u64)> {
     let actor = svc.actor()?;

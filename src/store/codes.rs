@@ -8,7 +8,7 @@ use entity::{
 
 use crate::domain::links::LinkState;
 use crate::domain::{
-    AuditAction, AuthorityKind, EnquiryChannel, Ethnicity, Gender, GenderPreference,
+    AuditAction, AuthorityKind, EnquiryChannel, Ethnicity, Gender, GenderPreference, NeedLevels,
     PlanChangeReason, RecruitmentReason, Stage,
 };
 
@@ -19,6 +19,8 @@ pub trait ChildCodes {
     /// `NOT_RECORDED` if unknown.
     fn ethnicity_code(&self) -> Ethnicity;
     fn plan_change_reason_code(&self) -> Option<PlanChangeReason>;
+    /// The need level per category, from the stored ranks.
+    fn needs(&self) -> NeedLevels;
 }
 
 impl ChildCodes for child::Model {
@@ -33,6 +35,16 @@ impl ChildCodes for child::Model {
             .as_deref()
             .and_then(PlanChangeReason::from_code)
     }
+    fn needs(&self) -> NeedLevels {
+        NeedLevels::from_ranks([
+            self.need_physical_health,
+            self.need_disability,
+            self.need_learning,
+            self.need_developmental_uncertainty,
+            self.need_emotional_behavioural,
+            self.need_prenatal_exposure,
+        ])
+    }
 }
 
 /// The codes of a household row.
@@ -45,6 +57,8 @@ pub trait HouseholdCodes {
     fn channel_code(&self) -> EnquiryChannel;
     /// `ANY` if unknown.
     fn gender_preference_code(&self) -> GenderPreference;
+    /// The highest need level accepted per category, from the stored ranks.
+    fn accepts_needs(&self) -> NeedLevels;
 }
 
 impl HouseholdCodes for household::Model {
@@ -59,6 +73,16 @@ impl HouseholdCodes for household::Model {
     }
     fn gender_preference_code(&self) -> GenderPreference {
         GenderPreference::from_code(&self.gender_preference).unwrap_or(GenderPreference::Any)
+    }
+    fn accepts_needs(&self) -> NeedLevels {
+        NeedLevels::from_ranks([
+            self.accepts_physical_health,
+            self.accepts_disability,
+            self.accepts_learning,
+            self.accepts_developmental_uncertainty,
+            self.accepts_emotional_behavioural,
+            self.accepts_prenatal_exposure,
+        ])
     }
 }
 

@@ -17,7 +17,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
     EntityTrait, QueryFilter, QuerySelect, Statement, Value,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use std::collections::HashSet;
 
@@ -33,51 +33,6 @@ use crate::error::{AppError, AppResult};
 // Weights
 // ---------------------------------------------------------------------------------------
 
-/// The stored form of [`Weights`] (JSON in `consortium.match_weights`), named as in the
-/// API. A weight missing from the stored JSON takes its built-in default.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct StoredWeights {
-    needs_headroom: f64,
-    age_fit: f64,
-    identity: f64,
-    distance: f64,
-    waiting_time: f64,
-    same_authority: f64,
-}
-
-impl Default for StoredWeights {
-    fn default() -> Self {
-        Weights::default().into()
-    }
-}
-
-impl From<Weights> for StoredWeights {
-    fn from(w: Weights) -> Self {
-        StoredWeights {
-            needs_headroom: w.needs_headroom,
-            age_fit: w.age_fit,
-            identity: w.identity,
-            distance: w.distance,
-            waiting_time: w.waiting_time,
-            same_authority: w.same_authority,
-        }
-    }
-}
-
-impl From<StoredWeights> for Weights {
-    fn from(w: StoredWeights) -> Self {
-        Weights {
-            needs_headroom: w.needs_headroom,
-            age_fit: w.age_fit,
-            identity: w.identity,
-            distance: w.distance,
-            waiting_time: w.waiting_time,
-            same_authority: w.same_authority,
-        }
-    }
-}
-
 /// The consortium's default weights: the stored ones, or the built-in defaults when none
 /// are stored (or the stored text is unreadable, which is logged).
 pub async fn weights(db: &impl ConnectionTrait, consortium_id: i64) -> Result<Weights, DbErr> {
@@ -90,8 +45,8 @@ pub async fn weights(db: &impl ConnectionTrait, consortium_id: i64) -> Result<We
         .flatten();
     Ok(match stored {
         None => Weights::default(),
-        Some(text) => match serde_json::from_str::<StoredWeights>(&text) {
-            Ok(w) => w.into(),
+        Some(text) => match serde_json::from_str::<Weights>(&text) {
+            Ok(w) => w,
             Err(e) => {
                 tracing::warn!(consortium_id, error = %e, "unreadable match weights; using defaults");
                 Weights::default()
@@ -107,8 +62,8 @@ pub async fn set_weights(
     weights: Weights,
     audit: entity::audit_event::ActiveModel,
 ) -> AppResult<()> {
-    let text = serde_json::to_string(&StoredWeights::from(weights))
-        .map_err(|e| AppError::from(anyhow::Error::new(e)))?;
+    let text =
+        serde_json::to_string(&weights).map_err(|e| AppError::from(anyhow::Error::new(e)))?;
     let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
     let result = consortium::Entity::update_many()
         .set(consortium::ActiveModel {
@@ -211,14 +166,7 @@ pub fn match_child(c: &child::Model) -> MatchChild {
         authority_id: c.authority_id,
         date_of_birth: c.date_of_birth,
         gender: c.gender_code(),
-        needs: NeedLevels::from_ranks([
-            c.need_physical_health,
-            c.need_disability,
-            c.need_learning,
-            c.need_developmental_uncertainty,
-            c.need_emotional_behavioural,
-            c.need_prenatal_exposure,
-        ]),
+        needs: c.needs(),
         requires_early_permanence: c.requires_early_permanence,
         religion: c.religion.clone(),
         language: c.language.clone(),

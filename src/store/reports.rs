@@ -55,13 +55,16 @@ pub async fn adopted_children(
         .map(|r| ScorecardChild {
             child_id: r.id,
             authority_id: r.authority_id,
-            entered_care_on: r.entered_care_on,
-            placement_order_on: r.placement_order_on,
-            match_decision_on: r.match_decision_on,
-            placed_on: r.placed_on,
-            adoption_order_on: r.adoption_order_on,
-            foster_placement_started_on: r.foster_placement_started_on,
-            adopted_by_foster_carers: r.adopted_by_foster_carers,
+            milestones: MilestoneDates::recorded(MilestoneDraft {
+                entered_care_on: r.entered_care_on,
+                placement_order_on: r.placement_order_on,
+                match_decision_on: r.match_decision_on,
+                placed_on: r.placed_on,
+                adoption_order_on: r.adoption_order_on,
+                foster_placement_started_on: r.foster_placement_started_on,
+                adopted_by_foster_carers: r.adopted_by_foster_carers,
+                ..Default::default()
+            }),
         })
         .collect())
 }
@@ -107,14 +110,7 @@ impl UnplacedRow {
         TrackedChild {
             child_id: self.id,
             authority_id: self.authority_id,
-            entered_care_on: self.entered_care_on,
-            adoption_plan_on: self.adoption_plan_on,
-            shobpa_decision_on: self.shobpa_decision_on,
-            placement_order_on: self.placement_order_on,
-            match_decision_on: self.match_decision_on,
-            placed_on: self.placed_on,
-            plan_changed_on: self.plan_changed_on,
-            placement_order_revoked_on: self.placement_order_revoked_on,
+            milestones: self.milestones(),
         }
     }
 }
