@@ -1651,24 +1651,12 @@ fn csv_rows_of(group: &Value) -> BTreeMap<[String; 4], String> {
             put("cohort_stage", stage, "", measure, &s[field]);
         }
     }
-    for e in cohort["exits"].as_array().expect("exits") {
-        let reason = e["reason"].as_str().unwrap_or_default();
-        put(
-            "cohort_exit",
-            e["stage"].as_str().unwrap(),
-            reason,
-            "count",
-            &e["count"],
-        );
-    }
-    for e in cohort["leftAfter"].as_array().expect("leftAfter") {
-        put(
-            "cohort_left_after",
-            e["stage"].as_str().unwrap(),
-            "",
-            "count",
-            &e["count"],
-        );
+    for (list, section) in [("exits", "cohort_exit"), ("leftAfter", "cohort_left_after")] {
+        for e in cohort[list].as_array().expect(list) {
+            let stage = e["stage"].as_str().unwrap();
+            let reason = e["reason"].as_str().unwrap_or_default();
+            put(section, stage, reason, "count", &e["count"]);
+        }
     }
     for t in group["timeliness"].as_array().expect("timeliness") {
         let step = t["step"].as_str().unwrap();
