@@ -66,16 +66,18 @@ impl Scope {
         }
     }
 
+    /// The scope in SQL. The consortium is required here for both kinds of scope, whatever
+    /// a register's pool rule says, so that no register can list across consortia.
     fn condition<E: Register>(&self) -> Condition {
-        match self {
-            Scope::Authorities {
-                consortium_id,
-                authority_ids,
-            } => Condition::all()
-                .add(E::CONSORTIUM.eq(*consortium_id))
-                .add(E::AUTHORITY.is_in(authority_ids.clone())),
+        let within = match self {
+            Scope::Authorities { authority_ids, .. } => {
+                Condition::all().add(E::AUTHORITY.is_in(authority_ids.clone()))
+            }
             Scope::Pool { consortium_id } => E::pool(*consortium_id),
-        }
+        };
+        Condition::all()
+            .add(E::CONSORTIUM.eq(self.consortium_id()))
+            .add(within)
     }
 }
 
