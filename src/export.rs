@@ -104,7 +104,8 @@ pub fn params(
     };
     let authorities = match raw.get("authorities") {
         Some(codes) => Some(
-            list(codes)
+            list(codes, "authorities")?
+                .into_iter()
                 .map(|code| authority_id(code).ok_or(AppError::NotFound))
                 .collect::<AppResult<Vec<i64>>>()?,
         ),
@@ -160,8 +161,26 @@ fn no_period(report: Report) -> AppError {
 }
 
 /// The items of a comma-separated list, trimmed, the empty ones left out.
-fn list(value: &str) -> impl Iterator<Item = &str> {
-    value.split(',').map(str::trim).filter(|x| !x.is_empty())
+/// The most items a comma-separated parameter may list: GraphQL's default bound on the
+/// length of an argument's list (`PERMANENCE_MAX_LIST_LENGTH`).
+pub const MAX_LIST_ITEMS: usize = 100;
+
+/// The items of a comma-separated parameter; more than [`MAX_LIST_ITEMS`] are refused (on
+/// `field`) before any is read.
+fn list<'v>(value: &'v str, field: &str) -> AppResult<Vec<&'v str>> {
+    let items: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .take(MAX_LIST_ITEMS + 1)
+        .collect();
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} lists at most {MAX_LIST_ITEMS} items"),
+        ));
+    }
+    Ok(items)
 }
 
 /// A date parameter, refused as the GraphQL `Date` scalar refuses it (on `field`); one of a
@@ -185,7 +204,8 @@ fn date(text: &str, field: &str, in_period: bool) -> AppResult<NaiveDate> {
 /// A list of GraphQL enum values (`kinds`, `groupBy`), refused as the GraphQL argument
 /// would refuse it (on `field`).
 fn enums<T: Coded>(value: &str, field: &str) -> AppResult<Vec<T>> {
-    list(value)
+    list(value, field)?
+        .into_iter()
         .enumerate()
         .map(|(i, name)| {
             T::from_code(name).ok_or_else(|| {
@@ -789,6 +809,19 @@ mod tests {
             params(Report::Scorecard, &raw(&[("authorities", "alder,oak")]), id),
             Err(AppError::NotFound)
         ));
+        let many = vec!["alder"; MAX_LIST_ITEMS + 1].join(",");
+        for (report, key) in [
+            (Report::Scorecard, "authorities"),
+            (Report::Tracking, "kinds"),
+        ] {
+            assert_eq!(
+                message(params(report, &raw(&[(key, &many)]), id)),
+                Some(format!("{key} lists at most {MAX_LIST_ITEMS} items")),
+                "{key}"
+            );
+        }
+        let enough = vec!["alder"; MAX_LIST_ITEMS].join(",");
+        assert!(params(Report::Scorecard, &raw(&[("authorities", &enough)]), id).is_ok());
         assert_eq!(
             params(
                 Report::Funnel,
