@@ -1610,6 +1610,10 @@ fn csv_figure(v: &Value) -> String {
     }
 }
 
+/// Figures listed per item of a group: the CSV section, the answer's list, the field naming
+/// the item, and each CSV measure with the answer's field.
+type PerItem<'a> = (&'a str, &'a Value, &'a str, [(&'a str, &'a str); 4]);
+
 /// Every figure of a funnel group, keyed as the CSV's columns `section,item,detail,measure`.
 fn csv_rows_of(group: &Value) -> BTreeMap<[String; 4], String> {
     let mut rows = BTreeMap::new();
@@ -1640,17 +1644,6 @@ fn csv_rows_of(group: &Value) -> BTreeMap<[String; 4], String> {
     ] {
         put("cohort", field, "", "count", &cohort[field]);
     }
-    for s in cohort["stages"].as_array().expect("stages") {
-        let stage = s["stage"].as_str().unwrap();
-        for (measure, field) in [
-            ("reached", "reached"),
-            ("eligible", "eligible"),
-            ("from_previous_percent", "fromPrevious"),
-            ("from_enquiry_percent", "fromEnquiry"),
-        ] {
-            put("cohort_stage", stage, "", measure, &s[field]);
-        }
-    }
     for (list, section) in [("exits", "cohort_exit"), ("leftAfter", "cohort_left_after")] {
         for e in cohort[list].as_array().expect(list) {
             let stage = e["stage"].as_str().unwrap();
@@ -1658,15 +1651,42 @@ fn csv_rows_of(group: &Value) -> BTreeMap<[String; 4], String> {
             put(section, stage, reason, "count", &e["count"]);
         }
     }
-    for t in group["timeliness"].as_array().expect("timeliness") {
-        let step = t["step"].as_str().unwrap();
-        for (measure, field) in [
-            ("count", "count"),
-            ("mean_days", "meanDays"),
-            ("median_days", "medianDays"),
-            ("within_target_percent", "withinTarget"),
-        ] {
-            put("timeliness", step, "", measure, &t[field]);
+    // Figures per item: (section, list, the item's name, CSV measure ← answer field).
+    let per_item: [PerItem; 2] = [
+        (
+            "cohort_stage",
+            &cohort["stages"],
+            "stage",
+            [
+                ("reached", "reached"),
+                ("eligible", "eligible"),
+                ("from_previous_percent", "fromPrevious"),
+                ("from_enquiry_percent", "fromEnquiry"),
+            ],
+        ),
+        (
+            "timeliness",
+            &group["timeliness"],
+            "step",
+            [
+                ("count", "count"),
+                ("mean_days", "meanDays"),
+                ("median_days", "medianDays"),
+                ("within_target_percent", "withinTarget"),
+            ],
+        ),
+    ];
+    for (section, items, name, measures) in per_item {
+        for item in items.as_array().expect(section) {
+            for (measure, field) in measures {
+                put(
+                    section,
+                    item[name].as_str().unwrap(),
+                    "",
+                    measure,
+                    &item[field],
+                );
+            }
         }
     }
     rows
