@@ -1,7 +1,7 @@
 //! Children and sibling groups: the register of the child's authority. The resolvers
 //! decode ids and inputs, call `service::children` and map the records found.
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
-use entity::{child, sibling_group};
+use entity::child;
 
 use super::connection::{Conn, register_page};
 use super::context::ContextExt;
@@ -10,7 +10,6 @@ use super::inputs::{AreaInput, NeedsInput};
 use super::links;
 use super::scalars::Date;
 use super::types::{Child, SiblingGroup};
-use crate::auth::Actor;
 use crate::domain::{ChildStatus, Ethnicity, Gender, NeedLevels, PlanChangeReason};
 use crate::error::AppResult;
 use crate::service::children::{
@@ -68,15 +67,6 @@ impl From<ChildFilterInput> for ChildCriteria {
             profile_name_contains: f.profile_name_contains,
         }
     }
-}
-
-/// Loads a sibling group the actor can read, or answers `NOT_FOUND`.
-pub async fn visible_group(
-    ctx: &Context<'_>,
-    actor: &Actor,
-    id: i64,
-) -> AppResult<sibling_group::Model> {
-    service::find_visible_group(&ctx.state().db, actor, id).await
 }
 
 /// Religion, language and culture codes for matching, and notes for the profile.

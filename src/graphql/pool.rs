@@ -9,10 +9,9 @@ use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use super::inputs::NeedsInput;
 use super::types::{ChildProfile, HouseholdProfile};
-use crate::auth::Actor;
 use crate::domain::NeedLevels;
 use crate::error::AppResult;
-use crate::service::children::{ChildCriteria, ChildOrder, with_group_sizes};
+use crate::service::children::{ChildCriteria, ChildOrder};
 use crate::service::households::{HouseholdCriteria, HouseholdOrder};
 use crate::service::pool as service;
 
@@ -45,44 +44,11 @@ pub struct PoolHouseholdFilterInput {
     pub profile_name_contains: Option<String>,
 }
 
-fn child_profile((model, sibling_group_size): (entity::child::Model, i64)) -> ChildProfile {
+pub fn child_profile((model, sibling_group_size): (entity::child::Model, i64)) -> ChildProfile {
     ChildProfile {
         model,
         sibling_group_size,
     }
-}
-
-/// Shared profiles of `rows`, with their sibling group sizes.
-pub async fn child_profiles(
-    ctx: &Context<'_>,
-    rows: Vec<entity::child::Model>,
-) -> AppResult<Vec<ChildProfile>> {
-    let rows = with_group_sizes(&ctx.state().db, rows).await?;
-    Ok(rows.into_iter().map(child_profile).collect())
-}
-
-/// Loads the shared profile of a child the actor may see, or answers `NOT_FOUND` (the
-/// actor is the request's).
-pub async fn visible_child_profile(
-    ctx: &Context<'_>,
-    _actor: &Actor,
-    id: i64,
-) -> AppResult<ChildProfile> {
-    service::view_child_profile(ctx.service(), Ok(id))
-        .await
-        .map(child_profile)
-}
-
-/// Loads the shared profile of a household the actor may see, or answers `NOT_FOUND` (the
-/// actor is the request's).
-pub async fn visible_household_profile(
-    ctx: &Context<'_>,
-    _actor: &Actor,
-    id: i64,
-) -> AppResult<HouseholdProfile> {
-    service::view_household_profile(ctx.service(), Ok(id))
-        .await
-        .map(HouseholdProfile)
 }
 
 /// Pool queries.

@@ -3,34 +3,19 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use entity::{child, household};
 use serde_json::json;
 
-use super::children::visible_group;
 use super::connection::{Conn, connection, page};
 use super::context::ContextExt;
 use super::ids::{IdKind, decode_any};
 use super::links::LinkView;
-use super::pool::{visible_child_profile, visible_household_profile};
+use super::pool::child_profile;
 use super::types::{
-    AuditEventView, Authority, Child, Household, MembershipView, Node, SiblingGroup, authority,
+    AuditEventView, Authority, Child, Household, HouseholdProfile, MembershipView, Node,
+    SiblingGroup, authority,
 };
-use crate::auth::Actor;
 use crate::domain::{AuditAction, Role};
 use crate::error::{AppError, AppResult};
 use crate::service::audit_log::{self, AuditLogFilter};
-use crate::service::records::{Record, find_visible};
-
-/// A full record of register `R` named to `node`, its view audited as reached through it;
-/// else `NOT_FOUND`.
-async fn node_record<R: Record>(ctx: &Context<'_>, actor: &Actor, id: i64) -> AppResult<R::Model> {
-    let r = find_visible::<R>(&ctx.state().db, actor, id).await?;
-    ctx.service().audit(
-        AuditAction::View,
-        R::RECORD,
-        Some(R::id(&r)),
-        Some(R::owner(&r)),
-        json!({ "via": "node" }),
-    );
-    Ok(r)
-}
+use crate::service::{children, pool, records};
 
 /// A consortium.
 #[derive(SimpleObject)]
@@ -106,30 +91,27 @@ impl ViewerQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> AppResult<Node> {
         let actor = ctx.actor()?;
         let (kind, number) = decode_any(&id, "id")?;
+        let svc = ctx.service();
+        let via = || json!({ "via": "node" });
         match kind {
             IdKind::Child => {
-                let c = node_record::<child::Entity>(ctx, actor, number).await?;
+                let c = records::view_noted::<child::Entity>(svc, Ok(number), via()).await?;
                 Ok(Node::Child(Child(c)))
             }
-            IdKind::ChildProfile => Ok(Node::ChildProfile(
-                visible_child_profile(ctx, actor, number).await?,
-            )),
+            IdKind::ChildProfile => {
+                let (c, size) = pool::view_child_profile(svc, Ok(number)).await?;
+                Ok(Node::ChildProfile(child_profile((c, size))))
+            }
             IdKind::Household => {
-                let h = node_record::<household::Entity>(ctx, actor, number).await?;
+                let h = records::view_noted::<household::Entity>(svc, Ok(number), via()).await?;
                 Ok(Node::Household(Household(h)))
             }
-            IdKind::HouseholdProfile => Ok(Node::HouseholdProfile(
-                visible_household_profile(ctx, actor, number).await?,
-            )),
+            IdKind::HouseholdProfile => {
+                let h = pool::view_household_profile(svc, Ok(number)).await?;
+                Ok(Node::HouseholdProfile(HouseholdProfile(h)))
+            }
             IdKind::SiblingGroup => {
-                let g = visible_group(ctx, actor, number).await?;
-                ctx.service().audit(
-                    AuditAction::View,
-                    "SiblingGroup",
-                    Some(g.id),
-                    Some(g.authority_id),
-                    json!({ "via": "node" }),
-                );
+                let g = children::view_group_noted(svc, Ok(number), via()).await?;
                 Ok(Node::SiblingGroup(SiblingGroup(g)))
             }
             IdKind::Authority => match authority(ctx, number) {
@@ -137,8 +119,7 @@ impl ViewerQuery {
                 _ => Err(AppError::NotFound),
             },
             IdKind::Link => {
-                let via = json!({ "via": "node" });
-                let l = crate::service::links::view(ctx.service(), Ok(number), via).await?;
+                let l = crate::service::links::view(svc, Ok(number), via()).await?;
                 Ok(Node::Link(LinkView(l)))
             }
             IdKind::RecruitmentEvent | IdKind::AuditEvent => Err(AppError::NotFound),

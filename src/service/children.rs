@@ -11,8 +11,7 @@ use super::Service;
 use super::events;
 use super::input::{free_text, months, optional_text, text};
 use super::records::{
-    Decoded, Record, area, audit_view, filter_authorities, find_visible, for_change,
-    target_authority, used,
+    Decoded, Record, area, filter_authorities, find_visible, for_change, target_authority, used,
 };
 use crate::auth::policy::milestones_of;
 use crate::auth::{Actor, Capability, View};
@@ -45,9 +44,24 @@ pub async fn find_visible_group(
 
 /// A sibling group of the actor's authority, its view audited.
 pub async fn view_group(svc: Service<'_>, id: Decoded<i64>) -> AppResult<sibling_group::Model> {
+    view_group_noted(svc, id, json!({})).await
+}
+
+/// Like [`view_group`], with `detail` in the `VIEW` event (`{"via": "node"}` for `node`).
+pub async fn view_group_noted(
+    svc: Service<'_>,
+    id: Decoded<i64>,
+    detail: serde_json::Value,
+) -> AppResult<sibling_group::Model> {
     let actor = svc.actor()?;
     let g = find_visible_group(svc.db(), actor, id?).await?;
-    audit_view(svc, "SiblingGroup", g.id, g.authority_id);
+    svc.audit(
+        AuditAction::View,
+        "SiblingGroup",
+        Some(g.id),
+        Some(g.authority_id),
+        detail,
+    );
     Ok(g)
 }
 

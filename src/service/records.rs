@@ -242,9 +242,25 @@ pub async fn find_seen<R: Record>(
 
 /// One full record of register `R`, its view audited.
 pub async fn view<R: Record>(svc: Service<'_>, id: Decoded<i64>) -> AppResult<R::Model> {
+    view_noted::<R>(svc, id, json!({})).await
+}
+
+/// Like [`view`], with `detail` in the `VIEW` event (`{"via": "node"}` when the record was
+/// named to `node`).
+pub async fn view_noted<R: Record>(
+    svc: Service<'_>,
+    id: Decoded<i64>,
+    detail: serde_json::Value,
+) -> AppResult<R::Model> {
     let actor = svc.actor()?;
     let r = find_visible::<R>(svc.db(), actor, id?).await?;
-    audit_view(svc, R::RECORD, R::id(&r), R::owner(&r));
+    svc.audit(
+        AuditAction::View,
+        R::RECORD,
+        Some(R::id(&r)),
+        Some(R::owner(&r)),
+        detail,
+    );
     Ok(r)
 }
 
