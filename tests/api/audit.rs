@@ -892,3 +892,27 @@ async fn a_probe_of_a_record_is_shown_to_its_owners_managers_and_answers_like_a_
         assert!(events.is_empty(), "{authority}: {events:#?}");
     }
 }
+
+both_backends!(a_record_named_to_node_is_audited_as_reached_through_it);
+
+/// A child read through `node` is audited as a `VIEW` noting the way it was reached; read
+/// through `child`, as a plain `VIEW`.
+async fn a_record_named_to_node_is_audited_as_reached_through_it(app: TestApp) {
+    let (id, _) = create_child(&app, "alder", "Nia", json!({})).await;
+    let sw = app.role("alder", "SOCIAL_WORKER");
+    for query in [
+        "query($id: ID!) { node(id: $id) { id } }",
+        "query($id: ID!) { child(id: $id) { id } }",
+    ] {
+        app.ok(&sw, query, json!({ "id": id })).await;
+    }
+    let views = audit_log(&app, &admin(&app), json!({ "action": "VIEW" })).await;
+    let details: Vec<&Value> = views
+        .iter()
+        .filter(|e| e["entityType"] == "Child")
+        .map(|e| &e["detail"])
+        .collect();
+    assert_eq!(details.len(), 2, "{views:#?}");
+    assert!(details.contains(&&json!({ "via": "node" })), "{views:#?}");
+    assert!(details.contains(&&json!({})), "{views:#?}");
+}
