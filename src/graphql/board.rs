@@ -119,6 +119,19 @@ pub struct ChildTrackingAlert {
     pub projected_over_threshold: bool,
 }
 
+impl From<board::TrackedAlert> for ChildTrackingAlert {
+    fn from(a: board::TrackedAlert) -> Self {
+        ChildTrackingAlert {
+            kind: a.alert.kind,
+            projected_over_threshold: a.projected_over_threshold(),
+            since: a.alert.since.into(),
+            days_overdue: a.alert.days_overdue,
+            projected_a1_days: a.projected_a1_days,
+            child: Child(a.child),
+        }
+    }
+}
+
 /// One row of the sufficiency report.
 #[derive(SimpleObject)]
 pub struct SufficiencyFigure {
@@ -263,17 +276,7 @@ impl BoardQuery {
         let svc = ctx.service();
         let (scope, page) = alert_page(&svc, as_of, kinds, &authority_ids, first, after)?;
         let (alerts, total) = board::tracking_alerts(&svc, &scope, page).await?;
-        let items = alerts
-            .into_iter()
-            .map(|a| ChildTrackingAlert {
-                kind: a.alert.kind,
-                projected_over_threshold: a.projected_over_threshold(),
-                since: a.alert.since.into(),
-                days_overdue: a.alert.days_overdue,
-                projected_a1_days: a.projected_a1_days,
-                child: Child(a.child),
-            })
-            .collect();
+        let items = alerts.into_iter().map(ChildTrackingAlert::from).collect();
         Ok(connection(items, page, total))
     }
 

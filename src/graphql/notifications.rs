@@ -23,16 +23,12 @@ use tokio::sync::broadcast;
 use super::board::ChildTrackingAlert;
 use super::context::{ContextExt, RequestContext};
 use super::links::LinkView;
-use super::types::Child;
 use crate::auth::Actor;
 use crate::domain::AuditAction;
-use crate::domain::scorecard::A1_THRESHOLD_DAYS;
 use crate::error::{AppError, AppResult};
 use crate::infra::metrics::NOTIFICATIONS_DELIVERED;
 use crate::service::Service;
-use crate::service::events::{About, Event, NotificationKind, topic, tracked};
-use crate::service::links::visible_link;
-use crate::service::records::find_visible;
+use crate::service::events::{self, About, Delivered, Event, NotificationKind, topic};
 use crate::state::{AppState, OpenSubscription};
 
 // ---------------------------------------------------------------------------------------
@@ -225,48 +221,14 @@ impl Feed {
         }
     }
 
-    /// The notification of `event` as the subscriber sees it, audited as the matching
-    /// query audits it; `None` when the subscriber cannot see the record (or the alert is
-    /// no longer raised).
+    /// The notification of `event` as the subscriber sees it (see
+    /// [`events::delivered`]); `None` when the subscriber cannot see the record.
     async fn resolve(&self, event: &Event) -> AppResult<Option<Notification>> {
-        let db = &self.state.db;
-        let actor = &self.actor;
-        let (link, alert) = match &event.about {
-            About::Link { link_id } => match visible_link(db, actor, *link_id).await {
-                Ok(l) => {
-                    self.audit("Link", l.id, actor.link_side(&l));
-                    (Some(LinkView(l)), None)
-                }
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            },
-            About::Alert {
-                child_id,
-                alert,
-                as_of,
-                ..
-            } => {
-                let c = match find_visible::<entity::child::Entity>(db, actor, *child_id).await {
-                    Ok(c) => c,
-                    Err(e) if e.is_not_found() => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                let t = tracked(&c);
-                let Some(raised) = t.alerts(*as_of).into_iter().find(|a| a.kind == *alert) else {
-                    return Ok(None);
-                };
-                self.audit("Child", c.id, c.authority_id);
-                let days = t.days_in_care(*as_of);
-                let alert = ChildTrackingAlert {
-                    kind: raised.kind,
-                    child: Child(c),
-                    since: raised.since.into(),
-                    days_overdue: raised.days_overdue,
-                    projected_a1_days: days,
-                    projected_over_threshold: days.is_some_and(|d| d > A1_THRESHOLD_DAYS),
-                };
-                (None, Some(alert))
-            }
+        let svc = Service::new(&self.state, &self.request);
+        let (link, alert) = match events::delivered(svc, event).await? {
+            None => return Ok(None),
+            Some(Delivered::Link(l)) => (Some(LinkView(l)), None),
+            Some(Delivered::Alert(a)) => (None, Some(ChildTrackingAlert::from(*a))),
         };
         Ok(Some(Notification {
             id: ID(event.id.clone()),
@@ -275,16 +237,6 @@ impl Feed {
             link,
             alert,
         }))
-    }
-
-    fn audit(&self, entity_type: &str, id: i64, owner: i64) {
-        Service::new(&self.state, &self.request).audit(
-            AuditAction::View,
-            entity_type,
-            Some(id),
-            Some(owner),
-            json!({ "via": "notifications" }),
-        );
     }
 }
 

@@ -334,6 +334,72 @@ pub fn start_sweeps(state: Weak<AppState>, mut stopping: watch::Receiver<bool>) 
     });
 }
 
+/// What a notification shows, as its subscriber may see it.
+pub enum Delivered {
+    /// The link an event is about.
+    Link(link::Model),
+    /// The tracking alert an event is about, still raised on the child.
+    Alert(Box<super::board::TrackedAlert>),
+}
+
+/// The record `event` is about as the subscriber of `svc` sees it, audited as viewed
+/// through notifications; `None` when the subscriber cannot see it (or the alert is no
+/// longer raised). The link and the child are found as their queries find them.
+pub async fn delivered(
+    svc: super::Service<'_>,
+    event: &Event,
+) -> crate::error::AppResult<Option<Delivered>> {
+    use crate::domain::AuditAction;
+    let actor = svc.actor()?;
+    let audit = |entity_type: &str, id: i64, owner: i64| {
+        svc.audit(
+            AuditAction::View,
+            entity_type,
+            Some(id),
+            Some(owner),
+            serde_json::json!({ "via": "notifications" }),
+        );
+    };
+    match &event.about {
+        About::Link { link_id } => {
+            match super::links::visible_link(svc.db(), actor, *link_id).await {
+                Ok(l) => {
+                    audit("Link", l.id, actor.link_side(&l));
+                    Ok(Some(Delivered::Link(l)))
+                }
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        About::Alert {
+            child_id,
+            alert,
+            as_of,
+            ..
+        } => {
+            let found =
+                super::records::find_visible::<child::Entity>(svc.db(), actor, *child_id).await;
+            let c = match found {
+                Ok(c) => c,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let t = tracked(&c);
+            let Some(raised) = t.alerts(*as_of).into_iter().find(|a| a.kind == *alert) else {
+                return Ok(None);
+            };
+            audit("Child", c.id, c.authority_id);
+            Ok(Some(Delivered::Alert(Box::new(
+                super::board::TrackedAlert {
+                    alert: raised,
+                    projected_a1_days: t.days_in_care(*as_of),
+                    child: c,
+                },
+            ))))
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
