@@ -14,6 +14,7 @@ pub mod recruitment;
 pub mod report_bounds;
 pub mod scorecard;
 pub mod sufficiency;
+pub mod suppression;
 
 pub use codes::*;
 pub use milestones::{ChildStatus, MilestoneDates, MilestoneDraft, MilestoneError, MilestoneField};
