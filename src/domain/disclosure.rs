@@ -3,8 +3,10 @@
 //!
 //! The rules, applied only for an [`Audience::Restricted`] viewer:
 //! - a count of 1–5 is suppressed; zero stays zero ([`count`]);
-//! - a percentage is suppressed when its numerator ≤ 5 or its denominator ≤ 10 ([`rate`]);
-//! - a mean or median over n cases is suppressed when n ≤ 10 ([`mean`], [`median`]);
+//! - a percentage is suppressed when its base is ≤ 10, or its numerator or the rest of its
+//!   base is 1–5 ([`rate`]); 0 % and 100 % of more than 10 are shown;
+//! - a mean or median over n cases is suppressed when n ≤ 10 ([`mean`], [`median`]), whatever
+//!   its value (a mean of 0 days over 12 cases is shown, as 0 % of 12 is);
 //! - in a breakdown with totals, more cells (and if need be totals) are suppressed until no
 //!   suppressed figure can be worked out from the figures that are shown
 //!   ([`suppress_table`]);
@@ -115,16 +117,19 @@ pub fn count(n: u64, audience: Audience) -> Shown<u64> {
 /// `numerator` out of `denominator` as a percentage, 0 to 100, unrounded (DESIGN speaks of
 /// "% of the cohort", so the API carries percentages rather than shares).
 ///
-/// Withheld from a restricted audience when the numerator is ≤ 5 or the denominator ≤ 10:
-/// a small numerator is a small count in disguise, and a percentage of a small group lets
-/// the count be worked back. This includes 0 %: the rule is written on the numerator, not
-/// on the count rule's "1–5". A zero denominator gives no figure at all, for anyone.
+/// Withheld from a restricted audience when the base is 10 or fewer, or when the numerator
+/// or the rest of the base (`denominator − numerator`) is 1–5: a percentage with both its
+/// counts gives both away, so it is shown exactly when both would be shown as counts. So 0 %
+/// and 100 % of a base over 10 are shown (zeros are shown as counts are), which is the same
+/// rule a mean follows: a mean over more than 10 cases is shown, whatever its value
+/// ([`mean`]). A zero denominator gives no figure at all, for anyone.
 pub fn rate(numerator: u64, denominator: u64, audience: Audience) -> Shown<f64> {
     if denominator == 0 {
         return Shown::absent();
     }
+    let rest = denominator.saturating_sub(numerator);
     if audience.is_restricted()
-        && (numerator <= LARGEST_SUPPRESSED_COUNT || denominator <= LARGEST_SUPPRESSED_BASE)
+        && (denominator <= LARGEST_SUPPRESSED_BASE || is_small(numerator) || is_small(rest))
     {
         return Shown::withheld();
     }
@@ -145,11 +150,10 @@ pub fn share_of_shown(within: Shown<u64>, cohort: Shown<u64>, audience: Audience
 
 /// A mean (of days, say) computed over `cases` cases.
 ///
-/// DESIGN's "numerator ≤ 5 or denominator ≤ 10" is read for a mean as: both the numerator
-/// and the denominator are the number of cases it is computed over, so a mean over n cases
-/// is withheld from a restricted audience when n ≤ 10. (The sum of days is not a count of
-/// people, so it is not the numerator the rule is about.) A mean of no cases is no figure
-/// at all; `value` is then ignored.
+/// Withheld from a restricted audience when it is over 10 cases or fewer, whatever its value:
+/// the sum of days is not a count of people, so the 1–5 rule does not apply to it, and a
+/// mean of 0 days over 12 cases is shown as 0 % of 12 is ([`rate`]). A mean of no cases is
+/// no figure at all; `value` is then ignored.
 pub fn mean<T>(cases: u64, value: T, audience: Audience) -> Shown<T> {
     if cases == 0 {
         Shown::absent()
@@ -750,10 +754,17 @@ mod tests {
     }
 
     #[test]
-    fn rate_is_suppressed_on_a_numerator_up_to_five_or_a_denominator_up_to_ten() {
+    fn rate_is_suppressed_on_a_small_count_either_side_or_a_base_up_to_ten() {
         assert!(is_withheld(&rate(5, 100, Restricted)));
-        assert!(is_withheld(&rate(0, 100, Restricted)));
+        assert!(is_withheld(&rate(1, 100, Restricted)));
+        assert!(is_withheld(&rate(95, 100, Restricted)));
+        assert!(is_withheld(&rate(99, 100, Restricted)));
         assert!(is_withheld(&rate(6, 10, Restricted)));
+        assert!(is_withheld(&rate(0, 10, Restricted)));
+        // Zeros are shown, as counts are; so is a mean of 0 over as many cases.
+        assert_eq!(rate(0, 12, Restricted), Shown::visible(0.0));
+        assert_eq!(rate(12, 12, Restricted), Shown::visible(100.0));
+        assert_eq!(mean(12, 0.0, Restricted), Shown::visible(0.0));
         let shown = rate(6, 11, Restricted);
         assert!(!shown.suppressed);
         let percent = shown.value.expect("6 of 11 is shown");
