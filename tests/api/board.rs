@@ -277,6 +277,10 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
     }
     // Two withheld cells in the column: the total of 6 may show.
     assert_eq!(data["scorecard"]["period"]["total"]["cohort"]["value"], 6);
+    assert_eq!(
+        data["scorecard"]["period"]["total"]["suppressionApplied"],
+        true
+    );
     // Zero stays zero.
     let years = data["scorecard"]["years"].as_array().unwrap();
     assert_eq!(
@@ -295,7 +299,12 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
     assert_eq!(row(&data, "alder")["cohort"]["value"], 4);
     assert_eq!(row(&data, "alder")["suppressionApplied"], false);
     assert_eq!(row(&data, "birch")["cohort"], hidden);
+    assert_eq!(row(&data, "birch")["suppressionApplied"], true);
     assert_eq!(data["scorecard"]["period"]["total"]["cohort"], hidden);
+    assert_eq!(
+        data["scorecard"]["period"]["total"]["suppressionApplied"],
+        true
+    );
 
     // Roles without the report are refused.
     for role in ["SOCIAL_WORKER", "FAMILY_FINDER", "RECRUITMENT_OFFICER"] {
@@ -335,18 +344,26 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
             .to_owned()
     };
     let managers = csv(manager.clone()).await.text().await.unwrap();
-    for (reader, text, who, figures) in [
-        ("the analyst", &text, "alder", "c,c"),
-        ("the analyst", &text, "TOTAL", "6,6"),
-        ("alder's manager", &managers, "alder", "4,4"),
-        ("alder's manager", &managers, "birch", "c,c"),
+    // Each figure set says whether disclosure control applies to it, as the answer does.
+    for (reader, text, who, figures, applied) in [
+        ("the analyst", &text, "alder", "c,c", true),
+        ("the analyst", &text, "TOTAL", "6,6", true),
+        ("alder's manager", &managers, "alder", "4,4", false),
+        ("alder's manager", &managers, "birch", "c,c", true),
+        ("alder's manager", &managers, "TOTAL", "c,c", true),
     ] {
         assert_eq!(
             cohort_line(text, who),
-            format!("2021-04-01,2024-03-31,{who},COHORT,{figures},,"),
+            format!("2021-04-01,2024-03-31,{who},COHORT,{figures},,,{applied}"),
             "{reader}"
         );
     }
+    assert_eq!(
+        text.lines().next(),
+        Some(
+            "period_from,period_to,authority,measure,value,cohort,threshold_days,met,suppression_applied"
+        )
+    );
     let refused = csv(app.role("alder", "SOCIAL_WORKER")).await;
     assert_eq!(refused.status(), 403);
     let anonymous = app.get("/export/scorecard.csv").send().await.unwrap();
