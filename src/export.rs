@@ -377,7 +377,7 @@ impl Cells {
 }
 
 /// The scorecard: a row per measure of each authority and the total, for the period and
-/// then each of its years.
+/// then each of its years, each with whether disclosure control applies to its figure set.
 fn scorecard_csv(
     report: &ScorecardReport,
     code: &impl Fn(i64) -> Option<String>,
@@ -392,6 +392,7 @@ fn scorecard_csv(
         "cohort",
         "threshold_days",
         "met",
+        "suppression_applied",
     ])?;
     let periods: Vec<&PublishedPeriod> = std::iter::once(&report.period)
         .chain(report.years.iter())
@@ -404,8 +405,11 @@ fn scorecard_csv(
             .collect();
         for f in rows {
             let who = f.authority.and_then(code).unwrap_or_else(|| "TOTAL".into());
+            let applied = f.suppression_applied.to_string();
             let cohort = count(f.cohort);
-            w.write_record([&from, &to, &who, "COHORT", &cohort, &cohort, "", ""])?;
+            w.write_record([
+                &from, &to, &who, "COHORT", &cohort, &cohort, "", "", &applied,
+            ])?;
             for (measure, m) in [("A1", &f.a1), ("A10", &f.a10), ("A2", &f.a2)] {
                 w.write_record([
                     &from,
@@ -416,6 +420,7 @@ fn scorecard_csv(
                     &count(m.cohort),
                     &m.threshold_days.to_string(),
                     &optional(m.met),
+                    &applied,
                 ])?;
             }
             let a3 = &f.a3;
@@ -428,6 +433,7 @@ fn scorecard_csv(
                 &count(a3.cohort),
                 &a3.threshold_days.to_string(),
                 "",
+                &applied,
             ])?;
             w.write_record([
                 &from,
@@ -438,6 +444,7 @@ fn scorecard_csv(
                 &count(a3.cohort),
                 "",
                 "",
+                &applied,
             ])?;
         }
     }
@@ -658,6 +665,13 @@ fn funnel_group(
     for t in &g.timeliness {
         let step = t.step.code().to_owned();
         row("timeliness", &step, "", "count", count(t.count))?;
+        row(
+            "timeliness",
+            &step,
+            "",
+            "target_months",
+            optional(t.target_months),
+        )?;
         row("timeliness", &step, "", "mean_days", number(t.mean_days))?;
         row(
             "timeliness",

@@ -12,7 +12,10 @@
 //!   ([`suppress_table`]);
 //! - in a breakdown where the reader already knows some rows (their own authority's, in a
 //!   consortium breakdown), those rows are shown and count as known when checking the
-//!   above ([`suppress_table_known`]).
+//!   above ([`suppress_table_known`]);
+//! - in a line of figures whose total the reader already knows (their own authority's
+//!   placements with each other authority), a lone withheld figure takes the next smallest
+//!   with it ([`suppress_line_known_total`]).
 //!
 //! Who is restricted (everyone outside the authority, board analysts always) is decided by
 //! `auth::policy`; this module only applies the rules. Rounding is left to the caller, and
@@ -239,6 +242,56 @@ pub fn suppress_table_known<R: AsRef<[u64]>>(rows: &[R], known: &[bool]) -> Supp
     grid.suppress_small();
     while grid.cover_lone_suppressions() || grid.close_a_bridge() {}
     grid.into_table(rows)
+}
+
+/// Disclosure control over one line of figures whose total the reader already knows, and
+/// which takes part in no other published relation: the cells of their own authority's row
+/// (or column) that pair it with other authorities, when nothing else about those
+/// authorities is shown. The figures where `known[i]` is true the reader knows too (rows
+/// beyond the end of `known` are not known).
+///
+/// 1. *Primary*: every unknown figure of 1–5 is withheld; zeros and known figures never are.
+/// 2. *Secondary*: the reader can subtract the shown figures from the total, so a lone
+///    withheld figure would be given away; the smallest non-zero unknown figure still shown
+///    (the first of equals) is withheld with it. Two or more withheld non-zero figures
+///    leave each anywhere between 0 and what the total leaves for them.
+/// 3. When there is no such partner (every other figure is zero or known), the lone figure
+///    is what the total leaves, whatever is withheld: it is shown, as
+///    [`suppress_table_known`] shows a total the reader can compute. Withholding it would
+///    protect nothing.
+///
+/// `suppress_table_known` cannot be used here: it treats the totals as restricted
+/// figures, whereas this line's total is the reader's own.
+pub fn suppress_line_known_total(values: &[u64], known: &[bool]) -> Vec<Shown<u64>> {
+    let is_known = |i: usize| known.get(i).copied().unwrap_or(false);
+    let mut withheld: Vec<bool> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| is_small(v) && !is_known(i))
+        .collect();
+    if withheld.iter().filter(|&&w| w).count() == 1 {
+        let partner = values
+            .iter()
+            .enumerate()
+            .filter(|&(i, &v)| v > 0 && !is_known(i) && !withheld[i])
+            .min_by_key(|&(_, &v)| v)
+            .map(|(i, _)| i);
+        match partner {
+            Some(i) => withheld[i] = true,
+            None => withheld.iter_mut().for_each(|w| *w = false),
+        }
+    }
+    values
+        .iter()
+        .zip(withheld)
+        .map(|(&v, w)| {
+            if w {
+                Shown::withheld()
+            } else {
+                Shown::visible(v)
+            }
+        })
+        .collect()
 }
 
 /// Position of a figure in the grid: (row, column).
@@ -987,6 +1040,68 @@ mod tests {
             suppress_table_known(&rows, &[]),
             suppress_table(&rows, Restricted)
         );
+    }
+
+    #[test]
+    fn a_line_with_a_known_total_hides_a_lone_small_figure_behind_the_next_smallest() {
+        let v = Shown::visible;
+        let hidden = Shown::withheld();
+        // alder's own 2 is known; birch's 3 is primary, cedar's 6 (not 40) goes with it.
+        assert_eq!(
+            suppress_line_known_total(&[2, 3, 40, 6, 0], &[true]),
+            vec![v(2), hidden, v(40), hidden, v(0)]
+        );
+        // Two small figures hide each other.
+        assert_eq!(
+            suppress_line_known_total(&[2, 3, 40, 1], &[true]),
+            vec![v(2), hidden, v(40), hidden]
+        );
+        // A known small figure is never the partner, nor withheld.
+        assert_eq!(
+            suppress_line_known_total(&[2, 3, 40], &[true, false, false]),
+            vec![v(2), hidden, hidden]
+        );
+        // Nothing but zeros and known figures beside it: the total gives it away whatever
+        // is withheld, so it is shown.
+        assert_eq!(
+            suppress_line_known_total(&[2, 3, 0], &[true]),
+            vec![v(2), v(3), v(0)]
+        );
+        assert_eq!(suppress_line_known_total(&[], &[]), vec![]);
+    }
+
+    proptest! {
+        #[test]
+        fn a_line_with_a_known_total_gives_no_withheld_figure_away(
+            (values, known) in (0usize..=6).prop_flat_map(|n| (
+                prop::collection::vec(0u64..=12, n),
+                prop::collection::vec(any::<bool>(), n),
+            ))
+        ) {
+            let line = suppress_line_known_total(&values, &known);
+            prop_assert_eq!(line.len(), values.len());
+            let withheld: Vec<usize> = (0..values.len()).filter(|&i| line[i].suppressed).collect();
+            // The reader knows the total and every shown figure, so knows the sum of the
+            // withheld ones: with two or more, all non-zero, none is pinned down.
+            prop_assert!(withheld.len() != 1, "{line:?}");
+            for (i, (&value, figure)) in values.iter().zip(&line).enumerate() {
+                if figure.suppressed {
+                    prop_assert!(is_withheld(figure));
+                    prop_assert!(value > 0 && !known[i], "{i}: {line:?}");
+                } else {
+                    prop_assert_eq!(figure.value, Some(value));
+                }
+            }
+            // A small unknown figure is shown only when the total would give it away.
+            let others_hidden = |i: usize| {
+                (0..values.len()).any(|j| j != i && values[j] > 0 && !known[j])
+            };
+            for i in 0..values.len() {
+                if is_small(values[i]) && !known[i] && others_hidden(i) {
+                    prop_assert!(line[i].suppressed, "{i}: {line:?}");
+                }
+            }
+        }
     }
 
     fn tables(largest: u64) -> impl Strategy<Value = Vec<Vec<u64>>> {

@@ -178,15 +178,20 @@ pub struct FlowTotal {
 pub struct CrossBoundaryFlows {
     pub from: Date,
     pub to: Date,
+    /// Whether disclosure control applies to any figure of the report.
     pub suppression_applied: bool,
-    /// Every pair: the child's authority (row) by the household's authority (column).
+    /// Every pair shown: the child's authority (row) by the household's authority
+    /// (column). For staff, every pair with an authority of the report on either side; for
+    /// board analysts, every pair of the authorities of the report.
     pub cells: Vec<FlowCell>,
-    /// Children of each authority placed, wherever.
+    /// Children of each authority of the report placed, wherever.
     pub by_child_authority: Vec<FlowTotal>,
-    /// Children placed with each authority's households, whoever's they were.
+    /// Children placed with the households of each authority of the report, whoever's
+    /// they were.
     pub by_household_authority: Vec<FlowTotal>,
+    /// Children placed in the pairs shown.
     pub total: FlowTotal,
-    /// Children placed with another authority's household.
+    /// Children placed with another authority's household, in the pairs shown.
     pub cross_boundary_children: SuppressedCount,
     pub cross_boundary_percent: SuppressedNumber,
     pub cross_boundary_fees_pence: SuppressedCount,
@@ -281,10 +286,16 @@ impl BoardQuery {
     }
 
     /// Placements in a period as a matrix of the child's authority by the household's
-    /// authority, with the cross-boundary share and inter-agency fees. Staff with the
-    /// adoption reports capability in every authority asked for see it as it is; board
-    /// analysts with disclosure control (a placement in a cell counts each child placed).
-    /// The period is at most 10 years, dates in 1900–2199.
+    /// authority, with the cross-boundary share and inter-agency fees (a placement in a
+    /// cell counts each child placed). Staff with the adoption reports capability in every
+    /// authority asked for (by default their own) see every placement involving those
+    /// authorities on either side — children they placed anywhere, children their
+    /// households took from anywhere: their own figures as they are, each pair with
+    /// another authority with disclosure control (unless they read that one too); pairs
+    /// between other authorities and other authorities' totals are not shown. Board
+    /// analysts see the pairs between the authorities asked for (by default the whole
+    /// consortium), every figure with disclosure control. The period is at most 10 years,
+    /// dates in 1900–2199.
     #[graphql(complexity = "flows_cost(&authority_ids, child_complexity)")]
     async fn cross_boundary_flows(
         &self,

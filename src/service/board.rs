@@ -26,7 +26,7 @@ use crate::domain::flows::{self, PublishedFlows};
 use crate::domain::scorecard::{self, ChildAlert, ChildAlertKind, PublishedPeriod, ScorecardChild};
 use crate::domain::sufficiency::{self, SufficiencyRow, Unit, WaitingChild, WaitingHousehold};
 use crate::domain::{AuditAction, Ethnicity, NeedLevel, Period, Role};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::store::{self, Page};
 
 /// The authorities of an adoption report: those named, else the actor's own, else (board
@@ -224,8 +224,9 @@ pub async fn tracking_alerts(
     Ok((items, total))
 }
 
-/// The cross-boundary flows of a period between the authorities of a report, as
-/// published to the actor.
+/// The cross-boundary flows of a period, as published to the actor: between the
+/// authorities of the report for a board analyst; for staff, every placement involving
+/// one of the report's authorities, whoever the other authority is.
 pub struct FlowsReport {
     pub period: Period,
     pub authorities: Vec<i64>,
@@ -235,6 +236,13 @@ pub struct FlowsReport {
 }
 
 /// The cross-boundary flows of a period (audited).
+///
+/// The policy decides the view as for every board report. Restricted (a board analyst):
+/// the matrix over the report's authorities, every figure under disclosure control.
+/// Unrestricted (staff who read every authority of the report): every placement involving
+/// one of them on either side, the other authority of such a pair identified only as far
+/// as disclosure control allows unless the actor reads it in full as well; pairs and
+/// totals of the other authorities alone are not shown ([`flows::publish_involving`]).
 pub async fn cross_boundary_flows(
     svc: &Service<'_>,
     (from, to): (NaiveDate, NaiveDate),
@@ -245,20 +253,42 @@ pub async fn cross_boundary_flows(
     let authorities = scorecard_authorities(svc, named)?;
     let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
     let placements = store::reports::placements(svc.db(), actor.consortium_id, &period).await?;
-    let matrix = flows::matrix(&placements, &authorities);
+    let (flows, suppression_applied) = match view {
+        ReportView::Restricted => {
+            let matrix = flows::matrix(&placements, &authorities);
+            (flows::publish(&matrix, &authorities, audience(view)), true)
+        }
+        ReportView::Unrestricted => {
+            let directory = svc.state.directory.current();
+            let consortium = directory
+                .consortium_by_id(actor.consortium_id)
+                .ok_or(AppError::NotFound)?;
+            let others: Vec<i64> = consortium
+                .authorities
+                .iter()
+                .map(|a| a.id)
+                .filter(|a| !authorities.contains(a))
+                .collect();
+            let known: Vec<bool> = others
+                .iter()
+                .map(|a| actor.can(Capability::ReadAdoptionReports, *a))
+                .collect();
+            let flows = flows::publish_involving(&placements, &authorities, &others, &known);
+            (flows, known.iter().any(|k| !k))
+        }
+    };
     svc.audit(
         report_action(svc),
         "CrossBoundaryFlows",
         None,
         None,
         json!({ "from": period.from(), "to": period.to(), "authorities": authorities.len(),
-                "suppressed": view == ReportView::Restricted }),
+                "suppressed": suppression_applied }),
     );
-    let flows = flows::publish(&matrix, &authorities, audience(view));
     Ok(FlowsReport {
         period,
         authorities,
-        suppression_applied: view == ReportView::Restricted,
+        suppression_applied,
         flows,
     })
 }

@@ -277,6 +277,10 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
     }
     // Two withheld cells in the column: the total of 6 may show.
     assert_eq!(data["scorecard"]["period"]["total"]["cohort"]["value"], 6);
+    assert_eq!(
+        data["scorecard"]["period"]["total"]["suppressionApplied"],
+        true
+    );
     // Zero stays zero.
     let years = data["scorecard"]["years"].as_array().unwrap();
     assert_eq!(
@@ -295,7 +299,12 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
     assert_eq!(row(&data, "alder")["cohort"]["value"], 4);
     assert_eq!(row(&data, "alder")["suppressionApplied"], false);
     assert_eq!(row(&data, "birch")["cohort"], hidden);
+    assert_eq!(row(&data, "birch")["suppressionApplied"], true);
     assert_eq!(data["scorecard"]["period"]["total"]["cohort"], hidden);
+    assert_eq!(
+        data["scorecard"]["period"]["total"]["suppressionApplied"],
+        true
+    );
 
     // Roles without the report are refused.
     for role in ["SOCIAL_WORKER", "FAMILY_FINDER", "RECRUITMENT_OFFICER"] {
@@ -335,18 +344,26 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
             .to_owned()
     };
     let managers = csv(manager.clone()).await.text().await.unwrap();
-    for (reader, text, who, figures) in [
-        ("the analyst", &text, "alder", "c,c"),
-        ("the analyst", &text, "TOTAL", "6,6"),
-        ("alder's manager", &managers, "alder", "4,4"),
-        ("alder's manager", &managers, "birch", "c,c"),
+    // Each figure set says whether disclosure control applies to it, as the answer does.
+    for (reader, text, who, figures, applied) in [
+        ("the analyst", &text, "alder", "c,c", true),
+        ("the analyst", &text, "TOTAL", "6,6", true),
+        ("alder's manager", &managers, "alder", "4,4", false),
+        ("alder's manager", &managers, "birch", "c,c", true),
+        ("alder's manager", &managers, "TOTAL", "c,c", true),
     ] {
         assert_eq!(
             cohort_line(text, who),
-            format!("2021-04-01,2024-03-31,{who},COHORT,{figures},,"),
+            format!("2021-04-01,2024-03-31,{who},COHORT,{figures},,,{applied}"),
             "{reader}"
         );
     }
+    assert_eq!(
+        text.lines().next(),
+        Some(
+            "period_from,period_to,authority,measure,value,cohort,threshold_days,met,suppression_applied"
+        )
+    );
     let refused = csv(app.role("alder", "SOCIAL_WORKER")).await;
     assert_eq!(refused.status(), 403);
     let anonymous = app.get("/export/scorecard.csv").send().await.unwrap();
@@ -661,6 +678,7 @@ const FLOWS: &str = r#"query($a: [ID!], $period: PeriodInput!) {
     suppressionApplied
     cells { childAuthority { code } householdAuthority { code } children { value suppressed } feesPence { value suppressed } }
     byChildAuthority { authority { code } children { value suppressed } }
+    byHouseholdAuthority { authority { code } children { value suppressed } }
     total { children { value suppressed } feesPence { value suppressed } }
     crossBoundaryChildren { value suppressed } crossBoundaryPercent { value suppressed }
     crossBoundaryFeesPence { value suppressed }
@@ -690,7 +708,8 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     let ids = json!({ "a": [app.authority_id("alder"), app.authority_id("birch"), app.authority_id("elm")], "period": period });
     let data = app.ok(&all, FLOWS, ids.clone()).await;
     let f = &data["crossBoundaryFlows"];
-    assert_eq!(f["suppressionApplied"], false);
+    // Their placements with cedar and damson (none) come under disclosure control.
+    assert_eq!(f["suppressionApplied"], true);
     let cell = |from: &str, to: &str| -> Value {
         f["cells"]
             .as_array()
@@ -705,6 +724,8 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     assert_eq!(cell("alder", "birch")["feesPence"]["value"], 2_700_000);
     assert_eq!(cell("birch", "elm")["children"]["value"], 1);
     assert_eq!(cell("birch", "alder")["children"]["value"], 0);
+    assert_eq!(cell("alder", "cedar")["children"]["value"], 0);
+    assert_eq!(cell("damson", "elm")["children"]["value"], 0);
     // 4 placements, 2 across a boundary: 50 %; fees £54,000.
     assert_eq!(f["total"]["children"]["value"], 4);
     assert_eq!(f["crossBoundaryChildren"]["value"], 2);
@@ -731,7 +752,12 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     ] {
         assert!(csv.lines().any(|l| l == line), "{line} missing from {csv}");
     }
-    assert_eq!(csv.lines().count(), 1 + 9 + 3 + 3 + 2, "{csv}");
+    // The pairs: the three authorities with each of the five of the consortium both ways.
+    assert_eq!(
+        csv.lines().count(),
+        1 + (5 * 5 - 2 * 2) + 3 + 3 + 2,
+        "{csv}"
+    );
 
     // A period that ended yesterday holds none of them.
     let mut earlier = ids.clone();
@@ -763,6 +789,129 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
         .gql(Some(&app.role("alder", "MANAGER")), FLOWS, ids)
         .await;
     assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+}
+
+both_backends!(a_manager_sees_every_placement_involving_its_authority);
+
+/// The cell of `f` (a `crossBoundaryFlows` answer) for a pair of authorities, if shown.
+fn flow_cell<'a>(f: &'a Value, child: &str, household: &str) -> Option<&'a Value> {
+    f["cells"].as_array().unwrap().iter().find(|c| {
+        c["childAuthority"]["code"] == child && c["householdAuthority"]["code"] == household
+    })
+}
+
+async fn a_manager_sees_every_placement_involving_its_authority(app: TestApp) {
+    // Placed in the period: alder → alder ×1, alder → birch ×2 (fees), alder → cedar ×6,
+    // birch → alder ×2, damson → alder ×1, and birch → elm ×1, which alder has no part in.
+    let mut placements = vec![("alder", "alder", None)];
+    placements.extend([("alder", "birch", Some(1_000_000)); 2]);
+    placements.extend([("alder", "cedar", None); 6]);
+    placements.extend([("birch", "alder", None); 2]);
+    placements.push(("damson", "alder", None));
+    placements.push(("birch", "elm", None));
+    for (i, (child, household, fee)) in placements.into_iter().enumerate() {
+        placement(&app, child, household, &format!("Flow {i}"), fee).await;
+    }
+    let today = chrono::Utc::now().date_naive();
+    let year_ago = today - chrono::Days::new(365);
+    let period = json!({ "from": year_ago.to_string(), "to": today.to_string() });
+    let manager = app.role("alder", "MANAGER");
+    let data = app.ok(&manager, FLOWS, json!({ "period": period })).await;
+    let f = &data["crossBoundaryFlows"];
+    assert_eq!(f["suppressionApplied"], true, "{f:#}");
+    let children = |child: &str, household: &str| -> Value {
+        flow_cell(f, child, household)
+            .unwrap_or_else(|| panic!("no {child} → {household} in {f:#}"))["children"]
+            .clone()
+    };
+    // Every placement involving alder: 1 + 2 + 6 placed by it, 1 + 2 + 1 taken by its
+    // households; 12 in all, 11 of them across the boundary.
+    assert_eq!(
+        f["byChildAuthority"],
+        json!([{ "authority": { "code": "alder" }, "children": { "value": 9, "suppressed": false } }])
+    );
+    assert_eq!(
+        f["byHouseholdAuthority"],
+        json!([{ "authority": { "code": "alder" }, "children": { "value": 4, "suppressed": false } }])
+    );
+    assert_eq!(f["total"]["children"]["value"], 12);
+    assert_eq!(f["total"]["feesPence"]["value"], 2_000_000);
+    assert_eq!(f["crossBoundaryChildren"]["value"], 11);
+    assert_eq!(f["crossBoundaryFeesPence"]["value"], 2_000_000);
+    assert_eq!(f["crossBoundaryPercent"]["value"], 91.7);
+    assert_eq!(children("alder", "alder")["value"], 1);
+    assert_eq!(children("alder", "elm")["value"], 0);
+    assert_eq!(children("elm", "alder")["value"], 0);
+    // A pair of 1–5 with another authority is withheld, fees with it; alder's own row
+    // total would give a lone one away, so the next smallest of the row, cedar's 6, goes
+    // with it. Down alder's column, birch's 2 and damson's 1 hide each other.
+    let hidden = json!({ "value": null, "suppressed": true });
+    for (child, household) in [
+        ("alder", "birch"),
+        ("alder", "cedar"),
+        ("birch", "alder"),
+        ("damson", "alder"),
+    ] {
+        assert_eq!(children(child, household), hidden, "{child} → {household}");
+    }
+    assert_eq!(flow_cell(f, "alder", "birch").unwrap()["feesPence"], hidden);
+    // Nothing withheld can be worked out from the totals shown: in alder's row and in its
+    // column, what the total leaves is shared by two withheld pairs or more.
+    for (line, total) in [("alder", 9), ("TOTAL", 4)] {
+        let cells: Vec<&Value> = f["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                if line == "alder" {
+                    c["childAuthority"]["code"] == "alder"
+                } else {
+                    c["householdAuthority"]["code"] == "alder"
+                }
+            })
+            .collect();
+        let withheld = cells.iter().filter(|c| c["children"] == hidden).count();
+        let shown: i64 = cells
+            .iter()
+            .filter_map(|c| c["children"]["value"].as_i64())
+            .sum();
+        assert!(withheld >= 2, "{line}: {cells:?}");
+        assert!(total - shown > 0, "{line}: {cells:?}");
+    }
+    // Other authorities' pairs, and their totals, are not shown at all.
+    for c in f["cells"].as_array().unwrap() {
+        assert!(
+            c["childAuthority"]["code"] == "alder" || c["householdAuthority"]["code"] == "alder",
+            "{c}"
+        );
+    }
+    assert!(flow_cell(f, "birch", "elm").is_none());
+    // The CSV says the same.
+    let path = format!("/export/flows.csv?from={year_ago}&to={today}");
+    let csv = export(&app, &manager, &path).await;
+    for line in [
+        "alder,alder,1,0,",
+        "alder,birch,c,c,",
+        "alder,cedar,c,c,",
+        "birch,alder,c,c,",
+        "alder,TOTAL,9,2000000,",
+        "TOTAL,alder,4,0,",
+        "TOTAL,TOTAL,12,2000000,",
+        "CROSS_BOUNDARY,,11,2000000,91.7",
+    ] {
+        assert!(csv.lines().any(|l| l == line), "{line} missing from {csv}");
+    }
+    assert!(!csv.contains("birch,elm"), "{csv}");
+    assert!(!csv.lines().any(|l| l.starts_with("birch,TOTAL")), "{csv}");
+    // A board analyst still sees the pairs between the authorities it names, all under
+    // disclosure control: alder and birch alone leave cedar's six out.
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let vars =
+        json!({ "a": [app.authority_id("alder"), app.authority_id("birch")], "period": period });
+    let data = app.ok(&analyst, FLOWS, vars).await;
+    let f = &data["crossBoundaryFlows"];
+    assert_eq!(f["cells"].as_array().unwrap().len(), 4, "{f:#}");
+    assert_eq!(f["total"]["children"], hidden, "5 placements: {f:#}");
 }
 
 both_backends!(

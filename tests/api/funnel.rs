@@ -1676,6 +1676,17 @@ fn csv_rows_of(group: &Value) -> BTreeMap<[String; 4], String> {
             ],
         ),
     ];
+    // A step's target is a plain figure, never withheld.
+    for t in group["timeliness"].as_array().expect("timeliness") {
+        let target = json!({ "value": t["targetMonths"], "suppressed": false });
+        put(
+            "timeliness",
+            t["step"].as_str().unwrap(),
+            "",
+            "target_months",
+            &target,
+        );
+    }
     for (section, items, name, measures) in per_item {
         for item in items.as_array().expect(section) {
             for (measure, field) in measures {
