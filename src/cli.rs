@@ -242,6 +242,25 @@ pub enum Command {
     Token(TokenArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Build a consortium's publication at a quarter end, decide its withheld cells and
+    /// audit them: for every withheld small figure, the interval the published figures still
+    /// allow, by linear programming. Exits with status 1 when any is narrower than the
+    /// protection rule asks.
+    AuditPublication(AuditPublicationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditPublicationArgs {
+    /// Consortium code.
+    #[arg(long, env = "PERMANENCE_AUDIT_CONSORTIUM")]
+    pub consortium: String,
+    /// The quarter end (30 June, 30 September, 31 December or 31 March; default: the latest
+    /// completed quarter).
+    #[arg(long, env = "PERMANENCE_AUDIT_QUARTER_END")]
+    pub quarter_end: Option<chrono::NaiveDate>,
+    /// Print every audited interval as JSON lines after the summary.
+    #[arg(long)]
+    pub intervals: bool,
 }
 
 #[derive(Debug, Args)]

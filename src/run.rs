@@ -3,9 +3,10 @@ use anyhow::bail;
 
 use crate::app::{Application, shutdown_signal};
 use crate::auth::tokens::{self, Grant};
-use crate::cli::{Cli, Command, SeedCommand};
+use crate::cli::{AuditPublicationArgs, Cli, Command, SeedCommand};
 use crate::config::Config;
-use crate::{graphql, seed, store};
+use crate::domain::publication;
+use crate::{graphql, seed, service, store};
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::AuditPublication(args) => audit_publication(&cli.global.database_url, &args).await,
         Command::Serve(args) => {
             let config = Config::from_args(&cli.global)?;
             // Checked before anything is migrated or loaded: the demo prints tokens signed
@@ -70,6 +72,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await
         }
     }
+}
+
+/// `permanence audit-publication`: builds the publication, prints what was withheld and
+/// the audit, and fails when the audit does.
+async fn audit_publication(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Result<()> {
+    let db = store::connect(database_url).await?;
+    store::migrate(&db).await?;
+    let directory = store::tenancy::Directory::load(&db).await?;
+    let Some(consortium) = directory.consortium(&args.consortium) else {
+        bail!("no consortium with the code {:?}", args.consortium);
+    };
+    let quarter_end = args
+        .quarter_end
+        .unwrap_or_else(|| publication::latest_quarter_end(chrono::Utc::now().date_naive()));
+    let authorities: Vec<i64> = consortium.authorities.iter().map(|a| a.id).collect();
+    let built = service::publication::build(&db, consortium.id, &authorities, quarter_end)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.client_message()))?;
+    let audit = built.audit();
+    let model = &built.model;
+    let published = model.cells.iter().filter(|c| c.published).count();
+    let withheld = built.decision.withheld.iter().filter(|w| **w).count();
+    let primary = (0..model.cells.len())
+        .filter(|i| built.decision.withheld[*i] && model.sensitive(*i))
+        .count();
+    println!(
+        "publication of {} at {quarter_end}: {} cells ({published} published, {} implied), {} relations, {} readers",
+        consortium.code,
+        model.cells.len(),
+        model.cells.len() - published,
+        model.relations.len(),
+        model.members().len() + 1,
+    );
+    println!(
+        "withheld: {withheld} ({primary} small figures, {} to protect them)",
+        withheld - primary
+    );
+    let failures: Vec<_> = audit.failures().collect();
+    println!(
+        "audit: {} intervals of withheld or implied small figures checked, {} too narrow, {} contradictions",
+        audit.intervals.len(),
+        failures.len(),
+        audit.contradictions.len()
+    );
+    if args.intervals {
+        for interval in &audit.intervals {
+            println!("{}", serde_json::to_string(interval)?);
+        }
+    }
+    for f in &failures {
+        println!(
+            "too narrow: {} (reader {}): [{}, {}], needs {}",
+            f.key,
+            f.reader
+                .map_or("outsider".to_owned(), |a| format!("authority {a}")),
+            f.lower,
+            f.upper,
+            f.required
+        );
+    }
+    if !audit.passes() {
+        bail!("the audit failed");
+    }
+    println!("audit passed");
+    Ok(())
 }
 
 fn init_tracing() {

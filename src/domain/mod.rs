@@ -10,6 +10,7 @@ pub mod matching;
 pub mod milestones;
 pub mod needs;
 pub mod period;
+pub mod publication;
 pub mod recruitment;
 pub mod report_bounds;
 pub mod scorecard;

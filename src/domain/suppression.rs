@@ -32,15 +32,21 @@
 //! count is (so a published mean never ties two withheld cells together). Each round
 //! withholds at least one more cell, so the process ends; it ends with every sensitive cell
 //! protected, or with the cells no suppression can protect (a reader's own figures pin
-//! them), which the audit then reports. This is the audit-driven greedy variant of the
-//! secondary suppression that τ-ARGUS's modular and optimal methods solve as one
-//! optimisation: it may withhold more than an optimum would, never less than the rule needs.
+//! them), which the audit then reports. Last, the largest secondary suppressions are tried
+//! one by one for showing again, and shown where the audit still passes without them. This
+//! is an audit-driven greedy variant of the secondary suppression that τ-ARGUS's modular and
+//! optimal methods solve as one optimisation: it may withhold more than an optimum would,
+//! never less than the rule needs.
 //!
 //! **Audit.** For every sensitive cell the reader does not know, the interval is found by
 //! linear programming (`microlp`, pure Rust): minimise and maximise the cell subject to every
 //! relation, with the published figures fixed at their values, every unknown cell ≥ 0. The
-//! intervals are those of the linear relaxation, as in τ-ARGUS's audit: an attacker with an
-//! integer solver may narrow them, which the protection widths leave room for.
+//! intervals are those of the linear relaxation, as in τ-ARGUS's audit; an attacker who also
+//! uses that counts are whole numbers may narrow an interval's ends to whole numbers, no more
+//! is claimed. Programs are saved where they cannot change the verdict: the true figures and
+//! every solution found are feasible points, and a cell whose values among them already
+//! spread as wide as the rule asks is protected (its reported interval is then that spread,
+//! which the true interval contains).
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
@@ -58,6 +64,9 @@ pub const DAYS_PROTECTION_PER_CASE: i64 = 30;
 /// cell that still fails is withheld at once.
 const MAX_ROUNDS: usize = 200;
 
+/// How many secondary suppressions (the largest) are tried for showing again.
+const PRUNE_CANDIDATES: usize = 25;
+
 /// Numerical slack of the linear programs.
 const EPSILON: f64 = 1e-6;
 
@@ -66,8 +75,9 @@ const EPSILON: f64 = 1e-6;
 pub enum Kind {
     /// Children, households or placements.
     Count,
-    /// A sum of days over the cases counted by another cell (the figure behind a mean).
-    Days { cases: usize },
+    /// A sum (of days, of fees) over the cases counted by another cell: the figure behind
+    /// a mean. `per_case` is the least interval it must keep per case when withheld.
+    Sum { cases: usize, per_case: i64 },
 }
 
 /// One quantity of the publication.
@@ -104,6 +114,17 @@ impl Model {
         self.cell(key.into(), value as i64, Kind::Count, false, known_to)
     }
 
+    /// A figure no table shows, of any kind, implied by the relations it is put in.
+    pub fn hidden(
+        &mut self,
+        key: impl Into<String>,
+        value: i64,
+        kind: Kind,
+        known_to: &[i64],
+    ) -> usize {
+        self.cell(key.into(), value, kind, false, known_to)
+    }
+
     /// A published sum of days over the cases counted by `cases` (shown as their mean).
     pub fn days(
         &mut self,
@@ -112,7 +133,24 @@ impl Model {
         cases: usize,
         known_to: &[i64],
     ) -> usize {
-        self.cell(key.into(), total, Kind::Days { cases }, true, known_to)
+        let kind = Kind::Sum {
+            cases,
+            per_case: DAYS_PROTECTION_PER_CASE,
+        };
+        self.cell(key.into(), total, kind, true, known_to)
+    }
+
+    /// A published sum of money over the cases counted by `cases`: withheld, it keeps an
+    /// interval at least its own size.
+    pub fn amount(
+        &mut self,
+        key: impl Into<String>,
+        total: i64,
+        cases: usize,
+        known_to: &[i64],
+    ) -> usize {
+        let kind = Kind::Sum { cases, per_case: 0 };
+        self.cell(key.into(), total, kind, true, known_to)
     }
 
     fn cell(
@@ -189,12 +227,46 @@ impl Model {
         }
     }
 
+    /// Adds to each cell's `known_to` the authorities that can work it out from their own
+    /// figures alone: a relation in which a member knows every cell but one tells it that
+    /// one (the cross-boundary placements of a two-authority consortium, say, are all
+    /// placements of either). Repeated until nothing changes; called once the model is built.
+    pub fn close_knowledge(&mut self) {
+        loop {
+            let mut learned: Vec<(usize, i64)> = Vec::new();
+            for terms in &self.relations {
+                let readers: BTreeSet<i64> = terms
+                    .iter()
+                    .flat_map(|(c, _)| self.cells[*c].known_to.iter().copied())
+                    .collect();
+                for a in readers {
+                    let unknown: Vec<usize> = terms
+                        .iter()
+                        .map(|(c, _)| *c)
+                        .filter(|c| !self.cells[*c].known_to.contains(&a))
+                        .collect();
+                    if let [only] = unknown[..] {
+                        learned.push((only, a));
+                    }
+                }
+            }
+            if learned.is_empty() {
+                return;
+            }
+            for (c, a) in learned {
+                if !self.cells[c].known_to.contains(&a) {
+                    self.cells[c].known_to.push(a);
+                }
+            }
+        }
+    }
+
     /// Whether the protection rule covers the cell.
     pub fn sensitive(&self, i: usize) -> bool {
         let c = &self.cells[i];
         match c.kind {
             Kind::Count => (1..=LARGEST_SUPPRESSED_COUNT as i64).contains(&c.value),
-            Kind::Days { cases } => {
+            Kind::Sum { cases, .. } => {
                 (1..=LARGEST_SUPPRESSED_BASE as i64).contains(&self.cells[cases].value)
             }
         }
@@ -205,9 +277,8 @@ impl Model {
         let c = &self.cells[i];
         match c.kind {
             Kind::Count => COUNT_PROTECTION,
-            Kind::Days { cases } => {
-                (c.value
-                    .max(DAYS_PROTECTION_PER_CASE * self.cells[cases].value)) as f64
+            Kind::Sum { cases, per_case } => {
+                (c.value.max(per_case * self.cells[cases].value)) as f64
             }
         }
     }
@@ -260,7 +331,7 @@ impl Decision {
     fn close_means(&mut self, model: &Model) -> bool {
         let mut changed = false;
         for (i, c) in model.cells.iter().enumerate() {
-            if let Kind::Days { cases } = c.kind
+            if let Kind::Sum { cases, .. } = c.kind
                 && (!model.cells[cases].published || self.withheld[cases])
             {
                 changed |= self.withhold(model, i);
@@ -344,7 +415,12 @@ pub fn suppress(model: &Model) -> Decision {
             break;
         }
         let mut changed = false;
+        let mut widened = BTreeSet::new();
         for (cell, reader) in failures {
+            // One more suppression per failing cell and round, whichever reader it fails for.
+            if !widened.insert(cell) {
+                continue;
+            }
             changed |= widen(
                 model,
                 &mut decision,
@@ -363,10 +439,10 @@ pub fn suppress(model: &Model) -> Decision {
     decision
 }
 
-/// Shows again every secondary suppression the rule does not need: counts before means,
-/// largest first, a cell withheld only to protect others is shown when every sensitive
-/// cell it was tied to stays protected for every reader without it. Afterwards no single
-/// secondary suppression can be lifted (the greedy rounds may have withheld more than that).
+/// Shows again the secondary suppressions the rule does not need: counts before means,
+/// largest first, up to [`PRUNE_CANDIDATES`] of them, a cell withheld only to protect
+/// others is shown when every sensitive cell it was tied to stays protected for every reader
+/// without it (the greedy rounds may have withheld more than that).
 fn prune(model: &Model, decision: &mut Decision, readers: &[Option<i64>], by_cell: &[Vec<usize>]) {
     let mut secondary: Vec<usize> = (0..model.cells.len())
         .filter(|i| decision.withheld[*i] && !model.sensitive(*i))
@@ -375,8 +451,8 @@ fn prune(model: &Model, decision: &mut Decision, readers: &[Option<i64>], by_cel
         let c = &model.cells[*i];
         (c.kind != Kind::Count, std::cmp::Reverse(c.value), *i)
     });
-    for cell in secondary {
-        if let Kind::Days { cases } = model.cells[cell].kind
+    for cell in secondary.into_iter().take(PRUNE_CANDIDATES) {
+        if let Kind::Sum { cases, .. } = model.cells[cell].kind
             && decision.withheld[cases]
         {
             // A mean stays withheld while its count is.
@@ -394,14 +470,26 @@ fn prune(model: &Model, decision: &mut Decision, readers: &[Option<i64>], by_cel
             })
             .collect();
         decision.withheld[cell] = false;
-        let holds = focus.iter().all(|(reader, targets)| {
-            targets.is_empty() || {
-                let (intervals, _) = intervals(model, decision, *reader, Some(targets));
-                intervals
+        // Cheap first: a relation left with one unknown cell, a protected one, pins it.
+        let pins = readers.iter().any(|reader| {
+            by_cell[cell].iter().any(|r| {
+                let unknown: Vec<usize> = model.relations[*r]
                     .iter()
-                    .all(|(c, lo, hi)| hi - lo + EPSILON >= model.required_width(*c))
-            }
+                    .map(|(c, _)| *c)
+                    .filter(|c| decision.unknown(model, *c, *reader))
+                    .collect();
+                matches!(unknown[..], [only] if model.sensitive(only))
+            })
         });
+        let holds = !pins
+            && focus.iter().all(|(reader, targets)| {
+                targets.is_empty() || {
+                    let (intervals, _) = intervals(model, decision, *reader, Some(targets));
+                    intervals
+                        .iter()
+                        .all(|(c, lo, hi)| hi - lo + EPSILON >= model.required_width(*c))
+                }
+            });
         if !holds {
             decision.withheld[cell] = true;
         }
@@ -647,48 +735,99 @@ fn intervals(
         }
         let relations = relations_of.get(r).map(Vec::as_slice).unwrap_or(&[]);
         let slot: HashMap<usize, usize> = cells.iter().enumerate().map(|(s, c)| (*c, s)).collect();
+        // Feasible points of the component: the true figures, and each solution found.
+        // The interval of a cell holds every value it takes in them, so a cell they already
+        // spread wide enough needs no program of its own.
+        let mut pool: Vec<Vec<f64>> =
+            vec![cells.iter().map(|c| model.cells[*c].value as f64).collect()];
+        let spread = |pool: &[Vec<f64>], s: usize| {
+            pool.iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                    (lo.min(p[s]), hi.max(p[s]))
+                })
+        };
+        if targets.len() > 8 {
+            // A few programs that move many cells at once: all up, all down, and half up
+            // while half go down (and the other way round).
+            let all: Vec<(usize, f64)> = targets.iter().map(|t| (*t, 1.0)).collect();
+            let alternate: Vec<(usize, f64)> = targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (*t, if i % 2 == 0 { 1.0 } else { -1.0 }))
+                .collect();
+            for objective in [&all, &alternate] {
+                for direction in [
+                    OptimizationDirection::Maximize,
+                    OptimizationDirection::Minimize,
+                ] {
+                    if let Some(Bound::Point(point)) =
+                        bound(model, cells, relations, &slot, objective, direction)
+                    {
+                        pool.push(point);
+                    }
+                }
+            }
+        }
         for t in targets {
-            let lower = bound(
-                model,
-                cells,
-                relations,
-                &slot,
-                t,
-                OptimizationDirection::Minimize,
-            );
-            let upper = bound(
-                model,
-                cells,
-                relations,
-                &slot,
-                t,
+            let s = slot[&t];
+            let required = model.required_width(t);
+            let (lo, hi) = spread(&pool, s);
+            if hi - lo + EPSILON >= required {
+                out.push((t, lo, hi));
+                continue;
+            }
+            let mut ends = [lo, hi];
+            let mut solvable = true;
+            for (end, direction) in [
                 OptimizationDirection::Maximize,
-            );
-            match (lower, upper) {
-                (Some(lo), Some(hi)) => out.push((t, lo, hi)),
+                OptimizationDirection::Minimize,
+            ]
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| (1 - i, d))
+            {
+                match bound(model, cells, relations, &slot, &[(t, 1.0)], direction) {
+                    Some(Bound::Point(point)) => {
+                        ends[end] = point[s];
+                        pool.push(point);
+                    }
+                    Some(Bound::Unbounded) => ends[end] = f64::INFINITY,
+                    None => solvable = false,
+                }
+                let (lo, hi) = spread(&pool, s);
+                if ends[1].is_infinite() || hi - lo + EPSILON >= required {
+                    break;
+                }
+            }
+            if solvable {
+                let (lo, hi) = spread(&pool, s);
+                out.push((t, lo.min(ends[0]), hi.max(ends[1])));
+            } else {
                 // The relations contradict the published figures: count as pinned.
-                _ => out.push((t, model.cells[t].value as f64, model.cells[t].value as f64)),
+                let v = model.cells[t].value as f64;
+                out.push((t, v, v));
             }
         }
     }
     (out, contradictions)
 }
 
-/// The least (or greatest) value of `target` subject to the relations, the unknown
-/// `cells` free and ≥ 0, the others at their values. `None` if the program has no solution;
-/// `f64::INFINITY` when nothing bounds it from above.
+/// The solution that gives `target` its least (or greatest) value subject to the
+/// relations, the unknown `cells` free and ≥ 0, the others at their values; `None` if the
+/// program has no solution.
 fn bound(
     model: &Model,
     cells: &[usize],
     relations: &[usize],
     slot: &HashMap<usize, usize>,
-    target: usize,
+    objective: &[(usize, f64)],
     direction: OptimizationDirection,
-) -> Option<f64> {
+) -> Option<Bound> {
     let mut problem = Problem::new(direction);
+    let weight: HashMap<usize, f64> = objective.iter().copied().collect();
     let vars: Vec<_> = cells
         .iter()
-        .map(|c| problem.add_var(if *c == target { 1.0 } else { 0.0 }, (0.0, f64::INFINITY)))
+        .map(|c| problem.add_var(weight.get(c).copied().unwrap_or(0.0), (0.0, f64::INFINITY)))
         .collect();
     for r in relations {
         let mut expr = Vec::new();
@@ -705,10 +844,16 @@ fn bound(
         Ok(outcome) => outcome
             .into_solution()
             .ok()
-            .map(|s| s.var_value(vars[slot[&target]])),
-        Err(microlp::Error::Unbounded) => Some(f64::INFINITY),
+            .map(|s| Bound::Point(vars.iter().map(|v| s.var_value(*v)).collect())),
+        Err(microlp::Error::Unbounded) => Some(Bound::Unbounded),
         Err(_) => None,
     }
+}
+
+/// The end of a cell's interval: the solution that reaches it, or none (no upper end).
+enum Bound {
+    Point(Vec<f64>),
+    Unbounded,
 }
 
 #[cfg(test)]

@@ -325,10 +325,17 @@ pub async fn sufficiency_rows(
     run: &SufficiencyRun,
 ) -> AppResult<Vec<SufficiencyRow>> {
     let actor = svc.actor()?;
-    let db = svc.db();
-    let as_of = run.as_of;
-    let children =
-        store::reports::unplaced_children(db, actor.consortium_id, &run.authorities, as_of).await?;
+    sufficiency_of(svc.db(), actor.consortium_id, &run.authorities, run.as_of).await
+}
+
+/// Sufficiency of some authorities of a consortium as of a date, as it is.
+pub async fn sufficiency_of(
+    db: &impl sea_orm::ConnectionTrait,
+    consortium_id: i64,
+    authorities: &[i64],
+    as_of: NaiveDate,
+) -> AppResult<Vec<SufficiencyRow>> {
+    let children = store::reports::unplaced_children(db, consortium_id, authorities, as_of).await?;
     let waiting: Vec<_> = children
         .iter()
         .filter(|c| waiting_for_match(c, as_of))
@@ -351,7 +358,7 @@ pub async fn sufficiency_rows(
         });
     }
     let households: Vec<WaitingHousehold> =
-        store::reports::waiting_households(db, actor.consortium_id, &run.authorities, as_of)
+        store::reports::waiting_households(db, consortium_id, authorities, as_of)
             .await?
             .into_iter()
             .map(|h| WaitingHousehold {

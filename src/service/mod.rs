@@ -33,6 +33,7 @@ pub mod links;
 pub mod loaders;
 pub mod matching;
 pub mod pool;
+pub mod publication;
 pub mod rate_limit;
 pub mod records;
 pub mod report_cache;

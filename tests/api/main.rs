@@ -20,6 +20,7 @@ mod outages;
 mod outcomes;
 mod pool_rules;
 mod processes;
+mod publication;
 mod query_count;
 mod replicas;
 mod smoke;
