@@ -125,7 +125,8 @@ impl Model {
         self.cell(key.into(), value, kind, false, known_to)
     }
 
-    /// A published sum of days over the cases counted by `cases` (shown as their mean).
+    /// A published sum of days over the cases counted by `cases` (shown as their mean):
+    /// withheld, it keeps an interval of [`DAYS_PROTECTION_PER_CASE`] days per case at least.
     pub fn days(
         &mut self,
         key: impl Into<String>,
@@ -133,11 +134,7 @@ impl Model {
         cases: usize,
         known_to: &[i64],
     ) -> usize {
-        let kind = Kind::Sum {
-            cases,
-            per_case: DAYS_PROTECTION_PER_CASE,
-        };
-        self.cell(key.into(), total, kind, true, known_to)
+        self.sum_cell(key.into(), total, cases, DAYS_PROTECTION_PER_CASE, known_to)
     }
 
     /// A published sum of money over the cases counted by `cases`: withheld, it keeps an
@@ -149,8 +146,18 @@ impl Model {
         cases: usize,
         known_to: &[i64],
     ) -> usize {
-        let kind = Kind::Sum { cases, per_case: 0 };
-        self.cell(key.into(), total, kind, true, known_to)
+        self.sum_cell(key.into(), total, cases, 0, known_to)
+    }
+
+    fn sum_cell(
+        &mut self,
+        key: String,
+        total: i64,
+        cases: usize,
+        per_case: i64,
+        known_to: &[i64],
+    ) -> usize {
+        self.cell(key, total, Kind::Sum { cases, per_case }, true, known_to)
     }
 
     fn cell(

@@ -10,22 +10,22 @@ use permanence::store::tenancy::Directory;
 
 use crate::process::{binary, seed_demo};
 
+/// `permanence audit-publication` of the demo consortium at a quarter end.
+fn audit_demo(database_url: &str, quarter_end: &str) -> std::process::Output {
+    binary()
+        .args(["audit-publication", "--consortium", "demo"])
+        .args(["--quarter-end", quarter_end])
+        .env("DATABASE_URL", database_url)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn audit_publication_passes_on_the_demo_data() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
     seed_demo(&database_url);
-    let out = binary()
-        .args([
-            "audit-publication",
-            "--consortium",
-            "demo",
-            "--quarter-end",
-            "2026-09-30",
-        ])
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .unwrap();
+    let out = audit_demo(&database_url, "2026-09-30");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -55,17 +55,7 @@ fn audit_publication_passes_on_the_demo_data() {
     assert!(protect > 0, "{stdout}");
 
     // A date that does not end a quarter is refused, naming what may be asked.
-    let out = binary()
-        .args([
-            "audit-publication",
-            "--consortium",
-            "demo",
-            "--quarter-end",
-            "2026-09-29",
-        ])
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .unwrap();
+    let out = audit_demo(&database_url, "2026-09-29");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
