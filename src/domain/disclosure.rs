@@ -818,10 +818,12 @@ mod tests {
         assert_eq!(rate(0, 12, Restricted), Shown::visible(0.0));
         assert_eq!(rate(12, 12, Restricted), Shown::visible(100.0));
         assert_eq!(mean(12, 0.0, Restricted), Shown::visible(0.0));
-        let shown = rate(6, 11, Restricted);
+        // 6 of 11 leaves 5 outside: withheld; 6 of 13 is shown.
+        assert!(is_withheld(&rate(6, 11, Restricted)));
+        let shown = rate(6, 13, Restricted);
         assert!(!shown.suppressed);
-        let percent = shown.value.expect("6 of 11 is shown");
-        assert!((percent - 600.0 / 11.0).abs() < 1e-9, "{percent}");
+        let percent = shown.value.expect("6 of 13 is shown");
+        assert!((percent - 600.0 / 13.0).abs() < 1e-9, "{percent}");
     }
 
     #[test]
