@@ -954,8 +954,8 @@ async fn board_analysts_see_the_funnel_with_disclosure_control(app: TestApp) {
             &format!("{stage} fromEnquiry"),
         );
     }
-    // 18/22 would pass the rate rule, but 22 is the cohort (25, shown) less the fast-track
-    // households (3, withheld): showing it, or a rate over it, would give the 3 away.
+    // 18/22 leaves 4 outside (the rate rule withholds it), and 22 is the cohort (25, shown)
+    // less the fast-track households (3, withheld): a rate over it would give the 3 away.
     assert_eq!(
         cohort_stage(total, "STAGE_ONE_STARTED")["fromPrevious"],
         withheld_figure()
