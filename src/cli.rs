@@ -247,6 +247,11 @@ pub enum Command {
     /// allow, by linear programming. Exits with status 1 when any is narrower than the
     /// protection rule asks.
     AuditPublication(AuditPublicationArgs),
+    /// Make and keep a consortium's publication at a quarter end (unless one is kept):
+    /// what board analysts and other protected audiences are served. Refuses to keep a
+    /// publication whose audit fails (exit status 1). `serve` does this for the latest
+    /// completed quarter by itself.
+    Publish(AuditPublicationArgs),
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +276,10 @@ pub struct ServeArgs {
     /// Load the demo data set (if the database is empty) and print ready-to-use tokens.
     #[arg(long, env = "PERMANENCE_DEMO")]
     pub demo: bool,
+    /// Make each consortium's publication of the latest completed quarter when it has
+    /// none (at start, then hourly): what board analysts are served.
+    #[arg(long, env = "PERMANENCE_PUBLISH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub publish: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::AuditPublication(args) => audit_publication(&cli.global.database_url, &args).await,
+        Command::Publish(args) => publish(&cli.global.database_url, &args).await,
         Command::Serve(args) => {
             let config = Config::from_args(&cli.global)?;
             // Checked before anything is migrated or loaded: the demo prints tokens signed
@@ -68,15 +69,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 state.directory.reload(&state.db).await?;
                 seed::demo::print_tokens(&config.jwt, &args.bind, app.port())?;
             }
+            if args.publish {
+                let state = app.state();
+                service::publication::start_publishing(
+                    std::sync::Arc::downgrade(&state),
+                    state.stopping.subscribe(),
+                );
+            }
             tracing::info!(port = app.port(), "serving /graphql");
             app.run_until_stopped(shutdown_signal()).await
         }
     }
 }
 
-/// `permanence audit-publication`: builds the publication, prints what was withheld and
-/// the audit, and fails when the audit does.
-async fn audit_publication(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Result<()> {
+/// The consortium a publication command names, its authorities and the quarter end.
+async fn publication_target(
+    database_url: &str,
+    args: &AuditPublicationArgs,
+) -> anyhow::Result<(sea_orm::DatabaseConnection, i64, String, Vec<i64>, chrono::NaiveDate)> {
     let db = store::connect(database_url).await?;
     store::migrate(&db).await?;
     let directory = store::tenancy::Directory::load(&db).await?;
@@ -87,28 +97,87 @@ async fn audit_publication(database_url: &str, args: &AuditPublicationArgs) -> a
         .quarter_end
         .unwrap_or_else(|| publication::latest_quarter_end(chrono::Utc::now().date_naive()));
     let authorities: Vec<i64> = consortium.authorities.iter().map(|a| a.id).collect();
-    let built = service::publication::build(&db, consortium.id, &authorities, quarter_end)
+    let (id, code) = (consortium.id, consortium.code.clone());
+    Ok((db, id, code, authorities, quarter_end))
+}
+
+/// `permanence audit-publication`: audits the kept publication at the quarter end, or
+/// builds one (not kept) when none is; prints what was withheld and the audit's verdict,
+/// and fails when the audit does.
+async fn audit_publication(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Result<()> {
+    let (db, consortium_id, code, authorities, quarter_end) =
+        publication_target(database_url, args).await?;
+    let (published, origin) =
+        match service::publication::kept(&db, consortium_id, quarter_end)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.client_message()))?
+        {
+            Some(p) => (p, "kept"),
+            None => (
+                service::publication::build(&db, consortium_id, &authorities, quarter_end)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.client_message()))?,
+                "built, not kept",
+            ),
+        };
+    let (published, audit) = service::publication::audited(published)
         .await
         .map_err(|e| anyhow::anyhow!(e.client_message()))?;
-    let audit = built.audit();
-    let model = &built.model;
-    let published = model.cells.iter().filter(|c| c.published).count();
-    let withheld = built.decision.withheld.iter().filter(|w| **w).count();
-    let primary = (0..model.cells.len())
-        .filter(|i| built.decision.withheld[*i] && model.sensitive(*i))
-        .count();
+    println!("publication of {code} at {quarter_end} ({origin})");
+    report_audit(&published, &audit, args.intervals)
+}
+
+/// `permanence publish`: makes and keeps the publication at the quarter end unless one is
+/// kept; refuses to keep one whose audit fails.
+async fn publish(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Result<()> {
+    use service::publication::Made;
+    let (db, consortium_id, code, authorities, quarter_end) =
+        publication_target(database_url, args).await?;
+    let made = service::publication::publish(&db, consortium_id, &authorities, quarter_end)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.client_message()))?;
+    match made {
+        Made::Kept(p) => {
+            println!("publication of {code} at {quarter_end} made and kept");
+            print_summary(&p);
+        }
+        Made::Already(p) => {
+            println!("publication of {code} at {quarter_end} was kept already; it stands");
+            print_summary(&p);
+        }
+        Made::Refused(p, audit) => {
+            println!("publication of {code} at {quarter_end} made, not kept");
+            report_audit(&p, &audit, args.intervals)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(p: &crate::domain::published::Published) {
+    let s = p.summary();
     println!(
-        "publication of {} at {quarter_end}: {} cells ({published} published, {} implied), {} relations, {} readers",
-        consortium.code,
-        model.cells.len(),
-        model.cells.len() - published,
-        model.relations.len(),
-        model.members().len() + 1,
+        "{} cells ({} published, {} implied), {} relations, {} readers",
+        s.cells,
+        s.published,
+        s.cells - s.published,
+        s.relations,
+        s.readers
     );
     println!(
-        "withheld: {withheld} ({primary} small figures, {} to protect them)",
-        withheld - primary
+        "withheld: {} ({} small figures, {} to protect them)",
+        s.withheld,
+        s.primary,
+        s.withheld - s.primary
     );
+}
+
+/// Prints the summary and the audit; an error when the audit fails.
+fn report_audit(
+    p: &crate::domain::published::Published,
+    audit: &crate::domain::suppression::Audit,
+    intervals: bool,
+) -> anyhow::Result<()> {
+    print_summary(p);
     let failures: Vec<_> = audit.failures().collect();
     println!(
         "audit: {} intervals of withheld or implied small figures checked, {} too narrow, {} contradictions",
@@ -116,7 +185,7 @@ async fn audit_publication(database_url: &str, args: &AuditPublicationArgs) -> a
         failures.len(),
         audit.contradictions.len()
     );
-    if args.intervals {
+    if intervals {
         for interval in &audit.intervals {
             println!("{}", serde_json::to_string(interval)?);
         }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub journeys: store::recruitment::JourneyCache,
     /// Total counts of the register lists, per consortium data version.
     pub counts: store::lists::CountCache,
+    /// The consortiums' publications read so far.
+    pub publications: crate::service::publication::PublicationCache,
     /// The `notifications` subscriptions open on this replica.
     pub subscriptions: OpenSubscriptions,
     /// Turns true when the server starts shutting down: websockets close and the
@@ -90,6 +92,7 @@ impl AppState {
             pools: Default::default(),
             journeys: Default::default(),
             counts: Default::default(),
+            publications: Default::default(),
             subscriptions: OpenSubscriptions::default(),
             stopping: watch::Sender::new(false),
             reads,

@@ -12,6 +12,7 @@ pub mod household;
 pub mod household_journey;
 pub mod link;
 pub mod link_child;
+pub mod publication;
 pub mod recruitment_event;
 pub mod session_revocation;
 pub mod sibling_group;

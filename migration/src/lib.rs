@@ -11,6 +11,7 @@ mod m20261123_000002_links;
 mod m20261123_000003_revocations;
 mod m20261123_000004_data_version;
 mod m20261123_000005_household_journey;
+mod m20261206_000006_publication;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_revocations::MIGRATION),
             Box::new(m20261123_000004_data_version::Migration),
             Box::new(m20261123_000005_household_journey::Migration),
+            Box::new(m20261206_000006_publication::MIGRATION),
         ]
     }
 }

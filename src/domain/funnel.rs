@@ -516,7 +516,8 @@ pub fn publish(
     )
 }
 
-const EXIT_STAGES: [Stage; 2] = [Stage::Withdrawn, Stage::EndedByAgency];
+/// The exits a cohort household can leave by.
+pub const EXIT_STAGES: [Stage; 2] = [Stage::Withdrawn, Stage::EndedByAgency];
 
 /// Counts of several groups and their total, suppressed as one breakdown: the groups are
 /// the rows, the figures the columns, and the total row holds the column totals.

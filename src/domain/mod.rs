@@ -11,6 +11,7 @@ pub mod milestones;
 pub mod needs;
 pub mod period;
 pub mod publication;
+pub mod published;
 pub mod recruitment;
 pub mod report_bounds;
 pub mod scorecard;

@@ -170,6 +170,36 @@ pub fn figures(
     }
 }
 
+/// The medians of the funnel's steps, by the key of the step's count: the one figure of
+/// the tables that is not a cell (it is not linear in anything published).
+pub fn medians(f: &Figures) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (tables, period) in f.funnel.iter().zip([f.periods.quarter, f.periods.year]) {
+        let prefix = format!("funnel/{}", span(&period));
+        let groups = std::iter::once(("all".to_owned(), &tables.total))
+            .chain(
+                tables
+                    .authorities
+                    .iter()
+                    .map(|(a, t)| (format!("authority:{a}"), t)),
+            )
+            .chain(
+                tables
+                    .channels
+                    .iter()
+                    .map(|(c, t)| (format!("channel:{}", c.code()), t)),
+            );
+        for (name, figures) in groups {
+            for (step, s) in &figures.steps {
+                if let Some(m) = s.median() {
+                    out.insert(format!("{prefix}/{name}/step/{}", step.code()), m);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Where a group of figures sits: an authority (known to its members) or the consortium.
 #[derive(Clone, Copy)]
 struct Group<'a> {
@@ -202,7 +232,7 @@ pub fn model(f: &Figures) -> Model {
 }
 
 /// The key of a period, by its dates.
-fn span(p: &Period) -> String {
+pub fn span(p: &Period) -> String {
     format!("{}..{}", p.from(), p.to())
 }
 

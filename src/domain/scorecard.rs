@@ -520,7 +520,8 @@ pub fn publish(
     (whole, by_year)
 }
 
-fn mean_figure(mean: Shown<i64>, cohort: Shown<u64>, threshold: i64) -> PublishedMean {
+/// A mean of days as published, with its cases and threshold (met only where it is shown).
+pub fn mean_figure(mean: Shown<i64>, cohort: Shown<u64>, threshold: i64) -> PublishedMean {
     PublishedMean {
         days: Shown {
             value: mean.value.map(|d| d.max(0) as u64),

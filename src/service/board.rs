@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Service;
+use super::publication;
 use super::records::find_visible;
 use super::report_cache::{self, Cached, ReportKey};
 use super::reports::{
@@ -23,6 +24,7 @@ use super::reports::{
 use crate::auth::Capability;
 use crate::auth::policy::ReportView;
 use crate::domain::flows::{self, PublishedFlows};
+use crate::domain::published::Scope;
 use crate::domain::scorecard::{self, ChildAlert, ChildAlertKind, PublishedPeriod, ScorecardChild};
 use crate::domain::sufficiency::{self, SufficiencyRow, Unit, WaitingChild, WaitingHousehold};
 use crate::domain::{AuditAction, Ethnicity, NeedLevel, Period, Role};
@@ -128,7 +130,26 @@ pub async fn scorecard(
     named: Option<impl NamedAuthorities>,
 ) -> AppResult<Cached<ScorecardReport>> {
     let actor = svc.actor()?;
-    let run = scorecard_run(svc, as_of, period, named)?;
+    let mut run = scorecard_run(svc, as_of, period, named)?;
+    if run.known.iter().any(|k| !k) {
+        // Beyond the actor's own authorities: the publication answers.
+        let (published, window) =
+            publication::choose(svc, as_of, period, publication::scorecard_periods).await?;
+        let scope = publication::scope(&published, &run.authorities)?;
+        let knows = actor.authorities_with(Capability::ReadAdoptionReports);
+        let (whole, years) = published.read_by(&knows).scorecard(&window, scope);
+        run.as_of = published.quarter_end;
+        run.period = window;
+        audit_scorecard(svc, &run);
+        return Ok(Cached::published(
+            "scorecard",
+            ScorecardReport {
+                as_of: run.as_of,
+                period: whole,
+                years,
+            },
+        ));
+    }
     // The key holds everything the result depends on besides the data.
     let key = ReportKey::new(
         "scorecard",
@@ -252,13 +273,29 @@ pub async fn cross_boundary_flows(
     let period = self::period(from, to, "period")?;
     let authorities = scorecard_authorities(svc, named)?;
     let view = actor.report_view(Capability::ReadAdoptionReports, &authorities)?;
-    let placements = store::reports::placements(svc.db(), actor.consortium_id, &period).await?;
     let (flows, suppression_applied) = match view {
         ReportView::Restricted => {
-            let matrix = flows::matrix(&placements, &authorities);
-            (flows::publish(&matrix, &authorities, audience(view)), true)
+            // The publication answers: the consortium's matrix of its quarter or year.
+            let (published, _) = publication::choose(
+                svc,
+                None,
+                Some((from, to)),
+                publication::quarter_and_year,
+            )
+            .await?;
+            if publication::scope(&published, &authorities)? != Scope::Consortium {
+                return Err(AppError::bad_input(
+                    "authorityIds",
+                    "flows beyond your own authorities are published for the whole \
+                     consortium: name all of its authorities, or none",
+                ));
+            }
+            let knows = actor.authorities_with(Capability::ReadAdoptionReports);
+            (published.read_by(&knows).flows(&period), true)
         }
         ReportView::Unrestricted => {
+            let placements =
+                store::reports::placements(svc.db(), actor.consortium_id, &period).await?;
             let directory = svc.state.directory.current();
             let consortium = directory
                 .consortium_by_id(actor.consortium_id)
@@ -404,7 +441,25 @@ pub async fn sufficiency(
     named: Option<impl NamedAuthorities>,
 ) -> AppResult<Cached<SufficiencyReport>> {
     let actor = svc.actor()?;
-    let run = sufficiency_run(svc, as_of, named)?;
+    let mut run = sufficiency_run(svc, as_of, named)?;
+    if run.view == ReportView::Restricted {
+        // The publication answers, as at its quarter end.
+        let (published, _) =
+            publication::choose(svc, as_of, None, publication::quarter_and_year).await?;
+        let scope = publication::scope(&published, &run.authorities)?;
+        let knows = actor.authorities_with(Capability::ReadAdoptionReports);
+        run.as_of = published.quarter_end;
+        audit_sufficiency(svc, &run);
+        return Ok(Cached::published(
+            "sufficiency",
+            SufficiencyReport {
+                as_of: run.as_of,
+                authorities: run.authorities.clone(),
+                suppression_applied: true,
+                rows: published.read_by(&knows).sufficiency(scope),
+            },
+        ));
+    }
     // The key holds everything the result depends on besides the data.
     let key = ReportKey::new(
         "sufficiency",

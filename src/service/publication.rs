@@ -1,32 +1,25 @@
 //! The publication of a consortium at a quarter end: its figures read and computed as they
 //! are, its cells withheld jointly ([`suppression::suppress`]) and audited
 //! ([`suppression::audit`]). See [`crate::domain::publication`] for the tables.
-use chrono::NaiveDate;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use tokio::sync::watch;
 use sea_orm::DatabaseConnection;
 
+use super::Service;
 use super::board::sufficiency_of;
 use crate::domain::publication::{self, Figures, Periods};
-use crate::domain::suppression::{self, Audit, Decision, Model};
+use crate::domain::Period;
+use crate::domain::published::{Published, Scope};
+use crate::domain::suppression::{self, Audit};
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::store;
 use crate::store::recruitment::{JourneyScope, JourneySnapshot};
 use crate::store::snapshots::Snapshot;
-
-/// A publication: its model, the decision, and who it is of.
-pub struct Publication {
-    pub consortium_id: i64,
-    pub periods: Periods,
-    pub authorities: Vec<i64>,
-    pub model: Model,
-    pub decision: Decision,
-}
-
-impl Publication {
-    /// The audit of the decision.
-    pub fn audit(&self) -> Audit {
-        suppression::audit(&self.model, &self.decision)
-    }
-}
 
 /// Reads and computes every figure of the consortium's publication at `quarter_end` (a
 /// `BAD_USER_INPUT` on `quarterEnd` when the date does not end a quarter).
@@ -83,9 +76,10 @@ pub async fn build(
     consortium_id: i64,
     authorities: &[i64],
     quarter_end: NaiveDate,
-) -> AppResult<Publication> {
+) -> AppResult<Published> {
     let figures = figures(db, consortium_id, authorities, quarter_end).await?;
     let model = publication::model(&figures);
+    let medians = publication::medians(&figures);
     // The solver is CPU-bound: off the async workers.
     let (model, decision) = tokio::task::spawn_blocking(move || {
         let decision = suppression::suppress(&model);
@@ -93,11 +87,295 @@ pub async fn build(
     })
     .await
     .map_err(|e| AppError::from(anyhow::Error::from(e)))?;
-    Ok(Publication {
-        consortium_id,
-        periods: figures.periods,
+    Ok(Published {
+        quarter_end,
         authorities: authorities.to_vec(),
         model,
         decision,
+        medians,
     })
+}
+
+/// A publication with its audit, computed off the async workers.
+pub async fn audited(published: Published) -> AppResult<(Published, Audit)> {
+    tokio::task::spawn_blocking(move || {
+        let audit = published.audit();
+        (published, audit)
+    })
+    .await
+    .map_err(|e| AppError::from(anyhow::Error::from(e)))
+}
+
+/// The consortium's publication at `quarter_end` as kept, if it was made.
+pub async fn kept(
+    db: &DatabaseConnection,
+    consortium_id: i64,
+    quarter_end: NaiveDate,
+) -> AppResult<Option<Published>> {
+    let Some(row) = store::publications::find(db, consortium_id, quarter_end).await? else {
+        return Ok(None);
+    };
+    Ok(Some(parse(&row.body)?))
+}
+
+fn parse(body: &str) -> AppResult<Published> {
+    let published: Published = serde_json::from_str(body)
+        .map_err(|e| AppError::from(anyhow::anyhow!("a kept publication does not read: {e}")))?;
+    Ok(published.loaded())
+}
+
+/// What [`publish`] did.
+pub enum Made {
+    /// The publication was made, its audit passed, and it is kept.
+    Kept(Published),
+    /// One was kept already (made here or by another replica); it stands.
+    Already(Published),
+    /// The publication was made but its audit failed: it is not kept.
+    Refused(Published, Audit),
+}
+
+/// Makes and keeps the consortium's publication at `quarter_end` unless one is kept: built
+/// over the consortium's authorities as they are, audited, and kept only when the audit
+/// passes. The first one kept stands, whoever made it.
+pub async fn publish(
+    db: &DatabaseConnection,
+    consortium_id: i64,
+    authorities: &[i64],
+    quarter_end: NaiveDate,
+) -> AppResult<Made> {
+    if let Some(p) = kept(db, consortium_id, quarter_end).await? {
+        return Ok(Made::Already(p));
+    }
+    let built = build(db, consortium_id, authorities, quarter_end).await?;
+    let (built, audit) = audited(built).await?;
+    if !audit.passes() {
+        return Ok(Made::Refused(built, audit));
+    }
+    let body =
+        serde_json::to_string(&built).map_err(|e| AppError::from(anyhow::Error::from(e)))?;
+    let (row, inserted) =
+        store::publications::keep_first(db, consortium_id, quarter_end, body).await?;
+    let kept = parse(&row.body)?;
+    Ok(if inserted {
+        Made::Kept(kept)
+    } else {
+        Made::Already(kept)
+    })
+}
+
+/// Publications read from the database, kept in memory by consortium and quarter end (a
+/// kept publication never changes, so every replica may hold its own copy).
+#[derive(Default)]
+pub struct PublicationCache(Mutex<HashMap<(i64, NaiveDate), Arc<Published>>>);
+
+/// How many publications a replica holds in memory at most.
+const CACHED_PUBLICATIONS: usize = 32;
+
+/// The consortium's publication at `quarter_end`, from memory or the database.
+async fn load(
+    svc: &Service<'_>,
+    consortium_id: i64,
+    quarter_end: NaiveDate,
+) -> AppResult<Arc<Published>> {
+    let cache = &svc.state.publications.0;
+    let key = (consortium_id, quarter_end);
+    if let Some(p) = cache.lock().map_err(poisoned)?.get(&key) {
+        return Ok(p.clone());
+    }
+    let published = kept(svc.db(), consortium_id, quarter_end)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let published = Arc::new(published);
+    let mut cache = cache.lock().map_err(poisoned)?;
+    if cache.len() >= CACHED_PUBLICATIONS {
+        cache.clear();
+    }
+    cache.insert(key, published.clone());
+    Ok(published)
+}
+
+fn poisoned<T>(_: T) -> AppError {
+    AppError::from(anyhow::anyhow!("the publication cache is poisoned"))
+}
+
+/// The periods a report is published for at a quarter end, the default first.
+pub type Offered = fn(&Periods) -> Vec<Period>;
+
+/// The scorecard: the three-year window, then its years.
+pub fn scorecard_periods(p: &Periods) -> Vec<Period> {
+    std::iter::once(p.scorecard)
+        .chain(p.scorecard_years())
+        .collect()
+}
+
+/// The funnel and the flows: the quarter, then the financial year.
+pub fn quarter_and_year(p: &Periods) -> Vec<Period> {
+    vec![p.quarter, p.year]
+}
+
+fn spans(periods: &[Period]) -> String {
+    periods
+        .iter()
+        .map(|p| format!("{}..{}", p.from(), p.to()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The publication and period a report for a protected audience answers from: at `as_of`
+/// when given (one of the quarter ends published), else the latest publication offering
+/// the period; the period one of those the publication offers (by default the first). A
+/// `BAD_USER_INPUT` names what may be asked.
+pub async fn choose(
+    svc: &Service<'_>,
+    as_of: Option<NaiveDate>,
+    period: Option<(NaiveDate, NaiveDate)>,
+    offered: Offered,
+) -> AppResult<(Arc<Published>, Period)> {
+    let consortium_id = svc.actor()?.consortium_id;
+    let published = store::publications::quarter_ends(svc.db(), consortium_id).await?;
+    let Some(latest) = published.first().copied() else {
+        return Err(AppError::bad_input(
+            "asOf",
+            "figures beyond your own authorities are served from the consortium's quarterly \
+             publication, and none has been made yet",
+        ));
+    };
+    let listed = || {
+        let mut s = published
+            .iter()
+            .take(8)
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if published.len() > 8 {
+            s.push_str(", …");
+        }
+        s
+    };
+    let candidates: Vec<NaiveDate> = match as_of {
+        Some(d) if published.contains(&d) => vec![d],
+        Some(_) => {
+            return Err(AppError::bad_input(
+                "asOf",
+                format!(
+                    "figures beyond your own authorities are published as at the quarter \
+                     ends {}: ask for one of them, or leave asOf out for the latest",
+                    listed()
+                ),
+            ));
+        }
+        None => published.clone(),
+    };
+    let offered_at = |q: NaiveDate| Periods::at(q).map(|p| offered(&p)).unwrap_or_default();
+    let quarter_end = match period {
+        None => candidates[0],
+        Some((from, to)) => {
+            let fits = |q: &NaiveDate| {
+                offered_at(*q)
+                    .iter()
+                    .any(|p| p.from() == from && p.to() == to)
+            };
+            match candidates.iter().find(|q| fits(q)) {
+                Some(q) => *q,
+                None => {
+                    let q = as_of.unwrap_or(latest);
+                    return Err(AppError::bad_input(
+                        "period",
+                        format!(
+                            "figures beyond your own authorities are published for fixed \
+                             periods: as at {q}, {}",
+                            spans(&offered_at(q))
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let period = match period {
+        Some((from, to)) => offered_at(quarter_end)
+            .into_iter()
+            .find(|p| p.from() == from && p.to() == to),
+        None => offered_at(quarter_end).into_iter().next(),
+    }
+    .ok_or(AppError::NotFound)?;
+    Ok((load(svc, consortium_id, quarter_end).await?, period))
+}
+
+/// The rows of a published table the authorities of a report ask for: all of the
+/// publication's (the consortium) or one; anything else is a `BAD_USER_INPUT`.
+pub fn scope(published: &Published, authorities: &[i64]) -> AppResult<Scope> {
+    let all: BTreeSet<i64> = published.authorities.iter().copied().collect();
+    let asked: BTreeSet<i64> = authorities.iter().copied().collect();
+    if asked == all {
+        return Ok(Scope::Consortium);
+    }
+    match authorities {
+        [one] if all.contains(one) => Ok(Scope::Authority(*one)),
+        _ => Err(AppError::bad_input(
+            "authorityIds",
+            "figures beyond your own authorities are published for each authority and for \
+             the whole consortium: name one authority, or all of them (or none)",
+        )),
+    }
+}
+
+/// How often a replica looks for a quarter to publish.
+const PUBLISH_EVERY: Duration = Duration::from_secs(3600);
+
+/// Makes the latest completed quarter's publication for every consortium that has none
+/// (see [`publish_due`]): at start, then every [`PUBLISH_EVERY`]. Replicas may race; the
+/// first publication kept stands.
+pub fn start_publishing(state: Weak<AppState>, mut stopping: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut refused = BTreeSet::new();
+        let mut tick = tokio::time::interval(PUBLISH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = crate::state::stopped(&mut stopping) => return,
+            }
+            let Some(state) = state.upgrade() else { return };
+            let today = Utc::now().date_naive();
+            if let Err(e) = publish_due(&state, today, &mut refused).await {
+                tracing::warn!(error = ?e, "publishing failed; retried later");
+            }
+        }
+    });
+}
+
+/// Makes the publication at the latest quarter end before `today` for each consortium
+/// that has none, skipping those `refused` (their audit failed; not retried until
+/// restart). Returns the publications kept.
+pub async fn publish_due(
+    state: &AppState,
+    today: NaiveDate,
+    refused: &mut BTreeSet<(i64, NaiveDate)>,
+) -> AppResult<Vec<(i64, NaiveDate)>> {
+    let quarter_end = publication::latest_quarter_end(today);
+    let directory = state.directory.current();
+    let mut kept = Vec::new();
+    for consortium in directory.consortia() {
+        let authorities: Vec<i64> = consortium.authorities.iter().map(|a| a.id).collect();
+        if authorities.is_empty() || refused.contains(&(consortium.id, quarter_end)) {
+            continue;
+        }
+        match publish(&state.db, consortium.id, &authorities, quarter_end).await? {
+            Made::Kept(_) => {
+                tracing::info!(consortium = %consortium.code, %quarter_end, "publication kept");
+                kept.push((consortium.id, quarter_end));
+            }
+            Made::Already(_) => {}
+            Made::Refused(_, audit) => {
+                tracing::warn!(
+                    consortium = %consortium.code,
+                    %quarter_end,
+                    too_narrow = audit.failures().count(),
+                    "the publication failed its audit and is not kept"
+                );
+                refused.insert((consortium.id, quarter_end));
+            }
+        }
+    }
+    Ok(kept)
 }

@@ -71,6 +71,8 @@ pub enum CacheStatus {
     Miss,
     /// The cache could not be used (Redis down).
     Bypass,
+    /// Read from the consortium's publication (protected audiences), not computed.
+    Published,
 }
 
 impl CacheStatus {
@@ -80,6 +82,7 @@ impl CacheStatus {
             CacheStatus::Hit => "HIT",
             CacheStatus::Miss => "MISS",
             CacheStatus::Bypass => "BYPASS",
+            CacheStatus::Published => "PUBLISHED",
         }
     }
 }
@@ -90,6 +93,17 @@ pub struct Cached<T> {
     pub report: &'static str,
     pub status: CacheStatus,
     pub value: T,
+}
+
+impl<T> Cached<T> {
+    /// A report read from the consortium's publication.
+    pub fn published(report: &'static str, value: T) -> Cached<T> {
+        Cached {
+            report,
+            status: CacheStatus::Published,
+            value,
+        }
+    }
 }
 
 /// The cached result under `key`, or `compute`'s (then cached). Errors are never cached.
@@ -143,5 +157,6 @@ fn count(status: CacheStatus) {
         CacheStatus::Miss | CacheStatus::Bypass => {
             metrics::counter!(CACHE_MISSES, "cache" => "report").increment(1)
         }
+        CacheStatus::Published => {}
     }
 }

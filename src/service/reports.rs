@@ -18,6 +18,7 @@ use crate::auth::Capability;
 use crate::auth::policy::ReportView;
 use crate::domain::codes::as_graphql;
 use crate::domain::disclosure::Audience;
+use crate::domain::published::{FunnelBreakdown, Scope};
 use crate::domain::funnel::{
     self, AdopterAlert, AdopterAlertKind, FunnelFigures, FunnelGroupBy, GroupKey, PublishedGroup,
 };
@@ -294,7 +295,10 @@ pub async fn funnel(
     group_by: Vec<FunnelGroupBy>,
 ) -> AppResult<Cached<FunnelReport>> {
     let actor = svc.actor()?;
-    let run = funnel_run(svc, period, as_of, named, group_by)?;
+    let mut run = funnel_run(svc, period, as_of, named, group_by)?;
+    if run.view == ReportView::Restricted {
+        return published_funnel(svc, period, as_of, &mut run).await;
+    }
     // The key holds everything the result depends on besides the data.
     let key = ReportKey::new(
         "recruitmentFunnel",
@@ -321,6 +325,58 @@ pub async fn funnel(
     .await?;
     audit_funnel(svc, &run);
     Ok(report)
+}
+
+/// The funnel for a protected audience, from the consortium's publication: its quarter or
+/// year as at its quarter end, for the consortium or one authority, by authority or by
+/// channel (one breakdown at a time).
+async fn published_funnel(
+    svc: &Service<'_>,
+    period: (NaiveDate, NaiveDate),
+    as_of: Option<NaiveDate>,
+    run: &mut FunnelRun,
+) -> AppResult<Cached<FunnelReport>> {
+    let actor = svc.actor()?;
+    let breakdown = match run.group_by.as_slice() {
+        [] => FunnelBreakdown::None,
+        [FunnelGroupBy::Authority] => FunnelBreakdown::Authority,
+        [FunnelGroupBy::Channel] => FunnelBreakdown::Channel,
+        _ => {
+            return Err(AppError::bad_input(
+                "groupBy",
+                "the funnel beyond your own authorities is published in total, by AUTHORITY \
+                 or by CHANNEL, one breakdown at a time",
+            ));
+        }
+    };
+    let (published, period) =
+        super::publication::choose(svc, as_of, Some(period), super::publication::quarter_and_year)
+            .await?;
+    let scope = super::publication::scope(&published, &run.authorities)?;
+    if breakdown == FunnelBreakdown::Channel && scope != Scope::Consortium {
+        return Err(AppError::bad_input(
+            "groupBy",
+            "the funnel by CHANNEL is published for the whole consortium only",
+        ));
+    }
+    let knows = actor.authorities_with(Capability::ReadRecruitmentReports);
+    let (total, groups) = published.read_by(&knows).funnel(&period, scope, breakdown);
+    run.period = period;
+    run.as_of = published.quarter_end;
+    audit_funnel(svc, run);
+    Ok(Cached::published(
+        "recruitmentFunnel",
+        FunnelReport {
+            from: period.from(),
+            to: period.to(),
+            as_of: run.as_of,
+            group_by: run.group_by.clone(),
+            authorities: run.authorities.clone(),
+            suppression_applied: true,
+            total,
+            groups,
+        },
+    ))
 }
 
 /// A kind of tracking alert, and the capability that lists the records it is raised on.

@@ -11,6 +11,7 @@ pub mod links;
 pub mod lists;
 pub mod matching;
 pub mod pool;
+pub mod publications;
 pub mod records;
 pub mod recruitment;
 pub mod reports;

@@ -47,6 +47,13 @@ impl Directory {
         self.by_code.values().find(|c| c.id == id)
     }
 
+    /// Every consortium, by code.
+    pub fn consortia(&self) -> Vec<&ConsortiumEntry> {
+        let mut all: Vec<&ConsortiumEntry> = self.by_code.values().collect();
+        all.sort_by(|a, b| a.code.cmp(&b.code));
+        all
+    }
+
     /// The authority with `id`, in whichever consortium.
     pub fn authority(&self, id: i64) -> Option<&authority::Model> {
         self.by_code

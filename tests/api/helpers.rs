@@ -229,6 +229,26 @@ impl TestApp {
         self.authority_id_in("demo", code)
     }
 
+    /// Makes and keeps the consortium's publication at `quarter_end` (what board analysts
+    /// and other protected audiences are served from); panics when its audit fails.
+    pub async fn publish(&self, consortium: &str, quarter_end: &str) {
+        use permanence::service::publication::{Made, publish};
+        let directory = self.state.directory.current();
+        let c = directory.consortium(consortium).expect("consortium exists");
+        let authorities: Vec<i64> = c.authorities.iter().map(|a| a.id).collect();
+        let quarter_end = quarter_end.parse().expect("a date");
+        match publish(&self.state.db, c.id, &authorities, quarter_end)
+            .await
+            .expect("publication made")
+        {
+            Made::Kept(_) | Made::Already(_) => {}
+            Made::Refused(_, audit) => panic!(
+                "the publication failed its audit: {:?}",
+                audit.failures().collect::<Vec<_>>()
+            ),
+        }
+    }
+
     /// The global id of an authority of any consortium.
     pub fn authority_id_in(&self, consortium: &str, code: &str) -> String {
         let directory = self.state.directory.current();
