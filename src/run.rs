@@ -86,7 +86,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn publication_target(
     database_url: &str,
     args: &AuditPublicationArgs,
-) -> anyhow::Result<(sea_orm::DatabaseConnection, i64, String, Vec<i64>, chrono::NaiveDate)> {
+) -> anyhow::Result<(
+    sea_orm::DatabaseConnection,
+    i64,
+    String,
+    Vec<i64>,
+    chrono::NaiveDate,
+)> {
     let db = store::connect(database_url).await?;
     store::migrate(&db).await?;
     let directory = store::tenancy::Directory::load(&db).await?;
@@ -107,19 +113,18 @@ async fn publication_target(
 async fn audit_publication(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Result<()> {
     let (db, consortium_id, code, authorities, quarter_end) =
         publication_target(database_url, args).await?;
-    let (published, origin) =
-        match service::publication::kept(&db, consortium_id, quarter_end)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.client_message()))?
-        {
-            Some(p) => (p, "kept"),
-            None => (
-                service::publication::build(&db, consortium_id, &authorities, quarter_end)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.client_message()))?,
-                "built, not kept",
-            ),
-        };
+    let (published, origin) = match service::publication::kept(&db, consortium_id, quarter_end)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.client_message()))?
+    {
+        Some(p) => (p, "kept"),
+        None => (
+            service::publication::build(&db, consortium_id, &authorities, quarter_end)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.client_message()))?,
+            "built, not kept",
+        ),
+    };
     let (published, audit) = service::publication::audited(published)
         .await
         .map_err(|e| anyhow::anyhow!(e.client_message()))?;
@@ -133,13 +138,18 @@ async fn publish(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Res
     use service::publication::Made;
     let (db, consortium_id, code, authorities, quarter_end) =
         publication_target(database_url, args).await?;
+    if quarter_end >= chrono::Utc::now().date_naive() {
+        bail!(
+            "the quarter ending {quarter_end} has not ended yet: only completed quarters are published"
+        );
+    }
     let made = service::publication::publish(&db, consortium_id, &authorities, quarter_end)
         .await
         .map_err(|e| anyhow::anyhow!(e.client_message()))?;
     match made {
-        Made::Kept(p) => {
+        Made::Kept(p, audit) => {
             println!("publication of {code} at {quarter_end} made and kept");
-            print_summary(&p);
+            report_audit(&p, &audit, args.intervals)?;
         }
         Made::Already(p) => {
             println!("publication of {code} at {quarter_end} was kept already; it stands");

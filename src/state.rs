@@ -36,7 +36,7 @@ pub struct AppState {
     /// Total counts of the register lists, per consortium data version.
     pub counts: store::lists::CountCache,
     /// The consortiums' publications read so far.
-    pub publications: crate::service::publication::PublicationCache,
+    pub publications: store::publications::PublicationCache,
     /// The `notifications` subscriptions open on this replica.
     pub subscriptions: OpenSubscriptions,
     /// Turns true when the server starts shutting down: websockets close and the

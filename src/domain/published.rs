@@ -22,8 +22,8 @@ use super::funnel::{
 };
 use super::publication::{Periods, span};
 use super::scorecard::{
-    self, A1_THRESHOLD_DAYS, A2_THRESHOLD_DAYS, PublishedFigures, PublishedPeriod,
-    PublishedShare, round_half_up,
+    self, A1_THRESHOLD_DAYS, A2_THRESHOLD_DAYS, PublishedFigures, PublishedPeriod, PublishedShare,
+    round_half_up,
 };
 use super::sufficiency::{Characteristic, PublishedRow};
 use super::suppression::{self, Audit, Decision, Model};
@@ -191,7 +191,11 @@ impl Reading<'_> {
 
     /// The scorecard over `window` (the publication's three-year window, or one of its
     /// years) for `scope`: the window, then its years (the year alone for a year).
-    pub fn scorecard(&self, window: &Period, scope: Scope) -> (PublishedPeriod, Vec<PublishedPeriod>) {
+    pub fn scorecard(
+        &self,
+        window: &Period,
+        scope: Scope,
+    ) -> (PublishedPeriod, Vec<PublishedPeriod>) {
         let rows: Vec<Scope> = match scope {
             Scope::Consortium => self
                 .published
@@ -265,13 +269,13 @@ impl Reading<'_> {
             }
             .iter()
             .map(|a| {
-                    let scope = Scope::Authority(*a);
-                    PublishedGroup {
-                        authority: Some(*a),
-                        ..self.funnel_group(&prefix, &group_name(scope), self.audience(scope))
-                    }
-                })
-                .collect(),
+                let scope = Scope::Authority(*a);
+                PublishedGroup {
+                    authority: Some(*a),
+                    ..self.funnel_group(&prefix, &group_name(scope), self.audience(scope))
+                }
+            })
+            .collect(),
             FunnelBreakdown::Channel => EnquiryChannel::iter()
                 .map(|c| PublishedGroup {
                     channel: Some(c),
@@ -362,9 +366,7 @@ impl Reading<'_> {
                     mean_days,
                     median_days,
                     within_target: match step.target_months() {
-                        Some(_) => {
-                            Self::rate(count(&format!("{figure}/within")), n, audience)
-                        }
+                        Some(_) => Self::rate(count(&format!("{figure}/within")), n, audience),
                         None => Shown::absent(),
                     },
                 }
@@ -450,8 +452,9 @@ impl Reading<'_> {
         );
         Characteristic::iter()
             .map(|characteristic| {
-                let get =
-                    |measure: &str| self.count(&format!("{prefix}/{}/{measure}", characteristic.code()));
+                let get = |measure: &str| {
+                    self.count(&format!("{prefix}/{}/{measure}", characteristic.code()))
+                };
                 let units = get("units");
                 let households = get("households");
                 PublishedRow {

@@ -231,9 +231,12 @@ pub struct BoardQuery;
 impl BoardQuery {
     /// The adoption scorecard (A1, A10, A2, A3) per authority and in total, over a period
     /// (default: the three years ending on the latest 31 March on or before `asOf`), and
-    /// year by year. MANAGER and DECISION_MAKER see their own authorities as they are and
-    /// others with disclosure control; BOARD_ANALYST sees every authority with it. The
-    /// period is at most 10 years, dates in 1900–2199.
+    /// year by year. MANAGER and DECISION_MAKER see their own authorities as they are, for
+    /// any period; asking for others as well (all of the consortium, or one other), they
+    /// and BOARD_ANALYST are served the consortium's quarterly publication under disclosure
+    /// control: `asOf` a published quarter end (by default the latest), the period its
+    /// three-year window or one of its years, one authority or all (their own rows as they
+    /// are). The period is at most 10 years, dates in 1900–2199.
     #[graphql(complexity = "scorecard_cost(&period, &authority_ids, child_complexity)")]
     async fn scorecard(
         &self,
@@ -293,9 +296,9 @@ impl BoardQuery {
     /// households took from anywhere: their own figures as they are, each pair with
     /// another authority with disclosure control (unless they read that one too); pairs
     /// between other authorities and other authorities' totals are not shown. Board
-    /// analysts see the pairs between the authorities asked for (by default the whole
-    /// consortium), every figure with disclosure control. The period is at most 10 years,
-    /// dates in 1900–2199.
+    /// analysts are served the whole consortium's matrix from its quarterly publication,
+    /// under disclosure control: the period a published quarter or financial year. The
+    /// period is at most 10 years, dates in 1900–2199.
     #[graphql(complexity = "flows_cost(&authority_ids, child_complexity)")]
     async fn cross_boundary_flows(
         &self,
@@ -340,7 +343,8 @@ impl BoardQuery {
     /// Children waiting and placement units by characteristic (age 5+, sibling group,
     /// ethnic minority, disability) against approved households waiting that accept
     /// each, as of a date. Own authorities as they are (MANAGER, DECISION_MAKER); board
-    /// analysts any authorities with disclosure control.
+    /// analysts are served the consortium's quarterly publication under disclosure control:
+    /// `asOf` a published quarter end (by default the latest), one authority or all.
     async fn sufficiency(
         &self,
         ctx: &Context<'_>,

@@ -317,7 +317,10 @@ impl ReportQuery {
     /// The recruitment funnel over a period: stage counts, cohort conversion and
     /// timeliness, in total and by authority, channel or month of enquiry.
     /// RECRUITMENT_OFFICER, DECISION_MAKER and MANAGER see their own authorities as they
-    /// are; BOARD_ANALYST sees any authorities of the consortium with disclosure control.
+    /// are; BOARD_ANALYST is served the consortium's quarterly publication under
+    /// disclosure control: `asOf` a published quarter end (by default the latest offering
+    /// the period), the period its quarter or financial year, one authority or all, in
+    /// total, by AUTHORITY or by CHANNEL.
     /// The period is at most 10 years (60 calendar months with `ENQUIRY_MONTH`), dates in
     /// 1900–2199; `groupBy` names each breakdown once.
     #[graphql(complexity = "funnel_cost(&period, &authority_ids, &group_by, child_complexity)")]

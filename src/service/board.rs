@@ -276,13 +276,9 @@ pub async fn cross_boundary_flows(
     let (flows, suppression_applied) = match view {
         ReportView::Restricted => {
             // The publication answers: the consortium's matrix of its quarter or year.
-            let (published, _) = publication::choose(
-                svc,
-                None,
-                Some((from, to)),
-                publication::quarter_and_year,
-            )
-            .await?;
+            let (published, _) =
+                publication::choose(svc, None, Some((from, to)), publication::quarter_and_year)
+                    .await?;
             if publication::scope(&published, &authorities)? != Scope::Consortium {
                 return Err(AppError::bad_input(
                     "authorityIds",

@@ -1,18 +1,18 @@
 //! The publication of a consortium at a quarter end: its figures read and computed as they
 //! are, its cells withheld jointly ([`suppression::suppress`]) and audited
 //! ([`suppression::audit`]). See [`crate::domain::publication`] for the tables.
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use tokio::sync::watch;
 use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
 
 use super::Service;
 use super::board::sufficiency_of;
-use crate::domain::publication::{self, Figures, Periods};
 use crate::domain::Period;
+use crate::domain::publication::{self, Figures, Periods};
 use crate::domain::published::{Published, Scope};
 use crate::domain::suppression::{self, Audit};
 use crate::error::{AppError, AppResult};
@@ -127,7 +127,7 @@ fn parse(body: &str) -> AppResult<Published> {
 /// What [`publish`] did.
 pub enum Made {
     /// The publication was made, its audit passed, and it is kept.
-    Kept(Published),
+    Kept(Published, Audit),
     /// One was kept already (made here or by another replica); it stands.
     Already(Published),
     /// The publication was made but its audit failed: it is not kept.
@@ -151,25 +151,16 @@ pub async fn publish(
     if !audit.passes() {
         return Ok(Made::Refused(built, audit));
     }
-    let body =
-        serde_json::to_string(&built).map_err(|e| AppError::from(anyhow::Error::from(e)))?;
+    let body = serde_json::to_string(&built).map_err(|e| AppError::from(anyhow::Error::from(e)))?;
     let (row, inserted) =
         store::publications::keep_first(db, consortium_id, quarter_end, body).await?;
     let kept = parse(&row.body)?;
     Ok(if inserted {
-        Made::Kept(kept)
+        Made::Kept(kept, audit)
     } else {
         Made::Already(kept)
     })
 }
-
-/// Publications read from the database, kept in memory by consortium and quarter end (a
-/// kept publication never changes, so every replica may hold its own copy).
-#[derive(Default)]
-pub struct PublicationCache(Mutex<HashMap<(i64, NaiveDate), Arc<Published>>>);
-
-/// How many publications a replica holds in memory at most.
-const CACHED_PUBLICATIONS: usize = 32;
 
 /// The consortium's publication at `quarter_end`, from memory or the database.
 async fn load(
@@ -177,25 +168,14 @@ async fn load(
     consortium_id: i64,
     quarter_end: NaiveDate,
 ) -> AppResult<Arc<Published>> {
-    let cache = &svc.state.publications.0;
-    let key = (consortium_id, quarter_end);
-    if let Some(p) = cache.lock().map_err(poisoned)?.get(&key) {
-        return Ok(p.clone());
+    let cache = &svc.state.publications;
+    if let Some(p) = cache.get(consortium_id, quarter_end) {
+        return Ok(p);
     }
     let published = kept(svc.db(), consortium_id, quarter_end)
         .await?
         .ok_or(AppError::NotFound)?;
-    let published = Arc::new(published);
-    let mut cache = cache.lock().map_err(poisoned)?;
-    if cache.len() >= CACHED_PUBLICATIONS {
-        cache.clear();
-    }
-    cache.insert(key, published.clone());
-    Ok(published)
-}
-
-fn poisoned<T>(_: T) -> AppError {
-    AppError::from(anyhow::anyhow!("the publication cache is poisoned"))
+    Ok(cache.insert(consortium_id, quarter_end, published))
 }
 
 /// The periods a report is published for at a quarter end, the default first.
@@ -361,7 +341,7 @@ pub async fn publish_due(
             continue;
         }
         match publish(&state.db, consortium.id, &authorities, quarter_end).await? {
-            Made::Kept(_) => {
+            Made::Kept(..) => {
                 tracing::info!(consortium = %consortium.code, %quarter_end, "publication kept");
                 kept.push((consortium.id, quarter_end));
             }

@@ -18,10 +18,10 @@ use crate::auth::Capability;
 use crate::auth::policy::ReportView;
 use crate::domain::codes::as_graphql;
 use crate::domain::disclosure::Audience;
-use crate::domain::published::{FunnelBreakdown, Scope};
 use crate::domain::funnel::{
     self, AdopterAlert, AdopterAlertKind, FunnelFigures, FunnelGroupBy, GroupKey, PublishedGroup,
 };
+use crate::domain::published::{FunnelBreakdown, Scope};
 use crate::domain::scorecard::ChildAlertKind;
 use crate::domain::{AuditAction, Period, Role, report_bounds};
 use crate::error::{AppError, AppResult};
@@ -349,9 +349,13 @@ async fn published_funnel(
             ));
         }
     };
-    let (published, period) =
-        super::publication::choose(svc, as_of, Some(period), super::publication::quarter_and_year)
-            .await?;
+    let (published, period) = super::publication::choose(
+        svc,
+        as_of,
+        Some(period),
+        super::publication::quarter_and_year,
+    )
+    .await?;
     let scope = super::publication::scope(&published, &run.authorities)?;
     if breakdown == FunnelBreakdown::Channel && scope != Scope::Consortium {
         return Err(AppError::bad_input(

@@ -262,10 +262,25 @@ async fn the_scorecard_matches_the_hand_computed_fixture(app: TestApp) {
 
 async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestApp) {
     scorecard_fixture(&app).await;
-    let ids = json!({ "authorityIds": [app.authority_id("alder"), app.authority_id("birch")] });
     let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
-    let data = app.ok(&analyst, SCORECARD, ids.clone()).await;
     let hidden = json!({ "value": null, "suppressed": true });
+    let every: Vec<String> = ["alder", "birch", "cedar", "damson", "elm"]
+        .iter()
+        .map(|c| app.authority_id(c))
+        .collect();
+    let ids = json!({ "authorityIds": every });
+
+    // Figures beyond one's own authorities come from the quarterly publication: before one
+    // is made there is nothing to answer from, and the analyst is told so.
+    let body = app.gql(Some(&analyst), SCORECARD, json!({})).await;
+    assert_refusal(&body, "BAD_USER_INPUT", Some("asOf"));
+    app.publish("demo", "2024-06-30").await;
+
+    // The whole consortium (no authorities named, or all of them): the same answer.
+    let data = app.ok(&analyst, SCORECARD, json!({})).await;
+    assert_eq!(data, app.ok(&analyst, SCORECARD, ids.clone()).await);
+    assert_eq!(data["scorecard"]["period"]["from"], "2021-04-01");
+    assert_eq!(data["scorecard"]["period"]["to"], "2024-03-31");
     for code in ["alder", "birch"] {
         let r = row(&data, code);
         assert_eq!(r["suppressionApplied"], true);
@@ -275,36 +290,89 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
         assert_eq!(r["a1"]["met"], Value::Null, "no verdict on a withheld mean");
         assert_eq!(r["a3"]["percent"], hidden);
     }
-    // Two withheld cells in the column: the total of 6 may show.
-    assert_eq!(data["scorecard"]["period"]["total"]["cohort"]["value"], 6);
-    assert_eq!(
-        data["scorecard"]["period"]["total"]["suppressionApplied"],
-        true
-    );
     // Zero stays zero.
+    assert_eq!(
+        row(&data, "cedar")["cohort"],
+        json!({ "value": 0, "suppressed": false })
+    );
+    // A total of 6 made of alder's 4 and birch's 2 alone: alder's members know their 4,
+    // so the total shown would give birch's 2 away to them. It is withheld for everyone,
+    // the analyst included — one decision for every reader.
+    let total = &data["scorecard"]["period"]["total"];
+    assert_eq!(total["cohort"], hidden);
+    assert_eq!(total["suppressionApplied"], true);
     let years = data["scorecard"]["years"].as_array().unwrap();
+    assert_eq!(years.len(), 3);
     assert_eq!(
         years[0]["authorities"][0]["cohort"],
-        json!({ "value": 0, "suppressed": false })
+        json!({ "value": 0, "suppressed": false }),
+        "nothing adopted in 2021-22"
     );
     assert!(
         !data.to_string().contains("C1 Testchild"),
         "no record-level data"
     );
 
-    // A manager of alder sees alder as it is and birch withheld — and the total withheld
-    // too, since alder's 4 is known to them and 6 − 4 would give birch away.
-    let manager = app.role("alder", "MANAGER");
-    let data = app.ok(&manager, SCORECARD, ids.clone()).await;
-    assert_eq!(row(&data, "alder")["cohort"]["value"], 4);
-    assert_eq!(row(&data, "alder")["suppressionApplied"], false);
-    assert_eq!(row(&data, "birch")["cohort"], hidden);
-    assert_eq!(row(&data, "birch")["suppressionApplied"], true);
-    assert_eq!(data["scorecard"]["period"]["total"]["cohort"], hidden);
+    // One authority alone is a published table too, with the same cells.
+    let alone = app
+        .ok(&analyst, SCORECARD, alder_only(&app, "authorityIds"))
+        .await;
+    assert_eq!(alone["scorecard"]["period"]["total"]["cohort"], hidden);
     assert_eq!(
-        data["scorecard"]["period"]["total"]["suppressionApplied"],
-        true
+        alone["scorecard"]["period"]["authorities"][0],
+        *row(&data, "alder")
     );
+    // One of the window's years, as published with the window.
+    let year = app
+        .ok(
+            &analyst,
+            &SCORECARD.replace(
+                "asOf: \"2024-06-30\"",
+                "asOf: \"2024-06-30\", period: { from: \"2023-04-01\", to: \"2024-03-31\" }",
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        year["scorecard"]["period"]["authorities"][0]["cohort"],
+        years[2]["authorities"][0]["cohort"]
+    );
+    // Anything else is refused, naming what may be asked.
+    let two = json!({ "authorityIds": [app.authority_id("alder"), app.authority_id("birch")] });
+    let body = app.gql(Some(&analyst), SCORECARD, two.clone()).await;
+    assert_refusal(&body, "BAD_USER_INPUT", Some("authorityIds"));
+    for (what, replacement, field) in [
+        (
+            "a period that is not published",
+            "asOf: \"2024-06-30\", period: { from: \"2023-01-01\", to: \"2023-12-31\" }",
+            "period",
+        ),
+        ("a day that ends no quarter", "asOf: \"2024-06-29\"", "asOf"),
+        ("a quarter not published", "asOf: \"2024-03-31\"", "asOf"),
+    ] {
+        let q = SCORECARD.replace("asOf: \"2024-06-30\"", replacement);
+        let body = app.gql(Some(&analyst), &q, json!({})).await;
+        assert_refusal(&body, "BAD_USER_INPUT", Some(field));
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("2024-06-30") || message.contains("2021-04-01..2024-03-31"),
+            "{what}: the refusal names what may be asked: {message}"
+        );
+    }
+
+    // A manager of alder naming the whole consortium reads the same publication: alder as
+    // it is (its own), every other cell as the analyst sees it.
+    let manager = app.role("alder", "MANAGER");
+    let mine = app.ok(&manager, SCORECARD, ids.clone()).await;
+    assert_eq!(row(&mine, "alder")["cohort"]["value"], 4);
+    assert_eq!(row(&mine, "alder")["suppressionApplied"], false);
+    for code in ["birch", "cedar", "damson", "elm"] {
+        assert_eq!(row(&mine, code), row(&data, code), "{code}");
+    }
+    assert_eq!(mine["scorecard"]["period"]["total"], *total);
+    // Alder with one other authority is no published table.
+    let body = app.gql(Some(&manager), SCORECARD, two.clone()).await;
+    assert_refusal(&body, "BAD_USER_INPUT", Some("authorityIds"));
 
     // Roles without the report are refused.
     for role in ["SOCIAL_WORKER", "FAMILY_FINDER", "RECRUITMENT_OFFICER"] {
@@ -317,10 +385,11 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
     let body = app.gql(Some(&other), SCORECARD, ids.clone()).await;
     assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"));
 
-    // The same suppression in the CSV export, written as `c`, and the export is audited.
+    // The same cells in the CSV export, withheld ones written as `c`, and the export is
+    // audited.
     let csv = |token: String| {
         let url = format!(
-            "{}/export/scorecard.csv?asOf=2024-06-30&authorities=alder,birch",
+            "{}/export/scorecard.csv?asOf=2024-06-30&authorities=alder,birch,cedar,damson,elm",
             app.address
         );
         let client = app.client.clone();
@@ -347,7 +416,8 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
     // Each figure set says whether disclosure control applies to it, as the answer does.
     for (reader, text, who, figures, applied) in [
         ("the analyst", &text, "alder", "c,c", true),
-        ("the analyst", &text, "TOTAL", "6,6", true),
+        ("the analyst", &text, "cedar", "0,0", true),
+        ("the analyst", &text, "TOTAL", "c,c", true),
         ("alder's manager", &managers, "alder", "4,4", false),
         ("alder's manager", &managers, "birch", "c,c", true),
         ("alder's manager", &managers, "TOTAL", "c,c", true),
@@ -609,8 +679,10 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
         (json!(1), json!(0))
     );
 
-    // A board analyst sees the same with small counts withheld and no gap where a side is.
+    // A board analyst sees the same, from the publication of the quarter, with small
+    // counts withheld and no gap where a side is.
     let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    app.publish("demo", "2025-06-30").await;
     let data = app.ok(&analyst, SUFFICIENCY, alder_only(&app, "a")).await;
     assert_eq!(data["sufficiency"]["suppressionApplied"], true);
     let all = data["sufficiency"]["rows"][0].clone();
@@ -623,6 +695,21 @@ async fn sufficiency_counts_placement_units(app: TestApp) {
     )
     .await;
     assert!(csv.lines().any(|l| l == "2025-06-30,ALL,c,c,c,c"), "{csv}");
+    // Nothing waits in birch: its zero is shown, or withheld where showing it would let
+    // alder's small figures be worked out from the consortium's — never another figure.
+    let birch = json!({ "a": [app.authority_id("birch")] });
+    let data = app.ok(&analyst, SUFFICIENCY, birch).await;
+    let children = &data["sufficiency"]["rows"][0]["children"];
+    assert!(
+        *children == json!({ "value": 0, "suppressed": false })
+            || *children == json!({ "value": null, "suppressed": true }),
+        "{children}"
+    );
+    // A date that is not a published quarter end is refused, naming the one there is.
+    let q = SUFFICIENCY.replace("2025-06-30", "2025-06-29");
+    let body = app.gql(Some(&analyst), &q, alder_only(&app, "a")).await;
+    assert_refusal(&body, "BAD_USER_INPUT", Some("asOf"));
+    assert!(body.to_string().contains("2025-06-30"), "{body}");
 }
 
 const LINK: &str = "link { id version state }";
@@ -766,11 +853,17 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     let data = app.ok(&all, FLOWS, earlier).await;
     assert_eq!(data["crossBoundaryFlows"]["total"]["children"]["value"], 0);
 
-    // A board analyst: every small count withheld, fees with them, nothing derivable.
+    // A board analyst is served the publication of the quarter: every small count withheld,
+    // fees with them, nothing derivable.
     let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
-    let data = app.ok(&analyst, FLOWS, ids.clone()).await;
+    let (quarter, quarter_end) = this_quarter();
+    app.publish("demo", &quarter_end).await;
+    let data = app
+        .ok(&analyst, FLOWS, json!({ "period": quarter.clone() }))
+        .await;
     let f = &data["crossBoundaryFlows"];
     assert_eq!(f["suppressionApplied"], true);
+    assert_eq!(f["cells"].as_array().unwrap().len(), 25, "the whole matrix");
     let hidden = json!({ "value": null, "suppressed": true });
     for c in f["cells"].as_array().unwrap() {
         let n = &c["children"];
@@ -781,14 +874,45 @@ async fn cross_boundary_flows_match_hand_counts(app: TestApp) {
     }
     assert_eq!(f["crossBoundaryChildren"], hidden);
     assert_eq!(f["crossBoundaryFeesPence"], hidden);
-    let path = format!("/export/flows.csv?from={year_ago}&to={today}&authorities=alder,birch,elm");
+    let path = format!(
+        "/export/flows.csv?from={}&to={}",
+        quarter["from"].as_str().unwrap(),
+        quarter["to"].as_str().unwrap()
+    );
     let csv = export(&app, &analyst, &path).await;
     assert!(csv.lines().any(|l| l == "alder,birch,c,c,"), "{csv}");
+    // Some authorities only, or a period of its own choosing, is no published table.
+    let body = app
+        .gql(
+            Some(&analyst),
+            FLOWS,
+            json!({ "a": ids["a"], "period": quarter }),
+        )
+        .await;
+    assert_refusal(&body, "BAD_USER_INPUT", Some("authorityIds"));
+    let body = app
+        .gql(Some(&analyst), FLOWS, json!({ "period": ids["period"] }))
+        .await;
+    assert_refusal(&body, "BAD_USER_INPUT", Some("period"));
     // A manager of one authority cannot mix its own figures with others'.
     let body = app
         .gql(Some(&app.role("alder", "MANAGER")), FLOWS, ids)
         .await;
     assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+}
+
+/// The quarter holding today (placements cannot be back-dated, so the flows tests publish
+/// it) as a period, and its end.
+fn this_quarter() -> (Value, String) {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let start_month = (today.month0() / 3) * 3 + 1;
+    let from = chrono::NaiveDate::from_ymd_opt(today.year(), start_month, 1).unwrap();
+    let to = from + chrono::Months::new(3) - chrono::Days::new(1);
+    (
+        json!({ "from": from.to_string(), "to": to.to_string() }),
+        to.to_string(),
+    )
 }
 
 both_backends!(a_manager_sees_every_placement_involving_its_authority);
@@ -903,15 +1027,44 @@ async fn a_manager_sees_every_placement_involving_its_authority(app: TestApp) {
     }
     assert!(!csv.contains("birch,elm"), "{csv}");
     assert!(!csv.lines().any(|l| l.starts_with("birch,TOTAL")), "{csv}");
-    // A board analyst still sees the pairs between the authorities it names, all under
-    // disclosure control: alder and birch alone leave cedar's six out.
+    // A board analyst is served the quarter's publication: the whole matrix, every pair of
+    // 1–5 withheld (alder's own 1 among them), the same cells in the answer and the CSV.
     let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
-    let vars =
-        json!({ "a": [app.authority_id("alder"), app.authority_id("birch")], "period": period });
-    let data = app.ok(&analyst, FLOWS, vars).await;
+    let (quarter, quarter_end) = this_quarter();
+    app.publish("demo", &quarter_end).await;
+    let data = app
+        .ok(&analyst, FLOWS, json!({ "period": quarter.clone() }))
+        .await;
     let f = &data["crossBoundaryFlows"];
-    assert_eq!(f["cells"].as_array().unwrap().len(), 4, "{f:#}");
-    assert_eq!(f["total"]["children"], hidden, "5 placements: {f:#}");
+    assert_eq!(f["cells"].as_array().unwrap().len(), 25, "{f:#}");
+    for (child, household) in [
+        ("alder", "alder"),
+        ("alder", "birch"),
+        ("birch", "alder"),
+        ("damson", "alder"),
+        ("birch", "elm"),
+    ] {
+        assert_eq!(
+            flow_cell(f, child, household).unwrap()["children"],
+            hidden,
+            "{child} → {household}"
+        );
+    }
+    // Every pair shown is the pair as it is.
+    for (child, household, n) in [("alder", "cedar", 6), ("cedar", "alder", 0)] {
+        let shown = &flow_cell(f, child, household).unwrap()["children"];
+        assert!(
+            shown["value"] == n || *shown == hidden,
+            "{child} → {household}"
+        );
+    }
+    let path = format!(
+        "/export/flows.csv?from={}&to={}",
+        quarter["from"].as_str().unwrap(),
+        quarter["to"].as_str().unwrap()
+    );
+    let csv = export(&app, &analyst, &path).await;
+    assert!(csv.lines().any(|l| l == "birch,elm,c,c,"), "{csv}");
 }
 
 both_backends!(
@@ -960,14 +1113,32 @@ async fn report_periods_are_bounded_and_the_largest_allowed_works(app: TestApp) 
             assert!(message.contains(words), "{message}");
             assert!(body["data"]["scorecard"].is_null(), "{body}");
         }
-
-        let data = app
-            .ok(token, &scorecard("2016-04-01", "2026-03-31"), json!({}))
-            .await;
-        let years = data["scorecard"]["years"].as_array().expect("years");
-        assert_eq!(years.len(), 10, "{data}");
-        assert_eq!(years[9]["to"], "2026-03-31");
     }
+    // Ten financial years are the most a period may cover, and its own figures answer them.
+    let data = app
+        .ok(&manager, &scorecard("2016-04-01", "2026-03-31"), json!({}))
+        .await;
+    let years = data["scorecard"]["years"].as_array().expect("years");
+    assert_eq!(years.len(), 10, "{data}");
+    assert_eq!(years[9]["to"], "2026-03-31");
+    // The analyst is served the published window only: ten years are refused, naming it.
+    app.publish("demo", "2026-03-31").await;
+    let body = app
+        .gql(
+            Some(&analyst),
+            &scorecard("2016-04-01", "2026-03-31"),
+            json!({}),
+        )
+        .await;
+    assert_refusal(&body, "BAD_USER_INPUT", Some("period"));
+    assert!(
+        body.to_string().contains("2023-04-01..2026-03-31"),
+        "{body}"
+    );
+    let data = app
+        .ok(&analyst, &scorecard("2023-04-01", "2026-03-31"), json!({}))
+        .await;
+    assert_eq!(data["scorecard"]["years"].as_array().unwrap().len(), 3);
 
     let flows = |from: &str, to: &str| {
         format!(
@@ -981,8 +1152,16 @@ async fn report_periods_are_bounded_and_the_largest_allowed_works(app: TestApp) 
         let body = app.gql(Some(&analyst), &flows(from, to), json!({})).await;
         assert_eq!(error_field(&body).as_deref(), Some(field), "{body}");
     }
-    app.ok(&analyst, &flows("2014-01-02", "2024-01-01"), json!({}))
+    app.ok(&manager, &flows("2014-01-02", "2024-01-01"), json!({}))
         .await;
+    let body = app
+        .gql(
+            Some(&analyst),
+            &flows("2014-01-02", "2024-01-01"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_field(&body).as_deref(), Some("period"), "{body}");
 
     // More authorities named than a report takes.
     let many: Vec<String> = (0..51).map(|_| app.authority_id("alder")).collect();

@@ -241,7 +241,7 @@ impl TestApp {
             .await
             .expect("publication made")
         {
-            Made::Kept(_) | Made::Already(_) => {}
+            Made::Kept(..) | Made::Already(_) => {}
             Made::Refused(_, audit) => panic!(
                 "the publication failed its audit: {:?}",
                 audit.failures().collect::<Vec<_>>()

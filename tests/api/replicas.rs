@@ -72,12 +72,14 @@ async fn a_write_on_one_replica_invalidates_a_cached_report_on_the_other() {
         (0, "HIT".into()),
         "the cache is shared: B's result serves A"
     );
-    // A board analyst sees the same authority with disclosure control: never B's entry.
+    // A board analyst sees the same authority from the quarter's publication: never B's
+    // entry.
+    a.publish("demo", "2024-06-30").await;
     let analyst = a.token_with("analyst-1", "demo", &[], &["BOARD_ANALYST"]);
     let body = b
         .gql(
             Some(&analyst),
-            &SCORECARD.replace(
+            &SCORECARD.replace("2024-06-01", "2024-06-30").replace(
                 "scorecard(",
                 &format!(
                     "scorecard(authorityIds: [\"{}\"], ",
@@ -88,7 +90,7 @@ async fn a_write_on_one_replica_invalidates_a_cached_report_on_the_other() {
         )
         .await;
     assert_eq!(
-        body["extensions"]["reportCache"][0]["status"], "MISS",
+        body["extensions"]["reportCache"][0]["status"], "PUBLISHED",
         "{body:#}"
     );
 
