@@ -125,7 +125,7 @@ async fn audit_publication(database_url: &str, args: &AuditPublicationArgs) -> a
             "built, not kept",
         ),
     };
-    let (published, audit) = service::publication::audited(published)
+    let (published, audit) = service::publication::audited(&db, consortium_id, published)
         .await
         .map_err(|e| anyhow::anyhow!(e.client_message()))?;
     println!("publication of {code} at {quarter_end} ({origin})");

@@ -54,6 +54,93 @@ pub struct Summary {
     pub primary: usize,
 }
 
+/// A publication's model joined with other kept publications' models: its own cells
+/// first, a figure the others hold with the same value being the same cell; then the
+/// others' other cells (a figure revised since keyed `key@quarter end`) and all their
+/// relations. What the others decided binds: a cell one of them shows is public (it stays
+/// shown), one they all withhold stays withheld. Deciding and auditing over the joint model
+/// makes a figure shown or withheld alike in every publication, and proves no withheld
+/// figure can be worked out from several publications together.
+pub struct Joint {
+    pub model: Model,
+    /// The decision the others made, per cell of the joint model.
+    pub decided: Vec<Option<bool>>,
+    /// How many cells are the publication's own (the first ones).
+    pub own: usize,
+}
+
+/// Joins `own` (a new publication's model) with `others`.
+pub fn joint(own: &Model, others: &[&Published]) -> Joint {
+    let mut model = own.clone();
+    model.reindex();
+    let n = model.cells.len();
+    let mut decided: Vec<Option<bool>> = vec![None; n];
+    for p in others {
+        let mut at = Vec::with_capacity(p.model.cells.len());
+        for cell in &p.model.cells {
+            let i = match model.find(&cell.key) {
+                Some(i) if model.cells[i].value == cell.value => i,
+                // A figure revised since: another quantity.
+                Some(_) => model.push(suppression::Cell {
+                    key: format!("{}@{}", cell.key, p.quarter_end),
+                    ..cell.clone()
+                }),
+                None => model.push(cell.clone()),
+            };
+            at.push(i);
+        }
+        for (j, cell) in p.model.cells.iter().enumerate() {
+            let i = at[j];
+            if i >= n
+                && let suppression::Kind::Sum { cases, per_case } = cell.kind
+            {
+                model.cells[i].kind = suppression::Kind::Sum {
+                    cases: at[cases],
+                    per_case,
+                };
+            }
+            if i >= decided.len() {
+                decided.resize(i + 1, None);
+            }
+            if cell.published {
+                let withheld = p.decision.withheld[j];
+                decided[i] = Some(decided[i].unwrap_or(true) && withheld);
+            }
+        }
+        for terms in &p.model.relations {
+            model.relate(terms.iter().map(|(c, k)| (at[*c], *k)).collect());
+        }
+    }
+    decided.resize(model.cells.len(), None);
+    model.close_knowledge();
+    Joint {
+        model,
+        decided,
+        own: n,
+    }
+}
+
+impl Joint {
+    /// The joint decision with `own` as the publication's own part.
+    pub fn decision(&self, own: &Decision) -> Decision {
+        let decided: Vec<Option<bool>> = (0..self.model.cells.len())
+            .map(|i| {
+                if i < self.own {
+                    own.withheld.get(i).copied()
+                } else {
+                    self.decided[i]
+                }
+            })
+            .collect();
+        Decision::decided(&self.model, &decided)
+    }
+
+    /// Whether any cell is shared with another publication or comes from one.
+    pub fn joins_anything(&self) -> bool {
+        self.model.cells.len() > self.own || self.decided.iter().any(Option::is_some)
+    }
+}
+
 /// Which rows of a published table: one authority's, or the consortium's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {

@@ -45,6 +45,25 @@ pub struct MeanFigure {
     pub total_days: i64,
 }
 
+impl std::ops::AddAssign for MeanFigure {
+    fn add_assign(&mut self, other: MeanFigure) {
+        self.cohort += other.cohort;
+        self.total_days += other.total_days;
+    }
+}
+
+/// The scorecard of two sets of children together (authorities into a consortium).
+impl std::ops::AddAssign<&Scorecard> for Scorecard {
+    fn add_assign(&mut self, other: &Scorecard) {
+        self.cohort += other.cohort;
+        self.a1 += other.a1;
+        self.a10 += other.a10;
+        self.a2 += other.a2;
+        self.a3_within += other.a3_within;
+        self.a3_cohort += other.a3_cohort;
+    }
+}
+
 impl MeanFigure {
     fn add(&mut self, days: i64) {
         self.cohort += 1;

@@ -160,6 +160,19 @@ impl Model {
         self.cell(key, total, Kind::Sum { cases, per_case }, true, known_to)
     }
 
+    /// Adds a cell as it is (from another model); its index. A key already present is
+    /// that cell.
+    pub fn push(&mut self, cell: Cell) -> usize {
+        let Cell {
+            key,
+            value,
+            kind,
+            published,
+            known_to,
+        } = cell;
+        self.cell(key, value, kind, published, &known_to)
+    }
+
     fn cell(
         &mut self,
         key: String,
@@ -305,6 +318,9 @@ impl Model {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub withheld: Vec<bool>,
+    /// Cells decided already (by an earlier publication), which no step may change.
+    #[serde(skip, default)]
+    frozen: Vec<bool>,
 }
 
 impl Decision {
@@ -312,6 +328,32 @@ impl Decision {
     pub fn none(model: &Model) -> Decision {
         Decision {
             withheld: vec![false; model.cells.len()],
+            frozen: Vec::new(),
+        }
+    }
+
+    /// Nothing withheld but the cells `decided` already (`Some(withheld)`), which stay as
+    /// they are.
+    pub fn decided(model: &Model, decided: &[Option<bool>]) -> Decision {
+        let at = |i: usize| decided.get(i).copied().flatten();
+        Decision {
+            withheld: (0..model.cells.len())
+                .map(|i| at(i).unwrap_or(false))
+                .collect(),
+            frozen: (0..model.cells.len()).map(|i| at(i).is_some()).collect(),
+        }
+    }
+
+    /// Whether the cell was decided already.
+    fn is_frozen(&self, i: usize) -> bool {
+        self.frozen.get(i).copied().unwrap_or(false)
+    }
+
+    /// The decision of the first `n` cells (a publication's own, out of a joint model).
+    pub fn first(&self, n: usize) -> Decision {
+        Decision {
+            withheld: self.withheld[..n.min(self.withheld.len())].to_vec(),
+            frozen: Vec::new(),
         }
     }
 
@@ -326,7 +368,7 @@ impl Decision {
 
     /// Withholds a published cell; `false` when it was withheld already or is hidden.
     fn withhold(&mut self, model: &Model, i: usize) -> bool {
-        if model.cells[i].published && !self.withheld[i] {
+        if model.cells[i].published && !self.withheld[i] && !self.is_frozen(i) {
             self.withheld[i] = true;
             true
         } else {
@@ -391,7 +433,13 @@ impl Audit {
 /// Decides the withheld cells of a publication (primary, then secondary until the audit
 /// passes; see the module header).
 pub fn suppress(model: &Model) -> Decision {
-    let mut decision = Decision::none(model);
+    suppress_decided(model, &[])
+}
+
+/// [`suppress`], with the cells `decided` already (`Some(withheld)`: by an earlier
+/// publication holding the same figure) kept as they were.
+pub fn suppress_decided(model: &Model, decided: &[Option<bool>]) -> Decision {
+    let mut decision = Decision::decided(model, decided);
     for i in 0..model.cells.len() {
         if model.sensitive(i) {
             decision.withhold(model, i);
@@ -452,7 +500,7 @@ pub fn suppress(model: &Model) -> Decision {
 /// without it (the greedy rounds may have withheld more than that).
 fn prune(model: &Model, decision: &mut Decision, readers: &[Option<i64>], by_cell: &[Vec<usize>]) {
     let mut secondary: Vec<usize> = (0..model.cells.len())
-        .filter(|i| decision.withheld[*i] && !model.sensitive(*i))
+        .filter(|i| decision.withheld[*i] && !model.sensitive(*i) && !decision.is_frozen(*i))
         .collect();
     secondary.sort_by_key(|i| {
         let c = &model.cells[*i];
@@ -574,6 +622,7 @@ fn cheapest(
         .filter(|c| {
             model.cells[*c].published
                 && !decision.withheld[*c]
+                && !decision.is_frozen(*c)
                 && !reader.is_some_and(|a| model.cells[*c].known_to.contains(&a))
         })
         .min_by_key(|c| {

@@ -13,7 +13,7 @@ use super::Service;
 use super::board::sufficiency_of;
 use crate::domain::Period;
 use crate::domain::publication::{self, Figures, Periods};
-use crate::domain::published::{Published, Scope};
+use crate::domain::published::{self, Published, Scope};
 use crate::domain::suppression::{self, Audit};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -70,7 +70,34 @@ pub async fn figures(
     ))
 }
 
-/// Builds the consortium's publication at `quarter_end`: every figure, the cells withheld.
+/// How many other kept publications a publication is decided and audited with, at most.
+const MAX_JOINED: usize = 16;
+
+/// The other kept publications of the consortium that a publication at `quarter_end` may
+/// share figures with: those within four years either side (a scorecard window's years,
+/// and a financial year's funnel and flows, recur in the quarters around them), the
+/// nearest first, at most [`MAX_JOINED`].
+async fn others(
+    db: &DatabaseConnection,
+    consortium_id: i64,
+    quarter_end: NaiveDate,
+) -> AppResult<Vec<Published>> {
+    let mut near: Vec<NaiveDate> = store::publications::quarter_ends(db, consortium_id)
+        .await?
+        .into_iter()
+        .filter(|q| *q != quarter_end && (*q - quarter_end).num_days().abs() <= 4 * 366)
+        .collect();
+    near.sort_by_key(|q| ((*q - quarter_end).num_days().abs(), *q));
+    let mut out = Vec::new();
+    for q in near.into_iter().take(MAX_JOINED) {
+        out.extend(kept(db, consortium_id, q).await?);
+    }
+    Ok(out)
+}
+
+/// Builds the consortium's publication at `quarter_end`: every figure, the cells withheld
+/// jointly with the other kept publications it shares figures with (their decisions
+/// binding).
 pub async fn build(
     db: &DatabaseConnection,
     consortium_id: i64,
@@ -80,9 +107,12 @@ pub async fn build(
     let figures = figures(db, consortium_id, authorities, quarter_end).await?;
     let model = publication::model(&figures);
     let medians = publication::medians(&figures);
+    let others = others(db, consortium_id, quarter_end).await?;
     // The solver is CPU-bound: off the async workers.
     let (model, decision) = tokio::task::spawn_blocking(move || {
-        let decision = suppression::suppress(&model);
+        let others: Vec<&Published> = others.iter().collect();
+        let joint = published::joint(&model, &others);
+        let decision = suppression::suppress_decided(&joint.model, &joint.decided).first(joint.own);
         (model, decision)
     })
     .await
@@ -96,10 +126,18 @@ pub async fn build(
     })
 }
 
-/// A publication with its audit, computed off the async workers.
-pub async fn audited(published: Published) -> AppResult<(Published, Audit)> {
+/// A publication with its audit over the joint model with the other kept publications it
+/// shares figures with ([`published::joint`]), computed off the async workers.
+pub async fn audited(
+    db: &DatabaseConnection,
+    consortium_id: i64,
+    published: Published,
+) -> AppResult<(Published, Audit)> {
+    let others = others(db, consortium_id, published.quarter_end).await?;
     tokio::task::spawn_blocking(move || {
-        let audit = published.audit();
+        let others: Vec<&Published> = others.iter().collect();
+        let joint = published::joint(&published.model, &others);
+        let audit = suppression::audit(&joint.model, &joint.decision(&published.decision));
         (published, audit)
     })
     .await
@@ -147,7 +185,7 @@ pub async fn publish(
         return Ok(Made::Already(p));
     }
     let built = build(db, consortium_id, authorities, quarter_end).await?;
-    let (built, audit) = audited(built).await?;
+    let (built, audit) = audited(db, consortium_id, built).await?;
     if !audit.passes() {
         return Ok(Made::Refused(built, audit));
     }

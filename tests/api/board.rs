@@ -360,6 +360,19 @@ async fn board_analysts_and_other_authorities_see_suppressed_figures(app: TestAp
         );
     }
 
+    // The next quarter's publication holds the same window: decided with the first, it
+    // shows and withholds every figure of it alike.
+    app.publish("demo", "2024-09-30").await;
+    let next = app
+        .ok(
+            &analyst,
+            &SCORECARD.replace("2024-06-30", "2024-09-30"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(next["scorecard"]["period"], data["scorecard"]["period"]);
+    assert_eq!(next["scorecard"]["years"], data["scorecard"]["years"]);
+
     // A manager of alder naming the whole consortium reads the same publication: alder as
     // it is (its own), every other cell as the analyst sees it.
     let manager = app.role("alder", "MANAGER");
