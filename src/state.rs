@@ -4,8 +4,9 @@
 //! subscriptions).
 //!
 //! Below `app` and `graphql`, which both use it: it imports neither (see `crate::layering`).
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
@@ -132,6 +133,38 @@ impl Drop for SocketGuard {
 /// Resolves once `stopping` is true (or can no longer change).
 pub async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// The ticks of a background task: at once, then every period (a late tick is not made
+/// up), until the server stops or its state is dropped.
+pub struct Ticks {
+    state: Weak<AppState>,
+    stopping: watch::Receiver<bool>,
+    tick: tokio::time::Interval,
+}
+
+impl Ticks {
+    pub fn every(
+        state: Weak<AppState>,
+        stopping: watch::Receiver<bool>,
+        period: Duration,
+    ) -> Ticks {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ticks {
+            state,
+            stopping,
+            tick,
+        }
+    }
+
+    /// The state at the next tick; `None` once the server stops or the state is gone.
+    pub async fn next(&mut self) -> Option<Arc<AppState>> {
+        tokio::select! {
+            _ = self.tick.tick() => self.state.upgrade(),
+            _ = stopped(&mut self.stopping) => None,
+        }
+    }
 }
 
 /// The open subscriptions of this replica (also in the metrics, process-wide).

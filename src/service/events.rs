@@ -312,16 +312,10 @@ async fn consortium_codes(db: &DatabaseConnection) -> Result<Vec<String>, DbErr>
 
 /// Sweeps today at once and then every [`SWEEP_EVERY`], until `stopping` turns true or the
 /// state is dropped.
-pub fn start_sweeps(state: Weak<AppState>, mut stopping: watch::Receiver<bool>) {
+pub fn start_sweeps(state: Weak<AppState>, stopping: watch::Receiver<bool>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = crate::state::stopped(&mut stopping) => return,
-            }
-            let Some(state) = state.upgrade() else { return };
+        let mut ticks = crate::state::Ticks::every(state, stopping, SWEEP_EVERY);
+        while let Some(state) = ticks.next().await {
             let today = Utc::now().date_naive();
             match sweep(&state, today).await {
                 Ok(report) if report.published > 0 => {

@@ -16,7 +16,7 @@ use crate::domain::publication::{self, Figures, Periods};
 use crate::domain::published::{self, Published, Scope};
 use crate::domain::suppression::{self, Audit};
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
+use crate::state::{AppState, Ticks};
 use crate::store;
 use crate::store::recruitment::{JourneyScope, JourneySnapshot};
 use crate::store::snapshots::Snapshot;
@@ -343,17 +343,11 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(3600);
 /// Makes the latest completed quarter's publication for every consortium that has none
 /// (see [`publish_due`]): at start, then every [`PUBLISH_EVERY`]. Replicas may race; the
 /// first publication kept stands.
-pub fn start_publishing(state: Weak<AppState>, mut stopping: watch::Receiver<bool>) {
+pub fn start_publishing(state: Weak<AppState>, stopping: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut refused = BTreeSet::new();
-        let mut tick = tokio::time::interval(PUBLISH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = crate::state::stopped(&mut stopping) => return,
-            }
-            let Some(state) = state.upgrade() else { return };
+        let mut ticks = Ticks::every(state, stopping, PUBLISH_EVERY);
+        while let Some(state) = ticks.next().await {
             let today = Utc::now().date_naive();
             if let Err(e) = publish_due(&state, today, &mut refused).await {
                 tracing::warn!(error = ?e, "publishing failed; retried later");
