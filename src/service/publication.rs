@@ -112,7 +112,7 @@ pub async fn build(
     let (model, decision) = tokio::task::spawn_blocking(move || {
         let others: Vec<&Published> = others.iter().collect();
         let joint = published::joint(&model, &others);
-        let decision = suppression::suppress_decided(&joint.model, &joint.decided).first(joint.own);
+        let decision = decide(&joint).first(joint.own);
         (model, decision)
     })
     .await
@@ -124,6 +124,43 @@ pub async fn build(
         decision,
         medians,
     })
+}
+
+/// How many decisions are remembered by their input.
+const REMEMBERED: usize = 8;
+
+/// Decides a joint model ([`suppression::suppress_decided`]). Deciding is deterministic and
+/// costly, so the last few decisions are remembered by a hash of their input: the same
+/// figures published again in one process (an attempt that lost the race to keep, a
+/// refused one retried, a test suite's repeated fixture) are not decided twice. One
+/// decision is made at a time in a process.
+fn decide(joint: &published::Joint) -> suppression::Decision {
+    use std::hash::{Hash, Hasher};
+    static REMEMBER: std::sync::Mutex<Vec<(u64, suppression::Decision)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&joint.model)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    joint.decided.hash(&mut hasher);
+    let key = hasher.finish();
+    // One decision at a time: a second asking for the same one waits and finds it.
+    static DECIDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _deciding = DECIDING.lock().unwrap_or_else(|e| e.into_inner());
+    let remembered = {
+        let held = REMEMBER.lock().unwrap_or_else(|e| e.into_inner());
+        held.iter().find(|(h, _)| *h == key).map(|(_, d)| d.clone())
+    };
+    if let Some(decision) = remembered {
+        return decision;
+    }
+    let decision = suppression::suppress_decided(&joint.model, &joint.decided);
+    let mut held = REMEMBER.lock().unwrap_or_else(|e| e.into_inner());
+    if held.len() >= REMEMBERED {
+        held.remove(0);
+    }
+    held.push((key, decision.clone()));
+    decision
 }
 
 /// A publication with its audit over the joint model with the other kept publications it
