@@ -257,11 +257,6 @@ impl Reading<'_> {
         self.cell(key).map(|v| v.max(0) as u64)
     }
 
-    /// A percentage of two shown counts, by the rate rule.
-    fn rate(numerator: Shown<u64>, base: Shown<u64>, audience: Audience) -> Shown<f64> {
-        disclosure::share_of_shown(numerator, base, audience)
-    }
-
     /// A mean of a sum over its cases, both shown; rounded by `round`.
     fn mean<T>(
         sum: Shown<i64>,
@@ -326,7 +321,7 @@ impl Reading<'_> {
             a2: scorecard::mean_figure(days("a2Days", a2), a2, A2_THRESHOLD_DAYS),
             a3: PublishedShare {
                 count: within,
-                percent: Self::rate(within, placed, audience),
+                percent: disclosure::share_of_shown(within, placed, audience),
                 cohort: placed,
                 threshold_days: A1_THRESHOLD_DAYS,
             },
@@ -398,8 +393,8 @@ impl Reading<'_> {
                     stage: *stage,
                     reached,
                     eligible,
-                    from_previous: Self::rate(reached, eligible, audience),
-                    from_enquiry: Self::rate(reached, size, audience),
+                    from_previous: disclosure::share_of_shown(reached, eligible, audience),
+                    from_enquiry: disclosure::share_of_shown(reached, size, audience),
                 }
             })
             .collect();
@@ -453,7 +448,11 @@ impl Reading<'_> {
                     mean_days,
                     median_days,
                     within_target: match step.target_months() {
-                        Some(_) => Self::rate(count(&format!("{figure}/within")), n, audience),
+                        Some(_) => disclosure::share_of_shown(
+                            count(&format!("{figure}/within")),
+                            n,
+                            audience,
+                        ),
                         None => Shown::absent(),
                     },
                 }
@@ -524,7 +523,7 @@ impl Reading<'_> {
                 .map(|a| total(Some(*a), format!("{prefix}/to:{a}")))
                 .collect(),
             total: all,
-            cross_boundary_percent: Self::rate(cross, all.children, audience),
+            cross_boundary_percent: disclosure::share_of_shown(cross, all.children, audience),
             cross_boundary_children: cross,
             cross_boundary_fees_pence: cross_fees,
         }

@@ -229,11 +229,11 @@ pub async fn publish(
     let body = serde_json::to_string(&built).map_err(|e| AppError::from(anyhow::Error::from(e)))?;
     let (row, inserted) =
         store::publications::keep_first(db, consortium_id, quarter_end, body).await?;
-    let kept = parse(&row.body)?;
     Ok(if inserted {
-        Made::Kept(kept, audit)
+        Made::Kept(built, audit)
     } else {
-        Made::Already(kept)
+        // Another maker won the race: its publication stands.
+        Made::Already(parse(&row.body)?)
     })
 }
 
