@@ -134,11 +134,6 @@ impl Joint {
             .collect();
         Decision::decided(&self.model, &decided)
     }
-
-    /// Whether any cell is shared with another publication or comes from one.
-    pub fn joins_anything(&self) -> bool {
-        self.model.cells.len() > self.own || self.decided.iter().any(Option::is_some)
-    }
 }
 
 /// Which rows of a published table: one authority's, or the consortium's.
