@@ -51,7 +51,8 @@ pub struct HouseholdRef {
 /// Everything the scenarios pick from.
 pub struct Fixture {
     pub authorities: Vec<Authority>,
-    pub board: Token,
+    /// A manager of every authority: the report scenarios' reader.
+    pub manager: Token,
     pub admin: Token,
     /// A family finder per authority code.
     pub family_finders: BTreeMap<String, Token>,
@@ -178,7 +179,6 @@ struct IdNode {
 /// Finds the authorities (as the consortium administrator), mints a family finder for
 /// each, and collects the ids the scenarios pick from.
 pub async fn discover(gql: &Gql, minter: &Minter<'_>, limit: usize) -> anyhow::Result<Fixture> {
-    let board = minter.board_analyst()?;
     let admin = minter.consortium_admin()?;
     let authorities = gql
         .fetch::<AuthoritiesData>(&admin.bearer, AUTHORITIES, json!({}), "listing authorities")
@@ -189,6 +189,7 @@ pub async fn discover(gql: &Gql, minter: &Minter<'_>, limit: usize) -> anyhow::R
     }
     let codes: Vec<String> = authorities.iter().map(|a| a.code.clone()).collect();
     let family_finders = minter.family_finders(&codes)?;
+    let manager = minter.manager(&codes)?;
 
     let per_authority = try_join_all(family_finders.iter().map(|(code, token)| async move {
         let children = children_of(gql, code, token, limit).await?;
@@ -216,7 +217,7 @@ pub async fn discover(gql: &Gql, minter: &Minter<'_>, limit: usize) -> anyhow::R
 
     let mut fixture = Fixture {
         authorities,
-        board,
+        manager,
         admin,
         family_finders,
         children: Vec::new(),

@@ -24,11 +24,12 @@ pub enum Scenario {
     /// `childSuggestions(householdId, first: 20)` for a random approved household, as a
     /// family finder of its authority.
     ChildSuggestions,
-    /// `recruitmentFunnel` over one year by authority, as a board analyst, never cached.
+    /// `recruitmentFunnel` over one year by authority, as a manager of every authority,
+    /// never cached.
     FunnelCold,
     /// The same, always the same year: served by the report cache.
     FunnelWarm,
-    /// The consortium's `scorecard` as a board analyst, never cached.
+    /// The consortium's `scorecard` as a manager of every authority, never cached.
     ScorecardCold,
     /// The same, always the same period: served by the report cache.
     ScorecardWarm,
@@ -344,7 +345,7 @@ impl Reads {
         self.cold.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A report over `years` whole years as the board analyst: the latest reporting years
+    /// A report over `years` whole years as the manager of every authority: the latest reporting years
     /// (1 April to 31 March) as of their last day for the warm run (`cold: None`); for cold
     /// request number `n`, a window of as many years and an `asOf` no other request of the
     /// run uses (see [`cold_key`]).
@@ -355,7 +356,7 @@ impl Reads {
         };
         let from = window_start(end, years);
         Operation {
-            bearer: &self.fixture.board.bearer,
+            bearer: &self.fixture.manager.bearer,
             query,
             variables: json!({ "from": from, "to": end, "asOf": as_of }),
         }

@@ -3,7 +3,7 @@
 //!
 //! | who | claims | used by |
 //! | --- | --- | --- |
-//! | `bench-board` | consortium role `BOARD_ANALYST` | funnel, scorecard |
+//! | `bench-manager` | `MANAGER` of every authority | funnel, scorecard |
 //! | `bench-admin` | consortium role `CONSORTIUM_ADMIN` | the authorities, the audit check |
 //! | `bench-ff-CODE` | `FAMILY_FINDER` of one authority | suggestions, child, children, ids |
 //! | `bench-writer-RUN-N` | `SOCIAL_WORKER`, `RECRUITMENT_OFFICER`, `FAMILY_FINDER` of every authority | one per write client |
@@ -50,9 +50,18 @@ impl<'a> Minter<'a> {
         }
     }
 
-    /// A board analyst of the consortium.
-    pub fn board_analyst(&self) -> anyhow::Result<Token> {
-        self.mint("bench-board", Vec::new(), &["BOARD_ANALYST"])
+    /// A manager of every authority of `codes`: the reports it asks are computed from the
+    /// records for any period (board analysts are answered from the quarterly publication
+    /// instead, which costs a lookup).
+    pub fn manager(&self, codes: &[String]) -> anyhow::Result<Token> {
+        self.mint(
+            "bench-manager",
+            codes
+                .iter()
+                .map(|code| membership(code, &["MANAGER"]))
+                .collect(),
+            &[],
+        )
     }
 
     /// A consortium administrator (reads the whole consortium's audit log).
