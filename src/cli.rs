@@ -45,6 +45,10 @@ pub struct GlobalArgs {
         global = true
     )]
     pub jwt_audience: String,
+    /// TOML file of the trusted OpenID Connect issuers (each council's identity provider:
+    /// keys, audience, the authorities it may speak for, claim mapping). Production needs it.
+    #[arg(long, env = "PERMANENCE_TRUSTED_ISSUERS", global = true)]
+    pub trusted_issuers: Option<std::path::PathBuf>,
     /// `development` or `production`.
     #[arg(
         long = "env",
@@ -102,6 +106,8 @@ pub struct GlobalArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub shared: SharedArgs,
+    #[command(flatten)]
+    pub clients: ClientArgs,
 }
 
 /// State shared by replicas: the Redis key prefix and the per-subject rate limit.
@@ -133,6 +139,26 @@ pub struct SharedArgs {
         global = true
     )]
     pub rate_limit_leak_rate: u64,
+}
+
+/// What browsers and client applications may send (README "Browsers and trusted
+/// documents").
+#[derive(Clone, Debug, Args)]
+pub struct ClientArgs {
+    /// Comma-separated origins whose browser pages may call `/graphql` and `/export/…`
+    /// (CORS), each exactly `scheme://host[:port]`, e.g. `https://finder.alder.example`.
+    /// Unset or empty: no CORS headers. `*` (any origin) is refused in production.
+    #[arg(long, env = "PERMANENCE_CORS_ORIGINS", global = true)]
+    pub cors_origins: Option<String>,
+    /// JSON manifest of trusted documents, `{ "<sha256 hex>": "<document>" }` (GraphQL
+    /// Codegen's `persisted-documents.json`) or an Apollo persisted query manifest; read
+    /// and checked at start. Its documents may be sent by hash.
+    #[arg(long, env = "PERMANENCE_TRUSTED_DOCUMENTS", global = true)]
+    pub trusted_documents: Option<std::path::PathBuf>,
+    /// Run only the manifest's documents: any other is refused with
+    /// `PERSISTED_QUERY_NOT_ALLOWED` (and automatic persisted queries register nothing).
+    #[arg(long, env = "PERMANENCE_TRUSTED_DOCUMENTS_ONLY", global = true)]
+    pub trusted_documents_only: bool,
 }
 
 /// Abuse limits on GraphQL requests (DESIGN §6); see `graphql::limits`.
@@ -252,6 +278,20 @@ pub enum Command {
     /// publication whose audit fails (exit status 1). `serve` does this for the latest
     /// completed quarter by itself.
     Publish(AuditPublicationArgs),
+    /// Trusted documents (the manifest of `PERMANENCE_TRUSTED_DOCUMENTS`).
+    #[command(subcommand)]
+    TrustedDocuments(TrustedDocumentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustedDocumentsCommand {
+    /// Check a manifest as `serve` would, and every document in it against the schema and
+    /// the limits (`PERMANENCE_MAX_*`); print the count. Exits with status 1, listing the
+    /// documents refused, when any is.
+    Check {
+        /// The manifest (JSON).
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

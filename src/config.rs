@@ -1,12 +1,15 @@
 //! `Config`, built once from the command line and environment.
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::auth::issuers::TrustedIssuers;
 use crate::auth::jwt::{DEVELOPMENT_SECRET, JwtKeys};
 use crate::cli::{Environment, GlobalArgs, SharedArgs};
 use crate::graphql::limits::QueryLimits;
+use crate::graphql::persisted::TrustedDocuments;
 use crate::infra::bucket::LeakyBucket;
 
 /// Everything the service needs to know about its surroundings.
@@ -16,6 +19,11 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub environment: Environment,
     pub jwt: JwtKeys,
+    /// The trusted OpenID Connect issuers (none unless configured).
+    pub issuers: Arc<TrustedIssuers>,
+    /// Whether tokens `jwt` verifies are accepted: always, but in production with trusted
+    /// issuers only for an RS256 key file (never the shared HS256 secret).
+    pub jwt_tokens: bool,
     /// Abuse limits on GraphQL requests.
     pub limits: QueryLimits,
     /// Prefix of every Redis key and channel.
@@ -28,6 +36,8 @@ pub struct Config {
     pub metrics: MetricsAccess,
     /// How quickly a database that does not answer is reported.
     pub availability: Availability,
+    /// What browsers and client applications may send: CORS origins, trusted documents.
+    pub clients: ClientAccess,
 }
 
 /// Where `GET /metrics` is served and who may read it. Its labels are bounded and carry
@@ -94,6 +104,10 @@ impl Config {
     /// Builds the configuration; production refuses the built-in development secret.
     pub fn from_args(args: &GlobalArgs) -> anyhow::Result<Self> {
         let production = args.environment == Environment::Production;
+        let issuers = match &args.trusted_issuers {
+            Some(path) => TrustedIssuers::load(path)?,
+            None => TrustedIssuers::default(),
+        };
         let jwt = match (&args.jwt_public_key_file, &args.jwt_secret) {
             (Some(path), _) => {
                 let pem = std::fs::read(path)
@@ -111,8 +125,11 @@ impl Config {
                 JwtKeys::hs256(secret.as_bytes(), &args.jwt_issuer, &args.jwt_audience)
             }
             (None, None) => {
-                if production {
-                    bail!("PERMANENCE_ENV=production needs JWT_SECRET or JWT_PUBLIC_KEY_FILE");
+                if production && issuers.is_empty() {
+                    bail!(
+                        "PERMANENCE_ENV=production needs PERMANENCE_TRUSTED_ISSUERS \
+                         (or JWT_PUBLIC_KEY_FILE or JWT_SECRET)"
+                    );
                 }
                 JwtKeys::hs256(
                     DEVELOPMENT_SECRET.as_bytes(),
@@ -140,11 +157,23 @@ impl Config {
         {
             bail!("PERMANENCE_METRICS_TOKEN must be at least 32 bytes");
         }
+        if issuers.trusts(jwt.issuer()) {
+            bail!(
+                "JWT_ISSUER {:?} is also a trusted issuer: give the shared-key issuer another name",
+                jwt.issuer()
+            );
+        }
+        // In production the shared secret signs nothing once the councils' own issuers
+        // are trusted: only the issuers (and an RS256 key file) are.
+        let jwt_tokens = !production || issuers.is_empty() || args.jwt_public_key_file.is_some();
+        let clients = ClientAccess::from_args(&args.clients, production, &limits)?;
         Ok(Config {
             database_url: args.database_url.clone(),
             redis_url: args.redis_url.clone(),
             environment: args.environment,
             jwt,
+            issuers: Arc::new(issuers),
+            jwt_tokens,
             limits,
             redis_key_prefix: args.shared.redis_key_prefix.clone(),
             rate_limit,
@@ -155,6 +184,7 @@ impl Config {
                 db_acquire_timeout: args.db_acquire_timeout,
                 readyz_timeout: args.readyz_timeout,
             },
+            clients,
         })
     }
 
@@ -185,6 +215,140 @@ fn rate_limit(args: &SharedArgs, limits: &QueryLimits) -> anyhow::Result<Option<
         capacity: args.rate_limit_capacity,
         leak_per_second: args.rate_limit_leak_rate,
     }))
+}
+
+/// What browsers and client applications may send (README "Browsers and trusted
+/// documents"): the origins whose pages may call the API, and the documents it runs.
+#[derive(Clone, Default)]
+pub struct ClientAccess {
+    /// The origins answered with CORS headers on `/graphql` and `/export/…`.
+    pub cors_origins: CorsOrigins,
+    /// The trusted-documents manifest (`PERMANENCE_TRUSTED_DOCUMENTS`), read at start.
+    pub trusted_documents: Option<Arc<TrustedDocuments>>,
+    /// Whether only the manifest's documents are run (`PERMANENCE_TRUSTED_DOCUMENTS_ONLY`).
+    pub trusted_documents_only: bool,
+}
+
+/// The origins whose pages may call the API from a browser.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers at all: browsers keep pages of other origins out.
+    #[default]
+    None,
+    /// Any origin (`*`; refused in production).
+    Any,
+    /// These exact origins (`scheme://host[:port]`, as browsers send them in `Origin`).
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    /// Reads `PERMANENCE_CORS_ORIGINS`: comma-separated exact origins; empty: none.
+    pub fn parse(text: &str, production: bool) -> anyhow::Result<CorsOrigins> {
+        let entries: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
+            return Ok(CorsOrigins::None);
+        }
+        if entries.contains(&"*") {
+            if production {
+                bail!(
+                    "PERMANENCE_CORS_ORIGINS=* is refused when PERMANENCE_ENV=production: \
+                     name each frontend's origin"
+                );
+            }
+            if entries.len() > 1 {
+                bail!("PERMANENCE_CORS_ORIGINS: * stands alone (it allows every origin)");
+            }
+            return Ok(CorsOrigins::Any);
+        }
+        let mut origins = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let serialized = reqwest::Url::parse(entry)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .map(|u| u.origin().ascii_serialization());
+            match serialized {
+                Some(origin) if origin == entry => {}
+                Some(origin) if origin != "null" => bail!(
+                    "PERMANENCE_CORS_ORIGINS: {entry:?} is not an origin as browsers send it: \
+                     write scheme://host[:port], no path or trailing slash, no default port \
+                     (did you mean {origin:?}?)"
+                ),
+                _ => bail!(
+                    "PERMANENCE_CORS_ORIGINS: {entry:?} is not an origin: write \
+                     scheme://host[:port] with http or https, e.g. https://finder.alder.example"
+                ),
+            }
+            if !origins.iter().any(|o| o == entry) {
+                origins.push(entry.to_owned());
+            }
+        }
+        Ok(CorsOrigins::List(origins))
+    }
+}
+
+impl ClientAccess {
+    /// The access the flags describe; the manifest is read (and checked) here.
+    fn from_args(
+        args: &crate::cli::ClientArgs,
+        production: bool,
+        limits: &QueryLimits,
+    ) -> anyhow::Result<ClientAccess> {
+        let cors_origins =
+            CorsOrigins::parse(args.cors_origins.as_deref().unwrap_or(""), production)?;
+        let trusted_documents = match &args.trusted_documents {
+            Some(path) => Some(Arc::new(TrustedDocuments::load(path, limits)?)),
+            None => None,
+        };
+        if args.trusted_documents_only && trusted_documents.is_none() {
+            bail!(
+                "PERMANENCE_TRUSTED_DOCUMENTS_ONLY needs the manifest: set \
+                 PERMANENCE_TRUSTED_DOCUMENTS (--trusted-documents FILE)"
+            );
+        }
+        Ok(ClientAccess {
+            cors_origins,
+            trusted_documents,
+            trusted_documents_only: args.trusted_documents_only,
+        })
+    }
+}
+
+#[cfg(test)]
+mod client_access_tests {
+    use super::CorsOrigins;
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        assert_eq!(CorsOrigins::parse("", true).unwrap(), CorsOrigins::None);
+        assert_eq!(CorsOrigins::parse(" , ", true).unwrap(), CorsOrigins::None);
+        assert_eq!(
+            CorsOrigins::parse("https://finder.alder.example, http://localhost:5173", true)
+                .unwrap(),
+            CorsOrigins::List(vec![
+                "https://finder.alder.example".into(),
+                "http://localhost:5173".into()
+            ])
+        );
+        assert_eq!(CorsOrigins::parse("*", false).unwrap(), CorsOrigins::Any);
+        for (bad, says) in [
+            ("*", "production"),
+            ("https://finder.alder.example/", "trailing slash"),
+            ("https://finder.alder.example/app", "no path"),
+            ("https://finder.alder.example:443", "default port"),
+            ("https://Finder.Alder.example", "did you mean"),
+            ("finder.alder.example", "not an origin"),
+            ("ftp://finder.alder.example", "not an origin"),
+            ("null", "not an origin"),
+        ] {
+            let error = CorsOrigins::parse(bad, true).expect_err(bad).to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+        assert!(CorsOrigins::parse("*, https://a.example", false).is_err());
+    }
 }
 
 #[cfg(test)]
@@ -234,5 +398,68 @@ mod tests {
                 readyz_timeout: Duration::from_secs(3),
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod issuer_tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    fn from(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from([&["permanence"], args, &["schema"]].concat())
+            .expect("arguments parse");
+        Config::from_args(&cli.global)
+    }
+
+    #[test]
+    fn production_needs_an_issuer_and_drops_the_shared_secret_once_issuers_are_trusted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("issuers.toml");
+        std::fs::write(
+            &file,
+            "[[issuer]]\nname = \"alder\"\nconsortium = \"demo\"\n\
+             issuer = \"https://idp.alder.example\"\naudience = \"permanence\"\n\
+             authorities = [\"alder\"]\n",
+        )
+        .expect("write");
+        let issuers = file.to_str().expect("utf-8");
+        let secret = "a-perfectly-good-production-secret-0123456789";
+
+        let error = from(&["--env", "production"]).err().expect("refused");
+        assert!(
+            error.to_string().contains("PERMANENCE_TRUSTED_ISSUERS"),
+            "{error}"
+        );
+
+        let production = from(&["--env", "production", "--trusted-issuers", issuers])
+            .expect("issuers are enough");
+        assert!(
+            !production.jwt_tokens,
+            "the development secret signs nothing"
+        );
+        let with_secret = from(&[
+            "--env",
+            "production",
+            "--trusted-issuers",
+            issuers,
+            "--jwt-secret",
+            secret,
+        ])
+        .expect("configuration");
+        assert!(
+            !with_secret.jwt_tokens,
+            "nor does a shared secret, once issuers are trusted"
+        );
+        let development = from(&["--trusted-issuers", issuers]).expect("configuration");
+        assert!(development.jwt_tokens && development.issuers.trusts("https://idp.alder.example"));
+
+        std::fs::write(&file, "[[issuer]]\nname = \"alder\"\n").expect("write");
+        let error = from(&["--trusted-issuers", issuers])
+            .err()
+            .expect("refused");
+        assert!(format!("{error:#}").contains("issuers.toml"), "{error:#}");
     }
 }

@@ -3,7 +3,7 @@ use anyhow::bail;
 
 use crate::app::{Application, shutdown_signal};
 use crate::auth::tokens::{self, Grant};
-use crate::cli::{AuditPublicationArgs, Cli, Command, SeedCommand};
+use crate::cli::{AuditPublicationArgs, Cli, Command, SeedCommand, TrustedDocumentsCommand};
 use crate::config::Config;
 use crate::domain::publication;
 use crate::{graphql, seed, service, store};
@@ -50,6 +50,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::AuditPublication(args) => audit_publication(&cli.global.database_url, &args).await,
         Command::Publish(args) => publish(&cli.global.database_url, &args).await,
+        Command::TrustedDocuments(TrustedDocumentsCommand::Check { file }) => {
+            check_trusted_documents(&file, cli.global.limits.limits()).await
+        }
         Command::Serve(args) => {
             let config = Config::from_args(&cli.global)?;
             // Checked before anything is migrated or loaded: the demo prints tokens signed
@@ -160,6 +163,23 @@ async fn publish(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Res
             report_audit(&p, &audit, args.intervals)?;
         }
     }
+    Ok(())
+}
+
+/// `permanence trusted-documents check FILE`: reads the manifest as `serve` does, checks
+/// every document against the schema and the limits, and prints the count; fails listing
+/// the documents refused.
+async fn check_trusted_documents(
+    file: &std::path::Path,
+    limits: graphql::limits::QueryLimits,
+) -> anyhow::Result<()> {
+    let documents = graphql::persisted::TrustedDocuments::load(file, &limits)?;
+    graphql::persisted::ensure_valid(&documents, limits).await?;
+    println!(
+        "{} trusted documents in {}: each parses, is within the limits and is valid against the schema",
+        documents.len(),
+        file.display()
+    );
     Ok(())
 }
 

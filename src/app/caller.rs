@@ -15,8 +15,15 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::http::{Media, Refusal};
+use entity::audit_event;
+use sea_orm::ActiveValue::Set;
+
+use crate::auth::issuers::{Breach, MAX_TOKEN_BYTES, Untrusted, claimed_issuer};
+use crate::auth::jwt::Claims;
 use crate::auth::{Actor, bearer};
+use crate::domain::AuditAction;
 use crate::error::{AppError, RETRY_AFTER_SECS};
+use crate::infra::audit::AuditMark;
 use crate::state::AppState;
 
 /// When a request arrived, and its id (logged, and echoed in `x-request-id`). Extracted
@@ -57,7 +64,7 @@ impl FromRequestParts<Shared> for Caller {
         shared: &Shared,
     ) -> Result<Caller, Unauthorized> {
         let Ok(received) = Received::from_request_parts(parts, shared).await;
-        match authenticate(&shared.state, &parts.headers).await {
+        match authenticate(&shared.state, &parts.headers, &received.id).await {
             Ok(actor) => Ok(Caller(actor)),
             Err(error) => Err(Unauthorized::new(error, &parts.headers, received, true)),
         }
@@ -76,7 +83,7 @@ impl FromRequestParts<Shared> for Authenticated {
         shared: &Shared,
     ) -> Result<Authenticated, Unauthorized> {
         let Ok(received) = Received::from_request_parts(parts, shared).await;
-        let error = match authenticate(&shared.state, &parts.headers).await {
+        let error = match authenticate(&shared.state, &parts.headers, &received.id).await {
             Ok(Some(actor)) => return Ok(Authenticated(actor)),
             Ok(None) => AppError::Unauthenticated("a bearer token is required".into()),
             Err(error) => error,
@@ -170,6 +177,7 @@ fn request_id(headers: &HeaderMap) -> String {
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
+    request_id: &str,
 ) -> Result<Option<Arc<Actor>>, AppError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -179,7 +187,7 @@ async fn authenticate(
         .ok()
         .and_then(bearer)
         .ok_or_else(|| AppError::Unauthenticated("expected a bearer token".into()))?;
-    Ok(Some(session(state, token).await?.actor))
+    Ok(Some(session(state, token, request_id).await?.actor))
 }
 
 /// The token of an `Authorization` value: `Bearer <token>`.
@@ -192,8 +200,12 @@ pub(super) struct Session {
 /// Verifies `token` and resolves its actor; refuses a bad or expired token, an unknown
 /// consortium, and a token of a subject whose sessions were revoked at or after it was
 /// issued. The one check of HTTP requests and websocket connections.
-pub(super) async fn session(state: &AppState, token: &str) -> Result<Session, AppError> {
-    let claims = state.config.jwt.verify(token)?;
+pub(super) async fn session(
+    state: &AppState,
+    token: &str,
+    request_id: &str,
+) -> Result<Session, AppError> {
+    let claims = verify(state, token, request_id).await?;
     let directory = state
         .directory
         .resolve(
@@ -215,4 +227,60 @@ pub(super) async fn session(state: &AppState, token: &str) -> Result<Session, Ap
         actor: Arc::new(actor),
         expires_at: claims.exp,
     })
+}
+
+/// The claims of a verified token: a trusted issuer's (when its `iss` names one), else the
+/// configured JWT key's where that is accepted. A trusted issuer's token granting beyond its
+/// boundary is refused and audited as `DENIED`.
+async fn verify(state: &AppState, token: &str, request_id: &str) -> Result<Claims, AppError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AppError::Unauthenticated("invalid or expired token".into()));
+    }
+    let config = &state.config;
+    match claimed_issuer(token) {
+        Some(iss) if config.issuers.trusts(&iss) => {
+            match config.issuers.verify(&iss, token).await {
+                Ok(claims) => Ok(claims),
+                Err(Untrusted::Token(error)) => Err(error),
+                Err(Untrusted::Breach(breach)) => {
+                    audit_breach(state, &breach, request_id);
+                    Err(AppError::Unauthenticated(
+                        "the token's issuer may not grant these roles".into(),
+                    ))
+                }
+            }
+        }
+        _ if config.jwt_tokens => config.jwt.verify(token),
+        _ => Err(AppError::Unauthenticated("invalid or expired token".into())),
+    }
+}
+
+/// Records a `DENIED` event (entity `token`) for a token whose issuer granted beyond its
+/// boundary: the issuer, the qualified subject and the grants, no other claim.
+fn audit_breach(state: &AppState, breach: &Breach, request_id: &str) {
+    tracing::warn!(issuer = %breach.issuer, outside = ?breach.outside, "a token granted beyond its issuer's authorities was refused");
+    let consortium_id = state
+        .directory
+        .current()
+        .consortium(&breach.consortium)
+        .map(|c| c.id);
+    let event = audit_event::ActiveModel {
+        occurred_at: Set(chrono::Utc::now()),
+        consortium_id: Set(consortium_id),
+        subject: Set(breach.subject.clone()),
+        acting_authority_id: Set(None),
+        action: Set(AuditAction::Denied.code().into()),
+        entity_type: Set("token".into()),
+        entity_id: Set(None),
+        owning_authority_id: Set(None),
+        request_id: Set(request_id.to_owned()),
+        detail: Set(serde_json::json!({
+            "code": "UNAUTHENTICATED",
+            "issuer": breach.issuer,
+            "outside": breach.outside,
+        })
+        .to_string()),
+        ..Default::default()
+    };
+    state.audit.record(&AuditMark::default(), event);
 }

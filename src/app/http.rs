@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{ServerError, Variables};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value as JsonValue;
 use tracing::Instrument;
 
@@ -212,23 +211,20 @@ pub(super) async fn graphql_get(
         if shared.state.config.is_production() {
             return StatusCode::NOT_FOUND.into_response();
         }
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        )
-        .into_response();
+        // Served from the binary (`board/dist`), with no CDN.
+        return super::board::graphiql_page(&headers);
     };
     let span = tracing::info_span!("graphql", request_id = %id);
     async move {
-        let request = match async_graphql::http::parse_query_string(query) {
+        let mut request = match async_graphql::http::parse_query_string(query) {
             Ok(request) => request,
             Err(_) => {
                 return Refusal::bad_request("the query string is not a GraphQL request")
                     .respond(media, &id, started);
             }
         };
+        // A persisted query sent by its hash alone: the checks below read its text.
+        shared.documents.fill(&mut request).await;
         // The size and nesting first: `changes_state` parses the document.
         if let Err(error) = limits::check_document(&request.query, &shared.state.config.limits) {
             return Refusal {
@@ -351,17 +347,35 @@ async fn read_post(
 
 /// One operation from its JSON parameters: `query` (a string), and optionally
 /// `operationName` (a string), `variables` and `extensions` (objects); null is absent.
+/// `query` may be left out when `extensions.persistedQuery` names the document by its
+/// hash (see `graphql::persisted`).
 fn request_from(
     mut params: serde_json::Map<String, JsonValue>,
 ) -> Result<async_graphql::Request, Refusal> {
+    let persisted = match params.remove("extensions") {
+        None | Some(JsonValue::Null) => None,
+        Some(JsonValue::Object(mut extensions)) => {
+            extensions.remove("persistedQuery").filter(|p| !p.is_null())
+        }
+        Some(_) => return Err(Refusal::bad_request("extensions must be an object")),
+    };
     let query = match params.remove("query") {
         Some(JsonValue::String(query)) => query,
+        None | Some(JsonValue::Null) if persisted.is_some() => String::new(),
         None | Some(JsonValue::Null) => {
             return Err(Refusal::bad_request("the request has no query"));
         }
         Some(_) => return Err(Refusal::bad_request("query must be a string")),
     };
     let mut request = async_graphql::Request::new(query);
+    // The only extension read is `persistedQuery`; any other is ignored.
+    if let Some(persisted) = persisted {
+        request.extensions.insert(
+            "persistedQuery".to_owned(),
+            async_graphql::Value::from_json(persisted)
+                .map_err(|_| Refusal::bad_request("extensions.persistedQuery is not valid"))?,
+        );
+    }
     match params.remove("operationName") {
         None | Some(JsonValue::Null) => {}
         Some(JsonValue::String(name)) => request = request.operation_name(name),
@@ -373,11 +387,6 @@ fn request_from(
             request = request.variables(Variables::from_json(variables));
         }
         Some(_) => return Err(Refusal::bad_request("variables must be an object")),
-    }
-    // No extension is supported (persisted queries neither); a well-formed map is ignored.
-    match params.remove("extensions") {
-        None | Some(JsonValue::Null) | Some(JsonValue::Object(_)) => {}
-        Some(_) => return Err(Refusal::bad_request("extensions must be an object")),
     }
     Ok(request)
 }

@@ -7,7 +7,9 @@
 //! - `ws`: GraphQL over websocket (`/graphql/ws`, graphql-transport-ws);
 //! - `export`: the CSV exports (`/export/{file}`; the CSV itself is `crate::export`'s);
 //! - `caller`: who is asking: the request id and the authenticated caller, as axum
-//!   extractors, and the token check shared with the websocket.
+//!   extractors, and the token check shared with the websocket;
+//! - `cors`: which browser origins may call `/graphql` and `/export/…`;
+//! - `board`: the pages the binary serves itself (`/board`, GraphiQL) and their assets.
 //!
 //! The state is [`crate::state`]'s: `app` imports `graphql` and `state`; neither imports
 //! `app` (see `crate::layering`).
@@ -24,13 +26,16 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::error::RETRY_AFTER_SECS;
+use crate::graphql::persisted::{self, PersistedDocuments};
 use crate::graphql::{self, AppSchema};
 use crate::infra::metrics;
 use crate::service::events;
 use crate::state::stopped;
 use crate::store;
 
+mod board;
 mod caller;
+mod cors;
 mod export;
 mod http;
 mod ws;
@@ -45,6 +50,8 @@ const SOCKETS_CLOSE_WITHIN: Duration = Duration::from_secs(5);
 struct Shared {
     state: Arc<AppState>,
     schema: AppSchema,
+    /// The persisted documents the schema resolves (the HTTP layer reads them too).
+    documents: Arc<PersistedDocuments>,
 }
 
 impl axum::extract::FromRef<Shared> for Arc<AppState> {
@@ -67,6 +74,10 @@ impl Application {
     /// free port), and the metrics address of the configuration if it has one.
     pub async fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
         let metrics_bind = config.metrics.bind.clone();
+        // A manifest the schema refuses stops the start, before anything else is done.
+        if let Some(documents) = &config.clients.trusted_documents {
+            persisted::ensure_valid(documents, config.limits).await?;
+        }
         let state = AppState::start(config).await?;
         events::start_sweeps(Arc::downgrade(&state), state.stopping.subscribe());
         let listener = TcpListener::bind(bind).await?;
@@ -172,17 +183,30 @@ pub async fn shutdown_signal() {
 /// listener of its own (see [`crate::config::MetricsAccess`]).
 pub fn router(state: Arc<AppState>) -> Router {
     metrics::install();
-    let schema = graphql::schema(state.clone());
-    let mut router = Router::new()
+    let documents = Arc::new(PersistedDocuments::new(&state));
+    let schema = graphql::schema(state.clone(), documents.clone());
+    // What browser pages of the configured origins may call (no layer: no CORS headers).
+    let mut browsers = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .route("/export/{file}", get(export::export));
+    if let Some(cors) = cors::layer(&state.config.clients.cors_origins) {
+        browsers = browsers.layer(cors);
+    }
+    let mut router = browsers
         .route("/graphql/ws", get(ws::graphql_ws))
-        .route("/export/{file}", get(export::export))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/board", get(board::page))
+        .route("/board/", get(board::page_slash))
+        .route("/board/assets/{file}", get(board::asset));
     if state.config.metrics.on_api_port() {
         router = router.route("/metrics", get(metrics_text));
     }
-    router.with_state(Shared { state, schema })
+    router.with_state(Shared {
+        state,
+        schema,
+        documents,
+    })
 }
 
 /// The routes of the metrics listener: `/metrics` alone.

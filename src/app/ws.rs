@@ -127,7 +127,7 @@ async fn serve_socket(shared: Shared, socket: axum::extract::ws::WebSocket, requ
         let (state, connection, audited) = (state.clone(), connection.clone(), audited.clone());
         move |payload: JsonValue| async move {
             let outcome = match init_token(&payload) {
-                Some(token) => session(&state, token).await,
+                Some(token) => session(&state, token, &request_id).await,
                 None => Err(AppError::Unauthenticated(
                     "connection_init carries no bearer token".into(),
                 )),

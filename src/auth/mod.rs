@@ -2,6 +2,7 @@
 //! `Actor`, and the policy.
 
 pub mod actor;
+pub mod issuers;
 pub mod jwt;
 pub mod policy;
 pub mod tokens;

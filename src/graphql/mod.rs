@@ -14,6 +14,7 @@ pub mod links;
 pub mod matching;
 pub mod messages;
 pub mod notifications;
+pub mod persisted;
 pub mod pool;
 pub mod rate_limit;
 pub mod report_cache;
@@ -78,12 +79,16 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     .register_output_type::<types::Node>()
 }
 
-/// The schema serving requests with `state`.
-pub fn schema(state: Arc<AppState>) -> AppSchema {
+/// The schema serving requests with `state`, resolving persisted documents from
+/// `documents`.
+pub fn schema(state: Arc<AppState>, documents: Arc<persisted::PersistedDocuments>) -> AppSchema {
     let production = state.config.is_production();
     let limits = state.config.limits;
     let mut b = builder()
         .data(state)
+        // First: every other extension sees a persisted document's text, and a document
+        // is registered only once it has passed them all.
+        .extension(persisted::Persisted(documents))
         // Outside the limits, so that only operations within them are charged.
         .extension(rate_limit::RateLimit)
         .extension(limits::Admission::new(limits))

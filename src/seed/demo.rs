@@ -161,12 +161,19 @@ const PEOPLE: [DemoPerson; 6] = [
 /// How long the printed tokens live.
 const TOKEN_TTL: Duration = Duration::from_secs(8 * 3600);
 
+/// The demo's people who get a link to the board pack page, signed in, in this order.
+const BOARD_PEOPLE: &[&str] = &["demo-board", "demo-mgr-alder"];
+
 /// Prints where the demo server listens, a token for each of the demo's people (minted
-/// with `keys`) and a first `curl` to try. The caller refuses this in production.
+/// with `keys`), links that open the board pack signed in as a board analyst and as a
+/// manager (`/board#token=…`: the page takes the token from the fragment, keeps it in
+/// memory and removes it from the address), and a first `curl` to try. The caller refuses
+/// this in production.
 pub fn print_tokens(keys: &JwtKeys, bind: &str, port: u16) -> anyhow::Result<()> {
     let host = bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
     println!("\nPermanence demo is up on http://{host}:{port}/graphql (GraphiQL in a browser).\n");
     println!("Tokens (valid 8 hours):");
+    let mut board_links = Vec::new();
     for (sub, name, authority, roles, consortium_roles) in PEOPLE {
         let grant = Grant {
             subject: sub.into(),
@@ -184,6 +191,17 @@ pub fn print_tokens(keys: &JwtKeys, bind: &str, port: u16) -> anyhow::Result<()>
         };
         let token = tokens::mint(keys, grant)?;
         println!("\n  {name}:\n  export TOKEN='{token}'");
+        if let Some(rank) = BOARD_PEOPLE.iter().position(|p| *p == sub) {
+            board_links.push((
+                rank,
+                format!("  {name}: http://{host}:{port}/board#token={token}"),
+            ));
+        }
+    }
+    board_links.sort();
+    println!("\nThe board pack in a browser, signed in:");
+    for (_, link) in &board_links {
+        println!("{link}");
     }
     println!(
         "\nTry:\n  curl -s http://{host}:{port}/graphql -H \"Authorization: Bearer $TOKEN\" \\\n    -H 'Content-Type: application/json' -d '{{\"query\":\"{{ viewer {{ subject memberships {{ authority {{ code }} roles }} }} }}\"}}'\n"

@@ -87,6 +87,8 @@ pub fn test_config(database_url: &str) -> Config {
         redis_url: None,
         environment: Environment::Development,
         jwt: JwtKeys::hs256(TEST_SECRET.as_bytes(), "permanence", "permanence"),
+        issuers: Default::default(),
+        jwt_tokens: true,
         limits: Default::default(),
         redis_key_prefix: format!("permanence-test-{}", uuid::Uuid::new_v4().simple()),
         rate_limit: None,
@@ -97,6 +99,7 @@ pub fn test_config(database_url: &str) -> Config {
             token: None,
         },
         availability: Default::default(),
+        clients: Default::default(),
     }
 }
 
