@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::Shared;
 use super::caller::{Authenticated, Received};
 use crate::error::{AppError, RETRY_AFTER_SECS};
-use crate::export::{Report, csv_response, params, run, status_of};
+use crate::export::{Names, Report, file_response, params, run, status_of};
 use crate::graphql::ids::{IdKind, encode};
 use crate::infra::audit::COMMIT_WITHIN;
 use crate::service::rate_limit::charge_export;
@@ -69,7 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ExportFile {
     }
 }
 
-/// `GET /export/{report}.csv`: charges the export to the caller's rate limit, runs the
+/// `GET /export/{report}.csv` (and `/export/asglb.xlsx`): charges the export to the caller's rate limit, runs the
 /// report's service as the caller (a request marked as an export), writes it as CSV and
 /// answers once the audit is committed.
 pub(super) async fn export(
@@ -94,9 +94,12 @@ pub(super) async fn export(
         let mut request = RequestContext::new(Some(actor), id.clone());
         request.export = true;
         let svc = Service::new(state, &request);
-        let code = |a: i64| directory.authority(a).map(|a| a.code.clone());
-        let child_id = |c: i64| encode(IdKind::Child, c).to_string();
-        let csv = run(&svc, report, &params, code, child_id).await;
+        let names = Names {
+            authority: &|a: i64| directory.authority(a).map(|a| a.code.clone()),
+            child: &|c: i64| encode(IdKind::Child, c).to_string(),
+            household: &|h: i64| encode(IdKind::Household, h).to_string(),
+        };
+        let csv = run(&svc, report, &params, &names).await;
         if let Err(e) = &csv
             && matches!(e.code(), "FORBIDDEN" | "NOT_FOUND")
         {
@@ -112,7 +115,7 @@ pub(super) async fn export(
             return error_response(AppError::Unavailable);
         }
         match csv {
-            Ok(body) => csv_response(&file, body),
+            Ok(body) => file_response(&file, body),
             Err(e) => error_response(e),
         }
     }

@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O and no clock. Dates come in as arguments (`today`, `as_of`),
 //! numbers and verdicts go out. Most unit tests of the service live here.
 
+pub mod asglb;
 pub mod codes;
 pub mod disclosure;
 pub mod flows;

@@ -23,6 +23,7 @@ use crate::state::AppState;
 pub use crate::store::Page;
 pub use crate::store::codes;
 
+pub mod asglb;
 pub mod audit_log;
 pub mod board;
 pub mod children;

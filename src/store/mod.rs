@@ -2,6 +2,7 @@
 //! that reads records takes the consortium (and, for lists, a scope decided by the policy)
 //! and filters by it in SQL. Store functions never decide who may see what.
 
+pub mod asglb;
 pub mod audit;
 pub mod batch;
 pub mod children;

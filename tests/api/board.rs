@@ -13,22 +13,22 @@ const DECISION: &str = "mutation($input: RecordChildDecisionInput!) { recordChil
 
 /// The dates of a fixture child; `None` leaves a milestone unrecorded.
 #[derive(Default, Clone, Copy)]
-struct Dates {
-    entered: &'static str,
-    plan: Option<&'static str>,
-    shobpa: Option<&'static str>,
-    order: Option<&'static str>,
-    matched: Option<&'static str>,
-    placed: Option<&'static str>,
-    adopted: Option<&'static str>,
-    foster_started: Option<&'static str>,
-    plan_changed: Option<&'static str>,
-    born: Option<&'static str>,
+pub(crate) struct Dates {
+    pub(crate) entered: &'static str,
+    pub(crate) plan: Option<&'static str>,
+    pub(crate) shobpa: Option<&'static str>,
+    pub(crate) order: Option<&'static str>,
+    pub(crate) matched: Option<&'static str>,
+    pub(crate) placed: Option<&'static str>,
+    pub(crate) adopted: Option<&'static str>,
+    pub(crate) foster_started: Option<&'static str>,
+    pub(crate) plan_changed: Option<&'static str>,
+    pub(crate) born: Option<&'static str>,
 }
 
 /// Creates a child in `authority` and records `dates` the way staff would: the social
 /// worker the milestones, the decision maker the decisions. Returns the child's id.
-async fn child_with(app: &TestApp, authority: &str, name: &str, d: Dates) -> String {
+pub(crate) async fn child_with(app: &TestApp, authority: &str, name: &str, d: Dates) -> String {
     let sw = app.role(authority, "SOCIAL_WORKER");
     let dm = app.role(authority, "DECISION_MAKER");
     let born = d.born.unwrap_or("2020-06-01");
@@ -87,7 +87,7 @@ async fn child_with(app: &TestApp, authority: &str, name: &str, d: Dates) -> Str
 
 /// The dates of a child adopted the usual way: in care, plan, SHOBPA, placement order,
 /// match, placed, adoption order.
-fn adopted(dates: [&'static str; 7]) -> Dates {
+pub(crate) fn adopted(dates: [&'static str; 7]) -> Dates {
     let [entered, plan, shobpa, order, matched, placed, adopted] = dates.map(Some);
     Dates {
         entered: entered.unwrap(),
@@ -730,7 +730,7 @@ const LINK: &str = "link { id version state }";
 /// Takes a pool child of `child_authority` through to placement with an approved household
 /// of `household_authority` today (a link's steps cannot precede its proposal), with an
 /// inter-agency fee when cross-boundary.
-async fn placement(
+pub(crate) async fn placement(
     app: &TestApp,
     child_authority: &str,
     household_authority: &str,

@@ -5,6 +5,7 @@ mod process;
 mod shared;
 
 mod access;
+mod asglb;
 mod audit;
 mod board;
 mod board_page;

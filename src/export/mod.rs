@@ -24,6 +24,9 @@
 //! | `sufficiency` | `asOf`, `authorities` |
 //! | `funnel` | `from` + `to` (required), `asOf`, `authorities`, `groupBy` (comma-separated) |
 //! | `flows` | `from` + `to` (required), `authorities` |
+//! | `asglb-adoptions`, `asglb-adopters` (CSV), `asglb` (`.xlsx`, both tabs) | `quarter` (a quarter end), `authorities` |
+//!
+//! The ASGLB return ([`asglb`]) is child-level: a row per child or household, not figures.
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -37,9 +40,12 @@ use crate::domain::funnel::{FunnelGroupBy, PublishedGroup};
 use crate::domain::period::parse_date;
 use crate::domain::scorecard::{ChildAlertKind, PublishedFigures, PublishedPeriod};
 use crate::error::{AppError, AppResult};
+use crate::service::asglb::{Tab, asglb_return};
 use crate::service::board::{self, FlowsReport, ScorecardReport, SufficiencyReport, TrackedAlert};
 use crate::service::reports::{self, FunnelReport, NamedAuthorities};
 use crate::service::{Page, Service};
+
+mod asglb;
 
 /// A report that can be exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,17 +55,28 @@ pub enum Report {
     Sufficiency,
     Funnel,
     Flows,
+    /// The ASGLB return's Adoptions tab, as CSV.
+    AsglbAdoptions,
+    /// The ASGLB return's Adopters tab, as CSV.
+    AsglbAdopters,
+    /// The ASGLB return, both tabs and notes, as an `.xlsx` workbook.
+    AsglbWorkbook,
 }
 
 impl Report {
-    /// The report named by the file name (`scorecard.csv`).
+    /// The report named by the file name (`scorecard.csv`, `asglb.xlsx`).
     pub fn from_file(file: &str) -> Option<Report> {
+        if file == "asglb.xlsx" {
+            return Some(Report::AsglbWorkbook);
+        }
         match file.strip_suffix(".csv")? {
             "scorecard" => Some(Report::Scorecard),
             "tracking" => Some(Report::Tracking),
             "sufficiency" => Some(Report::Sufficiency),
             "funnel" => Some(Report::Funnel),
             "flows" => Some(Report::Flows),
+            "asglb-adoptions" => Some(Report::AsglbAdoptions),
+            "asglb-adopters" => Some(Report::AsglbAdopters),
             _ => None,
         }
     }
@@ -72,8 +89,27 @@ impl Report {
             Report::Sufficiency => "sufficiency",
             Report::Funnel => "recruitmentFunnel",
             Report::Flows => "crossBoundaryFlows",
+            Report::AsglbAdoptions | Report::AsglbAdopters | Report::AsglbWorkbook => "asglbReturn",
         }
     }
+
+    /// The tabs of the ASGLB return it writes (none for the other reports).
+    fn tabs(self) -> &'static [Tab] {
+        match self {
+            Report::AsglbAdoptions => &[Tab::Adoptions],
+            Report::AsglbAdopters => &[Tab::Adopters],
+            Report::AsglbWorkbook => &[Tab::Adoptions, Tab::Adopters],
+            _ => &[],
+        }
+    }
+}
+
+/// How an export names what it lists: authorities by their codes (`None` if the directory
+/// does not know one), children and households by their ids in the API.
+pub struct Names<'a> {
+    pub authority: &'a (dyn Fn(i64) -> Option<String> + Sync),
+    pub child: &'a (dyn Fn(i64) -> String + Sync),
+    pub household: &'a (dyn Fn(i64) -> String + Sync),
 }
 
 /// How many tracking alerts the export reads at a time.
@@ -88,6 +124,8 @@ pub struct Params {
     authorities: Option<Vec<i64>>,
     kinds: Option<Vec<ChildAlertKind>>,
     group_by: Vec<FunnelGroupBy>,
+    /// The ASGLB return's quarter end.
+    quarter: Option<NaiveDate>,
 }
 
 /// Parses the query-string parameters of `report`. `authority_id` maps an authority code
@@ -127,8 +165,17 @@ pub fn params(
         Report::Tracking => raw.get("kinds").map(|v| enums(v, "kinds")).transpose()?,
         _ => None,
     };
+    let quarter = match report.tabs() {
+        [] => None,
+        _ => raw
+            .get("quarter")
+            .map(|d| date(d, "quarter", false))
+            .transpose()?,
+    };
     let as_of = match report {
-        Report::Flows => None,
+        Report::Flows | Report::AsglbAdoptions | Report::AsglbAdopters | Report::AsglbWorkbook => {
+            None
+        }
         _ => raw
             .get("asOf")
             .map(|d| date(d, "asOf", false))
@@ -139,7 +186,7 @@ pub fn params(
         Report::Scorecard | Report::Flows | Report::Funnel => period
             .map(|(from, to)| AppResult::Ok((date(from, "from", true)?, date(to, "to", true)?)))
             .transpose()?,
-        Report::Tracking | Report::Sufficiency => None,
+        _ => None,
     };
     Ok(Params {
         as_of,
@@ -148,6 +195,7 @@ pub fn params(
         authorities: authorities.filter(|_| report != Report::Tracking),
         kinds,
         group_by,
+        quarter,
     })
 }
 
@@ -226,16 +274,16 @@ fn named(ids: &Option<Vec<i64>>) -> Option<impl NamedAuthorities + '_> {
     ids.as_ref().map(|ids| ids.iter().map(|id| Ok(*id)))
 }
 
-/// Runs `report` as the request of `svc` and writes it as CSV. `code` names an authority
-/// by its id (`None` if the directory does not know it); `child_id` gives a child's global
-/// id, as the API names it.
+/// Runs `report` as the request of `svc` and writes it as CSV (the ASGLB workbook as
+/// `.xlsx`), naming authorities and records by `names`.
 pub async fn run(
     svc: &Service<'_>,
     report: Report,
     params: &Params,
-    code: impl Fn(i64) -> Option<String>,
-    child_id: impl Fn(i64) -> String,
+    names: &Names<'_>,
 ) -> AppResult<Vec<u8>> {
+    let code = names.authority;
+    let child_id = names.child;
     let csv = match report {
         Report::Scorecard => {
             let report =
@@ -284,6 +332,20 @@ pub async fn run(
             )
             .await?;
             funnel_csv(&report.value, &code)
+        }
+        Report::AsglbAdoptions | Report::AsglbAdopters | Report::AsglbWorkbook => {
+            let r = asglb_return(
+                svc,
+                params.quarter,
+                params.authorities.clone(),
+                report.tabs(),
+            )
+            .await?;
+            if report == Report::AsglbWorkbook {
+                return asglb::workbook(&r, names, svc.today())
+                    .map_err(|e| AppError::from(anyhow::Error::from(e)));
+            }
+            asglb::csv(&r, names)
         }
     };
     csv.map_err(|e| AppError::from(anyhow::Error::from(e)))
@@ -704,14 +766,19 @@ pub fn status_of(code: &str) -> StatusCode {
     }
 }
 
-/// A CSV response named after the report.
-pub fn csv_response(file: &str, body: Vec<u8>) -> Response {
+/// The content type of an export file: CSV, or the ASGLB workbook.
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// An export's response, named after its file (`scorecard.csv`, `asglb.xlsx`).
+pub fn file_response(file: &str, body: Vec<u8>) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
+    let content_type = if file.ends_with(".xlsx") {
+        XLSX
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -855,6 +922,7 @@ mod tests {
                 authorities: Some(vec![7]),
                 kinds: None,
                 group_by: vec![FunnelGroupBy::Authority],
+                quarter: None,
             })
         );
     }
