@@ -166,6 +166,12 @@ impl Config {
         // In production the shared secret signs nothing once the councils' own issuers
         // are trusted: only the issuers (and an RS256 key file) are.
         let jwt_tokens = !production || issuers.is_empty() || args.jwt_public_key_file.is_some();
+        if !jwt_tokens && args.jwt_secret.is_some() {
+            tracing::warn!(
+                "JWT_SECRET is set but not accepted: in production, once trusted issuers are \
+                 configured, only their tokens (and a JWT_PUBLIC_KEY_FILE's) are"
+            );
+        }
         let clients = ClientAccess::from_args(&args.clients, production, &limits)?;
         Ok(Config {
             database_url: args.database_url.clone(),

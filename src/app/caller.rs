@@ -15,15 +15,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::http::{Media, Refusal};
-use entity::audit_event;
-use sea_orm::ActiveValue::Set;
 
-use crate::auth::issuers::{Breach, MAX_TOKEN_BYTES, Untrusted, claimed_issuer};
+use crate::auth::issuers::{MAX_TOKEN_BYTES, Untrusted, claimed_issuer};
 use crate::auth::jwt::Claims;
 use crate::auth::{Actor, bearer};
-use crate::domain::AuditAction;
 use crate::error::{AppError, RETRY_AFTER_SECS};
-use crate::infra::audit::AuditMark;
+use crate::service::sessions::refuse_breach;
 use crate::state::AppState;
 
 /// When a request arrived, and its id (logged, and echoed in `x-request-id`). Extracted
@@ -133,9 +130,16 @@ impl IntoResponse for Unauthorized {
         } = self;
         let span = tracing::info_span!("authenticate", request_id = %received.id);
         let _entered = span.enter();
+        let retry_after = match &error {
+            AppError::Unavailable => Some(RETRY_AFTER_SECS),
+            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         let status = match &error {
             AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // A refused token replayed faster than its subject's bucket drains.
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             other => {
                 tracing::error!(error = ?other, "authentication failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -147,10 +151,10 @@ impl IntoResponse for Unauthorized {
         } else {
             refusal.answer(media, &received.id)
         };
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -243,44 +247,11 @@ async fn verify(state: &AppState, token: &str, request_id: &str) -> Result<Claim
                 Ok(claims) => Ok(claims),
                 Err(Untrusted::Token(error)) => Err(error),
                 Err(Untrusted::Breach(breach)) => {
-                    audit_breach(state, &breach, request_id);
-                    Err(AppError::Unauthenticated(
-                        "the token's issuer may not grant these roles".into(),
-                    ))
+                    Err(refuse_breach(state, &breach, request_id).await)
                 }
             }
         }
         _ if config.jwt_tokens => config.jwt.verify(token),
         _ => Err(AppError::Unauthenticated("invalid or expired token".into())),
     }
-}
-
-/// Records a `DENIED` event (entity `token`) for a token whose issuer granted beyond its
-/// boundary: the issuer, the qualified subject and the grants, no other claim.
-fn audit_breach(state: &AppState, breach: &Breach, request_id: &str) {
-    tracing::warn!(issuer = %breach.issuer, outside = ?breach.outside, "a token granted beyond its issuer's authorities was refused");
-    let consortium_id = state
-        .directory
-        .current()
-        .consortium(&breach.consortium)
-        .map(|c| c.id);
-    let event = audit_event::ActiveModel {
-        occurred_at: Set(chrono::Utc::now()),
-        consortium_id: Set(consortium_id),
-        subject: Set(breach.subject.clone()),
-        acting_authority_id: Set(None),
-        action: Set(AuditAction::Denied.code().into()),
-        entity_type: Set("token".into()),
-        entity_id: Set(None),
-        owning_authority_id: Set(None),
-        request_id: Set(request_id.to_owned()),
-        detail: Set(serde_json::json!({
-            "code": "UNAUTHENTICATED",
-            "issuer": breach.issuer,
-            "outside": breach.outside,
-        })
-        .to_string()),
-        ..Default::default()
-    };
-    state.audit.record(&AuditMark::default(), event);
 }

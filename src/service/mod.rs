@@ -163,20 +163,47 @@ impl<'a> Service<'a> {
     ) -> audit_event::ActiveModel {
         let request = self.request;
         let actor = request.actor.as_deref();
-        audit_event::ActiveModel {
-            occurred_at: Set(Utc::now()),
-            consortium_id: Set(actor.map(|a| a.consortium_id)),
-            subject: Set(actor
-                .map(|a| a.subject.clone())
-                .unwrap_or_else(|| "anonymous".into())),
-            acting_authority_id: Set(actor.and_then(|a| a.acting_authority_for(owner))),
-            action: Set(action.code().into()),
-            entity_type: Set(entity_type.into()),
-            entity_id: Set(entity_id),
-            owning_authority_id: Set(owner),
-            request_id: Set(request.request_id.clone()),
-            detail: Set(detail.to_string()),
-            ..Default::default()
-        }
+        let subject = actor.map_or("anonymous", |a| a.subject.as_str());
+        let who = AuditedAs {
+            consortium_id: actor.map(|a| a.consortium_id),
+            subject,
+            acting_authority_id: actor.and_then(|a| a.acting_authority_for(owner)),
+            request_id: &request.request_id,
+        };
+        audit_event_row(who, action, entity_type, entity_id, owner, detail)
+    }
+}
+
+/// Who an audit event is recorded for, and in which request.
+pub struct AuditedAs<'a> {
+    pub consortium_id: Option<i64>,
+    pub subject: &'a str,
+    pub acting_authority_id: Option<i64>,
+    pub request_id: &'a str,
+}
+
+/// An audit event, timed now: the one constructor of the events the service records (an
+/// actor's, through [`Service::audit_row`]; a refused token's, through
+/// [`sessions::refuse_breach`]).
+pub fn audit_event_row(
+    who: AuditedAs<'_>,
+    action: AuditAction,
+    entity_type: &str,
+    entity_id: Option<i64>,
+    owner: Option<i64>,
+    detail: serde_json::Value,
+) -> audit_event::ActiveModel {
+    audit_event::ActiveModel {
+        occurred_at: Set(Utc::now()),
+        consortium_id: Set(who.consortium_id),
+        subject: Set(who.subject.to_owned()),
+        acting_authority_id: Set(who.acting_authority_id),
+        action: Set(action.code().into()),
+        entity_type: Set(entity_type.into()),
+        entity_id: Set(entity_id),
+        owning_authority_id: Set(owner),
+        request_id: Set(who.request_id.to_owned()),
+        detail: Set(detail.to_string()),
+        ..Default::default()
     }
 }

@@ -18,6 +18,14 @@ use crate::state::AppState;
 /// smaller, an export costs the whole bucket.
 pub const EXPORT_COST: u64 = 500;
 
+/// [`EXPORT_COST`], or the whole bucket where it is smaller.
+pub fn export_cost(state: &AppState) -> u64 {
+    state
+        .config
+        .rate_limit
+        .map_or(EXPORT_COST, |b| EXPORT_COST.min(b.capacity))
+}
+
 /// How a charge went.
 #[derive(Clone, Copy, Debug)]
 pub enum Charge {
@@ -40,6 +48,17 @@ impl Charge {
 
 /// Charges `cost` to the actor's bucket.
 pub async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Charge {
+    charge_subject(state, actor.consortium_id, &actor.subject, cost).await
+}
+
+/// Charges `cost` to the bucket of `subject` in `consortium_id` — an actor's, or the
+/// subject of a token refused before it made an actor.
+pub async fn charge_subject(
+    state: &AppState,
+    consortium_id: i64,
+    subject: &str,
+    cost: u64,
+) -> Charge {
     let Some(bucket) = state.config.rate_limit else {
         return Charge::Unmetered;
     };
@@ -48,7 +67,7 @@ pub async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Charge {
             capacity: bucket.capacity,
         };
     }
-    let key = format!("{}:{}", actor.consortium_id, actor.subject);
+    let key = format!("{consortium_id}:{subject}");
     let decision = state.shared.pour(&key, &bucket, cost).await;
     if !decision.allowed {
         metrics::counter!(RATE_LIMITED, "limit" => "cost").increment(1);
@@ -64,11 +83,7 @@ pub async fn charge(state: &AppState, actor: &Actor, cost: u64) -> Charge {
 /// Charges a CSV export ([`EXPORT_COST`], at most the bucket's capacity): `RATE_LIMITED`
 /// when the bucket cannot take it now.
 pub async fn charge_export(state: &AppState, actor: &Actor) -> Result<(), AppError> {
-    let cost = state
-        .config
-        .rate_limit
-        .map_or(EXPORT_COST, |b| EXPORT_COST.min(b.capacity));
-    match charge(state, actor, cost).await {
+    match charge(state, actor, export_cost(state)).await {
         Charge::Poured(decision) if !decision.allowed => Err(Charge::refusal(&decision)),
         _ => Ok(()),
     }
