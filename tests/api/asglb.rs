@@ -8,7 +8,7 @@ use std::io::Cursor;
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use chrono::NaiveDate;
 use entity::audit_event;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use crate::board::{Dates, adopted, child_with, placement};
@@ -321,6 +321,7 @@ async fn the_return_lists_the_quarter_as_it_stood(app: TestApp) {
     app.flush_audit().await;
     let events = audit_event::Entity::find()
         .filter(audit_event::Column::EntityType.eq("AsglbReturn"))
+        .order_by_asc(audit_event::Column::Id)
         .all(&app.state.db)
         .await
         .unwrap();
