@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod graphql;
+pub mod import;
 pub mod infra;
 #[cfg(test)]
 mod layering;

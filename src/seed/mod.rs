@@ -5,5 +5,6 @@ pub mod children;
 pub mod demo;
 pub mod generator;
 pub mod households;
+pub mod ssda903;
 pub mod synthetic;
 pub mod vocabulary;
