@@ -3,9 +3,15 @@
 // held here, in memory only: never in storage, cookies or the address.
 
 let token = null;
+/** Called when the API refuses the token (expired or revoked): the page signs out. */
+let onUnauthenticated = () => {};
 
 export function setToken(value) {
   token = value;
+}
+
+export function whenUnauthenticated(callback) {
+  onUnauthenticated = callback;
 }
 
 export function hasToken() {
@@ -14,10 +20,18 @@ export function hasToken() {
 
 /** An error the API (or the network) answered with, in words a reader can act on. */
 export class ApiError extends Error {
-  constructor(messages) {
+  constructor(messages, codes = []) {
     super(messages.join('\n'));
     this.messages = messages;
+    this.codes = codes;
   }
+}
+
+/** An `ApiError` of these GraphQL errors; a refused token is reported first. */
+function refusal(errors) {
+  const codes = errors.map((e) => (e.extensions || {}).code).filter(Boolean);
+  if (codes.includes('UNAUTHENTICATED')) onUnauthenticated();
+  return new ApiError(errors.map(describe), codes);
 }
 
 function describe(error) {
@@ -55,18 +69,18 @@ export async function graphql(query, variables) {
   } catch {
     throw new ApiError([`The service answered ${response.status} ${response.statusText} without a GraphQL response`]);
   }
-  if (body.errors && body.errors.length) throw new ApiError(body.errors.map(describe));
+  if (body.errors && body.errors.length) throw refusal(body.errors);
   if (!response.ok || !body.data) throw new ApiError([`The service answered ${response.status} ${response.statusText}`]);
   return body.data;
 }
 
 /** Downloads `/export/<file>?<params>` with the token and saves it as `saveAs`. */
-export async function download(file, params, saveAs) {
+export async function download(file, params, saveAs, accept = 'text/csv') {
   const query = new URLSearchParams(params).toString();
   let response;
   try {
     response = await fetch(`/export/${file}${query ? `?${query}` : ''}`, {
-      headers: { Authorization: `Bearer ${token}`, Accept: 'text/csv' },
+      headers: { Authorization: `Bearer ${token}`, Accept: accept },
       credentials: 'omit',
       cache: 'no-store',
     });
@@ -74,14 +88,15 @@ export async function download(file, params, saveAs) {
     throw new ApiError([`The service could not be reached: ${e.message}`]);
   }
   if (!response.ok) {
-    let messages = [`The export was refused: ${response.status} ${response.statusText}`];
+    let body = null;
     try {
-      const body = await response.json();
-      if (body.errors && body.errors.length) messages = body.errors.map(describe);
+      body = await response.json();
     } catch {
       // Not JSON: the status says it.
     }
-    throw new ApiError(messages);
+    if (body && Array.isArray(body.errors) && body.errors.length) throw refusal(body.errors);
+    if (response.status === 401) onUnauthenticated();
+    throw new ApiError([`The export was refused: ${response.status} ${response.statusText}`], response.status === 401 ? ['UNAUTHENTICATED'] : []);
   }
   const blob = await response.blob();
   const url = URL.createObjectURL(blob);

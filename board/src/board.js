@@ -2,9 +2,10 @@
 // GraphQL operation of `queries.js` sent as the signed-in person. See board/README.md
 // for the contract the browser test holds the page to.
 import './board.css';
-import { ApiError, download, graphql, hasToken, setToken } from './api.js';
+import { ApiError, download, graphql, hasToken, setToken, whenUnauthenticated } from './api.js';
 import { h, replace } from './dom.js';
 import * as words from './labels.js';
+import * as oidc from './oidc.js';
 import * as alerts from './panels/alerts.js';
 import * as flows from './panels/flows.js';
 import * as funnel from './panels/funnel.js';
@@ -28,6 +29,16 @@ const PANELS = { scorecard, funnel, flows, sufficiency, alerts };
 /** The roles that read an authority's reports as they are. */
 const REPORT_ROLES = ['MANAGER', 'DECISION_MAKER', 'RECRUITMENT_OFFICER'];
 
+/**
+ * The ASGLB return's files (`GET /export/<file>?quarter=…`) and the roles that may have
+ * each tab; the workbook holds the tabs the caller may have.
+ */
+const ASGLB = {
+  adoptions: { file: 'asglb-adoptions.csv', roles: ['MANAGER', 'DECISION_MAKER', 'FAMILY_FINDER', 'SOCIAL_WORKER'], accept: 'text/csv' },
+  adopters: { file: 'asglb-adopters.csv', roles: ['MANAGER', 'DECISION_MAKER', 'FAMILY_FINDER', 'RECRUITMENT_OFFICER'], accept: 'text/csv' },
+  xlsx: { file: 'asglb.xlsx', roles: null, accept: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' },
+};
+
 const $ = (selector) => document.querySelector(selector);
 
 /** What the page knows about the signed-in person and the figures shown. */
@@ -44,6 +55,10 @@ const state = {
   generation: 0,
   /** Why no date may be asked for, if none may (the API's words). */
   asOfProblem: null,
+  /** How the server lets people sign in (`/board/config.json`). */
+  config: { pasteToken: true, issuers: [] },
+  /** Ends the session when the token expires. */
+  expiry: null,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -66,7 +81,7 @@ function showSignInError(message) {
   p.hidden = !message;
 }
 
-async function signIn(token) {
+async function signIn(token, expiresIn = null) {
   showSignInError('');
   setToken(token);
   $('#sign-in').disabled = true;
@@ -82,6 +97,11 @@ async function signIn(token) {
     $('#sign-in').disabled = false;
   }
   $('#token').value = '';
+  clearTimeout(state.expiry);
+  if (expiresIn) {
+    // The token's end is the session's: back to the sign-in, saying why.
+    state.expiry = setTimeout(expire, Math.min(expiresIn * 1000, 2 ** 31 - 1));
+  }
   const v = state.viewer;
   state.own = v.memberships
     .filter((m) => m.authority && m.roles.some((r) => REPORT_ROLES.includes(r)))
@@ -97,13 +117,29 @@ async function signIn(token) {
   $('#board').hidden = false;
   $('#paper-consortium').textContent = `${v.consortium.name} (${v.consortium.code})`;
   fillAuthorities();
+  fillAsglb();
   await fillAsOf();
   fillPeriods();
   $('#main').focus();
   await apply();
 }
 
+/** The session ended by the token's expiry (or its refusal): back to the sign-in. */
+function expire() {
+  if (!state.viewer) return;
+  signOut();
+  showSignInError('Your sign-in has ended (the access token expired or was refused). Sign in again to see the figures.');
+  $('#status').textContent = 'Signed out: the sign-in ended.';
+}
+
+/** The first sign-in control shown. */
+function firstSignInControl() {
+  return $('#issuer-sign-in:not([hidden]) button') || $('#token');
+}
+
 function signOut() {
+  clearTimeout(state.expiry);
+  state.expiry = null;
   setToken(null);
   state.generation += 1;
   state.viewer = null;
@@ -117,12 +153,106 @@ function signOut() {
     replace(section.querySelector('.panel-body'));
     setError(section, null);
   }
-  for (const id of ['#as-of', '#period', '#scorecard-period', '#authority']) replace($(id));
+  for (const id of ['#as-of', '#period', '#scorecard-period', '#authority', '#asglb-quarter']) replace($(id));
+  $('#asglb').hidden = true;
+  $('#asglb-error').hidden = true;
   $('#board').hidden = true;
   $('#who').hidden = true;
   $('#sign-in-section').hidden = false;
   $('#status').textContent = 'Signed out.';
-  $('#token').focus();
+  firstSignInControl().focus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Signing in with an identity provider
+
+/** The "Sign in with …" buttons of the issuers the server offers, and the paste form. */
+function showSignInOptions() {
+  const box = $('#issuer-sign-in');
+  replace(
+    box,
+    state.config.issuers.map((issuer) =>
+      h('button', { type: 'button', class: 'issuer-button', 'data-issuer': issuer.name }, `Sign in with ${issuer.label}`)),
+  );
+  box.hidden = state.config.issuers.length === 0;
+  $('#sign-in-form').hidden = !state.config.pasteToken;
+  if (!state.config.pasteToken && state.config.issuers.length === 0) {
+    showSignInError('No way of signing in is configured for this service.');
+  }
+}
+
+async function startIssuerSignIn(name) {
+  const issuer = state.config.issuers.find((i) => i.name === name);
+  if (!issuer) return;
+  showSignInError('');
+  try {
+    await oidc.start(issuer);
+  } catch (e) {
+    showSignInError(`The sign-in with ${issuer.label} could not be started: ${e.message}`);
+  }
+}
+
+/** The provider's answer in the address, if any: the sign-in completed, or its error shown. */
+async function finishIssuerSignIn(returned) {
+  $('#status').textContent = 'Completing the sign-in…';
+  try {
+    const { token, expiresIn } = await oidc.finish(returned, state.config.issuers);
+    $('#status').textContent = '';
+    await signIn(token, expiresIn);
+  } catch (e) {
+    $('#status').textContent = '';
+    showSignInError(e instanceof oidc.SignInError ? e.message : `The sign-in could not be completed: ${e.message}`);
+    firstSignInControl().focus();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The ASGLB return
+
+/** The roles the person holds in any of their authorities. */
+function memberRoles() {
+  return new Set(state.viewer.memberships.flatMap((m) => m.roles));
+}
+
+/** The ASGLB section: shown with the downloads the person's roles may have, if any. */
+function fillAsglb() {
+  const roles = memberRoles();
+  const may = (tab) => ASGLB[tab].roles.some((r) => roles.has(r));
+  const tabs = { adoptions: may('adoptions'), adopters: may('adopters') };
+  tabs.xlsx = tabs.adoptions || tabs.adopters;
+  for (const button of document.querySelectorAll('[data-asglb]')) button.hidden = !tabs[button.dataset.asglb];
+  const today = new Date().toISOString().slice(0, 10);
+  const quarters = quarterEndsBack(latestQuarterEnd(today), 12);
+  replace(
+    $('#asglb-quarter'),
+    quarters.map((d, i) => option(d, `${words.date(d)}${i === 0 ? ' (latest)' : ''}`, i === 0)),
+  );
+  $('#asglb-error').hidden = true;
+  $('#asglb').hidden = !tabs.xlsx;
+}
+
+async function exportAsglb(button) {
+  const tab = ASGLB[button.dataset.asglb];
+  const quarter = $('#asglb-quarter').value;
+  const error = $('#asglb-error');
+  error.hidden = true;
+  const consortium = state.viewer.consortium.code;
+  const saveAs = button.dataset.asglb === 'xlsx'
+    ? `${consortium}-asglb-${quarter}.xlsx`
+    : `${consortium}-asglb-${button.dataset.asglb}-${quarter}.csv`;
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = 'Downloading…';
+  try {
+    await download(tab.file, { quarter }, saveAs, tab.accept);
+    $('#status').textContent = `Saved ${saveAs}.`;
+  } catch (e) {
+    error.textContent = `The ASGLB return could not be downloaded: ${e instanceof ApiError ? e.messages.join(' ') : e.message}`;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+    button.textContent = label;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -156,28 +286,27 @@ function fillAuthorities() {
 
 /**
  * The dates the figures may be asked as at. A board analyst: the quarter ends the
- * consortium has published, which the API names when asked for a date it has not
- * (its `BAD_USER_INPUT` lists them, latest first). Staff: the completed quarter ends of
- * the last three years.
+ * consortium has published (`publishedQuarterEnds`, latest first). Staff: the completed
+ * quarter ends of the last three years.
  */
 async function fillAsOf() {
   const select = $('#as-of');
   const hint = $('#as-of-hint');
   setControlsError(null);
-  let dates;
+  let dates = [];
   state.asOfProblem = null;
   if (state.mode === 'published') {
     try {
       const data = await graphql(PUBLISHED_QUARTERS_QUERY, {});
-      dates = [data.scorecard.asOf];
+      dates = data.publishedQuarterEnds.filter(isQuarterEnd);
+      if (!dates.length) {
+        state.asOfProblem = 'No figures can be shown yet: figures beyond your own authorities are served from the consortium’s quarterly publication, and none has been made yet.';
+      }
     } catch (e) {
       const text = e instanceof ApiError ? e.messages.join(' ') : e.message;
-      dates = [...new Set((text.match(/\d{4}-\d{2}-\d{2}/g) || []).filter((d) => isQuarterEnd(d) && d !== '1900-03-31'))];
-      if (!dates.length) {
-        state.asOfProblem = `No figures can be shown yet: ${text}`;
-        setControlsError(`${state.asOfProblem} Try again later with “Show figures”.`);
-      }
+      state.asOfProblem = `No figures can be shown yet: ${text}`;
     }
+    if (state.asOfProblem) setControlsError(`${state.asOfProblem} Try again later with “Show figures”.`);
     hint.textContent = 'Published quarter ends: board figures come from the consortium’s quarterly publication.';
   } else {
     const today = new Date().toISOString().slice(0, 10);
@@ -463,6 +592,11 @@ function start() {
     signIn(token);
   });
   $('#sign-out').addEventListener('click', signOut);
+  $('#issuer-sign-in').addEventListener('click', (event) => {
+    const button = event.target.closest('[data-issuer]');
+    if (button) startIssuerSignIn(button.dataset.issuer);
+  });
+  whenUnauthenticated(expire);
   $('#controls').addEventListener('submit', async (event) => {
     event.preventDefault();
     if (state.mode === 'published' && !$('#as-of').value) {
@@ -476,6 +610,8 @@ function start() {
   document.addEventListener('click', (event) => {
     const button = event.target.closest('[data-export]');
     if (button && !button.disabled) exportPanel(button);
+    const asglb = event.target.closest('[data-asglb]');
+    if (asglb && !asglb.disabled) exportAsglb(asglb);
   });
   let resizing = null;
   window.addEventListener('resize', () => {
@@ -488,13 +624,32 @@ function start() {
       drawTrend();
     }
   });
-  const fromLink = () => {
-    const token = tokenFromFragment();
-    if (token) signIn(token);
+  // Taken from the address at once, before anything is awaited.
+  const returned = oidc.takeReturn();
+  const linked = tokenFromFragment();
+  const fromLink = (token) => {
+    if (!token) return;
+    if (!state.config.pasteToken) {
+      showSignInError('This service does not accept pasted tokens or token links: sign in with your organisation.');
+      return;
+    }
+    signIn(token);
   };
   // A link opened in this tab changes only the fragment: the page does not reload.
-  window.addEventListener('hashchange', fromLink);
-  fromLink();
+  window.addEventListener('hashchange', () => fromLink(tokenFromFragment()));
+  oidc
+    .loadConfig()
+    .then((config) => {
+      state.config = config;
+    })
+    .catch((e) => {
+      showSignInError(`Signing in with your organisation is not available: ${e.message}`);
+    })
+    .then(() => {
+      showSignInOptions();
+      if (returned) finishIssuerSignIn(returned);
+      else fromLink(linked);
+    });
 }
 
 start();

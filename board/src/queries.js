@@ -29,14 +29,11 @@ export const VIEWER_QUERY = `query BoardViewer {
 }`;
 
 /**
- * Which quarter ends a board analyst may ask for. The API has no list of them, but a
- * protected reader asking for a date that is not published is refused with a
- * `BAD_USER_INPUT` naming the quarter ends that are (latest first; "none has been made
- * yet" when there is none): the page asks for 31 March 1900 and reads the dates of the
- * refusal.
+ * Which quarter ends a board analyst may ask for: the consortium's kept quarterly
+ * publications, latest first (empty before the first one is made).
  */
 export const PUBLISHED_QUARTERS_QUERY = `query BoardPublishedQuarters {
-  scorecard(asOf: "1900-03-31") { asOf }
+  publishedQuarterEnds
 }`;
 
 /**

@@ -198,6 +198,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/board", get(board::page))
         .route("/board/", get(board::page_slash))
+        .route("/board/config.json", get(board::config))
         .route("/board/assets/{file}", get(board::asset));
     if state.config.metrics.on_api_port() {
         router = router.route("/metrics", get(metrics_text));

@@ -29,6 +29,33 @@
 //! "Permanence.Manager" = ["alder:MANAGER", "consortium:BOARD_ANALYST"]
 //! ```
 //!
+//! **Browser sign-in** (optional, per issuer): with an `[issuer.browser]` table, the board
+//! pack page (`/board`) offers "Sign in with LABEL", the OAuth 2.0 authorization-code flow
+//! with PKCE (S256) against the issuer, as a public client (no secret):
+//!
+//! ```toml
+//! [issuer.browser]
+//! client_id = "permanence-board"        # a public client registered at the provider, with
+//!                                       # the redirect URI https://PERMANENCE-HOST/board
+//! label = "Alder Council"               # shown on the button (default: the issuer's name)
+//! scopes = ["openid", "profile"]        # the default; must include "openid"
+//! # Extra authorization request parameters, when the provider needs them for the access
+//! # token to carry Permanence's `audience` (Entra ID: a scope "api://permanence/.default"
+//! # in `scopes`; Auth0: audience; RFC 8707 providers: resource).
+//! authorization_params = { resource = "api://permanence" }
+//! ```
+//!
+//! The page learns the authorization and token endpoints from `GET /board/config.json`,
+//! which takes them from the issuer's discovery document (fetched by the server, kept for
+//! `key_lifetime`, tried again at most once per `refresh_interval` when the provider does
+//! not answer; an issuer whose discovery cannot be read is left out until it can). The
+//! board page's `connect-src` names exactly those token endpoints' origins. At load: the
+//! client id is 1–200 printable ASCII characters, the label 1–80 characters with no control
+//! characters, the scopes OAuth scope tokens (at most 20), the parameters at most 10, named
+//! `[A-Za-z0-9_.-]` and none of the flow's own (`client_id`, `redirect_uri`,
+//! `response_type`, `scope`, `state`, `nonce`, `code_challenge`, `code_challenge_method`,
+//! `response_mode`), values at most 500 characters; and `issuer` must be an http(s) URL.
+//!
 //! A claim value that is not in `grants` but is itself spelled as a grant (`alder:MANAGER`,
 //! `consortium:BOARD_ANALYST`, as a Keycloak realm role can be) grants just that; any other
 //! value (another application's groups) is ignored.
@@ -113,7 +140,40 @@ struct IssuerEntry {
     leeway: Option<Duration>,
     #[serde(default)]
     grants: HashMap<String, Vec<String>>,
+    #[serde(default)]
+    browser: Option<BrowserEntry>,
 }
+
+/// The `[issuer.browser]` table: the board page's sign-in with this issuer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrowserEntry {
+    client_id: String,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+    #[serde(default)]
+    authorization_params: std::collections::BTreeMap<String, String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into()]
+}
+
+/// The authorization request parameters the page sets itself: a configured parameter may
+/// not name one.
+const FLOW_PARAMETERS: [&str; 9] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+];
 
 fn default_role_claims() -> Vec<String> {
     vec!["roles".into()]
@@ -195,6 +255,53 @@ struct Keys {
     jwks_uri: Option<String>,
 }
 
+/// An issuer's browser sign-in settings, checked.
+#[derive(Clone, Debug)]
+struct BrowserSettings {
+    client_id: String,
+    label: String,
+    scopes: Vec<String>,
+    params: std::collections::BTreeMap<String, String>,
+}
+
+/// The endpoints of the issuer's discovery document the browser flow uses.
+#[derive(Default)]
+struct BrowserEndpoints {
+    /// `(authorization_endpoint, token_endpoint)` as last read.
+    endpoints: Option<(String, String)>,
+    /// Until when they are used without reading discovery again.
+    fresh_until: Option<Instant>,
+    /// When discovery was last tried, successful or not.
+    last_attempt: Option<Instant>,
+}
+
+/// One issuer's browser sign-in, as the board page is told it (`GET /board/config.json`).
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct BrowserSignIn {
+    /// The issuer's short name.
+    pub name: String,
+    /// What the button says ("Sign in with LABEL").
+    pub label: String,
+    /// The issuer identifier (`iss`).
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// Extra authorization request parameters (`resource`, `audience`, …).
+    pub authorization_params: std::collections::BTreeMap<String, String>,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+}
+
+impl BrowserSignIn {
+    /// The origin of the token endpoint (`https://host[:port]`), for the page's
+    /// `connect-src`.
+    pub fn token_origin(&self) -> Option<String> {
+        let url = reqwest::Url::parse(&self.token_endpoint).ok()?;
+        let origin = url.origin();
+        origin.is_tuple().then(|| origin.ascii_serialization())
+    }
+}
+
 /// A trusted issuer.
 pub struct Issuer {
     name: String,
@@ -211,6 +318,8 @@ pub struct Issuer {
     leeway: Duration,
     grants: HashMap<String, Vec<Grant>>,
     keys: Mutex<Keys>,
+    browser: Option<BrowserSettings>,
+    endpoints: Mutex<BrowserEndpoints>,
 }
 
 /// A token whose issuer granted what it may not: refused, and audited with these.
@@ -249,6 +358,8 @@ fn refused(reason: &'static str) -> AppError {
 #[derive(Default)]
 pub struct TrustedIssuers {
     by_issuer: HashMap<String, Arc<Issuer>>,
+    /// The issuers offering browser sign-in, in the file's order.
+    browser: Vec<Arc<Issuer>>,
     client: Option<reqwest::Client>,
 }
 
@@ -266,6 +377,7 @@ impl TrustedIssuers {
     pub fn parse(text: &str, base: &Path) -> anyhow::Result<TrustedIssuers> {
         let file: IssuersFile = toml::from_str(text)?;
         let mut by_issuer = HashMap::new();
+        let mut browser = Vec::new();
         let mut names = BTreeSet::new();
         for entry in file.issuer {
             let issuer = Issuer::from_entry(entry, base)?;
@@ -275,7 +387,11 @@ impl TrustedIssuers {
             if by_issuer.contains_key(&issuer.issuer) {
                 bail!("issuer {:?} is given twice", issuer.issuer);
             }
-            by_issuer.insert(issuer.issuer.clone(), Arc::new(issuer));
+            let issuer = Arc::new(issuer);
+            if issuer.browser.is_some() {
+                browser.push(issuer.clone());
+            }
+            by_issuer.insert(issuer.issuer.clone(), issuer);
         }
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
@@ -284,8 +400,29 @@ impl TrustedIssuers {
             .build()?;
         Ok(TrustedIssuers {
             by_issuer,
+            browser,
             client: Some(client),
         })
+    }
+
+    /// Whether any issuer offers browser sign-in.
+    pub fn offers_browser_sign_in(&self) -> bool {
+        !self.browser.is_empty()
+    }
+
+    /// The browser sign-in of every issuer offering one whose endpoints are known (read from
+    /// its discovery document, see the module docs), in the file's order.
+    pub async fn browser_sign_in(&self) -> Vec<BrowserSignIn> {
+        let Some(client) = &self.client else {
+            return Vec::new();
+        };
+        let mut offered = Vec::new();
+        for issuer in &self.browser {
+            if let Some(sign_in) = issuer.browser_sign_in(client).await {
+                offered.push(sign_in);
+            }
+        }
+        offered
     }
 
     /// Whether no issuer is trusted.
@@ -418,6 +555,17 @@ impl Issuer {
         if entry.leeway.is_some_and(|l| l > Duration::from_secs(300)) {
             bail!(context("leeway may be at most 5 minutes"));
         }
+        let browser = match entry.browser {
+            None => None,
+            Some(b) => {
+                http_url(&entry.issuer)
+                    .with_context(|| context("issuer (for browser sign-in discovery)"))?;
+                Some(
+                    BrowserSettings::check(b, &name)
+                        .with_context(|| context("[issuer.browser]"))?,
+                )
+            }
+        };
         Ok(Issuer {
             name,
             consortium: entry.consortium.trim().to_owned(),
@@ -433,6 +581,50 @@ impl Issuer {
             leeway: entry.leeway.unwrap_or(Duration::from_secs(LEEWAY_SECS)),
             grants,
             keys: Mutex::new(Keys::default()),
+            browser,
+            endpoints: Mutex::new(BrowserEndpoints::default()),
+        })
+    }
+
+    /// This issuer's browser sign-in, with its endpoints from discovery (read again once
+    /// `key_lifetime` has passed, tried at most once per `refresh_interval`); `None` when it
+    /// offers none or its endpoints have never been read.
+    async fn browser_sign_in(&self, client: &reqwest::Client) -> Option<BrowserSignIn> {
+        let settings = self.browser.as_ref()?;
+        let mut cached = self.endpoints.lock().await;
+        let now = Instant::now();
+        let fresh = cached.fresh_until.is_some_and(|f| now < f);
+        let may_fetch = cached
+            .last_attempt
+            .is_none_or(|t| now.duration_since(t) >= self.refresh_interval);
+        if !fresh && may_fetch {
+            cached.last_attempt = Some(now);
+            match self.discovery(client).await {
+                Ok(doc) => match (doc.authorization_endpoint, doc.token_endpoint) {
+                    (Some(authorization), Some(token)) => {
+                        cached.endpoints = Some((authorization, token));
+                        cached.fresh_until = Some(Instant::now() + self.key_lifetime);
+                    }
+                    _ => tracing::warn!(
+                        issuer = %self.name,
+                        "the discovery document names no authorization or token endpoint"
+                    ),
+                },
+                Err(e) => {
+                    tracing::warn!(issuer = %self.name, error = %e, "discovery could not be read for browser sign-in");
+                }
+            }
+        }
+        let (authorization_endpoint, token_endpoint) = cached.endpoints.clone()?;
+        Some(BrowserSignIn {
+            name: self.name.clone(),
+            label: settings.label.clone(),
+            issuer: self.issuer.clone(),
+            client_id: settings.client_id.clone(),
+            scopes: settings.scopes.clone(),
+            authorization_params: settings.params.clone(),
+            authorization_endpoint,
+            token_endpoint,
         })
     }
 
@@ -609,14 +801,17 @@ impl Issuer {
         Ok((parse_jwks(&body)?, max_age))
     }
 
-    /// The `jwks_uri` of the issuer's discovery document (whose `issuer` must be exactly
-    /// the configured one).
+    /// The `jwks_uri` of the issuer's discovery document.
     async fn discover(&self, client: &reqwest::Client) -> anyhow::Result<String> {
-        #[derive(Deserialize)]
-        struct Discovery {
-            issuer: String,
-            jwks_uri: String,
-        }
+        self.discovery(client)
+            .await?
+            .jwks_uri
+            .context("the discovery document names no jwks_uri")
+    }
+
+    /// The issuer's discovery document (whose `issuer` must be exactly the configured
+    /// one), its URLs checked: absolute http(s), at most 2,000 characters.
+    async fn discovery(&self, client: &reqwest::Client) -> anyhow::Result<Discovery> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
@@ -626,8 +821,90 @@ impl Issuer {
         if discovery.issuer != self.issuer {
             bail!("the discovery document names another issuer");
         }
-        http_url(&discovery.jwks_uri)?;
-        Ok(discovery.jwks_uri)
+        for url in [
+            &discovery.jwks_uri,
+            &discovery.authorization_endpoint,
+            &discovery.token_endpoint,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if url.len() > 2000 {
+                bail!("the discovery document names a URL longer than 2,000 characters");
+            }
+            http_url(url)?;
+        }
+        Ok(discovery)
+    }
+}
+
+/// What is read of a discovery document.
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: Option<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+}
+
+impl BrowserSettings {
+    /// Checks the `[issuer.browser]` table (see the module docs for the rules).
+    fn check(entry: BrowserEntry, name: &str) -> anyhow::Result<BrowserSettings> {
+        let client_id = entry.client_id.trim().to_owned();
+        if client_id.is_empty()
+            || client_id.len() > 200
+            || !client_id.chars().all(|c| c.is_ascii_graphic())
+        {
+            bail!("client_id: 1 to 200 printable ASCII characters, no spaces");
+        }
+        let label = entry
+            .label
+            .map(|l| l.trim().to_owned())
+            .unwrap_or_else(|| name.to_owned());
+        if label.is_empty() || label.chars().count() > 80 || label.chars().any(char::is_control) {
+            bail!("label: 1 to 80 characters, no control characters");
+        }
+        let scope_token = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 200
+                && s.bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        };
+        if entry.scopes.len() > 20 || !entry.scopes.iter().all(|s| scope_token(s)) {
+            bail!(
+                "scopes: at most 20 OAuth scope tokens (printable ASCII, no spaces, quotes or backslashes)"
+            );
+        }
+        if !entry.scopes.iter().any(|s| s == "openid") {
+            bail!("scopes must include \"openid\"");
+        }
+        if entry.authorization_params.len() > 10 {
+            bail!("authorization_params: at most 10");
+        }
+        for (key, value) in &entry.authorization_params {
+            if key.is_empty()
+                || key.len() > 64
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+            {
+                bail!(
+                    "authorization_params: {key:?} is not a parameter name ([A-Za-z0-9_.-], at most 64)"
+                );
+            }
+            if FLOW_PARAMETERS.contains(&key.as_str()) {
+                bail!("authorization_params: {key:?} is set by the sign-in flow itself");
+            }
+            if value.len() > 500 || value.chars().any(char::is_control) {
+                bail!("authorization_params.{key}: at most 500 characters, no control characters");
+            }
+        }
+        Ok(BrowserSettings {
+            client_id,
+            label,
+            scopes: entry.scopes,
+            params: entry.authorization_params,
+        })
     }
 }
 
@@ -837,6 +1114,77 @@ role_claims = ["roles", "realm_access.roles"]
             .err()
             .expect("refused");
         assert!(format!("{error:#}").contains("given twice"), "{error:#}");
+    }
+
+    #[test]
+    fn browser_sign_in_settings_are_checked_at_load() {
+        let with = |table: &str| {
+            TrustedIssuers::parse(
+                &format!("{FILE}\n[issuer.browser]\n{table}"),
+                Path::new("."),
+            )
+        };
+        let issuers = with(
+            "client_id = \"board\"\nauthorization_params = { resource = \"api://permanence\" }",
+        )
+        .expect("parses");
+        assert!(issuers.offers_browser_sign_in());
+        let settings = issuers.browser[0].browser.clone().expect("settings");
+        assert_eq!(settings.label, "alder");
+        assert_eq!(settings.scopes, ["openid", "profile"]);
+        assert!(
+            !TrustedIssuers::parse(FILE, Path::new("."))
+                .expect("parses")
+                .offers_browser_sign_in()
+        );
+        for (table, says) in [
+            ("client_id = \"\"", "client_id"),
+            ("client_id = \"a b\"", "client_id"),
+            ("client_id = \"b\"\nlabel = \"x\\ny\"", "label"),
+            ("client_id = \"b\"\nscopes = [\"profile\"]", "openid"),
+            (
+                "client_id = \"b\"\nscopes = [\"openid\", \"a b\"]",
+                "scopes",
+            ),
+            (
+                "client_id = \"b\"\nauthorization_params = { state = \"x\" }",
+                "set by the sign-in flow",
+            ),
+            (
+                "client_id = \"b\"\nauthorization_params = { \"a b\" = \"x\" }",
+                "not a parameter name",
+            ),
+            ("client_id = \"b\"\nsecret = \"x\"", "unknown field"),
+        ] {
+            let error = with(table).err().expect("refused");
+            assert!(format!("{error:#}").contains(says), "{table}: {error:#}");
+        }
+    }
+
+    #[test]
+    fn the_token_origin_is_scheme_host_and_port() {
+        let sign_in = |token_endpoint: &str| BrowserSignIn {
+            name: "a".into(),
+            label: "a".into(),
+            issuer: "https://idp.example".into(),
+            client_id: "c".into(),
+            scopes: vec![],
+            authorization_params: Default::default(),
+            authorization_endpoint: "https://idp.example/auth".into(),
+            token_endpoint: token_endpoint.into(),
+        };
+        assert_eq!(
+            sign_in("https://idp.example/realms/x/token?a=b")
+                .token_origin()
+                .as_deref(),
+            Some("https://idp.example")
+        );
+        assert_eq!(
+            sign_in("http://127.0.0.1:8080/alder/token")
+                .token_origin()
+                .as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::domain::scorecard::{
 };
 use crate::domain::sufficiency::Characteristic;
 use crate::error::AppResult;
-use crate::service::board;
+use crate::service::{board, publication};
 
 /// A mean number of days with its cohort and threshold.
 #[derive(SimpleObject)]
@@ -229,6 +229,16 @@ pub struct BoardQuery;
 
 #[Object]
 impl BoardQuery {
+    /// The quarter ends the caller's consortium has published its figures at (its kept
+    /// quarterly publications), the latest first: the dates a board analyst may ask the
+    /// scorecard, funnel, flows and sufficiency as at. Empty until the first publication is
+    /// made. Any authenticated caller of the consortium may ask (they are only dates).
+    async fn published_quarter_ends(&self, ctx: &Context<'_>) -> AppResult<Vec<Date>> {
+        let svc = ctx.service();
+        let ends = publication::published_quarter_ends(&svc).await?;
+        Ok(ends.into_iter().map(Date::from).collect())
+    }
+
     /// The adoption scorecard (A1, A10, A2, A3) per authority and in total, over a period
     /// (default: the three years ending on the latest 31 March on or before `asOf`), and
     /// year by year. MANAGER and DECISION_MAKER see their own authorities as they are, for

@@ -356,6 +356,14 @@ pub async fn choose(
     Ok((load(svc, consortium_id, quarter_end).await?, period))
 }
 
+/// The quarter ends the caller's consortium has kept publications at, the latest first:
+/// what a board analyst may ask figures as at. Any authenticated caller of the consortium
+/// may know them (they are only dates).
+pub async fn published_quarter_ends(svc: &Service<'_>) -> AppResult<Vec<NaiveDate>> {
+    let consortium_id = svc.actor()?.consortium_id;
+    Ok(store::publications::quarter_ends(svc.db(), consortium_id).await?)
+}
+
 /// The rows of a published table the authorities of a report ask for: all of the
 /// publication's (the consortium) or one; anything else is a `BAD_USER_INPUT`.
 pub fn scope(published: &Published, authorities: &[i64]) -> AppResult<Scope> {

@@ -435,6 +435,16 @@ async fn the_service_publishes_the_latest_completed_quarter_once() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let today = "2026-12-06".parse().unwrap();
     let quarter_end: chrono::NaiveDate = "2026-09-30".parse().unwrap();
+    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
+    let ends = |token: String| {
+        let app = &app;
+        async move { app.ok(&token, "{ publishedQuarterEnds }", json!({})).await }
+    };
+    assert_eq!(
+        ends(analyst.clone()).await,
+        json!({ "publishedQuarterEnds": [] }),
+        "none before the first publication"
+    );
     let mut refused = Default::default();
     let kept = publish_due(&app.state, today, &mut refused).await.unwrap();
     let directory = app.state.directory.current();
@@ -451,7 +461,6 @@ async fn the_service_publishes_the_latest_completed_quarter_once() {
         "made once"
     );
     // The analyst is served it, as at its quarter end, by default.
-    let analyst = app.token_with("analyst", "demo", &[], &["BOARD_ANALYST"]);
     let data = app
         .ok(
             &analyst,
@@ -460,4 +469,28 @@ async fn the_service_publishes_the_latest_completed_quarter_once() {
         )
         .await;
     assert_eq!(data["sufficiency"]["asOf"], "2026-09-30");
+
+    // Its quarter ends are listed, latest first, to anyone of the consortium (they are only
+    // dates): an earlier quarter kept later comes second.
+    let demo = directory.consortium("demo").unwrap().id;
+    let june = "2026-06-30".parse().unwrap();
+    store::publications::keep_first(&app.state.db, demo, june, "{}".into())
+        .await
+        .unwrap();
+    let both = json!({ "publishedQuarterEnds": ["2026-09-30", "2026-06-30"] });
+    assert_eq!(ends(analyst.clone()).await, both);
+    let finder = app.token_with("finder", "demo", &[("alder", &["FAMILY_FINDER"][..])], &[]);
+    assert_eq!(ends(finder).await, both);
+    // Another consortium's are its own.
+    let other = app.token_with("analyst", "other", &[], &["BOARD_ANALYST"]);
+    assert_eq!(
+        ends(other).await,
+        json!({ "publishedQuarterEnds": ["2026-09-30"] })
+    );
+    // Nobody signed in is told nothing.
+    let anonymous = app.gql(None, "{ publishedQuarterEnds }", json!({})).await;
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{anonymous}"
+    );
 }

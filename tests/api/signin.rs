@@ -681,6 +681,85 @@ async fn expired_wrong_audience_and_algorithm_confusion_are_refused() {
     assert_refused(&app, &huge, "an oversized token").await;
 }
 
+/// Browser sign-in: `GET /board/config.json` (no token) offers the issuers with an
+/// `[issuer.browser]` table, with the endpoints their discovery documents name; the board
+/// page's policy lets it call exactly those token endpoints' origins; pasted tokens are
+/// offered outside production only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_is_told_how_to_sign_in_and_may_call_only_those_token_endpoints() {
+    let provider = Provider::start(json!([
+        { "name": "alder", "audience": "permanence-test", "clients": [],
+          "browser_clients": [{ "client_id": "board", "redirect_uris": ["http://127.0.0.1/board"] }],
+          "accounts": [{ "login": "manager", "claims": { "roles": ["alder:MANAGER"] } }] },
+        { "name": "birch", "alg": "ES256", "audience": "permanence-test", "clients": [] },
+    ]));
+    let browser = r#"
+[issuer.browser]
+client_id = "board"
+label = "Alder Council"
+authorization_params = { resource = "urn:permanence:audience:permanence-test" }
+"#;
+    let origin = format!("http://127.0.0.1:{}", provider.port);
+    // With no browser sign-in configured, the page is told so and its policy is closed.
+    let app = spawn(Backend::Sqlite, &two_councils(&provider, "")).await;
+    let config: Value = app
+        .get("/board/config.json")
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(config, json!({ "paste_token": true, "issuers": [] }));
+    let page = app.get("/board").send().await.expect("sent");
+    let closed = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(closed.contains("; connect-src 'self'; "), "{closed}");
+
+    let issuers = two_councils(&provider, browser);
+    for production in [false, true] {
+        let app = spawn_with(Backend::Sqlite, &issuers, |c| {
+            if production {
+                c.environment = permanence::cli::Environment::Production;
+            }
+        })
+        .await;
+        let response = app.get("/board/config.json").send().await.expect("sent");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-cache");
+        let config: Value = response.json().await.expect("JSON");
+        assert_eq!(
+            config,
+            json!({
+                "paste_token": !production,
+                "issuers": [{
+                    "name": "alder",
+                    "label": "Alder Council",
+                    "issuer": provider.issuer("alder"),
+                    "client_id": "board",
+                    "scopes": ["openid", "profile"],
+                    "authorization_params": { "resource": "urn:permanence:audience:permanence-test" },
+                    "authorization_endpoint": format!("{}/auth", provider.issuer("alder")),
+                    "token_endpoint": format!("{}/token", provider.issuer("alder")),
+                }],
+            }),
+            "production: {production}"
+        );
+        let page = app.get("/board").send().await.expect("sent");
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert!(
+            csp.contains(&format!("; connect-src 'self' {origin}; ")),
+            "{csp}"
+        );
+        assert_eq!(csp.replace(&format!(" {origin}"), ""), closed);
+    }
+}
+
 fn header_of(token: &str) -> Value {
     let part = token.split('.').next().expect("header");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64")).expect("JSON")

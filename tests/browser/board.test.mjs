@@ -16,6 +16,16 @@
 // title page and a page per panel; the time to the first paint and to every panel ready.
 // `--screenshot` also writes the full-page screenshot docs/board.png.
 //
+// With OIDC_ORIGIN (the test OpenID Connect provider's origin), OIDC_LABEL (the issuer's
+// label on the page) and OIDC_LOGIN (an account of its test login form), also signing in
+// with the provider (authorization code + PKCE): back signed in with the account's figures,
+// nothing left in the address, storage or cookies, the policy still closed to other
+// origins; and a provider's error return shown in the sign-in area. With MANAGER_TOKEN's
+// person a manager, the ASGLB return's downloads (the board analyst does not see them).
+//
+// `--timing-only` (scripts/browser-test --size full) runs only the paint timing: three page
+// loads for each token, the median printed.
+//
 // Prints a line per check and ends with "N passed, N failed"; exits 1 on any failure, 2
 // when it cannot start (a missing variable, no browser). Artefacts (the PDF, the CSVs, a
 // screenshot of each session) go to a new temporary directory, printed at the end, or to
@@ -123,8 +133,9 @@ function startFailure(message) {
 
 const argv = process.argv.slice(2);
 const takeScreenshot = argv.includes('--screenshot');
+const timingOnly = argv.includes('--timing-only');
 for (const a of argv) {
-  if (a !== '--screenshot') startFailure(`unknown argument ${a} (the only one is --screenshot)`);
+  if (a !== '--screenshot' && a !== '--timing-only') startFailure(`unknown argument ${a} (--screenshot or --timing-only)`);
 }
 
 const env = (name) => process.env[name]?.trim() || startFailure(`${name} is not set`);
@@ -133,9 +144,17 @@ if (boardUrl.pathname === '/' || boardUrl.pathname === '') boardUrl.pathname = '
 boardUrl.hash = '';
 const origin = boardUrl.origin;
 const board = boardUrl.href;
-const analystToken = env('BOARD_ANALYST_TOKEN');
-const managerToken = env('MANAGER_TOKEN');
+// The timing-only run may have a manager alone (a full-size publication may not be made).
+const analystToken = timingOnly ? process.env.BOARD_ANALYST_TOKEN?.trim() || '' : env('BOARD_ANALYST_TOKEN');
+const managerToken = timingOnly ? process.env.MANAGER_TOKEN?.trim() || '' : env('MANAGER_TOKEN');
+if (timingOnly && !analystToken && !managerToken) startFailure('--timing-only needs BOARD_ANALYST_TOKEN or MANAGER_TOKEN');
 const chromiumPath = process.env.BOARD_CHROMIUM || '/usr/bin/chromium';
+/** The test OpenID Connect provider, when there is one (scripts/browser-test starts it). */
+const oidc = process.env.OIDC_ORIGIN?.trim()
+  ? { origin: new URL(process.env.OIDC_ORIGIN).origin, label: env('OIDC_LABEL'), login: env('OIDC_LOGIN') }
+  : null;
+/** The ASGLB return's downloads (`#asglb`), their files named by the quarter. */
+const ASGLB_BUTTONS = ['#asglb-adoptions', '#asglb-adopters', '#asglb-xlsx'];
 if (!existsSync(chromiumPath)) startFailure(`no browser at ${chromiumPath} (apt-get install -y chromium)`);
 
 const artefacts = process.env.BOARD_ARTEFACTS
@@ -156,13 +175,19 @@ const knownDocuments = new Set(Object.values(queries).filter((v) => typeof v ===
 // ---------------------------------------------------------------------------------------
 
 const outcomes = [];
+/** Tokens the test came to know (from the provider): never printed. */
+const secrets = new Set();
 
 /** Runs one check: `fn(fail)` calls `fail(message)` for each problem it finds (and may
  * throw, which is a problem too). Prints `ok` or `FAIL` with every problem. */
 async function check(name, fn) {
   const problems = [];
   // Tokens are written as <token> (the log of a CI run is read by others).
-  const fail = (message) => problems.push(String(message).replaceAll(analystToken, '<token>').replaceAll(managerToken, '<token>'));
+  const fail = (message) => {
+    let text = String(message);
+    for (const t of [analystToken, managerToken, ...secrets]) if (t) text = text.replaceAll(t, '<token>');
+    problems.push(text);
+  };
   const started = performance.now();
   try {
     await fn(fail);
@@ -351,7 +376,7 @@ const browser = await chromium.launch({ executablePath: chromiumPath, headless: 
 
 /** A new browser context and page, with everything it logs and requests recorded, and
  * every request to another origin blocked. */
-async function session(label, { bypassCSP = false } = {}) {
+async function session(label, { bypassCSP = false, allow = [] } = {}) {
   const context = await browser.newContext({
     acceptDownloads: true,
     bypassCSP,
@@ -362,7 +387,7 @@ async function session(label, { bypassCSP = false } = {}) {
   const seen = { consoleErrors: [], pageErrors: [], offOrigin: [], failed: [], graphql: [] };
   await context.route('**/*', (route) => {
     const url = route.request().url();
-    if (url === origin || url.startsWith(`${origin}/`)) return route.continue();
+    if ([origin, ...allow].some((o) => url === o || url.startsWith(`${o}/`))) return route.continue();
     seen.offOrigin.push(`${route.request().method()} ${url}`);
     return route.abort('blockedbyclient');
   });
@@ -455,6 +480,38 @@ async function waitReady(s, fail, { timeout = 60_000, after = null, reload = [] 
 async function signInByFragment(s, token) {
   const response = await s.page.goto(`${board}#token=${token}`, { waitUntil: 'domcontentloaded' });
   if (!response?.ok()) throw new Error(`GET ${board} answered ${response?.status()} ${response?.statusText()}`);
+}
+
+/** Waits until the page knows how it may be signed in (its /board/config.json). */
+async function signInOptions(page) {
+  if (oidc) await page.locator('#issuer-sign-in button').first().waitFor({ state: 'visible', timeout: 10_000 });
+}
+
+/** Clicks "Sign in with …", and at the provider either signs `oidc.login` in or cancels.
+ * Returns the access token the page was given (read from the token endpoint's answer). */
+async function signInWithProvider(s, { cancel = false } = {}) {
+  await signInOptions(s.page);
+  let token = null;
+  s.page.on('response', async (response) => {
+    if (response.url().startsWith(oidc.origin) && new URL(response.url()).pathname.endsWith('/token') && response.request().method() === 'POST') {
+      try {
+        token = (await response.json()).access_token ?? null;
+        if (token) secrets.add(token);
+      } catch {
+        // Not JSON: the page reports it.
+      }
+    }
+  });
+  await s.page.getByRole('button', { name: `Sign in with ${oidc.label}` }).click();
+  await s.page.waitForURL((url) => url.origin === oidc.origin, { timeout: 10_000 });
+  if (cancel) {
+    await s.page.locator('#abort').click();
+  } else {
+    await s.page.locator('#login').fill(oidc.login);
+    await s.page.locator('#submit').click();
+  }
+  await s.page.waitForURL((url) => url.origin === origin && url.pathname === '/board', { timeout: 15_000 });
+  return () => token;
 }
 
 async function signInByPasting(s, token) {
@@ -683,7 +740,39 @@ let analyst; // the board analyst's session, signed in by the URL fragment
 
 console.log(`board test: ${board} (Chromium ${browser.version()}, playwright-core ${require('playwright-core/package.json').version}, axe-core ${require('axe-core/package.json').version})`);
 
+/** Three page loads for each person: the first contentful paint and every panel ready,
+ * each load in a new context (nothing cached), the median printed. */
+async function timingRun() {
+  const people = [['board analyst', analystToken], ['manager', managerToken]].filter(([, t]) => t);
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  for (const [who, token] of people) {
+    await check(`${who}: first paint and every panel ready, median of 3 page loads`, async (fail) => {
+      const runs = [];
+      for (let i = 0; i < 3; i++) {
+        const s = await session(`${who} ${i + 1}`);
+        try {
+          await signInByFragment(s, token);
+          await waitReady(s, fail, { timeout: 120_000 });
+          const t = await timing(s.page);
+          runs.push(t);
+          info(`load ${i + 1}: first-contentful-paint ${Math.round(t.fcp)} ms, every panel ready ${t.readyAt === null ? 'never' : `${Math.round(t.readyAt)} ms`}`);
+          checkQuiet(s, fail);
+        } finally {
+          await s.context.close();
+        }
+      }
+      const fcp = median(runs.map((t) => t.fcp ?? Infinity));
+      const ready = median(runs.map((t) => t.readyAt ?? Infinity));
+      info(`timing (${who}), median of 3: first-contentful-paint ${Math.round(fcp)} ms, every panel ready ${Math.round(ready)} ms after navigation start`);
+    });
+  }
+}
+
 try {
+  if (timingOnly) {
+    await timingRun();
+    throw new Stop('--timing-only: the other checks are not run');
+  }
   const signedIn = await check('board analyst: signs in with /board#token=…, the fragment goes, every panel ready', async (fail) => {
     analyst = await session('board analyst');
     sessions.push(analyst);
@@ -735,14 +824,16 @@ try {
     const wantAuth = ['', ...all.map((a) => a.id)];
     if (canon([...auth].sort()) !== canon([...wantAuth].sort())) fail(`#authority offers ${auth.map((v) => v || '""').join(', ')}, not "" and every authority (${wantAuth.slice(1).join(', ')})`);
     info(`#as-of ${asOf.map((o) => o.value).join(', ')}; #period ${period.join(', ')}; #scorecard-period ${sp.join(', ')}; #authority "" + ${auth.length - 1} authorities`);
+    if (await page.locator('#asglb').isVisible()) fail('the board analyst is shown the ASGLB return (#asglb), which is child-level data');
   });
 
   await check('signed out, Tab reaches #token and #sign-in; pasting a token and pressing #sign-in signs in; #sign-out forgets it', async (fail) => {
     const s = await session('pasted token');
     try {
       await s.page.goto(board, { waitUntil: 'load' });
+      await signInOptions(s.page);
       const tab = await tabThrough(s.page);
-      checkReached(tab, ['#token', '#sign-in'], fail, 'signed out');
+      checkReached(tab, ['#token', '#sign-in', ...(oidc ? ['button.issuer-button'] : [])], fail, 'signed out');
       info(`tab order signed out: ${tab.order.join(' → ')}`);
       await signInByPasting(s, analystToken);
       await waitReady(s, fail);
@@ -787,9 +878,17 @@ try {
         info(`${label}: ${result.violations.length} violation(s) in all`);
       };
       await s.page.goto(board, { waitUntil: 'load' });
+      await signInOptions(s.page);
       await run('signed out');
       await signInByPasting(s, analystToken);
       if (await waitReady(s, fail)) await run('signed in');
+      // A manager's page has the ASGLB return's controls too.
+      await s.page.locator('#sign-out').click();
+      await signInByPasting(s, managerToken);
+      if (await waitReady(s, fail)) {
+        if (!(await s.page.locator('#asglb').isVisible())) fail('the manager\'s page shows no #asglb for axe to check');
+        await run('signed in (manager)');
+      }
       checkQuiet(s, fail);
     } finally {
       await s.context.close();
@@ -890,8 +989,10 @@ try {
     await applyControls(analyst, fail, [['#period', 'quarter'], ['#scorecard-period', 'window'], ['#authority', '']], analystToken);
   });
 
+  let managerSession = null;
   await check('manager: its own authority\'s figures, the authority filter its roles allow, #as-of reloads', async (fail) => {
     const s = await session('manager');
+    managerSession = s;
     sessions.push(s);
     await signInByFragment(s, managerToken);
     if (!(await waitReady(s, fail))) return;
@@ -932,6 +1033,125 @@ try {
     }
     checkQuiet(s, fail);
   });
+
+  await check('manager: the ASGLB return downloads both CSVs and the workbook; Tab reaches its controls', async (fail) => {
+    const s = managerSession;
+    if (!s) return fail('no manager session');
+    const page = s.page;
+    if (!(await page.locator('#asglb').isVisible())) return fail('no visible #asglb for a manager');
+    const quarters = (await options(page, '#asglb-quarter')).map((o) => o.value);
+    if (!quarters.length || !quarters.every((q) => queries.isQuarterEnd(q))) fail(`#asglb-quarter offers ${quarters.join(', ')}`);
+    const quarter = await page.locator('#asglb-quarter').inputValue();
+    const consortium = (await graphql('{ viewer { consortium { code } } }', {}, managerToken)).data?.viewer?.consortium?.code;
+    const tab = await tabThrough(page);
+    checkReached(tab, ['#asglb-quarter', ...ASGLB_BUTTONS], fail, 'manager');
+    const want = {
+      '#asglb-adoptions': `${consortium}-asglb-adoptions-${quarter}.csv`,
+      '#asglb-adopters': `${consortium}-asglb-adopters-${quarter}.csv`,
+      '#asglb-xlsx': `${consortium}-asglb-${quarter}.xlsx`,
+    };
+    for (const button of ASGLB_BUTTONS) {
+      await fullBucket(managerToken);
+      const served = page.waitForResponse((r) => new URL(r.url()).pathname.startsWith('/export/asglb'), { timeout: 60_000 });
+      const downloaded = page.waitForEvent('download', { timeout: 60_000 }).catch(() => null);
+      await page.locator(button).click();
+      const response = await served.catch(() => null);
+      if (!response || response.status() !== 200) {
+        await page.locator('#asglb-error').waitFor({ state: 'visible', timeout: 5_000 }).catch(() => {});
+        fail(`${button}: ${response ? `${response.status()} from ${new URL(response.url()).pathname}` : 'no request'}; the page says: ${(await page.locator('#asglb-error').textContent())?.trim()}`);
+        continue;
+      }
+      const download = await downloaded;
+      if (!download) {
+        fail(`${button}: no download`);
+        continue;
+      }
+      const name = download.suggestedFilename();
+      if (name !== want[button]) fail(`${button}: saved as ${name}, not ${want[button]}`);
+      const path = join(artefacts, name);
+      await download.saveAs(path);
+      const bytes = await readFile(path);
+      if (button === '#asglb-xlsx') {
+        if (bytes.subarray(0, 2).toString('latin1') !== 'PK') fail(`${button}: the workbook does not start with the ZIP signature PK`);
+        info(`${name}: ${bytes.length} bytes`);
+      } else {
+        const lines = bytes.toString('utf8').replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l !== '');
+        const cells = (lines[0] ?? '').split(',');
+        if (cells.length < 2 || cells.some((c) => c.trim() === '' || /^\d/.test(c.trim()))) fail(`${button}: the first line is not a header: ${(lines[0] ?? '').slice(0, 120)}`);
+        info(`${name}: ${lines.length - 1} rows; ${(lines[0] ?? '').slice(0, 90)}`);
+      }
+      if (await page.locator('#asglb-error').isVisible()) fail(`${button}: #asglb-error shown: ${await page.locator('#asglb-error').textContent()}`);
+    }
+  });
+
+  if (oidc) {
+    await check(`OpenID Connect: "Sign in with ${oidc.label}" goes to the provider and back signed in with the account's figures; nothing kept`, async (fail) => {
+      const s = await session('provider sign-in', { allow: [oidc.origin] });
+      sessions.push(s);
+      const response = await s.page.goto(board, { waitUntil: 'load' });
+      const csp = response.headers()['content-security-policy'] ?? '';
+      const connect = /(?:^|;)\s*connect-src ([^;]*)/.exec(csp)?.[1]?.trim();
+      if (connect !== `'self' ${oidc.origin}`) fail(`connect-src is ${JSON.stringify(connect)}, not 'self' and the token endpoint's origin ${oidc.origin}`);
+      const config = await (await fetch(`${origin}/board/config.json`)).json();
+      info(`config.json: paste_token ${config.paste_token}; ${config.issuers.map((i) => `${i.name} (${i.label}): ${i.token_endpoint}`).join('; ')}`);
+      const tokenOf = await signInWithProvider(s);
+      await s.page.waitForFunction(() => !window.location.search && !window.location.hash, null, { timeout: 5_000 }).catch(() => {});
+      const address = new URL(s.page.url());
+      if (address.search || address.hash) fail(`the address still holds ${address.search.replace(/code=[^&]*/, 'code=…')}${address.hash}`);
+      if (!(await waitReady(s, fail))) return;
+      const token = tokenOf();
+      if (!token) return fail('the page got no access token from the token endpoint');
+      if (s.page.url().includes(token)) fail('the token is in the address');
+      const stored = await s.page.evaluate(() => JSON.stringify([{ ...localStorage }, { ...sessionStorage }, document.cookie]));
+      if (stored.includes(token.slice(-20))) fail('the token is in localStorage, sessionStorage or a cookie');
+      const left = await s.page.evaluate(() => sessionStorage.length + localStorage.length);
+      if (left) fail(`${left} item(s) left in sessionStorage/localStorage after the return (the verifier, state and nonce go at once)`);
+      for (const c of await s.context.cookies(origin)) if (c.value.includes(token.slice(-20))) fail(`the token is in the cookie ${c.name}`);
+      const who = (await s.page.locator('#signed-in-as').textContent()) ?? '';
+      info(who.trim());
+      const counts = await checkFigures(s, token, fail);
+      printCounts(counts);
+      if (!counts.paths.some((path) => path.startsWith('scorecard.period.authorities[alder].'))) fail('no scorecard figure of alder, the account\'s authority');
+      checkPageDocuments(s, fail);
+      checkQuiet(s, fail);
+      // The policy: the provider's origin, and nothing else beyond the page's own.
+      const other = oidc.origin.replace('127.0.0.1', 'localhost');
+      const blocked = await s.page.evaluate(async (url) => {
+        const seen = new Promise((resolve) => {
+          document.addEventListener('securitypolicyviolation', (e) => resolve(`${e.effectiveDirective} ${e.blockedURI}`), { once: true });
+          setTimeout(() => resolve(null), 3_000);
+        });
+        const fetched = await fetch(url).then(() => 'fetched', () => 'refused');
+        return { fetched, violation: await seen };
+      }, `${other}/alder/token`);
+      if (blocked.fetched !== 'refused' || !blocked.violation?.startsWith('connect-src')) fail(`a fetch to ${other} was not refused by the policy: ${JSON.stringify(blocked)}`);
+      s.seen.consoleErrors = s.seen.consoleErrors.filter((e) => !e.includes(other));
+      s.seen.failed = s.seen.failed.filter((e) => !e.includes(other));
+    });
+
+    await check('OpenID Connect: an error return of the provider is shown in the sign-in area, as text', async (fail) => {
+      const s = await session('provider error', { allow: [oidc.origin] });
+      try {
+        await s.page.goto(board, { waitUntil: 'load' });
+        await signInWithProvider(s, { cancel: true });
+        await s.page.waitForFunction(() => !window.location.search, null, { timeout: 5_000 }).catch(() => {});
+        const error = s.page.locator('#sign-in-error');
+        await error.waitFor({ state: 'visible', timeout: 10_000 }).catch(() => fail('no #sign-in-error shown'));
+        const text = (await error.textContent()) ?? '';
+        info(`#sign-in-error: ${text.trim()}`);
+        if (!text.includes('access_denied')) fail(`#sign-in-error does not name the provider's error: ${text}`);
+        if (!text.includes('<b>at the provider</b>')) fail('the provider\'s error_description is not shown as text');
+        if (await error.locator('b').count()) fail('the provider\'s error_description became markup');
+        const address = new URL(s.page.url());
+        if (address.search) fail(`the address still holds ${address.search}`);
+        if (await s.page.evaluate(() => sessionStorage.length)) fail('sessionStorage still holds the sign-in under way');
+        if (!(await s.page.getByRole('button', { name: `Sign in with ${oidc.label}` }).isVisible())) fail('the sign-in button is not offered again');
+        checkQuiet(s, fail);
+      } finally {
+        await s.context.close();
+      }
+    });
+  }
 
   await check(`first paint, and every panel ready within ${READY_LIMIT_MS / 1000} s of navigation`, async (fail) => {
     if (!timings['board analyst']) fail('the board analyst\'s page was never measured');

@@ -12,7 +12,9 @@
 // and its discovery document is at /NAME/.well-known/openid-configuration. Tokens come from
 // the client credentials grant at the token endpoint and are JWT access tokens (RFC 9068)
 // signed with the issuer's own key. /NAME/_test/* are control endpoints for the tests
-// (key rotation, JWKS fetch counts, JWKS Cache-Control). See tests/oidc/README.md.
+// (key rotation, JWKS fetch counts, JWKS Cache-Control). An issuer may also register
+// public browser clients (authorization code with PKCE S256) and synthetic accounts that
+// sign in through a tiny test login form at /NAME/interaction/UID. See tests/oidc/README.md.
 import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -63,7 +65,7 @@ function parseConfig(path) {
   const names = new Set();
   return raw.issuers.map((issuer, i) => {
     const where = `config: issuers[${i}]`;
-    const { name, alg = 'RS256', audience, ttl = DEFAULT_TTL_SECS, clients = [] } = issuer;
+    const { name, alg = 'RS256', audience, ttl = DEFAULT_TTL_SECS, clients = [], browser_clients: browserClients = [], accounts = [] } = issuer;
     if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name) || name === '_test') {
       fail(`${where}.name must match [A-Za-z0-9._-]+`);
     }
@@ -83,7 +85,26 @@ function parseConfig(path) {
       if (clientIds.has(client.client_id)) fail(`${where}.clients[${j}].client_id is used twice`);
       clientIds.add(client.client_id);
     }
-    return { name, alg, audience, ttl, clients };
+    if (!Array.isArray(browserClients)) fail(`${where}.browser_clients must be an array`);
+    for (const [j, client] of browserClients.entries()) {
+      if (typeof client?.client_id !== 'string' || client.client_id === '') fail(`${where}.browser_clients[${j}].client_id must be a non-empty string`);
+      if (!Array.isArray(client.redirect_uris) || client.redirect_uris.length === 0 || !client.redirect_uris.every((u) => typeof u === 'string' && URL.canParse(u))) {
+        fail(`${where}.browser_clients[${j}].redirect_uris must be a non-empty array of URLs`);
+      }
+      if (clientIds.has(client.client_id)) fail(`${where}.browser_clients[${j}].client_id is used twice`);
+      clientIds.add(client.client_id);
+    }
+    if (!Array.isArray(accounts)) fail(`${where}.accounts must be an array`);
+    const logins = new Set();
+    for (const [j, account] of accounts.entries()) {
+      if (typeof account?.login !== 'string' || !/^[A-Za-z0-9._-]+$/.test(account.login)) fail(`${where}.accounts[${j}].login must match [A-Za-z0-9._-]+`);
+      if (account.claims !== undefined && (account.claims === null || typeof account.claims !== 'object' || Array.isArray(account.claims))) {
+        fail(`${where}.accounts[${j}].claims must be an object`);
+      }
+      if (logins.has(account.login)) fail(`${where}.accounts[${j}].login "${account.login}" is used twice`);
+      logins.add(account.login);
+    }
+    return { name, alg, audience, ttl, clients, browserClients, accounts };
   });
 }
 
@@ -133,6 +154,8 @@ class Issuer {
     this.jwksRequests = 0;
     this.jwksCacheControl = undefined;
     this.claimsByClient = new Map(config.clients.map((c) => [c.client_id, c.claims ?? {}]));
+    this.claimsByAccount = new Map(config.accounts.map((a) => [a.login, a.claims ?? {}]));
+    this.browserClientIds = new Set(config.browserClients.map((c) => c.client_id));
     this.cookieKeys = [crypto.randomBytes(32).toString('base64url')];
     this.build();
   }
@@ -153,15 +176,40 @@ class Issuer {
     const { config } = this;
     const kid = this.signingKid;
     const provider = new Provider(this.identifier, {
-      clients: config.clients.map((client) => ({
-        client_id: client.client_id,
-        client_secret: client.client_secret,
-        grant_types: ['client_credentials'],
-        response_types: [],
-        redirect_uris: [],
-        // Both client_secret_basic and client_secret_post are accepted for this value.
-        token_endpoint_auth_method: 'client_secret_basic',
-      })),
+      clients: [
+        ...config.clients.map((client) => ({
+          client_id: client.client_id,
+          client_secret: client.client_secret,
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+          // Both client_secret_basic and client_secret_post are accepted for this value.
+          token_endpoint_auth_method: 'client_secret_basic',
+        })),
+        // Public clients of a browser page: authorization code with PKCE (oidc-provider
+        // requires S256 for public clients), no secret. Registered as `native` so that a
+        // loopback redirect URI (http://127.0.0.1/board) matches on any port (RFC 8252
+        // §7.3): the page's server picks its port after this provider has started.
+        ...config.browserClients.map((client) => ({
+          client_id: client.client_id,
+          application_type: 'native',
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          redirect_uris: client.redirect_uris,
+          token_endpoint_auth_method: 'none',
+        })),
+      ],
+      // The synthetic accounts of the test login form: `sub` is the login.
+      findAccount: (_ctx, sub) => (this.claimsByAccount.has(sub)
+        ? { accountId: sub, claims: () => ({ sub, name: this.claimsByAccount.get(sub).name }) }
+        : undefined),
+      claims: { openid: ['sub'], profile: ['name'] },
+      interactions: {
+        url: (_ctx, interaction) => `/${config.name}/interaction/${interaction.uid}`,
+      },
+      // The token endpoint answers a browser client's page from a loopback origin (any port).
+      clientBasedCORS: (_ctx, origin, client) => this.browserClientIds.has(client.clientId)
+        && /^http:\/\/(127\.0\.0\.1|localhost)(:\d{1,5})?$/.test(origin),
       clientDefaults: {
         id_token_signed_response_alg: config.alg,
       },
@@ -172,7 +220,9 @@ class Issuer {
         clientCredentials: { enabled: true },
         resourceIndicators: {
           enabled: true,
-          defaultResource: () => resourceFor(config.audience),
+          // An authorization code's token is for the resource granted with it.
+          useGrantedResource: () => true,
+          defaultResource: (_ctx, _client, oneOf) => (oneOf ? oneOf[0] : resourceFor(config.audience)),
           getResourceServerInfo: (_ctx, indicator) => {
             const audience = audienceFor(config, indicator);
             if (audience === undefined) {
@@ -190,11 +240,20 @@ class Issuer {
       },
       ttl: {
         ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl,
+        AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl,
+        AuthorizationCode: 60,
+        IdToken: 3600,
+        Interaction: 600,
+        Session: 3600,
+        Grant: 3600,
       },
       // The client's configured claims become top-level claims of its access tokens. The
       // registered claims (iss, sub, aud, exp, iat, jti, client_id, scope) are set by
       // oidc-provider after these and win over a same-named entry here.
-      extraTokenClaims: (_ctx, token) => structuredClone(this.claimsByClient.get(token.clientId) ?? {}),
+      // A browser client's token carries its account's claims instead.
+      extraTokenClaims: (_ctx, token) => structuredClone(
+        (token.accountId ? this.claimsByAccount.get(token.accountId) : this.claimsByClient.get(token.clientId)) ?? {},
+      ),
     });
 
     const jwksPath = provider.pathFor('jwks', { mountPath: '' });
@@ -256,6 +315,63 @@ async function control(issuer, action, url, req, res) {
   return sendJson(res, 404, { error: `no control endpoint ${req.method} _test/${action}` });
 }
 
+// ---------------------------------------------------------------- test login form
+
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function sendHtml(res, status, body) {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    // No form-action: it would also bind the redirects after the form (back to the client).
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  });
+  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test provider sign-in</title></head><body>${body}</body></html>`);
+}
+
+/// GET /NAME/interaction/UID: the login form (a login name of a configured account, no
+/// password: it is a test provider); POST …/login signs that account in, POST …/abort
+/// ends the request with `error=access_denied`.
+async function interaction(issuer, uid, action, req, res) {
+  const { provider } = issuer;
+  const base = `/${issuer.config.name}/interaction/${uid}`;
+  if (action === '' && req.method === 'GET') {
+    const details = await provider.interactionDetails(req, res);
+    if (details.prompt.name === 'consent') {
+      // Consent is given at once (a native client is always asked for it): the grant holds
+      // the scopes and the resource the request asked for.
+      const grant = details.grantId
+        ? await provider.Grant.find(details.grantId)
+        : new provider.Grant({ accountId: details.session.accountId, clientId: details.params.client_id });
+      grant.addOIDCScope(String(details.params.scope ?? 'openid'));
+      const asked = details.params.resource;
+      for (const r of Array.isArray(asked) ? asked : asked ? [asked] : [resourceFor(issuer.config.audience)]) {
+        grant.addResourceScope(r, '');
+      }
+      const grantId = await grant.save();
+      return provider.interactionFinished(req, res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
+    }
+    return sendHtml(res, 200, `<h1>Sign in to ${escapeHtml(issuer.config.name)} (test provider)</h1>
+<p>Client: ${escapeHtml(details.params.client_id)}</p>
+<form method="post" action="${base}/login"><label for="login">Login</label> <input id="login" name="login" autocomplete="off"> <button type="submit" id="submit">Sign in</button></form>
+<form method="post" action="${base}/abort"><button type="submit" id="abort">Cancel</button></form>`);
+  }
+  if (action === '/login' && req.method === 'POST') {
+    const login = new URLSearchParams((await readBody(req)).slice(0, 4096)).get('login') ?? '';
+    if (!issuer.claimsByAccount.has(login)) {
+      return sendHtml(res, 200, `<p id="error">No such account.</p><form method="post" action="${base}/login"><label for="login">Login</label> <input id="login" name="login"> <button type="submit" id="submit">Sign in</button></form>`);
+    }
+    return provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+  }
+  if (action === '/abort' && req.method === 'POST') {
+    return provider.interactionFinished(req, res, {
+      error: 'access_denied',
+      error_description: 'The person cancelled the sign-in <b>at the provider</b>',
+    }, { mergeWithLastSubmission: false });
+  }
+  return sendJson(res, 404, { error: 'no such interaction endpoint' });
+}
+
 const issuers = new Map();
 let host;
 
@@ -267,6 +383,13 @@ const server = http.createServer((req, res) => {
     return sendJson(res, 404, { error: 'no such issuer', issuers: [...issuers.keys()] });
   }
   const rest = match[2] ?? '/';
+  const interactionPath = /^\/interaction\/([A-Za-z0-9_-]{1,100})(\/login|\/abort)?$/.exec(rest);
+  if (interactionPath) {
+    return interaction(issuer, interactionPath[1], interactionPath[2] ?? '', req, res).catch((error) => {
+      console.error(`oidc test provider: ${issuer.config.name}: interaction failed: ${error.name}: ${error.message}`);
+      if (!res.headersSent) sendJson(res, 400, { error: error.name, error_description: error.message });
+    });
+  }
   const controlPath = /^\/_test\/([^/]+)$/.exec(rest);
   if (controlPath) {
     return control(issuer, controlPath[1], url, req, res).catch((error) => {
