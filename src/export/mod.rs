@@ -172,10 +172,10 @@ pub fn params(
             .map(|d| date(d, "quarter", false))
             .transpose()?,
     };
+    // Flows and the ASGLB return are not read as at a date.
     let as_of = match report {
-        Report::Flows | Report::AsglbAdoptions | Report::AsglbAdopters | Report::AsglbWorkbook => {
-            None
-        }
+        Report::Flows => None,
+        _ if !report.tabs().is_empty() => None,
         _ => raw
             .get("asOf")
             .map(|d| date(d, "asOf", false))

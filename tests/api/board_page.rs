@@ -11,7 +11,7 @@ use reqwest::header::{
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
-use crate::process::Server;
+use crate::process::{Server, ask_as};
 
 /// The `/board/assets/…` files a page names, in order.
 fn assets_of(html: &str) -> Vec<String> {
@@ -267,16 +267,12 @@ async fn production_serves_the_board_but_not_graphiql_or_its_assets() {
 }
 
 async fn viewer(address: &str, token: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": "{ viewer { subject consortiumRoles memberships { authority { code } roles } } }" }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
+    ask_as(
+        address,
+        token,
+        "{ viewer { subject consortiumRoles memberships { authority { code } roles } } }",
+    )
+    .await
 }
 
 #[tokio::test]

@@ -2,19 +2,10 @@
 //! a token from `permanence token` is accepted, and SIGTERM stops it cleanly.
 use serde_json::{Value, json};
 
-use crate::process::{Server, binary, seed_demo};
+use crate::process::{Server, ask_as, binary, seed_demo};
 
 async fn viewer(address: &str, token: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": "{ viewer { subject consortium { code } } }" }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
+    ask_as(address, token, "{ viewer { subject consortium { code } } }").await
 }
 
 #[tokio::test]

@@ -16,6 +16,23 @@ use serde_json::Value;
 
 use crate::helpers::graphql_request;
 
+/// POSTs `query` (no variables) as `token` to the server at `address`; the response body.
+pub async fn ask_as(address: &str, token: &str, query: &str) -> Value {
+    graphql_request(
+        &reqwest::Client::new(),
+        address,
+        Some(token),
+        query,
+        Value::Null,
+    )
+    .send()
+    .await
+    .expect("request")
+    .json()
+    .await
+    .expect("json")
+}
+
 /// Variables the binary reads besides the `PERMANENCE_*` ones; removed from the
 /// environment of every command so that a developer's shell cannot change a test.
 const SERVICE_VARIABLES: &[&str] = &[
