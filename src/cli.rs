@@ -281,6 +281,35 @@ pub enum Command {
     /// Trusted documents (the manifest of `PERMANENCE_TRUSTED_DOCUMENTS`).
     #[command(subcommand)]
     TrustedDocuments(TrustedDocumentsCommand),
+    /// Bring an authority's existing records in, through the same rules as the API: every
+    /// problem reported at once (file, row, reference, column, value, code), and nothing
+    /// written while any is an error. Exits with status 1 when nothing could be written.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An authority's SSDA903 returns: any number of years of the `header`, `episodes`,
+    /// `ad1` and `placed_for_adoption` files, named as the DfE names them
+    /// (`SSDA903_2025_episodes.csv`); the later year wins where returns overlap.
+    Ssda903(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Consortium code.
+    #[arg(long, env = "PERMANENCE_IMPORT_CONSORTIUM")]
+    pub consortium: String,
+    /// The code of the authority whose files these are.
+    #[arg(long, env = "PERMANENCE_IMPORT_AUTHORITY")]
+    pub authority: String,
+    /// Read and check everything, report what would be written, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The files.
+    #[arg(required = true)]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,6 +357,29 @@ pub enum SeedCommand {
     Demo,
     /// Synthetic data at scale, deterministic for a given seed.
     Synthetic(SyntheticArgs),
+    /// Write synthetic SSDA903 returns of one authority (the `header`, `episodes`, `ad1`
+    /// and `placed_for_adoption` files of every year) to a directory, for trying
+    /// `permanence import ssda903`. Writes no database.
+    Ssda903(Ssda903Args),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct Ssda903Args {
+    /// Number of children.
+    #[arg(long, default_value_t = 1000)]
+    pub children: usize,
+    /// The first return (the year its collection ends in).
+    #[arg(long, default_value_t = 2016)]
+    pub first_year: i32,
+    /// The last return.
+    #[arg(long, default_value_t = 2025)]
+    pub last_year: i32,
+    /// Seed of the random generator (the same seed writes the same files).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The directory to write the files to (created if missing).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Clone, Debug, Args)]

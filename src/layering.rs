@@ -20,10 +20,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("infra", &["domain", "error", "store"]),
     // The state both `app` and `graphql` use: imports neither.
     ("state", &["config", "domain", "error", "infra", "store"]),
-    // The use cases: what every entry point calls.
+    // The use cases: what every entry point calls (an import's files read by `import`).
     (
         "service",
-        &["auth", "domain", "error", "infra", "state", "store"],
+        &["auth", "domain", "error", "import", "infra", "state", "store"],
     ),
     // The readers of agencies' existing files: pure, like the domain they read into.
     ("import", &["domain", "error"]),

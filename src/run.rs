@@ -3,10 +3,14 @@ use anyhow::bail;
 
 use crate::app::{Application, shutdown_signal};
 use crate::auth::tokens::{self, Grant};
-use crate::cli::{AuditPublicationArgs, Cli, Command, SeedCommand, TrustedDocumentsCommand};
+use crate::cli::{
+    AuditPublicationArgs, Cli, Command, ImportCommand, SeedCommand, TrustedDocumentsCommand,
+};
 use crate::config::Config;
 use crate::domain::publication;
 use crate::{graphql, seed, service, store};
+
+mod import;
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -25,31 +29,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let db = store::connect(&cli.global.database_url).await?;
-            store::migrate(&db).await?;
+            migrated(&cli.global.database_url).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Seed(seed_command) => {
-            let db = store::connect(&cli.global.database_url).await?;
-            store::migrate(&db).await?;
-            match seed_command {
-                SeedCommand::Demo => {
-                    if seed::demo::load(&db).await? {
-                        tracing::info!("demo data loaded");
-                    } else {
-                        tracing::info!("demo consortium already present; nothing loaded");
-                    }
-                }
-                SeedCommand::Synthetic(args) => {
-                    let report = seed::synthetic::load(&db, &args).await?;
-                    tracing::info!(?report, "synthetic data loaded");
-                }
+        Command::Seed(SeedCommand::Ssda903(args)) => write_ssda903(&args),
+        Command::Seed(SeedCommand::Demo) => {
+            let db = migrated(&cli.global.database_url).await?;
+            if seed::demo::load(&db).await? {
+                tracing::info!("demo data loaded");
+            } else {
+                tracing::info!("demo consortium already present; nothing loaded");
             }
+            Ok(())
+        }
+        Command::Seed(SeedCommand::Synthetic(args)) => {
+            let db = migrated(&cli.global.database_url).await?;
+            let report = seed::synthetic::load(&db, &args).await?;
+            tracing::info!(?report, "synthetic data loaded");
             Ok(())
         }
         Command::AuditPublication(args) => audit_publication(&cli.global.database_url, &args).await,
         Command::Publish(args) => publish(&cli.global.database_url, &args).await,
+        Command::Import(ImportCommand::Ssda903(args)) => import::ssda903(&cli.global, &args).await,
         Command::TrustedDocuments(TrustedDocumentsCommand::Check { file }) => {
             check_trusted_documents(&file, cli.global.limits.limits()).await
         }
@@ -96,8 +98,7 @@ async fn publication_target(
     Vec<i64>,
     chrono::NaiveDate,
 )> {
-    let db = store::connect(database_url).await?;
-    store::migrate(&db).await?;
+    let db = migrated(database_url).await?;
     let directory = store::tenancy::Directory::load(&db).await?;
     let Some(consortium) = directory.consortium(&args.consortium) else {
         bail!("no consortium with the code {:?}", args.consortium);
@@ -163,6 +164,37 @@ async fn publish(database_url: &str, args: &AuditPublicationArgs) -> anyhow::Res
             report_audit(&p, &audit, args.intervals)?;
         }
     }
+    Ok(())
+}
+
+/// The database at `url`, migrated.
+async fn migrated(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = store::connect(url).await?;
+    store::migrate(&db).await?;
+    Ok(db)
+}
+
+/// `permanence seed ssda903`: writes the generated returns to a directory.
+fn write_ssda903(args: &crate::cli::Ssda903Args) -> anyhow::Result<()> {
+    if args.first_year > args.last_year {
+        bail!("--first-year must not be after --last-year");
+    }
+    let returns = seed::ssda903::generate(&seed::ssda903::Ssda903Spec {
+        children: args.children,
+        first_year: args.first_year,
+        last_year: args.last_year,
+        seed: args.seed,
+    });
+    std::fs::create_dir_all(&args.out)?;
+    for file in &returns.files {
+        std::fs::write(args.out.join(&file.name), &file.text)?;
+    }
+    println!(
+        "{} files of {} children written to {}",
+        returns.files.len(),
+        returns.journeys.len(),
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -52,6 +52,9 @@ pub struct Model {
     /// `RD1`..`RD4`.
     pub plan_change_reason: Option<String>,
     pub placement_order_revoked_on: Option<Date>,
+    /// The authority's own reference for a child brought in by an import (SSDA903
+    /// `CHILD`), unique within the authority; `None` for a child registered through the API.
+    pub import_reference: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

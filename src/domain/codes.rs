@@ -183,6 +183,7 @@ coded! {
         Decide,
         Export,
         Denied,
+        Import,
     }
 }
 

@@ -119,6 +119,48 @@ impl MilestoneDraft {
         }
     }
 
+    /// The date slot of `field` (`None` for `adoptedByFosterCarers`, which is not a date).
+    fn date_mut(&mut self, field: MilestoneField) -> Option<&mut Option<NaiveDate>> {
+        use MilestoneField::*;
+        Some(match field {
+            EnteredCareOn => &mut self.entered_care_on,
+            AdoptionPlanOn => &mut self.adoption_plan_on,
+            ShobpaDecisionOn => &mut self.shobpa_decision_on,
+            PlacementOrderOn => &mut self.placement_order_on,
+            MatchDecisionOn => &mut self.match_decision_on,
+            PlacedOn => &mut self.placed_on,
+            AdoptionOrderOn => &mut self.adoption_order_on,
+            FosterPlacementStartedOn => &mut self.foster_placement_started_on,
+            PlanChangedOn => &mut self.plan_changed_on,
+            PlacementOrderRevokedOn => &mut self.placement_order_revoked_on,
+            AdoptedByFosterCarers => return None,
+        })
+    }
+
+    /// These dates (read from an import's files) laid over `held` (the dates recorded): a
+    /// date the files carry replaces the one held, a date they do not carry leaves the one
+    /// held as it is — an import corrects dates but never clears one, since a date recorded
+    /// in the service after an earlier import (a match, a placement) is not in the files
+    /// of the authority's case system until its next return. Likewise "adopted by the
+    /// foster carers" is set, never unset. Gives the merged draft (to validate) and the
+    /// fields whose held value stood against the files' silence.
+    pub fn laid_over(self, held: &MilestoneDraft) -> (MilestoneDraft, Vec<MilestoneField>) {
+        let mut merged = self;
+        let mut kept = Vec::new();
+        for (field, held_date) in held.dated() {
+            let slot = merged.date_mut(field).expect("a date field");
+            if slot.is_none() && held_date.is_some() {
+                *slot = held_date;
+                kept.push(field);
+            }
+        }
+        if held.adopted_by_foster_carers && !merged.adopted_by_foster_carers {
+            merged.adopted_by_foster_carers = true;
+            kept.push(MilestoneField::AdoptedByFosterCarers);
+        }
+        (merged, kept)
+    }
+
     /// The latest date recorded, of any milestone.
     pub fn latest(&self) -> Option<NaiveDate> {
         self.dated().into_iter().filter_map(|(_, d)| d).max()
@@ -313,6 +355,41 @@ mod tests {
 
     fn check(m: MilestoneDraft) -> Result<MilestoneDates, MilestoneError> {
         m.validate(d(DOB), d(TODAY))
+    }
+
+    #[test]
+    fn an_import_replaces_the_dates_it_carries_and_keeps_those_it_does_not() {
+        let held = MilestoneDraft {
+            adopted_by_foster_carers: true,
+            foster_placement_started_on: Some(d("2021-02-01")),
+            ..full()
+        };
+        let files = MilestoneDraft {
+            entered_care_on: Some(d("2021-01-11")),
+            shobpa_decision_on: Some(d("2021-05-02")),
+            ..Default::default()
+        };
+        let (merged, kept) = files.laid_over(&held);
+        assert_eq!(merged.entered_care_on, Some(d("2021-01-11")), "replaced");
+        assert_eq!(merged.shobpa_decision_on, Some(d("2021-05-02")), "replaced");
+        assert_eq!(merged.placed_on, held.placed_on, "kept");
+        assert!(merged.adopted_by_foster_carers, "kept");
+        use MilestoneField::*;
+        assert_eq!(
+            kept,
+            [
+                AdoptionPlanOn,
+                PlacementOrderOn,
+                MatchDecisionOn,
+                PlacedOn,
+                AdoptionOrderOn,
+                FosterPlacementStartedOn,
+                AdoptedByFosterCarers
+            ]
+        );
+        // Files that carry everything the service holds keep nothing.
+        let (merged, kept) = held.laid_over(&held);
+        assert_eq!((merged, kept.len()), (held, 0));
     }
 
     #[test]

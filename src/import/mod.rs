@@ -9,7 +9,88 @@
 //! auditing, the CLI and the GraphQL upload live in the service and entry points, which
 //! call in here.
 
+use std::io::Read;
+
+use sha2::{Digest as _, Sha256};
+
 pub mod ssda903;
+
+/// The stable codes of the problems found when an import is set against the records
+/// already held (the service's part; each reader has its own, e.g. [`ssda903::code`]).
+pub mod code {
+    /// A reference longer than [`super::MAX_REFERENCE_CHARS`] characters, or blank (error).
+    pub const BAD_REFERENCE: &str = "IMPORT_BAD_REFERENCE";
+    /// A child 18 or over today: the service holds children only, as the API does
+    /// (warning; the child is not imported).
+    pub const AGED_OUT: &str = "IMPORT_AGED_OUT";
+    /// A date the service holds that these files no longer carry: it is kept as recorded,
+    /// never cleared by an import (warning; correct it by hand if the files are right).
+    pub const DATE_KEPT: &str = "IMPORT_DATE_KEPT";
+    /// The files' journey together with the dates kept fails the API's milestone
+    /// validation (error).
+    pub const JOURNEY_CONFLICT: &str = "IMPORT_JOURNEY_CONFLICT";
+    /// The import would change a date a link records (match, placement, adoption order)
+    /// for a child that link covers (error; record it on the link).
+    pub const LINK_OWNS_DATE: &str = "IMPORT_LINK_OWNS_DATE";
+}
+
+/// The longest reference (a child's `CHILD`, a household's reference) an import keeps.
+pub const MAX_REFERENCE_CHARS: usize = 64;
+
+/// A reader that hashes what passes through it, so an import's files are digested while
+/// they are streamed, never held whole.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Hashing<R> {
+    pub fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The digest of an import's files, whatever order they came in: the SHA-256 of each
+/// file's bytes, sorted, hashed together. It is what the `IMPORT` audit event records of
+/// the files (their names and contents are not recorded).
+#[derive(Clone, Debug, Default)]
+pub struct FilesDigest {
+    files: Vec<[u8; 32]>,
+}
+
+impl FilesDigest {
+    /// Adds a file whose bytes went through `reader` (to its end).
+    pub fn add<R>(&mut self, reader: Hashing<R>) {
+        self.files.push(reader.hasher.finalize().into());
+    }
+
+    /// How many files were digested.
+    pub fn files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The digest, in hex.
+    pub fn hex(&self) -> String {
+        let mut files = self.files.clone();
+        files.sort_unstable();
+        let mut hasher = Sha256::new();
+        for file in &files {
+            hasher.update(file);
+        }
+        hex::encode(hasher.finalize())
+    }
+}
 
 /// How serious a [`Problem`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

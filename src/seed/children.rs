@@ -163,6 +163,7 @@ pub(super) fn generate_children(
                     plan_changed_on: dates.plan_changed_on,
                     plan_change_reason: unit.plan_change_reason.map(|r| r.code().into()),
                     placement_order_revoked_on: dates.placement_order_revoked_on,
+                    import_reference: None,
                     created_at: recorded_on(dates.entered_care_on.unwrap_or(*dob)),
                     updated_at: recorded_on(last),
                 });

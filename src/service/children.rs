@@ -284,6 +284,12 @@ pub enum Decision {
 /// How the caller names a link in a refusal (for GraphQL, its global id).
 pub type LinkName = fn(i64) -> String;
 
+/// Whether someone born on `dob` is 18 or over on `today` (or not yet born): not a child
+/// the service may hold.
+pub(super) fn adult_on(dob: NaiveDate, today: NaiveDate) -> bool {
+    today.years_since(dob).is_none_or(|y| y >= 18)
+}
+
 fn date_of_birth(dob: NaiveDate, today: NaiveDate) -> AppResult<NaiveDate> {
     if dob > today {
         return Err(AppError::bad_input(
@@ -291,7 +297,7 @@ fn date_of_birth(dob: NaiveDate, today: NaiveDate) -> AppResult<NaiveDate> {
             "dateOfBirth cannot be in the future",
         ));
     }
-    if today.years_since(dob).is_none_or(|y| y >= 18) {
+    if adult_on(dob, today) {
         return Err(AppError::bad_input(
             "dateOfBirth",
             "a child must be under 18",
@@ -309,7 +315,7 @@ fn validate_milestones(
         .map_err(|e| AppError::bad_input(e.field.name(), e.message))
 }
 
-fn set_milestones(am: &mut child::ActiveModel, m: &MilestoneDates) {
+pub(super) fn set_milestones(am: &mut child::ActiveModel, m: &MilestoneDates) {
     am.entered_care_on = Set(m.entered_care_on);
     am.adoption_plan_on = Set(m.adoption_plan_on);
     am.shobpa_decision_on = Set(m.shobpa_decision_on);
@@ -323,7 +329,7 @@ fn set_milestones(am: &mut child::ActiveModel, m: &MilestoneDates) {
     am.placement_order_revoked_on = Set(m.placement_order_revoked_on);
 }
 
-fn set_needs(am: &mut child::ActiveModel, needs: NeedLevels) {
+pub(super) fn set_needs(am: &mut child::ActiveModel, needs: NeedLevels) {
     let r = needs.ranks();
     am.need_physical_health = Set(r[0]);
     am.need_disability = Set(r[1]);
@@ -527,20 +533,22 @@ pub async fn update_child(
     .await
 }
 
-/// Refuses to change, on child `c`, the dates its links record — `matchDecisionOn`,
-/// `placedOn` and `adoptionOrderOn` — while a link that is proposed, exploring, matched,
-/// placed or adopted covers the child: they are then recorded by that link's steps, so the
-/// child and its link never disagree. Without such a link (a match with adopters outside
-/// the registers, a foster carer adoption, a history being recorded) they are recorded
-/// here.
-async fn guard_link_dates(
-    svc: Service<'_>,
-    c: &child::Model,
-    after: &MilestoneDates,
-    link_name: LinkName,
-) -> AppResult<()> {
-    let before = milestones_of(c);
-    let changed: Vec<&str> = [
+/// The states of a link that records a child's match, placement and adoption order dates.
+pub(super) const LINKS_HOLDING_DATES: [LinkState; 5] = [
+    LinkState::Proposed,
+    LinkState::Exploring,
+    LinkState::Matched,
+    LinkState::Placed,
+    LinkState::Adopted,
+];
+
+/// The first of the dates a link records (match, placement, adoption order) that differs
+/// between `before` and `after`.
+pub(super) fn link_owned_change(
+    before: &MilestoneDraft,
+    after: &MilestoneDraft,
+) -> Option<&'static str> {
+    [
         (
             "matchDecisionOn",
             before.match_decision_on,
@@ -554,20 +562,26 @@ async fn guard_link_dates(
         ),
     ]
     .into_iter()
-    .filter(|(_, was, now)| was != now)
+    .find(|(_, was, now)| was != now)
     .map(|(name, _, _)| name)
-    .collect();
-    let Some(field) = changed.first() else {
+}
+
+/// Refuses to change, on child `c`, the dates its links record — `matchDecisionOn`,
+/// `placedOn` and `adoptionOrderOn` — while a link that is proposed, exploring, matched,
+/// placed or adopted covers the child: they are then recorded by that link's steps, so the
+/// child and its link never disagree. Without such a link (a match with adopters outside
+/// the registers, a foster carer adoption, a history being recorded) they are recorded
+/// here.
+async fn guard_link_dates(
+    svc: Service<'_>,
+    c: &child::Model,
+    after: &MilestoneDates,
+    link_name: LinkName,
+) -> AppResult<()> {
+    let Some(field) = link_owned_change(&milestones_of(c), after) else {
         return Ok(());
     };
-    let active = [
-        LinkState::Proposed,
-        LinkState::Exploring,
-        LinkState::Matched,
-        LinkState::Placed,
-        LinkState::Adopted,
-    ];
-    let links = store::links::covering_child(svc.db(), c.id, &active).await?;
+    let links = store::links::covering_child(svc.db(), c.id, &LINKS_HOLDING_DATES).await?;
     let Some((link, state)) = links.first() else {
         return Ok(());
     };

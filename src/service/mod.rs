@@ -29,6 +29,7 @@ pub mod board;
 pub mod children;
 pub mod events;
 pub mod households;
+pub mod imports;
 pub mod input;
 pub mod links;
 pub mod loaders;

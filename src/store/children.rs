@@ -11,7 +11,7 @@ use super::lists::contains;
 use super::records::{Register, commit_audited};
 use super::{Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
-const CHILD: Versioned<child::Column> = Versioned {
+pub(super) const CHILD: Versioned<child::Column> = Versioned {
     id: child::Column::Id,
     version: child::Column::Version,
     updated_at: child::Column::UpdatedAt,

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod children;
 pub mod codes;
 pub mod households;
+pub mod imports;
 pub mod links;
 pub mod lists;
 pub mod matching;

@@ -13,6 +13,7 @@ mod cli;
 mod cors;
 mod funnel;
 mod identity;
+mod import;
 mod journeys;
 mod limits;
 mod links;

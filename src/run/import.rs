@@ -1,0 +1,163 @@
+//! `permanence import`: an authority's files read with a progress bar on a terminal, set
+//! against the records held and written by the same use case the GraphQL upload calls,
+//! then a summary and every problem, one per line.
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::auth::{Actor, Membership};
+use crate::cli::{GlobalArgs, ImportArgs};
+use crate::config::Config;
+use crate::domain::Role;
+use crate::import::ssda903::{self, Ssda903Reader};
+use crate::import::{FilesDigest, Hashing, Problem, Severity};
+use crate::service::imports::ImportReport;
+use crate::service::{self, RequestContext, Service};
+use crate::state::AppState;
+
+/// `permanence import ssda903`.
+pub async fn ssda903(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<()> {
+    let config = Config::from_args(global)?;
+    let state = AppState::start(config).await?;
+    let actor = operator(&state, args)?;
+    let authority_id = actor.memberships[0].authority_id;
+    let request = RequestContext::new(
+        Some(Arc::new(actor)),
+        format!("cli-import-{}", uuid::Uuid::new_v4().simple()),
+    );
+    let svc = Service::new(&state, &request);
+
+    let total: u64 = args
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut reader = Ssda903Reader::new(None);
+    let mut digest = FilesDigest::default();
+    let mut named = Vec::new();
+    for path in &args.files {
+        let shown = path.display().to_string();
+        let file = match ssda903::identify(&shown) {
+            Ok(file) => file,
+            Err(problem) => {
+                named.push(*problem);
+                continue;
+            }
+        };
+        let opened = File::open(path).with_context(|| format!("cannot open {shown}"))?;
+        bar.set_message(file.name.clone());
+        let mut source = Hashing::new(bar.wrap_read(opened));
+        reader.read(file, &mut source);
+        digest.add(source);
+    }
+    bar.finish_and_clear();
+    let mut import = reader.finish(svc.today());
+    named.append(&mut import.problems);
+    import.problems = named;
+    let report = service::imports::ssda903(svc, Ok(authority_id), import, &digest, args.dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.client_message()))?;
+    print_report(&args.authority, &report);
+    if report.has_errors() {
+        bail!("nothing was written: fix the errors above and run the import again");
+    }
+    Ok(())
+}
+
+/// The operator running the command, as the use case sees them: a person holding the
+/// roles an import needs in the authority, audited as `cli/<user>`.
+fn operator(state: &AppState, args: &ImportArgs) -> anyhow::Result<Actor> {
+    let directory = state.directory.current();
+    let Some(consortium) = directory.consortium(&args.consortium) else {
+        bail!("no consortium with the code {:?}", args.consortium);
+    };
+    let Some(authority) = consortium
+        .authorities
+        .iter()
+        .find(|a| a.code == args.authority)
+    else {
+        bail!(
+            "no authority with the code {:?} in consortium {:?}",
+            args.authority,
+            args.consortium
+        );
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    Ok(Actor {
+        subject: format!("cli/{user}"),
+        name: None,
+        consortium_id: consortium.id,
+        consortium_code: consortium.code.clone(),
+        memberships: vec![Membership {
+            authority_id: authority.id,
+            authority_code: authority.code.clone(),
+            roles: BTreeSet::from([Role::SocialWorker, Role::DecisionMaker]),
+        }],
+        consortium_roles: BTreeSet::new(),
+        issued_at: chrono::Utc::now().timestamp(),
+    })
+}
+
+/// The summary, then each problem on a line of its own.
+fn print_report(authority: &str, report: &ImportReport) {
+    let t = &report.totals;
+    let errors = report.problems.iter().filter(|p| p.is_error()).count();
+    let (create, update) = if report.written {
+        ("created", "updated")
+    } else {
+        ("to create", "to update")
+    };
+    println!(
+        "SSDA903 import for {authority}: {} files, {} children read: {} {create}, {} {update}, \
+         {} unchanged, {} skipped",
+        report.files, t.read, t.created, t.updated, t.unchanged, t.skipped
+    );
+    println!(
+        "{} errors, {} warnings",
+        errors,
+        report.problems.len() - errors
+    );
+    for problem in &report.problems {
+        println!("{}", problem_line(problem));
+    }
+    let outcome = if report.written {
+        format!("written; files digest {}", report.digest)
+    } else if report.dry_run {
+        "dry run: nothing written".to_owned()
+    } else {
+        "nothing written".to_owned()
+    };
+    println!("{outcome}");
+}
+
+/// One problem as a line: severity, code, where, the value, the message.
+fn problem_line(p: &Problem) -> String {
+    let mut line = String::from(match p.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    });
+    line.push(' ');
+    line.push_str(p.code);
+    for (label, value) in [
+        ("file", p.file.clone()),
+        ("row", p.row.map(|r| r.to_string())),
+        ("child", p.child.clone()),
+        ("column", p.column.clone()),
+        ("value", p.value.as_ref().map(|v| format!("{v:?}"))),
+    ] {
+        if let Some(value) = value {
+            line.push_str(&format!(" {label}={value}"));
+        }
+    }
+    line.push_str(": ");
+    line.push_str(&p.message);
+    line
+}

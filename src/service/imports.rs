@@ -1,0 +1,356 @@
+//! Imports: an authority's existing records brought in through the same rules as the API.
+//!
+//! A reader in [`crate::import`] turns the files into records and problems; the use cases
+//! here set those records against what the service already holds and write them — all of
+//! them or none. Each imported child keeps the authority's own reference (SSDA903 `CHILD`)
+//! as its import reference, unique within the authority, so importing the same files again
+//! changes nothing and next year's return changes only what changed.
+//!
+//! **Who may import.** An SSDA903 import records children's journeys, decisions included,
+//! so it needs both what a `SOCIAL_WORKER` may do (create and change children, record
+//! milestones) and what a `DECISION_MAKER` may do (record the SHOBPA and match decisions)
+//! in the authority: a person holding both roles there, or the `permanence import` command
+//! run by the operator, which acts as such a person (audited as `cli/<user>`).
+//!
+//! **What an import sets.** A new child gets the return's date of birth, gender,
+//! ethnicity and milestones; the return carries no name, so its legal and profile names
+//! are `SSDA903 <CHILD>` until the social worker records them, it has no needs recorded
+//! and it is not shared with the consortium. A child imported before gets the return's
+//! date of birth, gender, ethnicity and dates: a date the return carries replaces the one
+//! held, a date it does not carry is kept ([`MilestoneDraft::laid_over`];
+//! [`code::DATE_KEPT`] says so), and the result must pass the API's milestone validation.
+//! Nothing else of the record (names, needs, profile, sharing) is touched. The dates a link
+//! records (match, placement, adoption order) are not changed for a child a link covers
+//! ([`code::LINK_OWNS_DATE`]), as the API refuses.
+//!
+//! **What is written with it.** One `IMPORT` audit event per import that writes: who,
+//! the authority, the kind, how many files and children, what was created, updated and left
+//! unchanged, and the SHA-256 digest of the files — no reference or date. A dry run writes
+//! nothing, the audit event included. No per-child notification is sent: an import is not
+//! news about one child.
+use std::collections::HashMap;
+
+use chrono::Utc;
+use entity::child;
+use sea_orm::ActiveValue::Set;
+use serde_json::json;
+
+use super::Service;
+use super::children::{
+    LINKS_HOLDING_DATES, adult_on, link_owned_change, set_milestones, set_needs,
+};
+use super::records::{Decoded, target_authority};
+use crate::auth::Capability;
+use crate::auth::policy::milestones_of;
+use crate::domain::{AuditAction, NeedLevels};
+use crate::error::AppResult;
+use crate::import::ssda903::{ImportedChild, Ssda903Import};
+use crate::import::{FilesDigest, MAX_REFERENCE_CHARS, Problem, code};
+use crate::store;
+use crate::store::imports::{ChildChange, ChildWrites};
+
+/// What an import did, or would do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportTotals {
+    /// Records the files describe (children, for SSDA903).
+    pub read: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Records read but not imported (with a warning saying why).
+    pub skipped: usize,
+}
+
+/// The outcome of an import: what it did (or, for a dry run or an import with errors,
+/// what it would have done), every problem, and the digest of the files.
+#[derive(Clone, Debug)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    /// Whether anything was written: false for a dry run and for any import with an error.
+    pub written: bool,
+    pub totals: ImportTotals,
+    pub problems: Vec<Problem>,
+    pub files: usize,
+    pub digest: String,
+}
+
+impl ImportReport {
+    /// Whether any problem is an error (then nothing was written).
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(Problem::is_error)
+    }
+}
+
+/// What the import sets of a child it holds already.
+struct Planned {
+    writes: ChildWrites,
+    totals: ImportTotals,
+}
+
+/// Imports one authority's SSDA903 returns, read into `import`: creates the children not
+/// held yet and updates those held whose return says something new, in one transaction
+/// with its `IMPORT` event; with `dry_run`, or when any problem is an error, writes
+/// nothing and reports what it would do.
+pub async fn ssda903(
+    svc: Service<'_>,
+    authority_id: Decoded<i64>,
+    import: Ssda903Import,
+    digest: &FilesDigest,
+    dry_run: bool,
+) -> AppResult<ImportReport> {
+    let actor = svc.actor()?;
+    let authority_id = target_authority(svc, actor, Some(authority_id), Capability::WriteChildren)?;
+    actor.require(Capability::DecideForChildren, authority_id)?;
+    let mut problems = import.problems;
+    let held: HashMap<String, child::Model> =
+        store::imports::imported_children(svc.db(), authority_id)
+            .await?
+            .into_iter()
+            .filter_map(|c| c.import_reference.clone().map(|r| (r, c)))
+            .collect();
+    let plan = plan_children(
+        svc,
+        actor.consortium_id,
+        authority_id,
+        import.children,
+        &held,
+        &mut problems,
+    )
+    .await?;
+    let mut report = ImportReport {
+        dry_run,
+        written: false,
+        totals: plan.totals,
+        problems,
+        files: digest.files(),
+        digest: digest.hex(),
+    };
+    if dry_run || report.has_errors() {
+        return Ok(report);
+    }
+    let t = &report.totals;
+    let audit = svc.audit_row(
+        AuditAction::Import,
+        "Child",
+        None,
+        Some(authority_id),
+        json!({
+            "kind": "SSDA903",
+            "files": report.files,
+            "digest": report.digest,
+            "read": t.read,
+            "created": t.created,
+            "updated": t.updated,
+            "unchanged": t.unchanged,
+            "skipped": t.skipped,
+        }),
+    );
+    store::imports::write_children(
+        svc.db(),
+        actor.consortium_id,
+        authority_id,
+        plan.writes,
+        audit,
+    )
+    .await?;
+    report.written = true;
+    Ok(report)
+}
+
+/// Sets each child of the files against the one held under its reference.
+async fn plan_children(
+    svc: Service<'_>,
+    consortium_id: i64,
+    authority_id: i64,
+    children: Vec<ImportedChild>,
+    held: &HashMap<String, child::Model>,
+    problems: &mut Vec<Problem>,
+) -> AppResult<Planned> {
+    let today = svc.today();
+    let now = Utc::now();
+    let mut plan = Planned {
+        writes: ChildWrites::default(),
+        totals: ImportTotals {
+            read: children.len(),
+            ..Default::default()
+        },
+    };
+    for child in children {
+        let reference = child.reference.trim();
+        if reference.is_empty() || reference.chars().count() > MAX_REFERENCE_CHARS {
+            problems.push(
+                Problem::error(
+                    code::BAD_REFERENCE,
+                    format!("a child's reference must be 1 to {MAX_REFERENCE_CHARS} characters"),
+                )
+                .for_child(reference)
+                .in_column("CHILD"),
+            );
+            continue;
+        }
+        if adult_on(child.date_of_birth, today) {
+            problems.push(
+                Problem::warning(
+                    code::AGED_OUT,
+                    "the child is 18 or over today; the service holds children only, so \
+                     this child is not imported",
+                )
+                .for_child(reference)
+                .in_column("DOB"),
+            );
+            plan.totals.skipped += 1;
+            continue;
+        }
+        match held.get(reference) {
+            None => {
+                plan.writes.created.push(new_child(
+                    consortium_id,
+                    authority_id,
+                    reference,
+                    &child,
+                    now,
+                ));
+                plan.totals.created += 1;
+            }
+            Some(c) => match changed_child(svc, c, &child, today, problems).await? {
+                Some(change) => {
+                    plan.writes.changed.push(change);
+                    plan.totals.updated += 1;
+                }
+                None => plan.totals.unchanged += 1,
+            },
+        }
+    }
+    Ok(plan)
+}
+
+/// A child first brought in: what the return says, and nothing it does not.
+fn new_child(
+    consortium_id: i64,
+    authority_id: i64,
+    reference: &str,
+    child: &ImportedChild,
+    now: chrono::DateTime<Utc>,
+) -> child::ActiveModel {
+    let name = format!("SSDA903 {reference}");
+    let mut am = child::ActiveModel {
+        consortium_id: Set(consortium_id),
+        authority_id: Set(authority_id),
+        version: Set(1),
+        legal_name: Set(name.clone()),
+        date_of_birth: Set(child.date_of_birth),
+        profile_name: Set(name),
+        gender: Set(child.gender.code().into()),
+        ethnicity: Set(child.ethnicity.code().into()),
+        religion: Set(None),
+        language: Set(None),
+        culture: Set(None),
+        identity_notes: Set(None),
+        requires_early_permanence: Set(false),
+        birth_family_lat: Set(None),
+        birth_family_lon: Set(None),
+        min_distance_km: Set(None),
+        birth_family_details: Set(None),
+        notes: Set(None),
+        sibling_group_id: Set(None),
+        profile_text: Set(String::new()),
+        shared_with_consortium: Set(false),
+        plan_change_reason: Set(child.plan_change_reason.map(|r| r.code().into())),
+        import_reference: Set(Some(reference.to_owned())),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    set_needs(&mut am, NeedLevels::default());
+    set_milestones(&mut am, &child.milestones);
+    am
+}
+
+/// The change the return makes to child `c`, if any; its problems go to `problems` (an
+/// error leaves the child unchanged in the plan, and the import is not written anyway).
+async fn changed_child(
+    svc: Service<'_>,
+    c: &child::Model,
+    child: &ImportedChild,
+    today: chrono::NaiveDate,
+    problems: &mut Vec<Problem>,
+) -> AppResult<Option<ChildChange>> {
+    let reference = child.reference.trim();
+    let before = milestones_of(c);
+    let (merged, kept) = child.milestones.edit().laid_over(&before.edit());
+    for field in kept {
+        problems.push(
+            Problem::warning(
+                code::DATE_KEPT,
+                "the service holds this date and the returns do not carry it; it is kept as \
+                 recorded",
+            )
+            .for_child(reference)
+            .in_column(field.name()),
+        );
+    }
+    let after = match merged.validate(child.date_of_birth, today) {
+        Ok(after) => after,
+        Err(e) => {
+            problems.push(
+                Problem::error(
+                    code::JOURNEY_CONFLICT,
+                    format!(
+                        "with the dates the service holds, the journey fails validation: {}",
+                        e.message
+                    ),
+                )
+                .for_child(reference)
+                .in_column(e.field.name()),
+            );
+            return Ok(None);
+        }
+    };
+    let reason = child
+        .plan_change_reason
+        .map(|r| r.code().to_owned())
+        .or_else(|| c.plan_change_reason.clone());
+    let same = after == before
+        && c.date_of_birth == child.date_of_birth
+        && c.gender == child.gender.code()
+        && c.ethnicity == child.ethnicity.code()
+        && c.plan_change_reason == reason;
+    if same {
+        return Ok(None);
+    }
+    if let Some(field) = link_owned_change(&before, &after)
+        && covered_by_link(svc, c.id).await?
+    {
+        problems.push(
+            Problem::error(
+                code::LINK_OWNS_DATE,
+                "a link covering this child records this date; record it on the link",
+            )
+            .for_child(reference)
+            .in_column(field),
+        );
+        return Ok(None);
+    }
+    let mut am = child::ActiveModel {
+        date_of_birth: Set(child.date_of_birth),
+        gender: Set(child.gender.code().into()),
+        ethnicity: Set(child.ethnicity.code().into()),
+        plan_change_reason: Set(reason),
+        ..Default::default()
+    };
+    set_milestones(&mut am, &after);
+    Ok(Some(ChildChange {
+        id: c.id,
+        version: c.version,
+        changes: am,
+    }))
+}
+
+/// Whether a link that records dates (one not closed) covers child `id`.
+async fn covered_by_link(svc: Service<'_>, id: i64) -> AppResult<bool> {
+    Ok(
+        !store::links::covering_child(svc.db(), id, &LINKS_HOLDING_DATES)
+            .await?
+            .is_empty(),
+    )
+}
