@@ -230,6 +230,22 @@ pub struct LimitArgs {
         global = true
     )]
     pub max_list_length: usize,
+    /// Largest request body on /graphql/upload (an import's files), in bytes.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_UPLOAD_BYTES",
+        default_value_t = limits::DEFAULT_MAX_UPLOAD_BYTES,
+        global = true
+    )]
+    pub max_upload_bytes: usize,
+    /// Most files in one request on /graphql/upload.
+    #[arg(
+        long,
+        env = "PERMANENCE_MAX_UPLOAD_FILES",
+        default_value_t = limits::DEFAULT_MAX_UPLOAD_FILES,
+        global = true
+    )]
+    pub max_upload_files: usize,
 }
 
 impl LimitArgs {
@@ -244,6 +260,8 @@ impl LimitArgs {
             max_body_bytes: self.max_body_bytes,
             max_nesting: self.max_nesting,
             max_list_length: self.max_list_length,
+            max_upload_bytes: self.max_upload_bytes,
+            max_upload_files: self.max_upload_files,
         }
     }
 }

@@ -180,21 +180,134 @@ fn error_code(error: &ServerError) -> String {
 /// body holds.
 pub(super) async fn graphql_post(
     State(shared): State<Shared>,
-    Received { id, at: started }: Received,
+    received: Received,
     Caller(actor): Caller,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let media = Media::negotiate(&headers);
+    let limits = shared.state.config.limits;
+    let read = read_post(&headers, body, &limits);
+    answer_post(&shared, received, actor, &headers, read).await
+}
+
+/// Reads a POSTed request with `read`, then runs it (or answers the refusal), in the
+/// request's span.
+async fn answer_post(
+    shared: &Shared,
+    Received { id, at: started }: Received,
+    actor: Option<Arc<Actor>>,
+    headers: &HeaderMap,
+    read: impl Future<Output = Result<Incoming, Refusal>>,
+) -> Response {
+    let media = Media::negotiate(headers);
     let span = tracing::info_span!("graphql", request_id = %id);
     async move {
-        match read_post(&headers, body, &shared.state.config.limits).await {
-            Ok(incoming) => run(&shared, actor, &id, incoming, media, started).await,
+        match read.await {
+            Ok(incoming) => run(shared, actor, &id, incoming, media, started).await,
             Err(refusal) => refusal.respond(media, &id, started),
         }
     }
     .instrument(span)
     .await
+}
+
+/// `POST /graphql/upload`: one operation sent as a GraphQL multipart request (the
+/// operation, a map, and the files as parts), for the imports. It runs as `POST /graphql`
+/// does, with the upload bounds (`PERMANENCE_MAX_UPLOAD_BYTES` for the whole body,
+/// `PERMANENCE_MAX_UPLOAD_FILES`) in place of the body bound; the files are spooled to
+/// temporary files, not held in memory.
+pub(super) async fn graphql_upload(
+    State(shared): State<Shared>,
+    received: Received,
+    Caller(actor): Caller,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let limits = shared.state.config.limits;
+    let read = async {
+        let request = read_upload(&headers, body, &limits).await?;
+        Ok(Incoming::Single(Box::new(request)))
+    };
+    answer_post(&shared, received, actor, &headers, read).await
+}
+
+/// One operation from a multipart body, within the upload bounds.
+async fn read_upload(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limits: &QueryLimits,
+) -> Result<async_graphql::Request, Refusal> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let multipart = content_type
+        .split(';')
+        .next()
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("multipart/form-data"));
+    if !multipart {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::bad_input(
+                "request",
+                "send the upload as Content-Type: multipart/form-data (the GraphQL multipart \
+                 request: operations, map, then the files)",
+            ),
+        ));
+    }
+    let max = limits.max_upload_bytes;
+    let too_large = || {
+        Refusal::over_limit(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Limit::BodySize,
+            max,
+            format!("the upload is too large: the limit is {max} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut seen = 0usize;
+    let flag = over.clone();
+    let reader = body
+        .into_data_stream()
+        .map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            seen += chunk.len();
+            if seen > max {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err(std::io::Error::other("the upload is too large"));
+            }
+            Ok(chunk)
+        })
+        .into_async_read();
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(max)
+        .max_num_files(limits.max_upload_files);
+    match async_graphql::http::receive_body(Some(content_type), reader, options).await {
+        Ok(request) if request.uploads.len() > limits.max_upload_files => Err(Refusal::over_limit(
+            StatusCode::BAD_REQUEST,
+            Limit::UploadFiles,
+            limits.max_upload_files,
+            format!(
+                "too many files: {}, the limit is {}",
+                request.uploads.len(),
+                limits.max_upload_files
+            ),
+        )),
+        Ok(request) => Ok(request),
+        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) => Err(too_large()),
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => Err(too_large()),
+        Err(e) => Err(Refusal::bad_request(&format!(
+            "the multipart request is not valid: {e}"
+        ))),
+    }
 }
 
 /// `GET /graphql`: a query in the query string, or GraphiQL outside production (a request

@@ -21,7 +21,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -188,6 +188,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     // What browser pages of the configured origins may call (no layer: no CORS headers).
     let mut browsers = Router::new()
         .route("/graphql", get(http::graphql_get).post(http::graphql_post))
+        .route("/graphql/upload", post(http::graphql_upload))
         .route("/export/{file}", get(export::export));
     if let Some(cors) = cors::layer(&state.config.clients.cors_origins) {
         browsers = browsers.layer(cors);

@@ -55,6 +55,11 @@ pub const DEFAULT_MAX_BATCH: usize = 10;
 pub const DEFAULT_MAX_QUERY_BYTES: usize = 20 * 1024;
 /// Default largest request body, in bytes (the document plus variables).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default largest request body on `/graphql/upload` (an import's files, multipart): ten
+/// years of one authority's SSDA903 returns are some tens of megabytes.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 128 * 1024 * 1024;
+/// Default most files in one upload (ten years of the four SSDA903 files is 40).
+pub const DEFAULT_MAX_UPLOAD_FILES: usize = 100;
 /// Default deepest nesting of brackets in a document (`{`, `[` and `(` together), and of
 /// lists and objects in variables. A query at the depth limit with an input object a few
 /// levels deep stays well within it; the parser and the validator recurse once per level,
@@ -75,6 +80,8 @@ pub struct QueryLimits {
     pub max_body_bytes: usize,
     pub max_nesting: usize,
     pub max_list_length: usize,
+    pub max_upload_bytes: usize,
+    pub max_upload_files: usize,
 }
 
 impl Default for QueryLimits {
@@ -88,6 +95,8 @@ impl Default for QueryLimits {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_nesting: DEFAULT_MAX_NESTING,
             max_list_length: DEFAULT_MAX_LIST_LENGTH,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_upload_files: DEFAULT_MAX_UPLOAD_FILES,
         }
     }
 }
@@ -104,6 +113,8 @@ impl QueryLimits {
             self.max_body_bytes,
             self.max_nesting,
             self.max_list_length,
+            self.max_upload_bytes,
+            self.max_upload_files,
         ]
         .contains(&0)
     }
@@ -120,6 +131,8 @@ pub enum Limit {
     BodySize,
     Nesting,
     ListLength,
+    /// Files in one upload (`/graphql/upload`).
+    UploadFiles,
 }
 
 impl Limit {
@@ -134,6 +147,7 @@ impl Limit {
             Limit::BodySize => "bodySize",
             Limit::Nesting => "nesting",
             Limit::ListLength => "listLength",
+            Limit::UploadFiles => "uploadFiles",
         }
     }
 }

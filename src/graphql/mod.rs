@@ -8,6 +8,7 @@ pub mod connection;
 pub mod context;
 pub mod households;
 pub mod ids;
+pub mod imports;
 pub mod inputs;
 pub mod limits;
 pub mod links;
@@ -61,6 +62,7 @@ pub struct Mutation(
     matching::MatchingMutation,
     links::LinkMutation,
     admin::AdminMutation,
+    imports::ImportMutation,
 );
 
 /// All subscriptions (served over `graphql-transport-ws` at `/graphql/ws`).

@@ -12,9 +12,7 @@ use crate::auth::{Actor, Membership};
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::config::Config;
 use crate::domain::Role;
-use crate::import::ssda903::{self, Ssda903Reader};
-use crate::import::{FilesDigest, Hashing, Problem, Severity};
-use crate::service::imports::ImportReport;
+use crate::service::imports::{ImportReport, Problem, Severity};
 use crate::service::{self, RequestContext, Service};
 use crate::state::AppState;
 
@@ -40,28 +38,18 @@ pub async fn ssda903(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<(
             .expect("a valid template")
             .progress_chars("=> "),
     );
-    let mut reader = Ssda903Reader::new(None);
-    let mut digest = FilesDigest::default();
-    let mut named = Vec::new();
+    let mut opened = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let shown = path.display().to_string();
-        let file = match ssda903::identify(&shown) {
-            Ok(file) => file,
-            Err(problem) => {
-                named.push(*problem);
-                continue;
-            }
-        };
-        let opened = File::open(path).with_context(|| format!("cannot open {shown}"))?;
-        bar.set_message(file.name.clone());
-        let mut source = Hashing::new(bar.wrap_read(opened));
-        reader.read(file, &mut source);
-        digest.add(source);
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        opened.push((path.display().to_string(), file));
     }
+    let supplied = opened.into_iter().map(|(name, file)| {
+        bar.set_message(name.rsplit('/').next().unwrap_or(&name).to_owned());
+        let source = bar.wrap_read(file);
+        (name, source)
+    });
+    let (import, digest) = service::imports::read_ssda903(supplied, svc.today());
     bar.finish_and_clear();
-    let mut import = reader.finish(svc.today());
-    named.append(&mut import.problems);
-    import.problems = named;
     let report = service::imports::ssda903(svc, Ok(authority_id), import, &digest, args.dry_run)
         .await
         .map_err(|e| anyhow::anyhow!(e.client_message()))?;

@@ -29,8 +29,9 @@
 //! nothing, the audit event included. No per-child notification is sent: an import is not
 //! news about one child.
 use std::collections::HashMap;
+use std::io::Read;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use entity::child;
 use sea_orm::ActiveValue::Set;
 use serde_json::json;
@@ -44,8 +45,10 @@ use crate::auth::Capability;
 use crate::auth::policy::milestones_of;
 use crate::domain::{AuditAction, NeedLevels};
 use crate::error::AppResult;
-use crate::import::ssda903::{ImportedChild, Ssda903Import};
-use crate::import::{FilesDigest, MAX_REFERENCE_CHARS, Problem, code};
+pub use crate::import::FilesDigest;
+use crate::import::ssda903::{self as files, ImportedChild, Ssda903Import, Ssda903Reader};
+use crate::import::{Hashing, MAX_REFERENCE_CHARS, code};
+pub use crate::import::{Problem, Severity};
 use crate::store;
 use crate::store::imports::{ChildChange, ChildWrites};
 
@@ -81,7 +84,43 @@ impl ImportReport {
     }
 }
 
-/// What the import sets of a child it holds already.
+/// The authority an SSDA903 import by the caller may write to: one of its consortium where
+/// it may both write children and record their decisions. Checked before any file is read.
+pub fn importing_into(svc: Service<'_>, authority_id: Decoded<i64>) -> AppResult<i64> {
+    let actor = svc.actor()?;
+    let authority_id = target_authority(svc, actor, Some(authority_id), Capability::WriteChildren)?;
+    actor.require(Capability::DecideForChildren, authority_id)?;
+    Ok(authority_id)
+}
+
+/// Reads one authority's SSDA903 files, each given by its name as supplied (the table and
+/// year are told from it, as the DfE names the files) and streamed once, digested as it
+/// passes. A name that says no table or year is a problem of the import, as is every
+/// problem met reading and deriving; the journeys are validated as of `today`.
+pub fn read_ssda903<R: Read>(
+    supplied: impl IntoIterator<Item = (String, R)>,
+    today: NaiveDate,
+) -> (Ssda903Import, FilesDigest) {
+    let mut reader = Ssda903Reader::new(None);
+    let mut digest = FilesDigest::default();
+    let mut named = Vec::new();
+    for (name, source) in supplied {
+        match files::identify(&name) {
+            Ok(file) => {
+                let mut source = Hashing::new(source);
+                reader.read(file, &mut source);
+                digest.add(source);
+            }
+            Err(problem) => named.push(*problem),
+        }
+    }
+    let mut import = reader.finish(today);
+    named.append(&mut import.problems);
+    import.problems = named;
+    (import, digest)
+}
+
+/// What an import writes, and what it found.
 struct Planned {
     writes: ChildWrites,
     totals: ImportTotals,
@@ -99,8 +138,7 @@ pub async fn ssda903(
     dry_run: bool,
 ) -> AppResult<ImportReport> {
     let actor = svc.actor()?;
-    let authority_id = target_authority(svc, actor, Some(authority_id), Capability::WriteChildren)?;
-    actor.require(Capability::DecideForChildren, authority_id)?;
+    let authority_id = importing_into(svc, authority_id)?;
     let mut problems = import.problems;
     let held: HashMap<String, child::Model> =
         store::imports::imported_children(svc.db(), authority_id)
@@ -272,7 +310,7 @@ async fn changed_child(
     svc: Service<'_>,
     c: &child::Model,
     child: &ImportedChild,
-    today: chrono::NaiveDate,
+    today: NaiveDate,
     problems: &mut Vec<Problem>,
 ) -> AppResult<Option<ChildChange>> {
     let reference = child.reference.trim();

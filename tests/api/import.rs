@@ -14,7 +14,7 @@ use permanence::auth::{Actor, Membership};
 use permanence::domain::Role;
 use permanence::import::FilesDigest;
 use permanence::import::ssda903;
-use permanence::seed::ssda903::{ExpectedJourney, Ssda903Spec, generate};
+use permanence::seed::ssda903::{ExpectedJourney, GeneratedReturns, Ssda903Spec, generate};
 use permanence::service::{RequestContext, Service, imports};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
@@ -54,11 +54,7 @@ fn import(app: &TestApp, files: &[std::path::PathBuf], dry_run: bool) -> (bool, 
 }
 
 /// The generated files written to `dir`, those of years up to `last_year` only.
-fn write_files(
-    returns: &permanence::seed::ssda903::GeneratedReturns,
-    dir: &Path,
-    last_year: i32,
-) -> Vec<std::path::PathBuf> {
+fn write_files(returns: &GeneratedReturns, dir: &Path, last_year: i32) -> Vec<std::path::PathBuf> {
     returns
         .files
         .iter()
@@ -69,6 +65,21 @@ fn write_files(
             path
         })
         .collect()
+}
+
+/// Generated returns of `children` over `years`, and a new directory to write them to.
+fn returns_in(
+    children: usize,
+    years: std::ops::RangeInclusive<i32>,
+    seed: u64,
+) -> (GeneratedReturns, tempfile::TempDir) {
+    let returns = generate(&Ssda903Spec {
+        children,
+        first_year: *years.start(),
+        last_year: *years.end(),
+        seed,
+    });
+    (returns, tempfile::tempdir().unwrap())
 }
 
 /// Alder's imported children, by reference.
@@ -188,13 +199,7 @@ both_backends!(
 );
 
 async fn ssda903_returns_import_into_the_scorecard_and_again_without_change(app: TestApp) {
-    let returns = generate(&Ssda903Spec {
-        children: 400,
-        first_year: 2016,
-        last_year: 2025,
-        seed: 11,
-    });
-    let dir = tempfile::tempdir().unwrap();
+    let (returns, dir) = returns_in(400, 2016..=2025, 11);
     let earlier = write_files(&returns, dir.path(), 2024);
     let all = write_files(&returns, dir.path(), 2025);
     let expected_children = returns
@@ -304,13 +309,7 @@ async fn ssda903_returns_import_into_the_scorecard_and_again_without_change(app:
 }
 
 async fn a_return_with_errors_writes_nothing(app: TestApp) {
-    let returns = generate(&Ssda903Spec {
-        children: 60,
-        first_year: 2023,
-        last_year: 2025,
-        seed: 3,
-    });
-    let dir = tempfile::tempdir().unwrap();
+    let (returns, dir) = returns_in(60, 2023..=2025, 3);
     let files = write_files(&returns, dir.path(), 2025);
     // One impossible date in the 2024 episodes, after a byte-order mark.
     let episodes = dir.path().join("SSDA903_2024_episodes.csv");
@@ -416,4 +415,279 @@ async fn only_those_who_may_record_decisions_import(app: TestApp) {
         .await
         .unwrap();
     assert!(report.written && report.totals.created == imported(&app).await.len());
+}
+
+/// A GraphQL multipart request: `operations`, a `map` putting file `i` at
+/// `variables.files.i`, then the files. (content type, body)
+fn multipart(operations: &Value, files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
+    let boundary = "permanence-test-boundary-7f3a";
+    let map: serde_json::Map<String, Value> = (0..files.len())
+        .map(|i| (i.to_string(), json!([format!("variables.files.{i}")])))
+        .collect();
+    let mut body = Vec::new();
+    let mut part = |headers: String, content: &[u8]| {
+        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    };
+    part(
+        "Content-Disposition: form-data; name=\"operations\"".into(),
+        operations.to_string().as_bytes(),
+    );
+    part(
+        "Content-Disposition: form-data; name=\"map\"".into(),
+        Value::Object(map).to_string().as_bytes(),
+    );
+    for (i, (name, content)) in files.iter().enumerate() {
+        part(
+            format!(
+                "Content-Disposition: form-data; name=\"{i}\"; filename=\"{name}\"\r\n\
+                 Content-Type: text/csv"
+            ),
+            content,
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+const IMPORT_SSDA903: &str = "mutation($a: ID!, $files: [Upload!]!, $dry: Boolean!) {
+  importSsda903(authorityId: $a, files: $files, dryRun: $dry) {
+    dryRun written files digest read created updated unchanged skipped errorCount warningCount
+    problems { code severity file row reference column value message } } }";
+
+/// Uploads `files` to `/graphql/upload` as `token`: (status, body).
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    files: &[(String, Vec<u8>)],
+    dry_run: bool,
+) -> (u16, Value) {
+    let operations = json!({
+        "query": IMPORT_SSDA903,
+        "variables": {
+            "a": app.authority_id("alder"),
+            "files": vec![Value::Null; files.len()],
+            "dry": dry_run,
+        },
+    });
+    let (content_type, body) = multipart(&operations, files);
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Generated returns as uploads.
+fn generated_files(children: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+    generate(&Ssda903Spec {
+        children,
+        first_year: 2022,
+        last_year: 2025,
+        seed,
+    })
+    .files
+    .into_iter()
+    .map(|f| (f.name, f.text.into_bytes()))
+    .collect()
+}
+
+both_backends!(partner_frontends_import_by_upload);
+
+async fn partner_frontends_import_by_upload(app: TestApp) {
+    let files = generated_files(40, 9);
+    let importer = app.token(
+        "importer",
+        &[("alder", &["SOCIAL_WORKER", "DECISION_MAKER"])],
+    );
+
+    // Refused before any file is read: a social worker alone may not import.
+    let (status, body) = upload(&app, &app.role("alder", "SOCIAL_WORKER"), &files, false).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    let (status, body) = upload(&app, &importer, &files, true).await;
+    assert_eq!(status, 200, "{body}");
+    let report = &body["data"]["importSsda903"];
+    assert_eq!(report["dryRun"], true, "{body}");
+    assert_eq!(report["written"], false);
+    assert_eq!(report["files"], files.len());
+    let created = report["created"].as_u64().unwrap();
+    assert!(created > 30, "{report}");
+    assert_eq!(report["errorCount"], 0);
+    assert!(imported(&app).await.is_empty(), "a dry run writes nothing");
+
+    let (_, body) = upload(&app, &importer, &files, false).await;
+    let report = &body["data"]["importSsda903"];
+    assert_eq!(report["written"], true, "{body}");
+    assert_eq!(imported(&app).await.len() as u64, created);
+    let events = import_events(&app).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["digest"], report["digest"]);
+
+    // A file with an error: reported with where it is, and nothing written.
+    let mut broken = generated_files(10, 4);
+    let header = broken
+        .iter_mut()
+        .find(|(name, _)| name.ends_with("2025_header.csv"))
+        .unwrap();
+    let text = String::from_utf8(header.1.clone()).unwrap();
+    let first_line_end = text.find('\n').unwrap();
+    header.1 = format!(
+        "{}\nR99999,9,2020-01-01,WBRI,UN1,,\n{}",
+        &text[..first_line_end],
+        &text[first_line_end + 1..]
+    )
+    .into_bytes();
+    let (_, body) = upload(&app, &importer, &broken, false).await;
+    let report = &body["data"]["importSsda903"];
+    assert_eq!(report["written"], false, "{body}");
+    assert!(report["errorCount"].as_u64() > Some(0), "{report}");
+    let problem = &report["problems"][0];
+    assert_eq!(problem["severity"], "ERROR", "{report}");
+    assert_eq!(problem["file"], "SSDA903_2025_header.csv", "{report}");
+    assert_eq!(problem["row"], 2, "{report}");
+    assert_eq!(problem["reference"], "R99999", "{report}");
+    assert_eq!(
+        imported(&app).await.len() as u64,
+        created,
+        "nothing more written"
+    );
+    assert_eq!(import_events(&app).await.len(), 1);
+
+    // Only multipart is taken there.
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(&importer)
+        .json(&json!({ "query": "{ viewer { subject } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+}
+
+#[tokio::test]
+async fn an_upload_over_its_bounds_is_refused_whole() {
+    let app = TestApp::spawn_sqlite_with(|config| {
+        config.limits.max_upload_bytes = 20_000;
+        config.limits.max_upload_files = 3;
+    })
+    .await;
+    let importer = app.token(
+        "importer",
+        &[("alder", &["SOCIAL_WORKER", "DECISION_MAKER"])],
+    );
+    // Larger than the body bound.
+    let big = vec![("SSDA903_2025_episodes.csv".to_owned(), vec![b'x'; 30_000])];
+    let (status, body) = upload(&app, &importer, &big, false).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["limit"], "bodySize",
+        "{body}"
+    );
+    // More files than allowed.
+    let many: Vec<_> = (0..4)
+        .map(|i| {
+            (
+                format!("SSDA903_202{i}_header.csv"),
+                b"CHILD,SEX,DOB,ETHNIC\n".to_vec(),
+            )
+        })
+        .collect();
+    let (status, body) = upload(&app, &importer, &many, false).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["limit"], "uploadFiles",
+        "{body}"
+    );
+    assert!(imported(&app).await.is_empty());
+    assert!(import_events(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_import_keeps_what_the_service_recorded_and_leaves_link_dates_to_the_link() {
+    use crate::helpers::{Backend, encode_id};
+    use crate::links::{accept, birch_household, decide, propose_pair};
+    use crate::matching::profile_id;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (returns, dir) = returns_in(400, 2016..=2025, 11);
+    let to_2024 = write_files(&returns, dir.path(), 2024);
+    let all = write_files(&returns, dir.path(), 2025);
+    // A child the 2024 return shows waiting, whom the 2025 return shows matched, placed and
+    // adopted in its year.
+    let year_2025: std::ops::RangeInclusive<NaiveDate> =
+        "2024-04-01".parse().unwrap()..="2025-03-31".parse().unwrap();
+    let (reference, _) = returns
+        .journeys
+        .iter()
+        .find(|(_, j)| {
+            let m = &j.milestones;
+            !adult(j.date_of_birth)
+                && m.plan_changed_on.is_none()
+                && m.shobpa_decision_on < Some("2024-01-01".parse().unwrap())
+                && m.adoption_order_on.is_some_and(|d| year_2025.contains(&d))
+                && m.placed_on.is_some_and(|d| year_2025.contains(&d))
+                && !m.adopted_by_foster_carers
+        })
+        .expect("such a child among 400");
+    let (ok, out) = import(&app, &to_2024, false);
+    assert!(ok, "{out}");
+    let before = imported(&app).await;
+    let waiting = &before[reference];
+    assert_eq!(waiting.match_decision_on, None, "{reference}");
+
+    // In Permanence the child is then matched through a link, today.
+    let home = birch_household(&app, "Birch Home").await;
+    let link = propose_pair(
+        &app,
+        &app.role("alder", "FAMILY_FINDER"),
+        &encode_id("Child", waiting.id),
+        &profile_id(&home),
+    )
+    .await;
+    let link = accept(&app, &app.role("birch", "FAMILY_FINDER"), &link).await;
+    let today = Utc::now().date_naive();
+    let link = decide(
+        &app,
+        &app.role("alder", "DECISION_MAKER"),
+        &link,
+        &today.to_string(),
+    )
+    .await;
+    assert_eq!(link["state"], "MATCHED", "{link}");
+
+    // The 2024 return again: it does not carry the match, which is kept, and said so.
+    let (ok, out) = import(&app, &to_2024, false);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "warning IMPORT_DATE_KEPT child={reference} column=matchDecisionOn"
+        )),
+        "{out}"
+    );
+    let matched = imported(&app).await;
+    assert_eq!(matched[reference].match_decision_on, Some(today));
+
+    // The 2025 return carries another match date: the link records it, so the import is
+    // refused whole and nothing moves.
+    let (ok, out) = import(&app, &all, false);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "error IMPORT_LINK_OWNS_DATE child={reference} column=matchDecisionOn"
+        )),
+        "{out}"
+    );
+    assert_eq!(imported(&app).await, matched, "nothing written");
 }

@@ -81,7 +81,12 @@ fn ending(link: &Value, reason: &str) -> Value {
 
 /// Proposes to link the child `child` with the household `household` (each id as the
 /// proposer sees it: the record's own or its shared profile's).
-async fn propose_pair(app: &TestApp, token: &str, child: &str, household: &str) -> Value {
+pub(crate) async fn propose_pair(
+    app: &TestApp,
+    token: &str,
+    child: &str,
+    household: &str,
+) -> Value {
     let input = json!({ "childId": child, "householdId": household });
     propose(app, token, input).await
 }
@@ -103,11 +108,11 @@ async fn step_on(
     step(app, token, name, &input_type, input).await
 }
 
-async fn accept(app: &TestApp, token: &str, link: &Value) -> Value {
+pub(crate) async fn accept(app: &TestApp, token: &str, link: &Value) -> Value {
     step_on(app, token, link, "acceptLink", None).await
 }
 
-async fn decide(app: &TestApp, token: &str, link: &Value, on: &str) -> Value {
+pub(crate) async fn decide(app: &TestApp, token: &str, link: &Value, on: &str) -> Value {
     step_on(
         app,
         token,
@@ -153,7 +158,7 @@ fn stages(h: &Value) -> Vec<String> {
 }
 
 /// An approved, available birch household of the pool; returns its id.
-async fn birch_household(app: &TestApp, name: &str) -> String {
+pub(crate) async fn birch_household(app: &TestApp, name: &str) -> String {
     household_approved_on(
         app,
         "birch",
