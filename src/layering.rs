@@ -23,7 +23,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The use cases: what every entry point calls (an import's files read by `import`).
     (
         "service",
-        &["auth", "domain", "error", "import", "infra", "state", "store"],
+        &[
+            "auth", "domain", "error", "import", "infra", "state", "store",
+        ],
     ),
     // The readers of agencies' existing files: pure, like the domain they read into.
     ("import", &["domain", "error"]),

@@ -195,6 +195,12 @@ impl Child {
     async fn legal_name(&self) -> &str {
         &self.0.legal_name
     }
+    /// The authority's own reference for a child brought in by an import (the SSDA903
+    /// `CHILD`), by which a later import finds the child again; null for a child
+    /// registered here.
+    async fn import_reference(&self) -> Option<&str> {
+        self.0.import_reference.as_deref()
+    }
     async fn date_of_birth(&self) -> Date {
         self.0.date_of_birth.into()
     }

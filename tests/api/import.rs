@@ -534,6 +534,17 @@ async fn partner_frontends_import_by_upload(app: TestApp) {
     let events = import_events(&app).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["digest"], report["digest"]);
+    // Staff of the authority see each child's reference.
+    let (reference, child) = imported(&app).await.pop_first().unwrap();
+    let body = app
+        .ok(
+            &app.role("alder", "SOCIAL_WORKER"),
+            "query($id: ID!) { node(id: $id) { ... on Child { importReference legalName } } }",
+            json!({ "id": crate::helpers::encode_id("Child", child.id) }),
+        )
+        .await;
+    assert_eq!(body["node"]["importReference"], reference.as_str());
+    assert_eq!(body["node"]["legalName"], format!("SSDA903 {reference}"));
 
     // A file with an error: reported with where it is, and nothing written.
     let mut broken = generated_files(10, 4);
