@@ -21,6 +21,7 @@ use crate::graphql::context::RequestContext;
 use crate::graphql::limits::{self, Limit, OperationTrace, QueryLimits};
 use crate::infra::audit::{COMMIT_WITHIN, NotCommitted};
 use crate::infra::metrics::{self, OperationRecord, Outcome};
+use crate::service::rate_limit::charge_export;
 use crate::store;
 
 /// The media type of a GraphQL response, from the request's `Accept` (GraphQL over HTTP):
@@ -224,7 +225,20 @@ pub(super) async fn graphql_upload(
     body: axum::body::Body,
 ) -> Response {
     let limits = shared.state.config.limits;
+    let state = &shared.state;
+    let uploader = actor.clone();
     let read = async {
+        // Nothing is spooled for a caller who could not run the operation anyway, and an
+        // upload costs what an export does, so a caller cannot fill the disk with them.
+        let Some(actor) = uploader else {
+            return Err(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                AppError::Unauthenticated("a bearer token is required to upload".into()),
+            ));
+        };
+        charge_export(state, &actor)
+            .await
+            .map_err(|e| Refusal::new(StatusCode::TOO_MANY_REQUESTS, e))?;
         let request = read_upload(&headers, body, &limits).await?;
         Ok(Incoming::Single(Box::new(request)))
     };

@@ -593,12 +593,33 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
     let app = TestApp::spawn_sqlite_with(|config| {
         config.limits.max_upload_bytes = 20_000;
         config.limits.max_upload_files = 3;
+        // Room for three uploads (an upload costs what an export does) and the one
+        // operation that runs, refilled slowly.
+        config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
+            capacity: 3 * permanence::service::rate_limit::EXPORT_COST + 100,
+            leak_per_second: 1,
+        });
     })
     .await;
     let importer = app.token(
         "importer",
         &[("alder", &["SOCIAL_WORKER", "DECISION_MAKER"])],
     );
+    // No token, no upload: refused before anything is read.
+    let files: Vec<_> = generated_files(5, 1)
+        .into_iter()
+        .filter(|(name, _)| name.contains("2025_header") || name.contains("2025_episodes"))
+        .collect();
+    let (content_type, body) = multipart(&json!({ "query": IMPORT_SSDA903 }), &files);
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
     // Larger than the body bound.
     let big = vec![("SSDA903_2025_episodes.csv".to_owned(), vec![b'x'; 30_000])];
     let (status, body) = upload(&app, &importer, &big, false).await;
@@ -620,6 +641,15 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body["errors"][0]["extensions"]["limit"], "uploadFiles",
+        "{body}"
+    );
+    // The third upload empties the bucket; the fourth is turned away unread.
+    let (status, body) = upload(&app, &importer, &files, true).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = upload(&app, &importer, &files, true).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
         "{body}"
     );
     assert!(imported(&app).await.is_empty());
