@@ -312,6 +312,10 @@ pub enum ImportCommand {
     /// `ad1` and `placed_for_adoption` files, named as the DfE names them
     /// (`SSDA903_2025_episodes.csv`); the later year wins where returns overlap.
     Ssda903(ImportArgs),
+    /// An authority's adopter register: one CSV file in the template
+    /// (`docs/templates/adopter-register.csv`), one row per household with its key dates
+    /// from enquiry to approval, its exit and a pause.
+    Adopters(ImportArgs),
 }
 
 #[derive(Debug, Args)]

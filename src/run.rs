@@ -51,7 +51,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::AuditPublication(args) => audit_publication(&cli.global.database_url, &args).await,
         Command::Publish(args) => publish(&cli.global.database_url, &args).await,
-        Command::Import(ImportCommand::Ssda903(args)) => import::ssda903(&cli.global, &args).await,
+        Command::Import(ImportCommand::Ssda903(args)) => {
+            import::run(&cli.global, &args, import::Kind::Ssda903).await
+        }
+        Command::Import(ImportCommand::Adopters(args)) => {
+            import::run(&cli.global, &args, import::Kind::Adopters).await
+        }
         Command::TrustedDocuments(TrustedDocumentsCommand::Check { file }) => {
             check_trusted_documents(&file, cli.global.limits.limits()).await
         }

@@ -48,6 +48,9 @@ pub struct Model {
     pub profile_text: String,
     pub available_for_matching: bool,
     pub shared_with_consortium: bool,
+    /// The authority's own reference for a household brought in from its adopter register,
+    /// unique within the authority; `None` for a household registered through the API.
+    pub import_reference: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

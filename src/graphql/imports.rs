@@ -49,6 +49,37 @@ impl ImportMutation {
         let report = imports::ssda903(svc, Ok(authority), import, &digest, dry_run).await?;
         Ok(ImportReportView(report))
     }
+
+    /// Imports an authority's adopter register: one CSV file in the template
+    /// (`docs/templates/adopter-register.csv`), uploaded to `POST /graphql/upload` as a
+    /// GraphQL multipart request; one row per household, its key dates from enquiry to
+    /// approval, its exit and a pause, each row recorded as the events the API would
+    /// have recorded. Every problem is reported; any error, and nothing is written. Needs
+    /// both RECRUITMENT_OFFICER and DECISION_MAKER in the authority. See the README,
+    /// "Importing your data".
+    async fn import_adopters(
+        &self,
+        ctx: &Context<'_>,
+        authority_id: ID,
+        file: Upload,
+        #[graphql(default = false)] dry_run: bool,
+    ) -> AppResult<ImportReportView> {
+        let authority = decode(&authority_id, "authorityId", &[IdKind::Authority]);
+        let svc = ctx.service();
+        let authority = imports::importing_households_into(svc, authority)?;
+        let value = file
+            .value(ctx)
+            .map_err(|_| AppError::bad_input("file", "the uploaded file could not be read"))?;
+        let today = svc.today();
+        let (import, digest) = tokio::task::spawn_blocking(move || {
+            imports::read_adopters(&value.filename, value.content, today)
+        })
+        .await
+        .map_err(|e| AppError::from(anyhow::anyhow!("reading the upload: {e}")))?;
+        let report =
+            imports::adopter_register(svc, Ok(authority), import, &digest, dry_run).await?;
+        Ok(ImportReportView(report))
+    }
 }
 
 /// What an import did, or would do.
@@ -138,7 +169,8 @@ pub struct ImportProblem {
     file: Option<String>,
     /// The line of the file (1 is the column names).
     row: Option<u64>,
-    /// The authority's own reference for the record (SSDA903 `CHILD`).
+    /// The authority's own reference for the record (a child's SSDA903 `CHILD`, a
+    /// household's `HOUSEHOLD`).
     reference: Option<String>,
     /// The column, or the milestone field.
     column: Option<String>,
@@ -157,7 +189,7 @@ impl From<&Problem> for ImportProblem {
             },
             file: p.file.clone(),
             row: p.row,
-            reference: p.child.clone(),
+            reference: p.reference.clone(),
             column: p.column.clone(),
             value: p.value.clone(),
             message: p.message.clone(),

@@ -13,7 +13,9 @@ use std::io::Read;
 
 use sha2::{Digest as _, Sha256};
 
+pub mod adopters;
 pub mod ssda903;
+pub mod table;
 
 /// The stable codes of the problems found when an import is set against the records
 /// already held (the service's part; each reader has its own, e.g. [`ssda903::code`]).
@@ -29,6 +31,9 @@ pub mod code {
     /// The files' journey together with the dates kept fails the API's milestone
     /// validation (error).
     pub const JOURNEY_CONFLICT: &str = "IMPORT_JOURNEY_CONFLICT";
+    /// A household's register row disagrees with the events recorded for it (error;
+    /// recorded events are never rewritten).
+    pub const HISTORY_DIFFERS: &str = "IMPORT_HISTORY_DIFFERS";
     /// The import would change a date a link records (match, placement, adoption order)
     /// for a child that link covers (error; record it on the link).
     pub const LINK_OWNS_DATE: &str = "IMPORT_LINK_OWNS_DATE";
@@ -103,7 +108,7 @@ pub enum Severity {
 }
 
 /// Something wrong (or worth saying) about the files, told the way the DfE validator tells
-/// it: where (file, row, child, column), what was there, a stable code and a plain
+/// it: where (file, row, reference, column), what was there, a stable code and a plain
 /// sentence. Values may be personal data (a date of birth): a problem goes back to the
 /// person who supplied the files and is never written to the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,8 +120,9 @@ pub struct Problem {
     pub file: Option<String>,
     /// The line of the file (1 is the column names); `None` for a whole file or child.
     pub row: Option<u64>,
-    /// The authority's own reference for the child (`CHILD`), where known.
-    pub child: Option<String>,
+    /// The authority's own reference for the record (a child's SSDA903 `CHILD`, a
+    /// household's `HOUSEHOLD`), where known.
+    pub reference: Option<String>,
     /// The column (or, for a journey that fails validation, the milestone field).
     pub column: Option<String>,
     /// The offending value, cut to [`Problem::MAX_VALUE_CHARS`] characters.
@@ -136,7 +142,7 @@ impl Problem {
             severity,
             file: None,
             row: None,
-            child: None,
+            reference: None,
             column: None,
             value: None,
             message: message.into(),
@@ -165,10 +171,10 @@ impl Problem {
         self
     }
 
-    /// About this child.
-    pub fn for_child(mut self, child: &str) -> Self {
-        if !child.is_empty() {
-            self.child = Some(cut(child));
+    /// About this record (its reference).
+    pub fn for_reference(mut self, reference: &str) -> Self {
+        if !reference.is_empty() {
+            self.reference = Some(cut(reference));
         }
         self
     }

@@ -16,11 +16,39 @@ use crate::service::imports::{ImportReport, Problem, Severity};
 use crate::service::{self, RequestContext, Service};
 use crate::state::AppState;
 
-/// `permanence import ssda903`.
-pub async fn ssda903(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<()> {
+/// What `permanence import` brings in.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Ssda903,
+    Adopters,
+}
+
+impl Kind {
+    /// What the summary calls it, and what a problem's reference is a reference of.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Ssda903 => ("SSDA903 import", "children", "child"),
+            Kind::Adopters => ("adopter register import", "households", "household"),
+        }
+    }
+
+    /// The roles the use case needs in the authority.
+    fn roles(self) -> [Role; 2] {
+        match self {
+            Kind::Ssda903 => [Role::SocialWorker, Role::DecisionMaker],
+            Kind::Adopters => [Role::RecruitmentOfficer, Role::DecisionMaker],
+        }
+    }
+}
+
+/// `permanence import ssda903|adopters`.
+pub async fn run(global: &GlobalArgs, args: &ImportArgs, kind: Kind) -> anyhow::Result<()> {
+    if matches!(kind, Kind::Adopters) && args.files.len() != 1 {
+        bail!("an adopter register is one file (the template); give exactly one");
+    }
     let config = Config::from_args(global)?;
     let state = AppState::start(config).await?;
-    let actor = operator(&state, args)?;
+    let actor = operator(&state, args, kind)?;
     let authority_id = actor.memberships[0].authority_id;
     let request = RequestContext::new(
         Some(Arc::new(actor)),
@@ -43,17 +71,28 @@ pub async fn ssda903(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<(
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         opened.push((path.display().to_string(), file));
     }
-    let supplied = opened.into_iter().map(|(name, file)| {
+    let mut supplied = opened.into_iter().map(|(name, file)| {
         bar.set_message(name.rsplit('/').next().unwrap_or(&name).to_owned());
         let source = bar.wrap_read(file);
         (name, source)
     });
-    let (import, digest) = service::imports::read_ssda903(supplied, svc.today());
-    bar.finish_and_clear();
-    let report = service::imports::ssda903(svc, Ok(authority_id), import, &digest, args.dry_run)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.client_message()))?;
-    print_report(&args.authority, &report);
+    let today = svc.today();
+    let report = match kind {
+        Kind::Ssda903 => {
+            let (import, digest) = service::imports::read_ssda903(supplied, today);
+            bar.finish_and_clear();
+            service::imports::ssda903(svc, Ok(authority_id), import, &digest, args.dry_run).await
+        }
+        Kind::Adopters => {
+            let (name, source) = supplied.next().expect("one file");
+            let (import, digest) = service::imports::read_adopters(&name, source, today);
+            bar.finish_and_clear();
+            service::imports::adopter_register(svc, Ok(authority_id), import, &digest, args.dry_run)
+                .await
+        }
+    }
+    .map_err(|e| anyhow::anyhow!(e.client_message()))?;
+    print_report(&args.authority, kind, &report);
     if report.has_errors() {
         bail!("nothing was written: fix the errors above and run the import again");
     }
@@ -62,7 +101,7 @@ pub async fn ssda903(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<(
 
 /// The operator running the command, as the use case sees them: a person holding the
 /// roles an import needs in the authority, audited as `cli/<user>`.
-fn operator(state: &AppState, args: &ImportArgs) -> anyhow::Result<Actor> {
+fn operator(state: &AppState, args: &ImportArgs, kind: Kind) -> anyhow::Result<Actor> {
     let directory = state.directory.current();
     let Some(consortium) = directory.consortium(&args.consortium) else {
         bail!("no consortium with the code {:?}", args.consortium);
@@ -87,7 +126,7 @@ fn operator(state: &AppState, args: &ImportArgs) -> anyhow::Result<Actor> {
         memberships: vec![Membership {
             authority_id: authority.id,
             authority_code: authority.code.clone(),
-            roles: BTreeSet::from([Role::SocialWorker, Role::DecisionMaker]),
+            roles: BTreeSet::from(kind.roles()),
         }],
         consortium_roles: BTreeSet::new(),
         issued_at: chrono::Utc::now().timestamp(),
@@ -95,7 +134,8 @@ fn operator(state: &AppState, args: &ImportArgs) -> anyhow::Result<Actor> {
 }
 
 /// The summary, then each problem on a line of its own.
-fn print_report(authority: &str, report: &ImportReport) {
+fn print_report(authority: &str, kind: Kind, report: &ImportReport) {
+    let (what, records, reference) = kind.names();
     let t = &report.totals;
     let errors = report.problems.iter().filter(|p| p.is_error()).count();
     let (create, update) = if report.written {
@@ -104,7 +144,7 @@ fn print_report(authority: &str, report: &ImportReport) {
         ("to create", "to update")
     };
     println!(
-        "SSDA903 import for {authority}: {} files, {} children read: {} {create}, {} {update}, \
+        "{what} for {authority}: {} files, {} {records} read: {} {create}, {} {update}, \
          {} unchanged, {} skipped",
         report.files, t.read, t.created, t.updated, t.unchanged, t.skipped
     );
@@ -114,7 +154,7 @@ fn print_report(authority: &str, report: &ImportReport) {
         report.problems.len() - errors
     );
     for problem in &report.problems {
-        println!("{}", problem_line(problem));
+        println!("{}", problem_line(problem, reference));
     }
     let outcome = if report.written {
         format!("written; files digest {}", report.digest)
@@ -127,7 +167,7 @@ fn print_report(authority: &str, report: &ImportReport) {
 }
 
 /// One problem as a line: severity, code, where, the value, the message.
-fn problem_line(p: &Problem) -> String {
+fn problem_line(p: &Problem, reference: &str) -> String {
     let mut line = String::from(match p.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -137,7 +177,7 @@ fn problem_line(p: &Problem) -> String {
     for (label, value) in [
         ("file", p.file.clone()),
         ("row", p.row.map(|r| r.to_string())),
-        ("child", p.child.clone()),
+        (reference, p.reference.clone()),
         ("column", p.column.clone()),
         ("value", p.value.as_ref().map(|v| format!("{v:?}"))),
     ] {

@@ -529,6 +529,7 @@ fn household_row(
         profile_text: profile.profile_text,
         available_for_matching: available,
         shared_with_consortium: rng.random_bool(spec.mix.household_shared),
+        import_reference: None,
         created_at: recorded_on(enquiry_on),
         updated_at: recorded_on(machine.last_on),
     }

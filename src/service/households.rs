@@ -271,6 +271,81 @@ fn apply_approval(
     Ok(())
 }
 
+/// The row of a recruitment event of a household of `(consortium, authority)`, recorded by
+/// `subject` at `now` (`household_id` left unset for a household not yet written).
+pub(super) fn event_row(
+    (consortium_id, authority_id): (i64, i64),
+    household_id: Option<i64>,
+    event: &RecruitmentEvent,
+    subject: &str,
+    now: chrono::DateTime<Utc>,
+) -> recruitment_event::ActiveModel {
+    let mut row = recruitment_event::ActiveModel {
+        consortium_id: Set(consortium_id),
+        authority_id: Set(authority_id),
+        stage: Set(event.stage.code().into()),
+        occurred_on: Set(event.occurred_on),
+        reason: Set(event.reason.map(|r| r.code().into())),
+        recorded_by: Set(subject.to_owned()),
+        recorded_at: Set(now),
+        ..Default::default()
+    };
+    if let Some(id) = household_id {
+        row.household_id = Set(id);
+    }
+    row
+}
+
+/// A household as registered at its enquiry: at the `ENQUIRY` stage, the approval
+/// profile's defaults (one child, 0–60 months, no needs accepted), not available for
+/// matching, shared with the consortium once it is.
+/// Its details are taken as they are: checked by the caller.
+pub(super) fn registered(
+    consortium_id: i64,
+    authority_id: i64,
+    r: NewHousehold,
+    now: chrono::DateTime<Utc>,
+) -> household::ActiveModel {
+    let mut am = household::ActiveModel {
+        consortium_id: Set(consortium_id),
+        authority_id: Set(authority_id),
+        version: Set(1),
+        applicant_one_name: Set(r.applicant_one_name),
+        applicant_two_name: Set(r.applicant_two_name),
+        address: Set(r.address),
+        notes: Set(r.notes),
+        profile_name: Set(r.profile_name),
+        ethnicity: Set(r.ethnicity.code().into()),
+        enquiry_channel: Set(r.channel.code().into()),
+        enquiry_on: Set(r.enquiry_on),
+        fast_track: Set(r.fast_track),
+        stage: Set(Stage::Enquiry.code().into()),
+        stage_on: Set(r.enquiry_on),
+        on_hold: Set(false),
+        approved_on: Set(None),
+        capacity: Set(1),
+        age_min_months: Set(0),
+        age_max_months: Set(60),
+        accepts_siblings: Set(false),
+        gender_preference: Set(GenderPreference::Any.code().into()),
+        early_permanence_approved: Set(false),
+        religion: Set(None),
+        languages: Set(None),
+        culture: Set(None),
+        lat: Set(None),
+        lon: Set(None),
+        profile_text: Set(String::new()),
+        available_for_matching: Set(false),
+        shared_with_consortium: Set(true),
+        import_reference: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    set_accepts(&mut am, NeedLevels::default());
+    am
+}
+
 /// Registers a household at its enquiry (RECRUITMENT_OFFICER); records the `ENQUIRY`.
 pub async fn create_household(
     svc: Service<'_>,
@@ -296,46 +371,27 @@ pub async fn create_household(
         ));
     }
     let now = Utc::now();
-    let mut am = household::ActiveModel {
-        consortium_id: Set(actor.consortium_id),
-        authority_id: Set(authority_id),
-        version: Set(1),
-        applicant_one_name: Set(text("applicantOneName", &input.applicant_one_name, 200)?),
-        applicant_two_name: Set(optional_text(
-            "applicantTwoName",
-            input.applicant_two_name.as_deref(),
-            200,
-        )?),
-        address: Set(optional_text("address", input.address.as_deref(), 500)?),
-        notes: Set(optional_text("notes", input.notes.as_deref(), 5000)?),
-        profile_name: Set(text("profileName", &input.profile_name, 100)?),
-        ethnicity: Set(input.ethnicity.code().into()),
-        enquiry_channel: Set(input.channel.code().into()),
-        enquiry_on: Set(input.enquiry_on),
-        fast_track: Set(input.fast_track),
-        stage: Set(Stage::Enquiry.code().into()),
-        stage_on: Set(input.enquiry_on),
-        on_hold: Set(false),
-        approved_on: Set(None),
-        capacity: Set(1),
-        age_min_months: Set(0),
-        age_max_months: Set(60),
-        accepts_siblings: Set(false),
-        gender_preference: Set(GenderPreference::Any.code().into()),
-        early_permanence_approved: Set(false),
-        religion: Set(None),
-        languages: Set(None),
-        culture: Set(None),
-        lat: Set(None),
-        lon: Set(None),
-        profile_text: Set(String::new()),
-        available_for_matching: Set(false),
-        shared_with_consortium: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    set_accepts(&mut am, NeedLevels::default());
+    let am = registered(
+        actor.consortium_id,
+        authority_id,
+        NewHousehold {
+            authority_id: None,
+            applicant_one_name: text("applicantOneName", &input.applicant_one_name, 200)?,
+            applicant_two_name: optional_text(
+                "applicantTwoName",
+                input.applicant_two_name.as_deref(),
+                200,
+            )?,
+            address: optional_text("address", input.address.as_deref(), 500)?,
+            notes: optional_text("notes", input.notes.as_deref(), 5000)?,
+            profile_name: text("profileName", &input.profile_name, 100)?,
+            ethnicity: input.ethnicity,
+            channel: input.channel,
+            enquiry_on: input.enquiry_on,
+            fast_track: input.fast_track,
+        },
+        now,
+    );
     let enquiry_on = input.enquiry_on;
     let channel = input.channel;
     let consortium_id = actor.consortium_id;
@@ -343,16 +399,19 @@ pub async fn create_household(
     store::households::create(
         svc.db(),
         am,
-        |id| recruitment_event::ActiveModel {
-            consortium_id: Set(consortium_id),
-            authority_id: Set(authority_id),
-            household_id: Set(id),
-            stage: Set(Stage::Enquiry.code().into()),
-            occurred_on: Set(enquiry_on),
-            reason: Set(None),
-            recorded_by: Set(subject),
-            recorded_at: Set(now),
-            ..Default::default()
+        |id| {
+            let enquiry = RecruitmentEvent {
+                stage: Stage::Enquiry,
+                occurred_on: enquiry_on,
+                reason: None,
+            };
+            event_row(
+                (consortium_id, authority_id),
+                Some(id),
+                &enquiry,
+                &subject,
+                now,
+            )
         },
         |id| {
             svc.audit_row(
@@ -489,9 +548,7 @@ pub async fn record_recruitment_event(
         fast_track: h.fast_track,
     };
     let RecruitmentEvent {
-        stage,
-        occurred_on,
-        reason,
+        stage, occurred_on, ..
     } = event;
     let next = current
         .record(event, svc.today())
@@ -510,17 +567,13 @@ pub async fn record_recruitment_event(
         am.available_for_matching = Set(false);
     }
     let now = Utc::now();
-    let row = recruitment_event::ActiveModel {
-        consortium_id: Set(h.consortium_id),
-        authority_id: Set(h.authority_id),
-        household_id: Set(h.id),
-        stage: Set(stage.code().into()),
-        occurred_on: Set(occurred_on),
-        reason: Set(reason.map(|r| r.code().into())),
-        recorded_by: Set(actor.subject.clone()),
-        recorded_at: Set(now),
-        ..Default::default()
-    };
+    let row = event_row(
+        (h.consortium_id, h.authority_id),
+        Some(h.id),
+        &event,
+        &actor.subject,
+        now,
+    );
     let action = if stage == Stage::Approved {
         AuditAction::Decide
     } else {

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use chrono::{NaiveDate, Utc};
-use entity::child;
+use entity::{child, household};
 use sea_orm::ActiveValue::Set;
 use serde_json::json;
 
@@ -40,17 +40,19 @@ use super::Service;
 use super::children::{
     LINKS_HOLDING_DATES, adult_on, link_owned_change, set_milestones, set_needs,
 };
+use super::households::{NewHousehold, event_row, registered};
 use super::records::{Decoded, target_authority};
 use crate::auth::Capability;
 use crate::auth::policy::milestones_of;
-use crate::domain::{AuditAction, NeedLevels};
+use crate::domain::{AuditAction, NeedLevels, RecruitmentEvent, RecruitmentReason, Stage};
 use crate::error::AppResult;
 pub use crate::import::FilesDigest;
+use crate::import::adopters::{self, AdoptersImport, ImportedHousehold};
 use crate::import::ssda903::{self as files, ImportedChild, Ssda903Import, Ssda903Reader};
 use crate::import::{Hashing, MAX_REFERENCE_CHARS, code};
 pub use crate::import::{Problem, Severity};
 use crate::store;
-use crate::store::imports::{ChildChange, ChildWrites};
+use crate::store::imports::{ChildChange, ChildWrites, HouseholdChange, HouseholdWrites};
 
 /// What an import did, or would do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,9 +80,70 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// The report of an import not (yet) written.
+    fn new(
+        dry_run: bool,
+        totals: ImportTotals,
+        problems: Vec<Problem>,
+        digest: &FilesDigest,
+    ) -> Self {
+        ImportReport {
+            dry_run,
+            written: false,
+            totals,
+            problems,
+            files: digest.files(),
+            digest: digest.hex(),
+        }
+    }
+
     /// Whether any problem is an error (then nothing was written).
     pub fn has_errors(&self) -> bool {
         self.problems.iter().any(Problem::is_error)
+    }
+
+    /// Whether the import is to be written: not a dry run, and no error.
+    fn to_write(&self) -> bool {
+        !self.dry_run && !self.has_errors()
+    }
+
+    /// The import's `IMPORT` audit event on `authority_id`: the kind, the counts, the
+    /// digest of the files, and `extra` fields — nothing of any record.
+    fn audit(
+        &self,
+        svc: Service<'_>,
+        kind: &str,
+        entity: &str,
+        authority_id: i64,
+        extra: serde_json::Value,
+    ) -> entity::audit_event::ActiveModel {
+        let t = &self.totals;
+        let mut detail = json!({
+            "kind": kind,
+            "files": self.files,
+            "digest": self.digest,
+            "read": t.read,
+            "created": t.created,
+            "updated": t.updated,
+            "unchanged": t.unchanged,
+            "skipped": t.skipped,
+        });
+        if let (Some(detail), serde_json::Value::Object(extra)) = (detail.as_object_mut(), extra) {
+            detail.extend(extra);
+        }
+        svc.audit_row(
+            AuditAction::Import,
+            entity,
+            None,
+            Some(authority_id),
+            detail,
+        )
+    }
+
+    /// The report once written.
+    fn written(mut self) -> Self {
+        self.written = true;
+        self
     }
 }
 
@@ -155,34 +218,11 @@ pub async fn ssda903(
         &mut problems,
     )
     .await?;
-    let mut report = ImportReport {
-        dry_run,
-        written: false,
-        totals: plan.totals,
-        problems,
-        files: digest.files(),
-        digest: digest.hex(),
-    };
-    if dry_run || report.has_errors() {
+    let report = ImportReport::new(dry_run, plan.totals, problems, digest);
+    if !report.to_write() {
         return Ok(report);
     }
-    let t = &report.totals;
-    let audit = svc.audit_row(
-        AuditAction::Import,
-        "Child",
-        None,
-        Some(authority_id),
-        json!({
-            "kind": "SSDA903",
-            "files": report.files,
-            "digest": report.digest,
-            "read": t.read,
-            "created": t.created,
-            "updated": t.updated,
-            "unchanged": t.unchanged,
-            "skipped": t.skipped,
-        }),
-    );
+    let audit = report.audit(svc, "SSDA903", "Child", authority_id, json!({}));
     store::imports::write_children(
         svc.db(),
         actor.consortium_id,
@@ -191,8 +231,7 @@ pub async fn ssda903(
         audit,
     )
     .await?;
-    report.written = true;
-    Ok(report)
+    Ok(report.written())
 }
 
 /// Sets each child of the files against the one held under its reference.
@@ -221,7 +260,7 @@ async fn plan_children(
                     code::BAD_REFERENCE,
                     format!("a child's reference must be 1 to {MAX_REFERENCE_CHARS} characters"),
                 )
-                .for_child(reference)
+                .for_reference(reference)
                 .in_column("CHILD"),
             );
             continue;
@@ -233,7 +272,7 @@ async fn plan_children(
                     "the child is 18 or over today; the service holds children only, so \
                      this child is not imported",
                 )
-                .for_child(reference)
+                .for_reference(reference)
                 .in_column("DOB"),
             );
             plan.totals.skipped += 1;
@@ -323,7 +362,7 @@ async fn changed_child(
                 "the service holds this date and the returns do not carry it; it is kept as \
                  recorded",
             )
-            .for_child(reference)
+            .for_reference(reference)
             .in_column(field.name()),
         );
     }
@@ -338,7 +377,7 @@ async fn changed_child(
                         e.message
                     ),
                 )
-                .for_child(reference)
+                .for_reference(reference)
                 .in_column(e.field.name()),
             );
             return Ok(None);
@@ -364,7 +403,7 @@ async fn changed_child(
                 code::LINK_OWNS_DATE,
                 "a link covering this child records this date; record it on the link",
             )
-            .for_child(reference)
+            .for_reference(reference)
             .in_column(field),
         );
         return Ok(None);
@@ -391,4 +430,211 @@ async fn covered_by_link(svc: Service<'_>, id: i64) -> AppResult<bool> {
             .await?
             .is_empty(),
     )
+}
+
+// ---------------------------------------------------------------------------------------
+// Adopter registers
+// ---------------------------------------------------------------------------------------
+
+/// The authority an adopter register import by the caller may write to: one of its
+/// consortium where it may both write households and record their approval (a
+/// RECRUITMENT_OFFICER and a DECISION_MAKER there). Checked before the file is read.
+pub fn importing_households_into(svc: Service<'_>, authority_id: Decoded<i64>) -> AppResult<i64> {
+    let actor = svc.actor()?;
+    let authority_id =
+        target_authority(svc, actor, Some(authority_id), Capability::WriteHouseholds)?;
+    actor.require(Capability::ApproveHouseholds, authority_id)?;
+    Ok(authority_id)
+}
+
+/// Reads an adopter register (the template), named `name`, digested as it passes;
+/// journeys validated as of `today`.
+pub fn read_adopters<R: Read>(
+    name: &str,
+    source: R,
+    today: NaiveDate,
+) -> (AdoptersImport, FilesDigest) {
+    let mut source = Hashing::new(source);
+    let import = adopters::read(name, &mut source, today);
+    let mut digest = FilesDigest::default();
+    digest.add(source);
+    (import, digest)
+}
+
+/// Imports one authority's adopter register, read into `import`: creates the households
+/// not held yet with their events, and adds to a household held the events the register
+/// has beyond those recorded, in one transaction with its `IMPORT` event; with `dry_run`,
+/// or when any problem is an error, writes nothing and reports what it would do.
+///
+/// Recorded events are never rewritten: a household whose recorded events are its
+/// register row's, or begin with them (events recorded here since — a match, a pause —
+/// stand), is unchanged; one whose register row goes on from its recorded events gets the
+/// rest; any other difference is [`code::HISTORY_DIFFERS`]. An imported household is not
+/// made available for matching: its approval profile is to be recorded first.
+pub async fn adopter_register(
+    svc: Service<'_>,
+    authority_id: Decoded<i64>,
+    import: AdoptersImport,
+    digest: &FilesDigest,
+    dry_run: bool,
+) -> AppResult<ImportReport> {
+    let actor = svc.actor()?;
+    let authority_id = importing_households_into(svc, authority_id)?;
+    let mut problems = import.problems;
+    let held: HashMap<String, (household::Model, Vec<RecruitmentEvent>)> =
+        store::imports::imported_households(svc.db(), authority_id)
+            .await?
+            .into_iter()
+            .filter_map(|(h, events)| {
+                let events = events.iter().filter_map(recorded_event).collect();
+                h.import_reference.clone().map(|r| (r, (h, events)))
+            })
+            .collect();
+    let now = Utc::now();
+    let owner = (actor.consortium_id, authority_id);
+    let mut writes = HouseholdWrites::default();
+    let mut totals = ImportTotals {
+        read: import.households.len(),
+        ..Default::default()
+    };
+    let mut events_written = 0;
+    for household in import.households {
+        let reference = household.reference.trim();
+        if reference.chars().count() > MAX_REFERENCE_CHARS {
+            problems.push(
+                Problem::error(
+                    code::BAD_REFERENCE,
+                    format!(
+                        "a household's reference must be at most {MAX_REFERENCE_CHARS} characters"
+                    ),
+                )
+                .for_reference(reference)
+                .in_column("HOUSEHOLD"),
+            );
+            continue;
+        }
+        let rows = |events: &[RecruitmentEvent], id: Option<i64>| -> Vec<_> {
+            events
+                .iter()
+                .map(|e| event_row(owner, id, e, &actor.subject, now))
+                .collect()
+        };
+        match held.get(reference) {
+            None => {
+                events_written += household.events.len();
+                let events = rows(&household.events, None);
+                writes.created.push(store::imports::NewHousehold {
+                    household: new_household(owner, reference, &household, now),
+                    events,
+                });
+                totals.created += 1;
+            }
+            Some((_, recorded)) if recorded.starts_with(&household.events) => {
+                totals.unchanged += 1;
+            }
+            Some((h, recorded)) if household.events.starts_with(recorded) => {
+                let added = &household.events[recorded.len()..];
+                events_written += added.len();
+                writes.changed.push(HouseholdChange {
+                    id: h.id,
+                    version: h.version,
+                    changes: stage_changes(&household),
+                    events: rows(added, Some(h.id)),
+                });
+                totals.updated += 1;
+            }
+            Some(_) => problems.push(
+                Problem::error(
+                    code::HISTORY_DIFFERS,
+                    "the register's dates differ from the events recorded for this \
+                     household; recorded events are never rewritten, so record the \
+                     correction on the household",
+                )
+                .for_reference(reference),
+            ),
+        }
+    }
+    let report = ImportReport::new(dry_run, totals, problems, digest);
+    if !report.to_write() {
+        return Ok(report);
+    }
+    let extra = json!({ "events": events_written });
+    let audit = report.audit(svc, "ADOPTERS", "Household", authority_id, extra);
+    store::imports::write_households(svc.db(), actor.consortium_id, authority_id, writes, audit)
+        .await?;
+    Ok(report.written())
+}
+
+/// A recorded event as the domain reads it (`None` for a row with a code it does not
+/// know, which the stage machine would not have written).
+fn recorded_event(e: &entity::recruitment_event::Model) -> Option<RecruitmentEvent> {
+    Some(RecruitmentEvent {
+        stage: Stage::from_code(&e.stage)?,
+        occurred_on: e.occurred_on,
+        reason: match e.reason.as_deref() {
+            None => None,
+            Some(code) => Some(RecruitmentReason::from_code(code)?),
+        },
+    })
+}
+
+/// Where the household stands after its register row's events.
+fn stage_changes(household: &ImportedHousehold) -> household::ActiveModel {
+    let state = household.state;
+    household::ActiveModel {
+        stage: Set(state.stage.code().into()),
+        stage_on: Set(state.last_on),
+        on_hold: Set(state.on_hold),
+        approved_on: Set(approved_on(household)),
+        available_for_matching: Set(false),
+        ..Default::default()
+    }
+}
+
+/// The date of the household's approval, if the register has one.
+fn approved_on(household: &ImportedHousehold) -> Option<NaiveDate> {
+    household
+        .events
+        .iter()
+        .find(|e| e.stage == Stage::Approved)
+        .map(|e| e.occurred_on)
+}
+
+/// A household first brought in: registered at its enquiry, then where its events leave
+/// it.
+fn new_household(
+    (consortium_id, authority_id): (i64, i64),
+    reference: &str,
+    household: &ImportedHousehold,
+    now: chrono::DateTime<Utc>,
+) -> household::ActiveModel {
+    let name = format!("Household {reference}");
+    let enquiry = household.events[0].occurred_on;
+    let mut am = registered(
+        consortium_id,
+        authority_id,
+        NewHousehold {
+            authority_id: None,
+            applicant_one_name: household
+                .applicant_one
+                .clone()
+                .unwrap_or_else(|| name.clone()),
+            applicant_two_name: household.applicant_two.clone(),
+            address: None,
+            notes: None,
+            profile_name: name,
+            ethnicity: household.ethnicity,
+            channel: household.channel,
+            enquiry_on: enquiry,
+            fast_track: household.fast_track,
+        },
+        now,
+    );
+    let changes = stage_changes(household);
+    am.stage = changes.stage;
+    am.stage_on = changes.stage_on;
+    am.on_hold = changes.on_hold;
+    am.approved_on = changes.approved_on;
+    am.import_reference = Set(Some(reference.to_owned()));
+    am
 }

@@ -9,7 +9,7 @@ use super::lists::contains;
 use super::records::{Register, commit_audited};
 use super::{Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
 
-const HOUSEHOLD: Versioned<household::Column> = Versioned {
+pub(super) const HOUSEHOLD: Versioned<household::Column> = Versioned {
     id: household::Column::Id,
     version: household::Column::Version,
     updated_at: household::Column::UpdatedAt,

@@ -1,15 +1,17 @@
-//! Writing an import: the children an authority brought in before, found by their import
-//! reference, and everything one import creates or changes written in one transaction with
-//! its audit event — all of it or nothing.
-use std::collections::HashSet;
+//! Writing an import: the children and households an authority brought in before, found
+//! by their import reference, and everything one import creates or changes written in one
+//! transaction with its audit event — all of it or nothing.
+use std::collections::{HashMap, HashSet};
 
-use entity::{audit_event, child};
+use entity::{audit_event, child, household, recruitment_event};
+use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Iterable, QueryFilter,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::children::CHILD;
+use super::households::HOUSEHOLD;
 use super::{Writes, begin_consortium_write, update_versioned};
 use crate::error::{AppError, AppResult};
 
@@ -56,50 +58,216 @@ pub async fn write_children(
     audit: audit_event::ActiveModel,
 ) -> AppResult<()> {
     if writes.created.is_empty() && writes.changed.is_empty() {
-        // Nothing changes: the consortium's data version stays, only the event is written.
-        let txn = super::begin_write(db).await?;
-        super::audit::insert_many(&txn, vec![audit]).await?;
-        txn.commit().await?;
-        return Ok(());
+        return audit_only(db, audit).await;
     }
     let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
-    // Read again under the consortium's write lock: a reference held by now was written by
-    // another import after this one was planned.
-    let held: HashSet<String> = child::Entity::find()
-        .select_only()
-        .column(child::Column::ImportReference)
-        .filter(child::Column::AuthorityId.eq(authority_id))
-        .filter(child::Column::ImportReference.is_not_null())
-        .into_tuple::<Option<String>>()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .flatten()
+    let created: Vec<&str> = writes
+        .created
+        .iter()
+        .filter_map(|c| c.import_reference.try_as_ref().and_then(Option::as_deref))
         .collect();
-    if writes.created.iter().any(|c| {
-        c.import_reference
-            .try_as_ref()
-            .and_then(Option::as_ref)
-            .is_some_and(|r| held.contains(r))
-    }) {
-        return Err(AppError::Conflict(
-            "another import of this authority's children was written while this one was \
-             read; run the import again"
-                .into(),
-        ));
-    }
-    let per_statement = (MAX_BIND_PARAMETERS / child::Column::iter().count()).max(1);
-    let mut created = writes.created.into_iter().peekable();
-    while created.peek().is_some() {
-        let chunk: Vec<child::ActiveModel> = created.by_ref().take(per_statement).collect();
-        child::Entity::insert_many(chunk)
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    refuse_held::<child::Entity>(
+        &txn,
+        child::Column::AuthorityId,
+        child::Column::ImportReference,
+        authority_id,
+        &created,
+    )
+    .await?;
+    insert_chunked(&txn, writes.created).await?;
     for change in writes.changed {
         update_versioned::<child::Entity>(&txn, change.changes, CHILD, change.id, change.version)
             .await?;
     }
+    super::audit::insert_many(&txn, vec![audit]).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// An import that changes nothing: the consortium's data version stays, only its event is
+/// written.
+async fn audit_only(db: &DatabaseConnection, audit: audit_event::ActiveModel) -> AppResult<()> {
+    let txn = super::begin_write(db).await?;
+    super::audit::insert_many(&txn, vec![audit]).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Refuses (`CONFLICT`) when any of `references` is held in `authority_id` by now: read
+/// again under the consortium's write lock, a reference held was written by another import
+/// after this one was planned.
+async fn refuse_held<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    authority: E::Column,
+    reference: E::Column,
+    authority_id: i64,
+    references: &[&str],
+) -> AppResult<()> {
+    if references.is_empty() {
+        return Ok(());
+    }
+    let held: HashSet<String> = E::find()
+        .select_only()
+        .column(reference)
+        .filter(authority.eq(authority_id))
+        .filter(reference.is_not_null())
+        .into_tuple::<Option<String>>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    if references.iter().any(|r| held.contains(*r)) {
+        return Err(AppError::Conflict(
+            "another import of this authority's records was written while this one was \
+             read; run the import again"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Inserts `rows` in statements of as many rows as the bind parameter limit allows.
+async fn insert_chunked<A>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+{
+    let per_statement =
+        (MAX_BIND_PARAMETERS / <A::Entity as EntityTrait>::Column::iter().count()).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
+        <A::Entity as EntityTrait>::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The households of authority `authority_id` that an import brought in, each with its
+/// recruitment events in the order they were recorded.
+pub async fn imported_households(
+    db: &impl ConnectionTrait,
+    authority_id: i64,
+) -> Result<Vec<(household::Model, Vec<recruitment_event::Model>)>, DbErr> {
+    let households = household::Entity::find()
+        .filter(household::Column::AuthorityId.eq(authority_id))
+        .filter(household::Column::ImportReference.is_not_null())
+        .all(db)
+        .await?;
+    let mut events: HashMap<i64, Vec<recruitment_event::Model>> = HashMap::new();
+    let ids: HashSet<i64> = households.iter().map(|h| h.id).collect();
+    for event in recruitment_event::Entity::find()
+        .filter(recruitment_event::Column::AuthorityId.eq(authority_id))
+        .order_by_asc(recruitment_event::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|e| ids.contains(&e.household_id))
+    {
+        events.entry(event.household_id).or_default().push(event);
+    }
+    Ok(households
+        .into_iter()
+        .map(|h| {
+            let of = events.remove(&h.id).unwrap_or_default();
+            (h, of)
+        })
+        .collect())
+}
+
+/// A new household and its events (their household id is set once it is written).
+pub struct NewHousehold {
+    pub household: household::ActiveModel,
+    pub events: Vec<recruitment_event::ActiveModel>,
+}
+
+/// A change to a household already held, made at the version it was read at, with the
+/// events it adds.
+pub struct HouseholdChange {
+    pub id: i64,
+    pub version: i32,
+    pub changes: household::ActiveModel,
+    pub events: Vec<recruitment_event::ActiveModel>,
+}
+
+/// What one import writes to an authority's households.
+#[derive(Default)]
+pub struct HouseholdWrites {
+    /// New households, each with its import reference set.
+    pub created: Vec<NewHousehold>,
+    pub changed: Vec<HouseholdChange>,
+}
+
+/// Writes `writes` to authority `authority_id` of consortium `consortium_id` and the
+/// import's `audit` event in one transaction, as [`write_children`] does.
+pub async fn write_households(
+    db: &DatabaseConnection,
+    consortium_id: i64,
+    authority_id: i64,
+    writes: HouseholdWrites,
+    audit: audit_event::ActiveModel,
+) -> AppResult<()> {
+    if writes.created.is_empty() && writes.changed.is_empty() {
+        return audit_only(db, audit).await;
+    }
+    let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
+    let mut by_reference: HashMap<String, Vec<recruitment_event::ActiveModel>> = HashMap::new();
+    let mut households = Vec::with_capacity(writes.created.len());
+    for new in writes.created {
+        let reference = new
+            .household
+            .import_reference
+            .try_as_ref()
+            .cloned()
+            .flatten()
+            .ok_or_else(|| {
+                AppError::from(anyhow::anyhow!("a new household without its reference"))
+            })?;
+        by_reference.insert(reference, new.events);
+        households.push(new.household);
+    }
+    let references: Vec<&str> = by_reference.keys().map(String::as_str).collect();
+    refuse_held::<household::Entity>(
+        &txn,
+        household::Column::AuthorityId,
+        household::Column::ImportReference,
+        authority_id,
+        &references,
+    )
+    .await?;
+    insert_chunked(&txn, households).await?;
+    // The new households' ids, by reference, to hang their events on.
+    let ids: Vec<(i64, Option<String>)> = household::Entity::find()
+        .select_only()
+        .column(household::Column::Id)
+        .column(household::Column::ImportReference)
+        .filter(household::Column::AuthorityId.eq(authority_id))
+        .filter(household::Column::ImportReference.is_not_null())
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let mut events = Vec::new();
+    for (id, reference) in ids {
+        if let Some(of) = reference.and_then(|r| by_reference.remove(&r)) {
+            events.extend(of.into_iter().map(|mut e| {
+                e.household_id = Set(id);
+                e
+            }));
+        }
+    }
+    for change in writes.changed {
+        update_versioned::<household::Entity>(
+            &txn,
+            change.changes,
+            HOUSEHOLD,
+            change.id,
+            change.version,
+        )
+        .await?;
+        events.extend(change.events);
+    }
+    insert_chunked(&txn, events).await?;
     super::audit::insert_many(&txn, vec![audit]).await?;
     txn.commit().await?;
     Ok(())

@@ -29,10 +29,26 @@ const TO: &str = "2025-03-31";
 
 /// Runs `permanence import ssda903` for alder on `files`: (exit success, stdout).
 fn import(app: &TestApp, files: &[std::path::PathBuf], dry_run: bool) -> (bool, String) {
+    run_import(app, "ssda903", files, dry_run)
+}
+
+/// Runs `permanence import adopters` for alder on `file`: (exit success, stdout).
+fn import_register(app: &TestApp, file: &Path, dry_run: bool) -> (bool, String) {
+    run_import(app, "adopters", &[file.to_owned()], dry_run)
+}
+
+/// Runs `permanence import KIND` for alder on `files`: (exit success, stdout). A failure
+/// must come with the report.
+fn run_import(
+    app: &TestApp,
+    kind: &str,
+    files: &[std::path::PathBuf],
+    dry_run: bool,
+) -> (bool, String) {
     let mut cmd = binary();
     cmd.args([
         "import",
-        "ssda903",
+        kind,
         "--consortium",
         "demo",
         "--authority",
@@ -731,4 +747,163 @@ async fn an_import_keeps_what_the_service_recorded_and_leaves_link_dates_to_the_
         "{out}"
     );
     assert_eq!(imported(&app).await, matched, "nothing written");
+}
+
+/// The shipped template with its example rows.
+fn template() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/templates/adopter-register.csv")
+}
+
+/// Alder's imported households by reference, with their events' stages in order.
+async fn households_imported(app: &TestApp) -> BTreeMap<String, (i32, Vec<String>)> {
+    use entity::{household, recruitment_event};
+    let mut out = BTreeMap::new();
+    for h in household::Entity::find()
+        .filter(household::Column::ImportReference.is_not_null())
+        .all(&app.state.db)
+        .await
+        .unwrap()
+    {
+        let stages = recruitment_event::Entity::find()
+            .filter(recruitment_event::Column::HouseholdId.eq(h.id))
+            .order_by_asc(recruitment_event::Column::Id)
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.stage)
+            .collect();
+        out.insert(h.import_reference.unwrap(), (h.version, stages));
+    }
+    out
+}
+
+both_backends!(an_adopter_register_imports_into_the_funnel);
+
+async fn an_adopter_register_imports_into_the_funnel(app: TestApp) {
+    let (ok, out) = import_register(&app, &template(), true);
+    assert!(ok, "{out}");
+    assert!(out.contains("6 households read: 6 to create"), "{out}");
+    assert!(households_imported(&app).await.is_empty());
+
+    // The register without its last exit and step first; then the whole of it.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(template()).unwrap();
+    let earlier = dir.path().join("register-2024-06.csv");
+    std::fs::write(
+        &earlier,
+        text.replace(",ENDED_BY_AGENCY,14/11/2024,SUITABILITY_CONCERNS", ",,,")
+            .replace("30/08/2024,16/09/2024", "30/08/2024,"),
+    )
+    .unwrap();
+    let (ok, out) = import_register(&app, &earlier, false);
+    assert!(ok, "{out}");
+    let first = households_imported(&app).await;
+    assert_eq!(first.len(), 6);
+    assert_eq!(
+        first["H-0005"].1,
+        ["ENQUIRY", "STAGE_ONE_STARTED", "STAGE_ONE_COMPLETED"]
+    );
+    let (ok, out) = import_register(&app, &template(), false);
+    assert!(ok, "{out}");
+    assert!(out.contains("0 created, 1 updated, 5 unchanged"), "{out}");
+    let all = households_imported(&app).await;
+    assert_eq!(
+        all["H-0005"],
+        (
+            2,
+            vec![
+                "ENQUIRY".to_owned(),
+                "STAGE_ONE_STARTED".into(),
+                "STAGE_ONE_COMPLETED".into(),
+                "STAGE_TWO_STARTED".into(),
+                "ENDED_BY_AGENCY".into()
+            ]
+        )
+    );
+    for reference in ["H-0001", "H-0002", "H-0003", "H-0004", "H-0006"] {
+        assert_eq!(all[reference], first[reference], "{reference} unchanged");
+    }
+    use sea_orm::PaginatorTrait;
+    let events = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("IMPORT"))
+        .filter(audit_event::Column::EntityType.eq("Household"))
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(events, 2, "one event per import that writes");
+
+    // The funnel counts them as the API would have recorded them.
+    let body = app
+        .ok(
+            &app.role("alder", "MANAGER"),
+            "query($a: [ID!]) { recruitmentFunnel(period: { from: \"2024-01-01\", to: \"2024-12-31\" },
+               asOf: \"2025-01-31\", authorityIds: $a) { total { cohort {
+                 size { value } approved { value } leftBeforeApproval { value } onHold { value }
+                 fastTrack { value } } } } }",
+            json!({ "a": [app.authority_id("alder")] }),
+        )
+        .await;
+    let cohort = &body["recruitmentFunnel"]["total"]["cohort"];
+    assert_eq!(cohort["size"]["value"], 6, "{cohort}");
+    assert_eq!(cohort["approved"]["value"], 2, "{cohort}");
+    assert_eq!(cohort["leftBeforeApproval"]["value"], 2, "{cohort}");
+    assert_eq!(cohort["fastTrack"]["value"], 1, "{cohort}");
+
+    // A register that rewrites a recorded step is refused whole.
+    let rewritten = dir.path().join("register-rewritten.csv");
+    std::fs::write(&rewritten, text.replace("05/02/2024", "06/02/2024")).unwrap();
+    let (ok, out) = import_register(&app, &rewritten, false);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("error IMPORT_HISTORY_DIFFERS household=H-0001"),
+        "{out}"
+    );
+    assert_eq!(households_imported(&app).await, all, "nothing written");
+
+    // Only a recruitment officer who is also a decision maker there may import.
+    let importer = app.token(
+        "register-importer",
+        &[("alder", &["RECRUITMENT_OFFICER", "DECISION_MAKER"])],
+    );
+    let upload_register = |token: String| {
+        let app = &app;
+        let text = text.clone();
+        async move {
+            let operations = json!({
+                "query": "mutation($a: ID!, $f: Upload!) { importAdopters(authorityId: $a, file: $f, dryRun: true) { written read unchanged errorCount } }",
+                "variables": { "a": app.authority_id("alder"), "f": null },
+            });
+            let boundary = "register-boundary";
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.f\"]}}\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"register.csv\"\r\n\r\n{text}\r\n\
+                 --{boundary}--\r\n"
+            );
+            let response = app
+                .client
+                .post(format!("{}/graphql/upload", app.address))
+                .bearer_auth(token)
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let body = upload_register(importer).await;
+    let report = &body["data"]["importAdopters"];
+    assert_eq!(report["read"], 6, "{body}");
+    assert_eq!(report["unchanged"], 6, "{body}");
+    assert_eq!(report["written"], false, "{body}");
+    let body = upload_register(app.role("alder", "RECRUITMENT_OFFICER")).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
 }

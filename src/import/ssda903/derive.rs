@@ -151,7 +151,7 @@ pub(super) fn derive_all(
                 )
                 .in_file(name(episode.at.file))
                 .at_row(episode.at.row)
-                .for_child(&episode.child)
+                .for_reference(&episode.child)
                 .in_column("DECOM")
                 .with_value(&episode.starts_on.format("%d/%m/%Y").to_string()),
             );
@@ -189,7 +189,7 @@ pub(super) fn derive_all(
             )
             .in_file(name(header.at.file))
             .at_row(header.at.row)
-            .for_child(&header.child),
+            .for_reference(&header.child),
         );
     }
     for (reference, child_episodes) in &mut episodes {
@@ -202,7 +202,7 @@ pub(super) fn derive_all(
                     "this child has episodes but no row in any header file supplied, so \
                      their date of birth, sex and ethnicity are not known",
                 )
-                .for_child(reference),
+                .for_reference(reference),
             );
             continue;
         };
@@ -246,7 +246,7 @@ fn derive_child(
     let at_episode = |p: Problem, e: &EpisodeRow| -> Problem {
         p.in_file(name(e.at.file))
             .at_row(e.at.row)
-            .for_child(child.reference)
+            .for_reference(child.reference)
     };
     let date = |d: NaiveDate| d.format("%d/%m/%Y").to_string();
     let episodes = child.episodes;
@@ -382,7 +382,7 @@ fn derive_child(
             )
             .in_file(name(decision.at.file))
             .at_row(decision.at.row)
-            .for_child(child.reference)
+            .for_reference(child.reference)
             .in_column("DATE_PLACED")
             .with_value(&date(decision.decided_on)),
         );
@@ -504,7 +504,7 @@ fn derive_child(
                 )
                 .in_file(name(a.at.file))
                 .at_row(a.at.row)
-                .for_child(child.reference)
+                .for_reference(child.reference)
                 .in_column("FOSTER_CARE"),
             );
         }
@@ -569,7 +569,7 @@ fn derive_child(
                     error.message
                 ),
             )
-            .for_child(child.reference)
+            .for_reference(child.reference)
             .in_column(error.field.name());
             if let Some(value) = field_value(&draft, error.field) {
                 problem = problem.with_value(&value);

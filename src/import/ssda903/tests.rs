@@ -285,7 +285,7 @@ fn a_later_return_corrects_an_earlier_years_episode() {
     assert_eq!(c5.milestones.placement_order_on, Some(d("2023-09-01")));
     let superseded = import.problems_of(code::SUPERSEDED_EPISODE);
     assert_eq!(superseded.len(), 1, "{superseded:#?}");
-    assert_eq!(superseded[0].child.as_deref(), Some("C5"));
+    assert_eq!(superseded[0].reference.as_deref(), Some("C5"));
     assert_eq!(
         superseded[0].file.as_deref(),
         Some("SSDA903_2023_episodes.csv")
@@ -385,7 +385,7 @@ fn a_journey_the_api_would_refuse_is_an_error_on_the_child() {
     assert!(import.children.is_empty());
     let problems = import.problems_of(code::JOURNEY_INVALID);
     assert_eq!(problems.len(), 1);
-    assert_eq!(problems[0].child.as_deref(), Some("C10"));
+    assert_eq!(problems[0].reference.as_deref(), Some("C10"));
     assert_eq!(problems[0].column.as_deref(), Some("enteredCareOn"));
     assert_eq!(problems[0].value.as_deref(), Some("01/06/2020"));
 }
@@ -440,7 +440,7 @@ fn a_bad_date_is_reported_where_it_is_and_iso_dates_are_read() {
     assert_eq!(
         (
             bad[0].row,
-            bad[0].child.as_deref(),
+            bad[0].reference.as_deref(),
             bad[0].column.as_deref()
         ),
         (Some(3), Some("A2"), Some("DECOM"))
@@ -715,6 +715,6 @@ fn overlapping_episodes_and_a_child_without_header_are_errors() {
         codes(&import),
         [(code::EPISODES_OVERLAP, Some(3)), (code::NO_HEADER, None)]
     );
-    assert_eq!(import.problems[1].child.as_deref(), Some("N2"));
+    assert_eq!(import.problems[1].reference.as_deref(), Some("N2"));
     assert!(import.children.is_empty());
 }
