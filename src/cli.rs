@@ -383,6 +383,26 @@ pub enum SeedCommand {
     /// and `placed_for_adoption` files of every year) to a directory, for trying
     /// `permanence import ssda903`. Writes no database.
     Ssda903(Ssda903Args),
+    /// Write a synthetic adopter register in the import template to a file, for trying
+    /// `permanence import adopters`. Writes no database.
+    AdopterRegister(AdopterRegisterArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct AdopterRegisterArgs {
+    /// Number of households (one row each).
+    #[arg(long, default_value_t = 1000)]
+    pub households: usize,
+    /// Recruitment events to aim for, before the link outcomes and any second pause are
+    /// left out.
+    #[arg(long, default_value_t = 10_000)]
+    pub events: usize,
+    /// Seed of the random generator (the same seed writes the same file).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The file to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Clone, Debug, Args)]

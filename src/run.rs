@@ -34,6 +34,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(SeedCommand::Ssda903(args)) => write_ssda903(&args),
+        Command::Seed(SeedCommand::AdopterRegister(args)) => {
+            let (text, events) =
+                seed::register::generate_register(args.households, args.events, args.seed);
+            std::fs::write(&args.out, text)?;
+            println!(
+                "a register of {} households and {events} events written to {}",
+                args.households,
+                args.out.display()
+            );
+            Ok(())
+        }
         Command::Seed(SeedCommand::Demo) => {
             let db = migrated(&cli.global.database_url).await?;
             if seed::demo::load(&db).await? {

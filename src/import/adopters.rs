@@ -314,9 +314,21 @@ fn household(
         ));
         return None;
     }
-    // The steps in date order; on the same day a step comes before a pause and a pause
-    // before its end (the order of the columns).
-    dated.sort_by_key(|(index, _, on, _)| (*on, *index));
+    // The steps in date order. On one day a pause ends before the steps of that day and
+    // begins after them (a pause that begins and ends on one day, in that order).
+    let held_on = dated
+        .iter()
+        .find(|(_, stage, _, _)| *stage == Stage::OnHold)
+        .map(|(_, _, on, _)| *on);
+    dated.sort_by_key(|(index, stage, on, _)| {
+        let rank = match stage {
+            Stage::Resumed if held_on != Some(*on) => 0,
+            Stage::Resumed => 21,
+            Stage::OnHold => 20,
+            _ => *index,
+        };
+        (*on, rank)
+    });
     match (exit, exit_on, exit_reason) {
         (Some(stage), Ok(Some(on)), Ok(why)) => dated.push((17, stage, on, why)),
         (Some(_), Ok(None), _) => {
@@ -507,6 +519,29 @@ mod tests {
             .map(|h| h.reference.as_str())
             .collect();
         assert_eq!(read, ["A5"]);
+    }
+
+    #[test]
+    fn on_one_day_a_pause_ends_before_the_steps_and_begins_after_them() {
+        let text = "HOUSEHOLD,ETHNICITY,CHANNEL,ENQUIRY,STAGE_ONE_STARTED,STAGE_ONE_COMPLETED,\
+                    ON_HOLD,ON_HOLD_REASON,RESUMED\n\
+                    A1,MIXED,WEBSITE,01/02/2024,01/03/2024,01/05/2024,01/04/2024,HEALTH,01/05/2024\n\
+                    A2,MIXED,WEBSITE,01/02/2024,01/03/2024,,01/03/2024,,01/03/2024\n";
+        let import = read_text(text);
+        assert_eq!(import.problems, []);
+        use Stage::*;
+        let stages = |i: usize| -> Vec<Stage> {
+            import.households[i]
+                .events
+                .iter()
+                .map(|e| e.stage)
+                .collect()
+        };
+        assert_eq!(
+            stages(0),
+            [Enquiry, StageOneStarted, OnHold, Resumed, StageOneCompleted]
+        );
+        assert_eq!(stages(1), [Enquiry, StageOneStarted, OnHold, Resumed]);
     }
 
     #[test]

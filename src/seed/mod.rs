@@ -5,6 +5,7 @@ pub mod children;
 pub mod demo;
 pub mod generator;
 pub mod households;
+pub mod register;
 pub mod ssda903;
 pub mod synthetic;
 pub mod vocabulary;
