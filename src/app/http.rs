@@ -279,6 +279,14 @@ async fn read_upload(
             format!("the upload is too large: the limit is {max} bytes"),
         )
     };
+    let too_many_files = || {
+        Refusal::over_limit(
+            StatusCode::BAD_REQUEST,
+            Limit::UploadFiles,
+            limits.max_upload_files,
+            format!("too many files: the limit is {}", limits.max_upload_files),
+        )
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -286,8 +294,16 @@ async fn read_upload(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut seen = 0usize;
+    // Parts are counted as the body streams, before any is spooled: each file part is a
+    // temporary file, so a body of many tiny parts must stop at the bound, not after.
+    let delimiter = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| format!("--{}", b.trim_matches('"')).into_bytes())
+        .unwrap_or_default();
+    let most_delimiters = limits.max_upload_files + 3; // operations, map, files, the end
+    let over = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let (mut seen, mut delimiters, mut tail) = (0usize, 0usize, Vec::<u8>::new());
     let flag = over.clone();
     let reader = body
         .into_data_stream()
@@ -295,8 +311,22 @@ async fn read_upload(
             let chunk = chunk.map_err(std::io::Error::other)?;
             seen += chunk.len();
             if seen > max {
-                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                flag.store(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(std::io::Error::other("the upload is too large"));
+            }
+            if !delimiter.is_empty() {
+                tail.extend_from_slice(&chunk);
+                delimiters += tail
+                    .windows(delimiter.len())
+                    .filter(|w| *w == delimiter.as_slice())
+                    .count();
+                // Keep what could begin a delimiter the next chunk completes.
+                let keep = tail.len().min(delimiter.len() - 1);
+                tail.drain(..tail.len() - keep);
+                if delimiters > most_delimiters {
+                    flag.store(2, std::sync::atomic::Ordering::Relaxed);
+                    return Err(std::io::Error::other("too many parts"));
+                }
             }
             Ok(chunk)
         })
@@ -304,19 +334,15 @@ async fn read_upload(
     let options = async_graphql::http::MultipartOptions::default()
         .max_file_size(max)
         .max_num_files(limits.max_upload_files);
-    match async_graphql::http::receive_body(Some(content_type), reader, options).await {
-        Ok(request) if request.uploads.len() > limits.max_upload_files => Err(Refusal::over_limit(
-            StatusCode::BAD_REQUEST,
-            Limit::UploadFiles,
-            limits.max_upload_files,
-            format!(
-                "too many files: {}, the limit is {}",
-                request.uploads.len(),
-                limits.max_upload_files
-            ),
-        )),
+    let received = async_graphql::http::receive_body(Some(content_type), reader, options).await;
+    if let Ok(request) = &received {
+        check_file_references(request)?;
+    }
+    match received {
+        Ok(request) if request.uploads.len() > limits.max_upload_files => Err(too_many_files()),
         Ok(request) => Ok(request),
-        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) => Err(too_large()),
+        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) == 1 => Err(too_large()),
+        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) == 2 => Err(too_many_files()),
         Err(async_graphql::ParseRequestError::PayloadTooLarge) => Err(too_large()),
         Err(e) => Err(Refusal::bad_request(&format!(
             "the multipart request is not valid: {e}"
@@ -352,6 +378,9 @@ pub(super) async fn graphql_get(
         };
         // A persisted query sent by its hash alone: the checks below read its text.
         shared.documents.fill(&mut request).await;
+        if let Err(refusal) = check_file_references(&request) {
+            return refusal.respond(media, &id, started);
+        }
         // The size and nesting first: `changes_state` parses the document.
         if let Err(error) = limits::check_document(&request.query, &shared.state.config.limits) {
             return Refusal {
@@ -515,7 +544,38 @@ fn request_from(
         }
         Some(_) => return Err(Refusal::bad_request("variables must be an object")),
     }
+    check_file_references(&request)?;
     Ok(request)
+}
+
+/// What async-graphql's `Upload` reads as "the n-th uploaded file".
+const FILE_REFERENCE: &str = "#__graphql_file__:";
+
+/// Refuses a request naming an uploaded file it does not carry: the `Upload` scalar reads
+/// any string starting `#__graphql_file__:` as the index of a file and does not check it,
+/// so only the multipart map may put one there, and only for a file that was sent. A
+/// document never holds one (the map places files in variables).
+fn check_file_references(request: &async_graphql::Request) -> Result<(), Refusal> {
+    fn valid(value: &async_graphql::Value, files: usize) -> bool {
+        use async_graphql::Value;
+        match value {
+            Value::String(s) => s
+                .strip_prefix(FILE_REFERENCE)
+                .is_none_or(|n| n.parse::<usize>().is_ok_and(|n| n < files)),
+            Value::List(items) => items.iter().all(|v| valid(v, files)),
+            Value::Object(fields) => fields.values().all(|v| valid(v, files)),
+            _ => true,
+        }
+    }
+    let files = request.uploads.len();
+    if request.query.contains(FILE_REFERENCE)
+        || !request.variables.values().all(|v| valid(v, files))
+    {
+        return Err(Refusal::bad_request(
+            "a file can only be given as an upload, in a multipart request to /graphql/upload",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the operation(s) as `actor` (authenticated by [`Caller`]) and answers.

@@ -281,6 +281,21 @@ fn household(
     };
     let exit_on = row.date(18, problems);
     let exit_reason = reason(19, problems);
+    // A reason names what it is the reason for.
+    for (reason, of) in [(15, 14), (19, 17)] {
+        if !row.values[reason].is_empty() && row.values[of].is_empty() {
+            problems.push(row.problem(
+                code::MISSING_VALUE,
+                row.column(of),
+                "",
+                format!(
+                    "{} must be completed when {} is",
+                    row.column(of),
+                    row.column(reason)
+                ),
+            ));
+        }
+    }
     if problems.len() > before {
         return None;
     }
@@ -542,6 +557,39 @@ mod tests {
             [Enquiry, StageOneStarted, OnHold, Resumed, StageOneCompleted]
         );
         assert_eq!(stages(1), [Enquiry, StageOneStarted, OnHold, Resumed]);
+    }
+
+    #[test]
+    fn a_quote_inside_a_value_is_an_ordinary_character() {
+        let text = "HOUSEHOLD,APPLICANT_ONE,ETHNICITY,CHANNEL,ENQUIRY\n\
+                    A1,O\"Brien,MIXED,WEBSITE,01/02/2024\n\
+                    A2,\"Smith, \"\"Jo\"\"\",MIXED,WEBSITE,01/02/2024\n\
+                    A3,Lee,MIXED,WEBSITE,01/02/2024\n";
+        let import = read_text(text);
+        assert_eq!(import.problems, []);
+        let names: Vec<Option<&str>> = import
+            .households
+            .iter()
+            .map(|h| h.applicant_one.as_deref())
+            .collect();
+        assert_eq!(
+            names,
+            [Some("O\"Brien"), Some("Smith, \"Jo\""), Some("Lee")]
+        );
+    }
+
+    #[test]
+    fn a_file_of_faults_stops_at_the_problem_bound() {
+        let text = format!(
+            "{HEADER}{}",
+            "\n".repeat(3 * crate::import::table::MAX_PROBLEMS)
+        );
+        let import = read_text(&text);
+        assert_eq!(
+            import.problems.len(),
+            crate::import::table::MAX_PROBLEMS + 1
+        );
+        assert_eq!(import.problems.last().unwrap().code, code::TOO_LARGE);
     }
 
     #[test]

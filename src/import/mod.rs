@@ -134,6 +134,8 @@ pub struct Problem {
 impl Problem {
     /// Values longer than this are cut, so a hostile file cannot make the report huge.
     pub const MAX_VALUE_CHARS: usize = 64;
+    /// File names longer than this are cut likewise (an upload's name is the sender's).
+    pub const MAX_FILE_NAME_CHARS: usize = 200;
 
     /// A problem with only its code, severity and message; the builders below add where.
     pub fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Self {
@@ -161,7 +163,7 @@ impl Problem {
 
     /// In this file.
     pub fn in_file(mut self, file: &str) -> Self {
-        self.file = Some(file.to_owned());
+        self.file = Some(cut_to(file, Self::MAX_FILE_NAME_CHARS));
         self
     }
 
@@ -199,7 +201,12 @@ impl Problem {
 
 /// `text` cut to [`Problem::MAX_VALUE_CHARS`] characters.
 fn cut(text: &str) -> String {
-    match text.char_indices().nth(Problem::MAX_VALUE_CHARS) {
+    cut_to(text, Problem::MAX_VALUE_CHARS)
+}
+
+/// `text` cut to `chars` characters.
+fn cut_to(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
     }

@@ -35,6 +35,9 @@ pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// The most rows accepted in one file.
 pub const MAX_ROWS: u64 = 2_000_000;
+/// The most problems an import reports: reading stops at this many, with one more saying
+/// so, so that a file of nothing but faults cannot make the report huge.
+pub const MAX_PROBLEMS: usize = 10_000;
 
 /// The columns a table defines: the first ones are read (in this order; the first is the
 /// record's reference), the others only recognised; and which must be present.
@@ -123,7 +126,12 @@ struct Bounded<R> {
     end: usize,
     line_start: bool,
     filled: bool,
+    /// Inside a quoted field, as the CSV reader sees it: a `"` opens one only at the start
+    /// of a field (elsewhere it is an ordinary character, as in `O"Brien`), and `""` inside
+    /// one is a quote character.
     quoted: bool,
+    field_start: bool,
+    just_closed: bool,
     since_break: usize,
     total: u64,
     /// Bytes handed to the CSV reader so far.
@@ -158,6 +166,8 @@ impl<R> Bounded<R> {
             line_start: true,
             filled: false,
             quoted: false,
+            field_start: true,
+            just_closed: false,
             since_break: 0,
             total: 0,
             produced: 0,
@@ -197,13 +207,33 @@ impl<R: Read> Read for Bounded<R> {
                 self.line_starts.push_back(self.produced);
             }
             match byte {
-                b'"' => self.quoted = !self.quoted,
+                b'"' if self.quoted => {
+                    self.quoted = false;
+                    self.just_closed = true;
+                    self.field_start = false;
+                }
+                b'"' => {
+                    // Opens a quoted field at its start; right after a closing quote it is
+                    // the second of `""`, a quote inside the field.
+                    self.quoted = self.field_start || self.just_closed;
+                    self.just_closed = false;
+                    self.field_start = false;
+                }
                 b'\n' if !self.quoted => {
                     self.line_start = true;
                     self.since_break = 0;
+                    self.field_start = true;
+                    self.just_closed = false;
                     continue;
                 }
-                _ => {}
+                b',' if !self.quoted => {
+                    self.field_start = true;
+                    self.just_closed = false;
+                }
+                _ => {
+                    self.field_start = false;
+                    self.just_closed = false;
+                }
             }
             self.line_start = false;
             self.since_break += 1;
@@ -361,6 +391,21 @@ pub fn read_table<R: Read>(
             None => next_line,
         };
         next_line = line + 1;
+        // Blank lines count as rows, and the problems of an import are bounded: a file of
+        // nothing but faults stops at the bound instead of growing the report.
+        count += 1;
+        if count > MAX_ROWS || problems.len() >= MAX_PROBLEMS {
+            let message = if count > MAX_ROWS {
+                format!("the file has more than {MAX_ROWS} rows; the rest was not read")
+            } else {
+                format!(
+                    "the import has {MAX_PROBLEMS} problems already; the rest of the file \
+                     was not read"
+                )
+            };
+            problems.push(whole_file(codes.too_large, message).at_row(line));
+            break;
+        }
         if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             problems.push(
                 Problem::warning(codes.blank_line, "a blank line; it is skipped")
@@ -368,17 +413,6 @@ pub fn read_table<R: Read>(
                     .at_row(line),
             );
             continue;
-        }
-        count += 1;
-        if count > MAX_ROWS {
-            problems.push(
-                whole_file(
-                    codes.too_large,
-                    format!("the file has more than {MAX_ROWS} rows; the rest was not read"),
-                )
-                .at_row(line),
-            );
-            break;
         }
         if record.len() != width {
             problems.push(

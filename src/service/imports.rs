@@ -13,8 +13,9 @@
 //! run by the operator, which acts as such a person (audited as `cli/<user>`).
 //!
 //! **What an import sets.** A new child gets the return's date of birth, gender,
-//! ethnicity and milestones; the return carries no name, so its legal and profile names
-//! are `SSDA903 <CHILD>` until the social worker records them, it has no needs recorded
+//! ethnicity and milestones; the return carries no name, so its legal name is
+//! `SSDA903 <CHILD>` (seen only by the authority's own staff) and its profile name
+//! [`NOT_YET_NAMED`] until the social worker records them, it has no needs recorded
 //! and it is not shared with the consortium. A child imported before gets the return's
 //! date of birth, gender, ethnicity and dates: a date the return carries replaces the one
 //! held, a date it does not carry is kept ([`MilestoneDraft::laid_over`];
@@ -53,6 +54,10 @@ use crate::import::{Hashing, MAX_REFERENCE_CHARS, code};
 pub use crate::import::{Problem, Severity};
 use crate::store;
 use crate::store::imports::{ChildChange, ChildWrites, HouseholdChange, HouseholdWrites};
+
+/// The profile name of an imported child or household until staff record one: profiles
+/// are read across the consortium, so they never carry the authority's own reference.
+pub const NOT_YET_NAMED: &str = "Not yet named";
 
 /// What an import did, or would do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -309,14 +314,14 @@ fn new_child(
     child: &ImportedChild,
     now: chrono::DateTime<Utc>,
 ) -> child::ActiveModel {
-    let name = format!("SSDA903 {reference}");
+    let legal_name = format!("SSDA903 {reference}");
     let mut am = child::ActiveModel {
         consortium_id: Set(consortium_id),
         authority_id: Set(authority_id),
         version: Set(1),
-        legal_name: Set(name.clone()),
+        legal_name: Set(legal_name),
         date_of_birth: Set(child.date_of_birth),
-        profile_name: Set(name),
+        profile_name: Set(NOT_YET_NAMED.into()),
         gender: Set(child.gender.code().into()),
         ethnicity: Set(child.ethnicity.code().into()),
         religion: Set(None),
@@ -529,6 +534,15 @@ pub async fn adopter_register(
                 });
                 totals.created += 1;
             }
+            Some((h, _)) if h.fast_track != household.fast_track => problems.push(
+                Problem::error(
+                    code::HISTORY_DIFFERS,
+                    "FAST_TRACK differs from the household's as recorded, and its steps are \
+                     checked against it; correct the household through the API",
+                )
+                .for_reference(reference)
+                .in_column("FAST_TRACK"),
+            ),
             Some((_, recorded)) if recorded.starts_with(&household.events) => {
                 totals.unchanged += 1;
             }
@@ -578,17 +592,22 @@ fn recorded_event(e: &entity::recruitment_event::Model) -> Option<RecruitmentEve
     })
 }
 
-/// Where the household stands after its register row's events.
+/// Where the household stands after its register row's events. As when the API records
+/// an exit, a household that left is no longer available for matching; otherwise its
+/// availability is left as staff set it.
 fn stage_changes(household: &ImportedHousehold) -> household::ActiveModel {
     let state = household.state;
-    household::ActiveModel {
+    let mut am = household::ActiveModel {
         stage: Set(state.stage.code().into()),
         stage_on: Set(state.last_on),
         on_hold: Set(state.on_hold),
         approved_on: Set(approved_on(household)),
-        available_for_matching: Set(false),
         ..Default::default()
+    };
+    if state.stage.is_exit() {
+        am.available_for_matching = Set(false);
     }
+    am
 }
 
 /// The date of the household's approval, if the register has one.
@@ -608,7 +627,6 @@ fn new_household(
     household: &ImportedHousehold,
     now: chrono::DateTime<Utc>,
 ) -> household::ActiveModel {
-    let name = format!("Household {reference}");
     let enquiry = household.events[0].occurred_on;
     let mut am = registered(
         consortium_id,
@@ -618,11 +636,11 @@ fn new_household(
             applicant_one_name: household
                 .applicant_one
                 .clone()
-                .unwrap_or_else(|| name.clone()),
+                .unwrap_or_else(|| format!("Household {reference}")),
             applicant_two_name: household.applicant_two.clone(),
             address: None,
             notes: None,
-            profile_name: name,
+            profile_name: NOT_YET_NAMED.into(),
             ethnicity: household.ethnicity,
             channel: household.channel,
             enquiry_on: enquiry,

@@ -156,14 +156,18 @@ pub async fn imported_households(
         .all(db)
         .await?;
     let mut events: HashMap<i64, Vec<recruitment_event::Model>> = HashMap::new();
-    let ids: HashSet<i64> = households.iter().map(|h| h.id).collect();
+    let imported = sea_orm::sea_query::Query::select()
+        .column(household::Column::Id)
+        .from(household::Entity)
+        .and_where(household::Column::AuthorityId.eq(authority_id))
+        .and_where(household::Column::ImportReference.is_not_null())
+        .to_owned();
     for event in recruitment_event::Entity::find()
         .filter(recruitment_event::Column::AuthorityId.eq(authority_id))
+        .filter(recruitment_event::Column::HouseholdId.in_subquery(imported))
         .order_by_asc(recruitment_event::Column::Id)
         .all(db)
         .await?
-        .into_iter()
-        .filter(|e| ids.contains(&e.household_id))
     {
         events.entry(event.household_id).or_default().push(event);
     }

@@ -907,3 +907,99 @@ async fn an_adopter_register_imports_into_the_funnel(app: TestApp) {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_request_naming_a_file_it_does_not_carry_is_refused() {
+    let app = TestApp::spawn_sqlite_with(|config| config.limits.max_upload_files = 3).await;
+    let importer = app.token(
+        "importer",
+        &[("alder", &["SOCIAL_WORKER", "DECISION_MAKER"])],
+    );
+    let anyone = |query: &str, variables: Value| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let response = app
+                .client
+                .post(format!("{}/graphql", app.address))
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // Over plain JSON, with or without a token, in variables or in the document: the
+    // `Upload` scalar is never handed a file reference of the caller's making.
+    let (status, body) = anyone(
+        IMPORT_SSDA903,
+        json!({ "a": app.authority_id("alder"), "files": ["#__graphql_file__:x"], "dry": true }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let (status, body) = anyone(
+        "mutation { importSsda903(authorityId: \"x\", files: [\"#__graphql_file__:0\"]) { written } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // In a multipart request, only the files it carries.
+    let files = vec![(
+        "SSDA903_2025_header.csv".to_owned(),
+        b"CHILD,SEX,DOB,ETHNIC\n".to_vec(),
+    )];
+    let operations = json!({
+        "query": IMPORT_SSDA903,
+        "variables": { "a": app.authority_id("alder"), "files": [null, "#__graphql_file__:7"], "dry": true },
+    });
+    let (content_type, body) = multipart(&operations, &files);
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(&importer)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    // Parts beyond the bound stop the body as it streams, mapped or not.
+    let boundary = "many-parts";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{}}\r\n",
+        json!({ "query": "{ viewer { subject } }" })
+    );
+    for i in 0..10 {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"x{i}\"; filename=\"f{i}.csv\"\r\n\r\nx\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(&importer)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["limit"], "uploadFiles",
+        "{body}"
+    );
+    // The service still answers.
+    let body = app.ok(&importer, "{ viewer { subject } }", json!({})).await;
+    assert_eq!(body["viewer"]["subject"], "importer");
+}
