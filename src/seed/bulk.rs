@@ -5,6 +5,7 @@
 //! reading anything back. Call [`next_ids`], [`insert`] and [`reset_sequences`] in one
 //! write transaction so that nobody else takes those ids in between.
 use entity::{child, household, recruitment_event, sibling_group};
+use sea_orm::ActiveValue::NotSet;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel,
     Iterable, QuerySelect,
@@ -49,15 +50,23 @@ async fn max_id<E: EntityTrait>(db: &impl ConnectionTrait, id: E::Column) -> Res
 
 /// Inserts the rows of `data`, parents first, in statements of as many rows as the bind
 /// parameter limit allows.
+///
+/// The import references of children and households are left out of the statements (the
+/// seeds never set one), so the seeds also write a database migrated only as far as an
+/// earlier schema, as the migration tests do.
 pub async fn insert(db: &impl ConnectionTrait, data: &Dataset) -> Result<(), DbErr> {
-    insert_rows::<sibling_group::Entity>(db, &data.sibling_groups).await?;
-    insert_rows::<child::Entity>(db, &data.children).await?;
-    insert_rows::<household::Entity>(db, &data.households).await?;
-    insert_rows::<recruitment_event::Entity>(db, &data.events).await?;
+    insert_rows::<sibling_group::Entity>(db, &data.sibling_groups, |_| {}).await?;
+    insert_rows::<child::Entity>(db, &data.children, |c| c.import_reference = NotSet).await?;
+    insert_rows::<household::Entity>(db, &data.households, |h| h.import_reference = NotSet).await?;
+    insert_rows::<recruitment_event::Entity>(db, &data.events, |_| {}).await?;
     Ok(())
 }
 
-async fn insert_rows<E>(db: &impl ConnectionTrait, rows: &[E::Model]) -> Result<(), DbErr>
+async fn insert_rows<E>(
+    db: &impl ConnectionTrait,
+    rows: &[E::Model],
+    leave_out: impl Fn(&mut E::ActiveModel),
+) -> Result<(), DbErr>
 where
     E: EntityTrait,
     E::Model: IntoActiveModel<E::ActiveModel>,
@@ -65,12 +74,11 @@ where
 {
     let per_statement = (MAX_BIND_PARAMETERS / E::Column::iter().count()).max(1);
     for chunk in rows.chunks(per_statement) {
-        E::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
+        E::insert_many(chunk.iter().cloned().map(|row| {
+            let mut row = row.into_active_model();
+            leave_out(&mut row);
+            row
+        }))
         .exec_without_returning(db)
         .await?;
     }
