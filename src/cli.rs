@@ -316,6 +316,11 @@ pub enum ImportCommand {
     /// (`docs/templates/adopter-register.csv`), one row per household with its key dates
     /// from enquiry to approval, its exit and a pause.
     Adopters(ImportArgs),
+    /// The history of an authority's children's links: one CSV file in the template
+    /// (`docs/templates/link-history.csv`), one row per child per link with the household,
+    /// the match, placement, adoption order or disruption dates and the fee. Import the
+    /// children and the households first.
+    Links(ImportArgs),
 }
 
 #[derive(Debug, Args)]

@@ -68,6 +68,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(ImportCommand::Adopters(args)) => {
             import::run(&cli.global, &args, import::Kind::Adopters).await
         }
+        Command::Import(ImportCommand::Links(args)) => {
+            import::run(&cli.global, &args, import::Kind::Links).await
+        }
         Command::TrustedDocuments(TrustedDocumentsCommand::Check { file }) => {
             check_trusted_documents(&file, cli.global.limits.limits()).await
         }

@@ -7,6 +7,7 @@ use super::context::ContextExt;
 use super::ids::{IdKind, decode};
 use crate::error::{AppError, AppResult};
 use crate::service::imports::{self, ImportReport, Problem, Severity};
+use crate::service::link_history;
 
 /// The most problems a report lists (errors first); the counts cover them all.
 pub const MAX_PROBLEMS_LISTED: usize = 1_000;
@@ -78,6 +79,38 @@ impl ImportMutation {
         .map_err(|e| AppError::from(anyhow::anyhow!("reading the upload: {e}")))?;
         let report =
             imports::adopter_register(svc, Ok(authority), import, &digest, dry_run).await?;
+        Ok(ImportReportView(report))
+    }
+
+    /// Imports the history of an authority's children's links: one CSV file in the
+    /// template (`docs/templates/link-history.csv`), uploaded to `POST /graphql/upload` as
+    /// a GraphQL multipart request; one row per child per link, naming the child and the
+    /// household by the references their imports gave them, with the match, placement,
+    /// adoption order or disruption dates and the fee. Each link is created in the state
+    /// its dates reach, through the same steps and checks as the link workflow. Every
+    /// problem is reported; any error, and nothing is written. Needs DECISION_MAKER in the
+    /// authority. See the README, "Importing your data".
+    async fn import_links(
+        &self,
+        ctx: &Context<'_>,
+        authority_id: ID,
+        file: Upload,
+        #[graphql(default = false)] dry_run: bool,
+    ) -> AppResult<ImportReportView> {
+        let authority = decode(&authority_id, "authorityId", &[IdKind::Authority]);
+        let svc = ctx.service();
+        let authority = link_history::importing_links_into(svc, authority)?;
+        let value = file
+            .value(ctx)
+            .map_err(|_| AppError::bad_input("file", "the uploaded file could not be read"))?;
+        let today = svc.today();
+        let (import, digest) = tokio::task::spawn_blocking(move || {
+            link_history::read_links(&value.filename, value.content, today)
+        })
+        .await
+        .map_err(|e| AppError::from(anyhow::anyhow!("reading the upload: {e}")))?;
+        let report =
+            link_history::link_history(svc, Ok(authority), import, &digest, dry_run).await?;
         Ok(ImportReportView(report))
     }
 }
@@ -170,7 +203,7 @@ pub struct ImportProblem {
     /// The line of the file (1 is the column names).
     row: Option<u64>,
     /// The authority's own reference for the record (a child's SSDA903 `CHILD`, a
-    /// household's `HOUSEHOLD`).
+    /// household's `HOUSEHOLD`; for a link, its child's).
     reference: Option<String>,
     /// The column, or the milestone field.
     column: Option<String>,

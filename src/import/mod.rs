@@ -14,6 +14,7 @@ use std::io::Read;
 use sha2::{Digest as _, Sha256};
 
 pub mod adopters;
+pub mod links;
 pub mod ssda903;
 pub mod table;
 
@@ -37,6 +38,25 @@ pub mod code {
     /// The import would change a date a link records (match, placement, adoption order)
     /// for a child that link covers (error; record it on the link).
     pub const LINK_OWNS_DATE: &str = "IMPORT_LINK_OWNS_DATE";
+    /// No child of the importing authority was imported under this reference (error).
+    pub const UNKNOWN_CHILD: &str = "IMPORT_UNKNOWN_CHILD";
+    /// No household of its authority was imported under this reference (error).
+    pub const UNKNOWN_HOUSEHOLD: &str = "IMPORT_UNKNOWN_HOUSEHOLD";
+    /// No authority of the consortium has this code (error).
+    pub const UNKNOWN_AUTHORITY: &str = "IMPORT_UNKNOWN_AUTHORITY";
+    /// The child's journey records a different match, placement or adoption order date
+    /// than the link (error; correct one or the other).
+    pub const CHILD_DIFFERS: &str = "IMPORT_CHILD_DIFFERS";
+    /// Another link holds the child (matched or placed), as the API refuses (error).
+    pub const CHILD_HELD: &str = "IMPORT_CHILD_HELD";
+    /// The household cannot take the link's step where its recorded journey stands: not
+    /// approved, on hold, matched elsewhere, or the date before its last event (error).
+    pub const HOUSEHOLD_REFUSED: &str = "IMPORT_HOUSEHOLD_REFUSED";
+    /// The rows of a must-stay-together sibling group's link do not cover every member
+    /// with the same household and dates (error).
+    pub const SIBLING_GROUP: &str = "IMPORT_SIBLING_GROUP";
+    /// An inter-agency fee on a link within one authority (error).
+    pub const FEE_WITHIN_AUTHORITY: &str = "IMPORT_FEE_WITHIN_AUTHORITY";
 }
 
 /// The longest reference (a child's `CHILD`, a household's reference) an import keeps.

@@ -1,4 +1,4 @@
-//! `permanence import`: an authority's files read with a progress bar on a terminal, set
+//! `permanence import ssda903|adopters|links`: an authority's files read with a progress bar on a terminal, set
 //! against the records held and written by the same use case the GraphQL upload calls,
 //! then a summary and every problem, one per line.
 use std::collections::BTreeSet;
@@ -21,6 +21,7 @@ use crate::state::AppState;
 pub enum Kind {
     Ssda903,
     Adopters,
+    Links,
 }
 
 impl Kind {
@@ -29,22 +30,32 @@ impl Kind {
         match self {
             Kind::Ssda903 => ("SSDA903 import", "children", "child"),
             Kind::Adopters => ("adopter register import", "households", "household"),
+            Kind::Links => ("link history import", "links", "child"),
         }
     }
 
     /// The roles the use case needs in the authority.
-    fn roles(self) -> [Role; 2] {
+    fn roles(self) -> &'static [Role] {
         match self {
-            Kind::Ssda903 => [Role::SocialWorker, Role::DecisionMaker],
-            Kind::Adopters => [Role::RecruitmentOfficer, Role::DecisionMaker],
+            Kind::Ssda903 => &[Role::SocialWorker, Role::DecisionMaker],
+            Kind::Adopters => &[Role::RecruitmentOfficer, Role::DecisionMaker],
+            Kind::Links => &[Role::DecisionMaker],
         }
+    }
+
+    /// Whether the import reads one file (a template) rather than several.
+    fn one_file(self) -> bool {
+        !matches!(self, Kind::Ssda903)
     }
 }
 
-/// `permanence import ssda903|adopters`.
+/// `permanence import ssda903|adopters|links`.
 pub async fn run(global: &GlobalArgs, args: &ImportArgs, kind: Kind) -> anyhow::Result<()> {
-    if matches!(kind, Kind::Adopters) && args.files.len() != 1 {
-        bail!("an adopter register is one file (the template); give exactly one");
+    if kind.one_file() && args.files.len() != 1 {
+        bail!(
+            "a {} reads one file (the template); give exactly one",
+            kind.names().0
+        );
     }
     let config = Config::from_args(global)?;
     let state = AppState::start(config).await?;
@@ -90,6 +101,19 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs, kind: Kind) -> anyhow::
             service::imports::adopter_register(svc, Ok(authority_id), import, &digest, args.dry_run)
                 .await
         }
+        Kind::Links => {
+            let (name, source) = supplied.next().expect("one file");
+            let (import, digest) = service::link_history::read_links(&name, source, today);
+            bar.finish_and_clear();
+            service::link_history::link_history(
+                svc,
+                Ok(authority_id),
+                import,
+                &digest,
+                args.dry_run,
+            )
+            .await
+        }
     }
     .map_err(|e| anyhow::anyhow!(e.client_message()))?;
     print_report(&args.authority, kind, &report);
@@ -126,7 +150,7 @@ fn operator(state: &AppState, args: &ImportArgs, kind: Kind) -> anyhow::Result<A
         memberships: vec![Membership {
             authority_id: authority.id,
             authority_code: authority.code.clone(),
-            roles: BTreeSet::from(kind.roles()),
+            roles: kind.roles().iter().copied().collect(),
         }],
         consortium_roles: BTreeSet::new(),
         issued_at: chrono::Utc::now().timestamp(),

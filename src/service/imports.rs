@@ -86,7 +86,7 @@ pub struct ImportReport {
 
 impl ImportReport {
     /// The report of an import not (yet) written.
-    fn new(
+    pub(super) fn new(
         dry_run: bool,
         totals: ImportTotals,
         problems: Vec<Problem>,
@@ -108,13 +108,13 @@ impl ImportReport {
     }
 
     /// Whether the import is to be written: not a dry run, and no error.
-    fn to_write(&self) -> bool {
+    pub(super) fn to_write(&self) -> bool {
         !self.dry_run && !self.has_errors()
     }
 
     /// The import's `IMPORT` audit event on `authority_id`: the kind, the counts, the
     /// digest of the files, and `extra` fields — nothing of any record.
-    fn audit(
+    pub(super) fn audit(
         &self,
         svc: Service<'_>,
         kind: &str,
@@ -146,7 +146,7 @@ impl ImportReport {
     }
 
     /// The report once written.
-    fn written(mut self) -> Self {
+    pub(super) fn written(mut self) -> Self {
         self.written = true;
         self
     }

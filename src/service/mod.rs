@@ -31,6 +31,7 @@ pub mod events;
 pub mod households;
 pub mod imports;
 pub mod input;
+pub mod link_history;
 pub mod links;
 pub mod loaders;
 pub mod matching;

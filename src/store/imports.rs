@@ -3,8 +3,9 @@
 //! transaction with its audit event — all of it or nothing.
 use std::collections::{HashMap, HashSet};
 
-use entity::{audit_event, child, household, recruitment_event};
+use entity::{audit_event, child, household, link, link_child, recruitment_event, sibling_group};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
     EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
@@ -12,8 +13,9 @@ use sea_orm::{
 
 use super::children::CHILD;
 use super::households::HOUSEHOLD;
+use super::links::LINK;
 use super::{Writes, begin_consortium_write, update_versioned};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ResultExt};
 
 /// Bind parameters per statement: under SQLite's limit (32 766) and PostgreSQL's (65 535).
 const MAX_BIND_PARAMETERS: usize = 32_000;
@@ -261,6 +263,203 @@ pub async fn write_households(
         }
     }
     for change in writes.changed {
+        update_versioned::<household::Entity>(
+            &txn,
+            change.changes,
+            HOUSEHOLD,
+            change.id,
+            change.version,
+        )
+        .await?;
+        events.extend(change.events);
+    }
+    insert_chunked(&txn, events).await?;
+    super::audit::insert_many(&txn, vec![audit]).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Link histories
+// ---------------------------------------------------------------------------------------
+
+/// The households an import brought in to any of `authority_ids` (those with an import
+/// reference).
+pub async fn referenced_households(
+    db: &impl ConnectionTrait,
+    authority_ids: &[i64],
+) -> Result<Vec<household::Model>, DbErr> {
+    household::Entity::find()
+        .filter(household::Column::AuthorityId.is_in(authority_ids.iter().copied()))
+        .filter(household::Column::ImportReference.is_not_null())
+        .all(db)
+        .await
+}
+
+/// Every link of consortium `consortium_id` whose child is of authority `authority_id`,
+/// with the ids of the children it covers.
+pub async fn links_of_children(
+    db: &impl ConnectionTrait,
+    consortium_id: i64,
+    authority_id: i64,
+) -> Result<Vec<(link::Model, Vec<i64>)>, DbErr> {
+    let links = link::Entity::find()
+        .filter(link::Column::ConsortiumId.eq(consortium_id))
+        .filter(link::Column::ChildAuthorityId.eq(authority_id))
+        .order_by_asc(link::Column::Id)
+        .all(db)
+        .await?;
+    let of_authority = sea_orm::sea_query::Query::select()
+        .column(link::Column::Id)
+        .from(link::Entity)
+        .and_where(link::Column::ConsortiumId.eq(consortium_id))
+        .and_where(link::Column::ChildAuthorityId.eq(authority_id))
+        .to_owned();
+    let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
+    let members: Vec<(i64, i64)> = link_child::Entity::find()
+        .select_only()
+        .column(link_child::Column::LinkId)
+        .column(link_child::Column::ChildId)
+        .filter(link_child::Column::LinkId.in_subquery(of_authority))
+        .order_by_asc(link_child::Column::ChildId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (link_id, child_id) in members {
+        children.entry(link_id).or_default().push(child_id);
+    }
+    Ok(links
+        .into_iter()
+        .map(|l| {
+            let of = children.remove(&l.id).unwrap_or_default();
+            (l, of)
+        })
+        .collect())
+}
+
+/// The members, by id, of each of `group_ids` that must stay together.
+pub async fn groups_staying_together(
+    db: &impl ConnectionTrait,
+    group_ids: &[i64],
+) -> Result<HashMap<i64, Vec<i64>>, DbErr> {
+    let groups: Vec<i64> = sibling_group::Entity::find()
+        .select_only()
+        .column(sibling_group::Column::Id)
+        .filter(sibling_group::Column::Id.is_in(group_ids.iter().copied()))
+        .filter(sibling_group::Column::MustStayTogether.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut members: HashMap<i64, Vec<i64>> = groups.iter().map(|g| (*g, Vec::new())).collect();
+    let rows: Vec<(i64, Option<i64>)> = child::Entity::find()
+        .select_only()
+        .column(child::Column::Id)
+        .column(child::Column::SiblingGroupId)
+        .filter(child::Column::SiblingGroupId.is_in(groups))
+        .order_by_asc(child::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (child_id, group) in rows {
+        if let Some(of) = group.and_then(|g| members.get_mut(&g)) {
+            of.push(child_id);
+        }
+    }
+    Ok(members)
+}
+
+/// A link first brought in, in its final state, and the children it covers.
+pub struct NewLink {
+    pub link: link::ActiveModel,
+    pub child_ids: Vec<i64>,
+    /// Whether the link holds its children (`MATCHED` or `PLACED`).
+    pub holding: bool,
+}
+
+/// A link held that the history takes further, made at the version it was read at.
+pub struct LinkChange {
+    pub id: i64,
+    pub version: i32,
+    pub changes: link::ActiveModel,
+    /// The `holding` flag of its children, when it changes.
+    pub holding: Option<bool>,
+}
+
+/// What one link history import writes.
+#[derive(Default)]
+pub struct LinkWrites {
+    pub created: Vec<NewLink>,
+    pub changed: Vec<LinkChange>,
+    pub children: Vec<ChildChange>,
+    pub households: Vec<HouseholdChange>,
+}
+
+impl LinkWrites {
+    fn is_empty(&self) -> bool {
+        self.created.is_empty()
+            && self.changed.is_empty()
+            && self.children.is_empty()
+            && self.households.is_empty()
+    }
+}
+
+/// Writes a link history to consortium `consortium_id` with the import's `audit` event in
+/// one transaction: the links taken further first (a link that stops holding frees its
+/// child and household), then the new links and their children, the children's dates, the
+/// households' stages and events. Anything changed by someone else since it was read, or a
+/// link another write made meanwhile that holds the same child or household, is a
+/// `CONFLICT` and nothing is written.
+pub async fn write_links(
+    db: &DatabaseConnection,
+    consortium_id: i64,
+    writes: LinkWrites,
+    audit: audit_event::ActiveModel,
+) -> AppResult<()> {
+    if writes.is_empty() {
+        return audit_only(db, audit).await;
+    }
+    let held_elsewhere = "a child or household of this history is matched or placed through \
+                          a link recorded meanwhile; run the import again";
+    let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
+    for change in writes.changed {
+        update_versioned::<link::Entity>(&txn, change.changes, LINK, change.id, change.version)
+            .await?;
+        if let Some(holding) = change.holding {
+            link_child::Entity::update_many()
+                .col_expr(link_child::Column::Holding, Expr::value(holding))
+                .filter(link_child::Column::LinkId.eq(change.id))
+                .exec(&txn)
+                .await
+                .conflict_on_unique(held_elsewhere)?;
+        }
+    }
+    let mut members = Vec::new();
+    for new in writes.created {
+        let id = link::Entity::insert(new.link)
+            .exec(&txn)
+            .await
+            .conflict_on_unique(held_elsewhere)?
+            .last_insert_id;
+        members.extend(
+            new.child_ids
+                .into_iter()
+                .map(|child_id| link_child::ActiveModel {
+                    link_id: Set(id),
+                    child_id: Set(child_id),
+                    holding: Set(new.holding),
+                    ..Default::default()
+                }),
+        );
+    }
+    insert_chunked(&txn, members)
+        .await
+        .conflict_on_unique(held_elsewhere)?;
+    for change in writes.children {
+        update_versioned::<child::Entity>(&txn, change.changes, CHILD, change.id, change.version)
+            .await?;
+    }
+    let mut events = Vec::new();
+    for change in writes.households {
         update_versioned::<household::Entity>(
             &txn,
             change.changes,

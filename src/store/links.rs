@@ -17,10 +17,17 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
-use super::{Page, Writes, begin_consortium_write, consortium_of, stale};
+use super::{Page, Versioned, Writes, begin_consortium_write, consortium_of, stale};
 use crate::domain::Stage;
 use crate::domain::links::LinkState;
 use crate::error::{AppError, AppResult, ResultExt};
+
+pub(super) const LINK: Versioned<link::Column> = Versioned {
+    id: link::Column::Id,
+    version: link::Column::Version,
+    updated_at: link::Column::UpdatedAt,
+    what: "link",
+};
 
 /// Which links a list may return, as decided by the policy: those involving one of the
 /// authorities, on either side.

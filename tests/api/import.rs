@@ -29,18 +29,19 @@ const TO: &str = "2025-03-31";
 
 /// Runs `permanence import ssda903` for alder on `files`: (exit success, stdout).
 fn import(app: &TestApp, files: &[std::path::PathBuf], dry_run: bool) -> (bool, String) {
-    run_import(app, "ssda903", files, dry_run)
+    run_import(app, "alder", "ssda903", files, dry_run)
 }
 
 /// Runs `permanence import adopters` for alder on `file`: (exit success, stdout).
 fn import_register(app: &TestApp, file: &Path, dry_run: bool) -> (bool, String) {
-    run_import(app, "adopters", &[file.to_owned()], dry_run)
+    run_import(app, "alder", "adopters", &[file.to_owned()], dry_run)
 }
 
-/// Runs `permanence import KIND` for alder on `files`: (exit success, stdout). A failure
-/// must come with the report.
-fn run_import(
+/// Runs `permanence import KIND` for `authority` on `files`: (exit success, stdout). A
+/// failure must come with the report.
+pub(crate) fn run_import(
     app: &TestApp,
+    authority: &str,
     kind: &str,
     files: &[std::path::PathBuf],
     dry_run: bool,
@@ -52,7 +53,7 @@ fn run_import(
         "--consortium",
         "demo",
         "--authority",
-        "alder",
+        authority,
     ])
     .env("DATABASE_URL", &app.database_url)
     .env("RUST_LOG", "warn");
@@ -70,7 +71,11 @@ fn run_import(
 }
 
 /// The generated files written to `dir`, those of years up to `last_year` only.
-fn write_files(returns: &GeneratedReturns, dir: &Path, last_year: i32) -> Vec<std::path::PathBuf> {
+pub(crate) fn write_files(
+    returns: &GeneratedReturns,
+    dir: &Path,
+    last_year: i32,
+) -> Vec<std::path::PathBuf> {
     returns
         .files
         .iter()
@@ -84,7 +89,7 @@ fn write_files(returns: &GeneratedReturns, dir: &Path, last_year: i32) -> Vec<st
 }
 
 /// Generated returns of `children` over `years`, and a new directory to write them to.
-fn returns_in(
+pub(crate) fn returns_in(
     children: usize,
     years: std::ops::RangeInclusive<i32>,
     seed: u64,
@@ -99,7 +104,7 @@ fn returns_in(
 }
 
 /// Alder's imported children, by reference.
-async fn imported(app: &TestApp) -> BTreeMap<String, child::Model> {
+pub(crate) async fn imported(app: &TestApp) -> BTreeMap<String, child::Model> {
     child::Entity::find()
         .filter(child::Column::ImportReference.is_not_null())
         .all(&app.state.db)
@@ -127,7 +132,7 @@ async fn import_events(app: &TestApp) -> Vec<Value> {
 }
 
 /// Whether the child born on `dob` is 18 or over today: not imported.
-fn adult(dob: NaiveDate) -> bool {
+pub(crate) fn adult(dob: NaiveDate) -> bool {
     dob.checked_add_months(Months::new(18 * 12))
         .is_none_or(|d| d <= Utc::now().date_naive())
 }
@@ -435,10 +440,27 @@ async fn only_those_who_may_record_decisions_import(app: TestApp) {
 
 /// A GraphQL multipart request: `operations`, a `map` putting file `i` at
 /// `variables.files.i`, then the files. (content type, body)
+/// A GraphQL multipart request body carrying `files` as the variable `files`' items:
+/// (content type, body).
 fn multipart(operations: &Value, files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
+    let paths: Vec<String> = (0..files.len())
+        .map(|i| format!("variables.files.{i}"))
+        .collect();
+    multipart_at(operations, &paths, files)
+}
+
+/// A GraphQL multipart request body carrying file `i` of `files` at variable path
+/// `paths[i]`: (content type, body).
+fn multipart_at(
+    operations: &Value,
+    paths: &[String],
+    files: &[(String, Vec<u8>)],
+) -> (String, Vec<u8>) {
     let boundary = "permanence-test-boundary-7f3a";
-    let map: serde_json::Map<String, Value> = (0..files.len())
-        .map(|i| (i.to_string(), json!([format!("variables.files.{i}")])))
+    let map: serde_json::Map<String, Value> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| (i.to_string(), json!([path])))
         .collect();
     let mut body = Vec::new();
     let mut part = |headers: String, content: &[u8]| {
@@ -465,6 +487,35 @@ fn multipart(operations: &Value, files: &[(String, Vec<u8>)]) -> (String, Vec<u8
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Posts `query` with `variables` to `/graphql/upload` as `token`, with one file, named
+/// `name`, at the variable `variable`: the response body.
+pub(crate) async fn upload_file(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    variables: Value,
+    variable: &str,
+    file: (&str, &str),
+) -> Value {
+    let operations = json!({ "query": query, "variables": variables });
+    let (content_type, body) = multipart_at(
+        &operations,
+        &[format!("variables.{variable}")],
+        &[(file.0.to_owned(), file.1.as_bytes().to_vec())],
+    );
+    app.client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 const IMPORT_SSDA903: &str = "mutation($a: ID!, $files: [Upload!]!, $dry: Boolean!) {
@@ -870,30 +921,15 @@ async fn an_adopter_register_imports_into_the_funnel(app: TestApp) {
         let app = &app;
         let text = text.clone();
         async move {
-            let operations = json!({
-                "query": "mutation($a: ID!, $f: Upload!) { importAdopters(authorityId: $a, file: $f, dryRun: true) { written read unchanged errorCount } }",
-                "variables": { "a": app.authority_id("alder"), "f": null },
-            });
-            let boundary = "register-boundary";
-            let body = format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
-                 --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\":[\"variables.f\"]}}\r\n\
-                 --{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"register.csv\"\r\n\r\n{text}\r\n\
-                 --{boundary}--\r\n"
-            );
-            let response = app
-                .client
-                .post(format!("{}/graphql/upload", app.address))
-                .bearer_auth(token)
-                .header(
-                    "content-type",
-                    format!("multipart/form-data; boundary={boundary}"),
-                )
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            response.json::<Value>().await.unwrap()
+            upload_file(
+                app,
+                &token,
+                "mutation($a: ID!, $f: Upload!) { importAdopters(authorityId: $a, file: $f, dryRun: true) { written read unchanged errorCount } }",
+                json!({ "a": app.authority_id("alder"), "f": null }),
+                "f",
+                ("register.csv", &text),
+            )
+            .await
         }
     };
     let body = upload_register(importer).await;

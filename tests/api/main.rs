@@ -16,6 +16,7 @@ mod identity;
 mod import;
 mod journeys;
 mod limits;
+mod link_history;
 mod links;
 mod matching;
 mod notifications;
