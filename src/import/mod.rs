@@ -57,6 +57,9 @@ pub mod code {
     pub const SIBLING_GROUP: &str = "IMPORT_SIBLING_GROUP";
     /// An inter-agency fee on a link within one authority (error).
     pub const FEE_WITHIN_AUTHORITY: &str = "IMPORT_FEE_WITHIN_AUTHORITY";
+    /// A link with a household of an authority where the importer may not take links
+    /// forward (error; nothing of that authority's households is looked up).
+    pub const NOT_PERMITTED: &str = "IMPORT_NOT_PERMITTED";
 }
 
 /// The longest reference (a child's `CHILD`, a household's reference) an import keeps.

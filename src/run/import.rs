@@ -124,7 +124,9 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs, kind: Kind) -> anyhow::
 }
 
 /// The operator running the command, as the use case sees them: a person holding the
-/// roles an import needs in the authority, audited as `cli/<user>`.
+/// roles an import needs in the authority (its first membership), audited as `cli/<user>`.
+/// For a link history, the operator also takes links forward for the other authorities'
+/// households, as their family finders would accept them.
 fn operator(state: &AppState, args: &ImportArgs, kind: Kind) -> anyhow::Result<Actor> {
     let directory = state.directory.current();
     let Some(consortium) = directory.consortium(&args.consortium) else {
@@ -142,16 +144,30 @@ fn operator(state: &AppState, args: &ImportArgs, kind: Kind) -> anyhow::Result<A
         );
     };
     let user = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+    let mut memberships = vec![Membership {
+        authority_id: authority.id,
+        authority_code: authority.code.clone(),
+        roles: kind.roles().iter().copied().collect(),
+    }];
+    if matches!(kind, Kind::Links) {
+        memberships.extend(
+            consortium
+                .authorities
+                .iter()
+                .filter(|a| a.id != authority.id)
+                .map(|a| Membership {
+                    authority_id: a.id,
+                    authority_code: a.code.clone(),
+                    roles: BTreeSet::from([Role::FamilyFinder]),
+                }),
+        );
+    }
     Ok(Actor {
         subject: format!("cli/{user}"),
         name: None,
         consortium_id: consortium.id,
         consortium_code: consortium.code.clone(),
-        memberships: vec![Membership {
-            authority_id: authority.id,
-            authority_code: authority.code.clone(),
-            roles: kind.roles().iter().copied().collect(),
-        }],
+        memberships,
         consortium_roles: BTreeSet::new(),
         issued_at: chrono::Utc::now().timestamp(),
     })

@@ -39,8 +39,12 @@
 //! of its children's links, so a link history needs what a `DECISION_MAKER` may do there:
 //! record decisions for children ([`Capability::DecideForChildren`]), placements and
 //! adoption orders ([`Capability::RecordPlacements`]) and take links forward
-//! ([`Capability::ProgressLinks`]). The `permanence import links` command acts as such a
-//! person. One `IMPORT` audit event records the import, as for the other imports; no
+//! ([`Capability::ProgressLinks`]). A link with another authority's household is one that
+//! authority accepted through the API, and it changes that household's record, so each
+//! such row also needs [`Capability::ProgressLinks`] in the household's authority (a
+//! `FAMILY_FINDER` or `DECISION_MAKER` there), checked before that authority's households
+//! are looked up ([`code::NOT_PERMITTED`]). The `permanence import links` command, run by
+//! the operator, acts as such a person in every authority of the consortium. One `IMPORT` audit event records the import, as for the other imports; no
 //! notification is sent.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -186,6 +190,19 @@ pub async fn link_history(
             ));
             continue;
         };
+        // The household's side accepts a link through the API; here the importer must be
+        // allowed to, before anything of that authority's households is looked up.
+        if household_authority != authority_id
+            && !actor.can(Capability::ProgressLinks, household_authority)
+        {
+            problems.push(row.problem(
+                code::NOT_PERMITTED,
+                "HOUSEHOLD_AUTHORITY",
+                "your roles do not allow taking links forward for this authority's households \
+                 (a FAMILY_FINDER or DECISION_MAKER there may)",
+            ));
+            continue;
+        }
         let Some(child_id) = child_by_reference.get(row.child.as_str()).copied() else {
             problems.push(row.problem(
                 code::UNKNOWN_CHILD,

@@ -630,6 +630,23 @@ async fn partner_frontends_import_link_histories_and_sibling_groups_are_linked_a
         "{body}"
     );
 
+    // A household of another authority needs the right to take links forward there,
+    // checked before its households are looked up.
+    let mut across = Row::new(waiting[2].0, "B-unknown", matched);
+    across.authority = Some("birch");
+    let code_of = |body: &Value| body["data"]["importLinks"]["problems"][0]["code"].clone();
+    let body = upload(importer.clone(), vec![across.clone()], true).await;
+    assert_eq!(code_of(&body), "IMPORT_NOT_PERMITTED", "{body}");
+    let both = app.token(
+        "both-sides",
+        &[
+            ("alder", &["DECISION_MAKER"]),
+            ("birch", &["FAMILY_FINDER"]),
+        ],
+    );
+    let body = upload(both, vec![across], true).await;
+    assert_eq!(code_of(&body), "IMPORT_UNKNOWN_HOUSEHOLD", "{body}");
+
     // A group's link names every member; a child held cannot be matched again; a child's
     // journey that records other dates is not rewritten.
     let mut another = Row::new(adopted, "G-3", a.match_decision_on.unwrap() - Days::new(1));
