@@ -436,18 +436,21 @@ pub async fn create_child(svc: Service<'_>, input: NewChild) -> AppResult<child:
     Ok(created)
 }
 
-/// Writes `am` to child `c` at `expected_version` with its audit event, and publishes the
+/// Writes `am` to child `c` at `expected_version` with its audit event, refused if a link
+/// in one of the states `refused_while` covers the child by then, and publishes the
 /// change.
 async fn save_child(
     svc: Service<'_>,
     c: &child::Model,
     expected_version: i32,
     am: child::ActiveModel,
+    refused_while: &[LinkState],
     action: AuditAction,
     detail: serde_json::Value,
 ) -> AppResult<child::Model> {
     let audit = svc.audit_row(action, "Child", Some(c.id), Some(c.authority_id), detail);
-    let updated = store::children::update(svc.db(), c.id, expected_version, am, audit).await?;
+    let updated =
+        store::children::update(svc.db(), c.id, expected_version, am, refused_while, audit).await?;
     events::child_changed(svc.state, Some(c), &updated, svc.today()).await;
     Ok(updated)
 }
@@ -527,6 +530,7 @@ pub async fn update_child(
         &c,
         expected_version,
         am,
+        &[],
         AuditAction::Update,
         json!({ "fields": changed }),
     )
@@ -634,9 +638,23 @@ async fn change_milestones(
     let detail = change(&mut draft);
     let m = validate_milestones(draft, &c, svc.today())?;
     guard_link_dates(svc, &c, &m, link_name).await?;
+    // Checked again under the write lock: a link proposed meanwhile records these dates.
+    let refused_while: &[LinkState] = match link_owned_change(&milestones_of(&c), &m) {
+        Some(_) => &LINKS_HOLDING_DATES,
+        None => &[],
+    };
     let mut am = child::ActiveModel::default();
     set_milestones(&mut am, &m);
-    save_child(svc, &c, expected_version, am, write.action, detail).await
+    save_child(
+        svc,
+        &c,
+        expected_version,
+        am,
+        refused_while,
+        write.action,
+        detail,
+    )
+    .await
 }
 
 /// Records or corrects milestone dates other than decisions (SOCIAL_WORKER). The ordering
@@ -754,6 +772,7 @@ pub async fn change_plan(
         &c,
         expected_version,
         am,
+        &[],
         AuditAction::Update,
         json!({ "planChange": reason.code() }),
     )

@@ -233,6 +233,7 @@ pub async fn ssda903(
         actor.consortium_id,
         authority_id,
         plan.writes,
+        &LINKS_HOLDING_DATES,
         audit,
     )
     .await?;
@@ -295,7 +296,10 @@ async fn plan_children(
                 plan.totals.created += 1;
             }
             Some(c) => match changed_child(svc, c, &child, today, problems).await? {
-                Some(change) => {
+                Some((change, link_dates_change)) => {
+                    if link_dates_change {
+                        plan.writes.link_dates_changed.push(change.id);
+                    }
                     plan.writes.changed.push(change);
                     plan.totals.updated += 1;
                 }
@@ -348,15 +352,16 @@ fn new_child(
     am
 }
 
-/// The change the return makes to child `c`, if any; its problems go to `problems` (an
-/// error leaves the child unchanged in the plan, and the import is not written anyway).
+/// The change the return makes to child `c`, if any, and whether it changes a date a link
+/// records; its problems go to `problems` (an error leaves the child unchanged in the
+/// plan, and the import is not written anyway).
 async fn changed_child(
     svc: Service<'_>,
     c: &child::Model,
     child: &ImportedChild,
     today: NaiveDate,
     problems: &mut Vec<Problem>,
-) -> AppResult<Option<ChildChange>> {
+) -> AppResult<Option<(ChildChange, bool)>> {
     let reference = child.reference.trim();
     let before = milestones_of(c);
     let (merged, kept) = child.milestones.edit().laid_over(&before.edit());
@@ -400,7 +405,8 @@ async fn changed_child(
     if same {
         return Ok(None);
     }
-    if let Some(field) = link_owned_change(&before, &after)
+    let link_dates_change = link_owned_change(&before, &after);
+    if let Some(field) = link_dates_change
         && covered_by_link(svc, c.id).await?
     {
         problems.push(
@@ -421,11 +427,12 @@ async fn changed_child(
         ..Default::default()
     };
     set_milestones(&mut am, &after);
-    Ok(Some(ChildChange {
+    let change = ChildChange {
         id: c.id,
         version: c.version,
         changes: am,
-    }))
+    };
+    Ok(Some((change, link_dates_change.is_some())))
 }
 
 /// Whether a link that records dates (one not closed) covers child `id`.

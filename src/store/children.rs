@@ -10,6 +10,12 @@ use sea_orm::{
 use super::lists::contains;
 use super::records::{Register, commit_audited};
 use super::{Versioned, Writes, begin_consortium_write, consortium_of, update_versioned};
+use crate::domain::links::LinkState;
+
+/// The conflict of a change to dates a link records, when a link covering the child was
+/// proposed or moved on after the change was checked.
+pub const LINK_MEANWHILE: &str = "a link covering this child was recorded while the change \
+was being made, and it records these dates now; reload the child and record them on the link";
 
 pub(super) const CHILD: Versioned<child::Column> = Versioned {
     id: child::Column::Id,
@@ -25,7 +31,7 @@ const GROUP: Versioned<sibling_group::Column> = Versioned {
     what: "sibling group",
 };
 use crate::domain::{ChildStatus, NeedLevels};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// Filters on children. Date bounds are computed by the caller from `today`.
 #[derive(Clone, Debug, Default)]
@@ -240,14 +246,22 @@ pub async fn create(
 /// Applies `changes` to child `id` if it is still at `expected_version`, bumping the
 /// version, and writes the audit event in the same transaction. A stale version is a
 /// `CONFLICT`.
+///
+/// With `refused_while`, the change is refused (`CONFLICT`) if a link in one of those
+/// states covers the child by the time the transaction holds the consortium's write lock:
+/// a link proposed since the caller checked is not written over.
 pub async fn update(
     db: &DatabaseConnection,
     id: i64,
     expected_version: i32,
     changes: child::ActiveModel,
+    refused_while: &[LinkState],
     audit: audit_event::ActiveModel,
 ) -> AppResult<child::Model> {
     let txn = begin_consortium_write(db, Writes::RowOf("child", id)).await?;
+    if super::links::any_covering(&txn, &[id], refused_while).await? {
+        return Err(AppError::Conflict(LINK_MEANWHILE.into()));
+    }
     update_versioned::<child::Entity>(&txn, changes, CHILD, id, expected_version).await?;
     commit_audited::<child::Entity>(txn, audit, id).await
 }

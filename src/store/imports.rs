@@ -15,6 +15,7 @@ use super::children::CHILD;
 use super::households::HOUSEHOLD;
 use super::links::LINK;
 use super::{Writes, begin_consortium_write, update_versioned};
+use crate::domain::links::LinkState;
 use crate::error::{AppError, AppResult, ResultExt};
 
 /// Bind parameters per statement: under SQLite's limit (32 766) and PostgreSQL's (65 535).
@@ -46,23 +47,34 @@ pub struct ChildWrites {
     /// New children (each with its import reference set).
     pub created: Vec<child::ActiveModel>,
     pub changed: Vec<ChildChange>,
+    /// The changed children whose match, placement or adoption order dates change: no
+    /// link covered them when the import was planned, and none may when it is written.
+    pub link_dates_changed: Vec<i64>,
 }
 
 /// Writes `writes` to authority `authority_id` of consortium `consortium_id` and the
 /// import's `audit` event in one transaction. A child changed by someone else since it was
 /// read, or a new reference another import wrote first, is a `CONFLICT` and nothing is
 /// written.
+///
+/// A link in one of the states `links_holding_dates` covering a child whose link-owned
+/// dates change ([`ChildWrites::link_dates_changed`]), recorded since the import was
+/// planned, is a `CONFLICT` too.
 pub async fn write_children(
     db: &DatabaseConnection,
     consortium_id: i64,
     authority_id: i64,
     writes: ChildWrites,
+    links_holding_dates: &[LinkState],
     audit: audit_event::ActiveModel,
 ) -> AppResult<()> {
     if writes.created.is_empty() && writes.changed.is_empty() {
         return audit_only(db, audit).await;
     }
     let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
+    if super::links::any_covering(&txn, &writes.link_dates_changed, links_holding_dates).await? {
+        return Err(AppError::Conflict(super::children::LINK_MEANWHILE.into()));
+    }
     let created: Vec<&str> = writes
         .created
         .iter()

@@ -195,6 +195,34 @@ pub async fn covering_child(
         .await
 }
 
+/// Whether a link whose state is one of `states` covers any of `child_ids`; read within a
+/// write transaction, it is what a write that must not touch such a child checks last.
+pub async fn any_covering(
+    db: &impl ConnectionTrait,
+    child_ids: &[i64],
+    states: &[LinkState],
+) -> Result<bool, DbErr> {
+    if states.is_empty() {
+        return Ok(false);
+    }
+    for chunk in child_ids.chunks(10_000) {
+        let in_states = sea_orm::sea_query::Query::select()
+            .column(link::Column::Id)
+            .from(link::Entity)
+            .and_where(link::Column::State.is_in(states.iter().copied()))
+            .to_owned();
+        let covered = link_child::Entity::find()
+            .filter(link_child::Column::ChildId.is_in(chunk.iter().copied()))
+            .filter(link_child::Column::LinkId.in_subquery(in_states))
+            .count(db)
+            .await?;
+        if covered > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether the household is held by a `MATCHED`/`PLACED` link.
 pub async fn household_held(db: &impl ConnectionTrait, household_id: i64) -> Result<bool, DbErr> {
     Ok(link::Entity::find()

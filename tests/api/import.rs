@@ -798,6 +798,55 @@ async fn an_import_keeps_what_the_service_recorded_and_leaves_link_dates_to_the_
         "{out}"
     );
     assert_eq!(imported(&app).await, matched, "nothing written");
+
+    // Under the write lock, the writers check again: a change to those dates planned before
+    // the link was recorded is refused when written, by the import and by the API alike.
+    use permanence::domain::links::LinkState;
+    use permanence::error::AppError;
+    use permanence::store::imports::{ChildChange, ChildWrites, write_children};
+    use sea_orm::ActiveValue::Set;
+    let c = &matched[reference];
+    let changes = child::ActiveModel {
+        match_decision_on: Set(Some(today - chrono::Days::new(1))),
+        ..Default::default()
+    };
+    let writes = ChildWrites {
+        changed: vec![ChildChange {
+            id: c.id,
+            version: c.version,
+            changes: changes.clone(),
+        }],
+        link_dates_changed: vec![c.id],
+        ..Default::default()
+    };
+    let consortium = matched[reference].consortium_id;
+    let refused = write_children(
+        &app.state.db,
+        consortium,
+        c.authority_id,
+        writes,
+        &[LinkState::Matched],
+        Default::default(),
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(AppError::Conflict(m)) if m.contains("link covering this child")),
+        "{refused:?}"
+    );
+    let refused = permanence::store::children::update(
+        &app.state.db,
+        c.id,
+        c.version,
+        changes,
+        &[LinkState::Matched],
+        Default::default(),
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(AppError::Conflict(m)) if m.contains("link covering this child")),
+        "{refused:?}"
+    );
+    assert_eq!(imported(&app).await, matched, "nothing written");
 }
 
 /// The shipped template with its example rows.
