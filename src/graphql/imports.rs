@@ -1,7 +1,7 @@
 //! Imports for partner frontends: an authority's files uploaded by the GraphQL multipart
 //! request convention to `POST /graphql/upload`, read and written by the same use case as
 //! `permanence import` ([`crate::service::imports`]), answered with the report.
-use async_graphql::{Context, Enum, ID, Object, SimpleObject, Upload};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject, Upload, UploadValue};
 
 use super::context::ContextExt;
 use super::ids::{IdKind, decode};
@@ -43,10 +43,7 @@ impl ImportMutation {
             supplied.push((value.filename, value.content));
         }
         let today = svc.today();
-        let (import, digest) =
-            tokio::task::spawn_blocking(move || imports::read_ssda903(supplied, today))
-                .await
-                .map_err(|e| AppError::from(anyhow::anyhow!("reading the upload: {e}")))?;
+        let (import, digest) = off_runtime(move || imports::read_ssda903(supplied, today)).await?;
         let report = imports::ssda903(svc, Ok(authority), import, &digest, dry_run).await?;
         Ok(ImportReportView(report))
     }
@@ -68,15 +65,11 @@ impl ImportMutation {
         let authority = decode(&authority_id, "authorityId", &[IdKind::Authority]);
         let svc = ctx.service();
         let authority = imports::importing_households_into(svc, authority)?;
-        let value = file
-            .value(ctx)
-            .map_err(|_| AppError::bad_input("file", "the uploaded file could not be read"))?;
+        let value = uploaded(ctx, &file)?;
         let today = svc.today();
-        let (import, digest) = tokio::task::spawn_blocking(move || {
-            imports::read_adopters(&value.filename, value.content, today)
-        })
-        .await
-        .map_err(|e| AppError::from(anyhow::anyhow!("reading the upload: {e}")))?;
+        let (import, digest) =
+            off_runtime(move || imports::read_adopters(&value.filename, value.content, today))
+                .await?;
         let report =
             imports::adopter_register(svc, Ok(authority), import, &digest, dry_run).await?;
         Ok(ImportReportView(report))
@@ -100,19 +93,28 @@ impl ImportMutation {
         let authority = decode(&authority_id, "authorityId", &[IdKind::Authority]);
         let svc = ctx.service();
         let authority = link_history::importing_links_into(svc, authority)?;
-        let value = file
-            .value(ctx)
-            .map_err(|_| AppError::bad_input("file", "the uploaded file could not be read"))?;
+        let value = uploaded(ctx, &file)?;
         let today = svc.today();
-        let (import, digest) = tokio::task::spawn_blocking(move || {
-            link_history::read_links(&value.filename, value.content, today)
-        })
-        .await
-        .map_err(|e| AppError::from(anyhow::anyhow!("reading the upload: {e}")))?;
+        let (import, digest) =
+            off_runtime(move || link_history::read_links(&value.filename, value.content, today))
+                .await?;
         let report =
             link_history::link_history(svc, Ok(authority), import, &digest, dry_run).await?;
         Ok(ImportReportView(report))
     }
+}
+
+/// The uploaded template `file`.
+fn uploaded(ctx: &Context<'_>, file: &Upload) -> AppResult<UploadValue> {
+    file.value(ctx)
+        .map_err(|_| AppError::bad_input("file", "the uploaded file could not be read"))
+}
+
+/// Reads an upload with `read` on a blocking thread, off the async runtime.
+async fn off_runtime<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| AppError::from(anyhow::anyhow!("reading the upload: {e}")))
 }
 
 /// What an import did, or would do.

@@ -29,13 +29,12 @@
 //! step in order, the pause where its date falls, the exit last — and they must pass the
 //! API's stage machine ([`StageMachine`]) exactly as if recorded one by one.
 
-use std::collections::HashSet;
 use std::io::Read;
 
 use chrono::NaiveDate;
 
 use super::Problem;
-use super::table::{Codes, Columns, Reported, Row, Table, codes_of, read_table};
+use super::table::{Codes, Columns, Duplicate, Reported, Row, Table, codes_of, read_template};
 use crate::domain::codes::Coded;
 use crate::domain::{
     EnquiryChannel, Ethnicity, RecruitmentEvent, RecruitmentReason, Stage, StageMachine,
@@ -155,31 +154,25 @@ pub fn read<R: Read>(file: &str, source: R, today: NaiveDate) -> AdoptersImport 
         apart: None,
         ignored: &[],
     };
-    let mut import = AdoptersImport::default();
-    let mut seen = HashSet::new();
-    read_table(
+    let mut problems = Vec::new();
+    let households = read_template(
         file,
         &table,
         source,
-        &mut import.problems,
-        |row, _, problems| {
-            if let Some(household) = household(row, today, problems) {
-                if seen.insert(household.reference.clone()) {
-                    import.households.push(household);
-                } else {
-                    problems.push(row.problem(
-                    code::DUPLICATE_HOUSEHOLD,
-                    "HOUSEHOLD",
-                    row.reference(),
-                    "this household appears more than once in the file; only its first row \
-                     is read"
-                        .into(),
-                ));
-                }
-            }
+        &mut problems,
+        |row, problems| household(row, today, problems),
+        |household| household.reference.clone(),
+        &Duplicate {
+            code: code::DUPLICATE_HOUSEHOLD,
+            column: 0,
+            message: "this household appears more than once in the file; only its first row \
+                      is read",
         },
     );
-    import
+    AdoptersImport {
+        households,
+        problems,
+    }
 }
 
 /// A yes/no column: `Y`/`N`, `YES`/`NO`, `1`/`0`, `TRUE`/`FALSE`; blank is no.

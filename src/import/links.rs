@@ -27,13 +27,12 @@
 //! Children placed together as a must-stay-together sibling group have one row each, with
 //! the same household and dates: the service records them as one link of the group.
 
-use std::collections::HashSet;
 use std::io::Read;
 
 use chrono::NaiveDate;
 
 use super::Problem;
-use super::table::{Codes, Columns, Row, Table, codes_of, read_table};
+use super::table::{Codes, Columns, Duplicate, Row, Table, codes_of, read_template};
 use crate::domain::links::{self, LinkDates, LinkState, LinkStep};
 
 /// The stable codes of the problems a link history import reports.
@@ -66,6 +65,8 @@ pub mod code {
     pub const BAD_FEE: &str = "LINKS_BAD_FEE";
     /// A reason longer than the API takes (error).
     pub const TOO_LONG: &str = "LINKS_TOO_LONG";
+    /// A reason with a control character, which the API refuses (error).
+    pub const BAD_TEXT: &str = "LINKS_BAD_TEXT";
     /// The row's dates do not make a link the API would record: a step out of order or
     /// missing, a date in the future, a disruption after the adoption order (error).
     pub const HISTORY_INVALID: &str = "LINKS_HISTORY_INVALID";
@@ -188,40 +189,29 @@ pub fn read<R: Read>(file: &str, source: R, today: NaiveDate) -> LinksImport {
         apart: None,
         ignored: &[],
     };
-    let mut import = LinksImport::default();
-    let mut seen = HashSet::new();
-    read_table(
+    let mut problems = Vec::new();
+    let links = read_template(
         file,
         &table,
         source,
-        &mut import.problems,
-        |row, _, problems| {
-            let Some(link) = link(row, today, problems) else {
-                return;
-            };
-            let key = (
+        &mut problems,
+        |row, problems| link(row, today, problems),
+        |link| {
+            (
                 link.child.clone(),
                 link.household_authority.clone(),
                 link.household.clone(),
                 link.matched_on,
-            );
-            if seen.insert(key) {
-                import.links.push(link);
-            } else {
-                problems.push(
-                    row.problem(
-                        code::DUPLICATE_LINK,
-                        "MATCHED",
-                        row.values[MATCHED],
-                        "this child, household and match date appear more than once in the file; \
-                     only the first row is read"
-                            .into(),
-                    ),
-                );
-            }
+            )
+        },
+        &Duplicate {
+            code: code::DUPLICATE_LINK,
+            column: MATCHED,
+            message: "this child, household and match date appear more than once in the \
+                      file; only the first row is read",
         },
     );
-    import
+    LinksImport { links, problems }
 }
 
 /// An amount in pounds (`27000`, `27,000.50`, `£27000`), in pence.
@@ -271,6 +261,17 @@ fn link(row: &Row<'_>, today: NaiveDate, problems: &mut Vec<Problem>) -> Option<
             "DISRUPTION_REASON",
             reason,
             format!("a reason may be at most {MAX_REASON_CHARS} characters"),
+        ));
+    } else if reason
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        // As the API refuses them.
+        problems.push(row.problem(
+            code::BAD_TEXT,
+            "DISRUPTION_REASON",
+            reason,
+            "DISRUPTION_REASON contains a control character".into(),
         ));
     }
     let fee = match row.values[INTER_AGENCY_FEE] {
@@ -381,6 +382,8 @@ fn replay(link: &ImportedLink, today: NaiveDate) -> Result<(), (&'static str, St
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn d(s: &str) -> NaiveDate {
@@ -500,7 +503,8 @@ mod tests {
              C5,H5,,2024-03-01,,,,,2000000\n\
              C6,H6,,2024-03-01,,,2024-04-01,{long},\n\
              C7,H7,,2024-03-01,,,,,£12.5\n\
-             C7,H7,,01/03/2024,,,,,\n"
+             C7,H7,,01/03/2024,,,,,\n\
+             C8,H8,,2024-03-01,,,2024-04-01,\"Broke\u{0}down\",\n"
         ));
         assert_eq!(
             codes(&import),
@@ -512,6 +516,7 @@ mod tests {
                 (code::BAD_FEE, Some("INTER_AGENCY_FEE")),
                 (code::TOO_LONG, Some("DISRUPTION_REASON")),
                 (code::DUPLICATE_LINK, Some("MATCHED")),
+                (code::BAD_TEXT, Some("DISRUPTION_REASON")),
             ]
         );
         assert_eq!(import.links.len(), 1);

@@ -245,6 +245,47 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
+/// A template's rows that say the same record twice: the problem's code, the column it is
+/// reported on (by index in the read list) and its message. The first row is read.
+pub struct Duplicate {
+    pub code: &'static str,
+    pub column: usize,
+    pub message: &'static str,
+}
+
+/// Reads a one-file template, `source` named `file`, as `table`: each row that decodes is
+/// made a record by `record` (`None`, with its problems, when the row is wrong); a record
+/// whose `key` an earlier row had is the `duplicate` problem, and left out. Gives the
+/// records in file order.
+pub fn read_template<R: Read, T, K: Eq + std::hash::Hash>(
+    file: &str,
+    table: &Table<'_>,
+    source: R,
+    problems: &mut Vec<Problem>,
+    mut record: impl FnMut(&Row<'_>, &mut Vec<Problem>) -> Option<T>,
+    key: impl Fn(&T) -> K,
+    duplicate: &Duplicate,
+) -> Vec<T> {
+    let mut records = Vec::new();
+    let mut seen = HashSet::new();
+    read_table(file, table, source, problems, |row, _, problems| {
+        let Some(made) = record(row, problems) else {
+            return;
+        };
+        if seen.insert(key(&made)) {
+            records.push(made);
+        } else {
+            problems.push(row.problem(
+                duplicate.code,
+                row.column(duplicate.column),
+                row.values[duplicate.column],
+                duplicate.message.into(),
+            ));
+        }
+    });
+    records
+}
+
 /// Reads `source`, the file named `file`, as `table`: reports the problems of the file,
 /// its columns and its rows to `problems`, and hands each row that decodes and has its
 /// reference to `each`, with the value of the table's `apart` column (if it has one).

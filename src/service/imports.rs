@@ -466,8 +466,21 @@ pub fn read_adopters<R: Read>(
     source: R,
     today: NaiveDate,
 ) -> (AdoptersImport, FilesDigest) {
+    read_template(name, source, today, |name, source, today| {
+        adopters::read(name, source, today)
+    })
+}
+
+/// Reads one template file, named `name`, with `read`, digested as it passes; dates
+/// checked as of `today`.
+pub(super) fn read_template<R: Read, T>(
+    name: &str,
+    source: R,
+    today: NaiveDate,
+    read: impl FnOnce(&str, &mut Hashing<R>, NaiveDate) -> T,
+) -> (T, FilesDigest) {
     let mut source = Hashing::new(source);
-    let import = adopters::read(name, &mut source, today);
+    let import = read(name, &mut source, today);
     let mut digest = FilesDigest::default();
     digest.add(source);
     (import, digest)

@@ -14,20 +14,31 @@
 //!   journey stands: it must be approved and off hold to be matched, the step's date may
 //!   not be before its last event, and a household matched or placed cannot be matched
 //!   again ([`code::HOUSEHOLD_REFUSED`]). It gets the `MATCHED`, `PLACED` and
-//!   `ADOPTION_ORDER` recruitment events, and is no longer available for matching. A
-//!   disruption returns it to `APPROVED` without an event, as the API does.
+//!   `ADOPTION_ORDER` recruitment events; one the history leaves matched, placed or
+//!   adopted is no longer available for matching. A disruption returns it to `APPROVED`
+//!   without an event, as the API does; its availability is then left as staff set it
+//!   since (the review after a disruption came after it).
+//! * **The child was waiting** for a family on the match date, as the API's match decision
+//!   requires ([`MilestoneDates::is_waiting_on`], the journey's dates for this link left
+//!   out of the question; [`code::JOURNEY_CONFLICT`]).
 //! * **The child's journey** records the match, placement and adoption order of the link
 //!   that led, or leads, to its adoption: a date the child's journey holds must be the
 //!   link's ([`code::CHILD_DIFFERS`]), a date it lacks is filled in, and the result must
 //!   pass the milestone validation ([`code::JOURNEY_CONFLICT`]). A disrupted link leaves
 //!   the child's dates alone, except that the child's match and placement, when they are
 //!   that link's, are cleared, as the API's disruption clears them.
-//! * **Holding.** A `MATCHED` or `PLACED` link holds its children and its household: at
-//!   most one per child ([`code::CHILD_HELD`]) and per household (the stage machine).
+//! * **One link at a time.** A link covers its children from its match to its adoption
+//!   order or end; no two may cover a child at the same time ([`code::CHILD_HELD`]), and a
+//!   household is matched or placed through one at a time (the stage machine). A link left
+//!   matched or placed for a child whose journey is further on (placed, adopted) could
+//!   never be taken further through the API: [`code::CHILD_DIFFERS`]. A child an open
+//!   link covers keeps its dates for that link ([`code::LINK_OWNS_DATE`]), checked again
+//!   under the write lock.
 //! * **Sibling groups.** A child of a must-stay-together group is linked with its group as
 //!   one unit: the group's rows must name every member with the same household and dates
 //!   ([`code::SIBLING_GROUP`]).
-//! * **Fees** are for links across authorities ([`code::FEE_WITHIN_AUTHORITY`]).
+//! * **Fees** are for links across authorities ([`code::FEE_WITHIN_AUTHORITY`]), agreed
+//!   at the match: a link recorded without one does not get one later.
 //!
 //! **Re-imports.** A link is known again by its child (or group), household and match
 //! date. A link held that the history takes further (placed, adopted, disrupted since) is
@@ -44,8 +55,9 @@
 //! such row also needs [`Capability::ProgressLinks`] in the household's authority (a
 //! `FAMILY_FINDER` or `DECISION_MAKER` there), checked before that authority's households
 //! are looked up ([`code::NOT_PERMITTED`]). The `permanence import links` command, run by
-//! the operator, acts as such a person in every authority of the consortium. One `IMPORT` audit event records the import, as for the other imports; no
-//! notification is sent.
+//! the operator, acts as such a person in every authority of the consortium. One `IMPORT`
+//! audit event records the import, as for the other imports, and each other authority
+//! whose households it changed gets one too; no notification is sent.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
@@ -57,15 +69,15 @@ use serde_json::json;
 use super::Service;
 use super::children::set_milestones;
 use super::households::event_row;
-use super::imports::{ImportReport, ImportTotals};
+use super::imports::{ImportReport, ImportTotals, read_template};
 use super::records::{Decoded, target_authority};
 use crate::auth::Capability;
 use crate::auth::policy::milestones_of;
 use crate::domain::links::{LinkState, LinkStep};
-use crate::domain::{MilestoneDraft, RecruitmentEvent, Stage, StageMachine};
+use crate::domain::{MilestoneDates, MilestoneDraft, RecruitmentEvent, Stage, StageMachine};
 use crate::error::{AppError, AppResult};
 use crate::import::links::{self as rows, ImportedLink, LinksImport, RowAt};
-use crate::import::{FilesDigest, Hashing, Problem, code};
+use crate::import::{FilesDigest, Problem, code};
 use crate::store;
 use crate::store::codes::{self as codes, HouseholdCodes};
 use crate::store::imports::{ChildChange, HouseholdChange, LinkChange, LinkWrites, NewLink};
@@ -89,11 +101,9 @@ pub fn importing_links_into(svc: Service<'_>, authority_id: Decoded<i64>) -> App
 /// Reads a link history (the template), named `name`, digested as it passes; dates checked
 /// as of `today`.
 pub fn read_links<R: Read>(name: &str, source: R, today: NaiveDate) -> (LinksImport, FilesDigest) {
-    let mut source = Hashing::new(source);
-    let import = rows::read(name, &mut source, today);
-    let mut digest = FilesDigest::default();
-    digest.add(source);
-    (import, digest)
+    read_template(name, source, today, |name, source, today| {
+        rows::read(name, source, today)
+    })
 }
 
 /// What a link is taken through: a child alone, or a must-stay-together group.
@@ -134,11 +144,29 @@ struct ChildSim {
     changed_by: Option<RowAt>,
 }
 
-/// The link holding a child, in the plan.
+/// A link of the plan: one held, or one to create (by its index in the plan).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Holder {
     Held(i64),
     Planned(usize),
+}
+
+/// When a link covered a child: from its match to its adoption order or end (`None`:
+/// it still does).
+#[derive(Clone, Copy, Debug)]
+struct Covering {
+    by: Holder,
+    from: NaiveDate,
+    until: Option<NaiveDate>,
+}
+
+impl Covering {
+    /// Whether the two links covered the child at the same time (one may begin on the day
+    /// the other ended).
+    fn overlaps(&self, other: &Covering) -> bool {
+        let before = |from: NaiveDate, until: Option<NaiveDate>| until.is_none_or(|u| from < u);
+        before(self.from, other.until) && before(other.from, self.until)
+    }
 }
 
 /// Imports one authority's link history, read into `import`: creates the links not held
@@ -302,25 +330,39 @@ pub async fn link_history(
         links.push(link);
     }
 
-    // The links held, by what they link and when they were matched, and who holds whom.
+    // The links held, by what they link and when they were matched; when each child was
+    // covered by which link; which children an open link covers.
     let held = store::imports::links_of_children(db, actor.consortium_id, authority_id).await?;
-    let mut holders: HashMap<i64, Holder> = HashMap::new();
+    let mut covering: HashMap<i64, Vec<Covering>> = HashMap::new();
+    let mut open: HashSet<i64> = HashSet::new();
     let mut held_by_key: HashMap<(Unit, i64, NaiveDate), &(link::Model, Vec<i64>)> = HashMap::new();
     for entry in &held {
         let (l, child_ids) = entry;
-        if codes::link_state(l).is_some_and(LinkState::holds) {
-            for c in child_ids {
-                holders.insert(*c, Holder::Held(l.id));
-            }
+        let state = codes::link_state(l);
+        if state.is_some_and(LinkState::is_open) {
+            open.extend(child_ids);
+        }
+        let Some(matched_on) = l.matched_on else {
+            continue;
+        };
+        let until = match state {
+            Some(LinkState::Adopted) => l.adoption_order_on,
+            Some(s) if s.is_final() => l.ended_on,
+            _ => None,
+        };
+        for c in child_ids {
+            covering.entry(*c).or_default().push(Covering {
+                by: Holder::Held(l.id),
+                from: matched_on,
+                until,
+            });
         }
         let unit = match (l.sibling_group_id, l.child_id) {
             (Some(group), _) => Unit::Group(group),
             (None, Some(child)) => Unit::Child(child),
             (None, None) => continue,
         };
-        if let Some(matched_on) = l.matched_on {
-            held_by_key.insert((unit, l.household_id, matched_on), entry);
-        }
+        held_by_key.insert((unit, l.household_id, matched_on), entry);
     }
 
     // Each link through its steps, in the order of the match dates.
@@ -347,10 +389,19 @@ pub async fn link_history(
                 }
             },
         };
-        let fee_changes = found
-            .is_some_and(|(l, _)| row.fee_pence.is_some() && l.inter_agency_fee_pence.is_none());
-        if steps.is_empty() && !fee_changes {
+        if steps.is_empty() {
             totals.unchanged += rows_of;
+            continue;
+        }
+        if let Some((_, covered)) = found
+            && *covered != planned.child_ids
+        {
+            problems.push(row.problem(
+                code::SIBLING_GROUP,
+                "CHILD",
+                "the link covers other children than the group's rows name now; record its \
+                 steps through the API",
+            ));
             continue;
         }
         let state = row.state();
@@ -387,33 +438,68 @@ pub async fn link_history(
             problems.push(*problem);
             continue;
         }
-        let me = match found {
-            Some((l, _)) => Holder::Held(l.id),
-            None => Holder::Planned(index),
+        if let Some((column, step)) = kids.iter().find_map(|(_, k)| beyond(state, &k.draft)) {
+            problems.push(row.problem(
+                code::CHILD_DIFFERS,
+                column,
+                format!(
+                    "the child's journey records {step}, which this link does not reach; \
+                     give the link's {column} date"
+                ),
+            ));
+            continue;
+        }
+        let me = Covering {
+            by: match found {
+                Some((l, _)) => Holder::Held(l.id),
+                None => Holder::Planned(index),
+            },
+            from: row.matched_on,
+            until: row
+                .adoption_order_on
+                .or(row.disruption.as_ref().map(|(on, _)| *on)),
         };
-        if let Some(child_id) = planned
-            .child_ids
-            .iter()
-            .find(|c| state.holds() && holders.get(c).is_some_and(|holder| *holder != me))
-        {
+        let overlapping = |c: &i64| {
+            covering.get(c).is_some_and(|all| {
+                all.iter()
+                    .any(|other| other.by != me.by && other.overlaps(&me))
+            })
+        };
+        if let Some(child_id) = planned.child_ids.iter().find(|c| overlapping(c)) {
             let reference = children[child_id].import_reference.as_deref().unwrap_or("");
             problems.push(
                 row.problem(
                     code::CHILD_HELD,
                     "MATCHED",
-                    "another link holds this child (matched or placed); record how that \
-                     link ended first",
+                    "another link covers this child at the same time (matched or placed \
+                     then); a child has one link at a time",
+                )
+                .for_reference(reference),
+            );
+            continue;
+        }
+        if let Some(child_id) = planned.child_ids.iter().find(|c| {
+            open.contains(c)
+                && kids
+                    .iter()
+                    .any(|(k, sim)| k == *c && sim.changed_by.is_some())
+        }) {
+            let reference = children[child_id].import_reference.as_deref().unwrap_or("");
+            problems.push(
+                row.problem(
+                    code::LINK_OWNS_DATE,
+                    "MATCHED",
+                    "an open link (proposed or exploring) covers this child and records its \
+                     match; decide, withdraw or decline it first",
                 )
                 .for_reference(reference),
             );
             continue;
         }
         for c in &planned.child_ids {
-            if state.holds() {
-                holders.insert(*c, me);
-            } else if holders.get(c) == Some(&me) {
-                holders.remove(c);
-            }
+            let all = covering.entry(*c).or_default();
+            all.retain(|other| other.by != me.by);
+            all.push(me);
         }
         house_sims.insert(h.id, house);
         for (c, sim) in kids {
@@ -472,12 +558,7 @@ pub async fn link_history(
         writes.households.push(HouseholdChange {
             id: h.id,
             version: h.version,
-            changes: household::ActiveModel {
-                stage: Set(sim.machine.stage.code().into()),
-                stage_on: Set(sim.machine.last_on),
-                available_for_matching: Set(false),
-                ..Default::default()
-            },
+            changes: household_changes(&sim.machine),
             events: sim
                 .events
                 .iter()
@@ -506,8 +587,24 @@ pub async fn link_history(
         "households": writes.households.len(),
         "events": events_written,
     });
-    let audit = report.audit(svc, "LINKS", "Link", authority_id, extra);
-    store::imports::write_links(db, actor.consortium_id, writes, audit).await?;
+    let mut audit = vec![report.audit(svc, "LINKS", "Link", authority_id, extra)];
+    // Each other authority whose households the history changed has the event too.
+    let mut others: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
+    for change in &writes.households {
+        let h = &households[&change.id];
+        if h.authority_id != authority_id {
+            let of = others.entry(h.authority_id).or_default();
+            of.0 += 1;
+            of.1 += change.events.len();
+        }
+    }
+    for (other, (changed, events)) in others {
+        let extra =
+            json!({ "households": changed, "events": events, "forAuthority": authority_id });
+        audit.push(report.audit(svc, "LINKS", "Household", other, extra));
+    }
+    let open_states = [LinkState::Proposed, LinkState::Exploring];
+    store::imports::write_links(db, actor.consortium_id, writes, &open_states, audit).await?;
     Ok(report.written())
 }
 
@@ -569,9 +666,8 @@ fn further(
     if !recorded(held_disruption, disrupted_on) {
         return Err("DISRUPTED");
     }
-    if let (Some(fee), Some(given)) = (l.inter_agency_fee_pence, row.fee_pence)
-        && fee != given
-    {
+    // A fee is agreed at the proposal or the match decision, both behind a held link.
+    if row.fee_pence.is_some() && row.fee_pence != l.inter_agency_fee_pence {
         return Err("INTER_AGENCY_FEE");
     }
     Ok(row
@@ -634,6 +730,30 @@ fn take(
         }
         return Ok(());
     }
+    if step == LinkStep::DecideMatch {
+        // As the API's match decision: the child was waiting for a family then. The
+        // journey's own dates for this link are left out of the question.
+        for (_, kid) in kids.iter() {
+            let mut before = kid.draft;
+            let this_link = |held: &mut Option<NaiveDate>, link: Option<NaiveDate>| {
+                if held.is_some() && *held == link {
+                    *held = None;
+                }
+            };
+            this_link(&mut before.match_decision_on, Some(row.matched_on));
+            this_link(&mut before.placed_on, row.placed_on);
+            this_link(&mut before.adoption_order_on, row.adoption_order_on);
+            if !MilestoneDates::recorded(before).is_waiting_on(on) {
+                return Err(Box::new(row.problem(
+                    code::JOURNEY_CONFLICT,
+                    column,
+                    "the child was not waiting for a family on this date: its journey has \
+                     no SHOBPA decision or placement order by then, or a plan change, a \
+                     revocation, another match or placement",
+                )));
+            }
+        }
+    }
     let stage = match step {
         LinkStep::DecideMatch => Stage::Matched,
         LinkStep::RecordPlacement => Stage::Placed,
@@ -675,6 +795,19 @@ fn take(
         }
     }
     Ok(())
+}
+
+/// A step the child's journey records beyond where a link ending `state` leaves it (its
+/// column, and what it is): a link left matched or placed for a child placed or adopted
+/// could never be taken further through the API.
+fn beyond(state: LinkState, draft: &MilestoneDraft) -> Option<(&'static str, &'static str)> {
+    match state {
+        LinkState::Matched if draft.placed_on.is_some() => Some(("PLACED", "a placement")),
+        LinkState::Matched | LinkState::Placed if draft.adoption_order_on.is_some() => {
+            Some(("ADOPTION_ORDER", "an adoption order"))
+        }
+        _ => None,
+    }
 }
 
 /// A link first brought in: proposed and accepted on its match date by the child's
@@ -731,12 +864,12 @@ fn changed_link(l: &link::Model, row: &ImportedLink) -> LinkChange {
         adoption_order_on: Set(row.adoption_order_on),
         ..Default::default()
     };
-    if let Some((on, why)) = &row.disruption {
+    // Only a disruption the history adds; one recorded stands as recorded.
+    if let Some((on, why)) = &row.disruption
+        && codes::link_state(l) != Some(LinkState::Disrupted)
+    {
         changes.ended_on = Set(Some(*on));
         changes.end_reason = Set(Some(why.clone()));
-    }
-    if row.fee_pence.is_some() {
-        changes.inter_agency_fee_pence = Set(row.fee_pence);
     }
     LinkChange {
         id: l.id,
@@ -744,4 +877,20 @@ fn changed_link(l: &link::Model, row: &ImportedLink) -> LinkChange {
         changes,
         holding: (was_holding != state.holds()).then_some(state.holds()),
     }
+}
+
+/// Where a household stands after the history: its stage and the date of its last event;
+/// a household the history leaves matched, placed or adopted is not available for
+/// matching (one it leaves approved, after a disruption, keeps the availability staff
+/// gave it since).
+fn household_changes(machine: &StageMachine) -> household::ActiveModel {
+    let mut changes = household::ActiveModel {
+        stage: Set(machine.stage.code().into()),
+        stage_on: Set(machine.last_on),
+        ..Default::default()
+    };
+    if machine.stage.is_link_outcome() {
+        changes.available_for_matching = Set(false);
+    }
+    changes
 }

@@ -69,7 +69,7 @@ pub async fn write_children(
     audit: audit_event::ActiveModel,
 ) -> AppResult<()> {
     if writes.created.is_empty() && writes.changed.is_empty() {
-        return audit_only(db, audit).await;
+        return audit_only(db, vec![audit]).await;
     }
     let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
     if super::links::any_covering(&txn, &writes.link_dates_changed, links_holding_dates).await? {
@@ -100,9 +100,12 @@ pub async fn write_children(
 
 /// An import that changes nothing: the consortium's data version stays, only its event is
 /// written.
-async fn audit_only(db: &DatabaseConnection, audit: audit_event::ActiveModel) -> AppResult<()> {
+async fn audit_only(
+    db: &DatabaseConnection,
+    audit: Vec<audit_event::ActiveModel>,
+) -> AppResult<()> {
     let txn = super::begin_write(db).await?;
-    super::audit::insert_many(&txn, vec![audit]).await?;
+    super::audit::insert_many(&txn, audit).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -227,7 +230,7 @@ pub async fn write_households(
     audit: audit_event::ActiveModel,
 ) -> AppResult<()> {
     if writes.created.is_empty() && writes.changed.is_empty() {
-        return audit_only(db, audit).await;
+        return audit_only(db, vec![audit]).await;
     }
     let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
     let mut by_reference: HashMap<String, Vec<recruitment_event::ActiveModel>> = HashMap::new();
@@ -274,9 +277,22 @@ pub async fn write_households(
             }));
         }
     }
-    for change in writes.changed {
+    write_household_changes(&txn, writes.changed, events).await?;
+    super::audit::insert_many(&txn, vec![audit]).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Writes `changes` to households held, each at the version it was read at, then
+/// `events` and the events the changes add.
+async fn write_household_changes(
+    txn: &DatabaseTransaction,
+    changes: Vec<HouseholdChange>,
+    mut events: Vec<recruitment_event::ActiveModel>,
+) -> AppResult<()> {
+    for change in changes {
         update_versioned::<household::Entity>(
-            &txn,
+            txn,
             change.changes,
             HOUSEHOLD,
             change.id,
@@ -285,9 +301,7 @@ pub async fn write_households(
         .await?;
         events.extend(change.events);
     }
-    insert_chunked(&txn, events).await?;
-    super::audit::insert_many(&txn, vec![audit]).await?;
-    txn.commit().await?;
+    insert_chunked(txn, events).await?;
     Ok(())
 }
 
@@ -415,8 +429,9 @@ impl LinkWrites {
     }
 }
 
-/// Writes a link history to consortium `consortium_id` with the import's `audit` event in
-/// one transaction: the links taken further first (a link that stops holding frees its
+/// Writes a link history to consortium `consortium_id` with the import's `audit` events
+/// in one transaction: a child whose dates it changes that a link in one of the
+/// `open_states` covers by then (proposed meanwhile) refuses it; then the links taken further first (a link that stops holding frees its
 /// child and household), then the new links and their children, the children's dates, the
 /// households' stages and events. Anything changed by someone else since it was read, or a
 /// link another write made meanwhile that holds the same child or household, is a
@@ -425,7 +440,8 @@ pub async fn write_links(
     db: &DatabaseConnection,
     consortium_id: i64,
     writes: LinkWrites,
-    audit: audit_event::ActiveModel,
+    open_states: &[LinkState],
+    audit: Vec<audit_event::ActiveModel>,
 ) -> AppResult<()> {
     if writes.is_empty() {
         return audit_only(db, audit).await;
@@ -433,6 +449,10 @@ pub async fn write_links(
     let held_elsewhere = "a child or household of this history is matched or placed through \
                           a link recorded meanwhile; run the import again";
     let txn = begin_consortium_write(db, Writes::Consortium(consortium_id)).await?;
+    let children: Vec<i64> = writes.children.iter().map(|c| c.id).collect();
+    if super::links::any_covering(&txn, &children, open_states).await? {
+        return Err(AppError::Conflict(super::children::LINK_MEANWHILE.into()));
+    }
     for change in writes.changed {
         update_versioned::<link::Entity>(&txn, change.changes, LINK, change.id, change.version)
             .await?;
@@ -470,20 +490,8 @@ pub async fn write_links(
         update_versioned::<child::Entity>(&txn, change.changes, CHILD, change.id, change.version)
             .await?;
     }
-    let mut events = Vec::new();
-    for change in writes.households {
-        update_versioned::<household::Entity>(
-            &txn,
-            change.changes,
-            HOUSEHOLD,
-            change.id,
-            change.version,
-        )
-        .await?;
-        events.extend(change.events);
-    }
-    insert_chunked(&txn, events).await?;
-    super::audit::insert_many(&txn, vec![audit]).await?;
+    write_household_changes(&txn, writes.households, Vec::new()).await?;
+    super::audit::insert_many(&txn, audit).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -36,6 +36,15 @@ fn register(references: &[String]) -> String {
     text
 }
 
+/// Whether a child is waiting for a family: a placement order, and no match, plan change
+/// or revocation.
+fn waits(c: &child::Model) -> bool {
+    c.match_decision_on.is_none()
+        && c.placement_order_on.is_some()
+        && c.plan_changed_on.is_none()
+        && c.placement_order_revoked_on.is_none()
+}
+
 /// One row of a link history.
 #[derive(Clone, Debug)]
 struct Row {
@@ -275,13 +284,7 @@ async fn a_link_history_pairs_children_with_their_households_and_fills_the_flows
     assert!(rows.len() > 20, "enough adoptions: {}", rows.len());
     let (waiting, w) = children
         .iter()
-        .find(|(_, c)| {
-            c.match_decision_on.is_none()
-                && c.placement_order_on.is_some()
-                && c.plan_changed_on.is_none()
-                && c.placement_order_revoked_on.is_none()
-                && c.adoption_order_on.is_none()
-        })
+        .find(|(_, c)| waits(c))
         .expect("a waiting child");
     let mut now = Row::new(waiting, "A-now", today - Days::new(20));
     now.placed = Some(today - Days::new(10));
@@ -416,7 +419,23 @@ async fn a_link_history_pairs_children_with_their_households_and_fills_the_flows
     assert_eq!(flows(&app, from, today).await, expected);
     assert!(expected["birch"].1 > flows_before.get("birch").map_or(0, |c| c.1));
 
-    // Audited once, with counts and the digest only.
+    // Audited once, with counts and the digest only; birch, whose households changed, has
+    // the event too.
+    let birch_events: Vec<Value> = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("IMPORT"))
+        .filter(audit_event::Column::EntityType.eq("Household"))
+        .filter(audit_event::Column::Detail.contains("forAuthority"))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert_eq!(birch_events.len(), 1);
+    assert_eq!(
+        birch_events[0]["households"],
+        rows.iter().filter(|r| r.authority.is_some()).count()
+    );
     let events = link_import_events(&app).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["kind"], "LINKS");
@@ -507,9 +526,7 @@ async fn a_link_history_pairs_children_with_their_households_and_fills_the_flows
     wrong.push(fee);
     let (other, _) = children
         .iter()
-        .find(|(r, c)| {
-            *r != waiting && c.match_decision_on.is_none() && c.placement_order_on.is_some()
-        })
+        .find(|(r, c)| *r != waiting && waits(c))
         .expect("another waiting child");
     wrong.push(Row::new(other, "A-now", today - Days::new(1)));
     let file = write(dir.path(), "links-wrong.csv", &history(&wrong));
@@ -563,26 +580,19 @@ async fn partner_frontends_import_link_histories_and_sibling_groups_are_linked_a
         false,
     );
     assert!(ok, "{out}");
-    let households: Vec<String> = (1..=4).map(|i| format!("G-{i}")).collect();
+    let households: Vec<String> = (1..=5).map(|i| format!("G-{i}")).collect();
     let file = write(dir.path(), "register.csv", &register(&households));
     let (ok, out) = run_import(&app, "alder", "adopters", &[file], false);
     assert!(ok, "{out}");
     let children = imported(&app).await;
-    let waiting: Vec<(&String, &child::Model)> = children
-        .iter()
-        .filter(|(_, c)| {
-            c.match_decision_on.is_none()
-                && c.placement_order_on.is_some()
-                && c.plan_changed_on.is_none()
-                && c.placement_order_revoked_on.is_none()
-        })
-        .take(3)
-        .collect();
+    let waiting: Vec<(&String, &child::Model)> =
+        children.iter().filter(|(_, c)| waits(c)).take(3).collect();
     assert_eq!(waiting.len(), 3, "three waiting children among 120");
-    let (adopted, a) = children
+    let mut adopted_children = children
         .iter()
-        .find(|(_, c)| c.adoption_order_on.is_some())
-        .expect("an adopted child");
+        .filter(|(_, c)| c.adoption_order_on.is_some() && c.match_decision_on.is_some());
+    let (adopted, a) = adopted_children.next().expect("an adopted child");
+    let (ahead, b) = adopted_children.next().expect("another adopted child");
 
     // Two of the waiting children must stay together.
     let group = app
@@ -652,6 +662,9 @@ async fn partner_frontends_import_link_histories_and_sibling_groups_are_linked_a
     let mut another = Row::new(adopted, "G-3", a.match_decision_on.unwrap() - Days::new(1));
     another.placed = a.placed_on;
     another.adopted = a.adoption_order_on;
+    // A link left placed for a child its journey shows adopted could never move on.
+    let mut stops_short = Row::new(ahead, "G-5", b.match_decision_on.unwrap());
+    stops_short.placed = b.placed_on;
     let body = upload(
         importer.clone(),
         vec![
@@ -659,6 +672,7 @@ async fn partner_frontends_import_link_histories_and_sibling_groups_are_linked_a
             Row::new(waiting[2].0, "G-2", matched),
             Row::new(waiting[2].0, "G-4", matched),
             another,
+            stops_short,
         ],
         true,
     )
@@ -681,6 +695,7 @@ async fn partner_frontends_import_link_histories_and_sibling_groups_are_linked_a
         [
             ("IMPORT_SIBLING_GROUP", waiting[0].0.as_str(), "CHILD"),
             ("IMPORT_CHILD_DIFFERS", adopted.as_str(), "MATCHED"),
+            ("IMPORT_CHILD_DIFFERS", ahead.as_str(), "ADOPTION_ORDER"),
             ("IMPORT_CHILD_HELD", waiting[2].0.as_str(), "MATCHED"),
         ],
         "{report}"
@@ -723,4 +738,27 @@ async fn partner_frontends_import_link_histories_and_sibling_groups_are_linked_a
         2,
         "{body}"
     );
+
+    // While that link holds them, no other link may cover them, not even one that broke
+    // down the next day.
+    let mut broke = together_again(&waiting, "G-2", matched);
+    for row in &mut broke {
+        row.disrupted = Some(matched + Days::new(1));
+    }
+    let body = upload(importer.clone(), broke, true).await;
+    let report = &body["data"]["importLinks"];
+    assert_eq!(report["problems"][0]["code"], "IMPORT_CHILD_HELD", "{body}");
+    assert_eq!(report["errorCount"], 1, "{body}");
+}
+
+/// The rows of a link of the first two `waiting` children with `household`.
+fn together_again(
+    waiting: &[(&String, &child::Model)],
+    household: &str,
+    matched: NaiveDate,
+) -> Vec<Row> {
+    waiting[..2]
+        .iter()
+        .map(|(reference, _)| Row::new(reference, household, matched))
+        .collect()
 }
