@@ -251,7 +251,7 @@ async fn read_upload(
     body: axum::body::Body,
     limits: &QueryLimits,
 ) -> Result<async_graphql::Request, Refusal> {
-    use futures_util::{StreamExt, TryStreamExt};
+    use futures_util::StreamExt;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -302,52 +302,179 @@ async fn read_upload(
         .map(|b| format!("--{}", b.trim_matches('"')).into_bytes())
         .unwrap_or_default();
     let most_delimiters = limits.max_upload_files + 3; // operations, map, files, the end
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_owned())
+        .unwrap_or_default();
     let over = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let (mut seen, mut delimiters, mut tail) = (0usize, 0usize, Vec::<u8>::new());
     let flag = over.clone();
-    let reader = body
-        .into_data_stream()
-        .map(move |chunk| {
-            let chunk = chunk.map_err(std::io::Error::other)?;
-            seen += chunk.len();
-            if seen > max {
-                flag.store(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(std::io::Error::other("the upload is too large"));
+    let stream = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len();
+        if seen > max {
+            flag.store(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(std::io::Error::other("the upload is too large"));
+        }
+        if !delimiter.is_empty() {
+            tail.extend_from_slice(&chunk);
+            delimiters += tail
+                .windows(delimiter.len())
+                .filter(|w| *w == delimiter.as_slice())
+                .count();
+            // Keep what could begin a delimiter the next chunk completes.
+            let keep = tail.len().min(delimiter.len() - 1);
+            tail.drain(..tail.len() - keep);
+            if delimiters > most_delimiters {
+                flag.store(2, std::sync::atomic::Ordering::Relaxed);
+                return Err(std::io::Error::other("too many parts"));
             }
-            if !delimiter.is_empty() {
-                tail.extend_from_slice(&chunk);
-                delimiters += tail
-                    .windows(delimiter.len())
-                    .filter(|w| *w == delimiter.as_slice())
-                    .count();
-                // Keep what could begin a delimiter the next chunk completes.
-                let keep = tail.len().min(delimiter.len() - 1);
-                tail.drain(..tail.len() - keep);
-                if delimiters > most_delimiters {
-                    flag.store(2, std::sync::atomic::Ordering::Relaxed);
-                    return Err(std::io::Error::other("too many parts"));
+        }
+        Ok(chunk)
+    });
+    let received = receive_multipart(stream, boundary, limits).await;
+    let over = over.load(std::sync::atomic::Ordering::Relaxed);
+    let request = match received {
+        Ok(request) => request,
+        Err(_) if over == 1 => return Err(too_large()),
+        Err(_) if over == 2 => return Err(too_many_files()),
+        Err(Multipart::TooLarge) => return Err(too_large()),
+        Err(Multipart::PartTooLarge(part)) => {
+            return Err(Refusal::over_limit(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Limit::BodySize,
+                limits.max_body_bytes,
+                format!(
+                    "the {part} part is too large: the limit is {} bytes",
+                    limits.max_body_bytes
+                ),
+            ));
+        }
+        Err(Multipart::TooManyFiles) => return Err(too_many_files()),
+        Err(Multipart::Invalid(e)) => {
+            return Err(Refusal::bad_request(&format!(
+                "the multipart request is not valid: {e}"
+            )));
+        }
+    };
+    check_file_references(&request)?;
+    Ok(request)
+}
+
+/// Why a multipart body could not be read.
+enum Multipart {
+    /// The whole body passed the upload bound.
+    TooLarge,
+    /// The `operations` or `map` part passed the body bound of `POST /graphql`.
+    PartTooLarge(&'static str),
+    /// More files, or more places for them, than the upload bound.
+    TooManyFiles,
+    Invalid(String),
+}
+
+impl From<multer::Error> for Multipart {
+    fn from(e: multer::Error) -> Self {
+        match e {
+            multer::Error::StreamSizeExceeded { .. } => Multipart::TooLarge,
+            multer::Error::FieldSizeExceeded { field_name, .. } => match field_name.as_deref() {
+                Some("map") => Multipart::PartTooLarge("map"),
+                Some("operations") => Multipart::PartTooLarge("operations"),
+                _ => Multipart::TooLarge,
+            },
+            e => Multipart::Invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for Multipart {
+    fn from(e: std::io::Error) -> Self {
+        Multipart::Invalid(e.to_string())
+    }
+}
+
+/// Reads one operation sent by the GraphQL multipart request convention: the `operations`
+/// and `map` parts, each held in memory only up to the body bound of `POST /graphql`
+/// (`PERMANENCE_MAX_BODY_BYTES`), then each file part streamed to a temporary file through
+/// the blocking pool, never held whole; the files are put where the map says, at most
+/// `PERMANENCE_MAX_UPLOAD_FILES` places in all.
+async fn receive_multipart<S>(
+    stream: S,
+    boundary: String,
+    limits: &QueryLimits,
+) -> Result<async_graphql::Request, Multipart>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send + 'static,
+{
+    use std::collections::HashMap;
+    use std::io::Seek;
+    use tokio::io::AsyncWriteExt;
+    let part = limits.max_body_bytes as u64;
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(limits.max_upload_bytes as u64)
+            .for_field("operations", part)
+            .for_field("map", part),
+    );
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let (mut operations, mut map) = (None, None);
+    let mut files = Vec::new();
+    while let Some(mut field) = multipart.next_field().await? {
+        match field.name() {
+            Some("operations") => operations = Some(field.bytes().await?),
+            Some("map") => map = Some(field.bytes().await?),
+            Some(name) => {
+                let Some(filename) = field.file_name().map(str::to_owned) else {
+                    continue;
+                };
+                if files.len() >= limits.max_upload_files {
+                    return Err(Multipart::TooManyFiles);
                 }
+                let name = name.to_owned();
+                let content_type = field.content_type().map(ToString::to_string);
+                let spooled = tokio::task::spawn_blocking(tempfile::tempfile)
+                    .await
+                    .map_err(std::io::Error::other)??;
+                let mut file = tokio::fs::File::from_std(spooled);
+                while let Some(chunk) = field.chunk().await? {
+                    file.write_all(&chunk).await?;
+                }
+                file.flush().await?;
+                let mut file = file.into_std().await;
+                file.rewind()?;
+                files.push((name, filename, content_type, file));
             }
-            Ok(chunk)
-        })
-        .into_async_read();
-    let options = async_graphql::http::MultipartOptions::default()
-        .max_file_size(max)
-        .max_num_files(limits.max_upload_files);
-    let received = async_graphql::http::receive_body(Some(content_type), reader, options).await;
-    if let Ok(request) = &received {
-        check_file_references(request)?;
+            None => {}
+        }
     }
-    match received {
-        Ok(request) if request.uploads.len() > limits.max_upload_files => Err(too_many_files()),
-        Ok(request) => Ok(request),
-        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) == 1 => Err(too_large()),
-        Err(_) if over.load(std::sync::atomic::Ordering::Relaxed) == 2 => Err(too_many_files()),
-        Err(async_graphql::ParseRequestError::PayloadTooLarge) => Err(too_large()),
-        Err(e) => Err(Refusal::bad_request(&format!(
-            "the multipart request is not valid: {e}"
-        ))),
+    let operations =
+        operations.ok_or_else(|| Multipart::Invalid("the operations part is missing".into()))?;
+    let map = map.ok_or_else(|| Multipart::Invalid("the map part is missing".into()))?;
+    let mut request: async_graphql::Request = serde_json::from_slice(&operations)
+        .map_err(|e| Multipart::Invalid(format!("the operations part: {e}")))?;
+    let mut map: HashMap<String, Vec<String>> = serde_json::from_slice(&map)
+        .map_err(|e| Multipart::Invalid(format!("the map part: {e}")))?;
+    if map.values().map(Vec::len).sum::<usize>() > limits.max_upload_files {
+        return Err(Multipart::TooManyFiles);
     }
+    for (name, filename, content_type, content) in files {
+        for path in map.remove(&name).unwrap_or_default() {
+            request.set_upload(
+                &path,
+                async_graphql::UploadValue {
+                    filename: filename.clone(),
+                    content_type: content_type.clone(),
+                    content: content.try_clone()?,
+                },
+            );
+        }
+    }
+    if !map.is_empty() {
+        return Err(Multipart::Invalid(
+            "the map names a file the request does not carry".into(),
+        ));
+    }
+    Ok(request)
 }
 
 /// `GET /graphql`: a query in the query string, or GraphiQL outside production (a request

@@ -36,6 +36,7 @@ use chrono::NaiveDate;
 use super::Problem;
 use super::table::{Codes, Columns, Duplicate, Reported, Row, Table, codes_of, read_template};
 use crate::domain::codes::Coded;
+use crate::domain::funnel::FUNNEL_STAGES;
 use crate::domain::{
     EnquiryChannel, Ethnicity, RecruitmentEvent, RecruitmentReason, Stage, StageMachine,
     report_bounds,
@@ -106,17 +107,27 @@ const COLUMNS: Columns = Columns {
 /// The problem codes of the template.
 const CODES: Codes = codes_of!(code);
 
-/// The steps of the template, by column index, in the order they are reached.
-const STEPS: [(usize, Stage); 7] = [
-    (7, Stage::InformationEvent),
-    (8, Stage::StageOneStarted),
-    (9, Stage::StageOneCompleted),
-    (10, Stage::StageTwoStarted),
-    (11, Stage::StageTwoCompleted),
-    (12, Stage::Panel),
-    (13, Stage::Approved),
-];
+/// The steps of the template, in the order they are reached: the funnel's stages from
+/// the information event to the approval, each in the column named by its code.
+pub const STEPS: &[Stage] = {
+    let (_, after_enquiry) = FUNNEL_STAGES.split_at(1);
+    let (steps, _) = after_enquiry.split_at(7);
+    steps
+};
 
+/// The index in the read list of the column named `name`.
+fn column_of(name: &str) -> usize {
+    COLUMNS
+        .read
+        .iter()
+        .position(|c| *c == name)
+        .expect("a column of the template")
+}
+
+/// The template's column names, in its order.
+pub fn header() -> String {
+    COLUMNS.read.join(",")
+}
 /// The longest applicant name the API takes.
 const MAX_NAME_CHARS: usize = 200;
 
@@ -241,7 +252,8 @@ fn household(
     }
     let enquiry = row.required_date(6, problems);
     let mut dated = Vec::new();
-    for (index, stage) in STEPS {
+    for &stage in STEPS {
+        let index = column_of(stage.code());
         if let Ok(Some(on)) = row.date(index, problems) {
             dated.push((index, stage, on, None));
         }

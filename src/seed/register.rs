@@ -19,22 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use super::generator::{AuthorityPlan, FirstIds, Mix, Spec, generate};
 use super::synthetic::AS_OF;
 use crate::domain::Stage;
-
-/// The template's column names, in its order.
-const HEADER: &str = "HOUSEHOLD,APPLICANT_ONE,APPLICANT_TWO,ETHNICITY,CHANNEL,FAST_TRACK,\
-ENQUIRY,INFORMATION_EVENT,STAGE_ONE_STARTED,STAGE_ONE_COMPLETED,STAGE_TWO_STARTED,\
-STAGE_TWO_COMPLETED,PANEL,APPROVED,ON_HOLD,ON_HOLD_REASON,RESUMED,EXIT,EXIT_DATE,EXIT_REASON";
-
-/// The steps of the template, in its column order.
-const STEPS: [Stage; 7] = [
-    Stage::InformationEvent,
-    Stage::StageOneStarted,
-    Stage::StageOneCompleted,
-    Stage::StageTwoStarted,
-    Stage::StageTwoCompleted,
-    Stage::Panel,
-    Stage::Approved,
-];
+use crate::import::adopters;
 
 /// A register of `households` households with about `events` recruitment events in all
 /// (before the link outcomes and later pauses are left out), the same for the same seed:
@@ -63,7 +48,7 @@ pub fn generate_register(households: usize, events: usize, seed: u64) -> (String
             .or_default()
             .push(event);
     }
-    let mut text = String::from(HEADER);
+    let mut text = adopters::header();
     text.push('\n');
     let mut written = 0;
     for h in &data.households {
@@ -95,7 +80,7 @@ fn row(text: &mut String, h: &household::Model, events: &[&recruitment_event::Mo
         if h.fast_track { "Y" } else { "N" },
         date(h.enquiry_on)
     );
-    for stage in STEPS {
+    for &stage in adopters::STEPS {
         text.push(',');
         if let Some(on) = first(stage) {
             text.push_str(&date(on));

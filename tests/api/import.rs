@@ -660,10 +660,11 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
     let app = TestApp::spawn_sqlite_with(|config| {
         config.limits.max_upload_bytes = 20_000;
         config.limits.max_upload_files = 3;
-        // Room for three uploads (an upload costs what an export does) and the one
+        config.limits.max_body_bytes = 2_000;
+        // Room for four uploads (an upload costs what an export does) and the one
         // operation that runs, refilled slowly.
         config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
-            capacity: 3 * permanence::service::rate_limit::EXPORT_COST + 100,
+            capacity: 4 * permanence::service::rate_limit::EXPORT_COST + 100,
             leak_per_second: 1,
         });
     })
@@ -695,6 +696,34 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
         body["errors"][0]["extensions"]["limit"], "bodySize",
         "{body}"
     );
+    // An operations part over the body bound of POST /graphql, however large the upload
+    // bound: the parts beside the files are held in memory only that far.
+    let operations = json!({
+        "query": IMPORT_SSDA903,
+        "variables": { "a": "x".repeat(3_000), "files": [null], "dry": true },
+    });
+    let (content_type, body) = multipart(&operations, &files[..1]);
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(&importer)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["limit"], "bodySize",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("operations part")),
+        "{body}"
+    );
     // More files than allowed.
     let many: Vec<_> = (0..4)
         .map(|i| {
@@ -710,7 +739,7 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
         body["errors"][0]["extensions"]["limit"], "uploadFiles",
         "{body}"
     );
-    // The third upload empties the bucket; the fourth is turned away unread.
+    // The fourth upload empties the bucket; the fifth is turned away unread.
     let (status, body) = upload(&app, &importer, &files, true).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = upload(&app, &importer, &files, true).await;
