@@ -294,19 +294,28 @@ async fn read_upload(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    // Parts are counted as the body streams, before any is spooled: each file part is a
-    // temporary file, so a body of many tiny parts must stop at the bound, not after.
-    let delimiter = content_type
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix("boundary="))
-        .map(|b| format!("--{}", b.trim_matches('"')).into_bytes())
-        .unwrap_or_default();
-    let most_delimiters = limits.max_upload_files + 3; // operations, map, files, the end
+    // RFC 2046: a boundary is 1 to 70 characters of a small set, not ending in a space.
     let boundary = content_type
         .split(';')
         .find_map(|p| p.trim().strip_prefix("boundary="))
         .map(|b| b.trim_matches('"').to_owned())
         .unwrap_or_default();
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b);
+    if !(1..=70).contains(&boundary.len())
+        || !boundary.bytes().all(allowed)
+        || boundary.ends_with(' ')
+    {
+        return Err(Refusal::bad_request(
+            "the multipart boundary must be 1 to 70 letters, digits or '()+_,-./:=? \
+             (RFC 2046)",
+        ));
+    }
+    // Parts are counted as the body streams, before any is spooled: each file part is a
+    // temporary file, so a body of many tiny parts must stop at the bound, not after. The
+    // body must begin with its boundary: the reader holds what comes before it.
+    let delimiter = format!("--{boundary}").into_bytes();
+    let finder = memchr::memmem::Finder::new(&delimiter).into_owned();
+    let most_delimiters = limits.max_upload_files + 3; // operations, map, files, the end
     let over = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let (mut seen, mut delimiters, mut tail) = (0usize, 0usize, Vec::<u8>::new());
     let flag = over.clone();
@@ -317,19 +326,24 @@ async fn read_upload(
             flag.store(1, std::sync::atomic::Ordering::Relaxed);
             return Err(std::io::Error::other("the upload is too large"));
         }
-        if !delimiter.is_empty() {
-            tail.extend_from_slice(&chunk);
-            delimiters += tail
-                .windows(delimiter.len())
-                .filter(|w| *w == delimiter.as_slice())
-                .count();
-            // Keep what could begin a delimiter the next chunk completes.
-            let keep = tail.len().min(delimiter.len() - 1);
-            tail.drain(..tail.len() - keep);
-            if delimiters > most_delimiters {
-                flag.store(2, std::sync::atomic::Ordering::Relaxed);
-                return Err(std::io::Error::other("too many parts"));
-            }
+        // Where in the body `tail` begins.
+        let offset = seen - chunk.len() - tail.len();
+        tail.extend_from_slice(&chunk);
+        let mut late = false;
+        for at in finder.find_iter(&tail) {
+            late |= delimiters == 0 && offset + at > MAX_PREAMBLE_BYTES;
+            delimiters += 1;
+        }
+        // Keep what could begin a delimiter the next chunk completes.
+        let keep = tail.len().min(delimiter.len() - 1);
+        tail.drain(..tail.len() - keep);
+        if delimiters > most_delimiters {
+            flag.store(2, std::sync::atomic::Ordering::Relaxed);
+            return Err(std::io::Error::other("too many parts"));
+        }
+        if late || (delimiters == 0 && seen > MAX_PREAMBLE_BYTES + delimiter.len()) {
+            flag.store(3, std::sync::atomic::Ordering::Relaxed);
+            return Err(std::io::Error::other("no boundary"));
         }
         Ok(chunk)
     });
@@ -339,6 +353,18 @@ async fn read_upload(
         Ok(request) => request,
         Err(_) if over == 1 => return Err(too_large()),
         Err(_) if over == 2 => return Err(too_many_files()),
+        Err(_) if over == 3 => {
+            return Err(Refusal::bad_request(&format!(
+                "the multipart body must begin with its boundary (within {MAX_PREAMBLE_BYTES} \
+                 bytes)"
+            )));
+        }
+        Err(Multipart::Server(e)) => {
+            return Err(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                AppError::from(anyhow::anyhow!("spooling an upload: {e}")),
+            ));
+        }
         Err(Multipart::TooLarge) => return Err(too_large()),
         Err(Multipart::PartTooLarge(part)) => {
             return Err(Refusal::over_limit(
@@ -371,7 +397,12 @@ enum Multipart {
     /// More files, or more places for them, than the upload bound.
     TooManyFiles,
     Invalid(String),
+    /// The server could not spool a file (a full disk, a failed task).
+    Server(String),
 }
+
+/// The most bytes a multipart body may carry before its first boundary.
+const MAX_PREAMBLE_BYTES: usize = 64 * 1024;
 
 impl From<multer::Error> for Multipart {
     fn from(e: multer::Error) -> Self {
@@ -384,12 +415,6 @@ impl From<multer::Error> for Multipart {
             },
             e => Multipart::Invalid(e.to_string()),
         }
-    }
-}
-
-impl From<std::io::Error> for Multipart {
-    fn from(e: std::io::Error) -> Self {
-        Multipart::Invalid(e.to_string())
     }
 }
 
@@ -432,16 +457,18 @@ where
                 }
                 let name = name.to_owned();
                 let content_type = field.content_type().map(ToString::to_string);
+                let server = |e: std::io::Error| Multipart::Server(e.to_string());
                 let spooled = tokio::task::spawn_blocking(tempfile::tempfile)
                     .await
-                    .map_err(std::io::Error::other)??;
+                    .map_err(|e| Multipart::Server(e.to_string()))?
+                    .map_err(server)?;
                 let mut file = tokio::fs::File::from_std(spooled);
                 while let Some(chunk) = field.chunk().await? {
-                    file.write_all(&chunk).await?;
+                    file.write_all(&chunk).await.map_err(server)?;
                 }
-                file.flush().await?;
+                file.flush().await.map_err(server)?;
                 let mut file = file.into_std().await;
-                file.rewind()?;
+                file.rewind().map_err(server)?;
                 files.push((name, filename, content_type, file));
             }
             None => {}
@@ -464,7 +491,9 @@ where
                 async_graphql::UploadValue {
                     filename: filename.clone(),
                     content_type: content_type.clone(),
-                    content: content.try_clone()?,
+                    content: content
+                        .try_clone()
+                        .map_err(|e| Multipart::Server(e.to_string()))?,
                 },
             );
         }

@@ -162,10 +162,12 @@ struct Covering {
 
 impl Covering {
     /// Whether the two links covered the child at the same time (one may begin on the day
-    /// the other ended).
+    /// the other ended). A link covers at least the day of its match, even one that ended
+    /// that day.
     fn overlaps(&self, other: &Covering) -> bool {
+        let end = |c: &Covering| c.until.map(|u| u.max(c.from.succ_opt().unwrap_or(c.from)));
         let before = |from: NaiveDate, until: Option<NaiveDate>| until.is_none_or(|u| from < u);
-        before(self.from, other.until) && before(other.from, self.until)
+        before(self.from, end(other)) && before(other.from, end(self))
     }
 }
 

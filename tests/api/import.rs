@@ -658,13 +658,13 @@ async fn partner_frontends_import_by_upload(app: TestApp) {
 #[tokio::test]
 async fn an_upload_over_its_bounds_is_refused_whole() {
     let app = TestApp::spawn_sqlite_with(|config| {
-        config.limits.max_upload_bytes = 20_000;
+        config.limits.max_upload_bytes = 100_000;
         config.limits.max_upload_files = 3;
         config.limits.max_body_bytes = 2_000;
-        // Room for four uploads (an upload costs what an export does) and the one
+        // Room for six uploads (an upload costs what an export does) and the one
         // operation that runs, refilled slowly.
         config.rate_limit = Some(permanence::infra::bucket::LeakyBucket {
-            capacity: 4 * permanence::service::rate_limit::EXPORT_COST + 100,
+            capacity: 6 * permanence::service::rate_limit::EXPORT_COST + 100,
             leak_per_second: 1,
         });
     })
@@ -689,7 +689,7 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
     // Larger than the body bound.
-    let big = vec![("SSDA903_2025_episodes.csv".to_owned(), vec![b'x'; 30_000])];
+    let big = vec![("SSDA903_2025_episodes.csv".to_owned(), vec![b'x'; 120_000])];
     let (status, body) = upload(&app, &importer, &big, false).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(
@@ -724,6 +724,35 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
             .is_some_and(|m| m.contains("operations part")),
         "{body}"
     );
+    // A boundary RFC 2046 does not allow (here, too long) is refused before the body is
+    // searched for it.
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(&importer)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={}x", "-".repeat(100)),
+        )
+        .body("-".repeat(10_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    // So is a body that does not begin with its boundary: what comes before it is not held.
+    let (content_type, body) = multipart(&json!({ "query": IMPORT_SSDA903 }), &files[..1]);
+    let mut preamble = vec![b'x'; 70 * 1024];
+    preamble.extend_from_slice(&body);
+    let response = app
+        .client
+        .post(format!("{}/graphql/upload", app.address))
+        .bearer_auth(&importer)
+        .header("content-type", content_type)
+        .body(preamble)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
     // More files than allowed.
     let many: Vec<_> = (0..4)
         .map(|i| {
@@ -739,7 +768,7 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
         body["errors"][0]["extensions"]["limit"], "uploadFiles",
         "{body}"
     );
-    // The fourth upload empties the bucket; the fifth is turned away unread.
+    // The sixth upload empties the bucket; the seventh is turned away unread.
     let (status, body) = upload(&app, &importer, &files, true).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = upload(&app, &importer, &files, true).await;

@@ -740,10 +740,10 @@ async fn partner_frontends_import_link_histories_and_sibling_groups_are_linked_a
     );
 
     // While that link holds them, no other link may cover them, not even one that broke
-    // down the next day.
+    // down on the day of its match.
     let mut broke = together_again(&waiting, "G-2", matched);
     for row in &mut broke {
-        row.disrupted = Some(matched + Days::new(1));
+        row.disrupted = Some(matched);
     }
     let body = upload(importer.clone(), broke, true).await;
     let report = &body["data"]["importLinks"];
