@@ -115,6 +115,49 @@ make_workdir() {
     fi
 }
 
+# Starts `$3 …` in the background with its output in the file $1, and waits until it has
+# logged its port as `"port":N` and answers there: HTTP 200 on the path $2, or, with $2
+# empty, any connection. Sets started_pid and started_port.
+started_pid=""
+started_port=""
+start_listening() {
+    local log=$1 path=$2
+    shift 2
+    "$@" >"$log" 2>&1 &
+    started_pid=$!
+    started_port=""
+    local deadline=$((SECONDS + timeout_secs))
+    until [ -n "$started_port" ] && http_ready "$started_port" "$path"; do
+        if ! kill -0 "$started_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 30 "$log" >&2
+            die "the process logging to $log did not become ready (log above)"
+        fi
+        sleep 0.2
+        started_port=$(grep -o '"port":[0-9]*' "$log" | head -n 1 | cut -d: -f2 || true)
+    done
+}
+
+# Whether 127.0.0.1:$1 answers HTTP 200 on the path $2 (any connection when $2 is empty).
+http_ready() {
+    [ -n "$2" ] || {
+        port_busy "$1"
+        return
+    }
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+        printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3 &&
+        head -n 1 <&3 | grep -q ' 200 ') 2>/dev/null
+}
+
+# Stops the process $1 (named $2 in messages) with SIGTERM and waits for it to go.
+stop_process() {
+    [ -n "$1" ] || return 0
+    if kill -0 "$1" 2>/dev/null; then
+        say "stopping $2 (pid $1)"
+        kill -TERM "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+}
+
 # Whether PostgreSQL's server binaries are installed (as find_pg_bin looks for them).
 pg_installed() {
     local dir

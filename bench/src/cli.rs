@@ -62,6 +62,20 @@ pub struct BenchArgs {
     /// and its RSS sampled during each scenario.
     #[arg(long, env = "PERMANENCE_BENCH_SERVER_PID")]
     pub server_pid: Option<u32>,
+    /// The database server's main process (PostgreSQL's postmaster): the CPU time it and
+    /// its backends spend per measured request is reported with each scenario's.
+    #[arg(long, env = "PERMANENCE_BENCH_DATABASE_PID")]
+    pub database_pid: Option<u32>,
+    /// Replay files to run instead of the scenarios (repeatable; see `replay.rs`): one
+    /// GraphQL operation each, sent to `--url` with variables drawn from the file's list,
+    /// at `--clients` (default 32) clients. No ids are looked up and no tokens minted, so
+    /// any GraphQL server can be driven.
+    #[arg(
+        long = "replay",
+        env = "PERMANENCE_BENCH_REPLAY",
+        value_delimiter = ','
+    )]
+    pub replays: Vec<std::path::PathBuf>,
     /// Print a machine-readable JSON summary on stdout instead of the table.
     #[arg(long, env = "PERMANENCE_BENCH_JSON")]
     pub json: bool,

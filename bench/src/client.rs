@@ -121,10 +121,11 @@ impl Gql {
         query: &str,
         variables: Value,
     ) -> Result<Answer<T>, ErrorCode> {
-        let response = self
-            .http
-            .post(&self.endpoint)
-            .bearer_auth(token)
+        let mut request = self.http.post(&self.endpoint);
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .header(
                 reqwest::header::ACCEPT,
                 "application/graphql-response+json, application/json",

@@ -28,6 +28,7 @@ mod cli;
 mod client;
 mod discovery;
 mod driver;
+mod replay;
 mod report;
 mod scenarios;
 mod stats;
@@ -49,9 +50,10 @@ use cli::{BenchArgs, Cli};
 use client::Gql;
 use discovery::Fixture;
 use driver::{Until, client_seed, read_client, run_phase};
+use replay::{Replay, replay_client};
 use report::{ScenarioReport, ServerMemory, Summary};
 use scenarios::{Reads, Scenario};
-use stats::{RssSampler, Stats, proc_status_kb};
+use stats::{CpuClock, RssSampler, Stats, proc_status_kb};
 use tokens::Minter;
 use writes::WriteMix;
 
@@ -70,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
 
 /// Runs the benchmark `args` describe; an error when any scenario had unexpected errors.
 async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
+    if !args.replays.is_empty() {
+        return run_replays(args).await;
+    }
     let scenarios = Scenario::parse_list(&args.scenarios)?;
     let most_clients = scenarios
         .iter()
@@ -106,26 +111,10 @@ async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         };
         report.server_rss_peak_kb = sampler.and_then(RssSampler::stop);
         sampled_peak = sampled_peak.max(report.server_rss_peak_kb);
-        progress(format!(
-            "{}: {} requests, {:.1} req/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} errors",
-            report.name,
-            report.requests,
-            report.throughput,
-            report.latency_ms.p50,
-            report.latency_ms.p95,
-            report.latency_ms.p99,
-            report.unexpected_errors
-        ));
+        progress(line(&report));
         reports.push(report);
     }
 
-    let server = args.server_pid.map(|pid| ServerMemory {
-        pid,
-        peak_rss_kb: proc_status_kb(pid, "VmHWM"),
-        rss_kb: proc_status_kb(pid, "VmRSS"),
-        sampled_rss_peak_kb: sampled_peak,
-    });
-    let unexpected_errors = reports.iter().map(|r| r.unexpected_errors).sum();
     let summary = Summary {
         endpoint: gql.endpoint().to_owned(),
         consortium: args.consortium.clone(),
@@ -133,11 +122,27 @@ async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         started_at,
         discovery_seconds,
         fixture: fixture.summary(),
+        server: server_memory(args, sampled_peak),
+        unexpected_errors: reports.iter().map(|r| r.unexpected_errors).sum(),
+        ok: reports.iter().all(|r| r.unexpected_errors == 0),
         scenarios: reports,
-        server,
-        unexpected_errors,
-        ok: unexpected_errors == 0,
     };
+    finish(args, summary)
+}
+
+/// The server's memory at the end of a run, when its pid is known.
+fn server_memory(args: &BenchArgs, sampled_peak: Option<u64>) -> Option<ServerMemory> {
+    args.server_pid.map(|pid| ServerMemory {
+        pid,
+        peak_rss_kb: proc_status_kb(pid, "VmHWM"),
+        rss_kb: proc_status_kb(pid, "VmRSS"),
+        sampled_rss_peak_kb: sampled_peak,
+    })
+}
+
+/// Prints `summary` as asked; an error when it had unexpected errors.
+fn finish(args: &BenchArgs, summary: Summary) -> anyhow::Result<()> {
+    let unexpected_errors = summary.unexpected_errors;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -147,6 +152,99 @@ async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         bail!("the benchmark had {unexpected_errors} unexpected errors");
     }
     Ok(())
+}
+
+/// Runs the replay files of `args`, in order, at `--clients` (default 32) clients each.
+async fn run_replays(args: &BenchArgs) -> anyhow::Result<()> {
+    let replays = args
+        .replays
+        .iter()
+        .map(|path| Replay::load(path).map(Arc::new))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let clients = args.clients.unwrap_or(32).max(1);
+    let gql = Gql::new(&args.url, clients + 4, args.timeout)?;
+    let started_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut reports = Vec::new();
+    let mut sampled_peak: Option<u64> = None;
+    for (n, replay) in replays.iter().enumerate() {
+        progress(format!("{}: {clients} clients", replay.name));
+        let sampler = args.server_pid.map(|pid| RssSampler::start(pid, RSS_EVERY));
+        let phase = |phase: u64, until: Until| {
+            let gql = gql.clone();
+            run_phase(clients, until, move |client, until| {
+                let seed = args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ ((n as u64) << 40)
+                    ^ (phase << 32)
+                    ^ client as u64;
+                replay_client(gql.clone(), replay.clone(), seed, until)
+            })
+        };
+        let warm_up = match args.warmup.is_zero() {
+            true => Stats::default(),
+            false => phase(0, Until::elapsed(args.warmup)).await.0,
+        };
+        let cpu = PhaseCpu::start(args);
+        let (mut stats, elapsed) = phase(1, measured(args)).await;
+        let mut report = scenario_report(&replay.name, clients, &stats, elapsed);
+        cpu.finish(&mut report);
+        stats.add_errors(&warm_up);
+        report.errors = stats.errors.clone();
+        report.unexpected_errors = stats.error_count();
+        report.server_rss_peak_kb = sampler.and_then(RssSampler::stop);
+        sampled_peak = sampled_peak.max(report.server_rss_peak_kb);
+        progress(line(&report));
+        reports.push(report);
+    }
+    let summary = Summary {
+        endpoint: gql.endpoint().to_owned(),
+        consortium: String::new(),
+        seed: args.seed,
+        started_at,
+        discovery_seconds: 0.0,
+        fixture: serde_json::json!({ "replays": args.replays }),
+        server: server_memory(args, sampled_peak),
+        unexpected_errors: reports.iter().map(|r| r.unexpected_errors).sum(),
+        ok: reports.iter().all(|r| r.unexpected_errors == 0),
+        scenarios: reports,
+    };
+    finish(args, summary)
+}
+
+/// The CPU the server and the database spend over a measured phase, when their pids are
+/// known.
+struct PhaseCpu {
+    server: Option<CpuClock>,
+    database: Option<CpuClock>,
+}
+
+impl PhaseCpu {
+    fn start(args: &BenchArgs) -> Self {
+        PhaseCpu {
+            server: args.server_pid.map(|pid| CpuClock::start(pid, false)),
+            database: args.database_pid.map(|pid| CpuClock::start(pid, true)),
+        }
+    }
+
+    /// Puts the CPU per request of the phase just measured into `report`.
+    fn finish(self, report: &mut ScenarioReport) {
+        let requests = report.requests;
+        report.server_cpu_ms = self.server.and_then(|c| c.ms_per_request(requests));
+        report.database_cpu_ms = self.database.and_then(|c| c.ms_per_request(requests));
+    }
+}
+
+/// A scenario's results on one line, for the progress log.
+fn line(report: &ScenarioReport) -> String {
+    format!(
+        "{}: {} requests, {:.1} req/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {} errors",
+        report.name,
+        report.requests,
+        report.throughput,
+        report.latency_ms.p50,
+        report.latency_ms.p95,
+        report.latency_ms.p99,
+        report.unexpected_errors
+    )
 }
 
 /// Progress on standard error, so that standard output holds only the report.
@@ -169,15 +267,10 @@ fn measured(args: &BenchArgs) -> Until {
 }
 
 /// The report of a scenario measured as `stats` over `elapsed`.
-fn scenario_report(
-    scenario: Scenario,
-    clients: usize,
-    stats: &Stats,
-    elapsed: Duration,
-) -> ScenarioReport {
+fn scenario_report(name: &str, clients: usize, stats: &Stats, elapsed: Duration) -> ScenarioReport {
     let seconds = elapsed.as_secs_f64();
     ScenarioReport {
-        name: scenario.name(),
+        name: name.to_owned(),
         clients,
         seconds,
         requests: stats.requests(),
@@ -191,6 +284,8 @@ fn scenario_report(
         unexpected_errors: stats.error_count(),
         expected_conflicts: stats.expected_conflicts,
         server_rss_peak_kb: None,
+        server_cpu_ms: None,
+        database_cpu_ms: None,
         skipped: None,
         verification: None,
     }
@@ -203,7 +298,7 @@ fn skipped(scenario: Scenario, clients: usize, reason: String) -> ScenarioReport
     stats.error("NO_DATA");
     ScenarioReport {
         skipped: Some(reason),
-        ..scenario_report(scenario, clients, &stats, Duration::ZERO)
+        ..scenario_report(scenario.name(), clients, &stats, Duration::ZERO)
     }
 }
 
@@ -240,9 +335,16 @@ async fn run_reads(
         true => Stats::default(),
         false => phase(0, Until::elapsed(args.warmup)).await.0,
     };
+    let cpu = PhaseCpu::start(args);
     let (mut stats, elapsed) = phase(1, measured(args)).await;
+    let mut report = scenario_report(scenario.name(), clients, &stats, elapsed);
+    cpu.finish(&mut report);
     stats.add_errors(&warm_up);
-    scenario_report(scenario, clients, &stats, elapsed)
+    ScenarioReport {
+        errors: stats.errors.clone(),
+        unexpected_errors: stats.error_count(),
+        ..report
+    }
 }
 
 async fn run_writes(
@@ -277,11 +379,16 @@ async fn run_writes(
         true => Stats::default(),
         false => phase(0, Until::elapsed(args.warmup)).await.0,
     };
+    let cpu = PhaseCpu::start(args);
     let (mut stats, elapsed) = phase(1, measured(args)).await;
+    let mut cpu_report = scenario_report(scenario.name(), clients, &stats, elapsed);
+    cpu.finish(&mut cpu_report);
     stats.add_errors(&warm_up);
     let verification = mix.verify(&fixture.admin, &mut stats).await?;
     Ok(ScenarioReport {
         verification: Some(verification),
-        ..scenario_report(scenario, clients, &stats, elapsed)
+        server_cpu_ms: cpu_report.server_cpu_ms,
+        database_cpu_ms: cpu_report.database_cpu_ms,
+        ..scenario_report(scenario.name(), clients, &stats, elapsed)
     })
 }

@@ -33,7 +33,7 @@ pub struct Summary {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScenarioReport {
-    pub name: &'static str,
+    pub name: String,
     pub clients: usize,
     /// Wall time of the measured phase.
     pub seconds: f64,
@@ -49,6 +49,11 @@ pub struct ScenarioReport {
     pub expected_conflicts: u64,
     /// The server's highest sampled RSS during the scenario, in kB.
     pub server_rss_peak_kb: Option<u64>,
+    /// CPU time of the server process per measured request, in ms (with `--server-pid`).
+    pub server_cpu_ms: Option<f64>,
+    /// CPU time of the database server and its backends per measured request, in ms (with
+    /// `--database-pid`).
+    pub database_cpu_ms: Option<f64>,
     /// Why the scenario could not run, if it could not.
     pub skipped: Option<String>,
     /// The write mix's read-back and audit check.
@@ -72,6 +77,10 @@ fn mb(kb: Option<u64>) -> String {
     kb.map_or_else(|| "-".into(), |kb| format!("{:.1}", kb as f64 / 1024.0))
 }
 
+fn ms(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "-".into(), |ms| format!("{ms:.3}"))
+}
+
 impl Summary {
     /// The human-readable report.
     pub fn table(&self) -> String {
@@ -83,7 +92,7 @@ impl Summary {
         );
         let _ = writeln!(
             out,
-            "{:<17} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>8}",
+            "{:<17} {:>7} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>8} {:>9} {:>9}",
             "scenario",
             "clients",
             "requests",
@@ -94,13 +103,15 @@ impl Summary {
             "max ms",
             "errors",
             "conflicts",
-            "RSS MB"
+            "RSS MB",
+            "CPU ms/r",
+            "DB ms/r"
         );
         for s in &self.scenarios {
             let l = &s.latency_ms;
             let _ = writeln!(
                 out,
-                "{:<17} {:>7} {:>9} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>9} {:>8}",
+                "{:<17} {:>7} {:>9} {:>9.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>9} {:>8} {:>9} {:>9}",
                 s.name,
                 s.clients,
                 s.requests,
@@ -111,7 +122,9 @@ impl Summary {
                 l.max,
                 s.unexpected_errors,
                 s.expected_conflicts,
-                mb(s.server_rss_peak_kb)
+                mb(s.server_rss_peak_kb),
+                ms(s.server_cpu_ms),
+                ms(s.database_cpu_ms)
             );
         }
         for s in &self.scenarios {

@@ -110,6 +110,53 @@ pub fn proc_status_kb(pid: u32, name: &str) -> Option<u64> {
     })
 }
 
+/// CPU time, in seconds, a process has used (user and system), read from `/proc`; with
+/// `and_children`, also that of its live children and of the children it has reaped, as
+/// PostgreSQL's postmaster reaps its backends. `None` when the process is gone.
+pub fn cpu_seconds(pid: u32, and_children: bool) -> Option<f64> {
+    let ticks = procfs::ticks_per_second() as f64;
+    let stat = procfs::process::Process::new(pid as i32)
+        .ok()?
+        .stat()
+        .ok()?;
+    let mut total = stat.utime + stat.stime;
+    if and_children {
+        total += stat.cutime.max(0) as u64 + stat.cstime.max(0) as u64;
+        for child in procfs::process::all_processes().ok()?.flatten() {
+            if let Ok(s) = child.stat()
+                && s.ppid == pid as i32
+            {
+                total += s.utime + s.stime;
+            }
+        }
+    }
+    Some(total as f64 / ticks)
+}
+
+/// The CPU a process (and, for a database, its children) spends over a phase.
+pub struct CpuClock {
+    pid: u32,
+    and_children: bool,
+    started: Option<f64>,
+}
+
+impl CpuClock {
+    /// Starts counting `pid`'s CPU time from now.
+    pub fn start(pid: u32, and_children: bool) -> Self {
+        CpuClock {
+            pid,
+            and_children,
+            started: cpu_seconds(pid, and_children),
+        }
+    }
+
+    /// Milliseconds of CPU per request over `requests` requests since the start.
+    pub fn ms_per_request(&self, requests: u64) -> Option<f64> {
+        let spent = cpu_seconds(self.pid, self.and_children)? - self.started?;
+        (requests > 0).then(|| spent * 1000.0 / requests as f64)
+    }
+}
+
 /// Samples a process's resident set size (`VmRSS`) while it lives.
 pub struct RssSampler {
     peak_kb: Arc<AtomicU64>,
@@ -175,5 +222,21 @@ mod tests {
         let hwm = proc_status_kb(pid, "VmHWM").expect("VmHWM of this process");
         assert!(hwm >= rss && rss > 0, "{hwm} {rss}");
         assert_eq!(proc_status_kb(pid, "NoSuchLine"), None);
+    }
+
+    #[test]
+    fn counts_its_own_cpu_time() {
+        let pid = std::process::id();
+        let clock = CpuClock::start(pid, true);
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let ms = clock.ms_per_request(3).expect("this process's CPU time");
+        // 300 ms of spinning over 3 requests: about 100 ms each (ticks are 10 ms).
+        assert!((50.0..=400.0).contains(&ms), "{ms}");
+        assert_eq!(clock.ms_per_request(0), None);
+        assert_eq!(cpu_seconds(u32::MAX, false), None);
     }
 }
