@@ -1,10 +1,9 @@
 //! What a resolver knows about the request: the [`RequestContext`] (the actor, the request
 //! id and "today", re-dated for a subscription once per event delivered: see
-//! [`CurrentDay`]), the service state, and the [`Service`] it calls.
+//! [`for_operation`]), the service state, and the [`Service`] it calls.
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::{Context, Data, Response};
+use async_graphql::Context;
 use chrono::Utc;
 
 use crate::auth::Actor;
@@ -14,46 +13,17 @@ use crate::service::Service;
 use crate::service::loaders::PerRequest;
 use crate::state::AppState;
 
-/// The schema extension that keeps "today" current on long-lived connections. A
-/// websocket's [`RequestContext`] is made once, at `connection_init`; each event a
-/// subscription delivers is executed with a copy dated on the day it is delivered, if that
-/// is a later day. (A request over HTTP is dated when it arrives and is left alone.)
-///
-/// Each operation also runs with a loader of nested records of its own, whose batches
-/// start when the operation waits ([`PerRequest::drive`]).
-pub struct CurrentDay;
-
-impl ExtensionFactory for CurrentDay {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CurrentDay)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for CurrentDay {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let today = Utc::now().date_naive();
-        match ctx.data_opt::<RequestContext>() {
-            Some(request) => {
-                let request = RequestContext {
-                    today: request.today.max(today),
-                    loaders: PerRequest::default(),
-                    ..request.clone()
-                };
-                let loaders = request.loaders.clone();
-                let mut data = Data::default();
-                data.insert(request);
-                loaders
-                    .drive(next.run_with_data(ctx, operation_name, data))
-                    .await
-            }
-            None => next.run(ctx, operation_name).await,
-        }
+/// The context one operation of `request` runs with: its own loader of nested records,
+/// whose batches start when the operation waits ([`PerRequest::drive`]), and "today" kept
+/// current on long-lived connections. A websocket's [`RequestContext`] is made once, at
+/// `connection_init`; each event a subscription delivers is executed with a copy dated on
+/// the day it is delivered, if that is a later day. (A request over HTTP is dated when it
+/// arrives and is left alone.)
+pub fn for_operation(request: &RequestContext) -> RequestContext {
+    RequestContext {
+        today: request.today.max(Utc::now().date_naive()),
+        loaders: PerRequest::default(),
+        ..request.clone()
     }
 }
 
@@ -89,34 +59,19 @@ impl ContextExt for Context<'_> {
 
 #[cfg(test)]
 mod tests {
-    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
     use chrono::NaiveDate;
 
     use super::*;
 
-    struct Query;
-
-    #[Object]
-    impl Query {
-        async fn today(&self, ctx: &Context<'_>) -> String {
-            ctx.request().today.to_string()
-        }
-    }
-
-    #[tokio::test]
-    async fn an_operation_runs_on_the_day_it_is_executed() {
-        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(CurrentDay)
-            .finish();
+    #[test]
+    fn an_operation_runs_on_the_day_it_is_executed() {
         let mut dated = RequestContext::new(None, "r-1".into());
         dated.today = NaiveDate::from_ymd_opt(2024, 2, 29).expect("date");
-        let response = schema
-            .execute(async_graphql::Request::new("{ today }").data(dated))
-            .await;
-        let today = Utc::now().date_naive().to_string();
-        assert_eq!(
-            response.data.into_json().expect("json")["today"],
-            serde_json::json!(today)
-        );
+        let operation = for_operation(&dated);
+        assert_eq!(operation.today, Utc::now().date_naive());
+        assert_eq!(operation.request_id, dated.request_id);
+        // A day already later (a test's fixed clock) is kept.
+        dated.today = NaiveDate::from_ymd_opt(9999, 1, 1).expect("date");
+        assert_eq!(for_operation(&dated).today, dated.today);
     }
 }

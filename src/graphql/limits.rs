@@ -365,40 +365,30 @@ impl Documents {
     }
 }
 
-/// The schema extension enforcing the limits (and filling in the [`OperationTrace`]), with
-/// the cache of parsed documents.
+/// The limits (and the filling in of the [`OperationTrace`]), with the cache of parsed
+/// documents: steps of the schema's one extension ([`super::pipeline`]).
 pub struct Admission {
     limits: QueryLimits,
-    documents: Arc<Documents>,
+    documents: Documents,
 }
 
 impl Admission {
     pub fn new(limits: QueryLimits) -> Admission {
         Admission {
             limits,
-            documents: Arc::default(),
+            documents: Documents::default(),
         }
     }
-}
 
-impl ExtensionFactory for Admission {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AdmissionExtension(self.limits, self.documents.clone()))
-    }
-}
-
-struct AdmissionExtension(QueryLimits, Arc<Documents>);
-
-#[async_trait::async_trait]
-impl Extension for AdmissionExtension {
-    async fn prepare_request(
+    /// Before parsing: the size, nesting and list limits, then the document parsed (or
+    /// taken from the cache) and its shape checked.
+    pub fn prepare(
         &self,
         ctx: &ExtensionContext<'_>,
         mut request: Request,
-        next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        check_document(&request.query, &self.0)?;
-        check_variables(&request.variables, &self.0)?;
+        check_document(&request.query, &self.limits)?;
+        check_variables(&request.variables, &self.limits)?;
         let trace = request
             .data
             .get(&TypeId::of::<Arc<OperationTrace>>())
@@ -408,7 +398,7 @@ impl Extension for AdmissionExtension {
         // before async-graphql's own recursion check, which expands every fragment spread.
         // A document that does not parse is left to the executor, which reports why.
         let operation_name = request.operation_name.clone();
-        let uncached = match self.1.get(&request.query) {
+        let uncached = match self.documents.get(&request.query) {
             Some(document) => {
                 request.set_parsed_query(document);
                 None
@@ -417,25 +407,21 @@ impl Extension for AdmissionExtension {
         };
         if let Ok(document) = request.parsed_query() {
             if let Some(text) = uncached {
-                self.1.put(&text, document);
+                self.documents.put(&text, document);
             }
             if let Some(trace) = trace {
                 trace.read(document);
             }
             check_transport(ctx, operation_name.as_deref(), document)?;
-            check_shape(document, &self.0)?;
-            check_lists(document, &self.0)?;
+            check_shape(document, &self.limits)?;
+            check_lists(document, &self.limits)?;
         }
-        next.run(ctx, request).await
+        Ok(request)
     }
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let limits = &self.0;
+    /// After validation: the depth and complexity limits.
+    pub fn validated(&self, result: &ValidationResult) -> Result<(), Vec<ServerError>> {
+        let limits = &self.limits;
         if result.depth > limits.max_depth {
             return Err(vec![limit_error(
                 Limit::Depth,
@@ -449,6 +435,62 @@ impl Extension for AdmissionExtension {
         if result.complexity > limits.max_complexity {
             return Err(vec![too_complex(result.complexity, limits)]);
         }
+        Ok(())
+    }
+
+    /// As the operation starts to run: notes in the trace that it ran.
+    pub fn executing(ctx: &ExtensionContext<'_>) {
+        if let Some(trace) = ctx.data_opt::<Arc<OperationTrace>>() {
+            trace.executed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An extension that holds documents to the limits alone: for checking the trusted
+/// documents at start-up, where it runs none ([`Admitted::check_only`]).
+pub struct Admitted {
+    admission: Arc<Admission>,
+    run: bool,
+}
+
+impl Admitted {
+    /// Checks each document against the limits and validation, and runs none.
+    pub fn check_only(limits: QueryLimits) -> Admitted {
+        Admitted {
+            admission: Arc::new(Admission::new(limits)),
+            run: false,
+        }
+    }
+}
+
+impl ExtensionFactory for Admitted {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(Admitted {
+            admission: self.admission.clone(),
+            run: self.run,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for Admitted {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = self.admission.prepare(ctx, request)?;
+        next.run(ctx, request).await
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        self.admission.validated(&result)?;
         Ok(result)
     }
 
@@ -458,10 +500,10 @@ impl Extension for AdmissionExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        if let Some(trace) = ctx.data_opt::<Arc<OperationTrace>>() {
-            trace.executed.store(true, Ordering::Relaxed);
+        match self.run {
+            true => next.run(ctx, operation_name).await,
+            false => Response::new(Value::Null),
         }
-        next.run(ctx, operation_name).await
     }
 }
 
@@ -1094,7 +1136,10 @@ mod fuzz {
             .stack_size(2 << 20)
             .spawn(move || {
                 let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
-                    .extension(Admission::new(QueryLimits::default()))
+                    .extension(Admitted {
+                        admission: Arc::new(Admission::new(QueryLimits::default())),
+                        run: true,
+                    })
                     .finish();
                 tokio::runtime::Builder::new_current_thread()
                     .build()

@@ -3,18 +3,14 @@
 //! Production turns introspection off, but async-graphql's validation messages name the
 //! schema's types (`Unknown field "x" on type "Child"`, `unknown field "y" of type
 //! "UpdateChildInput"`), so a client probing with wrong fields could map the schema
-//! anyway. [`TypeNamesHidden`] rewrites each validation error, and each error of a running
+//! anyway. In production, the schema's extension rewrites each validation error
+//! ([`hide_in_errors`]), and each error of a running
 //! operation that did not come from a resolver (variables that do not coerce to their
-//! input types are refused then): the clause naming a type goes (`Unknown field "x".`),
+//! input types are refused then; [`hide_in_response`]): the clause naming a type goes (`Unknown field "x".`),
 //! built-in scalars may stay, and a message still naming a type of the schema becomes
 //! [`NOT_VALID`]. The error keeps its location and gets its code like any other
 //! validation error.
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation,
-};
-use async_graphql::{Response, ServerError, ValidationResult};
+use async_graphql::{Response, ServerError};
 
 /// The message of a validation error that cannot be said without naming a type.
 pub const NOT_VALID: &str = "the query is not valid for this schema";
@@ -22,51 +18,28 @@ pub const NOT_VALID: &str = "the query is not valid for this schema";
 /// Built-in scalars, which a message may name: they say nothing about this schema.
 const BUILT_IN: &[&str] = &["Int", "Float", "String", "Boolean", "ID"];
 
-/// The schema extension rewriting validation messages (installed in production).
-pub struct TypeNamesHidden;
-
-impl ExtensionFactory for TypeNamesHidden {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(TypeNamesHidden)
-    }
+/// Validation errors with their messages rewritten.
+pub fn hide_in_errors(errors: Vec<ServerError>) -> Vec<ServerError> {
+    errors
+        .into_iter()
+        .map(|mut error| {
+            error.message = without_type_names(&error.message);
+            error
+        })
+        .collect()
 }
 
-#[async_trait::async_trait]
-impl Extension for TypeNamesHidden {
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|mut error| {
-                    error.message = without_type_names(&error.message);
-                    error
-                })
-                .collect()
-        })
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        // A resolver's error always carries a code, and its message is the service's own.
-        for error in &mut response.errors {
-            if error
-                .extensions
-                .as_ref()
-                .is_none_or(|e| e.get("code").is_none())
-            {
-                error.message = without_type_names(&error.message);
-            }
+/// The errors of a response that did not come from a resolver, rewritten: a resolver's
+/// error always carries a code, and its message is the service's own.
+pub fn hide_in_response(response: &mut Response) {
+    for error in &mut response.errors {
+        if error
+            .extensions
+            .as_ref()
+            .is_none_or(|e| e.get("code").is_none())
+        {
+            error.message = without_type_names(&error.message);
         }
-        response
     }
 }
 

@@ -16,6 +16,7 @@ pub mod matching;
 pub mod messages;
 pub mod notifications;
 pub mod persisted;
+mod pipeline;
 pub mod pool;
 pub mod rate_limit;
 pub mod report_cache;
@@ -28,13 +29,8 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{
-    MergedObject, MergedSubscription, Response, Schema, SchemaBuilder, ServerResult, Variables,
-};
+use async_graphql::{MergedObject, MergedSubscription, Response, Schema, SchemaBuilder};
 
 use crate::error::DeniedRecord;
 use crate::service::Service;
@@ -90,18 +86,9 @@ pub fn schema(state: Arc<AppState>, documents: Arc<persisted::PersistedDocuments
         .data(state)
         // First: every other extension sees a persisted document's text, and a document
         // is registered only once it has passed them all.
-        .extension(persisted::Persisted(documents))
-        // Outside the limits, so that only operations within them are charged.
-        .extension(rate_limit::RateLimit)
-        .extension(limits::Admission::new(limits))
-        .extension(report_cache::DataVersion)
-        .extension(context::CurrentDay)
-        .extension(DeniedAudit);
+        .extension(pipeline::Pipeline::new(documents, limits, production));
     if production {
-        b = b
-            .disable_introspection()
-            .disable_suggestions()
-            .extension(messages::TypeNamesHidden);
+        b = b.disable_introspection().disable_suggestions();
     }
     b.finish()
 }
@@ -130,21 +117,15 @@ pub fn sdl() -> String {
 /// `detail.path` names the schema's fields, not the client's aliases (which are free text
 /// and would land in the log): an alias becomes its field's name, or `_` where the
 /// document gives one alias to different fields.
-struct DeniedAudit;
-
-impl ExtensionFactory for DeniedAudit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DeniedAuditOf::default())
-    }
-}
-
-/// [`DeniedAudit`] for one request: the field each response key of the document stands for.
+///
+/// One per request, a step of the schema's extension ([`pipeline`]): the field each
+/// response key of the document stands for.
 #[derive(Default)]
-struct DeniedAuditOf {
+pub(crate) struct DeniedAudit {
     fields: std::sync::Mutex<HashMap<String, Option<String>>>,
 }
 
-impl DeniedAuditOf {
+impl DeniedAudit {
     /// The path of `error`, with field names for response keys.
     fn field_path(&self, error: &async_graphql::ServerError) -> Vec<String> {
         let fields = self
@@ -204,16 +185,9 @@ fn note_fields(set: &SelectionSet, fields: &mut HashMap<String, Option<String>>)
     }
 }
 
-#[async_trait::async_trait]
-impl Extension for DeniedAuditOf {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+impl DeniedAudit {
+    /// Notes, when the document aliases fields, the field each response key stands for.
+    pub(crate) fn parsed(&self, document: &ExecutableDocument) {
         // Most documents alias nothing: then every key is its field's name, and no map.
         let sets = || {
             document
@@ -228,7 +202,7 @@ impl Extension for DeniedAuditOf {
                 )
         };
         if !sets().any(has_alias) {
-            return Ok(document);
+            return;
         }
         let mut fields = HashMap::new();
         for set in sets() {
@@ -238,24 +212,12 @@ impl Extension for DeniedAuditOf {
             .fields
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = fields;
-        Ok(document)
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = next.run(ctx, operation_name).await;
-        let (Some(request), Some(state)) = (
-            ctx.data_opt::<RequestContext>(),
-            ctx.data_opt::<Arc<AppState>>(),
-        ) else {
-            return response;
-        };
+    /// After the operation ran as `request`: an event for each refusal in `response`.
+    pub(crate) fn executed(&self, state: &AppState, request: &RequestContext, response: &Response) {
         if request.actor.is_none() {
-            return response;
+            return;
         }
         for error in &response.errors {
             let code = error
@@ -269,6 +231,5 @@ impl Extension for DeniedAuditOf {
             let path = self.field_path(error);
             Service::new(state, request).audit_denied(code, &path, error.source::<DeniedRecord>());
         }
-        response
     }
 }

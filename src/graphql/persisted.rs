@@ -33,13 +33,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest, NextValidation,
-};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::parser::types::DocumentOperations;
-use async_graphql::{
-    ErrorExtensionValues, Request, Response, ServerError, ServerResult, ValidationResult, Value,
-};
+use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, Value};
 use sha2::{Digest, Sha256};
 
 use super::AppSchema;
@@ -287,30 +283,8 @@ pub async fn ensure_valid(documents: &TrustedDocuments, limits: QueryLimits) -> 
 /// A schema that checks documents and runs none: the limits, then validation.
 fn checker(limits: QueryLimits) -> AppSchema {
     super::builder()
-        .extension(limits::Admission::new(limits))
-        .extension(CheckOnly)
+        .extension(limits::Admitted::check_only(limits))
         .finish()
-}
-
-/// Stops every operation once it has passed validation.
-struct CheckOnly;
-
-impl ExtensionFactory for CheckOnly {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CheckOnly)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for CheckOnly {
-    async fn execute(
-        &self,
-        _ctx: &ExtensionContext<'_>,
-        _operation_name: Option<&str>,
-        _next: NextExecute<'_>,
-    ) -> Response {
-        Response::new(Value::Null)
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -501,37 +475,23 @@ impl Lru {
 }
 
 // ---------------------------------------------------------------------------------------
-// The schema extension
+// The steps of the schema's extension
 // ---------------------------------------------------------------------------------------
 
-/// The schema extension resolving persisted documents; register it first, so that every
-/// other extension sees the document's text.
-pub struct Persisted(pub Arc<PersistedDocuments>);
+/// Persisted documents for one request ([`super::pipeline`] runs it first, so that every
+/// other step sees the document's text): the document it registers once it has passed
+/// every check.
+#[derive(Default)]
+pub struct Registering(Mutex<Option<(String, String)>>);
 
-impl ExtensionFactory for Persisted {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PersistedOf {
-            documents: self.0.clone(),
-            registering: Mutex::default(),
-        })
-    }
-}
-
-/// [`Persisted`] for one request: the document it registers once it has passed its checks.
-struct PersistedOf {
-    documents: Arc<PersistedDocuments>,
-    registering: Mutex<Option<(String, String)>>,
-}
-
-#[async_trait::async_trait]
-impl Extension for PersistedOf {
-    async fn prepare_request(
+impl Registering {
+    /// Before anything else: the text of a document named by hash, or the check of a
+    /// registration (held until validation has passed).
+    pub async fn prepare(
         &self,
-        ctx: &ExtensionContext<'_>,
+        documents: &PersistedDocuments,
         mut request: Request,
-        next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let documents = &self.documents;
         let hash = match request.extensions.remove("persistedQuery") {
             Some(value) => Some(persisted_hash(&value)?),
             None => None,
@@ -559,10 +519,7 @@ impl Extension for PersistedOf {
                 } else if documents.only_trusted {
                     return Err(not_allowed());
                 } else {
-                    *self
-                        .registering
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) =
+                    *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some((hash, request.query.clone()));
                 }
             }
@@ -571,29 +528,21 @@ impl Extension for PersistedOf {
             }
             None => {}
         }
-        next.run(ctx, request).await
+        Ok(request)
     }
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let registering = self
-            .registering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+    /// Once the operation has passed validation and every limit: registers the document,
+    /// if the request registers one and its actor is authenticated.
+    pub async fn validated(&self, ctx: &ExtensionContext<'_>, documents: &PersistedDocuments) {
+        let registering = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
         let authenticated = ctx
             .data_opt::<RequestContext>()
             .is_some_and(|r| r.actor.is_some());
         if let Some((hash, text)) = registering
             && authenticated
         {
-            self.documents.register(&hash, &text).await;
+            documents.register(&hash, &text).await;
         }
-        Ok(result)
     }
 }
 

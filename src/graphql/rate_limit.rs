@@ -12,9 +12,7 @@
 //! Anonymous requests are not metered: they cannot reach any data.
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextValidation,
-};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::{Response, ServerError, ValidationResult, value};
 
 use super::context::RequestContext;
@@ -23,26 +21,15 @@ use crate::infra::bucket::BucketDecision;
 use crate::service::rate_limit::{Charge, charge};
 use crate::state::AppState;
 
-/// The schema extension; register it before the limits extension, so that only operations
-/// that pass every limit are charged.
-pub struct RateLimit;
-
-impl ExtensionFactory for RateLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RateLimitExtension::default())
-    }
-}
-
+/// The rate limit for one request, a step of the schema's extension
+/// ([`super::pipeline`]), which charges only operations that passed every limit.
 #[derive(Default)]
-struct RateLimitExtension {
-    decision: Mutex<Option<BucketDecision>>,
-}
+pub struct Metered(Mutex<Option<BucketDecision>>);
 
-#[async_trait::async_trait]
-impl Extension for RateLimitExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
-        let decision = *self.decision.lock().unwrap_or_else(PoisonError::into_inner);
+impl Metered {
+    /// The response with its `extensions.cost`, once the operation was charged.
+    pub fn respond(&self, response: Response) -> Response {
+        let decision = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
         match decision {
             Some(d) => response.extension(
                 "cost",
@@ -57,24 +44,25 @@ impl Extension for RateLimitExtension {
         }
     }
 
-    async fn validation(
+    /// After validation and the limits: charges the operation's complexity to its actor,
+    /// or refuses it.
+    pub async fn validated(
         &self,
         ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
+        result: &ValidationResult,
+    ) -> Result<(), Vec<ServerError>> {
         let (Some(state), Some(request)) = (
             ctx.data_opt::<Arc<AppState>>(),
             ctx.data_opt::<RequestContext>(),
         ) else {
-            return Ok(result);
+            return Ok(());
         };
         let Some(actor) = request.actor.as_deref() else {
-            return Ok(result);
+            return Ok(());
         };
         let cost = result.complexity as u64;
         let decision = match charge(state, actor, cost).await {
-            Charge::Unmetered => return Ok(result),
+            Charge::Unmetered => return Ok(()),
             Charge::OverCapacity { capacity } => {
                 return Err(vec![limit_error(
                     Limit::Complexity,
@@ -87,9 +75,9 @@ impl Extension for RateLimitExtension {
             }
             Charge::Poured(decision) => decision,
         };
-        *self.decision.lock().unwrap_or_else(PoisonError::into_inner) = Some(decision);
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(decision);
         if decision.allowed {
-            return Ok(result);
+            return Ok(());
         }
         let error: async_graphql::Error = Charge::refusal(&decision).into();
         let mut refusal = ServerError::new(error.message, None);

@@ -1,17 +1,14 @@
 //! The report cache's GraphQL side (the cache itself is
 //! [`crate::service::report_cache`]'s): the response's `extensions.reportCache` lists each
-//! report the operation ran with `HIT`, `MISS` or `BYPASS`, and [`DataVersion`] bumps the
+//! report the operation ran with `HIT`, `MISS` or `BYPASS`, and [`OperationLog`] bumps the
 //! actor's consortium data version after every mutation operation (whatever its outcome: a
 //! partly applied mutation must invalidate too), which makes every entry cached before it
 //! unreachable on all replicas.
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest,
-};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Context, Request, Response, ServerResult, Value, Variables, value};
+use async_graphql::{Context, Request, Response, Value, value};
 
 use super::context::RequestContext;
 use crate::service::report_cache::{CacheStatus, Cached, data_counter};
@@ -32,27 +29,19 @@ pub fn note<T>(ctx: &Context<'_>, cached: Cached<T>) -> T {
 #[derive(Default)]
 struct CacheLog(Mutex<Vec<(&'static str, CacheStatus)>>);
 
-/// The schema extension that bumps the actor's consortium data version after a mutation,
-/// and reports cache use in `extensions.reportCache`.
-pub struct DataVersion;
-
-impl ExtensionFactory for DataVersion {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DataVersionExtension::default())
-    }
-}
-
+/// The report cache for one request, a step of the schema's extension
+/// ([`super::pipeline`]): bumps the actor's consortium data version after a mutation, and
+/// reports cache use in `extensions.reportCache`.
 #[derive(Default)]
-struct DataVersionExtension {
+pub struct OperationLog {
     log: Arc<CacheLog>,
     /// The document's operations: their names and whether each is a mutation.
     mutations: Mutex<Vec<(Option<String>, bool)>>,
 }
 
-#[async_trait::async_trait]
-impl Extension for DataVersionExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
+impl OperationLog {
+    /// The response with `extensions.reportCache`, when the operation ran reports.
+    pub fn respond(&self, response: Response) -> Response {
         let log = std::mem::take(&mut *self.log.0.lock().unwrap_or_else(PoisonError::into_inner));
         if log.is_empty() {
             return response;
@@ -64,23 +53,13 @@ impl Extension for DataVersionExtension {
         response.extension("reportCache", Value::List(entries))
     }
 
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        next.run(ctx, request.data(self.log.clone())).await
+    /// The request with the log its reports note their cache use in.
+    pub fn prepare(&self, request: Request) -> Request {
+        request.data(self.log.clone())
     }
 
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+    /// Notes which of the document's operations are mutations.
+    pub fn parsed(&self, document: &ExecutableDocument) {
         let operations = match &document.operations {
             DocumentOperations::Single(op) => vec![(None, op.node.ty == OperationType::Mutation)],
             DocumentOperations::Multiple(ops) => ops
@@ -97,16 +76,11 @@ impl Extension for DataVersionExtension {
             .mutations
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = operations;
-        Ok(document)
     }
 
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = next.run(ctx, operation_name).await;
+    /// After the operation `operation_name` ran: bumps the data version if it was a
+    /// mutation.
+    pub async fn executed(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>) {
         let mutation = {
             let operations = self
                 .mutations
@@ -135,6 +109,5 @@ impl Extension for DataVersionExtension {
             // back invalidates what was cached before.
             tracing::debug!("data version not bumped: the shared store is degraded");
         }
-        response
     }
 }

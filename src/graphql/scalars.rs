@@ -24,7 +24,9 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
+        // `NaiveDate`'s `Display` is `%Y-%m-%d` (a date is within 0001–9999), without
+        // interpreting a format string for every date of a page.
+        Value::String(self.0.to_string())
     }
 }
 
@@ -37,6 +39,24 @@ impl From<NaiveDate> for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_is_written_as_yyyy_mm_dd() {
+        let mut day = EARLIEST;
+        for _ in 0..400 {
+            let written = Date(day).to_value();
+            assert_eq!(written, Value::String(day.format("%Y-%m-%d").to_string()));
+            day = day + chrono::Days::new(9_113);
+            if day > LATEST {
+                break;
+            }
+        }
+        assert_eq!(Date(LATEST).to_value(), Value::String("9999-12-31".into()));
+        assert_eq!(
+            Date(EARLIEST).to_value(),
+            Value::String("0001-01-01".into())
+        );
+    }
 
     #[test]
     fn only_four_digit_years_two_digit_months_and_days_in_range_are_dates() {
