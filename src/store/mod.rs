@@ -43,8 +43,21 @@ pub struct Page {
     pub after_id: Option<i64>,
 }
 
+/// Connections of the SQLite pool: one writer at a time, the others read.
+const SQLITE_CONNECTIONS: u32 = 8;
+/// Page cache of each SQLite connection, in KiB (SQLite's default, said once).
+const SQLITE_PAGE_CACHE_KIB: u32 = 2048;
+/// Prepared statements each SQLite connection keeps (sqlx's default is 100).
+const SQLITE_STATEMENTS: usize = 48;
+/// Heap SQLite aims to stay within, over all connections, in bytes: beyond it, it frees
+/// cached pages before it allocates more (`PRAGMA soft_heap_limit`). With SQLite inside the
+/// server, its memory is the server's; this keeps page caches, prepared statements and
+/// sorts to what a small agency's server can give.
+const SQLITE_SOFT_HEAP_LIMIT: u64 = 48 << 20;
+
 /// Connects to `url` with pool settings suited to the backend. SQLite runs in WAL mode with
-/// a busy timeout so that readers never block on the writer.
+/// a busy timeout so that readers never block on the writer, and within a memory budget
+/// (the constants above).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, None, Duration::from_secs(10)).await
 }
@@ -67,13 +80,16 @@ pub async fn connect_with(
         .acquire_timeout(acquire_timeout);
     if url.starts_with("sqlite:") {
         options
-            .max_connections(8)
+            .max_connections(SQLITE_CONNECTIONS)
             .min_connections(1)
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+                    .statement_cache_capacity(SQLITE_STATEMENTS)
+                    .pragma("cache_size", format!("-{SQLITE_PAGE_CACHE_KIB}"))
+                    .pragma("soft_heap_limit", SQLITE_SOFT_HEAP_LIMIT.to_string())
             });
     } else {
         options.max_connections(16).min_connections(2);
