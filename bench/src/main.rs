@@ -105,14 +105,11 @@ async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<()> {
         let clients = clients_of(args, scenario);
         progress(format!("{}: {clients} clients", scenario.name()));
         let sampler = args.server_pid.map(|pid| RssSampler::start(pid, RSS_EVERY));
-        let mut report = match scenario {
+        let report = match scenario {
             Scenario::Writes => run_writes(&gql, &minter, &fixture, clients, args).await?,
             _ => run_reads(&gql, &reads, scenario, clients, args).await,
         };
-        report.server_rss_peak_kb = sampler.and_then(RssSampler::stop);
-        sampled_peak = sampled_peak.max(report.server_rss_peak_kb);
-        progress(line(&report));
-        reports.push(report);
+        done(report, sampler, &mut sampled_peak, &mut reports);
     }
 
     let summary = Summary {
@@ -179,21 +176,8 @@ async fn run_replays(args: &BenchArgs) -> anyhow::Result<()> {
                 replay_client(gql.clone(), replay.clone(), seed, until)
             })
         };
-        let warm_up = match args.warmup.is_zero() {
-            true => Stats::default(),
-            false => phase(0, Until::elapsed(args.warmup)).await.0,
-        };
-        let cpu = PhaseCpu::start(args);
-        let (mut stats, elapsed) = phase(1, measured(args)).await;
-        let mut report = scenario_report(&replay.name, clients, &stats, elapsed);
-        cpu.finish(&mut report);
-        stats.add_errors(&warm_up);
-        report.errors = stats.errors.clone();
-        report.unexpected_errors = stats.error_count();
-        report.server_rss_peak_kb = sampler.and_then(RssSampler::stop);
-        sampled_peak = sampled_peak.max(report.server_rss_peak_kb);
-        progress(line(&report));
-        reports.push(report);
+        let report = measure(args, &replay.name, clients, phase).await;
+        done(report, sampler, &mut sampled_peak, &mut reports);
     }
     let summary = Summary {
         endpoint: gql.endpoint().to_owned(),
@@ -208,6 +192,42 @@ async fn run_replays(args: &BenchArgs) -> anyhow::Result<()> {
         scenarios: reports,
     };
     finish(args, summary)
+}
+
+/// Runs `phase` as the warm-up (phase 0, unless `--warmup 0s`), then measured (phase 1):
+/// the measured run's report, with the CPU it cost and the warm-up's errors too.
+async fn measure<F, Fut>(args: &BenchArgs, name: &str, clients: usize, phase: F) -> ScenarioReport
+where
+    F: Fn(u64, Until) -> Fut,
+    Fut: std::future::Future<Output = (Stats, Duration)>,
+{
+    let warm_up = match args.warmup.is_zero() {
+        true => Stats::default(),
+        false => phase(0, Until::elapsed(args.warmup)).await.0,
+    };
+    let cpu = PhaseCpu::start(args);
+    let (mut stats, elapsed) = phase(1, measured(args)).await;
+    let mut report = scenario_report(name, clients, &stats, elapsed);
+    cpu.finish(&mut report);
+    stats.add_errors(&warm_up);
+    ScenarioReport {
+        errors: stats.errors.clone(),
+        unexpected_errors: stats.error_count(),
+        ..report
+    }
+}
+
+/// A scenario's report, complete with the server's peak RSS over it, logged and kept.
+fn done(
+    mut report: ScenarioReport,
+    sampler: Option<RssSampler>,
+    sampled_peak: &mut Option<u64>,
+    reports: &mut Vec<ScenarioReport>,
+) {
+    report.server_rss_peak_kb = sampler.and_then(RssSampler::stop);
+    *sampled_peak = (*sampled_peak).max(report.server_rss_peak_kb);
+    progress(line(&report));
+    reports.push(report);
 }
 
 /// The CPU the server and the database spend over a measured phase, when their pids are
@@ -331,20 +351,7 @@ async fn run_reads(
             .post::<IgnoredAny>(op.bearer, op.query, op.variables)
             .await;
     }
-    let warm_up = match args.warmup.is_zero() {
-        true => Stats::default(),
-        false => phase(0, Until::elapsed(args.warmup)).await.0,
-    };
-    let cpu = PhaseCpu::start(args);
-    let (mut stats, elapsed) = phase(1, measured(args)).await;
-    let mut report = scenario_report(scenario.name(), clients, &stats, elapsed);
-    cpu.finish(&mut report);
-    stats.add_errors(&warm_up);
-    ScenarioReport {
-        errors: stats.errors.clone(),
-        unexpected_errors: stats.error_count(),
-        ..report
-    }
+    measure(args, scenario.name(), clients, phase).await
 }
 
 async fn run_writes(
