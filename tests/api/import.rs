@@ -505,15 +505,28 @@ pub(crate) async fn upload_file(
         &[format!("variables.{variable}")],
         &[(file.0.to_owned(), file.1.as_bytes().to_vec())],
     );
-    app.client
-        .post(format!("{}/graphql/upload", app.address))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
+    post_upload(app, Some(token), content_type, body)
+        .await
+        .json()
         .await
         .unwrap()
-        .json()
+}
+
+/// Posts `body` to `/graphql/upload` as `content_type`, as the bearer of `token` if any.
+async fn post_upload(
+    app: &TestApp,
+    token: Option<&str>,
+    content_type: impl AsRef<str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = app.client.post(format!("{}/graphql/upload", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .header("content-type", content_type.as_ref())
+        .body(body)
+        .send()
         .await
         .unwrap()
 }
@@ -539,15 +552,7 @@ async fn upload(
         },
     });
     let (content_type, body) = multipart(&operations, files);
-    let response = app
-        .client
-        .post(format!("{}/graphql/upload", app.address))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_upload(app, Some(token), content_type, body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -679,14 +684,7 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
         .filter(|(name, _)| name.contains("2025_header") || name.contains("2025_episodes"))
         .collect();
     let (content_type, body) = multipart(&json!({ "query": IMPORT_SSDA903 }), &files);
-    let response = app
-        .client
-        .post(format!("{}/graphql/upload", app.address))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_upload(&app, None, content_type, body).await;
     assert_eq!(response.status().as_u16(), 401);
     // Larger than the body bound.
     let big = vec![("SSDA903_2025_episodes.csv".to_owned(), vec![b'x'; 120_000])];
@@ -703,15 +701,7 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
         "variables": { "a": "x".repeat(3_000), "files": [null], "dry": true },
     });
     let (content_type, body) = multipart(&operations, &files[..1]);
-    let response = app
-        .client
-        .post(format!("{}/graphql/upload", app.address))
-        .bearer_auth(&importer)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_upload(&app, Some(&importer), content_type, body).await;
     assert_eq!(response.status().as_u16(), 413);
     let body: Value = response.json().await.unwrap();
     assert_eq!(
@@ -726,32 +716,19 @@ async fn an_upload_over_its_bounds_is_refused_whole() {
     );
     // A boundary RFC 2046 does not allow (here, too long) is refused before the body is
     // searched for it.
-    let response = app
-        .client
-        .post(format!("{}/graphql/upload", app.address))
-        .bearer_auth(&importer)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={}x", "-".repeat(100)),
-        )
-        .body("-".repeat(10_000))
-        .send()
-        .await
-        .unwrap();
+    let response = post_upload(
+        &app,
+        Some(&importer),
+        format!("multipart/form-data; boundary={}x", "-".repeat(100)),
+        "-".repeat(10_000),
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 400);
     // So is a body that does not begin with its boundary: what comes before it is not held.
     let (content_type, body) = multipart(&json!({ "query": IMPORT_SSDA903 }), &files[..1]);
     let mut preamble = vec![b'x'; 70 * 1024];
     preamble.extend_from_slice(&body);
-    let response = app
-        .client
-        .post(format!("{}/graphql/upload", app.address))
-        .bearer_auth(&importer)
-        .header("content-type", content_type)
-        .body(preamble)
-        .send()
-        .await
-        .unwrap();
+    let response = post_upload(&app, Some(&importer), content_type, preamble).await;
     assert_eq!(response.status().as_u16(), 400);
     // More files than allowed.
     let many: Vec<_> = (0..4)
@@ -1101,15 +1078,7 @@ async fn a_request_naming_a_file_it_does_not_carry_is_refused() {
         "variables": { "a": app.authority_id("alder"), "files": [null, "#__graphql_file__:7"], "dry": true },
     });
     let (content_type, body) = multipart(&operations, &files);
-    let response = app
-        .client
-        .post(format!("{}/graphql/upload", app.address))
-        .bearer_auth(&importer)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_upload(&app, Some(&importer), content_type, body).await;
     assert_eq!(response.status().as_u16(), 400);
     // Parts beyond the bound stop the body as it streams, mapped or not.
     let boundary = "many-parts";
@@ -1124,18 +1093,13 @@ async fn a_request_naming_a_file_it_does_not_carry_is_refused() {
         ));
     }
     body.push_str(&format!("--{boundary}--\r\n"));
-    let response = app
-        .client
-        .post(format!("{}/graphql/upload", app.address))
-        .bearer_auth(&importer)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_upload(
+        &app,
+        Some(&importer),
+        format!("multipart/form-data; boundary={boundary}"),
+        body,
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(
