@@ -102,6 +102,12 @@ pub struct GlobalArgs {
         global = true
     )]
     pub readyz_timeout: std::time::Duration,
+    /// Months of audit events the log keeps on PostgreSQL besides the current one: a
+    /// month's partition is detached once it is older than that (renamed
+    /// `audit_archive_YYYY_MM`, kept in the database to archive, never deleted). Unset:
+    /// every month is kept in the log. Refused on SQLite, whose log is one table.
+    #[arg(long, env = "PERMANENCE_AUDIT_RETAIN_MONTHS", global = true)]
+    pub audit_retain_months: Option<u32>,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -304,6 +310,18 @@ pub enum Command {
     /// written while any is an error. Exits with status 1 when nothing could be written.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// The audit log's monthly partitions on PostgreSQL (`serve` keeps them by itself).
+    #[command(subcommand)]
+    AuditLog(AuditLogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditLogCommand {
+    /// List the partitions, attached and detached, with PostgreSQL's estimate of their rows.
+    Partitions,
+    /// Make the coming months' partitions, move events out of the default partition, and
+    /// detach the months PERMANENCE_AUDIT_RETAIN_MONTHS no longer keeps; print what was done.
+    Maintain,
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,6 +38,27 @@ pub struct Config {
     pub availability: Availability,
     /// What browsers and client applications may send: CORS origins, trusted documents.
     pub clients: ClientAccess,
+    /// Months of audit events kept attached to the log besides the current one
+    /// (PostgreSQL); `None`: all.
+    pub audit_retain_months: Option<u32>,
+}
+
+/// Reads `PERMANENCE_AUDIT_RETAIN_MONTHS`: at least 1, and only on PostgreSQL (SQLite's log
+/// is one table, which nothing may delete from).
+pub fn audit_retention(args: &GlobalArgs) -> anyhow::Result<Option<u32>> {
+    let Some(months) = args.audit_retain_months else {
+        return Ok(None);
+    };
+    if months == 0 {
+        bail!("PERMANENCE_AUDIT_RETAIN_MONTHS must be at least 1 (or unset to keep every month)");
+    }
+    if !args.database_url.starts_with("postgres") {
+        bail!(
+            "PERMANENCE_AUDIT_RETAIN_MONTHS needs PostgreSQL, where the audit log is partitioned \
+             by month; on SQLite the whole log stays in the database file"
+        );
+    }
+    Ok(Some(months))
 }
 
 /// Where `GET /metrics` is served and who may read it. Its labels are bounded and carry
@@ -173,6 +194,7 @@ impl Config {
             );
         }
         let clients = ClientAccess::from_args(&args.clients, production, &limits)?;
+        let audit_retain_months = audit_retention(args)?;
         Ok(Config {
             database_url: args.database_url.clone(),
             redis_url: args.redis_url.clone(),
@@ -191,6 +213,7 @@ impl Config {
                 readyz_timeout: args.readyz_timeout,
             },
             clients,
+            audit_retain_months,
         })
     }
 
@@ -368,6 +391,25 @@ mod tests {
         let cli = Cli::try_parse_from([&["permanence"], args, &["schema"]].concat())
             .expect("arguments parse");
         Config::from_args(&cli.global).expect("configuration")
+    }
+
+    #[test]
+    fn audit_retention_is_a_number_of_months_on_postgresql() {
+        let refused = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["permanence"], args, &["schema"]].concat())
+                .expect("arguments parse");
+            Config::from_args(&cli.global).err().map(|e| e.to_string())
+        };
+        assert_eq!(config(&[]).audit_retain_months, None);
+        let postgres = ["--database-url", "postgres://localhost/permanence"];
+        assert_eq!(
+            config(&[&postgres[..], &["--audit-retain-months", "24"]].concat()).audit_retain_months,
+            Some(24)
+        );
+        let zero = refused(&[&postgres[..], &["--audit-retain-months", "0"]].concat());
+        assert!(zero.is_some_and(|e| e.contains("at least 1")));
+        let sqlite = refused(&["--audit-retain-months", "24"]);
+        assert!(sqlite.is_some_and(|e| e.contains("needs PostgreSQL")));
     }
 
     #[test]

@@ -4,7 +4,8 @@ use anyhow::bail;
 use crate::app::{Application, shutdown_signal};
 use crate::auth::tokens::{self, Grant};
 use crate::cli::{
-    AuditPublicationArgs, Cli, Command, ImportCommand, SeedCommand, TrustedDocumentsCommand,
+    AuditLogCommand, AuditPublicationArgs, Cli, Command, ImportCommand, SeedCommand,
+    TrustedDocumentsCommand,
 };
 use crate::config::Config;
 use crate::domain::publication;
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(ImportCommand::Links(args)) => {
             import::run(&cli.global, &args, import::Kind::Links).await
         }
+        Command::AuditLog(command) => audit_log(&cli.global, command).await,
         Command::TrustedDocuments(TrustedDocumentsCommand::Check { file }) => {
             check_trusted_documents(&file, cli.global.limits.limits()).await
         }
@@ -104,6 +106,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await
         }
     }
+}
+
+/// `permanence audit-log`: lists the audit log's partitions, or looks after them once.
+async fn audit_log(
+    global: &crate::cli::GlobalArgs,
+    command: AuditLogCommand,
+) -> anyhow::Result<()> {
+    let retain = crate::config::audit_retention(global)?;
+    let db = migrated(&global.database_url).await?;
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        println!("the audit log is one table on SQLite; it has no partitions");
+        return Ok(());
+    }
+    if let AuditLogCommand::Maintain = command {
+        let done = store::audit::maintain(&db, chrono::Utc::now().date_naive(), retain).await?;
+        for name in &done.created {
+            println!("made {name}");
+        }
+        for name in &done.detached {
+            println!("detached {name} (archive it, then drop it)");
+        }
+    }
+    println!(
+        "{:<28} {:<10} {:>14}",
+        "partition", "state", "rows (estimate)"
+    );
+    for p in store::audit::partitions(&db).await? {
+        let state = if p.attached { "attached" } else { "detached" };
+        println!("{:<28} {:<10} {:>14}", p.name, state, p.estimated_rows);
+    }
+    Ok(())
 }
 
 /// The consortium a publication command names, its authorities and the quarter end.

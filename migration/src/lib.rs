@@ -13,6 +13,7 @@ mod m20261123_000004_data_version;
 mod m20261123_000005_household_journey;
 mod m20261206_000006_publication;
 mod m20261207_000007_import_reference;
+mod m20261207_000008_audit_partitions;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_household_journey::Migration),
             Box::new(m20261206_000006_publication::MIGRATION),
             Box::new(m20261207_000007_import_reference::MIGRATION),
+            Box::new(m20261207_000008_audit_partitions::Migration),
         ]
     }
 }

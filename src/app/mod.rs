@@ -29,7 +29,7 @@ use crate::error::RETRY_AFTER_SECS;
 use crate::graphql::persisted::{self, PersistedDocuments};
 use crate::graphql::{self, AppSchema};
 use crate::infra::metrics;
-use crate::service::events;
+use crate::service::{audit_log, events};
 use crate::state::stopped;
 use crate::store;
 
@@ -70,7 +70,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Starts the state and the tracking-alert sweeps, and binds `bind` (port 0 picks a
+    /// Starts the state, the tracking-alert sweeps and the audit log's upkeep, and binds `bind` (port 0 picks a
     /// free port), and the metrics address of the configuration if it has one.
     pub async fn build(config: Config, bind: &str) -> anyhow::Result<Application> {
         let metrics_bind = config.metrics.bind.clone();
@@ -80,6 +80,7 @@ impl Application {
         }
         let state = AppState::start(config).await?;
         events::start_sweeps(Arc::downgrade(&state), state.stopping.subscribe());
+        audit_log::start_maintaining(Arc::downgrade(&state), state.stopping.subscribe());
         let listener = TcpListener::bind(bind).await?;
         let metrics_listener = match metrics_bind {
             Some(address) => Some(TcpListener::bind(&address).await?),

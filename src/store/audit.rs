@@ -1,9 +1,14 @@
-//! The append-only audit log. Nothing here updates or deletes.
+//! The append-only audit log. Nothing here updates or deletes an event: on PostgreSQL
+//! the log is partitioned by month, and old months are detached from it, never dropped
+//! ([`maintain`]).
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, Months, NaiveDate};
 use entity::audit_event;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement, TransactionTrait,
 };
 
 use super::Page;
@@ -110,13 +115,47 @@ pub struct AuditFilter {
     pub entity: Option<(Vec<&'static str>, i64)>,
 }
 
-/// Events in scope, newest first, with the total count.
+/// A page of the events in scope, newest first, and how many there are: counted when
+/// `count` is set; otherwise (counting a consortium's whole log reads all of it) only as
+/// far as one past the page, which tells whether another page follows.
 pub async fn list(
     db: &impl ConnectionTrait,
     scope: &AuditScope,
     filter: &AuditFilter,
     page: Page,
+    count: bool,
 ) -> Result<(Vec<audit_event::Model>, u64), DbErr> {
+    if count {
+        let total = matching(scope, filter).count(db).await?;
+        let rows = page_query(scope, filter, page).all(db).await?;
+        return Ok((rows, total));
+    }
+    let one_more = Page {
+        limit: page.limit + 1,
+        ..page
+    };
+    let mut rows = page_query(scope, filter, one_more).all(db).await?;
+    let total = page.offset + rows.len() as u64;
+    rows.truncate(page.limit as usize);
+    Ok((rows, total))
+}
+
+/// The page of events in scope matching `filter`, newest first. Indexed on both backends
+/// by the filter on an entity (`audit_event_by_entity`) or a subject
+/// (`audit_event_by_subject`), or else by the scope.
+pub fn page_query(
+    scope: &AuditScope,
+    filter: &AuditFilter,
+    page: Page,
+) -> Select<audit_event::Entity> {
+    matching(scope, filter)
+        .order_by_desc(audit_event::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit)
+}
+
+/// The events in scope matching `filter`.
+fn matching(scope: &AuditScope, filter: &AuditFilter) -> Select<audit_event::Entity> {
     use audit_event::Column as C;
     let mut query = audit_event::Entity::find();
     query = match scope {
@@ -148,12 +187,248 @@ pub async fn list(
             .filter(C::EntityId.eq(*id))
             .filter(C::EntityType.is_in(types.clone()));
     }
-    let total = query.clone().count(db).await?;
-    let rows = query
-        .order_by_desc(C::Id)
-        .offset(page.offset)
-        .limit(page.limit)
-        .all(db)
+    query
+}
+
+/// The default partition of the audit log on PostgreSQL: events of a month that has no
+/// partition of its own (made by the migration from the log as it was before).
+const DEFAULT_PARTITION: &str = "audit_event_default";
+/// Months of partitions made ahead of the current one.
+pub const MONTHS_AHEAD: u32 = 3;
+/// Key of the advisory lock that lets one replica at a time change the partitions.
+const PARTITIONS_LOCK: i64 = 0x5045_524d_4155_4449;
+
+/// What [`maintain`] did: the partitions it made and those it detached (by their new
+/// names), oldest month first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    pub created: Vec<String>,
+    pub detached: Vec<String>,
+}
+
+/// A monthly partition of the audit log, attached or detached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub name: String,
+    /// Its month (the first day); `None` for the default partition.
+    pub month: Option<NaiveDate>,
+    /// Whether it is part of the log (detached months are tables of their own).
+    pub attached: bool,
+    /// PostgreSQL's estimate of its rows (0 before it is first analysed).
+    pub estimated_rows: i64,
+}
+
+/// The name of the partition of `month`'s events.
+fn partition_name(month: NaiveDate) -> String {
+    format!("audit_event_{}", month.format("%Y_%m"))
+}
+
+/// The name a partition of `month` takes once detached.
+fn archive_name(month: NaiveDate) -> String {
+    format!("audit_archive_{}", month.format("%Y_%m"))
+}
+
+/// The month a partition or archive is named after.
+fn month_named(name: &str) -> Option<NaiveDate> {
+    let month = name
+        .strip_prefix("audit_event_")
+        .or_else(|| name.strip_prefix("audit_archive_"))?;
+    // `YYYY_MM`, with `_N` after it for a month detached more than once.
+    let (month, again) = month.split_at_checked(7)?;
+    if !(again.is_empty()
+        || again
+            .strip_prefix('_')
+            .is_some_and(|n| n.parse::<u32>().is_ok()))
+    {
+        return None;
+    }
+    NaiveDate::parse_from_str(&format!("{month}_01"), "%Y_%m_%d").ok()
+}
+
+/// The first day of the month of `day`, moved by `months`.
+fn month_start(day: NaiveDate, months: i32) -> NaiveDate {
+    let first = day.with_day(1).unwrap_or(day);
+    if months >= 0 {
+        first + Months::new(months.unsigned_abs())
+    } else {
+        first - Months::new(months.unsigned_abs())
+    }
+}
+
+/// The instant a month starts, as a PostgreSQL literal (UTC).
+fn month_bound(month: NaiveDate) -> String {
+    format!("{month} 00:00:00+00")
+}
+
+/// Keeps the audit log's partitions on PostgreSQL (nothing on SQLite, whose log is one
+/// table):
+/// 1. every month with events in the default partition, and this month and the
+///    [`MONTHS_AHEAD`] after it, get a partition of their own; the default partition's
+///    events of that month move into it (in one transaction per month, so none is lost
+///    or doubled);
+/// 2. with `retain_months`, each partition of a month before the one `retain_months`
+///    months before `today`'s is detached and renamed `audit_archive_YYYY_MM`: out of the
+///    log the API reads, kept in the database for the agency to archive
+///    (`pg_dump --table`) and drop when its data-sharing agreement allows. Nothing is
+///    deleted.
+///
+/// Replicas may run it at once: an advisory lock takes them in turn, and each step looks
+/// again at what the one before it left.
+pub async fn maintain(
+    db: &DatabaseConnection,
+    today: NaiveDate,
+    retain_months: Option<u32>,
+) -> Result<Maintenance, DbErr> {
+    let mut done = Maintenance::default();
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(done);
+    }
+    let this_month = month_start(today, 0);
+    let mut wanted: BTreeSet<NaiveDate> = (0..=MONTHS_AHEAD as i32)
+        .map(|ahead| month_start(this_month, ahead))
+        .collect();
+    let stray = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT DISTINCT date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS month \
+                 FROM {DEFAULT_PARTITION}"
+            ),
+        ))
         .await?;
-    Ok((rows, total))
+    for row in stray {
+        wanted.insert(row.try_get::<NaiveDate>("", "month")?);
+    }
+    for month in wanted {
+        let txn = locked(db).await?;
+        if attached_months(&txn).await?.contains(&month) {
+            continue;
+        }
+        let name = partition_name(month);
+        let (from, to) = (month_bound(month), month_bound(month_start(month, 1)));
+        txn.execute_unprepared(&format!(
+            "CREATE TABLE {name} (LIKE audit_event INCLUDING DEFAULTS)"
+        ))
+        .await?;
+        txn.execute_unprepared(&format!(
+            "WITH moved AS (DELETE FROM {DEFAULT_PARTITION} \
+                            WHERE occurred_at >= '{from}' AND occurred_at < '{to}' \
+                            RETURNING {COLUMNS}) \
+             INSERT INTO {name} ({COLUMNS}) SELECT {COLUMNS} FROM moved"
+        ))
+        .await?;
+        txn.execute_unprepared(&format!(
+            "ALTER TABLE audit_event ATTACH PARTITION {name} FOR VALUES FROM ('{from}') TO ('{to}')"
+        ))
+        .await?;
+        txn.commit().await?;
+        done.created.push(name);
+    }
+    let Some(retain) = retain_months else {
+        return Ok(done);
+    };
+    let keep_from = month_start(this_month, -(retain.min(1200) as i32));
+    loop {
+        let txn = locked(db).await?;
+        let Some(month) = attached_months(&txn)
+            .await?
+            .into_iter()
+            .find(|month| *month < keep_from)
+        else {
+            break;
+        };
+        let (name, mut archive) = (partition_name(month), archive_name(month));
+        // A month detached before and made again (events arrived for it late) keeps both.
+        let mut again = 1;
+        while table_exists(&txn, &archive).await? {
+            again += 1;
+            archive = format!("{}_{again}", archive_name(month));
+        }
+        txn.execute_unprepared(&format!("ALTER TABLE audit_event DETACH PARTITION {name}"))
+            .await?;
+        txn.execute_unprepared(&format!("ALTER TABLE {name} RENAME TO {archive}"))
+            .await?;
+        txn.commit().await?;
+        done.detached.push(archive);
+    }
+    Ok(done)
+}
+
+/// Whether a table (or any relation) is named `name`.
+async fn table_exists(db: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT to_regclass($1) IS NOT NULL AS taken",
+            [name.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get("", "taken"))
+        .transpose()?
+        .unwrap_or(false))
+}
+
+/// The columns of `audit_event`, in order.
+const COLUMNS: &str = "id, occurred_at, consortium_id, subject, acting_authority_id, action, \
+                       entity_type, entity_id, owning_authority_id, request_id, detail";
+
+/// A transaction holding the partitions lock, with no statement timeout (moving a month
+/// out of the default partition may take longer than a request may).
+async fn locked(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    txn.execute_unprepared("SET LOCAL statement_timeout = 0")
+        .await?;
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({PARTITIONS_LOCK})"))
+        .await?;
+    Ok(txn)
+}
+
+/// The months that have a partition attached to the log, oldest first.
+async fn attached_months(db: &impl ConnectionTrait) -> Result<BTreeSet<NaiveDate>, DbErr> {
+    Ok(partitions(db)
+        .await?
+        .into_iter()
+        .filter(|p| p.attached)
+        .filter_map(|p| p.month)
+        .collect())
+}
+
+/// The audit log's partitions on PostgreSQL, attached and detached, oldest month first
+/// (the default partition last); none on SQLite.
+pub async fn partitions(db: &impl ConnectionTrait) -> Result<Vec<Partition>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT c.relname::text AS name, \
+                    GREATEST(c.reltuples, 0)::bigint AS estimated_rows, \
+                    EXISTS (SELECT 1 FROM pg_inherits i \
+                            WHERE i.inhrelid = c.oid \
+                              AND i.inhparent = 'audit_event'::regclass) AS attached \
+             FROM pg_class c \
+             WHERE c.relkind = 'r' \
+               AND c.relnamespace = current_schema()::regnamespace \
+               AND (c.relname LIKE 'audit\\_event\\_%' OR c.relname LIKE 'audit\\_archive\\_%')",
+        ))
+        .await?;
+    let mut found = rows
+        .into_iter()
+        .map(|row| {
+            let name: String = row.try_get("", "name")?;
+            Ok(Partition {
+                month: month_named(&name),
+                attached: row.try_get("", "attached")?,
+                estimated_rows: row.try_get("", "estimated_rows")?,
+                name,
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    found.retain(|p| p.month.is_some() || p.name == DEFAULT_PARTITION);
+    found.sort_by(|a, b| {
+        (a.month.is_none(), a.month, &a.name).cmp(&(b.month.is_none(), b.month, &b.name))
+    });
+    Ok(found)
 }

@@ -916,3 +916,43 @@ async fn a_record_named_to_node_is_audited_as_reached_through_it(app: TestApp) {
     assert!(details.contains(&&json!({ "via": "node" })), "{views:#?}");
     assert!(details.contains(&&json!({})), "{views:#?}");
 }
+
+both_backends!(pages_of_the_log_without_a_total_still_say_whether_more_follow);
+
+/// `totalCount` is counted only when asked for; without it, a page still says whether
+/// another follows, and the pages together are the whole log.
+async fn pages_of_the_log_without_a_total_still_say_whether_more_follow(app: TestApp) {
+    for name in ["Ash", "Bay", "Cob"] {
+        create_child(&app, "alder", name, json!({})).await;
+    }
+    app.flush_audit().await;
+    let admin = admin(&app);
+    let counted = app
+        .ok(
+            &admin,
+            AUDIT_LOG,
+            json!({ "filter": { "action": "CREATE" }, "first": 100 }),
+        )
+        .await;
+    let all: Vec<Value> = counted["auditLog"]["edges"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 3);
+    const PAGE: &str = r#"
+    query($after: String) {
+      auditLog(filter: { action: CREATE }, first: 2, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        edges { node { requestId } }
+      }
+    }"#;
+    let first = app.ok(&admin, PAGE, json!({})).await;
+    assert_eq!(first["auditLog"]["pageInfo"]["hasNextPage"], json!(true));
+    let cursor = first["auditLog"]["pageInfo"]["endCursor"].clone();
+    let second = app.ok(&admin, PAGE, json!({ "after": cursor })).await;
+    assert_eq!(second["auditLog"]["pageInfo"]["hasNextPage"], json!(false));
+    let paged: Vec<Value> = [&first, &second]
+        .iter()
+        .flat_map(|d| d["auditLog"]["edges"].as_array().unwrap().clone())
+        .map(|e| e["node"]["requestId"].clone())
+        .collect();
+    let whole: Vec<Value> = all.iter().map(|e| e["node"]["requestId"].clone()).collect();
+    assert_eq!(paged, whole);
+}

@@ -100,6 +100,7 @@ pub fn test_config(database_url: &str) -> Config {
         },
         availability: Default::default(),
         clients: Default::default(),
+        audit_retain_months: None,
     }
 }
 

@@ -7,6 +7,7 @@ mod shared;
 mod access;
 mod asglb;
 mod audit;
+mod audit_storage;
 mod board;
 mod board_page;
 mod cli;
