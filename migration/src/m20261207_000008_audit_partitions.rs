@@ -44,16 +44,7 @@ DROP INDEX audit_event_owner;
 ALTER TABLE audit_event_default ALTER COLUMN id DROP IDENTITY;
 CREATE TABLE audit_event (
     id BIGINT NOT NULL DEFAULT nextval('audit_event_number'),
-    occurred_at TIMESTAMPTZ NOT NULL,
-    consortium_id BIGINT,
-    subject TEXT NOT NULL,
-    acting_authority_id BIGINT,
-    action TEXT NOT NULL,
-    entity_type TEXT NOT NULL,
-    entity_id BIGINT,
-    owning_authority_id BIGINT,
-    request_id TEXT NOT NULL,
-    detail TEXT NOT NULL
+    {columns}
 ) PARTITION BY RANGE (occurred_at);
 ALTER SEQUENCE audit_event_number OWNED BY audit_event.id;
 ALTER TABLE audit_event ATTACH PARTITION audit_event_default DEFAULT;
@@ -67,37 +58,35 @@ CREATE INDEX audit_event_by_subject ON audit_event (consortium_id, subject, id)
 const PG_DOWN: &str = r#"
 CREATE TABLE audit_event_flat (
     id {pk},
-    occurred_at {ts} NOT NULL,
-    consortium_id BIGINT,
-    subject TEXT NOT NULL,
-    acting_authority_id BIGINT,
-    action TEXT NOT NULL,
-    entity_type TEXT NOT NULL,
-    entity_id BIGINT,
-    owning_authority_id BIGINT,
-    request_id TEXT NOT NULL,
-    detail TEXT NOT NULL
+    {columns}
 );
 INSERT INTO audit_event_flat SELECT * FROM audit_event ORDER BY id;
 SELECT setval(pg_get_serial_sequence('audit_event_flat', 'id'), nextval('audit_event_number'), false);
 DROP TABLE audit_event;
 ALTER TABLE audit_event_flat RENAME TO audit_event;
+ALTER TABLE audit_event RENAME CONSTRAINT audit_event_flat_pkey TO audit_event_pkey;
+ALTER SEQUENCE audit_event_flat_id_seq RENAME TO audit_event_id_seq;
 CREATE INDEX audit_event_consortium ON audit_event (consortium_id, id);
 CREATE INDEX audit_event_owner ON audit_event (owning_authority_id, id)
 "#;
+
+/// The columns of an audit event after its id, as the log has always had them.
+const COLUMNS: &str = "occurred_at {ts} NOT NULL, consortium_id BIGINT, subject TEXT NOT NULL, \
+    acting_authority_id BIGINT, action TEXT NOT NULL, entity_type TEXT NOT NULL, \
+    entity_id BIGINT, owning_authority_id BIGINT, request_id TEXT NOT NULL, detail TEXT NOT NULL";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
-            DbBackend::Postgres => ddl::run(manager, PG_UP).await,
+            DbBackend::Postgres => ddl::run(manager, &PG_UP.replace("{columns}", COLUMNS)).await,
             _ => ddl::run(manager, SQLITE_UP).await,
         }
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
-            DbBackend::Postgres => ddl::run(manager, PG_DOWN).await,
+            DbBackend::Postgres => ddl::run(manager, &PG_DOWN.replace("{columns}", COLUMNS)).await,
             _ => ddl::run(manager, SQLITE_DOWN).await,
         }
     }

@@ -306,14 +306,14 @@ pub async fn maintain(
         }
         let name = partition_name(month);
         let (from, to) = (month_bound(month), month_bound(month_start(month, 1)));
+        // Without the id's default: a partition is written through the log, which numbers
+        // events, and a detached one depends on nothing of it.
         // Until the month is attached its events go to the default partition: none may be
         // written there between the move and the attach (the attach would then fail).
         txn.execute_unprepared(&format!("LOCK TABLE {DEFAULT_PARTITION} IN EXCLUSIVE MODE"))
             .await?;
-        txn.execute_unprepared(&format!(
-            "CREATE TABLE {name} (LIKE audit_event INCLUDING DEFAULTS)"
-        ))
-        .await?;
+        txn.execute_unprepared(&format!("CREATE TABLE {name} (LIKE audit_event)"))
+            .await?;
         txn.execute_unprepared(&format!(
             "WITH moved AS (DELETE FROM {DEFAULT_PARTITION} \
                             WHERE occurred_at >= '{from}' AND occurred_at < '{to}' \

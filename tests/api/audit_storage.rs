@@ -245,6 +245,22 @@ async fn postgres_log_is_kept_by_month_and_old_months_are_detached_not_deleted()
     );
     // Every event is still in the database: two in the log, three archived.
     assert_eq!(audit_event::Entity::find().count(&db).await.unwrap(), 2);
+
+    // Undone, the log is one table again with the events it held, numbered on; and done
+    // again, the same.
+    migration::Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(partitions(&db).await.unwrap().iter().all(|p| !p.attached));
+    insert_new(&db, &[event(5, day(2026, 12, 7))])
+        .await
+        .unwrap();
+    let flat = vec![(3, "r2".into()), (4, "r3".into()), (6, "r5".into())];
+    assert_eq!(log(&db).await, flat);
+    migration::Migrator::up(&db, None).await.unwrap();
+    insert_new(&db, &[event(6, day(2026, 12, 7))])
+        .await
+        .unwrap();
+    assert_eq!(log(&db).await.last(), Some(&(7, "r6".into())));
+    assert_eq!(log(&db).await.len(), 4);
 }
 
 /// A server on PostgreSQL makes this month's partition (and the coming ones) by itself.
@@ -284,7 +300,10 @@ async fn postgres_audit_log_command_maintains_and_lists_the_partitions() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{printed}");
     let this_month = format!("audit_event_{}", Utc::now().format("%Y_%m"));
-    assert!(printed.contains(&format!("made {this_month}\n")), "{printed}");
+    assert!(
+        printed.contains(&format!("made {this_month}\n")),
+        "{printed}"
+    );
     assert!(
         printed
             .lines()
