@@ -80,7 +80,7 @@ impl Application {
         }
         let state = AppState::start(config).await?;
         events::start_sweeps(Arc::downgrade(&state), state.stopping.subscribe());
-        audit_log::start_maintaining(Arc::downgrade(&state), state.stopping.subscribe());
+        audit_log::start_maintaining(&state).await;
         let listener = TcpListener::bind(bind).await?;
         let metrics_listener = match metrics_bind {
             Some(address) => Some(TcpListener::bind(&address).await?),

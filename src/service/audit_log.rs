@@ -1,12 +1,11 @@
 //! Reading the audit log, within the scope the policy gives the actor; keeping its
 //! partitions.
-use std::sync::Weak;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use entity::audit_event;
 use serde_json::json;
-use tokio::sync::watch;
 
 use super::Service;
 use crate::auth::policy::AuditLogScope;
@@ -71,24 +70,40 @@ pub async fn search(
 /// How often the audit log's partitions are looked after (at start, then this often).
 pub const MAINTAIN_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
 
-/// Looks after the audit log's partitions ([`store::audit::maintain`]) at once and then
-/// every [`MAINTAIN_EVERY`], with the configured retention, until `stopping` turns true or
-/// the state is dropped. A failure is logged and tried again at the next tick: until then
-/// events of a month without a partition go to the default one, and none is lost.
-pub fn start_maintaining(state: Weak<AppState>, stopping: watch::Receiver<bool>) {
+/// Looks after the audit log's partitions ([`store::audit::maintain`]) with the configured
+/// retention: once now, before the server takes requests, and then every
+/// [`MAINTAIN_EVERY`] until `stopping` turns true or the state is dropped.
+///
+/// The first upkeep is awaited because PostgreSQL refuses an event routed to the default
+/// partition while its month's partition is being attached: once this month's partition
+/// exists (it is made at the latest here, and later ones three months ahead), no event is
+/// written where a partition is being attached. A failure is logged and tried again at the
+/// next tick: until then events of a month without a partition go to the default one, and
+/// none is lost.
+pub async fn start_maintaining(state: &Arc<AppState>) {
+    upkeep(state).await;
+    let mut ticks = Ticks::every(
+        Arc::downgrade(state),
+        state.stopping.subscribe(),
+        MAINTAIN_EVERY,
+    );
     tokio::spawn(async move {
-        let mut ticks = Ticks::every(state, stopping, MAINTAIN_EVERY);
+        // The first tick is at once, and the upkeep above was it.
+        ticks.next().await;
         while let Some(state) = ticks.next().await {
-            let today = Utc::now().date_naive();
-            let retain = state.config.audit_retain_months;
-            match store::audit::maintain(&state.db, today, retain).await {
-                Ok(done) => log_maintenance(&done),
-                Err(e) => {
-                    tracing::warn!(error = %e, "audit partition upkeep failed; retried later")
-                }
-            }
+            upkeep(&state).await;
         }
     });
+}
+
+/// One upkeep of the partitions, logged.
+async fn upkeep(state: &AppState) {
+    let today = Utc::now().date_naive();
+    let retain = state.config.audit_retain_months;
+    match store::audit::maintain(&state.db, today, retain).await {
+        Ok(done) => log_maintenance(&done),
+        Err(e) => tracing::warn!(error = %e, "audit partition upkeep failed; retried later"),
+    }
 }
 
 /// Logs what [`store::audit::maintain`] did, if anything.

@@ -198,8 +198,8 @@ pub const MONTHS_AHEAD: u32 = 3;
 /// Key of the advisory lock that lets one replica at a time change the partitions.
 const PARTITIONS_LOCK: i64 = 0x5045_524d_4155_4449;
 
-/// What [`maintain`] did: the partitions it made and those it detached (by their new
-/// names), oldest month first.
+/// What [`maintain`] did: the partitions it made (this month's and those ahead first, then
+/// the others, oldest first) and those it detached (by their new names, oldest first).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Maintenance {
     pub created: Vec<String>,
@@ -262,10 +262,12 @@ fn month_bound(month: NaiveDate) -> String {
 
 /// Keeps the audit log's partitions on PostgreSQL (nothing on SQLite, whose log is one
 /// table):
-/// 1. every month with events in the default partition, and this month and the
-///    [`MONTHS_AHEAD`] after it, get a partition of their own; the default partition's
+/// 1. this month and the [`MONTHS_AHEAD`] after it, then every other month with events in
+///    the default partition, get a partition of their own; the default partition's
 ///    events of that month move into it (in one transaction per month, so none is lost
-///    or doubled);
+///    or doubled). This month comes first so that, after an upgrade, new events stop
+///    landing in the default partition before its old events are moved (each move locks
+///    it against writes);
 /// 2. with `retain_months`, each partition of a month before the one `retain_months`
 ///    months before `today`'s is detached and renamed `audit_archive_YYYY_MM`: out of the
 ///    log the API reads, kept in the database for the agency to archive
@@ -284,7 +286,7 @@ pub async fn maintain(
         return Ok(done);
     }
     let this_month = month_start(today, 0);
-    let mut wanted: BTreeSet<NaiveDate> = (0..=MONTHS_AHEAD as i32)
+    let mut wanted: Vec<NaiveDate> = (0..=MONTHS_AHEAD as i32)
         .map(|ahead| month_start(this_month, ahead))
         .collect();
     let stray = db
@@ -296,9 +298,12 @@ pub async fn maintain(
             ),
         ))
         .await?;
+    let mut others = BTreeSet::new();
     for row in stray {
-        wanted.insert(row.try_get::<NaiveDate>("", "month")?);
+        others.insert(row.try_get::<NaiveDate>("", "month")?);
     }
+    others.retain(|month| !wanted.contains(month));
+    wanted.extend(others);
     for month in wanted {
         let txn = locked(db).await?;
         if attached_months(&txn).await?.contains(&month) {

@@ -136,6 +136,11 @@ impl TestApp {
         dir: Option<tempfile::TempDir>,
         seed: bool,
     ) -> TestApp {
+        // The server's warnings and errors, shown with the output of a test that fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_test_writer()
+            .try_init();
         let database_url = config.database_url.clone();
         let app = Application::build(config.clone(), "127.0.0.1:0")
             .await
