@@ -52,7 +52,7 @@ pub fn audit_retention(args: &GlobalArgs) -> anyhow::Result<Option<u32>> {
     if months == 0 {
         bail!("PERMANENCE_AUDIT_RETAIN_MONTHS must be at least 1 (or unset to keep every month)");
     }
-    if !args.database_url.starts_with("postgres") {
+    if crate::store::backend_of(&args.database_url) != Some(sea_orm::DbBackend::Postgres) {
         bail!(
             "PERMANENCE_AUDIT_RETAIN_MONTHS needs PostgreSQL, where the audit log is partitioned \
              by month; on SQLite the whole log stays in the database file"
@@ -410,6 +410,19 @@ mod tests {
         assert!(zero.is_some_and(|e| e.contains("at least 1")));
         let sqlite = refused(&["--audit-retain-months", "24"]);
         assert!(sqlite.is_some_and(|e| e.contains("needs PostgreSQL")));
+        // Either spelling of PostgreSQL's URL, and nothing that merely starts like it.
+        let long = ["--database-url", "postgresql://localhost/permanence"];
+        assert_eq!(
+            config(&[&long[..], &["--audit-retain-months", "6"]].concat()).audit_retain_months,
+            Some(6)
+        );
+        let odd = [
+            "--database-url",
+            "postgresish:/tmp/x",
+            "--audit-retain-months",
+            "6",
+        ];
+        assert!(refused(&odd).is_some_and(|e| e.contains("needs PostgreSQL")));
     }
 
     #[test]

@@ -120,12 +120,10 @@ async fn audit_log(
         return Ok(());
     }
     if let AuditLogCommand::Maintain = command {
-        let done = store::audit::maintain(&db, chrono::Utc::now().date_naive(), retain).await?;
-        for name in &done.created {
-            println!("made {name}");
-        }
-        for name in &done.detached {
-            println!("detached {name} (archive it, then drop it)");
+        let today = chrono::Utc::now().date_naive();
+        let done = service::audit_log::maintain(&db, today, retain).await?;
+        for change in done.lines() {
+            println!("{change}");
         }
     }
     println!(

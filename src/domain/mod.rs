@@ -2,6 +2,7 @@
 //! numbers and verdicts go out. Most unit tests of the service live here.
 
 pub mod asglb;
+pub mod audit_months;
 pub mod codes;
 pub mod disclosure;
 pub mod flows;

@@ -1,9 +1,9 @@
 //! The append-only audit log. Nothing here updates or deletes an event: on PostgreSQL
 //! the log is partitioned by month, and old months are detached from it, never dropped
-//! ([`maintain`]).
+//! ([`make_partitions`], [`detach_before`]).
 use std::collections::BTreeSet;
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::NaiveDate;
 use entity::audit_event;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait,
@@ -13,6 +13,7 @@ use sea_orm::{
 
 use super::Page;
 use crate::domain::AuditAction;
+use crate::domain::audit_months::next_month;
 
 /// The most rows of one insert on SQLite.
 const SQLITE_MOST_ROWS: usize = 256;
@@ -142,16 +143,20 @@ pub async fn list(
 
 /// The page of events in scope matching `filter`, newest first. Indexed on both backends
 /// by the filter on an entity (`audit_event_by_entity`) or a subject
-/// (`audit_event_by_subject`), or else by the scope.
+/// (`audit_event_by_subject`), or else by the scope. A page after a known event starts
+/// below its id through the same index, however deep it is, and events written since the
+/// page before do not push any into it again.
 pub fn page_query(
     scope: &AuditScope,
     filter: &AuditFilter,
     page: Page,
 ) -> Select<audit_event::Entity> {
-    matching(scope, filter)
-        .order_by_desc(audit_event::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit)
+    let query = matching(scope, filter).order_by_desc(audit_event::Column::Id);
+    let query = match page.after_id {
+        Some(after) => query.filter(audit_event::Column::Id.lt(after)),
+        None => query.offset(page.offset),
+    };
+    query.limit(page.limit)
 }
 
 /// The events in scope matching `filter`.
@@ -193,18 +198,8 @@ fn matching(scope: &AuditScope, filter: &AuditFilter) -> Select<audit_event::Ent
 /// The default partition of the audit log on PostgreSQL: events of a month that has no
 /// partition of its own (made by the migration from the log as it was before).
 const DEFAULT_PARTITION: &str = "audit_event_default";
-/// Months of partitions made ahead of the current one.
-pub const MONTHS_AHEAD: u32 = 3;
 /// Key of the advisory lock that lets one replica at a time change the partitions.
 const PARTITIONS_LOCK: i64 = 0x5045_524d_4155_4449;
-
-/// What [`maintain`] did: the partitions it made (this month's and those ahead first, then
-/// the others, oldest first) and those it detached (by their new names, oldest first).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Maintenance {
-    pub created: Vec<String>,
-    pub detached: Vec<String>,
-}
 
 /// A monthly partition of the audit log, attached or detached.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,51 +240,19 @@ fn month_named(name: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&format!("{month}_01"), "%Y_%m_%d").ok()
 }
 
-/// The first day of the month of `day`, moved by `months`.
-fn month_start(day: NaiveDate, months: i32) -> NaiveDate {
-    let first = day.with_day(1).unwrap_or(day);
-    if months >= 0 {
-        first + Months::new(months.unsigned_abs())
-    } else {
-        first - Months::new(months.unsigned_abs())
-    }
-}
-
 /// The instant a month starts, as a PostgreSQL literal (UTC).
 fn month_bound(month: NaiveDate) -> String {
     format!("{month} 00:00:00+00")
 }
 
-/// Keeps the audit log's partitions on PostgreSQL (nothing on SQLite, whose log is one
-/// table):
-/// 1. this month and the [`MONTHS_AHEAD`] after it, then every other month with events in
-///    the default partition, get a partition of their own; the default partition's
-///    events of that month move into it (in one transaction per month, so none is lost
-///    or doubled). This month comes first so that, after an upgrade, new events stop
-///    landing in the default partition before its old events are moved (each move locks
-///    it against writes);
-/// 2. with `retain_months`, each partition of a month before the one `retain_months`
-///    months before `today`'s is detached and renamed `audit_archive_YYYY_MM`: out of the
-///    log the API reads, kept in the database for the agency to archive
-///    (`pg_dump --table`) and drop when its data-sharing agreement allows. Nothing is
-///    deleted.
-///
-/// Replicas may run it at once: an advisory lock takes them in turn, and each step looks
-/// again at what the one before it left.
-pub async fn maintain(
-    db: &DatabaseConnection,
-    today: NaiveDate,
-    retain_months: Option<u32>,
-) -> Result<Maintenance, DbErr> {
-    let mut done = Maintenance::default();
+/// The months (their first days) with events in the default partition on PostgreSQL:
+/// events written before the log was partitioned, or late events of a month that has no
+/// partition. None on SQLite.
+pub async fn stray_months(db: &impl ConnectionTrait) -> Result<BTreeSet<NaiveDate>, DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(done);
+        return Ok(BTreeSet::new());
     }
-    let this_month = month_start(today, 0);
-    let mut wanted: Vec<NaiveDate> = (0..=MONTHS_AHEAD as i32)
-        .map(|ahead| month_start(this_month, ahead))
-        .collect();
-    let stray = db
+    let rows = db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
             format!(
@@ -298,25 +261,39 @@ pub async fn maintain(
             ),
         ))
         .await?;
-    let mut others = BTreeSet::new();
-    for row in stray {
-        others.insert(row.try_get::<NaiveDate>("", "month")?);
+    rows.into_iter()
+        .map(|row| row.try_get::<NaiveDate>("", "month"))
+        .collect()
+}
+
+/// Gives each of `months` (first days, in the order given) that has none a partition of
+/// the log on PostgreSQL, moving the default partition's events of that month into it
+/// (one transaction per month, so none is lost or doubled); the names of the partitions
+/// made. Nothing on SQLite, whose log is one table.
+///
+/// Replicas may run it at once: an advisory lock takes them in turn, and each month is
+/// looked at again under it.
+pub async fn make_partitions(
+    db: &DatabaseConnection,
+    months: &[NaiveDate],
+) -> Result<Vec<String>, DbErr> {
+    let mut made = Vec::new();
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(made);
     }
-    others.retain(|month| !wanted.contains(month));
-    wanted.extend(others);
-    for month in wanted {
+    for &month in months {
         let txn = locked(db).await?;
         if attached_months(&txn).await?.contains(&month) {
             continue;
         }
         let name = partition_name(month);
-        let (from, to) = (month_bound(month), month_bound(month_start(month, 1)));
-        // Without the id's default: a partition is written through the log, which numbers
-        // events, and a detached one depends on nothing of it.
+        let (from, to) = (month_bound(month), month_bound(next_month(month)));
         // Until the month is attached its events go to the default partition: none may be
         // written there between the move and the attach (the attach would then fail).
         txn.execute_unprepared(&format!("LOCK TABLE {DEFAULT_PARTITION} IN EXCLUSIVE MODE"))
             .await?;
+        // Without the id's default: a partition is written through the log, which numbers
+        // events, and a detached one depends on nothing of it.
         txn.execute_unprepared(&format!("CREATE TABLE {name} (LIKE audit_event)"))
             .await?;
         txn.execute_unprepared(&format!(
@@ -331,18 +308,30 @@ pub async fn maintain(
         ))
         .await?;
         txn.commit().await?;
-        done.created.push(name);
+        made.push(name);
     }
-    let Some(retain) = retain_months else {
-        return Ok(done);
-    };
-    let keep_from = month_start(this_month, -(retain.min(1200) as i32));
+    Ok(made)
+}
+
+/// Detaches from the log on PostgreSQL every month's partition before `first_kept`, oldest
+/// first, renaming each `audit_archive_YYYY_MM` (`_2`, `_3`… for a month detached before):
+/// out of the log the API reads, kept in the database for the agency to archive
+/// (`pg_dump --table`) and drop when its data-sharing agreement allows. Nothing is
+/// deleted. The new names, oldest first; nothing on SQLite.
+pub async fn detach_before(
+    db: &DatabaseConnection,
+    first_kept: NaiveDate,
+) -> Result<Vec<String>, DbErr> {
+    let mut detached = Vec::new();
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(detached);
+    }
     loop {
         let txn = locked(db).await?;
         let Some(month) = attached_months(&txn)
             .await?
             .into_iter()
-            .find(|month| *month < keep_from)
+            .find(|month| *month < first_kept)
         else {
             break;
         };
@@ -358,9 +347,9 @@ pub async fn maintain(
         txn.execute_unprepared(&format!("ALTER TABLE {name} RENAME TO {archive}"))
             .await?;
         txn.commit().await?;
-        done.detached.push(archive);
+        detached.push(archive);
     }
-    Ok(done)
+    Ok(detached)
 }
 
 /// Whether a table (or any relation) is named `name`.

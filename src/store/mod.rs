@@ -55,6 +55,18 @@ const SQLITE_STATEMENTS: usize = 48;
 /// sorts to what a small agency's server can give.
 const SQLITE_SOFT_HEAP_LIMIT: u64 = 48 << 20;
 
+/// The backend a database URL names: `sqlite:…` or `postgres://…` (`postgresql://…`);
+/// `None` for anything else, which connecting refuses.
+pub fn backend_of(url: &str) -> Option<DbBackend> {
+    if url.starts_with("sqlite:") {
+        Some(DbBackend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(DbBackend::Postgres)
+    } else {
+        None
+    }
+}
+
 /// Connects to `url` with pool settings suited to the backend. SQLite runs in WAL mode with
 /// a busy timeout so that readers never block on the writer, and within a memory budget
 /// (the constants above).
@@ -78,7 +90,7 @@ pub async fn connect_with(
         .sqlx_logging(false)
         .connect_timeout(acquire_timeout)
         .acquire_timeout(acquire_timeout);
-    if url.starts_with("sqlite:") {
+    if backend_of(url) == Some(DbBackend::Sqlite) {
         options
             .max_connections(SQLITE_CONNECTIONS)
             .min_connections(1)

@@ -5,17 +5,17 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 use entity::audit_event;
 use migration::MigratorTrait;
+use permanence::domain::audit_months::months_ahead;
+use permanence::service::audit_log::{Maintenance, maintain, prepare};
 use permanence::store::Page;
-use permanence::store::audit::{
-    self, AuditFilter, AuditScope, Maintenance, insert_new, maintain, page_query, partitions,
-};
+use permanence::store::audit::{self, AuditFilter, AuditScope, insert_new, page_query, partitions};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryOrder,
-    QueryTrait, Statement,
+    QueryTrait, Statement, TransactionTrait,
 };
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, fresh_postgres_database};
+use crate::helpers::{Backend, TestApp, fresh_postgres_database, test_config, within};
 
 fn event(n: i64, at: chrono::DateTime<Utc>) -> audit_event::Model {
     audit_event::Model {
@@ -267,16 +267,74 @@ async fn postgres_log_is_kept_by_month_and_old_months_are_detached_not_deleted()
 /// takes a request, so no event is routed to the default partition while one is attached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_server_makes_the_partitions_before_serving() {
+    let before = Utc::now().date_naive();
     let app = TestApp::spawn(Backend::Postgres).await;
-    let this_month = format!("audit_event_{}", Utc::now().format("%Y_%m"));
+    let after = Utc::now().date_naive();
     let listed = partitions(&app.state.db).await.unwrap();
-    assert!(listed.iter().any(|p| p.name == this_month), "{listed:?}");
-    // This month's, the three ahead and the default, all attached.
-    assert_eq!(
-        listed.iter().filter(|p| p.attached).count(),
-        5,
+    let attached: Vec<_> = listed.iter().filter(|p| p.attached).collect();
+    assert!(
+        attached.iter().any(|p| p.name == "audit_event_default"),
         "{listed:?}"
     );
+    // This month's and the three ahead (of the day the server started on: the clock is
+    // read on both sides in case the start crosses a month's end).
+    let months: Vec<_> = attached.iter().filter_map(|p| p.month).collect();
+    assert!(
+        months == months_ahead(before) || months == months_ahead(after),
+        "{listed:?}"
+    );
+}
+
+/// After an upgrade the server serves as soon as this month's and the coming months'
+/// partitions exist: moving the old log's months out of the default partition (minutes,
+/// for a large log) happens in the background. Here the default partition is held locked,
+/// so that the move cannot start until the server is already answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_server_serves_before_the_old_log_is_moved_into_months() {
+    let url = fresh_postgres_database().await;
+    let db = permanence::store::connect(&url).await.unwrap();
+    migration::Migrator::up(&db, Some(7)).await.unwrap();
+    let old: Vec<_> = (0..3)
+        .map(|n| event(n, day(2025, 3, 10 + n as u32)))
+        .collect();
+    insert_new(&db, &old).await.unwrap();
+    migration::Migrator::up(&db, None).await.unwrap();
+    let today = Utc::now().date_naive();
+    assert_eq!(prepare(&db, today).await.unwrap().len(), 4);
+
+    let holder = db.begin().await.unwrap();
+    holder
+        .execute_unprepared("LOCK TABLE audit_event_default IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let app = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        TestApp::spawn_with(test_config(&url), Backend::Postgres, None, true),
+    )
+    .await
+    .expect("the server starts while the old log waits to be moved");
+    let ready = app.get("/readyz").send().await.unwrap();
+    assert!(ready.status().is_success(), "{}", ready.status());
+    let attached = |listed: &[audit::Partition]| {
+        listed
+            .iter()
+            .filter(|p| p.attached)
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !attached(&partitions(&db).await.unwrap()).contains(&"audit_event_2025_03".to_owned()),
+        "the old month waits for the lock"
+    );
+
+    holder.rollback().await.unwrap();
+    let moved = within(std::time::Duration::from_secs(30), || async {
+        attached(&partitions(&db).await.unwrap()).contains(&"audit_event_2025_03".to_owned())
+    })
+    .await;
+    assert!(moved.is_some(), "the background upkeep moves the old month");
+    assert_eq!(count(&db, "audit_event_2025_03").await, 3);
+    assert_eq!(count(&db, "audit_event_default").await, 0);
 }
 
 /// `permanence audit-log maintain` makes the partitions and lists them; retention on
