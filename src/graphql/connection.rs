@@ -66,6 +66,20 @@ pub fn connection<T: async_graphql::OutputType>(items: Vec<T>, page: Page, total
     build(items, page, total)
 }
 
+/// Builds the connection for `items` found at `page`, of `total` in all, each with the id
+/// its cursor carries (for a list ordered by id, whose next page seeks past it).
+pub fn connection_by_id<T: async_graphql::OutputType>(
+    items: Vec<(i64, T)>,
+    page: Page,
+    total: u64,
+) -> Conn<T> {
+    let items = items
+        .into_iter()
+        .map(|(id, item)| (Some(id), item))
+        .collect();
+    build(items, page, total)
+}
+
 /// One page of register `R` (`search` of the register, as [`records::search`] reads it),
 /// each record shown as `show` makes it. Each cursor carries its record's id, so a list
 /// ordered by id reads its next page by seeking past it.
