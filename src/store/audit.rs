@@ -245,19 +245,19 @@ fn month_bound(month: NaiveDate) -> String {
     format!("{month} 00:00:00+00")
 }
 
-/// The months (their first days) with events in the default partition on PostgreSQL:
-/// events written before the log was partitioned, or late events of a month that has no
-/// partition. None on SQLite.
-pub async fn stray_months(db: &impl ConnectionTrait) -> Result<BTreeSet<NaiveDate>, DbErr> {
+/// The months (their first days, oldest first) with events in the default partition on
+/// PostgreSQL: events written before the log was partitioned, or late events of a month
+/// that has no partition. None on SQLite.
+pub async fn stray_months(db: &impl ConnectionTrait) -> Result<Vec<NaiveDate>, DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(BTreeSet::new());
+        return Ok(Vec::new());
     }
     let rows = db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
             format!(
                 "SELECT DISTINCT date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS month \
-                 FROM {DEFAULT_PARTITION}"
+                 FROM {DEFAULT_PARTITION} ORDER BY month"
             ),
         ))
         .await?;
